@@ -1,0 +1,108 @@
+//! 2-D convolution (cross-correlation, as PyTorch's conv2d), NCHW input, OIHW weight.
+//!
+//! SIMD path: im2col per image, then one packed GEMM out[O, OH·OW] = W[O, C·KH·KW] · cols.
+//! Scalar reference: the direct seven-loop definition.
+
+use super::gemm::{gemm_simd, MatRef};
+use super::lanes::HasLanes;
+use super::Isa;
+use crate::error::Result;
+use crate::real::Real;
+use crate::tensor::try_zeros;
+
+/// Geometry of one conv2d call (validated by the ops layer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl Conv2d {
+    /// Output height and width: ⌊(H + 2p − K) / s⌋ + 1 (caller ensures H + 2p ≥ K, s ≥ 1).
+    pub fn out_hw(&self) -> (usize, usize) {
+        (
+            (self.h + 2 * self.padding.0 - self.kh) / self.stride.0 + 1,
+            (self.w + 2 * self.padding.1 - self.kw) / self.stride.1 + 1,
+        )
+    }
+
+    /// Input pixel read by output (oy, ox) at kernel tap (ky, kx), or None in the zero padding.
+    #[inline(always)]
+    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+        let y = (oy * self.stride.0 + ky).checked_sub(self.padding.0)?;
+        let x = (ox * self.stride.1 + kx).checked_sub(self.padding.1)?;
+        (y < self.h && x < self.w).then_some((y, x))
+    }
+}
+
+pub fn conv2d<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+    let (oh, ow) = g.out_hw();
+    assert_eq!(x.len(), g.n * g.c * g.h * g.w);
+    assert_eq!(wt.len(), g.o * g.c * g.kh * g.kw);
+    assert_eq!(out.len(), g.n * g.o * oh * ow);
+    match isa {
+        Isa::Scalar => {
+            reference(g, x, wt, out);
+            Ok(())
+        }
+        Isa::Simd => im2col_gemm(g, x, wt, out),
+    }
+}
+
+fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
+    let (oh, ow) = g.out_hw();
+    for n in 0..g.n {
+        for o in 0..g.o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = T::ZERO;
+                    for c in 0..g.c {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
+                                    s += x[((n * g.c + c) * g.h + y) * g.w + xx] * wt[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    out[((n * g.o + o) * oh + oy) * ow + ox] = s;
+                }
+            }
+        }
+    }
+}
+
+fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+    let (oh, ow) = g.out_hw();
+    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let mut col = try_zeros::<T>(rows * cols, "conv2d im2col")?;
+    for n in 0..g.n {
+        let img = &x[n * g.c * g.h * g.w..(n + 1) * g.c * g.h * g.w];
+        for c in 0..g.c {
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let r = (c * g.kh + ky) * g.kw + kx;
+                    let dst = &mut col[r * cols..(r + 1) * cols];
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            dst[oy * ow + ox] = match g.source(oy, ox, ky, kx) {
+                                Some((y, xx)) => img[(c * g.h + y) * g.w + xx],
+                                None => T::ZERO,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        let dst = &mut out[n * g.o * cols..(n + 1) * g.o * cols];
+        gemm_simd(T::ONE, MatRef::row_major(wt, g.o, rows), MatRef::row_major(&col, rows, cols), T::ZERO, dst)?;
+    }
+    Ok(())
+}

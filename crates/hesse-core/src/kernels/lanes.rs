@@ -1,0 +1,74 @@
+//! SIMD lanes: the vector type the SIMD kernels are written against.
+//!
+//! On wasm32 with `+simd128` the lanes are `v128` registers driven by `core::arch::wasm32`
+//! intrinsics (`simd128.rs`). Natively they are fixed-size arrays (`portable.rs`) with the same
+//! lane counts, so `cargo test` exercises every SIMD kernel's blocking, packing and tail handling
+//! on the host; the wasm build is additionally checked against the scalar kernels from JS.
+
+use crate::real::Real;
+
+/// A short vector of `WIDTH` elements of `Elem` (4 × f32 or 2 × f64: one 128-bit register).
+pub trait Lanes: Copy {
+    type Elem: Real;
+    const WIDTH: usize;
+    fn splat(x: Self::Elem) -> Self;
+    /// Loads `WIDTH` elements from `s[0..WIDTH]` (unaligned).
+    ///
+    /// # Safety
+    /// `p` must point at `WIDTH` readable elements.
+    unsafe fn load(p: *const Self::Elem) -> Self;
+    /// # Safety
+    /// `p` must point at `WIDTH` writable elements.
+    unsafe fn store(self, p: *mut Self::Elem);
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    /// NaN-propagating lane-wise max/min (as NumPy's maximum/minimum).
+    fn max(self, o: Self) -> Self;
+    fn min(self, o: Self) -> Self;
+    fn sqrt(self) -> Self;
+    fn neg(self) -> Self;
+    fn abs(self) -> Self;
+    /// `self * b + c` (two roundings on simd128, which has no fused multiply-add).
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        self.mul(b).add(c)
+    }
+    /// Applies a scalar function to each lane (for ops without a vector formula).
+    #[inline(always)]
+    fn map(self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self {
+        let mut buf = [Self::Elem::ZERO; 4];
+        // SAFETY: WIDTH <= 4 for every lane type.
+        unsafe {
+            self.store(buf.as_mut_ptr());
+            for x in buf.iter_mut().take(Self::WIDTH) {
+                *x = f(*x);
+            }
+            Self::load(buf.as_ptr())
+        }
+    }
+    fn sum(self) -> Self::Elem;
+    fn reduce_max(self) -> Self::Elem;
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[path = "simd128.rs"]
+mod imp;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[path = "portable.rs"]
+mod imp;
+
+pub use imp::{F32x4, F64x2};
+
+/// The lane type of each element type.
+pub trait HasLanes: Real {
+    type V: Lanes<Elem = Self>;
+}
+impl HasLanes for f32 {
+    type V = F32x4;
+}
+impl HasLanes for f64 {
+    type V = F64x2;
+}

@@ -1,0 +1,137 @@
+//! wasm simd128 lanes: one `v128` register per value.
+
+use super::Lanes;
+use core::arch::wasm32::*;
+
+#[derive(Clone, Copy)]
+pub struct F32x4(v128);
+#[derive(Clone, Copy)]
+pub struct F64x2(v128);
+
+impl Lanes for F32x4 {
+    type Elem = f32;
+    const WIDTH: usize = 4;
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        F32x4(f32x4_splat(x))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        F32x4(v128_load(p as *const v128))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        v128_store(p as *mut v128, self.0)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        F32x4(f32x4_add(self.0, o.0))
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        F32x4(f32x4_sub(self.0, o.0))
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        F32x4(f32x4_mul(self.0, o.0))
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        F32x4(f32x4_div(self.0, o.0))
+    }
+    // f32x4.max/min propagate NaN, as NumPy's maximum/minimum.
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        F32x4(f32x4_max(self.0, o.0))
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        F32x4(f32x4_min(self.0, o.0))
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        F32x4(f32x4_sqrt(self.0))
+    }
+    #[inline(always)]
+    fn neg(self) -> Self {
+        F32x4(f32x4_neg(self.0))
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        F32x4(f32x4_abs(self.0))
+    }
+    #[inline(always)]
+    fn sum(self) -> f32 {
+        // Pairwise: (l0 + l2) + (l1 + l3), the same order portable.rs uses.
+        let s = f32x4_add(self.0, i32x4_shuffle::<2, 3, 0, 1>(self.0, self.0));
+        f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s)
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f32 {
+        let s = f32x4_max(self.0, i32x4_shuffle::<2, 3, 0, 1>(self.0, self.0));
+        let s = f32x4_max(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
+        f32x4_extract_lane::<0>(s)
+    }
+}
+
+impl Lanes for F64x2 {
+    type Elem = f64;
+    const WIDTH: usize = 2;
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        F64x2(f64x2_splat(x))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f64) -> Self {
+        F64x2(v128_load(p as *const v128))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64) {
+        v128_store(p as *mut v128, self.0)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        F64x2(f64x2_add(self.0, o.0))
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        F64x2(f64x2_sub(self.0, o.0))
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        F64x2(f64x2_mul(self.0, o.0))
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        F64x2(f64x2_div(self.0, o.0))
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        F64x2(f64x2_max(self.0, o.0))
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        F64x2(f64x2_min(self.0, o.0))
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        F64x2(f64x2_sqrt(self.0))
+    }
+    #[inline(always)]
+    fn neg(self) -> Self {
+        F64x2(f64x2_neg(self.0))
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        F64x2(f64x2_abs(self.0))
+    }
+    #[inline(always)]
+    fn sum(self) -> f64 {
+        f64x2_extract_lane::<0>(self.0) + f64x2_extract_lane::<1>(self.0)
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f64 {
+        let s = f64x2_max(self.0, i64x2_shuffle::<1, 0>(self.0, self.0));
+        f64x2_extract_lane::<0>(s)
+    }
+}

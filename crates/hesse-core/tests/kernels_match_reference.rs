@@ -1,0 +1,226 @@
+//! Every SIMD kernel against its scalar reference, on random shapes that include the awkward
+//! sizes (1, 3, 17, 129: not multiples of the lane width, MR or NR) and random strides.
+
+use hesse_core::kernels::{self, Binary, Conv2d, Isa, MatRef, Reduce, Unary};
+use hesse_core::kernels::lanes::HasLanes;
+use hesse_core::real::Real;
+use proptest::prelude::*;
+
+/// Sizes the kernels must handle: the awkward ones plus a random spread.
+fn dim() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(3), Just(17), Just(129), 1usize..70]
+}
+
+fn values(n: usize) -> impl Strategy<Value = Vec<f64>> {
+    proptest::collection::vec(-3.0f64..3.0, n)
+}
+
+fn cast<T: Real>(v: &[f64]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+fn eps<T: Real>() -> f64 {
+    if std::mem::size_of::<T>() == 4 { f32::EPSILON as f64 } else { f64::EPSILON }
+}
+
+#[derive(Debug, Clone)]
+struct GemmCase {
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    alpha: f64,
+    beta: f64,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+}
+
+fn gemm_case() -> impl Strategy<Value = GemmCase> {
+    (dim(), dim(), dim(), any::<bool>(), any::<bool>(), prop_oneof![Just(1.0), -2.0f64..2.0], prop_oneof![Just(0.0), Just(1.0), -1.0f64..1.0])
+        .prop_flat_map(|(m, k, n, ta, tb, alpha, beta)| {
+            (values(m * k), values(k * n), values(m * n)).prop_map(move |(a, b, c)| GemmCase { m, k, n, ta, tb, alpha, beta, a, b, c })
+        })
+}
+
+fn check_gemm<T: Real + HasLanes>(g: &GemmCase) -> Result<(), TestCaseError> {
+    let (a, b) = (cast::<T>(&g.a), cast::<T>(&g.b));
+    // Stored as op(A)ᵀ when transposed, so op(A) is m×k either way.
+    let av = if g.ta { MatRef::row_major(&a, g.k, g.m).t() } else { MatRef::row_major(&a, g.m, g.k) };
+    let bv = if g.tb { MatRef::row_major(&b, g.n, g.k).t() } else { MatRef::row_major(&b, g.k, g.n) };
+    let (alpha, beta) = (T::from_f64(g.alpha), T::from_f64(g.beta));
+    let mut want = cast::<T>(&g.c);
+    let mut got = want.clone();
+    kernels::gemm(Isa::Scalar, alpha, av, bv, beta, &mut want).unwrap();
+    kernels::gemm(Isa::Simd, alpha, av, bv, beta, &mut got).unwrap();
+    for i in 0..g.m {
+        for j in 0..g.n {
+            // Error bound of a length-k dot product: k·ε·Σ|a||b| (plus the β·c term).
+            let scale: f64 = (0..g.k).map(|p| (av.at(i, p).to_f64() * bv.at(p, j).to_f64()).abs()).sum::<f64>() * g.alpha.abs()
+                + (g.beta * g.c[i * g.n + j]).abs();
+            let tol = 2.0 * (g.k as f64 + 2.0) * eps::<T>() * scale + 1e-30;
+            let (w, o) = (want[i * g.n + j].to_f64(), got[i * g.n + j].to_f64());
+            prop_assert!((w - o).abs() <= tol, "gemm {:?} at ({i},{j}): simd {o} vs scalar {w} (tol {tol})", (g.m, g.k, g.n, g.ta, g.tb));
+        }
+    }
+    Ok(())
+}
+
+const UNARY: [Unary; 9] = [Unary::Neg, Unary::Abs, Unary::Square, Unary::Sqrt, Unary::Relu, Unary::Exp, Unary::Log, Unary::Tanh, Unary::Sigmoid];
+const BINARY: [Binary; 6] = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Maximum, Binary::Minimum];
+
+/// Two shapes that broadcast to `out`: suffixes of it with some dims set to 1.
+fn broadcast_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>)> {
+    proptest::collection::vec(prop_oneof![Just(1usize), Just(3), Just(17), 1usize..6], 0..4).prop_flat_map(|out| {
+        let r = out.len();
+        let side = move || (0..=r, proptest::collection::vec(any::<bool>(), r));
+        (Just(out.clone()), side(), side()).prop_map(move |(out, (la, ma), (lb, mb))| {
+            let pick = |len: usize, mask: &[bool]| (r - len..r).map(|i| if mask[i] { 1 } else { out[i] }).collect::<Vec<_>>();
+            (pick(la, &ma), pick(lb, &mb), out)
+        })
+    })
+}
+
+fn bitwise_eq<T: Real>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gemm_simd_matches_scalar_f32(g in gemm_case()) { check_gemm::<f32>(&g)?; }
+
+    #[test]
+    fn gemm_simd_matches_scalar_f64(g in gemm_case()) { check_gemm::<f64>(&g)?; }
+
+    /// Same scalar formula lane by lane, and exactly rounded vector ops: results are identical.
+    #[test]
+    fn unary_simd_equals_scalar(n in dim(), op in proptest::sample::select(UNARY.to_vec()), seed in values(129)) {
+        let x64: Vec<f64> = (0..n).map(|i| seed[i % seed.len()] * (1.0 + i as f64 / 7.0)).collect();
+        for f64_mode in [false, true] {
+            if f64_mode {
+                let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                kernels::unary(Isa::Scalar, op, &x64, &mut a);
+                kernels::unary(Isa::Simd, op, &x64, &mut b);
+                prop_assert!(bitwise_eq(&a, &b), "{op:?} f64 n={n}");
+            } else {
+                let x = cast::<f32>(&x64);
+                let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
+                kernels::unary(Isa::Scalar, op, &x, &mut a);
+                kernels::unary(Isa::Simd, op, &x, &mut b);
+                prop_assert!(bitwise_eq(&a, &b), "{op:?} f32 n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn binary_broadcast_simd_equals_scalar((sa, sb, so) in broadcast_case(), op in proptest::sample::select(BINARY.to_vec()), seed in values(64)) {
+        let fill = |s: &[usize], k: usize| -> Vec<f32> {
+            let n: usize = s.iter().product();
+            (0..n).map(|i| (seed[(i + k) % seed.len()] + 0.1 * i as f64) as f32).collect()
+        };
+        let (a, b) = (fill(&sa, 0), fill(&sb, 7));
+        let n: usize = so.iter().product();
+        let (mut want, mut got) = (vec![0.0f32; n], vec![0.0f32; n]);
+        kernels::binary(Isa::Scalar, op, &a, &sa, &b, &sb, &mut want, &so);
+        kernels::binary(Isa::Simd, op, &a, &sa, &b, &sb, &mut got, &so);
+        prop_assert!(bitwise_eq(&want, &got), "{op:?} {sa:?} ∘ {sb:?} → {so:?}");
+        // And the reference itself against direct NumPy-style indexing.
+        let strides = |s: &[usize]| { let mut st = vec![0; so.len()]; let mut acc = 1; for i in (0..s.len()).rev() { st[so.len() - s.len() + i] = if s[i] == 1 { 0 } else { acc }; acc *= s[i]; } st };
+        let (ta, tb) = (strides(&sa), strides(&sb));
+        for flat in 0..n {
+            let (mut rem, mut ia, mut ib) = (flat, 0, 0);
+            for d in (0..so.len()).rev() { let k = rem % so[d]; rem /= so[d]; ia += k * ta[d]; ib += k * tb[d]; }
+            let (x, y) = (a[ia], b[ib]);
+            let e = match op { Binary::Add => x + y, Binary::Sub => x - y, Binary::Mul => x * y, Binary::Div => x / y, Binary::Maximum => x.max(y), Binary::Minimum => x.min(y) };
+            prop_assert_eq!(want[flat].to_bits(), e.to_bits());
+        }
+    }
+
+    #[test]
+    fn reduce_simd_matches_scalar(outer in 1usize..5, len in dim(), inner in prop_oneof![Just(1usize), Just(3), Just(17), 1usize..9], seed in values(97)) {
+        let n = outer * len * inner;
+        let x64: Vec<f64> = (0..n).map(|i| seed[i % seed.len()] * 4.0 + (i % 5) as f64).collect();
+        for op in [Reduce::Sum, Reduce::Max, Reduce::LogSumExp] {
+            let (mut a, mut b) = (vec![0.0; outer * inner], vec![0.0; outer * inner]);
+            kernels::reduce(Isa::Scalar, op, &x64, outer, len, inner, &mut a);
+            kernels::reduce(Isa::Simd, op, &x64, outer, len, inner, &mut b);
+            let x32 = cast::<f32>(&x64);
+            let (mut a32, mut b32) = (vec![0.0f32; outer * inner], vec![0.0f32; outer * inner]);
+            kernels::reduce(Isa::Scalar, op, &x32, outer, len, inner, &mut a32);
+            kernels::reduce(Isa::Simd, op, &x32, outer, len, inner, &mut b32);
+            for i in 0..a.len() {
+                let scale = 16.0 * len as f64; // |x| ≤ 16, so |Σx| ≤ 16·len
+                prop_assert!((a[i] - b[i]).abs() <= 4.0 * len as f64 * f64::EPSILON * scale, "{op:?} f64");
+                prop_assert!(((a32[i] - b32[i]) as f64).abs() <= 4.0 * len as f64 * f32::EPSILON as f64 * scale, "{op:?} f32");
+                if op == Reduce::Max { prop_assert_eq!(a[i], b[i]); }
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_im2col_matches_direct(n in 1usize..3, c in 1usize..4, h in 1usize..9, w in 1usize..9, o in 1usize..5,
+                                    kh in 1usize..4, kw in 1usize..4, s in (1usize..3, 1usize..3), p in (0usize..2, 0usize..2), seed in values(53)) {
+        prop_assume!(h + 2 * p.0 >= kh && w + 2 * p.1 >= kw);
+        let g = Conv2d { n, c, h, w, o, kh, kw, stride: s, padding: p };
+        let (oh, ow) = g.out_hw();
+        let x: Vec<f64> = (0..n * c * h * w).map(|i| seed[i % 53]).collect();
+        let wt: Vec<f64> = (0..o * c * kh * kw).map(|i| seed[(i * 7 + 3) % 53]).collect();
+        let (mut a, mut b) = (vec![0.0; n * o * oh * ow], vec![0.0; n * o * oh * ow]);
+        kernels::conv2d(Isa::Scalar, &g, &x, &wt, &mut a).unwrap();
+        kernels::conv2d(Isa::Simd, &g, &x, &wt, &mut b).unwrap();
+        for i in 0..a.len() {
+            prop_assert!((a[i] - b[i]).abs() <= 1e-12 * (c * kh * kw) as f64 * 9.0, "conv2d {g:?} at {i}");
+        }
+    }
+}
+
+#[test]
+fn gemm_known_values() {
+    let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [5.0f32, 6.0, 7.0, 8.0]);
+    for isa in [Isa::Scalar, Isa::Simd] {
+        let mut c = [f32::NAN; 4]; // β = 0 must overwrite NaN
+        kernels::gemm(isa, 1.0, MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), 0.0, &mut c).unwrap();
+        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+        let mut c = [1.0f32; 4];
+        kernels::gemm(isa, 2.0, MatRef::row_major(&a, 2, 2).t(), MatRef::row_major(&b, 2, 2), 1.0, &mut c).unwrap();
+        // AᵀB = [[26, 30], [38, 44]]
+        assert_eq!(c, [53.0, 61.0, 77.0, 89.0]);
+    }
+}
+
+#[test]
+fn logsumexp_known_values_and_infinities() {
+    for isa in [Isa::Scalar, Isa::Simd] {
+        let mut out = [0.0f64; 1];
+        kernels::reduce(isa, Reduce::LogSumExp, &[1.0, 2.0, 3.0], 1, 3, 1, &mut out);
+        assert!((out[0] - 3.40760596444438).abs() < 1e-14);
+        kernels::reduce(isa, Reduce::LogSumExp, &[1000.0, 1000.0], 1, 2, 1, &mut out);
+        assert!((out[0] - (1000.0 + 2f64.ln())).abs() < 1e-12, "no overflow");
+        kernels::reduce(isa, Reduce::LogSumExp, &[f64::NEG_INFINITY; 5], 1, 5, 1, &mut out);
+        assert_eq!(out[0], f64::NEG_INFINITY);
+        let mut cols = [0.0f64; 2];
+        kernels::reduce(isa, Reduce::LogSumExp, &[f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, 0.0], 1, 2, 2, &mut cols);
+        assert_eq!(cols[0], f64::NEG_INFINITY);
+        assert!((cols[1] - 2f64.ln()).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn conv2d_known_values() {
+    // 1×1×3×3 input 1..9, 2×2 kernel of ones, stride 1, padding 0 → sums of 2×2 windows.
+    let x: Vec<f64> = (1..=9).map(|v| v as f64).collect();
+    let g = Conv2d { n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, stride: (1, 1), padding: (0, 0) };
+    for isa in [Isa::Scalar, Isa::Simd] {
+        let mut out = [0.0; 4];
+        kernels::conv2d(isa, &g, &x, &[1.0; 4], &mut out).unwrap();
+        assert_eq!(out, [12.0, 16.0, 24.0, 28.0]);
+    }
+    // Padding 1, stride 2: corners see only the inside.
+    let g = Conv2d { padding: (1, 1), stride: (2, 2), ..g };
+    let mut out = [0.0; 4];
+    kernels::conv2d(Isa::Simd, &g, &x, &[1.0; 4], &mut out).unwrap();
+    assert_eq!(out, [1.0, 5.0, 11.0, 28.0]);
+}
