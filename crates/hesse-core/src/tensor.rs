@@ -116,11 +116,13 @@ impl Tensor {
         Tensor::new(v, shape)
     }
 
+    /// A zero tensor; an `OutOfMemory` error naming the shape where memory cannot hold it.
     pub fn zeros(shape: &[usize], dtype: Dtype) -> Result<Tensor> {
         let n = numel(shape)?;
+        let what = format!("tensor of shape {} ({})", fmt_shape(shape), dtype.name());
         match dtype {
-            Dtype::F32 => Tensor::new(try_zeros::<f32>(n, "zeros")?, shape),
-            Dtype::F64 => Tensor::new(try_zeros::<f64>(n, "zeros")?, shape),
+            Dtype::F32 => Tensor::new(try_zeros::<f32>(n, &what)?, shape),
+            Dtype::F64 => Tensor::new(try_zeros::<f64>(n, &what)?, shape),
         }
     }
 
@@ -147,6 +149,10 @@ impl Tensor {
     }
     pub fn data(&self) -> &Data {
         &self.data
+    }
+    /// Mutable storage (the bindings fill a new tensor through it).
+    pub fn data_mut(&mut self) -> &mut Data {
+        &mut self.data
     }
     /// Bytes of element storage (what the memory accounting of the bindings counts).
     pub fn nbytes(&self) -> usize {
