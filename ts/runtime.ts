@@ -24,7 +24,8 @@ export interface InitOptions {
 /** A wasm build and the probe (a minimal module using its features) that says if it can run. */
 interface Variant {
   name: string;
-  file: string;
+  /** A literal `new URL('…', import.meta.url)`, so bundlers (webpack, Vite) see the asset. */
+  url: () => URL;
   probe: Uint8Array<ArrayBuffer>;
 }
 
@@ -35,7 +36,7 @@ const SIMD128_PROBE = new Uint8Array([
 ]);
 
 /** Fastest first. */
-const VARIANTS: Variant[] = [{ name: 'simd128', file: 'hesse_bg.wasm', probe: SIMD128_PROBE }];
+const VARIANTS: Variant[] = [{ name: 'simd128', url: () => new URL('./wasm/hesse_bg.wasm', import.meta.url), probe: SIMD128_PROBE }];
 
 let loading: Promise<void> | undefined;
 let variantName: string | undefined;
@@ -50,7 +51,7 @@ function pickVariant(): Variant {
 }
 
 async function defaultSource(variant: Variant): Promise<BufferSource | URL> {
-  const url = new URL(`./wasm/${variant.file}`, import.meta.url);
+  const url = variant.url();
   // Node's fetch does not read file: URLs; read the file instead. (Deno's fetch does.)
   const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
   if (url.protocol === 'file:' && proc?.versions?.node && !('Deno' in globalThis)) {

@@ -16,7 +16,11 @@ export interface NestedArray extends ReadonlyArray<number | NestedArray> {}
 
 const DTYPES: readonly DType[] = ['float32', 'float64'];
 
-const finalizer = new FinalizationRegistry<RawTensor>((raw) => raw.free());
+// Workers before compatibility date 2025-05-05 have no FinalizationRegistry: no safety net there.
+const finalizer: Pick<FinalizationRegistry<RawTensor>, 'register' | 'unregister'> =
+  typeof FinalizationRegistry === 'undefined'
+    ? { register() {}, unregister: () => false }
+    : new FinalizationRegistry<RawTensor>((raw) => raw.free());
 
 function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

@@ -5,6 +5,7 @@
 //!   or portable lanes natively) and a plain scalar reference it is tested against.
 //! - [`ops`]: the tensor-level functions that check shapes and dispatch to the kernels.
 
+pub mod autodiff;
 pub mod error;
 pub mod kernels;
 pub mod ops;

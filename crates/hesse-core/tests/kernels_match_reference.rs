@@ -224,3 +224,27 @@ fn conv2d_known_values() {
     kernels::conv2d(Isa::Simd, &g, &x, &[1.0; 4], &mut out).unwrap();
     assert_eq!(out, [1.0, 5.0, 11.0, 28.0]);
 }
+
+/// The conv backward kernels are the adjoints of conv2d: ⟨gy, conv(x, w)⟩ = ⟨gx(gy, w), x⟩ =
+/// ⟨gw(x, gy), w⟩, and their SIMD and scalar versions agree.
+#[test]
+fn conv2d_backward_kernels_are_adjoints() {
+    let g = Conv2d { n: 2, c: 3, h: 7, w: 6, o: 4, kh: 3, kw: 2, stride: (2, 1), padding: (1, 1) };
+    let (oh, ow) = g.out_hw();
+    let f = |i: usize, s: f64| ((i as f64 * s).sin() * 1.7).fract();
+    let x: Vec<f64> = (0..g.n * g.c * g.h * g.w).map(|i| f(i, 0.37)).collect();
+    let w: Vec<f64> = (0..g.o * g.c * g.kh * g.kw).map(|i| f(i, 0.91)).collect();
+    let gy: Vec<f64> = (0..g.n * g.o * oh * ow).map(|i| f(i, 1.13)).collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let mut y = vec![0.0; gy.len()];
+    kernels::conv2d(Isa::Simd, &g, &x, &w, &mut y).unwrap();
+    for isa in [Isa::Simd, Isa::Scalar] {
+        let mut gx = vec![0.0; x.len()];
+        let mut gw = vec![0.0; w.len()];
+        kernels::conv2d_grad_input(isa, &g, &gy, &w, &mut gx).unwrap();
+        kernels::conv2d_grad_weight(isa, &g, &x, &gy, &mut gw).unwrap();
+        let (lhs, a, b) = (dot(&gy, &y), dot(&gx, &x), dot(&gw, &w));
+        assert!((lhs - a).abs() < 1e-12 * lhs.abs().max(1.0), "{isa:?} input adjoint {lhs} vs {a}");
+        assert!((lhs - b).abs() < 1e-12 * lhs.abs().max(1.0), "{isa:?} weight adjoint {lhs} vs {b}");
+    }
+}

@@ -79,30 +79,139 @@ fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
     }
 }
 
-fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+/// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding).
+fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     let (oh, ow) = g.out_hw();
-    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
-    let mut col = try_zeros::<T>(rows * cols, "conv2d im2col")?;
-    for n in 0..g.n {
-        let img = &x[n * g.c * g.h * g.w..(n + 1) * g.c * g.h * g.w];
-        for c in 0..g.c {
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let r = (c * g.kh + ky) * g.kw + kx;
-                    let dst = &mut col[r * cols..(r + 1) * cols];
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            dst[oy * ow + ox] = match g.source(oy, ox, ky, kx) {
-                                Some((y, xx)) => img[(c * g.h + y) * g.w + xx],
-                                None => T::ZERO,
-                            };
+    let cols = oh * ow;
+    for c in 0..g.c {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let r = (c * g.kh + ky) * g.kw + kx;
+                let dst = &mut col[r * cols..(r + 1) * cols];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        dst[oy * ow + ox] = match g.source(oy, ox, ky, kx) {
+                            Some((y, xx)) => img[(c * g.h + y) * g.w + xx],
+                            None => T::ZERO,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: img[c, y, x] += Σ of the cols entries that read it.
+fn col2im<T: Real>(g: &Conv2d, col: &[T], img: &mut [T]) {
+    let (oh, ow) = g.out_hw();
+    let cols = oh * ow;
+    for c in 0..g.c {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let r = (c * g.kh + ky) * g.kw + kx;
+                let src = &col[r * cols..(r + 1) * cols];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
+                            img[(c * g.h + y) * g.w + xx] += src[oy * ow + ox];
                         }
                     }
                 }
             }
         }
+    }
+}
+
+fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+    let (oh, ow) = g.out_hw();
+    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let mut col = try_zeros::<T>(rows * cols, "conv2d im2col")?;
+    let img_len = g.c * g.h * g.w;
+    for n in 0..g.n {
+        im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
         let dst = &mut out[n * g.o * cols..(n + 1) * g.o * cols];
         gemm_simd(T::ONE, MatRef::row_major(wt, g.o, rows), MatRef::row_major(&col, rows, cols), T::ZERO, dst)?;
+    }
+    Ok(())
+}
+
+/// ∂⟨gy, conv2d(x, w)⟩/∂x: gx [N, C, H, W] from gy [N, O, OH, OW] (overwrites gx).
+/// SIMD: per image, cols = Wᵀ·gy (a GEMM), then col2im. Reference: scatter loops.
+pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt: &[T], gx: &mut [T]) -> Result<()> {
+    let (oh, ow) = g.out_hw();
+    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let img_len = g.c * g.h * g.w;
+    gx.fill(T::ZERO);
+    match isa {
+        Isa::Simd => {
+            let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
+            for n in 0..g.n {
+                let gyn = &gy[n * g.o * cols..(n + 1) * g.o * cols];
+                gemm_simd(T::ONE, MatRef::row_major(wt, g.o, rows).t(), MatRef::row_major(gyn, g.o, cols), T::ZERO, &mut col)?;
+                col2im(g, &col, &mut gx[n * img_len..(n + 1) * img_len]);
+            }
+        }
+        Isa::Scalar => {
+            for n in 0..g.n {
+                for o in 0..g.o {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let gv = gy[((n * g.o + o) * oh + oy) * ow + ox];
+                            for c in 0..g.c {
+                                for ky in 0..g.kh {
+                                    for kx in 0..g.kw {
+                                        if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
+                                            gx[((n * g.c + c) * g.h + y) * g.w + xx] += gv * wt[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ∂⟨gy, conv2d(x, w)⟩/∂w: gw [O, C, KH, KW] (overwrites gw).
+/// SIMD: gw = Σₙ gyₙ · colsₙᵀ (GEMMs accumulating with β = 1). Reference: direct loops.
+pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy: &[T], gw: &mut [T]) -> Result<()> {
+    let (oh, ow) = g.out_hw();
+    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let img_len = g.c * g.h * g.w;
+    gw.fill(T::ZERO);
+    match isa {
+        Isa::Simd => {
+            let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
+            for n in 0..g.n {
+                im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
+                let gyn = &gy[n * g.o * cols..(n + 1) * g.o * cols];
+                gemm_simd(T::ONE, MatRef::row_major(gyn, g.o, cols), MatRef::row_major(&col, rows, cols).t(), T::ONE, gw)?;
+            }
+        }
+        Isa::Scalar => {
+            for o in 0..g.o {
+                for c in 0..g.c {
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            let mut s = T::ZERO;
+                            for n in 0..g.n {
+                                for oy in 0..oh {
+                                    for ox in 0..ow {
+                                        if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
+                                            s += gy[((n * g.o + o) * oh + oy) * ow + ox] * x[((n * g.c + c) * g.h + y) * g.w + xx];
+                                        }
+                                    }
+                                }
+                            }
+                            gw[((o * g.c + c) * g.kh + ky) * g.kw + kx] = s;
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }

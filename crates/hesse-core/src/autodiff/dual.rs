@@ -1,0 +1,329 @@
+//! Dual tensors and their primitive algebra: the one place where tangent rules live.
+//!
+//! A [`Dual`] is a primal tensor plus K tangents (stored [K, numel], or `None` for a zero
+//! tangent, which the rules skip). Every primitive below computes its primal with the kernels and
+//! its tangents by the primitive's algebraic class:
+//! - linear maps L (reshape, sum, expand, add, scale): (Lx)˙ = L ẋ;
+//! - bilinear maps B (mul, matmul, conv and its adjoints): B(a, b)˙ = B(ȧ, b) + B(a, ḃ);
+//! - pointwise f: f(x)˙ = f′(x)·ẋ (from the derivative towers in `act.rs`);
+//! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ.
+//! With K = 0 (no tangents) these are plain tensor ops; the reverse sweep in `program.rs`
+//! is written with them once, so the same code gives gradients (K = 0) and, run on duals,
+//! forward-over-reverse Hessian-vector products (K ≥ 1).
+
+use super::act::Act;
+use crate::error::{Error, Result};
+use crate::kernels::{self, lanes::HasLanes, Binary, Conv2d, Isa, MatRef, Reduce};
+use crate::shape::{broadcast, numel};
+use crate::tensor::{try_zeros, Element};
+
+/// What every primitive needs to know besides its operands.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    pub isa: Isa,
+    /// Number of tangents carried by non-zero duals.
+    pub k: usize,
+}
+
+/// Element types the autodiff runs in.
+pub trait Scalar: Element + HasLanes {}
+impl<T: Element + HasLanes> Scalar for T {}
+
+#[derive(Clone, Debug)]
+pub struct Dual<T> {
+    pub shape: Vec<usize>,
+    pub p: Vec<T>,
+    /// K tangents, [K, numel] row-major; None means all zero.
+    pub t: Option<Vec<T>>,
+}
+
+impl<T: Scalar> Dual<T> {
+    pub fn constant(shape: Vec<usize>, p: Vec<T>) -> Self {
+        Dual { shape, p, t: None }
+    }
+    pub fn numel(&self) -> usize {
+        self.p.len()
+    }
+    /// The k-th tangent, if non-zero.
+    pub fn tan(&self, k: usize) -> Option<&[T]> {
+        let n = self.numel();
+        self.t.as_ref().map(|t| &t[k * n..(k + 1) * n])
+    }
+}
+
+/// Builds a dual whose primal is `f(a, b)` and whose k-th tangent is `tf(k)` (None: zero).
+fn assemble<T: Scalar>(
+    cx: &Ctx,
+    shape: Vec<usize>,
+    p: Vec<T>,
+    any_tangent: bool,
+    mut tf: impl FnMut(usize, &mut [T]) -> Result<()>,
+) -> Result<Dual<T>> {
+    let n = p.len();
+    let t = if any_tangent && cx.k > 0 {
+        let mut t = try_zeros::<T>(n * cx.k, "tangents")?;
+        for k in 0..cx.k {
+            tf(k, &mut t[k * n..(k + 1) * n])?;
+        }
+        Some(t)
+    } else {
+        None
+    };
+    Ok(Dual { shape, p, t })
+}
+
+/// A linear map applied to the primal and to each tangent: `f(input, output)` overwrites output.
+pub fn linear<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: Vec<usize>, f: impl Fn(&[T], &mut [T]) -> Result<()>) -> Result<Dual<T>> {
+    let mut p = try_zeros::<T>(numel(&shape)?, "linear map")?;
+    f(&x.p, &mut p)?;
+    assemble(cx, shape, p, x.t.is_some(), |k, out| f(x.tan(k).expect("has tangents"), out))
+}
+
+/// A bilinear map: `f(a, b, out, accumulate)` writes B(a, b) into out, or adds it when accumulate.
+pub fn bilinear<T: Scalar>(
+    cx: &Ctx,
+    a: &Dual<T>,
+    b: &Dual<T>,
+    shape: Vec<usize>,
+    f: impl Fn(&[T], &[T], &mut [T], bool) -> Result<()>,
+) -> Result<Dual<T>> {
+    let mut p = try_zeros::<T>(numel(&shape)?, "bilinear map")?;
+    f(&a.p, &b.p, &mut p, false)?;
+    assemble(cx, shape, p, a.t.is_some() || b.t.is_some(), |k, out| {
+        let mut acc = false;
+        if let Some(at) = a.tan(k) {
+            f(at, &b.p, out, false)?;
+            acc = true;
+        }
+        if let Some(bt) = b.tan(k) {
+            f(&a.p, bt, out, acc)?;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `src` into `dst` elementwise.
+fn add_into<T: Scalar>(dst: &mut [T], src: &[T]) {
+    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+}
+
+/// a ∘ b for the linear ops Add and Sub, with broadcasting. A missing tangent is a scalar zero.
+pub fn add_sub<T: Scalar>(cx: &Ctx, op: Binary, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
+    debug_assert!(matches!(op, Binary::Add | Binary::Sub));
+    let shape = broadcast(op.name(), &a.shape, &b.shape)?;
+    let mut p = try_zeros::<T>(numel(&shape)?, op.name())?;
+    kernels::binary(cx.isa, op, &a.p, &a.shape, &b.p, &b.shape, &mut p, &shape);
+    let zero = [T::ZERO];
+    assemble(cx, shape.clone(), p, a.t.is_some() || b.t.is_some(), |k, out| {
+        let (ta, sa): (&[T], &[usize]) = match a.tan(k) {
+            Some(t) => (t, &a.shape),
+            None => (&zero, &[]),
+        };
+        let (tb, sb): (&[T], &[usize]) = match b.tan(k) {
+            Some(t) => (t, &b.shape),
+            None => (&zero, &[]),
+        };
+        kernels::binary(cx.isa, op, ta, sa, tb, sb, out, &shape);
+        Ok(())
+    })
+}
+
+pub fn add<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
+    add_sub(cx, Binary::Add, a, b)
+}
+
+pub fn sub<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
+    add_sub(cx, Binary::Sub, a, b)
+}
+
+/// Accumulates `g` into an optional running sum (gradient accumulation in the reverse sweep).
+pub fn accumulate<T: Scalar>(cx: &Ctx, acc: &mut Option<Dual<T>>, g: Dual<T>) -> Result<()> {
+    *acc = Some(match acc.take() {
+        None => g,
+        Some(mut a) if a.shape == g.shape => {
+            add_into(&mut a.p, &g.p);
+            a.t = match (a.t.take(), g.t) {
+                (Some(mut x), Some(y)) => {
+                    add_into(&mut x, &y);
+                    Some(x)
+                }
+                (x, y) => x.or(y),
+            };
+            a
+        }
+        Some(a) => add(cx, &a, &g)?,
+    });
+    Ok(())
+}
+
+/// c·x
+pub fn scale<T: Scalar>(cx: &Ctx, x: &Dual<T>, c: f64) -> Result<Dual<T>> {
+    let c = T::from_f64(c);
+    linear(cx, x, x.shape.clone(), |i, o| {
+        o.iter_mut().zip(i).for_each(|(o, &v)| *o = c * v);
+        Ok(())
+    })
+}
+
+/// Elementwise a·b with broadcasting (bilinear).
+pub fn mul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
+    let shape = broadcast("mul", &a.shape, &b.shape)?;
+    let (sa, sb, so) = (a.shape.clone(), b.shape.clone(), shape.clone());
+    bilinear(cx, a, b, shape, move |x, y, out, acc| {
+        if acc {
+            let mut tmp = try_zeros::<T>(out.len(), "mul")?;
+            kernels::binary(cx.isa, Binary::Mul, x, &sa, y, &sb, &mut tmp, &so);
+            add_into(out, &tmp);
+        } else {
+            kernels::binary(cx.isa, Binary::Mul, x, &sa, y, &sb, out, &so);
+        }
+        Ok(())
+    })
+}
+
+/// op(A)·op(B) for 2-D A, B (bilinear; the tangent GEMMs accumulate through β = 1).
+pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool) -> Result<Dual<T>> {
+    let (ar, ac) = (a.shape[0], a.shape[1]);
+    let (br, bc) = (b.shape[0], b.shape[1]);
+    let (m, n) = (if ta { ac } else { ar }, if tb { br } else { bc });
+    bilinear(cx, a, b, vec![m, n], |x, y, out, acc| {
+        let mut xa = MatRef::row_major(x, ar, ac);
+        let mut yb = MatRef::row_major(y, br, bc);
+        if ta {
+            xa = xa.t();
+        }
+        if tb {
+            yb = yb.t();
+        }
+        kernels::gemm(cx.isa, T::ONE, xa, yb, if acc { T::ONE } else { T::ZERO }, out)
+    })
+}
+
+fn with_acc<T: Scalar>(out: &mut [T], acc: bool, f: impl FnOnce(&mut [T]) -> Result<()>) -> Result<()> {
+    if acc {
+        let mut tmp = try_zeros::<T>(out.len(), "accumulate")?;
+        f(&mut tmp)?;
+        add_into(out, &tmp);
+        Ok(())
+    } else {
+        f(out)
+    }
+}
+
+/// conv2d(x, w) (bilinear).
+pub fn conv2d<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, w: &Dual<T>) -> Result<Dual<T>> {
+    let (oh, ow) = g.out_hw();
+    bilinear(cx, x, w, vec![g.n, g.o, oh, ow], |xs, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d(cx.isa, &g, xs, ws, o)))
+}
+
+/// The input-adjoint of conv2d, bilinear in (gy, w).
+pub fn conv2d_grad_input<T: Scalar>(cx: &Ctx, g: Conv2d, gy: &Dual<T>, w: &Dual<T>) -> Result<Dual<T>> {
+    bilinear(cx, gy, w, vec![g.n, g.c, g.h, g.w], |gys, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_input(cx.isa, &g, gys, ws, o)))
+}
+
+/// The weight-adjoint of conv2d, bilinear in (x, gy).
+pub fn conv2d_grad_weight<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, gy: &Dual<T>) -> Result<Dual<T>> {
+    bilinear(cx, x, gy, vec![g.o, g.c, g.kh, g.kw], |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
+}
+
+/// Same elements, new shape.
+pub fn reshape<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: Vec<usize>) -> Result<Dual<T>> {
+    linear(cx, x, shape, |i, o| {
+        o.copy_from_slice(i);
+        Ok(())
+    })
+}
+
+/// Transpose of a 2-D dual.
+pub fn transpose<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
+    let (r, c) = (x.shape[0], x.shape[1]);
+    linear(cx, x, vec![c, r], move |i, o| {
+        for a in 0..r {
+            for b in 0..c {
+                o[b * r + a] = i[a * c + b];
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Σ along `axis` (all when None), keeping it as size 1 when `keepdims`.
+pub fn sum<T: Scalar>(cx: &Ctx, x: &Dual<T>, axis: Option<usize>, keepdims: bool) -> Result<Dual<T>> {
+    let s = &x.shape;
+    let (outer, len, inner, shape) = match axis {
+        None => (1, x.numel(), 1, if keepdims { vec![1; s.len()] } else { vec![] }),
+        Some(ax) => {
+            let mut o = s.clone();
+            if keepdims {
+                o[ax] = 1;
+            } else {
+                o.remove(ax);
+            }
+            (s[..ax].iter().product(), s[ax], s[ax + 1..].iter().product(), o)
+        }
+    };
+    linear(cx, x, shape, move |i, o| {
+        kernels::reduce(cx.isa, Reduce::Sum, i, outer, len, inner, o);
+        Ok(())
+    })
+}
+
+/// Broadcasts x to `shape` (the adjoint of [`sum_to`]).
+pub fn expand<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<T>> {
+    let xs = x.shape.clone();
+    let out = shape.to_vec();
+    if broadcast("expand", &xs, &out)? != out {
+        return Err(Error::shape(format!("expand: {xs:?} does not broadcast to {out:?}")));
+    }
+    linear(cx, x, out.clone(), move |i, o| {
+        kernels::binary(cx.isa, Binary::Add, i, &xs, &[T::ZERO], &[], o, &out);
+        Ok(())
+    })
+}
+
+/// Sums x down to `shape` (the reverse of broadcasting: leading dims and dims that are 1 in `shape`).
+pub fn sum_to<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<T>> {
+    if x.shape == shape {
+        return Ok(x.clone());
+    }
+    let mut cur = x.clone();
+    while cur.shape.len() > shape.len() {
+        cur = sum(cx, &cur, Some(0), false)?;
+    }
+    for ax in 0..shape.len() {
+        if shape[ax] == 1 && cur.shape[ax] != 1 {
+            cur = sum(cx, &cur, Some(ax), true)?;
+        }
+    }
+    Ok(cur)
+}
+
+/// The `order`-th derivative of a pointwise function: value f⁽ᵒʳᵈᵉʳ⁾(x), tangent f⁽ᵒʳᵈᵉʳ⁺¹⁾(x)·ẋ.
+pub fn pointwise<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>) -> Result<Dual<T>> {
+    let mut p = try_zeros::<T>(x.numel(), act.name())?;
+    p.iter_mut().zip(&x.p).for_each(|(o, &v)| *o = act.eval(order, v));
+    let d = if x.t.is_some() { x.p.iter().map(|&v| act.eval(order + 1, v)).collect() } else { Vec::new() };
+    assemble(cx, x.shape.clone(), p, x.t.is_some(), |k, out| {
+        let xt = x.tan(k).expect("has tangents");
+        out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
+        Ok(())
+    })
+}
+
+/// log Σ exp along the last axis, keeping it (size 1). Tangent: Σ softmax(x)·ẋ.
+pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
+    let len = *x.shape.last().ok_or_else(|| Error::shape("logsumexp: needs at least one dimension"))?;
+    let rows = x.numel() / len.max(1);
+    let mut shape = x.shape.clone();
+    *shape.last_mut().unwrap() = 1;
+    let mut p = try_zeros::<T>(rows, "logsumexp")?;
+    kernels::reduce(cx.isa, Reduce::LogSumExp, &x.p, rows, len, 1, &mut p);
+    let soft: Vec<T> = if x.t.is_some() { x.p.iter().enumerate().map(|(i, &v)| (v - p[i / len]).exp()).collect() } else { Vec::new() };
+    assemble(cx, shape, p, x.t.is_some(), |k, out| {
+        let xt = x.tan(k).expect("has tangents");
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = (0..len).fold(T::ZERO, |s, j| s + soft[r * len + j] * xt[r * len + j]);
+        }
+        Ok(())
+    })
+}

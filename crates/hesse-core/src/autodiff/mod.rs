@@ -1,0 +1,13 @@
+//! Second-order automatic differentiation: programs of primitive ops run forward on dual
+//! numbers and backward with the same rules, giving values, gradients, JVPs and exact
+//! forward-over-reverse Hessian-vector products from one engine.
+
+pub mod act;
+pub mod builder;
+pub mod dual;
+pub mod op;
+pub mod program;
+
+pub use act::Act;
+pub use op::Op;
+pub use program::{Outcome, Program, Run, Wrt};

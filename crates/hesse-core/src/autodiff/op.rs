@@ -1,0 +1,300 @@
+//! The primitive ops of a program. Each op states, side by side, its shape rule, its forward
+//! (on duals, so forward mode comes with it) and its VJP (written with the dual primitives, so
+//! the same rule differentiates again under forward-over-reverse).
+//!
+//! The set is deliberately small; everything else (linear layers, layer norm, softmax,
+//! log-softmax, the losses) is composed from it by the builders in `program.rs`.
+
+use super::act::Act;
+use super::dual::{self, Ctx, Dual, Scalar};
+use crate::error::{fmt_shape, Error, ErrorCode, Result};
+use crate::kernels::Conv2d;
+use crate::shape::{broadcast, normalize_axis, numel};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A slice of the flat parameter vector, starting at `offset`.
+    Param { offset: usize },
+    /// The `slot`-th data input.
+    Input { slot: usize },
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// c·x
+    Scale(f64),
+    /// op(A)·op(B), 2-D.
+    MatMul { ta: bool, tb: bool },
+    /// conv2d(x [N,C,H,W], w [O,C,KH,KW]).
+    Conv2d { stride: (usize, usize), padding: (usize, usize) },
+    /// Same elements, the node's shape.
+    Reshape,
+    /// 2-D transpose.
+    Transpose,
+    Sum { axis: Option<usize>, keepdims: bool },
+    Act(Act),
+    /// log Σ exp over the last axis, kept as size 1.
+    LogSumExp,
+    /// Integer class labels [N] (stored as floats) → one-hot [N, classes]; not differentiable.
+    OneHot { classes: usize },
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Param { .. } => "param",
+            Op::Input { .. } => "input",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Div => "div",
+            Op::Scale(_) => "scale",
+            Op::MatMul { .. } => "matmul",
+            Op::Conv2d { .. } => "conv2d",
+            Op::Reshape => "reshape",
+            Op::Transpose => "transpose",
+            Op::Sum { .. } => "sum",
+            Op::Act(a) => a.name(),
+            Op::LogSumExp => "logsumexp",
+            Op::OneHot { .. } => "one_hot",
+        }
+    }
+
+    /// The output shape for inputs of `shapes` (`target` for Reshape), or an error naming the op.
+    pub fn infer_shape(&self, shapes: &[&[usize]], target: Option<&[usize]>) -> Result<Vec<usize>> {
+        let name = self.name();
+        match self {
+            Op::Param { .. } | Op::Input { .. } => Ok(target.expect("leaf shape").to_vec()),
+            Op::Add | Op::Sub | Op::Mul | Op::Div => broadcast(name, shapes[0], shapes[1]),
+            Op::Scale(_) | Op::Act(_) => Ok(shapes[0].to_vec()),
+            Op::MatMul { ta, tb } => {
+                let (a, b) = (shapes[0], shapes[1]);
+                if a.len() != 2 || b.len() != 2 {
+                    return Err(Error::shape(format!("matmul: expected 2-D operands, got {} and {}", fmt_shape(a), fmt_shape(b))));
+                }
+                let (m, ka) = if *ta { (a[1], a[0]) } else { (a[0], a[1]) };
+                let (kb, n) = if *tb { (b[1], b[0]) } else { (b[0], b[1]) };
+                if ka != kb {
+                    return Err(Error::shape(format!(
+                        "matmul: inner dimensions differ: {}{} · {}{}",
+                        fmt_shape(a),
+                        if *ta { "ᵀ" } else { "" },
+                        fmt_shape(b),
+                        if *tb { "ᵀ" } else { "" }
+                    )));
+                }
+                Ok(vec![m, n])
+            }
+            Op::Conv2d { stride, padding } => {
+                let g = conv_geometry(shapes[0], shapes[1], *stride, *padding)?;
+                let (oh, ow) = g.out_hw();
+                Ok(vec![g.n, g.o, oh, ow])
+            }
+            Op::Reshape => {
+                let t = target.expect("reshape target");
+                if numel(t)? != numel(shapes[0])? {
+                    return Err(Error::shape(format!("reshape: cannot reshape {} to {}", fmt_shape(shapes[0]), fmt_shape(t))));
+                }
+                Ok(t.to_vec())
+            }
+            Op::Transpose => {
+                if shapes[0].len() != 2 {
+                    return Err(Error::shape(format!("transpose: expected a 2-D operand, got {}", fmt_shape(shapes[0]))));
+                }
+                Ok(vec![shapes[0][1], shapes[0][0]])
+            }
+            Op::Sum { axis, keepdims } => Ok(match axis {
+                None if *keepdims => vec![1; shapes[0].len()],
+                None => vec![],
+                Some(a) => {
+                    let mut s = shapes[0].to_vec();
+                    if *a >= s.len() {
+                        return Err(Error::invalid(format!("sum: axis {a} is out of range for shape {}", fmt_shape(&s))));
+                    }
+                    if *keepdims {
+                        s[*a] = 1;
+                    } else {
+                        s.remove(*a);
+                    }
+                    s
+                }
+            }),
+            Op::LogSumExp => {
+                let mut s = shapes[0].to_vec();
+                match s.last_mut() {
+                    Some(l) if *l > 0 => *l = 1,
+                    _ => return Err(Error::shape(format!("logsumexp: needs a non-empty last axis, got {}", fmt_shape(shapes[0])))),
+                }
+                Ok(s)
+            }
+            Op::OneHot { classes } => {
+                if shapes[0].len() != 1 {
+                    return Err(Error::shape(format!("one_hot: labels must be 1-D [N], got {}", fmt_shape(shapes[0]))));
+                }
+                Ok(vec![shapes[0][0], *classes])
+            }
+        }
+    }
+
+    /// The forward pass on duals (so it is also the JVP).
+    pub fn eval<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], shape: &[usize]) -> Result<Dual<T>> {
+        let x = ins[0];
+        match self {
+            Op::Param { .. } | Op::Input { .. } => unreachable!("leaves are set by the program"),
+            Op::Add => dual::add(cx, x, ins[1]),
+            Op::Sub => dual::sub(cx, x, ins[1]),
+            Op::Mul => dual::mul(cx, x, ins[1]),
+            // a / b = a · (1/b)
+            Op::Div => dual::mul(cx, x, &dual::pointwise(cx, Act::Recip, 0, ins[1])?),
+            Op::Scale(c) => dual::scale(cx, x, *c),
+            Op::MatMul { ta, tb } => dual::matmul(cx, x, ins[1], *ta, *tb),
+            Op::Conv2d { stride, padding } => dual::conv2d(cx, conv_geometry(&x.shape, &ins[1].shape, *stride, *padding)?, x, ins[1]),
+            Op::Reshape => dual::reshape(cx, x, shape.to_vec()),
+            Op::Transpose => dual::transpose(cx, x),
+            Op::Sum { axis, keepdims } => dual::sum(cx, x, *axis, *keepdims),
+            Op::Act(a) => dual::pointwise(cx, *a, 0, x),
+            Op::LogSumExp => dual::logsumexp(cx, x),
+            Op::OneHot { classes } => one_hot(&x.p, *classes),
+        }
+    }
+
+    /// Gradients of ⟨g, op(ins)⟩ with respect to each input (None where `needs[j]` is false or
+    /// the op is not differentiable in that input). `out` is the forward value.
+    pub fn vjp<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], out: &Dual<T>, g: &Dual<T>, needs: &[bool]) -> Result<Vec<Option<Dual<T>>>> {
+        let want = |j: usize| needs.get(j).copied().unwrap_or(false);
+        let x = ins[0];
+        let shape_of = |j: usize| ins[j].shape.clone();
+        let mut gs: Vec<Option<Dual<T>>> = vec![None; ins.len()];
+        match self {
+            Op::Param { .. } | Op::Input { .. } | Op::OneHot { .. } => {}
+            // (a ± b)ᵀ: the gradient, summed over the dims each operand was broadcast along.
+            Op::Add | Op::Sub => {
+                if want(0) {
+                    gs[0] = Some(dual::sum_to(cx, g, &shape_of(0))?);
+                }
+                if want(1) {
+                    let gb = dual::sum_to(cx, g, &shape_of(1))?;
+                    gs[1] = Some(if *self == Op::Sub { dual::scale(cx, &gb, -1.0)? } else { gb });
+                }
+            }
+            // ∂(ab) = b·∂a + a·∂b
+            Op::Mul => {
+                if want(0) {
+                    gs[0] = Some(dual::sum_to(cx, &dual::mul(cx, g, ins[1])?, &shape_of(0))?);
+                }
+                if want(1) {
+                    gs[1] = Some(dual::sum_to(cx, &dual::mul(cx, g, x)?, &shape_of(1))?);
+                }
+            }
+            // ∂(a/b) = ∂a/b − a·∂b/b²
+            Op::Div => {
+                if want(0) {
+                    let rb = dual::pointwise(cx, Act::Recip, 0, ins[1])?;
+                    gs[0] = Some(dual::sum_to(cx, &dual::mul(cx, g, &rb)?, &shape_of(0))?);
+                }
+                if want(1) {
+                    let drb = dual::pointwise(cx, Act::Recip, 1, ins[1])?; // −1/b²
+                    gs[1] = Some(dual::sum_to(cx, &dual::mul(cx, &dual::mul(cx, g, x)?, &drb)?, &shape_of(1))?);
+                }
+            }
+            Op::Scale(c) => {
+                if want(0) {
+                    gs[0] = Some(dual::scale(cx, g, *c)?);
+                }
+            }
+            // C = op(A)·op(B): ∂op(A) = ∂C·op(B)ᵀ, ∂op(B) = op(A)ᵀ·∂C, then undo the op.
+            Op::MatMul { ta, tb } => {
+                let (a, b) = (x, ins[1]);
+                if want(0) {
+                    gs[0] = Some(if *ta { dual::matmul(cx, b, g, *tb, true)? } else { dual::matmul(cx, g, b, false, !*tb)? });
+                }
+                if want(1) {
+                    gs[1] = Some(if *tb { dual::matmul(cx, g, a, true, *ta)? } else { dual::matmul(cx, a, g, !*ta, false)? });
+                }
+            }
+            Op::Conv2d { stride, padding } => {
+                let geo = conv_geometry(&x.shape, &ins[1].shape, *stride, *padding)?;
+                if want(0) {
+                    gs[0] = Some(dual::conv2d_grad_input(cx, geo, g, ins[1])?);
+                }
+                if want(1) {
+                    gs[1] = Some(dual::conv2d_grad_weight(cx, geo, x, g)?);
+                }
+            }
+            Op::Reshape => {
+                if want(0) {
+                    gs[0] = Some(dual::reshape(cx, g, shape_of(0))?);
+                }
+            }
+            Op::Transpose => {
+                if want(0) {
+                    gs[0] = Some(dual::transpose(cx, g)?);
+                }
+            }
+            // ∂ of a sum is the gradient broadcast back over the summed axis.
+            Op::Sum { axis, .. } => {
+                if want(0) {
+                    let mut kept = x.shape.clone();
+                    match axis {
+                        Some(a) => kept[*a] = 1,
+                        None => kept.iter_mut().for_each(|d| *d = 1),
+                    }
+                    let g_kept = dual::reshape(cx, g, kept)?;
+                    gs[0] = Some(dual::expand(cx, &g_kept, &x.shape)?);
+                }
+            }
+            // ∂f(x) = f′(x)·∂x
+            Op::Act(a) => {
+                if want(0) {
+                    gs[0] = Some(dual::mul(cx, g, &dual::pointwise(cx, *a, 1, x)?)?);
+                }
+            }
+            // ∂ lse(x) = softmax(x)·∂x, softmax(x) = exp(x − lse(x)) (lse is the forward value).
+            Op::LogSumExp => {
+                if want(0) {
+                    let soft = dual::pointwise(cx, Act::Exp, 0, &dual::sub(cx, x, out)?)?;
+                    gs[0] = Some(dual::mul(cx, g, &soft)?);
+                }
+            }
+        }
+        Ok(gs)
+    }
+}
+
+/// Conv geometry from operand shapes, with the checks that make the kernels' preconditions hold.
+pub fn conv_geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(Error::shape(format!("conv2d: expected input [N, C, H, W] and weight [O, C, KH, KW], got {} and {}", fmt_shape(xs), fmt_shape(ws))));
+    }
+    if xs[1] != ws[1] {
+        return Err(Error::shape(format!("conv2d: input {} has {} channels but weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1])));
+    }
+    if stride.0 == 0 || stride.1 == 0 {
+        return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {stride:?}")));
+    }
+    if ws[2] == 0 || ws[3] == 0 || xs[2] + 2 * padding.0 < ws[2] || xs[3] + 2 * padding.1 < ws[3] {
+        return Err(Error::shape(format!("conv2d: kernel {}×{} does not fit input {} with padding {padding:?}", ws[2], ws[3], fmt_shape(xs))));
+    }
+    Ok(Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, padding })
+}
+
+fn one_hot<T: Scalar>(labels: &[T], classes: usize) -> Result<Dual<T>> {
+    let mut p = crate::tensor::try_zeros::<T>(labels.len() * classes, "one_hot")?;
+    for (i, &l) in labels.iter().enumerate() {
+        let v = l.to_f64();
+        if !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0) {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("cross_entropy: label {v} at index {i} is not a class index in 0..{classes}"),
+            ));
+        }
+        p[i * classes + v as usize] = T::ONE;
+    }
+    Ok(Dual::constant(vec![labels.len(), classes], p))
+}
+
+/// Resolves a Python-style axis for the builders.
+pub fn axis(op: &str, axis: i64, shape: &[usize]) -> Result<usize> {
+    normalize_axis(op, axis, shape)
+}
+

@@ -1,0 +1,282 @@
+//! Programs: a traced function as a list of nodes (op, inputs, shape), built once and run many
+//! times in four modes from one forward and one reverse sweep:
+//!
+//! | mode     | forward on     | reverse sweep | result                                  |
+//! |----------|----------------|---------------|-----------------------------------------|
+//! | value    | plain          | no            | f                                       |
+//! | gradient | plain          | plain         | f, ∇f                                   |
+//! | jvp      | duals (K tan.) | no            | f, J·v₁…J·v_K                           |
+//! | hvp      | duals (K tan.) | duals         | f, ∇f, H·v₁…H·v_K (forward-over-reverse)|
+//!
+//! The variable being differentiated is either the flat parameter vector (every `Param` node is a
+//! slice of it) or one data input.
+
+use super::dual::{self, Ctx, Dual, Scalar};
+use super::op::Op;
+use crate::error::{fmt_shape, Error, ErrorCode, Result};
+use crate::kernels::Isa;
+use crate::shape::numel;
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub ins: Vec<usize>,
+    pub shape: Vec<usize>,
+}
+
+/// What the derivatives are taken with respect to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wrt {
+    /// The flat parameter vector (P values, in the order `Param` nodes were created).
+    Params,
+    /// The data input of this slot.
+    Input(usize),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    nodes: Vec<Node>,
+    n_params: usize,
+    /// Node id of each input slot.
+    inputs: Vec<usize>,
+    /// Node id of each parameter block, in order.
+    params: Vec<usize>,
+}
+
+/// A request to [`Program::run`].
+pub struct Run<'a, T> {
+    pub params: &'a [T],
+    pub inputs: &'a [&'a [T]],
+    pub wrt: Wrt,
+    /// K tangent directions of the variable, [K, n] row-major (empty for K = 0).
+    pub tangents: &'a [T],
+    pub k: usize,
+    /// Run the reverse sweep (gradient, and with K > 0 the Hessian-vector products).
+    pub backward: bool,
+    /// Seed of the reverse sweep for a non-scalar output (output-shaped); None: a scalar's 1.
+    pub cotangent: Option<&'a [T]>,
+    /// Report NaN or ±∞ in parameters, inputs and tangents as errors.
+    pub check_finite: bool,
+}
+
+/// What a run returns.
+pub struct Outcome<T> {
+    /// The output with its K tangents (J·v in jvp mode).
+    pub output: Dual<T>,
+    /// The gradient with respect to the variable, with K tangents (H·v) in hvp mode.
+    pub grad: Option<Dual<T>>,
+}
+
+impl Program {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+    pub fn shape(&self, id: usize) -> Result<&[usize]> {
+        self.nodes.get(id).map(|n| n.shape.as_slice()).ok_or_else(|| Error::invalid(format!("no node {id} in this program")))
+    }
+    /// Number of parameters P.
+    pub fn n_params(&self) -> usize {
+        self.n_params
+    }
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+    pub fn input_shape(&self, slot: usize) -> Option<&[usize]> {
+        self.inputs.get(slot).map(|&id| self.nodes[id].shape.as_slice())
+    }
+    /// (offset, shape) of each parameter block.
+    pub fn param_blocks(&self) -> Vec<(usize, Vec<usize>)> {
+        self.params
+            .iter()
+            .map(|&id| match self.nodes[id].op {
+                Op::Param { offset } => (offset, self.nodes[id].shape.clone()),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    /// Adds a node after checking its inputs and inferring its shape.
+    pub fn push(&mut self, op: Op, ins: &[usize], target: Option<&[usize]>) -> Result<usize> {
+        let mut shapes = Vec::with_capacity(ins.len());
+        for &i in ins {
+            shapes.push(self.shape(i)?);
+        }
+        let shape = op.infer_shape(&shapes, target)?;
+        self.nodes.push(Node { op, ins: ins.to_vec(), shape });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// A parameter block of `shape`: the next numel(shape) values of the flat parameter vector.
+    pub fn param(&mut self, shape: &[usize]) -> Result<usize> {
+        let n = numel(shape)?;
+        let id = self.push(Op::Param { offset: self.n_params }, &[], Some(shape))?;
+        self.n_params += n;
+        self.params.push(id);
+        Ok(id)
+    }
+
+    /// The next data input, of `shape`.
+    pub fn input(&mut self, shape: &[usize]) -> Result<usize> {
+        let id = self.push(Op::Input { slot: self.inputs.len() }, &[], Some(shape))?;
+        self.inputs.push(id);
+        Ok(id)
+    }
+
+    /// Which nodes depend on the variable (only those carry tangents or need gradients).
+    fn depends_on(&self, wrt: Wrt) -> Vec<bool> {
+        let mut dep = vec![false; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            dep[i] = match n.op {
+                Op::Param { .. } => wrt == Wrt::Params,
+                Op::Input { slot } => wrt == Wrt::Input(slot),
+                Op::OneHot { .. } => false,
+                _ => n.ins.iter().any(|&j| dep[j]),
+            };
+        }
+        dep
+    }
+
+    /// Validates a run request; returns the variable's length n.
+    fn check<T: Scalar>(&self, out: usize, r: &Run<'_, T>) -> Result<usize> {
+        if out >= self.nodes.len() {
+            return Err(Error::invalid(format!("no node {out} in this program")));
+        }
+        if r.params.len() != self.n_params {
+            return Err(Error::new(ErrorCode::LengthMismatch, format!("params has {} values but the program has P = {}", r.params.len(), self.n_params)));
+        }
+        if r.inputs.len() != self.inputs.len() {
+            return Err(Error::invalid(format!("the program takes {} data inputs, got {}", self.inputs.len(), r.inputs.len())));
+        }
+        for (slot, (&id, data)) in self.inputs.iter().zip(r.inputs).enumerate() {
+            let s = &self.nodes[id].shape;
+            if data.len() != numel(s)? {
+                return Err(Error::shape(format!(
+                    "input {slot} has {} values but the program was traced with shape {} ({} values)",
+                    data.len(),
+                    fmt_shape(s),
+                    numel(s)?
+                )));
+            }
+        }
+        let n_var = match r.wrt {
+            Wrt::Params => self.n_params,
+            Wrt::Input(slot) => numel(self.input_shape(slot).ok_or_else(|| Error::invalid(format!("no input slot {slot}")))?)?,
+        };
+        if r.tangents.len() != r.k * n_var {
+            return Err(Error::new(
+                ErrorCode::LengthMismatch,
+                format!("{} tangent direction(s) of length {n_var} need {} values, got {}", r.k, r.k * n_var, r.tangents.len()),
+            ));
+        }
+        let out_shape = &self.nodes[out].shape;
+        match r.cotangent {
+            Some(c) if c.len() != numel(out_shape)? => {
+                return Err(Error::shape(format!("the cotangent has {} values but the output has shape {}", c.len(), fmt_shape(out_shape))))
+            }
+            None if r.backward && numel(out_shape)? != 1 => {
+                return Err(Error::shape(format!(
+                    "gradients need a scalar output, but the function returns shape {} (reduce it with sum or mean, or use vjp)",
+                    fmt_shape(out_shape)
+                )))
+            }
+            _ => {}
+        }
+        if r.check_finite {
+            finite("params", r.params)?;
+            for (slot, x) in r.inputs.iter().enumerate() {
+                finite(&format!("input {slot}"), x)?;
+            }
+            finite("the tangent directions", r.tangents)?;
+        }
+        Ok(n_var)
+    }
+
+    /// Runs the program up to node `out` (see the table in the module docs).
+    pub fn run<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>) -> Result<Outcome<T>> {
+        let n_var = self.check(out, r)?;
+        let cx = Ctx { isa, k: r.k };
+        let dep = self.depends_on(r.wrt);
+        // The tangents of the variable's slice [offset, offset + n) for all K directions.
+        let leaf_tangents = |offset: usize, n: usize| -> Option<Vec<T>> {
+            (r.k > 0).then(|| (0..r.k).flat_map(|k| r.tangents[k * n_var + offset..k * n_var + offset + n].iter().copied()).collect())
+        };
+
+        let mut vals: Vec<Dual<T>> = Vec::with_capacity(out + 1);
+        for node in &self.nodes[..=out] {
+            let v = match node.op {
+                Op::Param { offset } => {
+                    let n = numel(&node.shape)?;
+                    let t = if r.wrt == Wrt::Params { leaf_tangents(offset, n) } else { None };
+                    Dual { shape: node.shape.clone(), p: r.params[offset..offset + n].to_vec(), t }
+                }
+                Op::Input { slot } => {
+                    let t = if r.wrt == Wrt::Input(slot) { leaf_tangents(0, n_var) } else { None };
+                    Dual { shape: node.shape.clone(), p: r.inputs[slot].to_vec(), t }
+                }
+                _ => {
+                    let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
+                    node.op.eval(&cx, &ins, &node.shape)?
+                }
+            };
+            vals.push(v);
+        }
+        if !r.backward && r.cotangent.is_none() {
+            return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None });
+        }
+
+        // Reverse sweep, on duals when K > 0: gradients and their tangents H·v together.
+        let seed = match r.cotangent {
+            Some(c) => c.to_vec(),
+            None => vec![T::ONE],
+        };
+        let mut grads: Vec<Option<Dual<T>>> = vec![None; out + 1];
+        grads[out] = Some(Dual::constant(self.nodes[out].shape.clone(), seed));
+        let mut gv = Dual { shape: vec![n_var], p: vec![T::ZERO; n_var], t: (r.k > 0).then(|| vec![T::ZERO; r.k * n_var]) };
+        for i in (0..=out).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            let node = &self.nodes[i];
+            let leaf_offset = match node.op {
+                Op::Param { offset } if r.wrt == Wrt::Params => Some(offset),
+                Op::Input { slot } if r.wrt == Wrt::Input(slot) => Some(0),
+                _ => None,
+            };
+            if let Some(off) = leaf_offset {
+                scatter(&mut gv, &g, off, n_var, r.k);
+                continue;
+            }
+            if !dep[i] {
+                continue;
+            }
+            let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
+            let needs: Vec<bool> = node.ins.iter().map(|&j| dep[j]).collect();
+            for (j, gj) in node.op.vjp(&cx, &ins, &vals[i], &g, &needs)?.into_iter().enumerate() {
+                if let Some(gj) = gj {
+                    dual::accumulate(&cx, &mut grads[node.ins[j]], gj)?;
+                }
+            }
+        }
+        Ok(Outcome { output: vals.swap_remove(out), grad: Some(gv) })
+    }
+}
+
+/// Adds a leaf's gradient (and its K tangents) into the variable's gradient at `off`.
+fn scatter<T: Scalar>(gv: &mut Dual<T>, g: &Dual<T>, off: usize, n_var: usize, k: usize) {
+    let n = g.numel();
+    gv.p[off..off + n].iter_mut().zip(&g.p).for_each(|(d, &s)| *d += s);
+    if let Some(gt) = &g.t {
+        let t = gv.t.as_mut().expect("K > 0");
+        for kk in 0..k {
+            t[kk * n_var + off..kk * n_var + off + n].iter_mut().zip(&gt[kk * n..(kk + 1) * n]).for_each(|(d, &s)| *d += s);
+        }
+    }
+}
+
+fn finite<T: Scalar>(name: &str, v: &[T]) -> Result<()> {
+    match v.iter().position(|x| !x.to_f64().is_finite()) {
+        Some(i) => Err(Error::invalid(format!("{name} has a non-finite value ({:?}) at index {i}", v[i]))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,22 @@
+// Node >= 20: imports the package by its own name, as users do (package.json "exports" self-reference
+// resolves 'hesse' to dist/index.js), and lets init() find dist/wasm/hesse_bg.wasm on disk.
+// Run: node test/runtimes/node.mjs   (exit code 0 = all checks passed)
+import * as hesse from 'hesse';
+import { runChecks, formatResult } from './checks.mjs';
+
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 20) {
+  console.error(`node ${process.versions.node}: hesse needs Node >= 20`);
+  process.exit(1);
+}
+await hesse.init();
+const result = runChecks(hesse);
+result.checks.unshift({
+  name: 'init() picked the bundled simd128 build',
+  ok: hesse.wasmVariant() === 'simd128',
+  detail: `wasmVariant() = ${hesse.wasmVariant()}`,
+});
+result.ok = result.ok && result.checks[0].ok;
+console.log(formatResult(result));
+console.log(`node ${process.versions.node}: ${result.ok ? 'PASS' : 'FAIL'}`);
+process.exitCode = result.ok ? 0 : 1;

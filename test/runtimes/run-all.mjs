@@ -1,0 +1,116 @@
+// Runs the runtime tests in sequence: Node, Deno, Chromium (via playwright-core), workerd.
+// One line per runtime (PASS/FAIL and time); the failing ones' output follows. Exit code 1 if any fails.
+// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|deno|browser|workerd ...]
+// Each test runs in its own process group, killed (SIGTERM, then SIGKILL) on timeout or interrupt;
+// the browser and workerd tests also kill the processes they start when they exit.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const root = join(here, '..', '..');
+const dist = join(root, 'dist');
+const TIMEOUT_MS = Number(process.env.RUNTIME_TEST_TIMEOUT_MS) || 60_000;
+const GRACE_MS = 5_000;
+
+const RUNTIMES = {
+  node: [process.execPath, [join(here, 'node.mjs')]],
+  deno: [
+    join(root, 'node_modules', '.bin', 'deno'),
+    ['run', '--no-config', '--no-lock', '--no-prompt', `--allow-read=${dist}`, join(here, 'deno.mjs')],
+  ],
+  browser: [process.execPath, [join(here, 'browser.mjs')]],
+  workerd: [process.execPath, [join(here, 'workerd.mjs')]],
+};
+
+const args = process.argv.slice(2);
+const verbose = args.some((a) => a === '-v' || a === '--verbose');
+const picked = args.filter((a) => !a.startsWith('-'));
+for (const p of picked) {
+  if (!(p in RUNTIMES)) {
+    console.error(`unknown runtime '${p}': choose from ${Object.keys(RUNTIMES).join(', ')}`);
+    process.exit(2);
+  }
+}
+const names = picked.length ? picked : Object.keys(RUNTIMES);
+
+for (const f of ['index.js', 'wasm/hesse_bg.wasm']) {
+  if (!existsSync(join(dist, f))) {
+    console.error(`dist/${f} is missing: build first (bash scripts/build-wasm.sh && npm run build:ts)`);
+    process.exit(2);
+  }
+}
+
+let current; // the running child, so that an interrupt can kill its group
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    const child = current;
+    if (child) {
+      killGroup(child, 'SIGTERM');
+      setTimeout(() => killGroup(child, 'SIGKILL'), 1000).unref();
+    }
+    process.exitCode = 130;
+    setTimeout(() => process.exit(130), 1500).unref();
+  });
+}
+
+function run(name) {
+  const [cmd, argv] = RUNTIMES[name];
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, {
+      cwd: root,
+      detached: true, // own process group: the timeout kills it and everything it started
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1' },
+    });
+    current = child;
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    let timedOut = false;
+    let grace;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child, 'SIGTERM');
+      grace = setTimeout(() => killGroup(child, 'SIGKILL'), GRACE_MS);
+    }, TIMEOUT_MS);
+    let done = false;
+    const finish = (code, error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      if (child.pid) killGroup(child, 'SIGKILL'); // leftovers of a test that exited without cleaning up
+      current = undefined;
+      const seconds = (performance.now() - started) / 1000;
+      if (error) output += `\n${error.message}`;
+      if (timedOut) output += `\ntimed out after ${TIMEOUT_MS / 1000} s`;
+      resolve({ name, ok: code === 0 && !timedOut && !error, seconds, output, code });
+    };
+    child.once('error', (e) => finish(null, e));
+    child.once('close', (code, signal) => finish(code ?? signal));
+  });
+}
+
+const results = [];
+const t0 = performance.now();
+for (const name of names) {
+  const r = await run(name);
+  results.push(r);
+  console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${name.padEnd(8)} ${r.seconds.toFixed(1).padStart(5)} s${r.ok ? '' : `  (exit ${r.code})`}`);
+  if (verbose || !r.ok) console.log(r.output.trimEnd().replace(/^/gm, '      | '));
+}
+const failed = results.filter((r) => !r.ok).map((r) => r.name);
+console.log(
+  `${failed.length ? `FAIL  ${failed.join(', ')}` : `PASS  all ${results.length}`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
+process.exitCode = failed.length ? 1 : 0;
