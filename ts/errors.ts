@@ -11,7 +11,8 @@ export type HesseErrorCode =
   | 'INVALID_ARGUMENT'
   | 'DISPOSED'
   | 'NOT_INITIALIZED'
-  | 'UNSUPPORTED_RUNTIME';
+  | 'UNSUPPORTED_RUNTIME'
+  | 'UNSUPPORTED_OP';
 
 export class HesseError extends Error {
   override readonly name = 'HesseError';

@@ -7,9 +7,18 @@ export { HesseError, type HesseErrorCode } from './errors.js';
 export { Tensor, tensor, zeros, full, memoryStats, type DType, type TensorData, type NestedArray, type TypedArrayOf } from './tensor.js';
 export {
   add, sub, mul, div, maximum, minimum,
-  neg, abs, square, sqrt, relu, exp, log, tanh, sigmoid,
-  sum, mean, max, logsumexp,
+  neg, abs, square, sqrt, relu, exp, log, tanh, sigmoid, leakyRelu, elu, softplus, gelu,
+  sum, mean, max, logsumexp, softmax, logSoftmax, layerNorm,
+  mseLoss, crossEntropy, bceWithLogits,
   matmul, gemm, transpose, reshape, astype, conv2d,
   setKernels, getKernels,
-  type ReduceOptions, type GemmOptions, type Conv2dOptions,
+  type Out, type ReduceOptions, type GemmOptions, type Conv2dOptions,
 } from './ops.js';
+export { Sym } from './trace.js';
+export {
+  grad, valueAndGrad, hvp, jvp, vjp, hessian, jacobian,
+  type ParamTree, type SymTree, type Traceable, type TransformOptions, type HessianOptions,
+} from './transforms.js';
+export * as nn from './nn.js';
+export { objective, Objective, type LossName, type ObjectiveOptions } from './objective.js';
+export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';

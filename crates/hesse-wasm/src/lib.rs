@@ -10,6 +10,9 @@ use hesse_core::{Dtype, Error, ErrorCode, Tensor};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
+mod program;
+pub use program::RawProgram;
+
 thread_local! {
     /// Kernel family used by every op (switchable for tests and benchmarks).
     static ISA: Cell<Isa> = const { Cell::new(Isa::Simd) };
@@ -18,15 +21,15 @@ thread_local! {
 }
 
 /// A core error as a JS `Error` with a `code` property; the TS layer rethrows it as HesseError.
-fn js_error(e: Error) -> JsValue {
+pub(crate) fn js_error(e: Error) -> JsValue {
     let err = js_sys::Error::new(&e.message);
     let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code.as_str().into());
     err.into()
 }
 
-type JsResult<T> = Result<T, JsValue>;
+pub(crate) type JsResult<T> = Result<T, JsValue>;
 
-fn isa() -> Isa {
+pub(crate) fn isa() -> Isa {
     ISA.with(Cell::get)
 }
 

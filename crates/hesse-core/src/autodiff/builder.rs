@@ -8,6 +8,10 @@ use super::program::Program;
 use crate::error::{fmt_shape, Error, Result};
 
 impl Program {
+    /// A constant of `shape` (captured tensors and numbers while tracing).
+    pub fn constant(&mut self, shape: &[usize], values: Vec<f64>) -> Result<usize> {
+        self.push(Op::Const(values), &[], Some(shape))
+    }
     pub fn add(&mut self, a: usize, b: usize) -> Result<usize> {
         self.push(Op::Add, &[a, b], None)
     }

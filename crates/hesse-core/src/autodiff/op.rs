@@ -17,6 +17,8 @@ pub enum Op {
     Param { offset: usize },
     /// The `slot`-th data input.
     Input { slot: usize },
+    /// A constant tensor captured while tracing (values in f64, cast to the run's dtype).
+    Const(Vec<f64>),
     Add,
     Sub,
     Mul,
@@ -44,6 +46,7 @@ impl Op {
         match self {
             Op::Param { .. } => "param",
             Op::Input { .. } => "input",
+            Op::Const(_) => "constant",
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Mul => "mul",
@@ -65,6 +68,13 @@ impl Op {
         let name = self.name();
         match self {
             Op::Param { .. } | Op::Input { .. } => Ok(target.expect("leaf shape").to_vec()),
+            Op::Const(v) => {
+                let t = target.expect("constant shape");
+                if numel(t)? != v.len() {
+                    return Err(Error::new(ErrorCode::LengthMismatch, format!("constant: {} values for shape {}", v.len(), fmt_shape(t))));
+                }
+                Ok(t.to_vec())
+            }
             Op::Add | Op::Sub | Op::Mul | Op::Div => broadcast(name, shapes[0], shapes[1]),
             Op::Scale(_) | Op::Act(_) => Ok(shapes[0].to_vec()),
             Op::MatMul { ta, tb } => {
@@ -141,6 +151,7 @@ impl Op {
         let x = ins[0];
         match self {
             Op::Param { .. } | Op::Input { .. } => unreachable!("leaves are set by the program"),
+            Op::Const(v) => Ok(Dual::constant(shape.to_vec(), v.iter().map(|&x| T::from_f64(x)).collect())),
             Op::Add => dual::add(cx, x, ins[1]),
             Op::Sub => dual::sub(cx, x, ins[1]),
             Op::Mul => dual::mul(cx, x, ins[1]),
@@ -166,7 +177,7 @@ impl Op {
         let shape_of = |j: usize| ins[j].shape.clone();
         let mut gs: Vec<Option<Dual<T>>> = vec![None; ins.len()];
         match self {
-            Op::Param { .. } | Op::Input { .. } | Op::OneHot { .. } => {}
+            Op::Param { .. } | Op::Input { .. } | Op::Const(_) | Op::OneHot { .. } => {}
             // (a ± b)ᵀ: the gradient, summed over the dims each operand was broadcast along.
             Op::Add | Op::Sub => {
                 if want(0) {

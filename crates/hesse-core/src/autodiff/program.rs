@@ -132,7 +132,7 @@ impl Program {
             dep[i] = match n.op {
                 Op::Param { .. } => wrt == Wrt::Params,
                 Op::Input { slot } => wrt == Wrt::Input(slot),
-                Op::OneHot { .. } => false,
+                Op::OneHot { .. } | Op::Const(_) => false,
                 _ => n.ins.iter().any(|&j| dep[j]),
             };
         }

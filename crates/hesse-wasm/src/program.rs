@@ -1,0 +1,320 @@
+//! Program handles: the tracer in TS builds a program node by node through these methods, then
+//! runs it many times. Parameters and data are staged in Rust once (`setParams`, `setInput`) so
+//! repeated runs (Lanczos, CG, Hessian columns) copy only what changes.
+
+use crate::{js_error, JsResult};
+use hesse_core::autodiff::builder::Layer;
+use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::tensor::Element;
+use hesse_core::{Dtype, Error, ErrorCode};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+/// Staged values of one dtype.
+#[derive(Default)]
+struct Staged<T> {
+    params: Vec<T>,
+    inputs: Vec<Vec<T>>,
+}
+
+enum Store {
+    F32(Staged<f32>),
+    F64(Staged<f64>),
+}
+
+#[wasm_bindgen]
+pub struct RawProgram {
+    prog: Program,
+    store: Store,
+}
+
+fn usize_shape(shape: &[u32]) -> Vec<usize> {
+    shape.iter().map(|&d| d as usize).collect()
+}
+
+fn id(r: hesse_core::Result<usize>) -> JsResult<u32> {
+    r.map(|i| i as u32).map_err(js_error)
+}
+
+fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
+    Ok(match name {
+        "relu" => Act::Relu,
+        "leaky_relu" => Act::LeakyRelu(alpha),
+        "tanh" => Act::Tanh,
+        "sigmoid" => Act::Sigmoid,
+        "gelu" => Act::GeluErf,
+        "gelu_tanh" => Act::GeluTanh,
+        "softplus" => Act::SoftplusThreshold,
+        "elu" => Act::Elu(alpha),
+        "exp" => Act::Exp,
+        "log" => Act::Log,
+        "sqrt" => Act::Sqrt,
+        "square" => Act::Square,
+        _ => return Err(js_error(Error::new(ErrorCode::InvalidArgument, format!("unsupported op '{name}'")))),
+    })
+}
+
+/// A layer spec from `nn` (JSON) as a core [`Layer`].
+fn parse_layer(v: &Value) -> Result<Layer, Error> {
+    let bad = |what: &str| Error::invalid(format!("layer {v}: {what}"));
+    let int = |k: &str| v.get(k).and_then(Value::as_u64).map(|x| x as usize).ok_or_else(|| bad(&format!("needs integer '{k}'")));
+    let pair = |k: &str, d: usize| -> Result<(usize, usize), Error> {
+        match v.get(k) {
+            None => Ok((d, d)),
+            Some(Value::Number(n)) => n.as_u64().map(|x| (x as usize, x as usize)).ok_or_else(|| bad(k)),
+            Some(Value::Array(a)) if a.len() == 2 => Ok((a[0].as_u64().ok_or_else(|| bad(k))? as usize, a[1].as_u64().ok_or_else(|| bad(k))? as usize)),
+            _ => Err(bad(k)),
+        }
+    };
+    let num = |k: &str, d: f64| v.get(k).and_then(Value::as_f64).unwrap_or(d);
+    let bias = v.get("bias").and_then(Value::as_bool).unwrap_or(true);
+    let kind = v.get("type").and_then(Value::as_str).ok_or_else(|| bad("needs a 'type'"))?;
+    Ok(match kind {
+        "linear" => Layer::Linear { inputs: int("in")?, outputs: int("out")?, bias },
+        "conv2d" => Layer::Conv2d { inputs: int("in")?, outputs: int("out")?, kernel: pair("kernel", 1)?, stride: pair("stride", 1)?, padding: pair("padding", 0)?, bias },
+        "flatten" => Layer::Flatten,
+        "layer_norm" => Layer::LayerNorm { dim: int("dim")?, eps: num("eps", 1e-5) },
+        "leaky_relu" => Layer::Act(Act::LeakyRelu(num("slope", 0.01))),
+        "elu" => Layer::Act(Act::Elu(num("alpha", 1.0))),
+        "gelu" if v.get("approximate").and_then(Value::as_str) == Some("tanh") => Layer::Act(Act::GeluTanh),
+        other => Layer::Act(parse_act(other, 0.0).map_err(|_| Error::invalid(format!("unknown layer type '{other}'")))?),
+    })
+}
+
+fn check_slot<T>(v: &[T], slot: usize, n: usize) -> JsResult<()> {
+    if slot >= n {
+        return Err(js_error(Error::invalid(format!("no input slot {slot} (the program has {n})"))));
+    }
+    let _ = v;
+    Ok(())
+}
+
+#[wasm_bindgen]
+impl RawProgram {
+    #[wasm_bindgen(constructor)]
+    pub fn new(dtype: &str) -> JsResult<RawProgram> {
+        let store = match Dtype::parse(dtype).map_err(js_error)? {
+            Dtype::F32 => Store::F32(Staged::default()),
+            Dtype::F64 => Store::F64(Staged::default()),
+        };
+        Ok(RawProgram { prog: Program::new(), store })
+    }
+    pub fn dtype(&self) -> String {
+        match self.store {
+            Store::F32(_) => "float32".into(),
+            Store::F64(_) => "float64".into(),
+        }
+    }
+    #[wasm_bindgen(js_name = nParams)]
+    pub fn n_params(&self) -> u32 {
+        self.prog.n_params() as u32
+    }
+    #[wasm_bindgen(js_name = nNodes)]
+    pub fn n_nodes(&self) -> u32 {
+        self.prog.nodes().len() as u32
+    }
+    pub fn shape(&self, node: u32) -> JsResult<Vec<u32>> {
+        self.prog.shape(node as usize).map(|s| s.iter().map(|&d| d as u32).collect()).map_err(js_error)
+    }
+    /// [offset, ndim, dims...] per parameter block, flattened.
+    #[wasm_bindgen(js_name = paramBlocks)]
+    pub fn param_blocks(&self) -> Vec<u32> {
+        self.prog.param_blocks().into_iter().flat_map(|(off, s)| [off as u32, s.len() as u32].into_iter().chain(s.into_iter().map(|d| d as u32))).collect()
+    }
+
+    pub fn param(&mut self, shape: &[u32]) -> JsResult<u32> {
+        id(self.prog.param(&usize_shape(shape)))
+    }
+    pub fn input(&mut self, shape: &[u32]) -> JsResult<u32> {
+        let r = id(self.prog.input(&usize_shape(shape)))?;
+        let n: usize = shape.iter().map(|&d| d as usize).product();
+        match &mut self.store {
+            Store::F32(s) => s.inputs.push(vec![0.0; n]),
+            Store::F64(s) => s.inputs.push(vec![0.0; n]),
+        }
+        Ok(r)
+    }
+    pub fn constant(&mut self, shape: &[u32], values: &[f64]) -> JsResult<u32> {
+        id(self.prog.constant(&usize_shape(shape), values.to_vec()))
+    }
+    /// Elementwise binary op with broadcasting: add | sub | mul | div.
+    pub fn binary(&mut self, op: &str, a: u32, b: u32) -> JsResult<u32> {
+        let (a, b) = (a as usize, b as usize);
+        id(match op {
+            "add" => self.prog.add(a, b),
+            "sub" => self.prog.sub(a, b),
+            "mul" => self.prog.mul(a, b),
+            "div" => self.prog.div(a, b),
+            _ => Err(Error::invalid(format!("unsupported op '{op}'"))),
+        })
+    }
+    pub fn scale(&mut self, x: u32, c: f64) -> JsResult<u32> {
+        id(self.prog.scale(x as usize, c))
+    }
+    /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α).
+    pub fn act(&mut self, x: u32, name: &str, alpha: f64) -> JsResult<u32> {
+        let a = parse_act(name, alpha)?;
+        id(self.prog.act(x as usize, a))
+    }
+    pub fn matmul(&mut self, a: u32, b: u32, ta: bool, tb: bool) -> JsResult<u32> {
+        id(self.prog.matmul(a as usize, b as usize, ta, tb))
+    }
+    pub fn conv2d(&mut self, x: u32, w: u32, sh: u32, sw: u32, ph: u32, pw: u32) -> JsResult<u32> {
+        id(self.prog.conv2d(x as usize, w as usize, (sh as usize, sw as usize), (ph as usize, pw as usize)))
+    }
+    pub fn reshape(&mut self, x: u32, shape: &[u32]) -> JsResult<u32> {
+        id(self.prog.reshape(x as usize, &usize_shape(shape)))
+    }
+    pub fn transpose(&mut self, x: u32) -> JsResult<u32> {
+        id(self.prog.transpose(x as usize))
+    }
+    /// sum | mean along `axis` (all when undefined).
+    pub fn reduce(&mut self, op: &str, x: u32, axis: Option<i32>, keepdims: bool) -> JsResult<u32> {
+        let axis = axis.map(i64::from);
+        id(match op {
+            "sum" => self.prog.sum(x as usize, axis, keepdims),
+            "mean" => self.prog.mean(x as usize, axis, keepdims),
+            _ => Err(Error::invalid(format!("unsupported reduction '{op}'"))),
+        })
+    }
+    /// logsumexp | softmax | log_softmax | layer_norm(eps) over the last axis.
+    #[wasm_bindgen(js_name = lastAxis)]
+    pub fn last_axis(&mut self, op: &str, x: u32, eps: f64) -> JsResult<u32> {
+        let x = x as usize;
+        id(match op {
+            "logsumexp" => self.prog.logsumexp(x),
+            "softmax" => self.prog.softmax(x),
+            "log_softmax" => self.prog.log_softmax(x),
+            "layer_norm" => self.prog.layer_norm(x, eps),
+            _ => Err(Error::invalid(format!("unsupported op '{op}'"))),
+        })
+    }
+    /// mse | cross_entropy | bce_with_logits.
+    pub fn loss(&mut self, kind: &str, pred: u32, target: u32) -> JsResult<u32> {
+        let (p, t) = (pred as usize, target as usize);
+        id(match kind {
+            "mse" => self.prog.mse(p, t),
+            "cross_entropy" => self.prog.cross_entropy(p, t),
+            "bce_with_logits" => self.prog.bce_with_logits(p, t),
+            _ => Err(Error::invalid(format!("unknown loss '{kind}': use mse, cross_entropy or bce_with_logits"))),
+        })
+    }
+    /// Applies `nn` layers (a JSON array of layer specs) to node `x`.
+    pub fn sequential(&mut self, x: u32, layers_json: &str) -> JsResult<u32> {
+        let v: Value = serde_json::from_str(layers_json).map_err(|e| js_error(Error::invalid(format!("layers: {e}"))))?;
+        let arr = v.as_array().ok_or_else(|| js_error(Error::invalid("layers: expected an array")))?;
+        let layers = arr.iter().map(parse_layer).collect::<Result<Vec<_>, _>>().map_err(js_error)?;
+        id(self.prog.sequential(x as usize, &layers))
+    }
+
+    /// Stages the flat parameter vector (a Float32Array or Float64Array of the program's dtype).
+    #[wasm_bindgen(js_name = setParams)]
+    pub fn set_params(&mut self, values: JsValue) -> JsResult<()> {
+        let p = self.prog.n_params();
+        match &mut self.store {
+            Store::F32(s) => s.params = from_js::<f32>(&values, p, "params")?,
+            Store::F64(s) => s.params = from_js::<f64>(&values, p, "params")?,
+        }
+        Ok(())
+    }
+    /// Stages the data of input `slot`.
+    #[wasm_bindgen(js_name = setInput)]
+    pub fn set_input(&mut self, slot: u32, values: JsValue) -> JsResult<()> {
+        let slot = slot as usize;
+        let n = self.prog.n_inputs();
+        let len = self.prog.input_shape(slot).map(|s| s.iter().product::<usize>()).unwrap_or(0);
+        match &mut self.store {
+            Store::F32(s) => {
+                check_slot(&s.inputs, slot, n)?;
+                s.inputs[slot] = from_js::<f32>(&values, len, &format!("input {slot}"))?
+            }
+            Store::F64(s) => {
+                check_slot(&s.inputs, slot, n)?;
+                s.inputs[slot] = from_js::<f64>(&values, len, &format!("input {slot}"))?
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs up to node `out`. `wrt`: -1 for the parameters, else an input slot. `tangents`: K
+    /// directions [K, n] (a typed array, possibly empty). Returns [output, output tangents,
+    /// gradient, gradient tangents] as typed arrays (empty where not computed).
+    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool) -> JsResult<js_sys::Array> {
+        let wrt = if wrt < 0 { Wrt::Params } else { Wrt::Input(wrt as usize) };
+        match &self.store {
+            Store::F32(s) => run_typed(&self.prog, s, out as usize, wrt, &tangents, k as usize, backward, &cotangent, check_finite),
+            Store::F64(s) => run_typed(&self.prog, s, out as usize, wrt, &tangents, k as usize, backward, &cotangent, check_finite),
+        }
+    }
+}
+
+/// Element types with a matching JS typed array.
+trait JsElement: Element {
+    fn copy_from(v: &JsValue) -> Option<Vec<Self>>;
+    fn to_js(v: &[Self]) -> JsValue;
+}
+impl JsElement for f32 {
+    fn copy_from(v: &JsValue) -> Option<Vec<f32>> {
+        v.dyn_ref::<js_sys::Float32Array>().map(|a| a.to_vec())
+    }
+    fn to_js(v: &[f32]) -> JsValue {
+        js_sys::Float32Array::from(v).into()
+    }
+}
+impl JsElement for f64 {
+    fn copy_from(v: &JsValue) -> Option<Vec<f64>> {
+        v.dyn_ref::<js_sys::Float64Array>().map(|a| a.to_vec())
+    }
+    fn to_js(v: &[f64]) -> JsValue {
+        js_sys::Float64Array::from(v).into()
+    }
+}
+
+/// Copies a typed array of the program's dtype and exactly `n` values into Rust.
+fn from_js<T: JsElement>(v: &JsValue, n: usize, what: &str) -> JsResult<Vec<T>> {
+    let data = T::copy_from(v).ok_or_else(|| {
+        js_error(Error::new(ErrorCode::DtypeMismatch, format!("{what}: expected a {} typed array for this {} program", if T::DTYPE == Dtype::F32 { "Float32Array" } else { "Float64Array" }, T::DTYPE.name())))
+    })?;
+    if data.len() != n {
+        return Err(js_error(Error::new(ErrorCode::LengthMismatch, format!("{what}: expected {n} values, got {}", data.len()))));
+    }
+    Ok(data)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(
+    prog: &Program,
+    s: &Staged<T>,
+    out: usize,
+    wrt: Wrt,
+    tangents: &JsValue,
+    k: usize,
+    backward: bool,
+    cotangent: &JsValue,
+    check_finite: bool,
+) -> JsResult<js_sys::Array> {
+    let tan: Vec<T> = if k == 0 { Vec::new() } else { T::copy_from(tangents).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "tangents: expected a typed array of the program's dtype")))? };
+    let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() {
+        None
+    } else {
+        Some(T::copy_from(cotangent).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "cotangent: expected a typed array of the program's dtype")))?)
+    };
+    let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), check_finite };
+    let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
+    let empty = T::to_js(&[]);
+    let arr = js_sys::Array::new();
+    arr.push(&T::to_js(&o.output.p));
+    arr.push(&o.output.t.as_deref().map(T::to_js).unwrap_or_else(|| empty.clone()));
+    match o.grad {
+        Some(g) => {
+            arr.push(&T::to_js(&g.p));
+            arr.push(&g.t.as_deref().map(T::to_js).unwrap_or_else(|| if k > 0 { T::to_js(&vec![T::ZERO; g.p.len() * k]) } else { empty.clone() }));
+        }
+        None => {
+            arr.push(&empty);
+            arr.push(&empty);
+        }
+    }
+    Ok(arr)
+}

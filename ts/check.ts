@@ -1,0 +1,107 @@
+/**
+ * Finite-difference checks, for users who doubt a derivative (and for our own tests): central
+ * differences of the loss and of the gradient, with the step chosen from the scale of the
+ * values (h = ε^(1/3)·max(1, ‖θ‖∞)/‖d‖∞, which balances truncation against rounding).
+ * In float32 expect relative errors near 1e-3; in float64 near 1e-8.
+ */
+import { HesseError } from './errors.js';
+import type { DType } from './tensor.js';
+
+type Typed = Float32Array | Float64Array;
+
+/** What the checks need: an Objective has it; so can any user-made object. */
+export interface Differentiable {
+  readonly size: number;
+  readonly dtype: DType;
+  params: Typed;
+  loss(params?: Typed): number;
+  grad(params?: Typed): Typed;
+  hvp(v: Typed, params?: Typed): Typed;
+}
+
+export interface CheckResult {
+  /** ‖exact − finite difference‖ / ‖finite difference‖. */
+  relError: number;
+  /** The step used. */
+  step: number;
+}
+
+const eps = (d: DType) => (d === 'float64' ? 2.220446049250313e-16 : 1.1920929e-7);
+const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
+const infNorm = (v: ArrayLike<number>) => Array.from(v).reduce((s, x) => Math.max(s, Math.abs(x)), 0);
+
+function stepFor(f: Differentiable, params: Typed, d: ArrayLike<number>): number {
+  return (Math.cbrt(eps(f.dtype)) * Math.max(1, infNorm(params))) / Math.max(infNorm(d), 1e-300);
+}
+
+function shifted(params: Typed, d: ArrayLike<number>, s: number): Typed {
+  const p = params.slice() as Typed;
+  for (let i = 0; i < p.length; i++) p[i] = p[i]! + s * d[i]!;
+  return p;
+}
+
+/** A seeded unit-scale random direction. */
+function direction(n: number, seed: number, dtype: DType): Typed {
+  const v = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    v[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
+  }
+  return v;
+}
+
+function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
+  const diff = Array.from(exact, (x, i) => x - fd[i]!);
+  return norm(diff) / Math.max(norm(fd), 1e-300);
+}
+
+/**
+ * The gradient against central differences of the loss along `directions` random directions:
+ * ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h.
+ */
+export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; params?: Typed } = {}): CheckResult {
+  const params = opts.params ?? f.params;
+  const g = f.grad(params);
+  const exact: number[] = [];
+  const fd: number[] = [];
+  let step = 0;
+  for (let j = 0; j < (opts.directions ?? 4); j++) {
+    const d = direction(f.size, (opts.seed ?? 0) + j, f.dtype);
+    step = stepFor(f, params, d);
+    exact.push(Array.from(g).reduce((s, gi, i) => s + gi * d[i]!, 0));
+    fd.push((f.loss(shifted(params, d, step)) - f.loss(shifted(params, d, -step))) / (2 * step));
+  }
+  return { relError: relErr(exact, fd), step };
+}
+
+/** H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h. */
+export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; params?: Typed } = {}): CheckResult {
+  const params = opts.params ?? f.params;
+  const v = opts.v ?? direction(f.size, opts.seed ?? 0, f.dtype);
+  if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `hvpCheck: v has ${v.length} values, expected ${f.size}`);
+  const step = stepFor(f, params, v);
+  const up = f.grad(shifted(params, v, step));
+  const down = f.grad(shifted(params, v, -step));
+  const fd = Array.from(up, (u, i) => (u - down[i]!) / (2 * step));
+  return { relError: relErr(f.hvp(v, params), fd), step };
+}
+
+/** The Hessian [n, n] by central differences of the gradient, one coordinate at a time (2n gradients). */
+export function hessianFD(f: Differentiable, opts: { params?: Typed } = {}): Float64Array {
+  const params = opts.params ?? f.params;
+  const n = f.size;
+  const h = new Float64Array(n * n);
+  const e = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    e.fill(0);
+    e[j] = 1;
+    const step = stepFor(f, params, e);
+    const up = f.grad(shifted(params, e, step));
+    const down = f.grad(shifted(params, e, -step));
+    for (let i = 0; i < n; i++) h[i * n + j] = (up[i]! - down[i]!) / (2 * step);
+  }
+  return h;
+}

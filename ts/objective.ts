@@ -1,0 +1,153 @@
+/**
+ * A training objective L(θ) = loss(model(x; θ), y), compiled once into one program; loss,
+ * gradient, Hessian-vector products and the Hessian all reuse it. Data are staged in wasm once;
+ * each call copies only the parameters (and directions) it is given.
+ */
+import { call, HesseError } from './errors.js';
+import type { Sequential } from './nn.js';
+import type { Tensor, DType } from './tensor.js';
+import { Graph, traced } from './trace.js';
+
+type Typed = Float32Array | Float64Array;
+export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce';
+const LOSSES: Record<LossName, 'mse' | 'cross_entropy' | 'bce_with_logits'> = {
+  mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits',
+};
+
+export interface ObjectiveOptions {
+  /** Initial parameters (flat, the model's order); default `model.init({ seed, dtype })`. */
+  params?: Typed;
+  /** Seed of the default initialization. */
+  seed?: number;
+  /** Differentiate with respect to the parameters (default) or the input x. */
+  wrt?: 'params' | 'input';
+  /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them. */
+  checkFinite?: boolean;
+}
+
+export class Objective implements Disposable {
+  readonly dtype: DType;
+  /** Length of the variable: P for wrt 'params', x.size for wrt 'input'. */
+  readonly size: number;
+  /** The parameters every method uses unless given others (flat, the model's order). */
+  params: Typed;
+  readonly #graph: Graph;
+  readonly #out: number;
+  readonly #wrt: number;
+  readonly #check: boolean;
+  readonly #xShape: readonly number[];
+  readonly #yShape: readonly number[];
+
+  constructor(readonly model: Sequential, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}) {
+    const kind = LOSSES[loss];
+    if (!kind) throw new HesseError('INVALID_ARGUMENT', `unknown loss '${loss}': use ${Object.keys(LOSSES).join(', ')}`);
+    const { x, y } = data;
+    if (y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (x.shape[0] !== y.shape[0]) {
+      throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
+    }
+    this.dtype = x.dtype;
+    this.#graph = new Graph(this.dtype);
+    try {
+      const xs = this.#graph.input(x.shape);
+      const ys = this.#graph.input(y.shape);
+      const f = traced.sequential(xs, [...model.layers]);
+      this.#out = traced.loss(this.#graph, kind, f, ys).id;
+      if (this.#graph.raw.nParams() !== model.size) {
+        throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
+      }
+    } catch (e) {
+      this.#graph.dispose();
+      throw e;
+    }
+    this.#xShape = x.shape;
+    this.#yShape = y.shape;
+    this.#wrt = opts.wrt === 'input' ? 0 : -1;
+    this.#check = opts.checkFinite ?? false;
+    this.size = opts.wrt === 'input' ? x.size : model.size;
+    this.params = opts.params ?? model.init({ seed: opts.seed, dtype: this.dtype });
+    this.#checkLength('params', this.params, model.size);
+    this.setData(data);
+  }
+
+  /** Replaces the batch (same shapes as the one the objective was built with). */
+  setData(data: { x: Tensor; y: Tensor }): void {
+    const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+    if (!same(data.x.shape, this.#xShape) || !same(data.y.shape, this.#yShape)) {
+      throw new HesseError('SHAPE_MISMATCH', `setData: expected x [${this.#xShape.join(', ')}] and y [${this.#yShape.join(', ')}], got [${data.x.shape.join(', ')}] and [${data.y.shape.join(', ')}]`);
+    }
+    call(() => this.#graph.raw.setInput(0, data.x.toArray()));
+    call(() => this.#graph.raw.setInput(1, data.y.toArray()));
+  }
+
+  #checkLength(what: string, v: Typed, n: number): void {
+    const want = this.dtype === 'float64' ? Float64Array : Float32Array;
+    if (!(v instanceof want)) throw new HesseError('DTYPE_MISMATCH', `${what}: expected a ${want.name} for this ${this.dtype} objective`);
+    if (v.length !== n) throw new HesseError('LENGTH_MISMATCH', `${what}: expected ${n} values, got ${v.length}`);
+  }
+
+  #run(params: Typed, tangents: Typed | undefined, k: number, backward: boolean): Typed[] {
+    this.#checkLength('params', params, this.model.size);
+    const raw = this.#graph.raw;
+    call(() => raw.setParams(params));
+    const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
+    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check)) as unknown as Typed[];
+  }
+
+  /** L(θ). */
+  loss(params: Typed = this.params): number {
+    return this.#run(params, undefined, 0, false)[0]![0]!;
+  }
+  /** (L, ∇L). */
+  valueAndGrad(params: Typed = this.params): [number, Typed] {
+    const [out, , g] = this.#run(params, undefined, 0, true);
+    return [out![0]!, g!];
+  }
+  /** ∇L. */
+  grad(params: Typed = this.params): Typed {
+    return this.valueAndGrad(params)[1];
+  }
+  /** H·v, exact (forward-over-reverse). */
+  hvp(v: Typed, params: Typed = this.params): Typed {
+    this.#checkLength('v', v, this.size);
+    return this.#run(params, v, 1, true)[3]!;
+  }
+  /** H·v₁ … H·v_K in one pass: `vs` holds K directions [K, size], the result likewise. */
+  hvps(vs: Typed, k: number, params: Typed = this.params): Typed {
+    this.#checkLength('vs', vs, k * this.size);
+    return this.#run(params, vs, k, true)[3]!;
+  }
+  /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
+  hessian(opts: { maxBytes?: number; chunk?: number } = {}, params: Typed = this.params): Typed {
+    const n = this.size;
+    const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
+    const limit = opts.maxBytes ?? 512 * 2 ** 20;
+    if (bytes > limit) {
+      throw new HesseError('OUT_OF_MEMORY', `hessian: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use hvp (or spectrum estimators) instead`);
+    }
+    const k = Math.max(1, Math.min(n, opts.chunk ?? 64));
+    const h = this.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
+    for (let start = 0; start < n; start += k) {
+      const kk = Math.min(k, n - start);
+      const eye = this.dtype === 'float64' ? new Float64Array(kk * n) : new Float32Array(kk * n);
+      for (let r = 0; r < kk; r++) eye[r * n + start + r] = 1;
+      h.set(this.hvps(eye, kk, params), start * n);
+    }
+    return h;
+  }
+  /** Named views into a flat parameter-shaped vector (params, gradient, HVP). */
+  views<A extends Typed>(flat: A): Record<string, A> {
+    return this.model.views(flat);
+  }
+  dispose(): void {
+    this.#graph.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. */
+export function objective(model: Sequential, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}): Objective {
+  return new Objective(model, loss, data, opts);
+}

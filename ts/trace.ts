@@ -1,0 +1,115 @@
+/**
+ * Tracing: a function over symbolic tensors (`Sym`) records a program in Rust, node by node,
+ * with shapes checked as it goes. The program is then run many times with no JS work per op.
+ * The op functions in ops.ts accept `Sym`s and land here.
+ */
+import { call, HesseError } from './errors.js';
+import { core } from './runtime.js';
+import { Tensor, tensor, type DType } from './tensor.js';
+import type { RawProgram } from './wasm/hesse.js';
+
+/** A symbolic tensor: a node of the program being traced. */
+export class Sym {
+  /** @internal */
+  constructor(
+    /** @internal */ readonly graph: Graph,
+    /** @internal */ readonly id: number,
+    readonly shape: readonly number[],
+  ) {}
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+}
+
+/** The program under construction (and, once traced, the compiled program). */
+export class Graph {
+  #raw: RawProgram | undefined;
+  constructor(readonly dtype: DType) {
+    this.#raw = call(() => new (core().RawProgram)(dtype));
+  }
+  /** @internal The program handle, or a DISPOSED error. */
+  get raw(): RawProgram {
+    if (!this.#raw) throw new HesseError('DISPOSED', 'this program (objective or traced function) was used after dispose()');
+    return this.#raw;
+  }
+  /** @internal Wraps a node id returned by a builder call. */
+  sym(build: (raw: RawProgram) => number): Sym {
+    const id = call(() => build(this.raw));
+    return new Sym(this, id, Array.from(this.raw.shape(id)));
+  }
+  param(shape: readonly number[]): Sym {
+    return this.sym((r) => r.param(shape as number[]));
+  }
+  input(shape: readonly number[]): Sym {
+    return this.sym((r) => r.input(shape as number[]));
+  }
+  /** A Tensor or number captured by the traced function becomes a constant node. */
+  lift(x: Sym | Tensor | number): Sym {
+    if (x instanceof Sym) {
+      if (x.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'a symbolic tensor from another trace was used here');
+      return x;
+    }
+    if (x instanceof Tensor) return this.sym((r) => r.constant(x.shape as number[], new Float64Array(x.toArray())));
+    if (typeof x === 'number') return this.sym((r) => r.constant([], new Float64Array([x])));
+    throw new HesseError('INVALID_ARGUMENT', `expected a Tensor, a symbolic tensor or a number, got ${typeof x}`);
+  }
+  /** Frees the program. Idempotent. */
+  dispose(): void {
+    this.#raw?.free();
+    this.#raw = undefined;
+  }
+}
+
+/** The graph of the first Sym among `xs`, if any (then the op is traced, not run). */
+export function graphOf(...xs: unknown[]): Graph | undefined {
+  for (const x of xs) if (x instanceof Sym) return x.graph;
+  return undefined;
+}
+
+export type Operand = Sym | Tensor | number;
+
+/** The traced forms of the ops; ops.ts dispatches here when an operand is symbolic. */
+export const traced = {
+  binary: (g: Graph, op: 'add' | 'sub' | 'mul' | 'div', a: Operand, b: Operand) => {
+    const [x, y] = [g.lift(a), g.lift(b)];
+    return g.sym((r) => r.binary(op, x.id, y.id));
+  },
+  scale: (x: Sym, c: number) => x.graph.sym((r) => r.scale(x.id, c)),
+  act: (x: Sym, name: string, alpha = 0) => x.graph.sym((r) => r.act(x.id, name, alpha)),
+  matmul: (g: Graph, a: Operand, b: Operand, ta = false, tb = false) => {
+    const [x, y] = [g.lift(a), g.lift(b)];
+    return g.sym((r) => r.matmul(x.id, y.id, ta, tb));
+  },
+  conv2d: (g: Graph, x: Operand, w: Operand, s: [number, number], p: [number, number]) => {
+    const [a, b] = [g.lift(x), g.lift(w)];
+    return g.sym((r) => r.conv2d(a.id, b.id, s[0], s[1], p[0], p[1]));
+  },
+  reshape: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.reshape(x.id, shape as number[])),
+  transpose: (x: Sym) => x.graph.sym((r) => r.transpose(x.id)),
+  reduce: (x: Sym, op: 'sum' | 'mean', axis: number | undefined, keepdims: boolean) => x.graph.sym((r) => r.reduce(op, x.id, axis, keepdims)),
+  lastAxis: (x: Sym, op: 'logsumexp' | 'softmax' | 'log_softmax' | 'layer_norm', eps = 0) => x.graph.sym((r) => r.lastAxis(op, x.id, eps)),
+  loss: (g: Graph, kind: 'mse' | 'cross_entropy' | 'bce_with_logits', pred: Operand, target: Operand) => {
+    const [p, t] = [g.lift(pred), g.lift(target)];
+    return g.sym((r) => r.loss(kind, p.id, t.id));
+  },
+  sequential: (x: Sym, layers: unknown[]) => x.graph.sym((r) => r.sequential(x.id, JSON.stringify(layers))),
+};
+
+/**
+ * Runs a one-node-at-a-time traced op eagerly on tensors: builds a tiny program with the
+ * tensors as inputs, evaluates it, returns the output. (For ops with no eager kernel of their own.)
+ */
+export function evalEager(tensors: Tensor[], build: (...xs: Sym[]) => Sym): Tensor {
+  const dtype = tensors[0]!.dtype;
+  const g = new Graph(dtype);
+  try {
+    const xs = tensors.map((t) => g.input(t.shape));
+    const out = build(...xs);
+    tensors.forEach((t, i) => call(() => g.raw.setInput(i, t.toArray())));
+    g.raw.setParams(dtype === 'float64' ? new Float64Array(0) : new Float32Array(0));
+    const [value] = call(() => g.raw.run(out.id, -1, undefined, 0, false, undefined, false)) as unknown as [Float32Array | Float64Array];
+    return tensor(value, out.shape, dtype);
+  } finally {
+    g.dispose();
+  }
+}
