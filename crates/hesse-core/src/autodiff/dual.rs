@@ -181,22 +181,59 @@ pub fn mul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
     })
 }
 
-/// op(A)·op(B) for 2-D A, B (bilinear; the tangent GEMMs accumulate through β = 1).
+/// op(A)·op(B) for 2-D A, B (bilinear). All K tangent products of each term are one GEMM:
+/// Σ op(Ȧₖ)·op(B) stacks the op(Ȧₖ) as rows of a [K·m, k] matrix (its layout is then exactly
+/// the tangents' [K, m, n]); op(A)·op(Ḃₖ) stacks the op(Ḃₖ)ᵀ as rows of a [K·n, k] matrix, whose
+/// product [m, K·n] is permuted into place. Blocks already in the stacked layout are not copied.
 pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool) -> Result<Dual<T>> {
+    fn view<T: Scalar>(x: &[T], rows: usize, cols: usize, t: bool) -> MatRef<'_, T> {
+        let v = MatRef::row_major(x, rows, cols);
+        if t {
+            v.t()
+        } else {
+            v
+        }
+    }
     let (ar, ac) = (a.shape[0], a.shape[1]);
     let (br, bc) = (b.shape[0], b.shape[1]);
-    let (m, n) = (if ta { ac } else { ar }, if tb { br } else { bc });
-    bilinear(cx, a, b, vec![m, n], |x, y, out, acc| {
-        let mut xa = MatRef::row_major(x, ar, ac);
-        let mut yb = MatRef::row_major(y, br, bc);
-        if ta {
-            xa = xa.t();
+    let (m, depth, n) = (if ta { ac } else { ar }, if ta { ar } else { ac }, if tb { br } else { bc });
+    let gemm = |x: MatRef<T>, y: MatRef<T>, out: &mut [T]| kernels::gemm(cx.isa, T::ONE, x, y, T::ZERO, out);
+    let mut p = try_zeros::<T>(m * n, "matmul")?;
+    gemm(view(&a.p, ar, ac, ta), view(&b.p, br, bc, tb), &mut p)?;
+    let k = cx.k;
+    if k == 0 || (a.t.is_none() && b.t.is_none()) {
+        return Ok(Dual { shape: vec![m, n], p, t: None });
+    }
+    let mut t = try_zeros::<T>(k * m * n, "matmul tangents")?;
+    if let Some(at) = &a.t {
+        let stacked = if ta { block_transpose(at, k, ar, ac)? } else { std::borrow::Cow::Borrowed(at.as_slice()) };
+        gemm(MatRef::row_major(&stacked, k * m, depth), view(&b.p, br, bc, tb), &mut t)?;
+    }
+    if let Some(bt) = &b.t {
+        let stacked = if tb { std::borrow::Cow::Borrowed(bt.as_slice()) } else { block_transpose(bt, k, br, bc)? };
+        let mut wide = try_zeros::<T>(m * k * n, "matmul tangents")?;
+        gemm(view(&a.p, ar, ac, ta), MatRef::row_major(&stacked, k * n, depth).t(), &mut wide)?;
+        for kk in 0..k {
+            for i in 0..m {
+                add_into(&mut t[(kk * m + i) * n..(kk * m + i + 1) * n], &wide[i * k * n + kk * n..i * k * n + (kk + 1) * n]);
+            }
         }
-        if tb {
-            yb = yb.t();
+    }
+    Ok(Dual { shape: vec![m, n], p, t: Some(t) })
+}
+
+/// K row-major [rows, cols] blocks → K [cols, rows] blocks.
+fn block_transpose<T: Scalar>(x: &[T], k: usize, rows: usize, cols: usize) -> Result<std::borrow::Cow<'static, [T]>> {
+    let mut out = try_zeros::<T>(x.len(), "matmul tangents")?;
+    for kk in 0..k {
+        let (src, dst) = (&x[kk * rows * cols..(kk + 1) * rows * cols], &mut out[kk * rows * cols..(kk + 1) * rows * cols]);
+        for r in 0..rows {
+            for c in 0..cols {
+                dst[c * rows + r] = src[r * cols + c];
+            }
         }
-        kernels::gemm(cx.isa, T::ONE, xa, yb, if acc { T::ONE } else { T::ZERO }, out)
-    })
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 fn with_acc<T: Scalar>(out: &mut [T], acc: bool, f: impl FnOnce(&mut [T]) -> Result<()>) -> Result<()> {

@@ -9,7 +9,6 @@
 use super::lanes::{HasLanes, Lanes};
 use crate::error::Result;
 use crate::real::Real;
-use crate::tensor::try_zeros;
 
 /// A read-only strided matrix: element (i, j) is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -74,38 +73,62 @@ pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta:
         return Ok(());
     }
     let kc_max = KC.min(k);
-    let mut pack_a = try_zeros::<T>(MC.min(m.next_multiple_of(MR)) * kc_max, "matmul scratch")?;
-    let mut pack_b = try_zeros::<T>(NC.min(n.next_multiple_of(nr)) * kc_max, "matmul scratch")?;
-    let mut tile = vec![T::ZERO; MR * nr];
-
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            pack_panels(&mut pack_b, kc, nc, nr, |p, j| b.at(pc + p, jc + j));
-            for ic in (0..m).step_by(MC) {
-                let mc = MC.min(m - ic);
-                pack_panels(&mut pack_a, kc, mc, MR, |p, i| a.at(ic + i, pc + p));
-                for jr in (0..nc).step_by(nr) {
-                    let nrr = nr.min(nc - jr);
-                    let bp = &pack_b[jr * kc..(jr + nr) * kc];
-                    for ir in (0..mc).step_by(MR) {
-                        let mrr = MR.min(mc - ir);
-                        let ap = &pack_a[ir * kc..(ir + MR) * kc];
-                        microkernel::<T::V>(kc, ap, bp, &mut tile);
-                        let c0 = (ic + ir) * n + jc + jr;
-                        for r in 0..mrr {
-                            let crow = &mut c[c0 + r * n..c0 + r * n + nrr];
-                            for (cv, &t) in crow.iter_mut().zip(&tile[r * nr..r * nr + nrr]) {
-                                *cv += alpha * t;
+    let a_len = MC.min(m.next_multiple_of(MR)) * kc_max;
+    let b_len = NC.min(n.next_multiple_of(nr)) * kc_max;
+    T::with_scratch(a_len + b_len + MR * nr, |buf| {
+        let (pack_a, rest) = buf.split_at_mut(a_len);
+        let (pack_b, tile) = rest.split_at_mut(b_len);
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                pack_panels(pack_b, kc, nc, nr, |p, j| b.at(pc + p, jc + j));
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    pack_panels(pack_a, kc, mc, MR, |p, i| a.at(ic + i, pc + p));
+                    for jr in (0..nc).step_by(nr) {
+                        let nrr = nr.min(nc - jr);
+                        let bp = &pack_b[jr * kc..(jr + nr) * kc];
+                        for ir in (0..mc).step_by(MR) {
+                            let mrr = MR.min(mc - ir);
+                            let ap = &pack_a[ir * kc..(ir + MR) * kc];
+                            microkernel::<T::V>(kc, ap, bp, tile);
+                            let c0 = (ic + ir) * n + jc + jr;
+                            if mrr == MR && nrr == nr {
+                                update_full_tile::<T::V>(&mut c[c0..], n, tile, alpha);
+                            } else {
+                                for r in 0..mrr {
+                                    let crow = &mut c[c0 + r * n..c0 + r * n + nrr];
+                                    for (cv, &t) in crow.iter_mut().zip(&tile[r * nr..r * nr + nrr]) {
+                                        *cv += alpha * t;
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+    })
+}
+
+/// C[r, 0..2W] += α·tile[r, 0..2W] for the MR rows of a full tile, two vectors per row.
+#[inline(always)]
+fn update_full_tile<V: Lanes>(c: &mut [V::Elem], ldc: usize, tile: &[V::Elem], alpha: V::Elem) {
+    let w = V::WIDTH;
+    let nr = 2 * w;
+    assert!(c.len() >= (MR - 1) * ldc + nr && tile.len() >= MR * nr);
+    let av = V::splat(alpha);
+    // SAFETY: the assert bounds every row r < MR and column < nr of both C and the tile.
+    unsafe {
+        for r in 0..MR {
+            for h in 0..2 {
+                let pc = c.as_mut_ptr().add(r * ldc + h * w);
+                let pt = tile.as_ptr().add(r * nr + h * w);
+                av.mul_add(V::load(pt), V::load(pc)).store(pc);
+            }
+        }
     }
-    Ok(())
 }
 
 /// C ← βC, where β = 0 overwrites (so NaN/Inf already in C do not survive).

@@ -62,13 +62,43 @@ mod imp;
 
 pub use imp::{F32x4, F64x2};
 
-/// The lane type of each element type.
+/// The lane type of each element type, and its reusable kernel scratch.
 pub trait HasLanes: Real {
     type V: Lanes<Elem = Self>;
+    /// Runs `f` on a scratch buffer of at least `n` elements, reused across calls (GEMM packing
+    /// happens thousands of times per Hessian; allocating each time showed up in profiles).
+    /// Falls back to a fresh allocation when the scratch is already in use.
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> crate::Result<R>;
 }
+
+thread_local! {
+    static SCRATCH_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH_F64: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+macro_rules! scratch_impl {
+    ($key:ident) => {
+        fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> crate::Result<R> {
+            $key.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => {
+                    if buf.len() < n {
+                        let extra = n - buf.len();
+                        buf.try_reserve_exact(extra).map_err(|_| crate::Error::new(crate::ErrorCode::OutOfMemory, format!("kernel scratch: cannot allocate {n} elements")))?;
+                        buf.resize(n, Self::ZERO);
+                    }
+                    Ok(f(&mut buf[..n]))
+                }
+                Err(_) => Ok(f(&mut crate::tensor::try_zeros::<Self>(n, "kernel scratch")?)),
+            })
+        }
+    };
+}
+
 impl HasLanes for f32 {
     type V = F32x4;
+    scratch_impl!(SCRATCH_F32);
 }
 impl HasLanes for f64 {
     type V = F64x2;
+    scratch_impl!(SCRATCH_F64);
 }
