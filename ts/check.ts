@@ -13,10 +13,11 @@ type Typed = Float32Array | Float64Array;
 export interface Differentiable {
   readonly size: number;
   readonly dtype: DType;
-  params: Typed;
-  loss(params?: Typed): number;
-  grad(params?: Typed): Typed;
-  hvp(v: Typed, params?: Typed): Typed;
+  /** The current value of the variable (parameters, or the input for input derivatives). */
+  point(): Typed;
+  loss(at?: Typed): number;
+  grad(at?: Typed): Typed;
+  hvp(v: Typed, at?: Typed): Typed;
 }
 
 export interface CheckResult {
@@ -62,8 +63,8 @@ function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
  * The gradient against central differences of the loss along `directions` random directions:
  * ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h.
  */
-export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; params?: Typed } = {}): CheckResult {
-  const params = opts.params ?? f.params;
+export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; at?: Typed } = {}): CheckResult {
+  const params = opts.at ?? f.point();
   const g = f.grad(params);
   const exact: number[] = [];
   const fd: number[] = [];
@@ -78,8 +79,8 @@ export function gradCheck(f: Differentiable, opts: { directions?: number; seed?:
 }
 
 /** H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h. */
-export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; params?: Typed } = {}): CheckResult {
-  const params = opts.params ?? f.params;
+export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at?: Typed } = {}): CheckResult {
+  const params = opts.at ?? f.point();
   const v = opts.v ?? direction(f.size, opts.seed ?? 0, f.dtype);
   if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `hvpCheck: v has ${v.length} values, expected ${f.size}`);
   const step = stepFor(f, params, v);
@@ -90,8 +91,8 @@ export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; pa
 }
 
 /** The Hessian [n, n] by central differences of the gradient, one coordinate at a time (2n gradients). */
-export function hessianFD(f: Differentiable, opts: { params?: Typed } = {}): Float64Array {
-  const params = opts.params ?? f.params;
+export function hessianFD(f: Differentiable, opts: { at?: Typed } = {}): Float64Array {
+  const params = opts.at ?? f.point();
   const n = f.size;
   const h = new Float64Array(n * n);
   const e = new Float64Array(n);

@@ -37,6 +37,7 @@ export class Objective implements Disposable {
   readonly #check: boolean;
   readonly #xShape: readonly number[];
   readonly #yShape: readonly number[];
+  #x: Typed = new Float32Array(0);
 
   constructor(readonly model: Sequential, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}) {
     const kind = LOSSES[loss];
@@ -76,8 +77,14 @@ export class Objective implements Disposable {
     if (!same(data.x.shape, this.#xShape) || !same(data.y.shape, this.#yShape)) {
       throw new HesseError('SHAPE_MISMATCH', `setData: expected x [${this.#xShape.join(', ')}] and y [${this.#yShape.join(', ')}], got [${data.x.shape.join(', ')}] and [${data.y.shape.join(', ')}]`);
     }
-    call(() => this.#graph.raw.setInput(0, data.x.toArray()));
+    this.#x = data.x.toArray();
+    call(() => this.#graph.raw.setInput(0, this.#x));
     call(() => this.#graph.raw.setInput(1, data.y.toArray()));
+  }
+
+  /** The current value of the variable: the parameters, or x for wrt 'input'. */
+  point(): Typed {
+    return this.#wrt < 0 ? this.params : this.#x;
   }
 
   #checkLength(what: string, v: Typed, n: number): void {
@@ -86,39 +93,49 @@ export class Objective implements Disposable {
     if (v.length !== n) throw new HesseError('LENGTH_MISMATCH', `${what}: expected ${n} values, got ${v.length}`);
   }
 
-  #run(params: Typed, tangents: Typed | undefined, k: number, backward: boolean): Typed[] {
-    this.#checkLength('params', params, this.model.size);
+  /** Runs at `at` (the variable's value: parameters, or x for wrt 'input'). */
+  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean): Typed[] {
     const raw = this.#graph.raw;
+    const params = this.#wrt < 0 && at ? at : this.params;
+    this.#checkLength('params', params, this.model.size);
     call(() => raw.setParams(params));
+    if (this.#wrt >= 0) {
+      const x = at ?? this.#x;
+      this.#checkLength('x', x, this.size);
+      call(() => raw.setInput(0, x));
+    }
     const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
     return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check)) as unknown as Typed[];
   }
 
-  /** L(θ). */
-  loss(params: Typed = this.params): number {
-    return this.#run(params, undefined, 0, false)[0]![0]!;
+  // Every method below evaluates at `at` when given (the parameters, or x for wrt 'input'),
+  // else at the current point.
+
+  /** L. */
+  loss(at?: Typed): number {
+    return this.#run(at, undefined, 0, false)[0]![0]!;
   }
   /** (L, ∇L). */
-  valueAndGrad(params: Typed = this.params): [number, Typed] {
-    const [out, , g] = this.#run(params, undefined, 0, true);
+  valueAndGrad(at?: Typed): [number, Typed] {
+    const [out, , g] = this.#run(at, undefined, 0, true);
     return [out![0]!, g!];
   }
   /** ∇L. */
-  grad(params: Typed = this.params): Typed {
-    return this.valueAndGrad(params)[1];
+  grad(at?: Typed): Typed {
+    return this.valueAndGrad(at)[1];
   }
   /** H·v, exact (forward-over-reverse). */
-  hvp(v: Typed, params: Typed = this.params): Typed {
+  hvp(v: Typed, at?: Typed): Typed {
     this.#checkLength('v', v, this.size);
-    return this.#run(params, v, 1, true)[3]!;
+    return this.#run(at, v, 1, true)[3]!;
   }
   /** H·v₁ … H·v_K in one pass: `vs` holds K directions [K, size], the result likewise. */
-  hvps(vs: Typed, k: number, params: Typed = this.params): Typed {
+  hvps(vs: Typed, k: number, at?: Typed): Typed {
     this.#checkLength('vs', vs, k * this.size);
-    return this.#run(params, vs, k, true)[3]!;
+    return this.#run(at, vs, k, true)[3]!;
   }
   /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
-  hessian(opts: { maxBytes?: number; chunk?: number } = {}, params: Typed = this.params): Typed {
+  hessian(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     const limit = opts.maxBytes ?? 512 * 2 ** 20;
@@ -131,7 +148,7 @@ export class Objective implements Disposable {
       const kk = Math.min(k, n - start);
       const eye = this.dtype === 'float64' ? new Float64Array(kk * n) : new Float32Array(kk * n);
       for (let r = 0; r < kk; r++) eye[r * n + start + r] = 1;
-      h.set(this.hvps(eye, kk, params), start * n);
+      h.set(this.hvps(eye, kk, at), start * n);
     }
     return h;
   }
