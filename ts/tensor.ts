@@ -175,8 +175,13 @@ export function full(shape: readonly number[], value: number, dtype: DType = 'fl
   return t;
 }
 
-/** Counts of live tensor handles and their bytes in wasm memory (to find leaks). */
-export function memoryStats(): { liveTensors: number; liveBytes: number; wasmBytes: number } {
+/**
+ * Memory accounting: live tensor handles and their bytes, the Rust heap now and at its peak
+ * since `resetPeak` (what a workload needs), and the size of wasm memory (which never shrinks).
+ */
+export function memoryStats(opts: { resetPeak?: boolean } = {}): { liveTensors: number; liveBytes: number; heapBytes: number; heapPeakBytes: number; wasmBytes: number } {
   const [n, b] = core().liveTensors();
-  return { liveTensors: n!, liveBytes: b!, wasmBytes: memory().buffer.byteLength };
+  const [heap, peak] = core().heapStats();
+  if (opts.resetPeak) core().resetHeapPeak();
+  return { liveTensors: n!, liveBytes: b!, heapBytes: heap!, heapPeakBytes: peak!, wasmBytes: memory().buffer.byteLength };
 }

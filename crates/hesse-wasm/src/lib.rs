@@ -10,8 +10,12 @@ use hesse_core::{Dtype, Error, ErrorCode, Tensor};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
+mod alloc;
 mod program;
 pub use program::RawProgram;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 thread_local! {
     /// Kernel family used by every op (switchable for tests and benchmarks).
@@ -191,6 +195,18 @@ pub fn get_kernels() -> String {
 pub fn live_tensors() -> Vec<f64> {
     let (n, b) = LIVE.with(Cell::get);
     vec![n as f64, b]
+}
+
+/// [current, peak] heap bytes since the last `resetHeapPeak` (peak memory of a workload).
+#[wasm_bindgen(js_name = heapStats)]
+pub fn heap_stats() -> Vec<f64> {
+    let (now, peak) = alloc::stats();
+    vec![now as f64, peak as f64]
+}
+
+#[wasm_bindgen(js_name = resetHeapPeak)]
+pub fn reset_heap_peak() {
+    alloc::reset_peak()
 }
 
 /// The module's linear memory (for typed-array views of tensor data).

@@ -61,22 +61,29 @@ impl Act {
     /// The `order`-th derivative (0, 1 or 2) at x.
     #[inline]
     pub fn eval<T: Real>(self, order: u8, x: T) -> T {
-        let v = self.eval_f64(order, x.to_f64());
-        T::from_f64(v)
+        T::from_f64(self.tower(x.to_f64())[order as usize])
     }
 
-    /// The tower in f64 (an f32 program rounds once at the end: the activations are a small
-    /// share of the work and this keeps one formula per derivative).
-    fn eval_f64(self, order: u8, x: f64) -> f64 {
-        let pick = |f: f64, d1: f64, d2: f64| match order {
-            0 => f,
-            1 => d1,
-            _ => d2,
-        };
+    /// [f′(x), f″(x)] from y = f(x) alone, for functions whose derivatives are functions of
+    /// their value: the reverse sweep then needs no transcendental at all (it has y).
+    #[inline]
+    pub fn derivs_from_output(self, y: f64) -> Option<[f64; 2]> {
+        match self {
+            Act::Tanh => Some([1.0 - y * y, -2.0 * y * (1.0 - y * y)]),
+            Act::Sigmoid => Some([y * (1.0 - y), y * (1.0 - y) * (1.0 - 2.0 * y)]),
+            Act::Exp => Some([y, y]),
+            _ => None,
+        }
+    }
+
+    /// [f(x), f′(x), f″(x)] in f64 with one evaluation of the transcendental (an f32 program
+    /// rounds once at the end; this keeps one formula per derivative).
+    pub fn tower(self, x: f64) -> [f64; 3] {
+        let pick = |f: f64, d1: f64, d2: f64| [f, d1, d2];
         match self {
             Act::Relu => {
                 if x.is_nan() {
-                    x
+                    [x; 3]
                 } else if x > 0.0 {
                     pick(x, 1.0, 0.0)
                 } else {
@@ -125,7 +132,7 @@ impl Act {
                 if x > 20.0 {
                     pick(x, 1.0, 0.0)
                 } else {
-                    Act::Softplus.eval_f64(order, x)
+                    Act::Softplus.tower(x)
                 }
             }
             Act::Elu(a) => {
@@ -244,8 +251,12 @@ mod tests {
                 let x = if matches!(act, Act::Log | Act::Sqrt | Act::Rsqrt(_)) { x.abs() } else { x };
                 for order in 0..2u8 {
                     let h = 1e-5;
-                    let fd = (act.eval_f64(order, x + h) - act.eval_f64(order, x - h)) / (2.0 * h);
-                    let exact = act.eval_f64(order + 1, x);
+                    let o = order as usize;
+                    let fd = (act.tower(x + h)[o] - act.tower(x - h)[o]) / (2.0 * h);
+                    let exact = act.tower(x)[o + 1];
+                    if let Some(d) = act.derivs_from_output(act.tower(x)[0]) {
+                        assert!((d[o] - exact).abs() <= 1e-12 * (1.0 + exact.abs()), "{act:?} from output");
+                    }
                     assert!((fd - exact).abs() <= 1e-6 * (1.0 + exact.abs()), "{act:?} order {} at {x}: fd {fd} vs {exact}", order + 1);
                 }
             }

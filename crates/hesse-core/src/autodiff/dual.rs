@@ -335,12 +335,37 @@ pub fn sum_to<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<
     Ok(cur)
 }
 
-/// The `order`-th derivative of a pointwise function: value f⁽ᵒʳᵈᵉʳ⁾(x), tangent f⁽ᵒʳᵈᵉʳ⁺¹⁾(x)·ẋ.
+/// The `order`-th derivative of a pointwise function: value f⁽ᵒʳᵈᵉʳ⁾(x), tangent f⁽ᵒʳᵈᵉʳ⁺¹⁾(x)·ẋ
+/// (one tower evaluation per element gives both). `y = f(x)`, when given and the function allows
+/// it, replaces the evaluation at x (the reverse sweep passes the forward output).
 pub fn pointwise<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>) -> Result<Dual<T>> {
+    pointwise_with_output(cx, act, order, x, None)
+}
+
+pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>, y: Option<&[T]>) -> Result<Dual<T>> {
+    let o = order as usize;
+    let need_d = x.t.is_some() && cx.k > 0;
     let mut p = try_zeros::<T>(x.numel(), act.name())?;
-    p.iter_mut().zip(&x.p).for_each(|(o, &v)| *o = act.eval(order, v));
-    let d = if x.t.is_some() { x.p.iter().map(|&v| act.eval(order + 1, v)).collect() } else { Vec::new() };
-    assemble(cx, x.shape.clone(), p, x.t.is_some(), |k, out| {
+    let mut d = if need_d { try_zeros::<T>(x.numel(), act.name())? } else { Vec::new() };
+    let from_y = match (y, order) {
+        (Some(y), 1) if act.derivs_from_output(0.0).is_some() => Some(y),
+        _ => None,
+    };
+    for i in 0..x.numel() {
+        let tw = match from_y {
+            Some(y) => {
+                let [d1, d2] = act.derivs_from_output(y[i].to_f64()).expect("checked");
+                [0.0, d1, d2]
+            }
+            None if o == 0 && !need_d => [act.tower(x.p[i].to_f64())[0], 0.0, 0.0],
+            None => act.tower(x.p[i].to_f64()),
+        };
+        p[i] = T::from_f64(tw[o]);
+        if need_d {
+            d[i] = T::from_f64(tw[o + 1]);
+        }
+    }
+    assemble(cx, x.shape.clone(), p, need_d, |k, out| {
         let xt = x.tan(k).expect("has tangents");
         out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
         Ok(())

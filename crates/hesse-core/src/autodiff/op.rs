@@ -257,7 +257,7 @@ impl Op {
             // ∂f(x) = f′(x)·∂x
             Op::Act(a) => {
                 if want(0) {
-                    gs[0] = Some(dual::mul(cx, g, &dual::pointwise(cx, *a, 1, x)?)?);
+                    gs[0] = Some(dual::mul(cx, g, &dual::pointwise_with_output(cx, *a, 1, x, Some(&out.p))?)?);
                 }
             }
             // ∂ lse(x) = softmax(x)·∂x, softmax(x) = exp(x − lse(x)) (lse is the forward value).
