@@ -1,0 +1,120 @@
+// Autodiff benchmark: hesse vs PyTorch (and JAX when installed) on the workloads of the autodiff
+// issue, same machine, same run. Prints markdown tables. Not a test: nothing here asserts.
+//
+//   npm run build && node bench/autodiff.mjs          (OPENBLAS_NUM_THREADS=1 is set for the peer)
+//
+// W1 = MLP 784-256-256-10, tanh, cross-entropy, batch 128   W2 = 64-128-128-10, tanh, CE, batch 256
+// W3 = 10-5-1, tanh, MSE, batch 32 (61 params)              W4 = 20-32-32-3, tanh, CE, batch 64
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as h from '../dist/index.js';
+
+const WORKLOADS = {
+  W1: { sizes: [784, 256, 256, 10], batch: 128, loss: 'ce' },
+  W2: { sizes: [64, 128, 128, 10], batch: 256, loss: 'ce' },
+  W3: { sizes: [10, 5, 1], batch: 32, loss: 'mse' },
+  W4: { sizes: [20, 32, 32, 3], batch: 64, loss: 'ce' },
+};
+const CEILING = 35; // GFLOP/s: the simd128 mul+add probe of the foundation issue (bench/gemm.mjs measures it)
+
+/** Median ms of repeated calls, after a warm-up, each sample ≥ minMs of work. */
+function time(fn, { samples = 7, minMs = 60 } = {}) {
+  fn();
+  const out = [];
+  for (let s = 0; s < samples; s++) {
+    let n = 0;
+    const t0 = performance.now();
+    let t;
+    do {
+      fn();
+      n++;
+      t = performance.now() - t0;
+    } while (t < minMs);
+    out.push(t / n);
+  }
+  return out.sort((a, b) => a - b)[samples >> 1];
+}
+
+function mlp(sizes) {
+  const layers = [];
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    layers.push(h.nn.linear(sizes[i], sizes[i + 1]));
+    if (i + 2 < sizes.length) layers.push(h.nn.tanh());
+  }
+  return h.nn.sequential(layers);
+}
+
+/** GEMM FLOPs of the MLP: forward F; gradient 3F − F₁ (no input gradient); HVP 9F − 5F₁ (see ARCHITECTURE.md). */
+function flops(sizes, batch) {
+  const f = sizes.slice(0, -1).map((d, i) => 2 * batch * d * sizes[i + 1]);
+  const F = f.reduce((a, b) => a + b, 0);
+  return { grad: 3 * F - f[0], hvp: 9 * F - 5 * f[0] };
+}
+
+function peakHeap(fn) {
+  const before = h.memoryStats({ resetPeak: true }).heapBytes;
+  fn();
+  return h.memoryStats().heapPeakBytes - before;
+}
+
+function peers(python) {
+  const script = fileURLToPath(new URL('./peers/torch_autodiff.py', import.meta.url));
+  for (const py of python) {
+    const r = spawnSync(py, [script], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' }, timeout: 600_000 });
+    if (r.status === 0) return JSON.parse(r.stdout.trim().split('\n').pop());
+  }
+  return null;
+}
+
+await h.init();
+const rows = [];
+const res = {};
+for (const [name, w] of Object.entries(WORKLOADS)) {
+  const model = mlp(w.sizes);
+  const classes = w.sizes.at(-1);
+  const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+  const x = h.tensor(rand(w.batch * w.sizes[0]), [w.batch, w.sizes[0]]);
+  const y = w.loss === 'ce' ? h.tensor(Float32Array.from({ length: w.batch }, () => Math.floor(Math.random() * classes)), [w.batch]) : h.tensor(rand(w.batch * classes), [w.batch, classes]);
+  const obj = h.objective(model, w.loss, { x, y }, { seed: 1 });
+  const v = model.init({ seed: 2 });
+  const r = (res[name] = { P: model.size });
+  r.grad = time(() => obj.grad());
+  r.hvp = time(() => obj.hvp(v));
+  r.gradHeap = peakHeap(() => obj.grad());
+  r.hvpHeap = peakHeap(() => obj.hvp(v));
+  if (name === 'W3' || name === 'W4') r.hessian = time(() => obj.hessian(), { samples: 5, minMs: name === 'W4' ? 300 : 60 });
+  r.flops = flops(w.sizes, w.batch);
+  obj.dispose();
+  x.dispose();
+  y.dispose();
+}
+
+const torch = peers(['/usr/bin/python3', 'python3']);
+const fmt = (v, d = 2) => (v === undefined ? '—' : v.toFixed(d));
+console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${torch.torch} (f32, one thread, OPENBLAS_NUM_THREADS=1)` : 'PyTorch: not found (python3 with torch), peer skipped'}; Node ${process.version}\n`);
+console.log('| workload | P | quantity | hesse ms | PyTorch ms | hesse / PyTorch |');
+console.log('|---|---:|---|---:|---:|---:|');
+for (const [name, r] of Object.entries(res)) {
+  for (const q of ['grad', 'hvp', 'hessian']) {
+    if (r[q] === undefined) continue;
+    const t = torch?.[`${name}.${q}`];
+    console.log(`| ${name} | ${r.P} | ${q === 'hessian' ? 'full Hessian' : q} | ${fmt(r[q])} | ${fmt(t)} | ${t ? fmt(r[q] / t) + '×' : '—'} |`);
+  }
+}
+console.log('\nTargets of the autodiff issue:\n');
+console.log('| target | measured | met |');
+console.log('|---|---|---|');
+for (const n of ['W1', 'W2']) {
+  const q = res[n].hvp / res[n].grad;
+  console.log(`| ${n}: HVP ≤ 2.5 × gradient | ${fmt(q)}× | ${q <= 2.5 ? 'yes' : 'no'} |`);
+}
+const gf = res.W1.flops.hvp / res.W1.hvp / 1e6;
+console.log(`| W1 HVP ≥ 60 % of the ${CEILING} GFLOP/s simd128 ceiling | ${fmt(gf, 1)} GFLOP/s (${fmt((100 * gf) / CEILING, 0)} %; ${fmt(res.W1.flops.hvp / 1e6, 1)} MFLOP of GEMM) | ${gf >= 0.6 * CEILING ? 'yes' : 'no'} |`);
+for (const [n, k] of [['W4', 2], ['W3', 10]]) {
+  const t = torch?.[`${n}.hessian`];
+  console.log(`| ${n}: full Hessian ≥ ${k}× faster than PyTorch | ${t ? fmt(t / res[n].hessian, 1) + '× faster' : 'no peer'} | ${t ? (t / res[n].hessian >= k ? 'yes' : 'no') : '—'} |`);
+}
+for (const n of ['W1', 'W2']) {
+  const q = res[n].hvpHeap / res[n].gradHeap;
+  console.log(`| ${n}: peak heap of an HVP ≤ 3 × a gradient's | ${fmt(res[n].hvpHeap / 2 ** 20, 1)} MiB vs ${fmt(res[n].gradHeap / 2 ** 20, 1)} MiB = ${fmt(q)}× | ${q <= 3 ? 'yes' : 'no'} |`);
+}
