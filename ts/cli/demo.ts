@@ -27,31 +27,34 @@ function relError(x: Float32Array, ref: Float32Array): number {
   return diff / (scale || 1);
 }
 
-/** Result of one kernel family on A·B: its speed and its product. */
-function run(kind: 'simd' | 'scalar', a: Tensor, b: Tensor, flops: number): { rate: number; c: Float32Array } {
+/** A·B with one kernel family, read back. */
+function product(kind: 'simd' | 'scalar', a: Tensor, b: Tensor): Float32Array {
   setKernels(kind);
   const c = matmul(a, b);
   const out = c.toArray() as Float32Array;
   c.dispose();
-  return { rate: gflops(() => matmul(a, b).dispose(), flops), c: out };
+  return out;
 }
 
 /** Prints the table; returns whether every SIMD product matched the scalar one. */
 export async function demo(): Promise<boolean> {
   await init();
-  console.log(`hesse demo: f32 GEMM, wasm build '${wasmVariant()}', single thread, median of 5 timed runs\n`);
+  console.log(`hesse demo: f32 GEMM, wasm build '${wasmVariant()}', single thread, median of 5 timed batches of ≥ 100 ms\n`);
   let ok = true;
   const rows = SHAPES.map(([m, k, n]) => {
     const a = tensor(randomData(m * k), [m, k]);
     const b = tensor(randomData(k * n), [k, n]);
     const flops = 2 * m * k * n;
-    const simd = run('simd', a, b, flops);
-    const scalar = run('scalar', a, b, flops);
+    const err = relError(product('simd', a, b), product('scalar', a, b));
+    ok &&= err <= TOLERANCE;
+    const gemm = () => matmul(a, b).dispose();
+    const [simd, scalar] = gflops([
+      { fn: gemm, flops, before: () => setKernels('simd') },
+      { fn: gemm, flops, before: () => setKernels('scalar') },
+    ]);
     a.dispose();
     b.dispose();
-    const err = relError(simd.c, scalar.c);
-    ok &&= err <= TOLERANCE;
-    return [`${m}×${k}×${n}`, simd.rate.toFixed(2), scalar.rate.toFixed(2), `${(simd.rate / scalar.rate).toFixed(1)}×`, err.toExponential(1)];
+    return [`${m}×${k}×${n}`, simd!.toFixed(2), scalar!.toFixed(2), `${(simd! / scalar!).toFixed(1)}×`, err.toExponential(1)];
   });
   setKernels('simd'); // leave the default in place
   console.log(markdownTable(['m×k×n', 'simd GFLOP/s', 'scalar GFLOP/s', 'speedup', 'max rel err'], rows));

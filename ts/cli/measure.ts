@@ -3,26 +3,45 @@
  * compiled dist/cli/measure.js), so both report speed the same way.
  */
 
+/** One thing to time: `fn` does `flops` floating-point operations per call. */
+export interface Case {
+  fn: () => unknown;
+  flops: number;
+  /** Runs before each timed batch of this case, untimed (e.g. choosing a kernel family). */
+  before?: () => void;
+}
+
 /** Options of {@link gflops}. */
 export interface MeasureOptions {
-  /** Minimum length of one timed repetition, in ms: long enough that timer resolution and one-off hiccups do not matter. */
+  /** Minimum length of one timed batch, in ms: long enough that timer resolution and one-off hiccups do not matter. */
   minMs?: number;
-  /** Timed repetitions; the median is reported, so one disturbed repetition does not move it. */
+  /** Timed batches per case; the median is reported, so one disturbed batch does not move it. */
   reps?: number;
 }
 
-/** Median GFLOP/s of `fn`, which does `flops` floating-point operations per call. */
-export function gflops(fn: () => void, flops: number, { minMs = 100, reps = 5 }: MeasureOptions = {}): number {
-  const batch = (calls: number): number => {
+/**
+ * Median GFLOP/s of each case. The cases are timed in turns (batch of case 1, of case 2, …, then
+ * again), so a slow drift of the machine's speed (clock, neighbours on a shared host) hits all of
+ * them alike and their ratios stay meaningful.
+ */
+export function gflops(cases: readonly Case[], { minMs = 100, reps = 5 }: MeasureOptions = {}): number[] {
+  const batch = ({ fn, before }: Case, calls: number): number => {
+    before?.();
     const t0 = performance.now();
     for (let i = 0; i < calls; i++) fn();
     return performance.now() - t0;
   };
-  fn(); // warm-up: lets the JIT tier up and wasm memory grow before anything is timed
-  let calls = 1;
-  while (batch(calls) < minMs) calls *= 2; // calibration (also warms up further)
-  const rates = Array.from({ length: reps }, () => (flops * calls) / batch(calls) / 1e6).sort((a, b) => a - b);
-  return rates[reps >> 1]!;
+  const calls = cases.map((c) => {
+    batch(c, 1); // warm-up: lets the JIT tier up and wasm memory grow before anything is timed
+    let n = 1;
+    while (batch(c, n) < minMs) n *= 2;
+    return n;
+  });
+  const rates: number[][] = cases.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    cases.forEach((c, i) => rates[i]!.push((c.flops * calls[i]!) / batch(c, calls[i]!) / 1e6)); // flops/ms/1e6 = GFLOP/s
+  }
+  return rates.map((rs) => rs.sort((a, b) => a - b)[reps >> 1]!);
 }
 
 /** Uniform random numbers in [-1, 1). */

@@ -4,7 +4,6 @@
 
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::{Act, Program, Run, Wrt};
-use hesse_core::real::Real;
 use hesse_core::Isa;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -172,6 +172,7 @@ fn sigmoid(x: f64) -> f64 {
     }
 }
 
+#[allow(clippy::excessive_precision)] // the published constants, digit for digit
 /// erf to full f64 precision (std has none). W. J. Cody's rational approximations (as in
 /// FreeBSD's libm s_erf.c): |error| < 1 ulp-ish, far below what the golden tests resolve.
 pub fn erf(x: f64) -> f64 {
@@ -208,6 +209,7 @@ pub fn erf(x: f64) -> f64 {
 }
 
 /// erfc(x) for 1.25 ≤ x < 6 (s_erf.c's ra/sa and rb/sb ranges).
+#[allow(clippy::excessive_precision)]
 fn erfc_tail(x: f64) -> f64 {
     let s = 1.0 / (x * x);
     let (r, q) = if x < 1.0 / 0.35 {

@@ -7,6 +7,7 @@
 //! - bilinear maps B (mul, matmul, conv and its adjoints): B(a, b)˙ = B(ȧ, b) + B(a, ḃ);
 //! - pointwise f: f(x)˙ = f′(x)·ẋ (from the derivative towers in `act.rs`);
 //! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ.
+//!
 //! With K = 0 (no tangents) these are plain tensor ops; the reverse sweep in `program.rs`
 //! is written with them once, so the same code gives gradients (K = 0) and, run on duals,
 //! forward-over-reverse Hessian-vector products (K ≥ 1).
@@ -79,6 +80,33 @@ pub fn linear<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: Vec<usize>, f: impl Fn(&[
     assemble(cx, shape, p, x.t.is_some(), |k, out| f(x.tan(k).expect("has tangents"), out))
 }
 
+/// A linear map that applies to K stacked inputs in one call: `f(input, output, copies)` maps
+/// `copies` stacked inputs to `copies` stacked outputs (so the tangents cost one kernel call,
+/// not K: for small tensors the per-call overhead was the larger part).
+pub fn linear_stacked<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: Vec<usize>, f: impl Fn(&[T], &mut [T], usize) -> Result<()>) -> Result<Dual<T>> {
+    let n = numel(&shape)?;
+    let mut p = try_zeros::<T>(n, "linear map")?;
+    f(&x.p, &mut p, 1)?;
+    let t = match &x.t {
+        Some(xt) if cx.k > 0 => {
+            let mut t = try_zeros::<T>(n * cx.k, "tangents")?;
+            f(xt, &mut t, cx.k)?;
+            Some(t)
+        }
+        _ => None,
+    };
+    Ok(Dual { shape, p, t })
+}
+
+/// `shape` with K stacked copies in front, padded with 1s to `rank` (for broadcasting tangents).
+fn stacked(k: usize, shape: &[usize], rank: usize) -> Vec<usize> {
+    let mut s = Vec::with_capacity(rank + 1);
+    s.push(k);
+    s.extend(std::iter::repeat_n(1, rank - shape.len()));
+    s.extend_from_slice(shape);
+    s
+}
+
 /// A bilinear map: `f(a, b, out, accumulate)` writes B(a, b) into out, or adds it when accumulate.
 pub fn bilinear<T: Scalar>(
     cx: &Ctx,
@@ -111,21 +139,19 @@ fn add_into<T: Scalar>(dst: &mut [T], src: &[T]) {
 pub fn add_sub<T: Scalar>(cx: &Ctx, op: Binary, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
     debug_assert!(matches!(op, Binary::Add | Binary::Sub));
     let shape = broadcast(op.name(), &a.shape, &b.shape)?;
-    let mut p = try_zeros::<T>(numel(&shape)?, op.name())?;
+    let n = numel(&shape)?;
+    let mut p = try_zeros::<T>(n, op.name())?;
     kernels::binary(cx.isa, op, &a.p, &a.shape, &b.p, &b.shape, &mut p, &shape);
-    let zero = [T::ZERO];
-    assemble(cx, shape.clone(), p, a.t.is_some() || b.t.is_some(), |k, out| {
-        let (ta, sa): (&[T], &[usize]) = match a.tan(k) {
-            Some(t) => (t, &a.shape),
-            None => (&zero, &[]),
-        };
-        let (tb, sb): (&[T], &[usize]) = match b.tan(k) {
-            Some(t) => (t, &b.shape),
-            None => (&zero, &[]),
-        };
-        kernels::binary(cx.isa, op, ta, sa, tb, sb, out, &shape);
-        Ok(())
-    })
+    if cx.k == 0 || (a.t.is_none() && b.t.is_none()) {
+        return Ok(Dual { shape, p, t: None });
+    }
+    // All K tangents at once, as [K, …] tensors; a missing tangent is a scalar zero.
+    let (r, zero) = (shape.len(), [T::ZERO]);
+    let side = |d: &Dual<T>| if d.t.is_some() { stacked(cx.k, &d.shape, r) } else { vec![] };
+    let (sa, sb) = (side(a), side(b));
+    let mut t = try_zeros::<T>(n * cx.k, op.name())?;
+    kernels::binary(cx.isa, op, a.t.as_deref().unwrap_or(&zero), &sa, b.t.as_deref().unwrap_or(&zero), &sb, &mut t, &stacked(cx.k, &shape, r));
+    Ok(Dual { shape, p, t: Some(t) })
 }
 
 pub fn add<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
@@ -159,26 +185,37 @@ pub fn accumulate<T: Scalar>(cx: &Ctx, acc: &mut Option<Dual<T>>, g: Dual<T>) ->
 /// c·x
 pub fn scale<T: Scalar>(cx: &Ctx, x: &Dual<T>, c: f64) -> Result<Dual<T>> {
     let c = T::from_f64(c);
-    linear(cx, x, x.shape.clone(), |i, o| {
+    linear_stacked(cx, x, x.shape.clone(), |i, o, _| {
         o.iter_mut().zip(i).for_each(|(o, &v)| *o = c * v);
         Ok(())
     })
 }
 
-/// Elementwise a·b with broadcasting (bilinear).
+/// Elementwise a·b with broadcasting (bilinear: (ab)˙ = ȧb + aḃ, each term one call over all K).
 pub fn mul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>) -> Result<Dual<T>> {
     let shape = broadcast("mul", &a.shape, &b.shape)?;
-    let (sa, sb, so) = (a.shape.clone(), b.shape.clone(), shape.clone());
-    bilinear(cx, a, b, shape, move |x, y, out, acc| {
-        if acc {
-            let mut tmp = try_zeros::<T>(out.len(), "mul")?;
-            kernels::binary(cx.isa, Binary::Mul, x, &sa, y, &sb, &mut tmp, &so);
-            add_into(out, &tmp);
+    let n = numel(&shape)?;
+    let mut p = try_zeros::<T>(n, "mul")?;
+    kernels::binary(cx.isa, Binary::Mul, &a.p, &a.shape, &b.p, &b.shape, &mut p, &shape);
+    if cx.k == 0 || (a.t.is_none() && b.t.is_none()) {
+        return Ok(Dual { shape, p, t: None });
+    }
+    let (r, k) = (shape.len(), cx.k);
+    let out = stacked(k, &shape, r);
+    let mut t = try_zeros::<T>(n * k, "mul")?;
+    if let Some(at) = &a.t {
+        kernels::binary(cx.isa, Binary::Mul, at, &stacked(k, &a.shape, r), &b.p, &b.shape, &mut t, &out);
+    }
+    if let Some(bt) = &b.t {
+        if a.t.is_some() {
+            let mut tmp = try_zeros::<T>(n * k, "mul")?;
+            kernels::binary(cx.isa, Binary::Mul, &a.p, &a.shape, bt, &stacked(k, &b.shape, r), &mut tmp, &out);
+            add_into(&mut t, &tmp);
         } else {
-            kernels::binary(cx.isa, Binary::Mul, x, &sa, y, &sb, out, &so);
+            kernels::binary(cx.isa, Binary::Mul, &a.p, &a.shape, bt, &stacked(k, &b.shape, r), &mut t, &out);
         }
-        Ok(())
-    })
+    }
+    Ok(Dual { shape, p, t: Some(t) })
 }
 
 /// op(A)·op(B) for 2-D A, B (bilinear). All K tangent products of each term are one GEMM:
@@ -265,7 +302,7 @@ pub fn conv2d_grad_weight<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, gy: &Dual
 
 /// Same elements, new shape.
 pub fn reshape<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: Vec<usize>) -> Result<Dual<T>> {
-    linear(cx, x, shape, |i, o| {
+    linear_stacked(cx, x, shape, |i, o, _| {
         o.copy_from_slice(i);
         Ok(())
     })
@@ -299,8 +336,9 @@ pub fn sum<T: Scalar>(cx: &Ctx, x: &Dual<T>, axis: Option<usize>, keepdims: bool
             (s[..ax].iter().product(), s[ax], s[ax + 1..].iter().product(), o)
         }
     };
-    linear(cx, x, shape, move |i, o| {
-        kernels::reduce(cx.isa, Reduce::Sum, i, outer, len, inner, o);
+    // K stacked copies are K times as many outer blocks.
+    linear_stacked(cx, x, shape, move |i, o, copies| {
+        kernels::reduce(cx.isa, Reduce::Sum, i, outer * copies, len, inner, o);
         Ok(())
     })
 }
@@ -312,8 +350,9 @@ pub fn expand<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<
     if broadcast("expand", &xs, &out)? != out {
         return Err(Error::shape(format!("expand: {xs:?} does not broadcast to {out:?}")));
     }
-    linear(cx, x, out.clone(), move |i, o| {
-        kernels::binary(cx.isa, Binary::Add, i, &xs, &[T::ZERO], &[], o, &out);
+    let r = out.len();
+    linear_stacked(cx, x, out.clone(), move |i, o, copies| {
+        kernels::binary(cx.isa, Binary::Add, i, &stacked(copies, &xs, r), &[T::ZERO], &[], o, &stacked(copies, &out, r));
         Ok(())
     })
 }
@@ -327,8 +366,8 @@ pub fn sum_to<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<
     while cur.shape.len() > shape.len() {
         cur = sum(cx, &cur, Some(0), false)?;
     }
-    for ax in 0..shape.len() {
-        if shape[ax] == 1 && cur.shape[ax] != 1 {
+    for (ax, &d) in shape.iter().enumerate() {
+        if d == 1 && cur.shape[ax] != 1 {
             cur = sum(cx, &cur, Some(ax), true)?;
         }
     }

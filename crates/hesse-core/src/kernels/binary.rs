@@ -30,6 +30,7 @@ macro_rules! binary_ops {
             }
         )*
         /// `out = a ∘ b` with broadcasting; `out_shape` is the broadcast of the two shapes.
+        #[allow(clippy::too_many_arguments)]
         pub fn binary<T: Real + HasLanes>(isa: Isa, op: Binary, a: &[T], a_shape: &[usize], b: &[T], b_shape: &[usize], out: &mut [T], out_shape: &[usize]) {
             match op { $(Binary::$name => run::<T, $name>(isa, a, a_shape, b, b_shape, out, out_shape)),* }
         }

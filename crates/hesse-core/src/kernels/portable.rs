@@ -79,7 +79,7 @@ macro_rules! portable_lanes {
                 let mut h = $w / 2;
                 while h > 0 {
                     for i in 0..h {
-                        s[i] = s[i] + s[i + h];
+                        s[i] += s[i + h];
                     }
                     h /= 2;
                 }

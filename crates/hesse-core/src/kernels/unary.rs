@@ -51,7 +51,7 @@ unary_ops! {
     /// √x
     Sqrt => |x| x.sqrt(), vector |v| v.sqrt();
     /// max(x, 0); NaN stays NaN.
-    Relu => |x| if x.is_nan() { x } else if x > T::ZERO { x } else { T::ZERO }, vector |v| v.max(V::splat(V::Elem::ZERO));
+    Relu => |x| if x.is_nan() || x > T::ZERO { x } else { T::ZERO }, vector |v| v.max(V::splat(V::Elem::ZERO));
     /// eˣ
     Exp => |x| x.exp(), vector |v| v.map(Real::exp);
     /// ln x
