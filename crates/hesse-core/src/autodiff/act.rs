@@ -72,6 +72,20 @@ impl Act {
             Act::Tanh => Some([1.0 - y * y, -2.0 * y * (1.0 - y * y)]),
             Act::Sigmoid => Some([y * (1.0 - y), y * (1.0 - y) * (1.0 - 2.0 * y)]),
             Act::Exp => Some([y, y]),
+            Act::Relu => Some([if y > 0.0 { 1.0 } else { 0.0 }, 0.0]),
+            _ => None,
+        }
+    }
+
+    /// The elementwise kernel that computes f itself (SIMD where it has a vector form), for
+    /// functions whose derivatives then follow from the value ([`Act::derivs_from_output`]).
+    pub fn value_kernel(self) -> Option<crate::kernels::Unary> {
+        use crate::kernels::Unary;
+        match self {
+            Act::Tanh => Some(Unary::Tanh),
+            Act::Sigmoid => Some(Unary::Sigmoid),
+            Act::Exp => Some(Unary::Exp),
+            Act::Relu => Some(Unary::Relu),
             _ => None,
         }
     }

@@ -384,6 +384,17 @@ pub fn pointwise<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>) -> Resul
 pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>, y: Option<&[T]>) -> Result<Dual<T>> {
     let o = order as usize;
     let need_d = x.t.is_some() && cx.k > 0;
+    // The value by its (SIMD) kernel, the derivative from the value: no second transcendental.
+    if let (0, Some(kernel)) = (order, act.value_kernel()) {
+        let mut p = try_zeros::<T>(x.numel(), act.name())?;
+        kernels::unary(cx.isa, kernel, &x.p, &mut p);
+        let d: Vec<T> = if need_d { p.iter().map(|&v| T::from_f64(act.derivs_from_output(v.to_f64()).expect("has a value kernel")[0])).collect() } else { Vec::new() };
+        return assemble(cx, x.shape.clone(), p, need_d, |k, out| {
+            let xt = x.tan(k).expect("has tangents");
+            out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
+            Ok(())
+        });
+    }
     let mut p = try_zeros::<T>(x.numel(), act.name())?;
     let mut d = if need_d { try_zeros::<T>(x.numel(), act.name())? } else { Vec::new() };
     let from_y = match (y, order) {

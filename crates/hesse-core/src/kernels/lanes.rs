@@ -50,6 +50,31 @@ pub trait Lanes: Copy {
     }
     fn sum(self) -> Self::Elem;
     fn reduce_max(self) -> Self::Elem;
+    /// tanh lane by lane (libm by default; f32 lanes override with a rational approximation).
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        self.map(Real::tanh)
+    }
+}
+
+/// tanh for f32 lanes: the [13/6] minimax rational approximation used by Eigen and XLA
+/// (`generic_fast_tanh_float`), on inputs clamped to ±7.905 (beyond which tanh rounds to ±1).
+/// A few ulp; tested against f64 tanh on a dense grid. It is what makes f32 tanh layers cheap:
+/// libm's tanhf costs ~17 ns an element in wasm.
+#[inline(always)]
+pub fn tanh_f32<V: Lanes<Elem = f32>>(x: V) -> V {
+    let c = V::splat;
+    let x = x.min(c(7.905_311)).max(c(-7.905_311));
+    let x2 = x.mul(x);
+    let p = c(-2.760_768_5e-16)
+        .mul_add(x2, c(2.000_187_9e-13))
+        .mul_add(x2, c(-8.604_671_5e-11))
+        .mul_add(x2, c(5.122_297e-8))
+        .mul_add(x2, c(1.485_722_4e-5))
+        .mul_add(x2, c(6.372_619_3e-4))
+        .mul_add(x2, c(4.893_524_6e-3));
+    let q = c(1.198_258_4e-6).mul_add(x2, c(1.185_347_1e-4)).mul_add(x2, c(2.268_434_6e-3)).mul_add(x2, c(4.893_525e-3));
+    x.mul(p).div(q)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -10,7 +10,7 @@ pub struct F32x4([f32; 4]);
 pub struct F64x2([f64; 2]);
 
 macro_rules! portable_lanes {
-    ($name:ident, $t:ty, $w:expr) => {
+    ($name:ident, $t:ty, $w:expr, $tanh:expr) => {
         impl $name {
             #[inline(always)]
             fn zip(self, o: Self, f: impl Fn($t, $t) -> $t) -> Self {
@@ -65,6 +65,10 @@ macro_rules! portable_lanes {
                 self.map(Real::sqrt)
             }
             #[inline(always)]
+            fn tanh(self) -> Self {
+                $tanh(self)
+            }
+            #[inline(always)]
             fn neg(self) -> Self {
                 self.map(|x| -x)
             }
@@ -92,5 +96,6 @@ macro_rules! portable_lanes {
         }
     };
 }
-portable_lanes!(F32x4, f32, 4);
-portable_lanes!(F64x2, f64, 2);
+// f32 uses the same tanh approximation as the simd128 lanes (see `lanes::tanh_f32`).
+portable_lanes!(F32x4, f32, 4, super::tanh_f32);
+portable_lanes!(F64x2, f64, 2, |v: F64x2| v.map(Real::tanh));

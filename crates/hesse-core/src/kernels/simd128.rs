@@ -12,6 +12,10 @@ impl Lanes for F32x4 {
     type Elem = f32;
     const WIDTH: usize = 4;
     #[inline(always)]
+    fn tanh(self) -> Self {
+        super::tanh_f32(self)
+    }
+    #[inline(always)]
     fn splat(x: f32) -> Self {
         F32x4(f32x4_splat(x))
     }

@@ -57,7 +57,7 @@ unary_ops! {
     /// ln x
     Log => |x| x.ln(), vector |v| v.map(Real::ln);
     /// tanh x
-    Tanh => |x| x.tanh(), vector |v| v.map(Real::tanh);
+    Tanh => |x| x.tanh(), vector |v| v.tanh();
     /// σ(x) = 1 / (1 + e⁻ˣ), written so that large |x| neither overflows nor loses the tail.
     Sigmoid => |x| sigmoid(x), vector |v| v.map(sigmoid);
 }
