@@ -65,14 +65,16 @@ impl Act {
     }
 
     /// [f′(x), f″(x)] from y = f(x) alone, for functions whose derivatives are functions of
-    /// their value: the reverse sweep then needs no transcendental at all (it has y).
-    #[inline]
-    pub fn derivs_from_output(self, y: f64) -> Option<[f64; 2]> {
+    /// their value: the reverse sweep then needs no transcendental at all (it has y). In the
+    /// program's own precision (these are a few multiplies, done per element of every pass).
+    #[inline(always)]
+    pub fn derivs_from_output<T: Real>(self, y: T) -> Option<[T; 2]> {
+        let one = T::ONE;
         match self {
-            Act::Tanh => Some([1.0 - y * y, -2.0 * y * (1.0 - y * y)]),
-            Act::Sigmoid => Some([y * (1.0 - y), y * (1.0 - y) * (1.0 - 2.0 * y)]),
+            Act::Tanh => Some([one - y * y, -(y + y) * (one - y * y)]),
+            Act::Sigmoid => Some([y * (one - y), y * (one - y) * (one - (y + y))]),
             Act::Exp => Some([y, y]),
-            Act::Relu => Some([if y > 0.0 { 1.0 } else { 0.0 }, 0.0]),
+            Act::Relu => Some([if y > T::ZERO { one } else { T::ZERO }, T::ZERO]),
             _ => None,
         }
     }

@@ -362,7 +362,12 @@ pub fn sum_to<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<
     if x.shape == shape {
         return Ok(x.clone());
     }
-    let mut cur = x.clone();
+    sum_to_owned(cx, x.clone(), shape)
+}
+
+/// [`sum_to`] taking ownership (no copy when nothing is broadcast).
+pub fn sum_to_owned<T: Scalar>(cx: &Ctx, x: Dual<T>, shape: &[usize]) -> Result<Dual<T>> {
+    let mut cur = x;
     while cur.shape.len() > shape.len() {
         cur = sum(cx, &cur, Some(0), false)?;
     }
@@ -388,7 +393,7 @@ pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<
     if let (0, Some(kernel)) = (order, act.value_kernel()) {
         let mut p = try_zeros::<T>(x.numel(), act.name())?;
         kernels::unary(cx.isa, kernel, &x.p, &mut p);
-        let d: Vec<T> = if need_d { p.iter().map(|&v| T::from_f64(act.derivs_from_output(v.to_f64()).expect("has a value kernel")[0])).collect() } else { Vec::new() };
+        let d: Vec<T> = if need_d { p.iter().map(|&v| act.derivs_from_output(v).expect("has a value kernel")[0]).collect() } else { Vec::new() };
         return assemble(cx, x.shape.clone(), p, need_d, |k, out| {
             let xt = x.tan(k).expect("has tangents");
             out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
@@ -397,22 +402,25 @@ pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<
     }
     let mut p = try_zeros::<T>(x.numel(), act.name())?;
     let mut d = if need_d { try_zeros::<T>(x.numel(), act.name())? } else { Vec::new() };
-    let from_y = match (y, order) {
-        (Some(y), 1) if act.derivs_from_output(0.0).is_some() => Some(y),
-        _ => None,
-    };
-    for i in 0..x.numel() {
-        let tw = match from_y {
-            Some(y) => {
-                let [d1, d2] = act.derivs_from_output(y[i].to_f64()).expect("checked");
-                [0.0, d1, d2]
+    match (y, order) {
+        (Some(y), 1) if act.derivs_from_output(T::ZERO).is_some() => {
+            // f′ and f″ from the forward value: no transcendental.
+            for (i, &v) in y.iter().enumerate() {
+                let [d1, d2] = act.derivs_from_output(v).expect("checked");
+                p[i] = d1;
+                if need_d {
+                    d[i] = d2;
+                }
             }
-            None if o == 0 && !need_d => [act.tower(x.p[i].to_f64())[0], 0.0, 0.0],
-            None => act.tower(x.p[i].to_f64()),
-        };
-        p[i] = T::from_f64(tw[o]);
-        if need_d {
-            d[i] = T::from_f64(tw[o + 1]);
+        }
+        _ => {
+            for i in 0..x.numel() {
+                let tw = if o == 0 && !need_d { [act.tower(x.p[i].to_f64())[0], 0.0, 0.0] } else { act.tower(x.p[i].to_f64()) };
+                p[i] = T::from_f64(tw[o]);
+                if need_d {
+                    d[i] = T::from_f64(tw[o + 1]);
+                }
+            }
         }
     }
     assemble(cx, x.shape.clone(), p, need_d, |k, out| {

@@ -171,9 +171,11 @@ impl Op {
 
     /// Gradients of ⟨g, op(ins)⟩ with respect to each input (None where `needs[j]` is false or
     /// the op is not differentiable in that input). `out` is the forward value.
-    pub fn vjp<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], out: &Dual<T>, g: &Dual<T>, needs: &[bool]) -> Result<Vec<Option<Dual<T>>>> {
+    pub fn vjp<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], out: &Dual<T>, g: Dual<T>, needs: &[bool]) -> Result<Vec<Option<Dual<T>>>> {
         let want = |j: usize| needs.get(j).copied().unwrap_or(false);
         let x = ins[0];
+        let g_owned = g;
+        let g = &g_owned;
         let shape_of = |j: usize| ins[j].shape.clone();
         let mut gs: Vec<Option<Dual<T>>> = vec![None; ins.len()];
         match self {
@@ -184,7 +186,7 @@ impl Op {
                     gs[0] = Some(dual::sum_to(cx, g, &shape_of(0))?);
                 }
                 if want(1) {
-                    let gb = dual::sum_to(cx, g, &shape_of(1))?;
+                    let gb = dual::sum_to_owned(cx, g_owned, &shape_of(1))?;
                     gs[1] = Some(if *self == Op::Sub { dual::scale(cx, &gb, -1.0)? } else { gb });
                 }
             }

@@ -252,7 +252,7 @@ impl Program {
             }
             let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
             let needs: Vec<bool> = node.ins.iter().map(|&j| dep[j]).collect();
-            for (j, gj) in node.op.vjp(&cx, &ins, &vals[i], &g, &needs)?.into_iter().enumerate() {
+            for (j, gj) in node.op.vjp(&cx, &ins, &vals[i], g, &needs)?.into_iter().enumerate() {
                 if let Some(gj) = gj {
                     dual::accumulate(&cx, &mut grads[node.ins[j]], gj)?;
                 }
