@@ -20,5 +20,5 @@ export {
   type ParamTree, type SymTree, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
-export { objective, Objective, type LossName, type ObjectiveOptions } from './objective.js';
+export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature } from './objective.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';

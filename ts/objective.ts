@@ -9,6 +9,13 @@ import type { Tensor, DType } from './tensor.js';
 import { Graph, traced } from './trace.js';
 
 type Typed = Float32Array | Float64Array;
+/**
+ * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
+ * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
+ * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
+ * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels.
+ */
+export type Curvature = 'hessian' | 'ggn' | 'fisher';
 export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce';
 const LOSSES: Record<LossName, 'mse' | 'cross_entropy' | 'bce_with_logits'> = {
   mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits',
@@ -33,6 +40,8 @@ export class Objective implements Disposable {
   params: Typed;
   readonly #graph: Graph;
   readonly #out: number;
+  /** Node of the network output f(x; θ), where Gauss–Newton curvature splits J and Hℓ. */
+  readonly #f: number;
   readonly #wrt: number;
   readonly #check: boolean;
   readonly #xShape: readonly number[];
@@ -53,6 +62,7 @@ export class Objective implements Disposable {
       const xs = this.#graph.input(x.shape);
       const ys = this.#graph.input(y.shape);
       const f = traced.sequential(xs, [...model.layers]);
+      this.#f = f.id;
       this.#out = traced.loss(this.#graph, kind, f, ys).id;
       if (this.#graph.raw.nParams() !== model.size) {
         throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
@@ -94,7 +104,7 @@ export class Objective implements Disposable {
   }
 
   /** Runs at `at` (the variable's value: parameters, or x for wrt 'input'). */
-  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean): Typed[] {
+  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature: Curvature = 'hessian'): Typed[] {
     const raw = this.#graph.raw;
     const params = this.#wrt < 0 && at ? at : this.params;
     this.#checkLength('params', params, this.model.size);
@@ -105,7 +115,7 @@ export class Objective implements Disposable {
       call(() => raw.setInput(0, x));
     }
     const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
-    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check)) as unknown as Typed[];
+    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f)) as unknown as Typed[];
   }
 
   // Every method below evaluates at `at` when given (the parameters, or x for wrt 'input'),
@@ -129,18 +139,44 @@ export class Objective implements Disposable {
     this.#checkLength('v', v, this.size);
     return this.#run(at, v, 1, true)[3]!;
   }
+  /** G·v, the generalized Gauss–Newton product Jᵀ(Hℓ(J v)): one JVP, the loss's output-space curvature, one VJP. */
+  ggnvp(v: Typed, at?: Typed): Typed {
+    return this.curvatureProducts('ggn', v, 1, at);
+  }
+  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ. */
+  fisherVp(v: Typed, at?: Typed): Typed {
+    return this.curvatureProducts('fisher', v, 1, at);
+  }
   /** H·v₁ … H·v_K in one pass: `vs` holds K directions [K, size], the result likewise. */
   hvps(vs: Typed, k: number, at?: Typed): Typed {
+    return this.curvatureProducts('hessian', vs, k, at);
+  }
+  /** C·v₁ … C·v_K in one pass for the curvature C: `vs` is [K, size], the result likewise. */
+  curvatureProducts(curvature: Curvature, vs: Typed, k: number, at?: Typed): Typed {
+    if (!['hessian', 'ggn', 'fisher'].includes(curvature)) {
+      throw new HesseError('INVALID_ARGUMENT', `unknown curvature '${curvature}': use 'hessian', 'ggn' or 'fisher'`);
+    }
+    if (curvature !== 'hessian' && this.#wrt >= 0) {
+      throw new HesseError('INVALID_ARGUMENT', `the ${curvature} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
+    }
     this.#checkLength('vs', vs, k * this.size);
-    return this.#run(at, vs, k, true)[3]!;
+    return this.#run(at, vs, k, true, curvature)[3]!;
   }
   /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
   hessian(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+    return this.dense('hessian', opts, at);
+  }
+  /** The dense GGN [P, P] from K-column products; refuses past `maxBytes` (default 512 MiB). */
+  ggn(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+    return this.dense('ggn', opts, at);
+  }
+  /** A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric). */
+  dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
-      throw new HesseError('OUT_OF_MEMORY', `hessian: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use hvp (or spectrum estimators) instead`);
+      throw new HesseError('OUT_OF_MEMORY', `${curvature}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
     const k = Math.max(1, Math.min(n, opts.chunk ?? 64));
     const h = this.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
@@ -148,7 +184,7 @@ export class Objective implements Disposable {
       const kk = Math.min(k, n - start);
       const eye = this.dtype === 'float64' ? new Float64Array(kk * n) : new Float32Array(kk * n);
       for (let r = 0; r < kk; r++) eye[r * n + start + r] = 1;
-      h.set(this.hvps(eye, kk, at), start * n);
+      h.set(this.curvatureProducts(curvature, eye, kk, at), start * n);
     }
     return h;
   }

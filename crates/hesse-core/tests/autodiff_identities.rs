@@ -79,7 +79,7 @@ fn models() -> Vec<(&'static str, Model)> {
 impl Model {
     fn run(&self, params: &[f64], wrt: Wrt, x: &[f64], v: &[f64], k: usize, backward: bool) -> hesse_core::autodiff::Outcome<f64> {
         let inputs: [&[f64]; 2] = [x, &self.y];
-        let r = Run { params, inputs: &inputs, wrt, tangents: v, k, backward, cotangent: None, check_finite: true };
+        let r = Run { params, inputs: &inputs, wrt, tangents: v, k, backward, cotangent: None, check_finite: true, curvature: Default::default() };
         self.prog.run(Isa::Simd, self.out, &r).unwrap()
     }
     fn loss(&self, params: &[f64]) -> f64 {
@@ -198,7 +198,7 @@ fn vector_output_jvp_vjp_adjoint() {
     let v = wave(prog.n_params(), 0.8);
     let w = wave(6, 2.3);
     let inputs: [&[f64]; 1] = [&xv];
-    let base = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: false, cotangent: None, check_finite: false };
+    let base = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: false, cotangent: None, check_finite: false, curvature: Default::default() };
     let jv = prog.run(Isa::Simd, f, &base).unwrap().output.t.unwrap();
     let r = Run { tangents: &[], k: 0, cotangent: Some(&w), ..base };
     let jtw = prog.run(Isa::Simd, f, &r).unwrap().grad.unwrap().p;
@@ -212,9 +212,25 @@ fn scalar_and_simd_kernels_give_the_same_hvp() {
     for (name, m) in models() {
         let v = wave(m.params.len(), 2.1);
         let inputs: [&[f64]; 2] = [&m.x, &m.y];
-        let r = Run { params: &m.params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, check_finite: false };
+        let r = Run { params: &m.params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, check_finite: false, curvature: Default::default() };
         let a = m.prog.run(Isa::Simd, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         let b = m.prog.run(Isa::Scalar, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         assert!(rel_err(&a, &b) < 1e-12, "{name}");
     }
+}
+
+/// Constants (captured tensors) are leaves: a program over them runs and differentiates
+/// (a regression: indexing a leaf's missing inputs used to trap the wasm instance).
+#[test]
+fn constants_are_leaves() {
+    let mut p = Program::new();
+    let f = p.param(&[2, 3]).unwrap();
+    let y = p.constant(&[2], vec![2.0, 0.0]).unwrap();
+    let l = p.cross_entropy(f, y).unwrap();
+    let params = wave(6, 0.4);
+    let r = Run { params: &params, inputs: &[], wrt: Wrt::Params, tangents: &[], k: 0, backward: true, cotangent: None, check_finite: false, curvature: Default::default() };
+    let g = p.run(Isa::Simd, l, &r).unwrap().grad.unwrap().p;
+    // ∂CE/∂logits = (softmax − onehot)/N: each row sums to zero.
+    assert!((g[0] + g[1] + g[2]).abs() < 1e-15 && (g[3] + g[4] + g[5]).abs() < 1e-15);
+    assert!(g[2] < 0.0 && g[3] < 0.0);
 }

@@ -4,7 +4,7 @@
 
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Program, Run, Wrt};
 use hesse_core::tensor::Element;
 use hesse_core::{Dtype, Error, ErrorCode};
 use serde_json::Value;
@@ -237,13 +237,24 @@ impl RawProgram {
     }
 
     /// Runs up to node `out`. `wrt`: -1 for the parameters, else an input slot. `tangents`: K
-    /// directions [K, n] (a typed array, possibly empty). Returns [output, output tangents,
+    /// directions [K, n] (a typed array, possibly empty). `curvature`: what the gradient's
+    /// tangents are: "hessian" (H·v), "ggn" (G·v) or "fisher" (empirical Fisher), the last two
+    /// with the network output at node `curvature_output`. Returns [output, output tangents,
     /// gradient, gradient tangents] as typed arrays (empty where not computed).
-    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool) -> JsResult<js_sys::Array> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool, curvature: &str, curvature_output: u32) -> JsResult<js_sys::Array> {
         let wrt = if wrt < 0 { Wrt::Params } else { Wrt::Input(wrt as usize) };
+        let output = curvature_output as usize;
+        let curvature = match curvature {
+            "hessian" | "" => Curvature::Hessian,
+            "ggn" => Curvature::Ggn { output },
+            "fisher" => Curvature::EmpiricalFisher { output },
+            other => return Err(js_error(Error::invalid(format!("unknown curvature '{other}': use hessian, ggn or fisher")))),
+        };
+        let req = Request { out: out as usize, wrt, k: k as usize, backward, check_finite, curvature };
         match &self.store {
-            Store::F32(s) => run_typed(&self.prog, s, out as usize, wrt, &tangents, k as usize, backward, &cotangent, check_finite),
-            Store::F64(s) => run_typed(&self.prog, s, out as usize, wrt, &tangents, k as usize, backward, &cotangent, check_finite),
+            Store::F32(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
+            Store::F64(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
         }
     }
 }
@@ -281,18 +292,18 @@ fn from_js<T: JsElement>(v: &JsValue, n: usize, what: &str) -> JsResult<Vec<T>> 
     Ok(data)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(
-    prog: &Program,
-    s: &Staged<T>,
+/// The scalar part of a run request.
+struct Request {
     out: usize,
     wrt: Wrt,
-    tangents: &JsValue,
     k: usize,
     backward: bool,
-    cotangent: &JsValue,
     check_finite: bool,
-) -> JsResult<js_sys::Array> {
+    curvature: Curvature,
+}
+
+fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, q: &Request, tangents: &JsValue, cotangent: &JsValue) -> JsResult<js_sys::Array> {
+    let Request { out, wrt, k, backward, check_finite, curvature } = *q;
     let tan: Vec<T> = if k == 0 { Vec::new() } else { T::copy_from(tangents).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "tangents: expected a typed array of the program's dtype")))? };
     let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() {
         None
@@ -300,7 +311,7 @@ fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(
         Some(T::copy_from(cotangent).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "cotangent: expected a typed array of the program's dtype")))?)
     };
     let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), check_finite };
+    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), check_finite, curvature };
     let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
     let empty = T::to_js(&[]);
     let arr = js_sys::Array::new();

@@ -10,4 +10,4 @@ pub mod program;
 
 pub use act::Act;
 pub use op::Op;
-pub use program::{Outcome, Program, Run, Wrt};
+pub use program::{Curvature, Outcome, Program, Run, Wrt};

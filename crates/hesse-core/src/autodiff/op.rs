@@ -67,9 +67,9 @@ impl Op {
     pub fn infer_shape(&self, shapes: &[&[usize]], target: Option<&[usize]>) -> Result<Vec<usize>> {
         let name = self.name();
         match self {
-            Op::Param { .. } | Op::Input { .. } => Ok(target.expect("leaf shape").to_vec()),
+            Op::Param { .. } | Op::Input { .. } => Ok(target.ok_or_else(|| Error::invalid("a leaf needs a shape"))?.to_vec()),
             Op::Const(v) => {
-                let t = target.expect("constant shape");
+                let t = target.ok_or_else(|| Error::invalid("a constant needs a shape"))?;
                 if numel(t)? != v.len() {
                     return Err(Error::new(ErrorCode::LengthMismatch, format!("constant: {} values for shape {}", v.len(), fmt_shape(t))));
                 }
@@ -101,7 +101,7 @@ impl Op {
                 Ok(vec![g.n, g.o, oh, ow])
             }
             Op::Reshape => {
-                let t = target.expect("reshape target");
+                let t = target.ok_or_else(|| Error::invalid("reshape needs a target shape"))?;
                 if numel(t)? != numel(shapes[0])? {
                     return Err(Error::shape(format!("reshape: cannot reshape {} to {}", fmt_shape(shapes[0]), fmt_shape(t))));
                 }
@@ -148,10 +148,13 @@ impl Op {
 
     /// The forward pass on duals (so it is also the JVP).
     pub fn eval<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], shape: &[usize]) -> Result<Dual<T>> {
-        let x = ins[0];
+        let x = match (self, ins.first()) {
+            (Op::Const(v), _) => return Ok(Dual::constant(shape.to_vec(), v.iter().map(|&x| T::from_f64(x)).collect())),
+            (_, Some(x)) => *x,
+            (_, None) => return Err(Error::invalid(format!("{}: a leaf has no forward rule (the program sets its value)", self.name()))),
+        };
         match self {
-            Op::Param { .. } | Op::Input { .. } => unreachable!("leaves are set by the program"),
-            Op::Const(v) => Ok(Dual::constant(shape.to_vec(), v.iter().map(|&x| T::from_f64(x)).collect())),
+            Op::Param { .. } | Op::Input { .. } | Op::Const(_) => unreachable!("handled above: leaves have no inputs"),
             Op::Add => dual::add(cx, x, ins[1]),
             Op::Sub => dual::sub(cx, x, ins[1]),
             Op::Mul => dual::mul(cx, x, ins[1]),
@@ -173,7 +176,9 @@ impl Op {
     /// the op is not differentiable in that input). `out` is the forward value.
     pub fn vjp<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], out: &Dual<T>, g: Dual<T>, needs: &[bool]) -> Result<Vec<Option<Dual<T>>>> {
         let want = |j: usize| needs.get(j).copied().unwrap_or(false);
-        let x = ins[0];
+        let Some(&x) = ins.first() else {
+            return Ok(Vec::new()); // leaves: nothing to propagate to
+        };
         let g_owned = g;
         let g = &g_owned;
         let shape_of = |j: usize| ins[j].shape.clone();

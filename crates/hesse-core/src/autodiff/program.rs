@@ -43,6 +43,21 @@ pub struct Program {
     params: Vec<usize>,
 }
 
+/// Which curvature the tangents of the reverse sweep carry (hvp mode, K > 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Curvature {
+    /// The Hessian: forward-over-reverse through the whole program.
+    #[default]
+    Hessian,
+    /// The generalized Gauss–Newton matrix G = Jᵀ Hℓ J (Schraudolph 2002), where J is the
+    /// Jacobian of the network output at node `output` and Hℓ the Hessian of the loss with
+    /// respect to that output. The loss must depend on the variable only through `output`.
+    Ggn { output: usize },
+    /// The empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ = Jᵀ F J with F built from the per-sample loss
+    /// gradients at `output` (the batch is its axis 0 and the loss a mean over it).
+    EmpiricalFisher { output: usize },
+}
+
 /// A request to [`Program::run`].
 pub struct Run<'a, T> {
     pub params: &'a [T],
@@ -57,6 +72,8 @@ pub struct Run<'a, T> {
     pub cotangent: Option<&'a [T]>,
     /// Report NaN or ±∞ in parameters, inputs and tangents as errors.
     pub check_finite: bool,
+    /// What the tangents of the gradient are: H·v (default), G·v or F·v.
+    pub curvature: Curvature,
 }
 
 /// What a run returns.
@@ -137,6 +154,39 @@ impl Program {
             };
         }
         dep
+    }
+
+    /// For Gauss–Newton curvature at node `f`: checks that everything depending on the variable
+    /// either feeds `f` or depends on it (the loss sees the variable only through f), and returns
+    /// (f, the nodes f depends on, itself included).
+    fn check_gauss_newton(&self, f: usize, out: usize, dep: &[bool]) -> Result<(usize, Vec<usize>)> {
+        if f >= out {
+            return Err(Error::invalid(format!("Gauss–Newton: the network output (node {f}) must come before the loss (node {out})")));
+        }
+        let mut anc = vec![false; f + 1];
+        anc[f] = true;
+        for i in (0..=f).rev() {
+            if anc[i] {
+                for &j in &self.nodes[i].ins {
+                    anc[j] = true;
+                }
+            }
+        }
+        let mut after = vec![false; out + 1];
+        after[f] = true;
+        for i in 0..=out {
+            if i > f {
+                after[i] = self.nodes[i].ins.iter().any(|&j| after[j]);
+            }
+            let feeds_f = i <= f && anc[i];
+            if dep[i] && !after[i] && !feeds_f {
+                return Err(Error::invalid(format!(
+                    "Gauss–Newton: node {i} ({}) depends on the parameters but not through the network output; the GGN and Fisher need loss(f(θ), y) (use the Hessian for other objectives)",
+                    self.nodes[i].op.name()
+                )));
+            }
+        }
+        Ok((f, (0..=f).filter(|&j| anc[j]).collect()))
     }
 
     /// Validates a run request; returns the variable's length n.
@@ -235,8 +285,26 @@ impl Program {
         let mut grads: Vec<Option<Dual<T>>> = vec![None; out + 1];
         grads[out] = Some(Dual::constant(self.nodes[out].shape.clone(), seed));
         let mut gv = Dual { shape: vec![n_var], p: vec![T::ZERO; n_var], t: (r.k > 0).then(|| vec![T::ZERO; r.k * n_var]) };
+        let gauss_newton_at = match r.curvature {
+            Curvature::Hessian => None,
+            Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } => Some(self.check_gauss_newton(output, out, &dep)?),
+        };
         for i in (0..=out).rev() {
-            let Some(g) = grads[i].take() else { continue };
+            let Some(mut g) = grads[i].take() else { continue };
+            if let Some((f, ancestors)) = &gauss_newton_at {
+                if i == *f {
+                    // Here g.t = Hℓ·J·v (the loss part ran forward-over-reverse). For the
+                    // Fisher, replace it by the per-sample outer products of the gradient.
+                    if let Curvature::EmpiricalFisher { .. } = r.curvature {
+                        g.t = fisher_tangents(&g, &vals[i], r.k);
+                    }
+                    // From here down the sweep is first order: without the forward tangents
+                    // the rules only carry g's tangents back, giving Jᵀ(Hℓ J v).
+                    for &j in ancestors {
+                        vals[j].t = None;
+                    }
+                }
+            }
             let node = &self.nodes[i];
             let leaf_offset = match node.op {
                 Op::Param { offset } if r.wrt == Wrt::Params => Some(offset),
@@ -260,6 +328,26 @@ impl Program {
         }
         Ok(Outcome { output: vals.swap_remove(out), grad: Some(gv) })
     }
+}
+
+/// F·u for the empirical Fisher, per sample i (rows of the batch axis): with gᵢ the gradient of
+/// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
+fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Option<Vec<T>> {
+    let u = f.t.as_ref()?;
+    let n = g.shape.first().copied().unwrap_or(1).max(1);
+    let row = g.numel() / n;
+    let scale = T::from_f64(n as f64);
+    let mut w = vec![T::ZERO; k * g.numel()];
+    for kk in 0..k {
+        for i in 0..n {
+            let (gi, ui) = (&g.p[i * row..(i + 1) * row], &u[kk * g.numel() + i * row..kk * g.numel() + (i + 1) * row]);
+            let dot = gi.iter().zip(ui).fold(T::ZERO, |s, (&a, &b)| s + a * b);
+            for (wj, &gj) in w[kk * g.numel() + i * row..kk * g.numel() + (i + 1) * row].iter_mut().zip(gi) {
+                *wj = scale * gj * dot;
+            }
+        }
+    }
+    Some(w)
 }
 
 /// Adds a leaf's gradient (and its K tangents) into the variable's gradient at `off`.
