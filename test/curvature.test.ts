@@ -49,6 +49,13 @@ describe.each([
     const lossOf = { mse: h.mseLoss, cross_entropy: h.crossEntropy, bce_with_logits: h.bceWithLogits }[loss];
     const Hl = h.hessian((f: h.Sym) => lossOf(f, y))(out); // [N·C, N·C]
     expectClose(G, sandwich(J.toArray(), Hl.toArray(), 10, model.size), 1e-10, 1e-13);
+    // The explicit SIMD-SYRK GGN, its diagonal and its per-layer blocks agree with it.
+    expectClose(obj.gaussNewton('dense', { chunk: 7 }), G, 1e-12, 1e-14);
+    const n0 = model.size;
+    expectClose(obj.gaussNewton('diagonal'), Array.from({ length: n0 }, (_, i) => G[i * n0 + i]!), 1e-12, 1e-14);
+    const blocks = obj.gaussNewton('layers');
+    expect(Object.keys(blocks)).toEqual(['0', '2']);
+    expectClose(blocks['2']!, Array.from({ length: 100 }, (_, t) => G[(16 + Math.floor(t / 10)) * n0 + 16 + (t % 10)]!), 1e-12, 1e-14);
     // Symmetric, and PSD: vᵀGv ≥ 0 for random v; G·v agrees with the dense G.
     const n = model.size;
     for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(Math.abs(G[i * n + j]! - G[j * n + i]!)).toBeLessThan(1e-13);

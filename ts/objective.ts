@@ -40,6 +40,7 @@ export class Objective implements Disposable {
   params: Typed;
   readonly #graph: Graph;
   readonly #out: number;
+  readonly #loss: 'mse' | 'cross_entropy' | 'bce_with_logits';
   /** Node of the network output f(x; θ), where Gauss–Newton curvature splits J and Hℓ. */
   readonly #f: number;
   readonly #wrt: number;
@@ -57,6 +58,7 @@ export class Objective implements Disposable {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
     }
     this.dtype = x.dtype;
+    this.#loss = kind;
     this.#graph = new Graph(this.dtype);
     try {
       const xs = this.#graph.input(x.shape);
@@ -170,6 +172,47 @@ export class Objective implements Disposable {
   ggn(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
     return this.dense('ggn', opts, at);
   }
+  /**
+   * The explicit Gauss–Newton matrix by the SIMD SYRK G = A·Aᵀ, A = [M₁ᵀ … M_Nᵀ], Mᵢ = LᵢᵀJᵢ
+   * (Jᵢ from forward mode, Lᵢ the closed-form factor of the loss Hessian; see ARCHITECTURE.md):
+   * `'dense'` [P, P]; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks, by layer name.
+   * States its memory need (A is P × N·C) and refuses past `maxBytes` (default 512 MiB).
+   */
+  gaussNewton(part: 'dense', opts?: { maxBytes?: number; chunk?: number }): Typed;
+  gaussNewton(part: 'diagonal', opts?: { maxBytes?: number; chunk?: number }): Typed;
+  gaussNewton(part: 'layers', opts?: { maxBytes?: number; chunk?: number }): Record<string, Typed>;
+  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: { maxBytes?: number; chunk?: number } = {}): Typed | Record<string, Typed> {
+    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input');
+    const P = this.model.size;
+    const rows = this.#graph.raw.shape(this.#f).reduce((a, b) => a * b, 1);
+    const el = this.dtype === 'float64' ? 8 : 4;
+    const layers = new Map<string, { offset: number; size: number }>();
+    for (const b of this.model.blocks) {
+      const name = b.name.split('.')[0]!;
+      const l = layers.get(name) ?? { offset: b.offset, size: 0 };
+      l.size += b.size;
+      layers.set(name, l);
+    }
+    const outBytes = part === 'dense' ? P * P : part === 'diagonal' ? P : [...layers.values()].reduce((s, l) => s + l.size * l.size, 0);
+    const bytes = (P * rows + outBytes) * el;
+    const limit = opts.maxBytes ?? 512 * 2 ** 20;
+    if (bytes > limit) {
+      throw new HesseError('OUT_OF_MEMORY', `gaussNewton('${part}'): P = ${P} and N·C = ${rows} need ${(bytes / 2 ** 20).toFixed(1)} MiB (the P × N·C factor plus the result), over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use ggnvp products, or a smaller batch`);
+    }
+    call(() => this.#graph.raw.setParams(this.params));
+    const ranges = part === 'layers' ? [...layers.values()].flatMap((l) => [l.offset, l.size]) : [];
+    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges))) as Typed;
+    if (part !== 'layers') return out;
+    let off = 0;
+    return Object.fromEntries(
+      [...layers.entries()].map(([name, l]) => {
+        const block = out.subarray(off, off + l.size * l.size) as Typed;
+        off += l.size * l.size;
+        return [name, block];
+      }),
+    );
+  }
+
   /** A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric). */
   dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
     const n = this.size;

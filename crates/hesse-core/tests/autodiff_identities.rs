@@ -234,3 +234,41 @@ fn constants_are_leaves() {
     assert!((g[0] + g[1] + g[2]).abs() < 1e-15 && (g[3] + g[4] + g[5]).abs() < 1e-15);
     assert!(g[2] < 0.0 && g[3] < 0.0);
 }
+
+/// The explicit GGN (forward-mode Jᵀ, closed-form loss factors, SYRK) equals the GGN from
+/// reverse-sweep products (G·eⱼ for all j), for each loss; its diagonal and per-layer blocks are
+/// the diagonal and blocks of it.
+#[test]
+fn explicit_gauss_newton_equals_products() {
+    use hesse_core::autodiff::{Curvature, GaussNewtonPart, LossKind};
+    for (loss, kind) in [("ce", LossKind::CrossEntropy), ("mse", LossKind::Mse), ("bce", LossKind::BceWithLogits)] {
+        let mut prog = Program::new();
+        let x = prog.input(&[6, 4]).unwrap();
+        let f = prog.sequential(x, &[lin(4, 5), Layer::Act(Act::Tanh), lin(5, 3)]).unwrap();
+        let (y, yv): (usize, Vec<f64>) = if loss == "ce" { (prog.input(&[6]).unwrap(), (0..6).map(|i| (i % 3) as f64).collect()) } else { (prog.input(&[6, 3]).unwrap(), wave(18, 0.3).iter().map(|v| (v + 1.0) / 2.0).collect()) };
+        let out = match loss {
+            "ce" => prog.cross_entropy(f, y),
+            "mse" => prog.mse(f, y),
+            _ => prog.bce_with_logits(f, y),
+        }
+        .unwrap();
+        let p = prog.n_params();
+        let params = wave(p, 0.45);
+        let xv = wave(24, 1.7);
+        let inputs: [&[f64]; 2] = [&xv, &yv];
+        let mut eye = vec![0.0; p * p];
+        (0..p).for_each(|i| eye[i * p + i] = 1.0);
+        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, check_finite: false, curvature: Curvature::Ggn { output: f } };
+        let by_products = prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap();
+        let dense = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 7, &GaussNewtonPart::Dense).unwrap();
+        assert!(rel_err(&dense, &by_products) < 1e-12, "{loss}: explicit GGN vs products {}", rel_err(&dense, &by_products));
+        let diag = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 64, &GaussNewtonPart::Diagonal).unwrap();
+        let want: Vec<f64> = (0..p).map(|i| dense[i * p + i]).collect();
+        assert!(rel_err(&diag, &want) < 1e-13, "{loss}: diagonal");
+        // Blocks: the first layer's weight (20 values) and the last layer's bias (3).
+        let blocks = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 64, &GaussNewtonPart::Blocks(vec![(0, 20), (p - 3, 3)])).unwrap();
+        let b1: Vec<f64> = (0..20).flat_map(|i| (0..20).map(move |j| (i, j))).map(|(i, j)| dense[i * p + j]).collect();
+        let b2: Vec<f64> = (p - 3..p).flat_map(|i| (p - 3..p).map(move |j| (i, j))).map(|(i, j)| dense[i * p + j]).collect();
+        assert!(rel_err(&blocks, &[b1, b2].concat()) < 1e-13, "{loss}: blocks");
+    }
+}

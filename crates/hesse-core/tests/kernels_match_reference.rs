@@ -269,3 +269,17 @@ fn tanh_f32_accuracy() {
     }
     assert!(worst < 6e-7, "worst relative error {worst}");
 }
+
+/// SYRK (lower blocks only, mirrored) equals the full product A·Aᵀ, across block boundaries.
+#[test]
+fn syrk_equals_a_times_a_transposed() {
+    for (n, k) in [(1, 1), (3, 17), (193, 5), (400, 33)] {
+        let a: Vec<f64> = (0..n * k).map(|i| ((i as f64) * 0.731).sin()).collect();
+        let c = kernels::syrk(Isa::Simd, &a, n, k).unwrap();
+        let mut want = vec![0.0; n * n];
+        kernels::gemm(Isa::Scalar, 1.0, MatRef::row_major(&a, n, k), MatRef::row_major(&a, n, k).t(), 0.0, &mut want).unwrap();
+        for i in 0..n * n {
+            assert!((c[i] - want[i]).abs() <= 1e-12 * (k as f64), "n={n} k={k} at {i}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Curvature, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, LossKind, Program, Run, Wrt};
 use hesse_core::tensor::Element;
 use hesse_core::{Dtype, Error, ErrorCode};
 use serde_json::Value;
@@ -255,6 +255,32 @@ impl RawProgram {
         match &self.store {
             Store::F32(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
             Store::F64(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl RawProgram {
+    /// The explicit Gauss–Newton matrix of the staged data and parameters, by SIMD SYRK of
+    /// A = [M₁ᵀ … M_Nᵀ]: `part` is "dense" (P×P), "diagonal" (P) or "blocks" (the diagonal blocks
+    /// of the (offset, size) pairs in `ranges`, concatenated). `f` is the network output node,
+    /// `loss` its loss (mse | cross_entropy | bce_with_logits), `chunk` the tangents per pass.
+    #[wasm_bindgen(js_name = gaussNewton)]
+    pub fn gauss_newton(&self, f: u32, loss: &str, part: &str, chunk: u32, ranges: &[u32]) -> JsResult<JsValue> {
+        let kind = LossKind::parse(loss).map_err(js_error)?;
+        let part = match part {
+            "dense" => GaussNewtonPart::Dense,
+            "diagonal" => GaussNewtonPart::Diagonal,
+            "blocks" => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
+            other => return Err(js_error(Error::invalid(format!("unknown Gauss–Newton part '{other}': use dense, diagonal or blocks")))),
+        };
+        fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart) -> JsResult<JsValue> {
+            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+            prog.gauss_newton(crate::isa(), f, kind, &s.params, &inputs, chunk, part).map(|v| T::to_js(&v)).map_err(js_error)
+        }
+        match &self.store {
+            Store::F32(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part),
+            Store::F64(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part),
         }
     }
 }

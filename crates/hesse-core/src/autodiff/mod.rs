@@ -5,9 +5,11 @@
 pub mod act;
 pub mod builder;
 pub mod dual;
+pub mod gauss_newton;
 pub mod op;
 pub mod program;
 
 pub use act::Act;
+pub use gauss_newton::{GaussNewtonPart, LossKind};
 pub use op::Op;
 pub use program::{Curvature, Outcome, Program, Run, Wrt};

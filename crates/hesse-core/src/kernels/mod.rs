@@ -7,12 +7,14 @@ pub mod conv;
 pub mod gemm;
 pub mod lanes;
 pub mod reduce;
+pub mod syrk;
 pub mod unary;
 
 pub use binary::{binary, Binary};
 pub use conv::{conv2d, conv2d_grad_input, conv2d_grad_weight, Conv2d};
 pub use gemm::{gemm_reference, gemm_simd, MatRef};
 pub use reduce::{reduce, Reduce};
+pub use syrk::syrk;
 pub use unary::{unary, Unary};
 
 /// Which implementation of a kernel to run.

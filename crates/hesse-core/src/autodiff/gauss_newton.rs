@@ -1,0 +1,135 @@
+//! Explicit Gauss–Newton matrices: G = Σᵢ MᵢᵀMᵢ with Mᵢ = LᵢᵀJᵢ, where Jᵢ is the Jacobian of
+//! sample i's network output and Hℓ,ᵢ = LᵢLᵢᵀ a closed-form factor of the loss Hessian in output
+//! space. A = [M₁ᵀ … M_Nᵀ] (P × N·C) is built from Jᵀ (forward mode, K columns per pass) and the
+//! factors; then G = A·Aᵀ is one SIMD SYRK, its diagonal the row sums of squares of A, and a
+//! per-layer block a SYRK of a row range of A.
+//!
+//! Conventions (PyTorch's mean reductions, as the losses in builder.rs): MSE averages over all
+//! N·C elements, so Hℓ = 2/(N·C)·I; cross-entropy averages over N, so
+//! Hℓ,ᵢ = (diag(p) − ppᵀ)/N with p = softmax(fᵢ), whose factor is (diag(√p) − p√pᵀ)/√N; BCE
+//! with logits averages over N·C elements, so Hℓ = diag(σ(1 − σ))/(N·C).
+
+use super::dual::Scalar;
+use super::program::{Program, Run, Wrt};
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::{syrk, Isa};
+use crate::tensor::try_zeros;
+
+/// The losses whose output-space Hessian has a closed-form factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    Mse,
+    CrossEntropy,
+    BceWithLogits,
+}
+
+impl LossKind {
+    pub fn parse(name: &str) -> Result<LossKind> {
+        match name {
+            "mse" => Ok(LossKind::Mse),
+            "cross_entropy" | "ce" => Ok(LossKind::CrossEntropy),
+            "bce_with_logits" | "bce" => Ok(LossKind::BceWithLogits),
+            _ => Err(Error::invalid(format!("no Gauss–Newton factor for loss '{name}': use mse, cross_entropy or bce_with_logits (or the Hessian)"))),
+        }
+    }
+
+    /// Replaces A_i = Jᵢᵀ (columns of sample i, C of them, of the P × N·C matrix `a`) by A_i·Lᵢ.
+    fn apply_factor<T: Scalar>(self, a: &mut [T], p: usize, f: &[T], n: usize, c: usize) {
+        let cols = n * c;
+        match self {
+            LossKind::Mse => {
+                let s = T::from_f64((2.0 / cols as f64).sqrt());
+                a.iter_mut().for_each(|v| *v = *v * s);
+            }
+            LossKind::BceWithLogits => {
+                let scale: Vec<T> = f
+                    .iter()
+                    .map(|&z| {
+                        let s = 1.0 / (1.0 + (-z.to_f64()).exp());
+                        T::from_f64((s * (1.0 - s) / cols as f64).sqrt())
+                    })
+                    .collect();
+                for row in a.chunks_exact_mut(cols) {
+                    row.iter_mut().zip(&scale).for_each(|(v, &s)| *v = *v * s);
+                }
+            }
+            LossKind::CrossEntropy => {
+                // (A·L)[:, c'] = √p_c′ (A[:, c′] − Σ_c p_c A[:, c]) / √N.
+                let inv_sqrt_n = 1.0 / (n as f64).sqrt();
+                for i in 0..n {
+                    let fi = &f[i * c..(i + 1) * c];
+                    let m = fi.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64()));
+                    let e: Vec<f64> = fi.iter().map(|&v| (v.to_f64() - m).exp()).collect();
+                    let z: f64 = e.iter().sum();
+                    let prob: Vec<f64> = e.iter().map(|v| v / z).collect();
+                    for r in 0..p {
+                        let block = &mut a[r * cols + i * c..r * cols + (i + 1) * c];
+                        let s: f64 = block.iter().zip(&prob).map(|(v, q)| v.to_f64() * q).sum();
+                        for (v, q) in block.iter_mut().zip(&prob) {
+                            *v = T::from_f64(q.sqrt() * (v.to_f64() - s) * inv_sqrt_n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What to build from A.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GaussNewtonPart {
+    /// The dense P × P matrix.
+    Dense,
+    /// Its diagonal (column sums of squares of the Mᵢ).
+    Diagonal,
+    /// The diagonal blocks of these (offset, size) parameter ranges, concatenated.
+    Blocks(Vec<(usize, usize)>),
+}
+
+impl Program {
+    /// A = [M₁ᵀ … M_Nᵀ] (P × N·C, row-major) for the network output at node `f` ([N, C]).
+    pub fn gauss_newton_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
+        let shape = self.shape(f)?.to_vec();
+        if shape.len() != 2 {
+            return Err(Error::shape(format!("Gauss–Newton: the network output must be [N, C], got {}", fmt_shape(&shape))));
+        }
+        let (n, c) = (shape[0], shape[1]);
+        let (p, cols) = (self.n_params(), n * c);
+        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·C overflows"))?, "Gauss–Newton factor (P × N·C)")?;
+        let chunk = chunk.clamp(1, p.max(1));
+        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, check_finite: false, curvature: Default::default() };
+        let fv = self.run(isa, f, &base)?.output.p;
+        for start in (0..p).step_by(chunk) {
+            let k = chunk.min(p - start);
+            let mut eye = try_zeros::<T>(k * p, "Gauss–Newton directions")?;
+            (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
+            let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
+            // The output tangents along eⱼ are rows j of Jᵀ.
+            a[start * cols..(start + k) * cols].copy_from_slice(o.t.as_deref().unwrap_or(&vec![T::ZERO; k * cols]));
+        }
+        kind.apply_factor(&mut a, p, &fv, n, c);
+        Ok(a)
+    }
+
+    /// The Gauss–Newton matrix (or its diagonal, or diagonal blocks) by SYRK of the factor.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gauss_newton<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart) -> Result<Vec<T>> {
+        let a = self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?;
+        let p = self.n_params();
+        let cols = if p == 0 { 0 } else { a.len() / p };
+        match part {
+            GaussNewtonPart::Dense => syrk(isa, &a, p, cols),
+            GaussNewtonPart::Diagonal => Ok(a.chunks_exact(cols.max(1)).map(|row| row.iter().fold(T::ZERO, |s, &v| s + v * v)).collect()),
+            GaussNewtonPart::Blocks(ranges) => {
+                let mut out = Vec::new();
+                for &(off, size) in ranges {
+                    if off + size > p {
+                        return Err(Error::invalid(format!("Gauss–Newton block [{off}, {}) is outside the {p} parameters", off + size)));
+                    }
+                    out.extend(syrk(isa, &a[off * cols..(off + size) * cols], size, cols)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
