@@ -23,7 +23,7 @@ fn main() {
             let mut v = vec![0f32; kk * p];
             (0..kk).for_each(|r| v[r * p + start + r] = 1.0);
             let inputs: [&[f32]; 2] = [&xs, &ys];
-            let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: kk, backward: true, cotangent: None, check_finite: false, curvature: Default::default() };
+            let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: kk, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
             std::hint::black_box(prog.run(Isa::Simd, out, &r).unwrap());
         }
     }

@@ -79,7 +79,7 @@ fn models() -> Vec<(&'static str, Model)> {
 impl Model {
     fn run(&self, params: &[f64], wrt: Wrt, x: &[f64], v: &[f64], k: usize, backward: bool) -> hesse_core::autodiff::Outcome<f64> {
         let inputs: [&[f64]; 2] = [x, &self.y];
-        let r = Run { params, inputs: &inputs, wrt, tangents: v, k, backward, cotangent: None, check_finite: true, curvature: Default::default() };
+        let r = Run { params, inputs: &inputs, wrt, tangents: v, k, backward, cotangent: None, cotangents: &[], check_finite: true, curvature: Default::default() };
         self.prog.run(Isa::Simd, self.out, &r).unwrap()
     }
     fn loss(&self, params: &[f64]) -> f64 {
@@ -198,9 +198,9 @@ fn vector_output_jvp_vjp_adjoint() {
     let v = wave(prog.n_params(), 0.8);
     let w = wave(6, 2.3);
     let inputs: [&[f64]; 1] = [&xv];
-    let base = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: false, cotangent: None, check_finite: false, curvature: Default::default() };
+    let base = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
     let jv = prog.run(Isa::Simd, f, &base).unwrap().output.t.unwrap();
-    let r = Run { tangents: &[], k: 0, cotangent: Some(&w), ..base };
+    let r = Run { tangents: &[], k: 0, cotangent: Some(&w), cotangents: &[], ..base };
     let jtw = prog.run(Isa::Simd, f, &r).unwrap().grad.unwrap().p;
     let lhs: f64 = w.iter().zip(&jv).map(|(a, b)| a * b).sum();
     let rhs: f64 = jtw.iter().zip(&v).map(|(a, b)| a * b).sum();
@@ -212,7 +212,7 @@ fn scalar_and_simd_kernels_give_the_same_hvp() {
     for (name, m) in models() {
         let v = wave(m.params.len(), 2.1);
         let inputs: [&[f64]; 2] = [&m.x, &m.y];
-        let r = Run { params: &m.params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, check_finite: false, curvature: Default::default() };
+        let r = Run { params: &m.params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let a = m.prog.run(Isa::Simd, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         let b = m.prog.run(Isa::Scalar, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         assert!(rel_err(&a, &b) < 1e-12, "{name}");
@@ -228,7 +228,7 @@ fn constants_are_leaves() {
     let y = p.constant(&[2], vec![2.0, 0.0]).unwrap();
     let l = p.cross_entropy(f, y).unwrap();
     let params = wave(6, 0.4);
-    let r = Run { params: &params, inputs: &[], wrt: Wrt::Params, tangents: &[], k: 0, backward: true, cotangent: None, check_finite: false, curvature: Default::default() };
+    let r = Run { params: &params, inputs: &[], wrt: Wrt::Params, tangents: &[], k: 0, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
     let g = p.run(Isa::Simd, l, &r).unwrap().grad.unwrap().p;
     // ∂CE/∂logits = (softmax − onehot)/N: each row sums to zero.
     assert!((g[0] + g[1] + g[2]).abs() < 1e-15 && (g[3] + g[4] + g[5]).abs() < 1e-15);
@@ -241,11 +241,12 @@ fn constants_are_leaves() {
 #[test]
 fn explicit_gauss_newton_equals_products() {
     use hesse_core::autodiff::{Curvature, GaussNewtonPart, LossKind};
-    for (loss, kind) in [("ce", LossKind::CrossEntropy), ("mse", LossKind::Mse), ("bce", LossKind::BceWithLogits)] {
+    // Batch 6: N·C = 18 < P = 43 (J by reverse mode); batch 40: N·C = 120 > P (forward mode).
+    for (loss, kind, n) in [("ce", LossKind::CrossEntropy, 6), ("mse", LossKind::Mse, 6), ("bce", LossKind::BceWithLogits, 6), ("ce", LossKind::CrossEntropy, 40), ("bce", LossKind::BceWithLogits, 40)] {
         let mut prog = Program::new();
-        let x = prog.input(&[6, 4]).unwrap();
+        let x = prog.input(&[n, 4]).unwrap();
         let f = prog.sequential(x, &[lin(4, 5), Layer::Act(Act::Tanh), lin(5, 3)]).unwrap();
-        let (y, yv): (usize, Vec<f64>) = if loss == "ce" { (prog.input(&[6]).unwrap(), (0..6).map(|i| (i % 3) as f64).collect()) } else { (prog.input(&[6, 3]).unwrap(), wave(18, 0.3).iter().map(|v| (v + 1.0) / 2.0).collect()) };
+        let (y, yv): (usize, Vec<f64>) = if loss == "ce" { (prog.input(&[n]).unwrap(), (0..n).map(|i| (i % 3) as f64).collect()) } else { (prog.input(&[n, 3]).unwrap(), wave(3 * n, 0.3).iter().map(|v| (v + 1.0) / 2.0).collect()) };
         let out = match loss {
             "ce" => prog.cross_entropy(f, y),
             "mse" => prog.mse(f, y),
@@ -254,11 +255,11 @@ fn explicit_gauss_newton_equals_products() {
         .unwrap();
         let p = prog.n_params();
         let params = wave(p, 0.45);
-        let xv = wave(24, 1.7);
+        let xv = wave(4 * n, 1.7);
         let inputs: [&[f64]; 2] = [&xv, &yv];
         let mut eye = vec![0.0; p * p];
         (0..p).for_each(|i| eye[i * p + i] = 1.0);
-        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, check_finite: false, curvature: Curvature::Ggn { output: f } };
+        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Curvature::Ggn { output: f } };
         let by_products = prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap();
         let dense = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 7, &GaussNewtonPart::Dense).unwrap();
         assert!(rel_err(&dense, &by_products) < 1e-12, "{loss}: explicit GGN vs products {}", rel_err(&dense, &by_products));

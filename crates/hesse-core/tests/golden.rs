@@ -70,7 +70,7 @@ fn check<T: hesse_core::autodiff::dual::Scalar>(f: &Value, tol: f64) {
     let (params, xv, yv) = (cast(&nums(&f["params"])), cast(&nums(&f["x"])), cast(&nums(&f["y"])));
     let inputs: [&[T]; 2] = [&xv, &yv];
     let go = |wrt: Wrt, v: &[T], k: usize| {
-        let r = Run { params: &params, inputs: &inputs, wrt, tangents: v, k, backward: true, cotangent: None, check_finite: true, curvature: Default::default() };
+        let r = Run { params: &params, inputs: &inputs, wrt, tangents: v, k, backward: true, cotangent: None, cotangents: &[], check_finite: true, curvature: Default::default() };
         prog.run(Isa::Simd, loss, &r).unwrap()
     };
     let o = go(Wrt::Params, &cast(&nums(&f["v"])), 1);

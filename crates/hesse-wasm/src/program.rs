@@ -337,7 +337,7 @@ fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program
         Some(T::copy_from(cotangent).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "cotangent: expected a typed array of the program's dtype")))?)
     };
     let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), check_finite, curvature };
+    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), cotangents: &[], check_finite, curvature };
     let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
     let empty = T::to_js(&[]);
     let arr = js_sys::Array::new();

@@ -96,16 +96,33 @@ impl Program {
         let (n, c) = (shape[0], shape[1]);
         let (p, cols) = (self.n_params(), n * c);
         let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·C overflows"))?, "Gauss–Newton factor (P × N·C)")?;
-        let chunk = chunk.clamp(1, p.max(1));
-        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, check_finite: false, curvature: Default::default() };
+        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv = self.run(isa, f, &base)?.output.p;
-        for start in (0..p).step_by(chunk) {
-            let k = chunk.min(p - start);
-            let mut eye = try_zeros::<T>(k * p, "Gauss–Newton directions")?;
-            (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
-            let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
-            // The output tangents along eⱼ are rows j of Jᵀ.
-            a[start * cols..(start + k) * cols].copy_from_slice(o.t.as_deref().unwrap_or(&vec![T::ZERO; k * cols]));
+        // Jᵀ by whichever mode needs fewer directions: forward mode gives rows of Jᵀ (one per
+        // parameter), reverse mode rows of J (one per output), K directions per pass.
+        if p <= cols {
+            let chunk = chunk.clamp(1, p.max(1));
+            for start in (0..p).step_by(chunk) {
+                let k = chunk.min(p - start);
+                let mut eye = try_zeros::<T>(k * p, "Gauss–Newton directions")?;
+                (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
+                let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
+                a[start * cols..(start + k) * cols].copy_from_slice(o.t.as_deref().unwrap_or(&vec![T::ZERO; k * cols]));
+            }
+        } else {
+            let chunk = chunk.clamp(1, cols.max(1));
+            for start in (0..cols).step_by(chunk) {
+                let k = chunk.min(cols - start);
+                let mut eye = try_zeros::<T>(k * cols, "Gauss–Newton directions")?;
+                (0..k).for_each(|r| eye[r * cols + start + r] = T::ONE);
+                let g = self.run(isa, f, &Run { cotangents: &eye, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
+                let rows = g.t.unwrap_or_else(|| vec![T::ZERO; k * p]); // row r of J: ∂f_{start+r}/∂θ
+                for r in 0..k {
+                    for j in 0..p {
+                        a[j * cols + start + r] = rows[r * p + j];
+                    }
+                }
+            }
         }
         kind.apply_factor(&mut a, p, &fv, n, c);
         Ok(a)

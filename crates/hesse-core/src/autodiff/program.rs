@@ -70,6 +70,10 @@ pub struct Run<'a, T> {
     pub backward: bool,
     /// Seed of the reverse sweep for a non-scalar output (output-shaped); None: a scalar's 1.
     pub cotangent: Option<&'a [T]>,
+    /// K cotangents of the output at once, [K, numel(output)] (with `k` = K and no tangents):
+    /// the reverse sweep then returns Jᵀu₁ … Jᵀu_K as the gradient's tangents (rows of the
+    /// Jacobian for unit uₖ). Empty otherwise.
+    pub cotangents: &'a [T],
     /// Report NaN or ±∞ in parameters, inputs and tangents as errors.
     pub check_finite: bool,
     /// What the tangents of the gradient are: H·v (default), G·v or F·v.
@@ -215,7 +219,15 @@ impl Program {
             Wrt::Params => self.n_params,
             Wrt::Input(slot) => numel(self.input_shape(slot).ok_or_else(|| Error::invalid(format!("no input slot {slot}")))?)?,
         };
-        if r.tangents.len() != r.k * n_var {
+        if !r.cotangents.is_empty() {
+            let m = numel(&self.nodes[out].shape)?;
+            if !r.tangents.is_empty() || r.cotangents.len() != r.k * m {
+                return Err(Error::new(
+                    ErrorCode::LengthMismatch,
+                    format!("{} cotangents of the output {} need {} values and no tangents, got {} and {}", r.k, fmt_shape(&self.nodes[out].shape), r.k * m, r.cotangents.len(), r.tangents.len()),
+                ));
+            }
+        } else if r.tangents.len() != r.k * n_var {
             return Err(Error::new(
                 ErrorCode::LengthMismatch,
                 format!("{} tangent direction(s) of length {n_var} need {} values, got {}", r.k, r.k * n_var, r.tangents.len()),
@@ -226,7 +238,7 @@ impl Program {
             Some(c) if c.len() != numel(out_shape)? => {
                 return Err(Error::shape(format!("the cotangent has {} values but the output has shape {}", c.len(), fmt_shape(out_shape))))
             }
-            None if r.backward && numel(out_shape)? != 1 => {
+            None if r.backward && r.cotangents.is_empty() && numel(out_shape)? != 1 => {
                 return Err(Error::shape(format!(
                     "gradients need a scalar output, but the function returns shape {} (reduce it with sum or mean, or use vjp)",
                     fmt_shape(out_shape)
@@ -251,7 +263,7 @@ impl Program {
         let dep = self.depends_on(r.wrt);
         // The tangents of the variable's slice [offset, offset + n) for all K directions.
         let leaf_tangents = |offset: usize, n: usize| -> Option<Vec<T>> {
-            (r.k > 0).then(|| (0..r.k).flat_map(|k| r.tangents[k * n_var + offset..k * n_var + offset + n].iter().copied()).collect())
+            (r.k > 0 && r.cotangents.is_empty()).then(|| (0..r.k).flat_map(|k| r.tangents[k * n_var + offset..k * n_var + offset + n].iter().copied()).collect())
         };
 
         let mut vals: Vec<Dual<T>> = Vec::with_capacity(out + 1);
@@ -273,7 +285,7 @@ impl Program {
             };
             vals.push(v);
         }
-        if !r.backward && r.cotangent.is_none() {
+        if !r.backward && r.cotangent.is_none() && r.cotangents.is_empty() {
             return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None });
         }
 
@@ -283,7 +295,14 @@ impl Program {
             None => vec![T::ONE],
         };
         let mut grads: Vec<Option<Dual<T>>> = vec![None; out + 1];
-        grads[out] = Some(Dual::constant(self.nodes[out].shape.clone(), seed));
+        let out_shape = self.nodes[out].shape.clone();
+        grads[out] = Some(if r.cotangents.is_empty() {
+            Dual::constant(out_shape, seed)
+        } else {
+            // Zero primal, K cotangents as tangents: with no forward tangents the rules carry
+            // only these back, linearly (Jᵀuₖ).
+            Dual { p: vec![T::ZERO; r.cotangents.len() / r.k.max(1)], shape: out_shape, t: Some(r.cotangents.to_vec()) }
+        });
         let mut gv = Dual { shape: vec![n_var], p: vec![T::ZERO; n_var], t: (r.k > 0).then(|| vec![T::ZERO; r.k * n_var]) };
         let gauss_newton_at = match r.curvature {
             Curvature::Hessian => None,

@@ -29,9 +29,17 @@ pub fn syrk<T: Real + HasLanes>(isa: Isa, a: &[T], n: usize, k: usize) -> Result
                 Isa::Scalar => gemm_reference(T::ONE, ai, aj, T::ZERO, t),
             }
             for r in 0..bi {
-                for s in 0..bj {
-                    c[(i0 + r) * n + j0 + s] = t[r * bj + s];
-                    c[(j0 + s) * n + i0 + r] = t[r * bj + s];
+                c[(i0 + r) * n + j0..(i0 + r) * n + j0 + bj].copy_from_slice(&t[r * bj..(r + 1) * bj]);
+            }
+        }
+    }
+    // Mirror the lower triangle into the upper one, in small square tiles (cache-friendly).
+    const T_: usize = 32;
+    for i0 in (0..n).step_by(T_) {
+        for j0 in (0..=i0).step_by(T_) {
+            for i in i0..(i0 + T_).min(n) {
+                for j in j0..(j0 + T_).min(i) {
+                    c[j * n + i] = c[i * n + j];
                 }
             }
         }
