@@ -28,18 +28,17 @@ pub fn syrk<T: Real + HasLanes>(isa: Isa, a: &[T], n: usize, k: usize) -> Result
                 Isa::Simd => gemm_simd(T::ONE, ai, aj, T::ZERO, t)?,
                 Isa::Scalar => gemm_reference(T::ONE, ai, aj, T::ZERO, t),
             }
+            // Lower block row by row; its mirror column by column, so both write C contiguously
+            // (the strided reads stay inside the cache-resident tile).
             for r in 0..bi {
                 c[(i0 + r) * n + j0..(i0 + r) * n + j0 + bj].copy_from_slice(&t[r * bj..(r + 1) * bj]);
             }
-        }
-    }
-    // Mirror the lower triangle into the upper one, in small square tiles (cache-friendly).
-    const T_: usize = 32;
-    for i0 in (0..n).step_by(T_) {
-        for j0 in (0..=i0).step_by(T_) {
-            for i in i0..(i0 + T_).min(n) {
-                for j in j0..(j0 + T_).min(i) {
-                    c[j * n + i] = c[i * n + j];
+            if j0 != i0 {
+                for s in 0..bj {
+                    let row = &mut c[(j0 + s) * n + i0..(j0 + s) * n + i0 + bi];
+                    for (r, v) in row.iter_mut().enumerate() {
+                        *v = t[r * bj + s];
+                    }
                 }
             }
         }

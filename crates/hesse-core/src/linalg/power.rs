@@ -74,7 +74,8 @@ pub fn power_iteration<O: LinOp + ?Sized>(op: &mut O, k: usize, opts: &PowerOpts
         rng.fill_gaussian(&mut v);
         orthogonalize(&found, &mut v, &mut coef);
         scale(1.0 / norm(&v), &mut v);
-        let (mut lambda, mut prev, mut done, mut iters) = (0.0, f64::NAN, false, 0);
+        let (mut prev, mut done, mut iters) = (f64::NAN, false, 0);
+        let mut lambda;
         loop {
             apply_checked(op, &v, &mut av, what)?;
             products += 1;

@@ -47,10 +47,13 @@ pub fn scale(alpha: f64, x: &mut [f64]) {
 /// recurrence coefficients.
 pub fn orthogonalize(basis: &[f64], w: &mut [f64], coef: &mut Vec<f64>) {
     let n = w.len();
-    let rows = if n == 0 { 0 } else { basis.len() / n };
+    coef.clear();
+    if n == 0 {
+        return; // (chunks_exact(0) would panic)
+    }
+    let rows = basis.len() / n;
     // coef[..rows] holds the first pass, coef[rows..] the second; summed at the end. The scratch
     // is the caller's, reused across calls (rows ≤ the Krylov dimension: small).
-    coef.clear();
     coef.resize(2 * rows, 0.0);
     for pass in 0..2 {
         let c = &mut coef[pass * rows..(pass + 1) * rows];
