@@ -15,7 +15,9 @@ const WORKLOADS = {
   W3: { sizes: [10, 5, 1], batch: 32, loss: 'mse' },
   W4: { sizes: [20, 32, 32, 3], batch: 64, loss: 'ce' },
 };
-const CEILING = 35; // GFLOP/s: the simd128 mul+add probe of the foundation issue (bench/gemm.mjs measures it)
+// GFLOP/s of simd128 mul+add: the issue's probe gave 35; bench/gemm.mjs measures the best chain
+// count in the same run as its GEMMs and found ~49 on this machine. Both are reported.
+const CEILINGS = [35, 49];
 
 /** Median ms of repeated calls, after a warm-up, each sample ≥ minMs of work. */
 function time(fn, { samples = 7, minMs = 60 } = {}) {
@@ -83,6 +85,12 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
   r.gradHeap = peakHeap(() => obj.grad());
   r.hvpHeap = peakHeap(() => obj.hvp(v));
   if (name === 'W3' || name === 'W4') r.hessian = time(() => obj.hessian(), { samples: 5, minMs: name === 'W4' ? 300 : 60 });
+  if (name === 'W2' || name === 'W4') r.ggnvp = time(() => obj.ggnvp(v));
+  if (name === 'W4') {
+    r.ggnSyrk = time(() => obj.gaussNewton('dense'), { samples: 5, minMs: 300 });
+    r.ggnProducts = time(() => obj.ggn(), { samples: 5, minMs: 300 });
+    r.syrkFlops = model.size * model.size * w.batch * classes; // lower half of A·Aᵀ, A = P × N·C, 2 flops a MAC
+  }
   r.flops = flops(w.sizes, w.batch);
   obj.dispose();
   x.dispose();
@@ -95,7 +103,7 @@ console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${
 console.log('| workload | P | quantity | hesse ms | PyTorch ms | hesse / PyTorch |');
 console.log('|---|---:|---|---:|---:|---:|');
 for (const [name, r] of Object.entries(res)) {
-  for (const q of ['grad', 'hvp', 'hessian']) {
+  for (const q of ['grad', 'hvp', 'ggnvp', 'hessian']) {
     if (r[q] === undefined) continue;
     const t = torch?.[`${name}.${q}`];
     console.log(`| ${name} | ${r.P} | ${q === 'hessian' ? 'full Hessian' : q} | ${fmt(r[q])} | ${fmt(t)} | ${t ? fmt(r[q] / t) + '×' : '—'} |`);
@@ -109,7 +117,11 @@ for (const n of ['W1', 'W2']) {
   console.log(`| ${n}: HVP ≤ 2.5 × gradient | ${fmt(q)}× | ${q <= 2.5 ? 'yes' : 'no'} |`);
 }
 const gf = res.W1.flops.hvp / res.W1.hvp / 1e6;
-console.log(`| W1 HVP ≥ 60 % of the ${CEILING} GFLOP/s simd128 ceiling | ${fmt(gf, 1)} GFLOP/s (${fmt((100 * gf) / CEILING, 0)} %; ${fmt(res.W1.flops.hvp / 1e6, 1)} MFLOP of GEMM) | ${gf >= 0.6 * CEILING ? 'yes' : 'no'} |`);
+console.log(`| W1 HVP ≥ 60 % of the simd128 ceiling | ${fmt(gf, 1)} GFLOP/s (${fmt(res.W1.flops.hvp / 1e6, 1)} MFLOP of GEMM): ${CEILINGS.map((c) => `${fmt((100 * gf) / c, 0)} % of ${c}`).join(', ')} | ${CEILINGS.map((c) => (gf >= 0.6 * c ? 'yes' : 'no')).join(' / ')} |`);
+console.log(`| W2: GGN-vector product ≤ HVP time | ${fmt(res.W2.ggnvp)} ms vs ${fmt(res.W2.hvp)} ms | ${res.W2.ggnvp <= res.W2.hvp ? 'yes' : 'no'} |`);
+console.log(`| W4: GGN-vector product ≤ HVP time | ${fmt(res.W4.ggnvp)} ms vs ${fmt(res.W4.hvp)} ms | ${res.W4.ggnvp <= res.W4.hvp ? 'yes' : 'no'} |`);
+const sg = res.W4.syrkFlops / res.W4.ggnSyrk / 1e6;
+console.log(`| W4 explicit GGN ≥ 50 % of the ceiling (SYRK flops over the whole build) | ${fmt(res.W4.ggnSyrk)} ms, ${fmt(sg, 1)} GFLOP/s: ${CEILINGS.map((c) => `${fmt((100 * sg) / c, 0)} % of ${c}`).join(', ')} (by products: ${fmt(res.W4.ggnProducts)} ms) | ${CEILINGS.map((c) => (sg >= 0.5 * c ? 'yes' : 'no')).join(' / ')} |`);
 for (const [n, k] of [['W4', 2], ['W3', 10]]) {
   const t = torch?.[`${n}.hessian`];
   console.log(`| ${n}: full Hessian ≥ ${k}× faster than PyTorch | ${t ? fmt(t / res[n].hessian, 1) + '× faster' : 'no peer'} | ${t ? (t / res[n].hessian >= k ? 'yes' : 'no') : '—'} |`);
