@@ -273,3 +273,66 @@ fn explicit_gauss_newton_equals_products() {
         assert!(rel_err(&blocks, &[b1, b2].concat()) < 1e-13, "{loss}: blocks");
     }
 }
+
+/// K-FAC: for a batch of one, B ⊗ A equals each linear layer's exact GGN block (in hesse's
+/// parameter order); its product and damped inverse are consistent; the Monte Carlo B converges
+/// to the exact one.
+#[test]
+fn kfac_is_exact_for_one_sample_and_consistent() {
+    use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind};
+    for (loss, kind) in [("ce", LossKind::CrossEntropy), ("mse", LossKind::Mse), ("bce", LossKind::BceWithLogits)] {
+        for n in [1usize, 5] {
+            let mut prog = Program::new();
+            let x = prog.input(&[n, 3]).unwrap();
+            let f = prog.sequential(x, &[lin(3, 4), Layer::Act(Act::Tanh), lin(4, 3)]).unwrap();
+            let (y, yv): (usize, Vec<f64>) = if loss == "ce" { (prog.input(&[n]).unwrap(), (0..n).map(|i| (i % 3) as f64).collect()) } else { (prog.input(&[n, 3]).unwrap(), wave(3 * n, 0.3).iter().map(|v| (v + 1.0) / 2.0).collect()) };
+            match loss {
+                "ce" => prog.cross_entropy(f, y),
+                "mse" => prog.mse(f, y),
+                _ => prog.bce_with_logits(f, y),
+            }
+            .unwrap();
+            let params = wave(prog.n_params(), 0.45);
+            let xv = wave(3 * n, 1.7);
+            let inputs: [&[f64]; 2] = [&xv, &yv];
+            let factors = prog.kfac(Isa::Simd, f, kind, &params, &inputs, KfacVariant::Exact).unwrap();
+            assert_eq!(factors.len(), 2);
+            let ranges: Vec<(usize, usize)> = factors.iter().map(|k| (k.weight_offset, k.size())).collect();
+            let blocks = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 64, &GaussNewtonPart::Blocks(ranges)).unwrap();
+            let mut off = 0;
+            for k in &factors {
+                let m = k.size();
+                // B ⊗ A in the layer's parameter order, column by column through mvp.
+                let mut kron = vec![0.0; m * m];
+                for j in 0..m {
+                    let mut e = vec![0.0; m];
+                    e[j] = 1.0;
+                    let col = k.mvp(&e).unwrap();
+                    (0..m).for_each(|i| kron[i * m + j] = col[i]);
+                }
+                let block = &blocks[off..off + m * m];
+                off += m * m;
+                if n == 1 {
+                    assert!(rel_err(&kron, block) < 1e-12, "{loss}: K-FAC vs GGN block of layer {} ({})", k.layer, rel_err(&kron, block));
+                } else {
+                    // Not exact for N > 1, but the same scale and positive semidefinite.
+                    let tr = |a: &[f64]| (0..m).map(|i| a[i * m + i]).sum::<f64>();
+                    assert!(tr(&kron) > 0.0 && (tr(&kron) / tr(block)).ln().abs() < 1.5, "{loss}: traces {} vs {}", tr(&kron), tr(block));
+                }
+                // The damped inverse inverts B ⊗ A + λI.
+                let inv = k.inverse(0.1).unwrap();
+                let v = wave(m, 0.77);
+                let z = inv.apply(&v).unwrap();
+                let back: Vec<f64> = k.mvp(&z).unwrap().iter().zip(&z).map(|(a, b)| a + 0.1 * b).collect();
+                assert!(rel_err(&back, &v) < 1e-10, "{loss}: (B⊗A + λI)·inverse(v) ≠ v");
+                assert!(k.inverse(0.0).is_err());
+            }
+            // Monte Carlo B converges to the exact B (a bound, not a value: ~1/√samples).
+            let mc = prog.kfac(Isa::Simd, f, kind, &params, &inputs, KfacVariant::MonteCarlo { samples: 20_000, seed: 7 }).unwrap();
+            for (e, m) in factors.iter().zip(&mc) {
+                assert!(rel_err(&m.a, &e.a) < 1e-14, "{loss}: A does not depend on the labels");
+                assert!(rel_err(&m.b, &e.b) < 0.05, "{loss}: MC B vs exact B {}", rel_err(&m.b, &e.b));
+            }
+        }
+    }
+}

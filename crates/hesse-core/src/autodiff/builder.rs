@@ -4,7 +4,7 @@
 
 use super::act::Act;
 use super::op::{axis as norm_axis, Op};
-use super::program::Program;
+use super::program::{LayerKind, LayerRecord, Program};
 use crate::error::{fmt_shape, Error, Result};
 
 impl Program {
@@ -137,7 +137,21 @@ impl Program {
 
     /// Applies `layers` in order to `x`, creating their parameters (weight, then bias) as it goes.
     pub fn sequential(&mut self, x: usize, layers: &[Layer]) -> Result<usize> {
-        layers.iter().try_fold(x, |h, layer| layer.apply(self, h))
+        let mut h = x;
+        for (index, layer) in layers.iter().enumerate() {
+            let n_params = self.n_params();
+            let out = layer.apply(self, h)?;
+            if let Some(kind) = match layer {
+                Layer::Linear { .. } => Some(LayerKind::Linear),
+                Layer::Conv2d { .. } => Some(LayerKind::Conv2d),
+                _ => None,
+            } {
+                let blocks: Vec<(usize, usize)> = self.param_blocks().into_iter().filter(|(off, _)| *off >= n_params).map(|(off, s)| (off, s.iter().product())).collect();
+                self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied() });
+            }
+            h = out;
+        }
+        Ok(h)
     }
 }
 

@@ -41,6 +41,29 @@ pub struct Program {
     inputs: Vec<usize>,
     /// Node id of each parameter block, in order.
     params: Vec<usize>,
+    /// The layers built by `sequential`, for per-layer curvature (K-FAC).
+    pub(crate) layers: Vec<LayerRecord>,
+}
+
+/// Where a parametrized layer sits in the program: enough for K-FAC's factors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// Index of the layer in its `sequential` (PyTorch's module index).
+    pub index: usize,
+    pub kind: LayerKind,
+    /// The layer's input node (a [N, in] for linear, x [N, C, H, W] for conv2d).
+    pub input: usize,
+    /// Its output before any activation (s = a·Wᵀ + b).
+    pub output: usize,
+    /// Offset and size of its weight, and of its bias if any, in the parameter vector.
+    pub weight: (usize, usize),
+    pub bias: Option<(usize, usize)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    Linear,
+    Conv2d,
 }
 
 /// Which curvature the tangents of the reverse sweep carry (hvp mode, K > 0).
@@ -86,6 +109,9 @@ pub struct Outcome<T> {
     pub output: Dual<T>,
     /// The gradient with respect to the variable, with K tangents (H·v) in hvp mode.
     pub grad: Option<Dual<T>>,
+    /// For each node asked for in [`Program::run_capture`]: its value, and the gradient that
+    /// reached it in the reverse sweep (None where none did or no sweep ran).
+    pub captured: Vec<(Dual<T>, Option<Dual<T>>)>,
 }
 
 impl Program {
@@ -107,6 +133,10 @@ impl Program {
     }
     pub fn input_shape(&self, slot: usize) -> Option<&[usize]> {
         self.inputs.get(slot).map(|&id| self.nodes[id].shape.as_slice())
+    }
+    /// The parametrized layers built by `sequential`, in order.
+    pub fn layers(&self) -> &[LayerRecord] {
+        &self.layers
     }
     /// (offset, shape) of each parameter block.
     pub fn param_blocks(&self) -> Vec<(usize, Vec<usize>)> {
@@ -258,6 +288,15 @@ impl Program {
 
     /// Runs the program up to node `out` (see the table in the module docs).
     pub fn run<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>) -> Result<Outcome<T>> {
+        self.run_capture(isa, out, r, &[])
+    }
+
+    /// [`Program::run`], also returning the values and gradients of the `capture` nodes (layer
+    /// inputs and outputs for K-FAC).
+    pub fn run_capture<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>, capture: &[usize]) -> Result<Outcome<T>> {
+        if let Some(&bad) = capture.iter().find(|&&c| c > out) {
+            return Err(Error::invalid(format!("cannot capture node {bad}: the run stops at node {out}")));
+        }
         let n_var = self.check(out, r)?;
         let cx = Ctx { isa, k: r.k };
         let dep = self.depends_on(r.wrt);
@@ -285,8 +324,9 @@ impl Program {
             };
             vals.push(v);
         }
+        let mut captured: Vec<(Dual<T>, Option<Dual<T>>)> = capture.iter().map(|&c| (vals[c].clone(), None)).collect();
         if !r.backward && r.cotangent.is_none() && r.cotangents.is_empty() {
-            return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None });
+            return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None, captured });
         }
 
         // Reverse sweep, on duals when K > 0: gradients and their tangents H·v together.
@@ -310,6 +350,9 @@ impl Program {
         };
         for i in (0..=out).rev() {
             let Some(mut g) = grads[i].take() else { continue };
+            for (slot, _) in capture.iter().enumerate().filter(|(_, &c)| c == i) {
+                captured[slot].1 = Some(g.clone());
+            }
             if let Some((f, ancestors)) = &gauss_newton_at {
                 if i == *f {
                     // Here g.t = Hℓ·J·v (the loss part ran forward-over-reverse). For the
@@ -345,7 +388,7 @@ impl Program {
                 }
             }
         }
-        Ok(Outcome { output: vals.swap_remove(out), grad: Some(gv) })
+        Ok(Outcome { output: vals.swap_remove(out), grad: Some(gv), captured })
     }
 }
 

@@ -55,9 +55,13 @@ pub fn eigh(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
             m[i * n + j] = 0.5 * (x + y) / amax;
         }
     }
+    let t0 = std::time::Instant::now();
     let (mut d, mut e, betas) = tridiagonalize(&mut m, n);
+    let t1 = t0.elapsed().as_secs_f64();
     accumulate_q_transposed(&m, &betas, n, &mut w);
+    let t2 = t0.elapsed().as_secs_f64();
     ql_implicit(&mut d, &mut e, &mut w, n)?;
+    eprintln!("TIMING tri {t1:.2} acc {:.2} ql {:.2}", t2 - t1, t0.elapsed().as_secs_f64() - t2);
     let (mut values, vectors) = sort_ascending(&d, &w, n, what)?;
     for x in values.iter_mut() {
         *x *= amax;

@@ -1,0 +1,304 @@
+//! K-FAC (Martens & Grosse 2015) for linear layers: each layer's block of the Gauss–Newton
+//! matrix approximated by a Kronecker product B ⊗ A.
+//!
+//! Conventions (hesse's; BackPACK and curvlinops differ by factors of N and 2, so check):
+//! - The parameters of a linear layer are ordered as everywhere in hesse: W [out, in] row-major,
+//!   then b [out]. K-FAC works on W̄ = [W | b] [out, in + 1] (row-major), i.e. ā = [a; 1].
+//! - A = (1/N) Σₙ āₙ āₙᵀ, the mean over the batch of the layer inputs' outer products.
+//! - B = Σₙ Σ_c gₙ,c gₙ,cᵀ, a sum over the batch, where gₙ,c is column c of the loss-Hessian
+//!   factor Lₙ (Hℓ,ₙ = LₙLₙᵀ, as in gauss_newton.rs, so it includes the loss's 1/N) back-
+//!   propagated to the layer's output s = a·Wᵀ + b. (Monte Carlo: the gradient of the loss at a
+//!   label sampled from the model's predictive distribution replaces the C columns.)
+//! - Then G_layer ≈ B ⊗ A on vec(W̄), exactly equal for a batch of one; in hesse's own parameter
+//!   order the entry for (W[o, i], W[o′, i′]) is B[o, o′]·A[i, i′], bias entries use i = in.
+//!
+//! All C columns (or S Monte Carlo samples) of every sample go back in one multi-cotangent
+//! reverse sweep: samples do not interact in these networks, so seed c carries Lₙ[:, c] in every
+//! row n at once.
+
+use super::dual::Scalar;
+use super::gauss_newton::LossKind;
+use super::program::{LayerKind, Program, Run, Wrt};
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::Isa;
+use crate::linalg::Rng;
+
+/// Which B factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KfacVariant {
+    /// The exact loss-Hessian factor: C backward vectors per sample.
+    Exact,
+    /// Monte Carlo: `samples` labels drawn from the model's predictive distribution per sample.
+    MonteCarlo { samples: usize, seed: u64 },
+}
+
+/// The Kronecker factors of one linear layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KfacFactors {
+    /// Index of the layer in its `sequential`.
+    pub layer: usize,
+    /// A [d_in, d_in] row-major, d_in = in + 1 with a bias.
+    pub a: Vec<f64>,
+    /// B [out, out] row-major.
+    pub b: Vec<f64>,
+    pub d_in: usize,
+    pub d_out: usize,
+    pub has_bias: bool,
+    /// Offsets of the layer's weight and bias in the parameter vector.
+    pub weight_offset: usize,
+    pub bias_offset: Option<usize>,
+}
+
+impl LossKind {
+    /// Seeds [K, N, C] for the reverse sweep (row n of seed k is one backward vector of sample n).
+    fn kfac_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
+        let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let softmax = |row: &[f64]| {
+            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            e.into_iter().map(|v| v / z).collect::<Vec<f64>>()
+        };
+        match variant {
+            KfacVariant::Exact => {
+                let mut u = vec![0.0; c * n * c];
+                for i in 0..n {
+                    let row = &f[i * c..(i + 1) * c];
+                    let p = if self == LossKind::CrossEntropy { softmax(row) } else { Vec::new() };
+                    for col in 0..c {
+                        let seed = &mut u[(col * n + i) * c..(col * n + i + 1) * c];
+                        match self {
+                            LossKind::Mse => seed[col] = (2.0 / (n * c) as f64).sqrt(),
+                            LossKind::BceWithLogits => {
+                                let s = sigmoid(row[col]);
+                                seed[col] = (s * (1.0 - s) / (n * c) as f64).sqrt();
+                            }
+                            // Column c of (diag(√p) − p√pᵀ)/√N.
+                            LossKind::CrossEntropy => {
+                                for (a, v) in seed.iter_mut().enumerate() {
+                                    *v = ((if a == col { p[a].sqrt() } else { 0.0 }) - p[a] * p[col].sqrt()) / (n as f64).sqrt();
+                                }
+                            }
+                        }
+                    }
+                }
+                u
+            }
+            KfacVariant::MonteCarlo { samples, seed } => {
+                // Seed s, row i: ∇ℓᵢ at a sampled label, scaled by 1/√(N·S) so that the sum over
+                // samples estimates Σᵢ Hℓ,ᵢ/N (ℓᵢ the per-sample loss, the objective their mean).
+                let mut rng = Rng::new(seed);
+                let scale = 1.0 / ((n * samples) as f64).sqrt();
+                let mut u = vec![0.0; samples * n * c];
+                for s in 0..samples {
+                    for i in 0..n {
+                        let row = &f[i * c..(i + 1) * c];
+                        let out = &mut u[(s * n + i) * c..(s * n + i + 1) * c];
+                        match self {
+                            // y ~ Cat(softmax f): ∇ = p − onehot(y).
+                            LossKind::CrossEntropy => {
+                                let p = softmax(row);
+                                let (mut acc, r, mut y) = (0.0, rng.uniform(), c - 1);
+                                for (j, &q) in p.iter().enumerate() {
+                                    acc += q;
+                                    if r < acc {
+                                        y = j;
+                                        break;
+                                    }
+                                }
+                                for (j, o) in out.iter_mut().enumerate() {
+                                    *o = scale * (p[j] - if j == y { 1.0 } else { 0.0 });
+                                }
+                            }
+                            // ℓᵢ = ‖f − y‖²/C is −log N(y; f, (C/2)I): ∇ = (2/C)(f − y) = −(2/C)ε.
+                            LossKind::Mse => {
+                                for o in out.iter_mut() {
+                                    *o = scale * (-2.0 / c as f64) * rng.gaussian() * (c as f64 / 2.0).sqrt();
+                                }
+                            }
+                            // ℓᵢ = (1/C)·Σ bce: ∇ of −log p is σ − y, y ~ Bernoulli(σ); ×1/√C.
+                            LossKind::BceWithLogits => {
+                                for (j, o) in out.iter_mut().enumerate() {
+                                    let s = sigmoid(row[j]);
+                                    let y = if rng.uniform() < s { 1.0 } else { 0.0 };
+                                    *o = scale * (s - y) / (c as f64).sqrt();
+                                }
+                            }
+                        }
+                    }
+                }
+                u
+            }
+        }
+    }
+}
+
+impl Program {
+    /// K-FAC factors of every linear layer built by `sequential`, for the network output at node
+    /// `f` ([N, C]) under `kind`'s loss. Conv2d layers are not supported yet (an error says so).
+    #[allow(clippy::too_many_arguments)]
+    pub fn kfac<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], variant: KfacVariant) -> Result<Vec<KfacFactors>> {
+        let shape = self.shape(f)?.to_vec();
+        if shape.len() != 2 {
+            return Err(Error::shape(format!("K-FAC: the network output must be [N, C], got {}", fmt_shape(&shape))));
+        }
+        let (n, c) = (shape[0], shape[1]);
+        let layers: Vec<_> = self.layers().iter().filter(|l| l.output <= f).cloned().collect();
+        if let Some(l) = layers.iter().find(|l| l.kind != LayerKind::Linear) {
+            return Err(Error::invalid(format!("K-FAC: layer {} is a conv2d layer; K-FAC supports linear layers so far (use the GGN blocks)", l.index)));
+        }
+        if layers.is_empty() {
+            return Err(Error::invalid("K-FAC: the model has no linear layers"));
+        }
+        if let KfacVariant::MonteCarlo { samples: 0, .. } = variant {
+            return Err(Error::invalid("K-FAC: Monte Carlo needs at least one sample"));
+        }
+        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
+        let seeds = kind.kfac_seeds(&fv, n, c, variant);
+        let k = seeds.len() / (n * c);
+        let seeds_t: Vec<T> = seeds.iter().map(|&v| T::from_f64(v)).collect();
+        let capture: Vec<usize> = layers.iter().flat_map(|l| [l.input, l.output]).collect();
+        let o = self.run_capture(isa, f, &Run { cotangents: &seeds_t, k, backward: true, ..base }, &capture)?;
+
+        let mut out = Vec::with_capacity(layers.len());
+        for (li, l) in layers.iter().enumerate() {
+            let (a_val, _) = &o.captured[2 * li];
+            let (s_val, s_grad) = &o.captured[2 * li + 1];
+            let (d_in_raw, d_out) = (a_val.shape[1], s_val.shape[1]);
+            let has_bias = l.bias.is_some();
+            let d_in = d_in_raw + usize::from(has_bias);
+            // A = (1/N) Σ āāᵀ.
+            let mut a = vec![0.0; d_in * d_in];
+            for row in a_val.p.chunks_exact(d_in_raw) {
+                let ab: Vec<f64> = row.iter().map(|v| v.to_f64()).chain(has_bias.then_some(1.0)).collect();
+                for i in 0..d_in {
+                    for j in 0..d_in {
+                        a[i * d_in + j] += ab[i] * ab[j] / n as f64;
+                    }
+                }
+            }
+            // B = Σ over seeds and samples of g gᵀ (the seeds' gradients at s: [K, N, out]).
+            let mut b = vec![0.0; d_out * d_out];
+            if let Some(g) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
+                for row in g.chunks_exact(d_out) {
+                    for i in 0..d_out {
+                        let gi = row[i].to_f64();
+                        for j in 0..d_out {
+                            b[i * d_out + j] += gi * row[j].to_f64();
+                        }
+                    }
+                }
+            }
+            out.push(KfacFactors { layer: l.index, a, b, d_in, d_out, has_bias, weight_offset: l.weight.0, bias_offset: l.bias.map(|b| b.0) });
+        }
+        Ok(out)
+    }
+}
+
+/// Row-major products of small dense matrices: C = op(X)·op(Y), X [r, k] (or [k, r] when tx).
+fn matmul(x: &[f64], y: &[f64], r: usize, k: usize, c: usize, tx: bool, ty: bool) -> Vec<f64> {
+    let mut out = vec![0.0; r * c];
+    for i in 0..r {
+        for p in 0..k {
+            let xv = if tx { x[p * r + i] } else { x[i * k + p] };
+            if xv == 0.0 {
+                continue;
+            }
+            for j in 0..c {
+                out[i * c + j] += xv * if ty { y[j * k + p] } else { y[p * c + j] };
+            }
+        }
+    }
+    out
+}
+
+impl KfacFactors {
+    /// Number of parameters of the layer (weight and bias).
+    pub fn size(&self) -> usize {
+        self.d_out * self.d_in
+    }
+
+    /// The layer's slice of a parameter-ordered vector (W row-major, then b) as W̄ [out, d_in].
+    fn to_bar(&self, v: &[f64]) -> Vec<f64> {
+        let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
+        let mut m = vec![0.0; o * di];
+        for r in 0..o {
+            m[r * di..r * di + raw].copy_from_slice(&v[r * raw..(r + 1) * raw]);
+            if self.has_bias {
+                m[r * di + raw] = v[o * raw + r];
+            }
+        }
+        m
+    }
+
+    fn from_bar(&self, m: &[f64]) -> Vec<f64> {
+        let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
+        let mut v = vec![0.0; o * di];
+        for r in 0..o {
+            v[r * raw..(r + 1) * raw].copy_from_slice(&m[r * di..r * di + raw]);
+            if self.has_bias {
+                v[o * raw + r] = m[r * di + raw];
+            }
+        }
+        v
+    }
+
+    fn check_len(&self, v: &[f64], what: &str) -> Result<()> {
+        if v.len() != self.size() {
+            return Err(Error::new(crate::ErrorCode::LengthMismatch, format!("K-FAC {what} for layer {}: expected {} values (the layer's parameters), got {}", self.layer, self.size(), v.len())));
+        }
+        Ok(())
+    }
+
+    /// (B ⊗ A)·v for the layer's parameters v (hesse's order): B·W̄·A.
+    pub fn mvp(&self, v: &[f64]) -> Result<Vec<f64>> {
+        self.check_len(v, "product")?;
+        let (o, di) = (self.d_out, self.d_in);
+        let bw = matmul(&self.b, &self.to_bar(v), o, o, di, false, false);
+        Ok(self.from_bar(&matmul(&bw, &self.a, o, di, di, false, false)))
+    }
+
+    /// The eigendecompositions that apply (B ⊗ A + λI)⁻¹ exactly: with A = Q_A Λ_A Q_Aᵀ and
+    /// B = Q_B Λ_B Q_Bᵀ, (B ⊗ A + λI)⁻¹ = (Q_B ⊗ Q_A)(Λ_B ⊗ Λ_A + λI)⁻¹(Q_B ⊗ Q_A)ᵀ.
+    pub fn inverse(&self, damping: f64) -> Result<KfacInverse> {
+        if !(damping > 0.0) || !damping.is_finite() {
+            return Err(Error::invalid(format!("K-FAC inverse: damping must be > 0 (B ⊗ A is only positive semidefinite), got {damping}")));
+        }
+        let (la, va) = crate::linalg::eigh(&self.a, self.d_in)?;
+        let (lb, vb) = crate::linalg::eigh(&self.b, self.d_out)?;
+        Ok(KfacInverse { factors: self.clone(), la, va, lb, vb, damping })
+    }
+}
+
+/// (B ⊗ A + λI)⁻¹ for one layer, from the eigendecompositions of A and B.
+#[derive(Clone, Debug)]
+pub struct KfacInverse {
+    factors: KfacFactors,
+    la: Vec<f64>,
+    /// Row j: eigenvector of A for la[j].
+    va: Vec<f64>,
+    lb: Vec<f64>,
+    vb: Vec<f64>,
+    damping: f64,
+}
+
+impl KfacInverse {
+    /// (B ⊗ A + λI)⁻¹·v for the layer's parameters v (hesse's order).
+    pub fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let f = &self.factors;
+        f.check_len(v, "inverse")?;
+        let (o, di) = (f.d_out, f.d_in);
+        // Y = Q_Bᵀ W̄ Q_A (rows of v* are the eigenvectors, so Q_Bᵀ = vb and Q_A = vaᵀ).
+        let t = matmul(&self.vb, &f.to_bar(v), o, o, di, false, false);
+        let mut y = matmul(&t, &self.va, o, di, di, false, true);
+        for r in 0..o {
+            for c in 0..di {
+                y[r * di + c] /= self.lb[r] * self.la[c] + self.damping;
+            }
+        }
+        // W̄ = Q_B Y Q_Aᵀ.
+        let t = matmul(&self.vb, &y, o, o, di, true, false);
+        Ok(f.from_bar(&matmul(&t, &self.va, o, di, di, false, false)))
+    }
+}
