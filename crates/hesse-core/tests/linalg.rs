@@ -174,10 +174,10 @@ fn eigh_tridiagonal_gives_gauss_quadrature() {
     assert_eq!(eigh_tridiagonal(&[], &[]).unwrap(), (vec![], vec![]));
 }
 
-/// n = 1000 in a few seconds natively (run with --ignored; the bar is < 10 s).
+/// A large problem (n = 1000; EIGH_N=2000 to try more) stays accurate. Its time is printed, not
+/// asserted: speed is the benchmarks' business (about 1 s natively here).
 #[test]
-#[ignore]
-fn eigh_n1000_timing() {
+fn eigh_large_problem_is_accurate() {
     let n: usize = std::env::var("EIGH_N").map(|s| s.parse().unwrap()).unwrap_or(1000);
     let lambda: Vec<f64> = (0..n).map(|i| (i as f64 - 300.0) / 7.0).collect();
     let a = with_spectrum(&lambda, 20, 4);
@@ -185,8 +185,8 @@ fn eigh_n1000_timing() {
     let (vals, _) = eigh(&a, n).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let err = vals.iter().zip(sorted(&lambda)).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-    eprintln!("eigh n=1000: {secs:.2} s, max|λ−λ_true| = {err:.1e}");
-    assert!(secs < 10.0 && err < 1e-9);
+    eprintln!("eigh n={n}: {secs:.2} s, max|λ−λ_true| = {err:.1e}");
+    assert!(err < 1e-9);
 }
 
 #[test]
@@ -510,4 +510,58 @@ fn minres_solves_indefinite_systems() {
     }
     let r = minres(&mut dense(a, n), &vec![0.0; n], &MinresOpts::default()).unwrap();
     assert!(r.converged && r.x.iter().all(|&x| x == 0.0));
+}
+
+/// An operator that fails on its third product, as a bindings-level operator might.
+struct Failing(usize);
+impl LinOp for Failing {
+    fn size(&self) -> usize {
+        8
+    }
+    fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        self.0 += 1;
+        if self.0 == 3 {
+            return Err(hesse_core::Error::invalid("failing operator"));
+        }
+        out.iter_mut().zip(v).enumerate().for_each(|(i, (o, x))| *o = (i as f64 + 1.0) * x);
+        Ok(())
+    }
+}
+
+#[test]
+fn tiny_operators_and_operator_errors_do_not_panic() {
+    for n in 0..=6 {
+        let lambda: Vec<f64> = (0..n).map(|i| i as f64 - 2.0).collect();
+        let a = with_spectrum(&lambda, 2, 23);
+        let mut op = dense(a.clone(), n);
+        assert!(dist(&eigh(&a, n).unwrap().0, &sorted(&lambda)) < 1e-12);
+        for k in 1..=n {
+            for which in [Which::Largest, Which::Smallest, Which::Both] {
+                let r = lanczos(&mut op, k, which, &LanczosOpts::default()).unwrap();
+                assert!(r.converged && r.values.len() == k);
+            }
+            assert_eq!(power_iteration(&mut op, k, &PowerOpts::default()).unwrap().values.len(), k);
+        }
+        hutchinson_trace(&mut op, 3, 0).unwrap();
+        hutch_pp_trace(&mut op, 7, 0).unwrap();
+        hutchinson_diagonal(&mut op, 2, 0).unwrap();
+        let b = vec![1.0; n];
+        cg(&mut op, &b, &CgOpts::default()).unwrap();
+        minres(&mut op, &b, &MinresOpts::default()).unwrap();
+        check_symmetric(&mut op, 0).unwrap();
+        if n > 0 {
+            let q = slq_quadrature(&mut op, &SlqOpts { steps: 3, probes: 2, ..Default::default() }).unwrap();
+            // With n ≤ 3 steps the quadrature has every eigenvalue: the moments are exact only in
+            // expectation, but the first moment lies within the spectrum.
+            assert!(q.moment(1) >= -2.0 - 1e-12 && q.moment(1) <= n as f64 - 2.0 + 1e-12);
+            slq_density(&mut op, &SlqOpts { steps: 10, probes: 1, grid_points: 5, ..Default::default() }).unwrap();
+        }
+    }
+    let msg = |r: Result<()>| r.unwrap_err().message;
+    assert_eq!(msg(lanczos(&mut Failing(0), 2, Which::Largest, &LanczosOpts::default()).map(|_| ())), "failing operator");
+    assert_eq!(msg(slq_density(&mut Failing(0), &SlqOpts::default()).map(|_| ())), "failing operator");
+    assert_eq!(msg(cg(&mut Failing(0), &[1.0; 8], &CgOpts::default()).map(|_| ())), "failing operator");
+    assert_eq!(msg(minres(&mut Failing(0), &[1.0; 8], &MinresOpts::default()).map(|_| ())), "failing operator");
+    assert_eq!(msg(hutch_pp_trace(&mut Failing(0), 9, 0).map(|_| ())), "failing operator");
+    assert_eq!(msg(power_iteration(&mut Failing(0), 1, &PowerOpts::default()).map(|_| ())), "failing operator");
 }

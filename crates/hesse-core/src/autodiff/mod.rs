@@ -8,10 +8,12 @@ pub mod dual;
 pub mod gauss_newton;
 pub mod kfac;
 pub mod op;
+pub mod operator;
 pub mod program;
 
 pub use act::Act;
 pub use gauss_newton::{GaussNewtonPart, LossKind};
 pub use kfac::{KfacFactors, KfacVariant};
 pub use op::Op;
+pub use operator::CurvatureOp;
 pub use program::{Curvature, Outcome, Program, Run, Wrt};

@@ -11,7 +11,7 @@
 
 use super::linop::{apply_checked, LinOp};
 use super::rng::Rng;
-use super::vecops::{axpy, check_len, dot, norm, orthogonalize, reserve, scale, zeros};
+use super::vecops::{axpy, check_len, dot, norm, orthogonalize, reserve_row, scale, zeros};
 use crate::error::{Error, Result};
 
 /// β ≤ BREAKDOWN·‖T‖ means the Krylov space is invariant: what is left after reorthogonalization
@@ -20,6 +20,8 @@ const BREAKDOWN: f64 = 1e-12;
 
 pub(crate) struct Krylov {
     n: usize,
+    /// The most steps the caller will take (sizes the basis allocation).
+    max_steps: usize,
     /// Rows q₀ … q_{m−1}, each of length n.
     pub basis: Vec<f64>,
     /// α₀ … α_{m−1}: the diagonal of T_m.
@@ -37,8 +39,9 @@ pub(crate) struct Krylov {
 }
 
 impl Krylov {
-    /// Starts from `start` (normalized here). INVALID_ARGUMENT if it is zero or not finite.
-    pub fn new(n: usize, start: &[f64], what: &str) -> Result<Krylov> {
+    /// Starts from `start` (normalized here); `max_steps` bounds the basis memory the caller
+    /// will need. INVALID_ARGUMENT if `start` is zero or not finite.
+    pub fn new(n: usize, start: &[f64], max_steps: usize, what: &str) -> Result<Krylov> {
         check_len(what, "the start vector", start.len(), n)?;
         let s = norm(start);
         if !(s > 0.0 && s.is_finite()) {
@@ -46,7 +49,7 @@ impl Krylov {
         }
         let mut next = start.to_vec();
         scale(1.0 / s, &mut next);
-        Ok(Krylov { n, basis: Vec::new(), alpha: Vec::new(), beta: Vec::new(), next, w: zeros(n, what)?, coef: Vec::new(), tnorm: 0.0, products: 0 })
+        Ok(Krylov { n, max_steps, basis: Vec::new(), alpha: Vec::new(), beta: Vec::new(), next, w: zeros(n, what)?, coef: Vec::new(), tnorm: 0.0, products: 0 })
     }
 
     /// Number of steps taken (the dimension m of T_m).
@@ -73,7 +76,7 @@ impl Krylov {
         if self.next.is_empty() {
             return Ok(false);
         }
-        reserve(&mut self.basis, n, what)?;
+        reserve_row(&mut self.basis, n, self.max_steps, what)?;
         self.basis.extend_from_slice(&self.next);
         apply_checked(op, &self.next, &mut self.w, what)?;
         self.products += 1;

@@ -6,7 +6,7 @@
 //! nothing to evaluate. For symmetric A some eigenvalue lies within that residual of θᵢ, and
 //! extreme Ritz values converge first (Kaniel–Paige–Saad), typically in a few dozen steps.
 
-use super::eigh::{tridiagonal_eigen, Components};
+use super::tridiag::{tridiagonal_eigen, Components};
 use super::krylov::Krylov;
 use super::linop::{check_symmetric, LinOp};
 use super::rng::Rng;
@@ -52,7 +52,7 @@ impl Default for LanczosOpts {
 pub struct LanczosResult {
     /// The k eigenvalue estimates (Ritz values), ordered as [`Which`] says.
     pub values: Vec<f64>,
-    /// k×n row-major, row i the unit Ritz vector of values[i]; None unless `opts.vectors`.
+    /// k×n row-major, row i the unit Ritz vector of `values[i]`; None unless `opts.vectors`.
     pub vectors: Option<Vec<f64>>,
     /// ‖A·yᵢ − θᵢ·yᵢ‖ for each value (from the Lanczos relation, exact up to rounding).
     pub residuals: Vec<f64>,
@@ -98,7 +98,7 @@ pub fn lanczos<O: LinOp + ?Sized>(op: &mut O, k: usize, which: Which, opts: &Lan
     let mut rng = Rng::new(opts.seed);
     let mut start = zeros(n, what)?;
     rng.fill_gaussian(&mut start);
-    let mut kry = Krylov::new(n, &start, what)?;
+    let mut kry = Krylov::new(n, &start, max_iter, what)?;
     let (mut theta, mut wanted, mut residuals, mut converged);
     loop {
         let more = kry.step(op, Some(&mut rng), what)?;

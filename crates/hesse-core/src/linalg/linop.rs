@@ -78,7 +78,7 @@ impl LinOp for Dense {
     fn size(&self) -> usize {
         self.n
     }
-    /// out[i] = Σⱼ a[i·n + j]·v[j]; LENGTH_MISMATCH if v or out is not of length n.
+    /// `out[i] = Σⱼ a[i·n + j]·v[j]`; LENGTH_MISMATCH if v or out is not of length n.
     fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
         check_len("Dense::apply", "v", v.len(), self.n)?;
         check_len("Dense::apply", "out", out.len(), self.n)?;

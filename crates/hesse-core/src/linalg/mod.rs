@@ -28,10 +28,12 @@ mod power;
 mod rng;
 mod slq;
 mod trace;
+mod tridiag;
 pub mod vecops;
 
 pub use cg::{cg, CgOpts, CgResult, NegativeCurvature};
-pub use eigh::{eigh, eigh_tridiagonal};
+pub use eigh::eigh;
+pub use tridiag::eigh_tridiagonal;
 pub use lanczos::{lanczos, LanczosOpts, LanczosResult, Which};
 pub use linop::{check_symmetric, Dense, LinOp, Shifted, SYMMETRY_TOL};
 pub use minres::{minres, MinresOpts, MinresResult};

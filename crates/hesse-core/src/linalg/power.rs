@@ -31,7 +31,7 @@ pub struct PowerResult {
     /// The eigenvalue estimates (Rayleigh quotients, signed), in the order found: by decreasing
     /// magnitude when each run converged.
     pub values: Vec<f64>,
-    /// k×n row-major, row i the unit vector whose Rayleigh quotient is values[i].
+    /// k×n row-major, row i the unit vector whose Rayleigh quotient is `values[i]`.
     pub vectors: Vec<f64>,
     /// ‖A·vᵢ − λᵢ·vᵢ‖ of the returned vectors (on the deflated operator).
     pub residuals: Vec<f64>,

@@ -8,7 +8,7 @@
 //! components of its eigenvectors (they sum to 1). Averaging over probes gives a discrete
 //! measure whose Gaussian smoothing is the density estimate.
 
-use super::eigh::eigh_tridiagonal;
+use super::tridiag::eigh_tridiagonal;
 use super::krylov::Krylov;
 use super::linop::LinOp;
 use super::rng::Rng;
@@ -128,7 +128,7 @@ pub fn slq_quadrature<O: LinOp + ?Sized>(op: &mut O, opts: &SlqOpts) -> Result<S
     let steps = opts.steps.min(n);
     for _ in 0..opts.probes {
         rng.fill_rademacher(&mut z);
-        let mut kry = Krylov::new(n, &z, what)?;
+        let mut kry = Krylov::new(n, &z, steps, what)?;
         // No restart on breakdown: an exhausted Krylov space means the quadrature is already
         // exact for this probe (q lies in an invariant subspace).
         while kry.len() < steps && kry.step(op, None, what)? {}

@@ -84,7 +84,22 @@ pub(crate) fn area(rows: usize, cols: usize, what: &str) -> Result<usize> {
         .ok_or_else(|| Error::new(ErrorCode::OutOfMemory, format!("{what}: {rows}×{cols} elements do not fit in memory")))
 }
 
-/// Reserves room for `extra` more elements (Krylov bases grow one vector at a time).
+/// Makes room for one more row of `n` in a basis that will hold at most `max_rows` rows: grows
+/// geometrically (amortized O(1) copies) but never past `max_rows·n`, so a basis of 300 rows of
+/// a million parameters does not reserve twice what it can ever use.
+pub(crate) fn reserve_row(v: &mut Vec<f64>, n: usize, max_rows: usize, what: &str) -> Result<()> {
+    if v.capacity() - v.len() >= n || n == 0 {
+        return Ok(());
+    }
+    let rows = v.len() / n;
+    let target = (2 * rows).max(8).min(max_rows).max(rows + 1); // (not clamp: it panics if 8 > max)
+    let extra = (target - rows).saturating_mul(n);
+    v.try_reserve_exact(extra).map_err(|_| {
+        Error::new(ErrorCode::OutOfMemory, format!("{what}: cannot allocate {extra} more elements ({} bytes)", extra.saturating_mul(8)))
+    })
+}
+
+/// Reserves room for `extra` more elements.
 pub(crate) fn reserve(v: &mut Vec<f64>, extra: usize, what: &str) -> Result<()> {
     v.try_reserve(extra).map_err(|_| {
         Error::new(ErrorCode::OutOfMemory, format!("{what}: cannot allocate {extra} more elements ({} bytes)", extra.saturating_mul(8)))
