@@ -22,3 +22,8 @@ export {
 export * as nn from './nn.js';
 export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature } from './objective.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
+export {
+  eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh,
+  type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator,
+  type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
+} from './curvature.js';

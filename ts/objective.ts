@@ -7,6 +7,7 @@ import { call, HesseError } from './errors.js';
 import type { Sequential } from './nn.js';
 import type { Tensor, DType } from './tensor.js';
 import { Graph, traced } from './trace.js';
+import type { NativeOperator } from './curvature.js';
 
 type Typed = Float32Array | Float64Array;
 /**
@@ -231,6 +232,34 @@ export class Objective implements Disposable {
     }
     return h;
   }
+  /**
+   * The curvature C ('hessian', 'ggn' or 'fisher') at the current point as a linear operator,
+   * for eigenvalues, trace, spectralDensity, cg, minres: they then run inside wasm, one
+   * forward-over-reverse pass per product, with no JS per product.
+   */
+  operator(curvature: Curvature = 'hessian'): NativeOperator {
+    if (!['hessian', 'ggn', 'fisher'].includes(curvature)) {
+      throw new HesseError('INVALID_ARGUMENT', `unknown curvature '${curvature}': use 'hessian', 'ggn' or 'fisher'`);
+    }
+    if (curvature !== 'hessian' && this.#wrt >= 0) {
+      throw new HesseError('INVALID_ARGUMENT', `the ${curvature} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
+    }
+    return {
+      size: this.size,
+      matvec: (v: Float64Array) => {
+        const t = this.dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v);
+        return Float64Array.from(this.curvatureProducts(curvature, t, 1));
+      },
+      rawOperator: () => {
+        if (this.#wrt >= 0) {
+          throw new HesseError('INVALID_ARGUMENT', 'spectral estimators on input derivatives are not supported yet; use the matvec of a plain { size, matvec } operator');
+        }
+        call(() => this.#graph.raw.setParams(this.params));
+        return call(() => this.#graph.raw.curvatureOperator(this.#out, curvature, this.#f));
+      },
+    };
+  }
+
   /** Named views into a flat parameter-shaped vector (params, gradient, HVP). */
   views<A extends Typed>(flat: A): Record<string, A> {
     return this.model.views(flat);

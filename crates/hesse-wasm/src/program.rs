@@ -11,21 +11,22 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 /// Staged values of one dtype.
-#[derive(Default)]
-struct Staged<T> {
-    params: Vec<T>,
-    inputs: Vec<Vec<T>>,
+#[derive(Default, Clone)]
+pub(crate) struct Staged<T> {
+    pub(crate) params: Vec<T>,
+    pub(crate) inputs: Vec<Vec<T>>,
 }
 
-enum Store {
+#[derive(Clone)]
+pub(crate) enum Store {
     F32(Staged<f32>),
     F64(Staged<f64>),
 }
 
 #[wasm_bindgen]
 pub struct RawProgram {
-    prog: Program,
-    store: Store,
+    pub(crate) prog: Program,
+    pub(crate) store: Store,
 }
 
 fn usize_shape(shape: &[u32]) -> Vec<usize> {

@@ -1,0 +1,211 @@
+//! Bindings of hesse-core's matrix-free linear algebra: one operator handle (a program's
+//! curvature at its staged data, a JS function, or a dense matrix) and the algorithms over it.
+//! Results come back as plain JS objects of typed arrays and numbers.
+
+use crate::program::{RawProgram, Staged, Store};
+use crate::{js_error, JsResult};
+use hesse_core::autodiff::{Curvature, CurvatureOp};
+use hesse_core::linalg::{self, CgOpts, Dense, LanczosOpts, LinOp, MinresOpts, PowerOpts, SlqOpts, Which};
+use hesse_core::{Error, ErrorCode, Result};
+use wasm_bindgen::prelude::*;
+
+enum Source {
+    /// A program's curvature, with a snapshot of its staged parameters and data.
+    Program { prog: hesse_core::autodiff::Program, store: Store, out: usize, curvature: Curvature },
+    /// `f(v: Float64Array) => Float64Array` of length `size`.
+    Js { f: js_sys::Function, size: usize },
+    Dense(Dense),
+}
+
+/// A symmetric linear operator for the algorithms below.
+#[wasm_bindgen]
+pub struct RawOperator {
+    source: Source,
+}
+
+fn program_apply<T: hesse_core::autodiff::dual::Scalar>(prog: &hesse_core::autodiff::Program, s: &Staged<T>, out: usize, curvature: Curvature, v: &[f64], o: &mut [f64]) -> Result<()> {
+    let inputs: Vec<&[T]> = s.inputs.iter().map(|x| x.as_slice()).collect();
+    CurvatureOp { prog, isa: crate::isa(), out, params: &s.params, inputs: &inputs, curvature, products: 0 }.apply(v, o)
+}
+
+impl LinOp for RawOperator {
+    fn size(&self) -> usize {
+        match &self.source {
+            Source::Program { prog, .. } => prog.n_params(),
+            Source::Js { size, .. } => *size,
+            Source::Dense(d) => d.n(),
+        }
+    }
+    fn apply(&mut self, v: &[f64], o: &mut [f64]) -> Result<()> {
+        match &mut self.source {
+            Source::Program { prog, store, out, curvature } => match store {
+                Store::F32(s) => program_apply(prog, s, *out, *curvature, v, o),
+                Store::F64(s) => program_apply(prog, s, *out, *curvature, v, o),
+            },
+            Source::Js { f, size } => {
+                let arg = js_sys::Float64Array::from(v);
+                let r = f.call1(&JsValue::NULL, &arg).map_err(|e| {
+                    let msg = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"));
+                    Error::invalid(format!("the operator's matvec threw: {msg}"))
+                })?;
+                let arr = r.dyn_into::<js_sys::Float64Array>().map_err(|_| Error::invalid("the operator's matvec must return a Float64Array"))?;
+                if arr.length() as usize != *size {
+                    return Err(Error::new(ErrorCode::LengthMismatch, format!("the operator's matvec returned {} values for size {size}", arr.length())));
+                }
+                arr.copy_to(o);
+                Ok(())
+            }
+            Source::Dense(d) => d.apply(v, o),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl RawOperator {
+    /// An operator calling `matvec(v) => Float64Array` (user-supplied; must be symmetric).
+    #[wasm_bindgen(js_name = fromFunction)]
+    pub fn from_function(size: u32, matvec: js_sys::Function) -> RawOperator {
+        RawOperator { source: Source::Js { f: matvec, size: size as usize } }
+    }
+    /// A dense symmetric n×n matrix (row-major).
+    #[wasm_bindgen(js_name = fromDense)]
+    pub fn from_dense(a: &[f64], n: u32) -> JsResult<RawOperator> {
+        Ok(RawOperator { source: Source::Dense(Dense::new(a.to_vec(), n as usize).map_err(js_error)?) })
+    }
+    pub fn size(&self) -> u32 {
+        LinOp::size(self) as u32
+    }
+}
+
+#[wasm_bindgen]
+impl RawProgram {
+    /// The curvature ("hessian" | "ggn" | "fisher", the last two with network output node `f`)
+    /// of node `out` at the currently staged parameters and data, as an operator (a snapshot:
+    /// later staging does not change it).
+    #[wasm_bindgen(js_name = curvatureOperator)]
+    pub fn curvature_operator(&self, out: u32, curvature: &str, f: u32) -> JsResult<RawOperator> {
+        let curvature = match curvature {
+            "hessian" => Curvature::Hessian,
+            "ggn" => Curvature::Ggn { output: f as usize },
+            "fisher" => Curvature::EmpiricalFisher { output: f as usize },
+            other => return Err(js_error(Error::invalid(format!("unknown curvature '{other}': use hessian, ggn or fisher")))),
+        };
+        Ok(RawOperator { source: Source::Program { prog: self.prog.clone(), store: self.store.clone(), out: out as usize, curvature } })
+    }
+}
+
+/// A JS object from (key, value) pairs.
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
+}
+
+fn f64s(v: &[f64]) -> JsValue {
+    js_sys::Float64Array::from(v).into()
+}
+
+fn num(x: usize) -> JsValue {
+    (x as f64).into()
+}
+
+/// Dense symmetric eigendecomposition: { values (ascending), vectors (row j: eigenvector j) }.
+#[wasm_bindgen]
+pub fn eigh(a: &[f64], n: u32) -> JsResult<JsValue> {
+    let (values, vectors) = linalg::eigh(a, n as usize).map_err(js_error)?;
+    Ok(object(&[("values", f64s(&values)), ("vectors", f64s(&vectors))]))
+}
+
+/// Lanczos with full reorthogonalization: `which` is "largest" | "smallest" | "both".
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub fn lanczos(op: &mut RawOperator, k: u32, which: &str, max_iter: u32, tol: f64, seed: f64, vectors: bool, check_symmetry: bool) -> JsResult<JsValue> {
+    let which = match which {
+        "largest" => Which::Largest,
+        "smallest" => Which::Smallest,
+        "both" => Which::Both,
+        other => return Err(js_error(Error::invalid(format!("unknown which '{other}': use largest, smallest or both")))),
+    };
+    let opts = LanczosOpts { max_iter: max_iter as usize, tol, seed: seed as u64, vectors, check_symmetry };
+    let r = linalg::lanczos(op, k as usize, which, &opts).map_err(js_error)?;
+    Ok(object(&[
+        ("values", f64s(&r.values)),
+        ("vectors", r.vectors.as_deref().map(f64s).unwrap_or(JsValue::UNDEFINED)),
+        ("residuals", f64s(&r.residuals)),
+        ("iterations", num(r.iterations)),
+        ("products", num(r.products)),
+        ("converged", r.converged.into()),
+    ]))
+}
+
+/// Power iteration with deflation (top k by magnitude).
+#[wasm_bindgen(js_name = powerIteration)]
+pub fn power_iteration(op: &mut RawOperator, k: u32, max_iter: u32, tol: f64, seed: f64) -> JsResult<JsValue> {
+    let r = linalg::power_iteration(op, k as usize, &PowerOpts { max_iter: max_iter as usize, tol, seed: seed as u64 }).map_err(js_error)?;
+    Ok(object(&[("values", f64s(&r.values)), ("vectors", f64s(&r.vectors)), ("residuals", f64s(&r.residuals)), ("products", num(r.products)), ("converged", r.converged.into())]))
+}
+
+/// Trace estimate: `method` "hutchinson" (`samples` probes) or "hutch++" (`samples` products).
+#[wasm_bindgen(js_name = traceEstimate)]
+pub fn trace_estimate(op: &mut RawOperator, method: &str, samples: u32, seed: f64) -> JsResult<JsValue> {
+    let r = match method {
+        "hutchinson" => linalg::hutchinson_trace(op, samples as usize, seed as u64),
+        "hutch++" => linalg::hutch_pp_trace(op, samples as usize, seed as u64),
+        other => return Err(js_error(Error::invalid(format!("unknown trace method '{other}': use hutchinson or hutch++")))),
+    }
+    .map_err(js_error)?;
+    Ok(object(&[("trace", r.trace.into()), ("stdError", r.std_error.into()), ("products", num(r.products))]))
+}
+
+/// Hutchinson diagonal estimate.
+#[wasm_bindgen(js_name = diagonalEstimate)]
+pub fn diagonal_estimate(op: &mut RawOperator, samples: u32, seed: f64) -> JsResult<JsValue> {
+    let r = linalg::hutchinson_diagonal(op, samples as usize, seed as u64).map_err(js_error)?;
+    Ok(object(&[("diagonal", f64s(&r.diagonal)), ("products", num(r.products))]))
+}
+
+/// Stochastic Lanczos quadrature: the spectral density on a grid, and the first moments.
+#[wasm_bindgen]
+pub fn slq(op: &mut RawOperator, probes: u32, steps: u32, grid_points: u32, sigma: f64, seed: f64) -> JsResult<JsValue> {
+    let opts = SlqOpts { probes: probes as usize, steps: steps as usize, grid_points: grid_points as usize, sigma, seed: seed as u64 };
+    let q = linalg::slq_quadrature(op, &opts).map_err(js_error)?;
+    let (grid, density) = q.density(opts.grid_points, sigma).map_err(js_error)?;
+    Ok(object(&[
+        ("grid", f64s(&grid)),
+        ("density", f64s(&density)),
+        ("nodes", f64s(&q.nodes)),
+        ("weights", f64s(&q.weights)),
+        ("products", num(q.products)),
+    ]))
+}
+
+/// Conjugate gradients on (A + damping·I)x = b.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub fn cg(op: &mut RawOperator, b: &[f64], damping: f64, x0: Option<Vec<f64>>, rtol: f64, atol: f64, max_iter: u32, min_iter: u32) -> JsResult<JsValue> {
+    let mut opts = CgOpts::with_damping(damping).map_err(js_error)?;
+    opts.x0 = x0;
+    opts.rtol = rtol;
+    opts.atol = atol;
+    opts.max_iter = max_iter as usize;
+    opts.min_iter = min_iter as usize;
+    let r = linalg::cg(op, b, &opts).map_err(js_error)?;
+    Ok(object(&[
+        ("x", f64s(&r.x)),
+        ("iterations", num(r.iterations)),
+        ("residualNorm", r.residual_norm.into()),
+        ("converged", r.converged.into()),
+        ("negativeCurvature", r.negative_curvature.as_ref().map(|n| object(&[("direction", f64s(&n.direction)), ("rayleigh", n.rayleigh.into())])).unwrap_or(JsValue::UNDEFINED)),
+        ("model", f64s(&r.model)),
+        ("products", num(r.products)),
+    ]))
+}
+
+/// MINRES on (A + shift·I)x = b (symmetric, possibly indefinite).
+#[wasm_bindgen]
+pub fn minres(op: &mut RawOperator, b: &[f64], shift: f64, rtol: f64, max_iter: u32) -> JsResult<JsValue> {
+    let r = linalg::minres(op, b, &MinresOpts { shift, rtol, max_iter: max_iter as usize }).map_err(js_error)?;
+    Ok(object(&[("x", f64s(&r.x)), ("iterations", num(r.iterations)), ("residualNorm", r.residual_norm.into()), ("converged", r.converged.into()), ("products", num(r.products))]))
+}
