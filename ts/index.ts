@@ -27,3 +27,6 @@ export {
   type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator,
   type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
 } from './curvature.js';
+export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type HessianFreeResult } from './optim.js';
+export * as datasets from './datasets.js';
+export { type Dataset } from './datasets.js';
