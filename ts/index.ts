@@ -30,3 +30,4 @@ export {
 export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type HessianFreeResult } from './optim.js';
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
+export { laplace, Laplace, type LaplaceOptions } from './laplace.js';

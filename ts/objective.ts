@@ -95,6 +95,11 @@ export class Objective implements Disposable {
     call(() => this.#graph.raw.setInput(1, data.y.toArray()));
   }
 
+  /** N, the batch size (axis 0 of x). */
+  get batchSize(): number {
+    return this.#xShape[0] ?? 1;
+  }
+
   /** The current value of the variable: the parameters, or x for wrt 'input'. */
   point(): Typed {
     return this.#wrt < 0 ? this.params : this.#x;

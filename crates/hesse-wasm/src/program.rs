@@ -286,6 +286,23 @@ impl RawProgram {
     }
 }
 
+#[wasm_bindgen]
+impl RawProgram {
+    /// Jᵀ of node `f` with respect to the parameters at the staged point (P × numel(f),
+    /// row-major), by forward or reverse mode, whichever needs fewer directions.
+    #[wasm_bindgen(js_name = jacobianT)]
+    pub fn jacobian_t(&self, f: u32, chunk: u32) -> JsResult<JsValue> {
+        fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, chunk: usize) -> JsResult<JsValue> {
+            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+            prog.jacobian_t(crate::isa(), f, &s.params, &inputs, chunk).map(|v| T::to_js(&v)).map_err(js_error)
+        }
+        match &self.store {
+            Store::F32(s) => go(&self.prog, s, f as usize, chunk as usize),
+            Store::F64(s) => go(&self.prog, s, f as usize, chunk as usize),
+        }
+    }
+}
+
 /// Element types with a matching JS typed array.
 trait JsElement: Element {
     fn copy_from(v: &JsValue) -> Option<Vec<Self>>;

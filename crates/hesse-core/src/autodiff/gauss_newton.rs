@@ -87,24 +87,19 @@ pub enum GaussNewtonPart {
 }
 
 impl Program {
-    /// A = [M₁ᵀ … M_Nᵀ] (P × N·C, row-major) for the network output at node `f` ([N, C]).
-    pub fn gauss_newton_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
-        let shape = self.shape(f)?.to_vec();
-        if shape.len() != 2 {
-            return Err(Error::shape(format!("Gauss–Newton: the network output must be [N, C], got {}", fmt_shape(&shape))));
-        }
-        let (n, c) = (shape[0], shape[1]);
-        let (p, cols) = (self.n_params(), n * c);
-        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·C overflows"))?, "Gauss–Newton factor (P × N·C)")?;
+    /// Jᵀ (P × numel(f), row-major): the transposed Jacobian of node `f` with respect to the
+    /// parameters, by whichever mode needs fewer directions (forward mode gives rows of Jᵀ, one
+    /// per parameter; reverse mode rows of J, one per output), K directions per pass.
+    pub fn jacobian_t<T: Scalar>(&self, isa: Isa, f: usize, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
+        let cols = crate::shape::numel(self.shape(f)?)?;
+        let p = self.n_params();
+        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Jacobian: P·outputs overflows"))?, "Jacobian (P × outputs)")?;
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
-        let fv = self.run(isa, f, &base)?.output.p;
-        // Jᵀ by whichever mode needs fewer directions: forward mode gives rows of Jᵀ (one per
-        // parameter), reverse mode rows of J (one per output), K directions per pass.
         if p <= cols {
             let chunk = chunk.clamp(1, p.max(1));
             for start in (0..p).step_by(chunk) {
                 let k = chunk.min(p - start);
-                let mut eye = try_zeros::<T>(k * p, "Gauss–Newton directions")?;
+                let mut eye = try_zeros::<T>(k * p, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
                 let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
                 a[start * cols..(start + k) * cols].copy_from_slice(o.t.as_deref().unwrap_or(&vec![T::ZERO; k * cols]));
@@ -113,7 +108,7 @@ impl Program {
             let chunk = chunk.clamp(1, cols.max(1));
             for start in (0..cols).step_by(chunk) {
                 let k = chunk.min(cols - start);
-                let mut eye = try_zeros::<T>(k * cols, "Gauss–Newton directions")?;
+                let mut eye = try_zeros::<T>(k * cols, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * cols + start + r] = T::ONE);
                 let g = self.run(isa, f, &Run { cotangents: &eye, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
                 let rows = g.t.unwrap_or_else(|| vec![T::ZERO; k * p]); // row r of J: ∂f_{start+r}/∂θ
@@ -124,7 +119,20 @@ impl Program {
                 }
             }
         }
-        kind.apply_factor(&mut a, p, &fv, n, c);
+        Ok(a)
+    }
+
+    /// A = [M₁ᵀ … M_Nᵀ] (P × N·C, row-major) for the network output at node `f` ([N, C]).
+    pub fn gauss_newton_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
+        let shape = self.shape(f)?.to_vec();
+        if shape.len() != 2 {
+            return Err(Error::shape(format!("Gauss–Newton: the network output must be [N, C], got {}", fmt_shape(&shape))));
+        }
+        let (n, c) = (shape[0], shape[1]);
+        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let fv = self.run(isa, f, &base)?.output.p;
+        let mut a = self.jacobian_t(isa, f, params, inputs, chunk)?;
+        kind.apply_factor(&mut a, self.n_params(), &fv, n, c);
         Ok(a)
     }
 
