@@ -111,3 +111,36 @@ describe('Gauss–Newton structure', () => {
     expect(() => inp.ggnvp(new Float64Array(inp.size))).toThrowError(/defined for parameters/);
   });
 });
+
+describe('K-FAC through the API', () => {
+  it('is the GGN block for one sample; its inverse inverts it; it skips non-linear layers', () => {
+    const r = rng(12);
+    const m = h.nn.sequential([h.nn.linear(3, 4), h.nn.layerNorm(4), h.nn.tanh(), h.nn.linear(4, 2)]);
+    const x = f64(randn(r, 3), [1, 3]);
+    using obj = h.objective(m, 'ce', { x, y: f64([1], [1]) }, { params: Float64Array.from(randn(r, m.size)) });
+    using k = obj.kfac();
+    expect(k.layers.map((l) => [l.layer, l.offset, l.size, l.dIn, l.dOut])).toEqual([
+      [0, 0, 16, 4, 4],
+      [3, 24, 10, 5, 2],
+    ]);
+    const blocks = obj.gaussNewton('layers');
+    for (const l of k.layers) {
+      const block = blocks[String(l.layer)]!;
+      const kron = new Float64Array(l.size * l.size);
+      for (let j = 0; j < l.size; j++) {
+        const e = new Float64Array(m.size);
+        e[l.offset + j] = 1;
+        const col = k.mvp(e);
+        for (let i = 0; i < l.size; i++) kron[i * l.size + j] = col[l.offset + i]!;
+      }
+      expectClose(kron, block, 1e-10, 1e-14);
+    }
+    const v = Float64Array.from(randn(r, m.size));
+    const z = k.inverseApply(v, 0.3);
+    const back = k.mvp(z).map((a, i) => a + 0.3 * z[i]!);
+    for (const l of k.layers) expectClose(back.subarray(l.offset, l.offset + l.size), v.subarray(l.offset, l.offset + l.size), 1e-10, 1e-12);
+    expect(Array.from(z.subarray(16, 24))).toEqual(new Array(8).fill(0)); // layer norm: not a K-FAC layer
+    expect(() => k.inverseApply(v, 0)).toThrowError(/damping must be > 0/);
+    expect(() => k.mvp(new Float64Array(3))).toThrowError(/expected a vector of the 34 parameters/);
+  });
+});

@@ -31,3 +31,4 @@ export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type Hessia
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions } from './laplace.js';
+export { Kfac, type KfacLayer } from './kfac.js';

@@ -8,6 +8,7 @@ import type { Sequential } from './nn.js';
 import type { Tensor, DType } from './tensor.js';
 import { Graph, traced } from './trace.js';
 import type { NativeOperator } from './curvature.js';
+import { Kfac } from './kfac.js';
 
 type Typed = Float32Array | Float64Array;
 /**
@@ -263,6 +264,17 @@ export class Objective implements Disposable {
         return call(() => this.#graph.raw.curvatureOperator(this.#out, curvature, this.#f));
       },
     };
+  }
+
+  /**
+   * K-FAC factors of the model's linear layers at the current parameters: `'exact'` (the loss
+   * Hessian's factor, C backward vectors per sample) or `'mc'` (`samples` labels drawn from the
+   * model's predictive distribution, `seed`).
+   */
+  kfac(opts: { variant?: 'exact' | 'mc'; samples?: number; seed?: number } = {}): Kfac {
+    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'K-FAC is defined for parameters; this objective differentiates with respect to the input');
+    call(() => this.#graph.raw.setParams(this.params));
+    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, opts.variant ?? 'exact', opts.samples ?? 1, opts.seed ?? 0)));
   }
 
   /** Named views into a flat parameter-shaped vector (params, gradient, HVP). */

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
 mod alloc;
+mod kfac;
 mod linalg;
 mod program;
 pub use program::RawProgram;

@@ -1,0 +1,97 @@
+//! K-FAC bindings: the factors of every linear layer as one handle, applied block-diagonally to
+//! full parameter vectors (entries outside the K-FAC layers map to zero).
+
+use crate::program::{RawProgram, Staged, Store};
+use crate::{js_error, JsResult};
+use hesse_core::autodiff::kfac::KfacInverse;
+use hesse_core::autodiff::{KfacFactors, KfacVariant, LossKind, Program};
+use hesse_core::{Error, ErrorCode};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+pub struct RawKfac {
+    factors: Vec<KfacFactors>,
+    n_params: usize,
+    inverse: Option<(f64, Vec<KfacInverse>)>,
+}
+
+#[wasm_bindgen]
+impl RawProgram {
+    /// K-FAC factors at the staged point: `variant` "exact" or "mc" (`samples`, `seed`).
+    pub fn kfac(&self, f: u32, loss: &str, variant: &str, samples: u32, seed: f64) -> JsResult<RawKfac> {
+        let kind = LossKind::parse(loss).map_err(js_error)?;
+        let variant = match variant {
+            "exact" => KfacVariant::Exact,
+            "mc" => KfacVariant::MonteCarlo { samples: samples as usize, seed: seed as u64 },
+            other => return Err(js_error(Error::invalid(format!("unknown K-FAC variant '{other}': use exact or mc")))),
+        };
+        fn go<T: hesse_core::autodiff::dual::Scalar>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, variant: KfacVariant) -> JsResult<Vec<KfacFactors>> {
+            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+            prog.kfac(crate::isa(), f, kind, &s.params, &inputs, variant).map_err(js_error)
+        }
+        let factors = match &self.store {
+            Store::F32(s) => go(&self.prog, s, f as usize, kind, variant)?,
+            Store::F64(s) => go(&self.prog, s, f as usize, kind, variant)?,
+        };
+        Ok(RawKfac { factors, n_params: self.prog.n_params(), inverse: None })
+    }
+}
+
+impl RawKfac {
+    fn check(&self, v: &[f64]) -> JsResult<()> {
+        if v.len() != self.n_params {
+            return Err(js_error(Error::new(ErrorCode::LengthMismatch, format!("K-FAC: expected a vector of the {} parameters, got {}", self.n_params, v.len()))));
+        }
+        Ok(())
+    }
+    /// Applies `f` to each layer's slice of v, writing into the same slice of the result.
+    fn per_layer(&self, v: &[f64], f: impl Fn(usize, &[f64]) -> hesse_core::Result<Vec<f64>>) -> JsResult<Vec<f64>> {
+        self.check(v)?;
+        let mut out = vec![0.0; v.len()];
+        for (i, k) in self.factors.iter().enumerate() {
+            let (o, m) = (k.weight_offset, k.size());
+            out[o..o + m].copy_from_slice(&f(i, &v[o..o + m]).map_err(js_error)?);
+        }
+        Ok(out)
+    }
+}
+
+#[wasm_bindgen]
+impl RawKfac {
+    /// Per layer: { layer, a, b, dIn, dOut, hasBias, offset, size }.
+    pub fn layers(&self) -> js_sys::Array {
+        self.factors
+            .iter()
+            .map(|k| {
+                let o = js_sys::Object::new();
+                for (key, val) in [
+                    ("layer", JsValue::from(k.layer as f64)),
+                    ("a", js_sys::Float64Array::from(k.a.as_slice()).into()),
+                    ("b", js_sys::Float64Array::from(k.b.as_slice()).into()),
+                    ("dIn", (k.d_in as f64).into()),
+                    ("dOut", (k.d_out as f64).into()),
+                    ("hasBias", k.has_bias.into()),
+                    ("offset", (k.weight_offset as f64).into()),
+                    ("size", (k.size() as f64).into()),
+                ] {
+                    let _ = js_sys::Reflect::set(&o, &key.into(), &val);
+                }
+                JsValue::from(o)
+            })
+            .collect()
+    }
+    /// Block-diagonal (B ⊗ A)·v over the K-FAC layers.
+    pub fn mvp(&self, v: &[f64]) -> JsResult<Vec<f64>> {
+        self.per_layer(v, |i, s| self.factors[i].mvp(s))
+    }
+    /// Block-diagonal (B ⊗ A + λI)⁻¹·v (the eigendecompositions are kept for the last λ).
+    #[wasm_bindgen(js_name = inverseApply)]
+    pub fn inverse_apply(&mut self, v: &[f64], damping: f64) -> JsResult<Vec<f64>> {
+        if self.inverse.as_ref().map(|(d, _)| *d) != Some(damping) {
+            let inv = self.factors.iter().map(|k| k.inverse(damping)).collect::<Result<Vec<_>, _>>().map_err(js_error)?;
+            self.inverse = Some((damping, inv));
+        }
+        let inv = &self.inverse.as_ref().expect("just set").1;
+        self.per_layer(v, |i, s| inv[i].apply(s))
+    }
+}
