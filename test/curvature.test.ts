@@ -144,3 +144,22 @@ describe('K-FAC through the API', () => {
     expect(() => k.mvp(new Float64Array(3))).toThrowError(/expected a vector of the 34 parameters/);
   });
 });
+
+describe('Monte Carlo curvature', () => {
+  it('the Monte Carlo Fisher and GGN diagonal approach the exact GGN as samples grow', () => {
+    const { r, flat, x } = setup(13);
+    using obj = h.objective(model, 'ce', { x, y: f64([0, 1, 1, 0, 1], [5]) }, { params: flat });
+    const v = Float64Array.from(randn(r, model.size));
+    const exact = obj.ggnvp(v);
+    const err = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.hypot(...Array.from(a, (x, i) => x - b[i]!)) / Math.hypot(...Array.from(b));
+    const few = err(obj.curvatureProducts({ mcFisher: { samples: 4, seed: 1 } }, v, 1), exact);
+    const many = err(obj.curvatureProducts({ mcFisher: { samples: 8000, seed: 1 } }, v, 1), exact);
+    expect(many).toBeLessThan(0.05);
+    expect(many).toBeLessThan(few);
+    const d = obj.gaussNewton('diagonal');
+    expect(err(obj.gaussNewton('diagonal', { monteCarlo: { samples: 8000, seed: 2 } }), d)).toBeLessThan(0.05);
+    // Seeds reproduce.
+    expect(obj.curvatureProducts({ mcFisher: { samples: 3, seed: 9 } }, v, 1)).toEqual(obj.curvatureProducts({ mcFisher: { samples: 3, seed: 9 } }, v, 1));
+    expect(() => obj.curvatureProducts({ mcFisher: { samples: 0 } }, v, 1)).toThrowError(/samples must be a positive integer/);
+  });
+});

@@ -20,7 +20,7 @@ export {
   type ParamTree, type SymTree, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
-export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature } from './objective.js';
+export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature, type GaussNewtonOptions } from './objective.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
   eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh,

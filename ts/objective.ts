@@ -15,9 +15,11 @@ type Typed = Float32Array | Float64Array;
  * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
  * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
- * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels.
+ * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
+ * `samples` labels per sample drawn from the model's predictive distribution (an unbiased
+ * estimate of G; reproducible by `seed`).
  */
-export type Curvature = 'hessian' | 'ggn' | 'fisher';
+export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
 export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce';
 const LOSSES: Record<LossName, 'mse' | 'cross_entropy' | 'bce_with_logits'> = {
   mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits',
@@ -32,6 +34,15 @@ export interface ObjectiveOptions {
   wrt?: 'params' | 'input';
   /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them. */
   checkFinite?: boolean;
+}
+
+export interface GaussNewtonOptions {
+  /** Refuse past this many bytes of working memory (default 512 MiB). */
+  maxBytes?: number;
+  /** Directions per pass when building the factor (default 64). */
+  chunk?: number;
+  /** The Monte Carlo estimate instead of the exact matrix: `samples` labels per sample drawn from the model. */
+  monteCarlo?: { samples: number; seed?: number };
 }
 
 export class Objective implements Disposable {
@@ -113,7 +124,7 @@ export class Objective implements Disposable {
   }
 
   /** Runs at `at` (the variable's value: parameters, or x for wrt 'input'). */
-  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature: Curvature = 'hessian'): Typed[] {
+  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature = 'hessian'): Typed[] {
     const raw = this.#graph.raw;
     const params = this.#wrt < 0 && at ? at : this.params;
     this.#checkLength('params', params, this.model.size);
@@ -162,14 +173,26 @@ export class Objective implements Disposable {
   }
   /** C·v₁ … C·v_K in one pass for the curvature C: `vs` is [K, size], the result likewise. */
   curvatureProducts(curvature: Curvature, vs: Typed, k: number, at?: Typed): Typed {
-    if (!['hessian', 'ggn', 'fisher'].includes(curvature)) {
-      throw new HesseError('INVALID_ARGUMENT', `unknown curvature '${curvature}': use 'hessian', 'ggn' or 'fisher'`);
-    }
-    if (curvature !== 'hessian' && this.#wrt >= 0) {
-      throw new HesseError('INVALID_ARGUMENT', `the ${curvature} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
-    }
+    const name = this.#curvatureName(curvature);
     this.#checkLength('vs', vs, k * this.size);
-    return this.#run(at, vs, k, true, curvature)[3]!;
+    return this.#run(at, vs, k, true, name)[3]!;
+  }
+
+  /** The wasm name of a curvature, after checking it applies here. */
+  #curvatureName(c: Curvature): string {
+    const name = typeof c === 'object' && c && 'mcFisher' in c ? 'mc-fisher' : c;
+    if (typeof name !== 'string' || !['hessian', 'ggn', 'fisher', 'mc-fisher'].includes(name)) {
+      throw new HesseError('INVALID_ARGUMENT', `unknown curvature ${JSON.stringify(c)}: use 'hessian', 'ggn', 'fisher' or { mcFisher: { samples, seed } }`);
+    }
+    if (name !== 'hessian' && this.#wrt >= 0) {
+      throw new HesseError('INVALID_ARGUMENT', `the ${name} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
+    }
+    if (name !== 'mc-fisher') return name;
+    const { samples, seed = 0 } = (c as { mcFisher: { samples: number; seed?: number } }).mcFisher;
+    if (!Number.isInteger(samples) || samples < 1 || !Number.isInteger(seed) || seed < 0) {
+      throw new HesseError('INVALID_ARGUMENT', `mcFisher: samples must be a positive integer and seed a non-negative integer, got ${samples} and ${seed}`);
+    }
+    return `mc-fisher:${this.#loss}:${samples}:${seed}`;
   }
   /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
   hessian(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
@@ -185,13 +208,16 @@ export class Objective implements Disposable {
    * `'dense'` [P, P]; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks, by layer name.
    * States its memory need (A is P × N·C) and refuses past `maxBytes` (default 512 MiB).
    */
-  gaussNewton(part: 'dense', opts?: { maxBytes?: number; chunk?: number }): Typed;
-  gaussNewton(part: 'diagonal', opts?: { maxBytes?: number; chunk?: number }): Typed;
-  gaussNewton(part: 'layers', opts?: { maxBytes?: number; chunk?: number }): Record<string, Typed>;
-  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: { maxBytes?: number; chunk?: number } = {}): Typed | Record<string, Typed> {
+  gaussNewton(part: 'dense', opts?: GaussNewtonOptions): Typed;
+  gaussNewton(part: 'diagonal', opts?: GaussNewtonOptions): Typed;
+  gaussNewton(part: 'layers', opts?: GaussNewtonOptions): Record<string, Typed>;
+  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: GaussNewtonOptions = {}): Typed | Record<string, Typed> {
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input');
     const P = this.model.size;
-    const rows = this.#graph.raw.shape(this.#f).reduce((a, b) => a * b, 1);
+    const mc = opts.monteCarlo;
+    if (mc && (!Number.isInteger(mc.samples) || mc.samples < 1)) throw new HesseError('INVALID_ARGUMENT', `gaussNewton: monteCarlo.samples must be a positive integer, got ${mc.samples}`);
+    const shapeF = this.#graph.raw.shape(this.#f);
+    const rows = mc ? shapeF[0]! * mc.samples : shapeF.reduce((a, b) => a * b, 1);
     const el = this.dtype === 'float64' ? 8 : 4;
     const layers = new Map<string, { offset: number; size: number }>();
     for (const b of this.model.blocks) {
@@ -208,7 +234,7 @@ export class Objective implements Disposable {
     }
     call(() => this.#graph.raw.setParams(this.params));
     const ranges = part === 'layers' ? [...layers.values()].flatMap((l) => [l.offset, l.size]) : [];
-    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges))) as Typed;
+    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges), mc?.samples ?? 0, mc?.seed ?? 0)) as Typed;
     if (part !== 'layers') return out;
     let off = 0;
     return Object.fromEntries(
@@ -244,12 +270,7 @@ export class Objective implements Disposable {
    * forward-over-reverse pass per product, with no JS per product.
    */
   operator(curvature: Curvature = 'hessian'): NativeOperator {
-    if (!['hessian', 'ggn', 'fisher'].includes(curvature)) {
-      throw new HesseError('INVALID_ARGUMENT', `unknown curvature '${curvature}': use 'hessian', 'ggn' or 'fisher'`);
-    }
-    if (curvature !== 'hessian' && this.#wrt >= 0) {
-      throw new HesseError('INVALID_ARGUMENT', `the ${curvature} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
-    }
+    const name = this.#curvatureName(curvature);
     return {
       size: this.size,
       matvec: (v: Float64Array) => {
@@ -261,7 +282,7 @@ export class Objective implements Disposable {
           throw new HesseError('INVALID_ARGUMENT', 'spectral estimators on input derivatives are not supported yet; use the matvec of a plain { size, matvec } operator');
         }
         call(() => this.#graph.raw.setParams(this.params));
-        return call(() => this.#graph.raw.curvatureOperator(this.#out, curvature, this.#f));
+        return call(() => this.#graph.raw.curvatureOperator(this.#out, name, this.#f));
       },
     };
   }

@@ -372,3 +372,36 @@ fn lanczos_on_program_curvature_matches_dense_eigenvalues() {
         }
     }
 }
+
+/// The Monte Carlo Fisher (products) and Monte Carlo GGN diagonal are unbiased: with many
+/// samples they approach the exact GGN's (a bound ~1/√samples, not a value).
+#[test]
+fn monte_carlo_fisher_and_diagonal_converge_to_the_ggn() {
+    use hesse_core::autodiff::{Curvature, GaussNewtonPart, LossKind};
+    for (loss, kind) in [("ce", LossKind::CrossEntropy), ("mse", LossKind::Mse), ("bce", LossKind::BceWithLogits)] {
+        let mut prog = Program::new();
+        let x = prog.input(&[4, 3]).unwrap();
+        let f = prog.sequential(x, &[lin(3, 4), Layer::Act(Act::Tanh), lin(4, 3)]).unwrap();
+        let (y, yv): (usize, Vec<f64>) = if loss == "ce" { (prog.input(&[4]).unwrap(), vec![0.0, 1.0, 2.0, 1.0]) } else { (prog.input(&[4, 3]).unwrap(), wave(12, 0.3).iter().map(|v| (v + 1.0) / 2.0).collect()) };
+        let out = match loss {
+            "ce" => prog.cross_entropy(f, y),
+            "mse" => prog.mse(f, y),
+            _ => prog.bce_with_logits(f, y),
+        }
+        .unwrap();
+        let params = wave(prog.n_params(), 0.45);
+        let xv = wave(12, 1.7);
+        let inputs: [&[f64]; 2] = [&xv, &yv];
+        let exact = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 64, &GaussNewtonPart::Diagonal).unwrap();
+        let mc = prog.gauss_newton_with(Isa::Simd, f, kind, &params, &inputs, 64, &GaussNewtonPart::Diagonal, Some((20_000, 3))).unwrap();
+        assert!(rel_err(&mc, &exact) < 0.05, "{loss}: MC diagonal {}", rel_err(&mc, &exact));
+        let v = wave(prog.n_params(), 0.9);
+        let run = |curvature| {
+            let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature };
+            prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap()
+        };
+        let gv = run(Curvature::Ggn { output: f });
+        let fv = run(Curvature::MonteCarloFisher { output: f, kind, samples: 20_000, seed: 5 });
+        assert!(rel_err(&fv, &gv) < 0.05, "{loss}: MC Fisher product {}", rel_err(&fv, &gv));
+    }
+}

@@ -84,12 +84,7 @@ impl RawProgram {
     /// later staging does not change it).
     #[wasm_bindgen(js_name = curvatureOperator)]
     pub fn curvature_operator(&self, out: u32, curvature: &str, f: u32) -> JsResult<RawOperator> {
-        let curvature = match curvature {
-            "hessian" => Curvature::Hessian,
-            "ggn" => Curvature::Ggn { output: f as usize },
-            "fisher" => Curvature::EmpiricalFisher { output: f as usize },
-            other => return Err(js_error(Error::invalid(format!("unknown curvature '{other}': use hessian, ggn or fisher")))),
-        };
+        let curvature = crate::program::parse_curvature(curvature, f as usize)?;
         Ok(RawOperator { source: Source::Program { prog: self.prog.clone(), store: self.store.clone(), out: out as usize, curvature } })
     }
 }

@@ -242,16 +242,11 @@ impl RawProgram {
     /// tangents are: "hessian" (H·v), "ggn" (G·v) or "fisher" (empirical Fisher), the last two
     /// with the network output at node `curvature_output`. Returns [output, output tangents,
     /// gradient, gradient tangents] as typed arrays (empty where not computed).
+    /// `curvature` may also be "mc-fisher:<loss>:<samples>:<seed>" (the Monte Carlo Fisher).
     #[allow(clippy::too_many_arguments)]
     pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool, curvature: &str, curvature_output: u32) -> JsResult<js_sys::Array> {
         let wrt = if wrt < 0 { Wrt::Params } else { Wrt::Input(wrt as usize) };
-        let output = curvature_output as usize;
-        let curvature = match curvature {
-            "hessian" | "" => Curvature::Hessian,
-            "ggn" => Curvature::Ggn { output },
-            "fisher" => Curvature::EmpiricalFisher { output },
-            other => return Err(js_error(Error::invalid(format!("unknown curvature '{other}': use hessian, ggn or fisher")))),
-        };
+        let curvature = parse_curvature(curvature, curvature_output as usize)?;
         let req = Request { out: out as usize, wrt, k: k as usize, backward, check_finite, curvature };
         match &self.store {
             Store::F32(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
@@ -266,8 +261,11 @@ impl RawProgram {
     /// A = [M₁ᵀ … M_Nᵀ]: `part` is "dense" (P×P), "diagonal" (P) or "blocks" (the diagonal blocks
     /// of the (offset, size) pairs in `ranges`, concatenated). `f` is the network output node,
     /// `loss` its loss (mse | cross_entropy | bce_with_logits), `chunk` the tangents per pass.
+    /// With `mc_samples` > 0, the Monte Carlo estimate (labels drawn from the model, `mc_seed`).
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = gaussNewton)]
-    pub fn gauss_newton(&self, f: u32, loss: &str, part: &str, chunk: u32, ranges: &[u32]) -> JsResult<JsValue> {
+    pub fn gauss_newton(&self, f: u32, loss: &str, part: &str, chunk: u32, ranges: &[u32], mc_samples: u32, mc_seed: f64) -> JsResult<JsValue> {
+        let mc = (mc_samples > 0).then_some((mc_samples as usize, mc_seed as u64));
         let kind = LossKind::parse(loss).map_err(js_error)?;
         let part = match part {
             "dense" => GaussNewtonPart::Dense,
@@ -275,13 +273,14 @@ impl RawProgram {
             "blocks" => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
             other => return Err(js_error(Error::invalid(format!("unknown Gauss–Newton part '{other}': use dense, diagonal or blocks")))),
         };
-        fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart) -> JsResult<JsValue> {
+        #[allow(clippy::too_many_arguments)]
+        fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> JsResult<JsValue> {
             let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-            prog.gauss_newton(crate::isa(), f, kind, &s.params, &inputs, chunk, part).map(|v| T::to_js(&v)).map_err(js_error)
+            prog.gauss_newton_with(crate::isa(), f, kind, &s.params, &inputs, chunk, part, mc).map(|v| T::to_js(&v)).map_err(js_error)
         }
         match &self.store {
-            Store::F32(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part),
-            Store::F64(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part),
+            Store::F32(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
+            Store::F64(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
         }
     }
 }
@@ -301,6 +300,23 @@ impl RawProgram {
             Store::F64(s) => go(&self.prog, s, f as usize, chunk as usize),
         }
     }
+}
+
+/// "hessian" | "ggn" | "fisher" | "mc-fisher:<loss>:<samples>:<seed>".
+pub(crate) fn parse_curvature(name: &str, output: usize) -> JsResult<Curvature> {
+    let parts: Vec<&str> = name.split(':').collect();
+    Ok(match parts.as_slice() {
+        ["hessian"] | [""] => Curvature::Hessian,
+        ["ggn"] => Curvature::Ggn { output },
+        ["fisher"] => Curvature::EmpiricalFisher { output },
+        ["mc-fisher", loss, samples, seed] => Curvature::MonteCarloFisher {
+            output,
+            kind: LossKind::parse(loss).map_err(js_error)?,
+            samples: samples.parse().map_err(|_| js_error(Error::invalid(format!("bad sample count in '{name}'"))))?,
+            seed: seed.parse().map_err(|_| js_error(Error::invalid(format!("bad seed in '{name}'"))))?,
+        },
+        _ => return Err(js_error(Error::invalid(format!("unknown curvature '{name}': use hessian, ggn, fisher or mc-fisher")))),
+    })
 }
 
 /// Element types with a matching JS typed array.

@@ -136,10 +136,56 @@ impl Program {
         Ok(a)
     }
 
+    /// The Monte Carlo factor A = [… Jᵢᵀsᵢ,ₛ …] (P × N·S): sᵢ,ₛ the loss gradient at a label drawn
+    /// from the model's predictive distribution, scaled so that A·Aᵀ is an unbiased estimate of
+    /// the GGN (each column one reverse sweep's cotangent, K per pass).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gauss_newton_mc_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], samples: usize, seed: u64, chunk: usize) -> Result<Vec<T>> {
+        let shape = self.shape(f)?.to_vec();
+        if shape.len() != 2 || samples == 0 {
+            return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&shape))));
+        }
+        let (n, c, p) = (shape[0], shape[1], self.n_params());
+        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
+        let seeds = kind.kfac_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed }); // [S, N, C]
+        let cols = n * samples;
+        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·S overflows"))?, "Monte Carlo Gauss–Newton factor")?;
+        let chunk = chunk.clamp(1, cols);
+        for start in (0..cols).step_by(chunk) {
+            let k = chunk.min(cols - start);
+            // Column j = (s, i): the seed's row i in an otherwise zero [N, C] cotangent.
+            let mut cot = try_zeros::<T>(k * n * c, "Monte Carlo cotangents")?;
+            for r in 0..k {
+                let (s, i) = ((start + r) / n, (start + r) % n);
+                for q in 0..c {
+                    cot[(r * n + i) * c + q] = T::from_f64(seeds[(s * n + i) * c + q]);
+                }
+            }
+            let g = self.run(isa, f, &Run { cotangents: &cot, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
+            let rows = g.t.unwrap_or_else(|| vec![T::ZERO; k * p]);
+            for r in 0..k {
+                for j in 0..p {
+                    a[j * cols + start + r] = rows[r * p + j];
+                }
+            }
+        }
+        Ok(a)
+    }
+
     /// The Gauss–Newton matrix (or its diagonal, or diagonal blocks) by SYRK of the factor.
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart) -> Result<Vec<T>> {
-        let a = self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?;
+        self.gauss_newton_with(isa, f, kind, params, inputs, chunk, part, None)
+    }
+
+    /// [`Program::gauss_newton`], exact or (with `mc` = (samples, seed)) its Monte Carlo estimate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gauss_newton_with<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> Result<Vec<T>> {
+        let a = match mc {
+            None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?,
+            Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk)?,
+        };
         let p = self.n_params();
         let cols = if p == 0 { 0 } else { a.len() / p };
         match part {

@@ -51,7 +51,7 @@ pub struct KfacFactors {
 
 impl LossKind {
     /// Seeds [K, N, C] for the reverse sweep (row n of seed k is one backward vector of sample n).
-    fn kfac_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
+    pub(crate) fn kfac_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
         let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
         let softmax = |row: &[f64]| {
             let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));

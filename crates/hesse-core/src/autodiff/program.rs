@@ -79,6 +79,9 @@ pub enum Curvature {
     /// The empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ = Jᵀ F J with F built from the per-sample loss
     /// gradients at `output` (the batch is its axis 0 and the loss a mean over it).
     EmpiricalFisher { output: usize },
+    /// The Monte Carlo Fisher: F from `samples` labels per sample drawn from the model's
+    /// predictive distribution for `kind`'s likelihood (an unbiased estimate of the GGN).
+    MonteCarloFisher { output: usize, kind: super::LossKind, samples: usize, seed: u64 },
 }
 
 /// A request to [`Program::run`].
@@ -346,7 +349,7 @@ impl Program {
         let mut gv = Dual { shape: vec![n_var], p: vec![T::ZERO; n_var], t: (r.k > 0).then(|| vec![T::ZERO; r.k * n_var]) };
         let gauss_newton_at = match r.curvature {
             Curvature::Hessian => None,
-            Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } => Some(self.check_gauss_newton(output, out, &dep)?),
+            Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } | Curvature::MonteCarloFisher { output, .. } => Some(self.check_gauss_newton(output, out, &dep)?),
         };
         for i in (0..=out).rev() {
             let Some(mut g) = grads[i].take() else { continue };
@@ -357,8 +360,10 @@ impl Program {
                 if i == *f {
                     // Here g.t = Hℓ·J·v (the loss part ran forward-over-reverse). For the
                     // Fisher, replace it by the per-sample outer products of the gradient.
-                    if let Curvature::EmpiricalFisher { .. } = r.curvature {
-                        g.t = fisher_tangents(&g, &vals[i], r.k);
+                    match r.curvature {
+                        Curvature::EmpiricalFisher { .. } => g.t = fisher_tangents(&g, &vals[i], r.k),
+                        Curvature::MonteCarloFisher { kind, samples, seed, .. } => g.t = mc_fisher_tangents(kind, samples, seed, &vals[i], r.k)?,
+                        _ => {}
                     }
                     // From here down the sweep is first order: without the forward tangents
                     // the rules only carry g's tangents back, giving Jᵀ(Hℓ J v).
@@ -410,6 +415,33 @@ fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Option<Vec<
         }
     }
     Some(w)
+}
+
+/// F·u for the Monte Carlo Fisher: per sample i, Σₛ sᵢ,ₛ⟨sᵢ,ₛ, uᵢ⟩ with sᵢ,ₛ the scaled loss
+/// gradients at sampled labels (the K-FAC Monte Carlo seeds), u = J·v the output tangents.
+fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u64, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
+    let Some(u) = f.t.as_ref() else { return Ok(None) };
+    if f.shape.len() != 2 || samples == 0 {
+        return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
+    }
+    let (n, c) = (f.shape[0], f.shape[1]);
+    let fv: Vec<f64> = f.p.iter().map(|v| v.to_f64()).collect();
+    let seeds = kind.kfac_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed });
+    let mut w = vec![T::ZERO; k * n * c];
+    for kk in 0..k {
+        for i in 0..n {
+            let ui = &u[(kk * n + i) * c..(kk * n + i + 1) * c];
+            for s in 0..samples {
+                let si = &seeds[(s * n + i) * c..(s * n + i + 1) * c];
+                let dot: f64 = si.iter().zip(ui).map(|(a, b)| a * b.to_f64()).sum();
+                for (q, &sq) in si.iter().enumerate() {
+                    let o = &mut w[(kk * n + i) * c + q];
+                    *o = *o + T::from_f64(sq * dot);
+                }
+            }
+        }
+    }
+    Ok(Some(w))
 }
 
 /// Adds a leaf's gradient (and its K tangents) into the variable's gradient at `off`.
