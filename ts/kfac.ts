@@ -1,5 +1,6 @@
 /**
- * K-FAC (Martens & Grosse 2015) for the linear layers of a model: each layer's Gauss–Newton block
+ * K-FAC (Martens & Grosse 2015; KFC for conv2d, "expand") for the linear and conv2d layers of a
+ * model: each layer's Gauss–Newton block
  * approximated by B ⊗ A, applied block-diagonally to parameter vectors, with the exact damped
  * inverse (B ⊗ A + λI)⁻¹ from eigendecompositions of the factors. Conventions (mean vs sum, bias
  * as an extra input of 1): A = (1/N) Σ āāᵀ, B = Σₙ Σ_c gₙ,c gₙ,cᵀ with g the loss-Hessian factor's

@@ -288,7 +288,7 @@ export class Objective implements Disposable {
   }
 
   /**
-   * K-FAC factors of the model's linear layers at the current parameters: `'exact'` (the loss
+   * K-FAC factors of the model's linear and conv2d layers at the current parameters: `'exact'` (the loss
    * Hessian's factor, C backward vectors per sample) or `'mc'` (`samples` labels drawn from the
    * model's predictive distribution, `seed`).
    */

@@ -405,3 +405,39 @@ fn monte_carlo_fisher_and_diagonal_converge_to_the_ggn() {
         assert!(rel_err(&fv, &gv) < 0.05, "{loss}: MC Fisher product {}", rel_err(&fv, &gv));
     }
 }
+
+/// K-FAC for conv2d ("expand"): exact against the GGN block for one sample with one output
+/// position; for several positions it is an approximation of the same scale.
+#[test]
+fn conv_kfac_is_exact_for_one_sample_and_position() {
+    use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind};
+    for (h, pad) in [(3usize, 0usize), (4, 1)] {
+        let mut prog = Program::new();
+        let x = prog.input(&[1, 2, h, h]).unwrap();
+        let conv = Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (pad, pad), bias: true };
+        let side = h + 2 * pad - 2;
+        let f = prog.sequential(x, &[conv, Layer::Act(Act::Tanh), Layer::Flatten, lin(3 * side * side, 2)]).unwrap();
+        let y = prog.input(&[1]).unwrap();
+        prog.cross_entropy(f, y).unwrap();
+        let params = wave(prog.n_params(), 0.31);
+        let (xv, yv) = (wave(2 * h * h, 1.3), vec![1.0]);
+        let inputs: [&[f64]; 2] = [&xv, &yv];
+        let k = prog.kfac(Isa::Simd, f, LossKind::CrossEntropy, &params, &inputs, KfacVariant::Exact).unwrap();
+        assert_eq!((k[0].d_in, k[0].d_out, k[0].size()), (19, 3, 57));
+        let m = k[0].size();
+        let block = prog.gauss_newton(Isa::Simd, f, LossKind::CrossEntropy, &params, &inputs, 64, &GaussNewtonPart::Blocks(vec![(0, m)])).unwrap();
+        let mut kron = vec![0.0; m * m];
+        for j in 0..m {
+            let mut e = vec![0.0; m];
+            e[j] = 1.0;
+            let col = k[0].mvp(&e).unwrap();
+            (0..m).for_each(|i| kron[i * m + j] = col[i]);
+        }
+        if side == 1 {
+            assert!(rel_err(&kron, &block) < 1e-12, "conv K-FAC vs GGN block {}", rel_err(&kron, &block));
+        } else {
+            let tr = |a: &[f64]| (0..m).map(|i| a[i * m + i]).sum::<f64>();
+            assert!((tr(&kron) / tr(&block)).ln().abs() < 2.0, "traces {} vs {}", tr(&kron), tr(&block));
+        }
+    }
+}

@@ -147,7 +147,11 @@ impl Program {
                 _ => None,
             } {
                 let blocks: Vec<(usize, usize)> = self.param_blocks().into_iter().filter(|(off, _)| *off >= n_params).map(|(off, s)| (off, s.iter().product())).collect();
-                self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied() });
+                let conv = match *layer {
+                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, stride, padding)),
+                    _ => None,
+                };
+                self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied(), conv });
             }
             h = out;
         }

@@ -1,5 +1,5 @@
-//! K-FAC (Martens & Grosse 2015) for linear layers: each layer's block of the Gauss–Newton
-//! matrix approximated by a Kronecker product B ⊗ A.
+//! K-FAC (Martens & Grosse 2015) for linear and conv2d layers: each layer's block of the
+//! Gauss–Newton matrix approximated by a Kronecker product B ⊗ A.
 //!
 //! Conventions (hesse's; BackPACK and curvlinops differ by factors of N and 2, so check):
 //! - The parameters of a linear layer are ordered as everywhere in hesse: W [out, in] row-major,
@@ -12,6 +12,11 @@
 //! - Then G_layer ≈ B ⊗ A on vec(W̄), exactly equal for a batch of one; in hesse's own parameter
 //!   order the entry for (W[o, i], W[o′, i′]) is B[o, o′]·A[i, i′], bias entries use i = in.
 //!
+//! - Conv2d (KFC, Grosse & Martens 2016, in its "expand" form, Eschenhagen et al. 2023): every
+//!   output position t is treated as a sample: ā are the im2col patches [C·KH·KW; 1],
+//!   A = (1/(N·T)) Σₙ,ₜ āāᵀ, B = Σₙ,ₜ Σ_c g gᵀ with g the output gradients at position t; W̄ is the
+//!   weight [O, C·KH·KW] row-major (PyTorch's layout) plus the bias column. Exact when N = T = 1.
+//!
 //! All C columns (or S Monte Carlo samples) of every sample go back in one multi-cotangent
 //! reverse sweep: samples do not interact in these networks, so seed c carries Lₙ[:, c] in every
 //! row n at once.
@@ -20,7 +25,8 @@ use super::dual::Scalar;
 use super::gauss_newton::LossKind;
 use super::program::{LayerKind, Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::Isa;
+use crate::kernels::conv::im2col;
+use crate::kernels::{Conv2d, Isa};
 use crate::linalg::Rng;
 
 /// Which B factor.
@@ -144,11 +150,8 @@ impl Program {
         }
         let (n, c) = (shape[0], shape[1]);
         let layers: Vec<_> = self.layers().iter().filter(|l| l.output <= f).cloned().collect();
-        if let Some(l) = layers.iter().find(|l| l.kind != LayerKind::Linear) {
-            return Err(Error::invalid(format!("K-FAC: layer {} is a conv2d layer; K-FAC supports linear layers so far (use the GGN blocks)", l.index)));
-        }
         if layers.is_empty() {
-            return Err(Error::invalid("K-FAC: the model has no linear layers"));
+            return Err(Error::invalid("K-FAC: the model has no linear or conv2d layers"));
         }
         if let KfacVariant::MonteCarlo { samples: 0, .. } = variant {
             return Err(Error::invalid("K-FAC: Monte Carlo needs at least one sample"));
@@ -165,27 +168,51 @@ impl Program {
         for (li, l) in layers.iter().enumerate() {
             let (a_val, _) = &o.captured[2 * li];
             let (s_val, s_grad) = &o.captured[2 * li + 1];
-            let (d_in_raw, d_out) = (a_val.shape[1], s_val.shape[1]);
             let has_bias = l.bias.is_some();
+            // Rows of ā (one per sample, or per sample and output position for conv2d), and the
+            // output gradients g aligned with them: [K, rows, out].
+            let (patches, d_in_raw, d_out, positions) = match (l.kind, l.conv) {
+                (LayerKind::Conv2d, Some((kernel, stride, padding))) => {
+                    let (xs, ss) = (&a_val.shape, &s_val.shape);
+                    let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ss[1], kh: kernel.0, kw: kernel.1, stride, padding };
+                    let (rows, t) = (g.c * g.kh * g.kw, ss[2] * ss[3]);
+                    let img = g.c * g.h * g.w;
+                    let mut col = vec![T::ZERO; rows * t];
+                    let mut p = Vec::with_capacity(n * t * rows);
+                    for i in 0..n {
+                        im2col(&g, &a_val.p[i * img..(i + 1) * img], &mut col);
+                        for tt in 0..t {
+                            p.extend((0..rows).map(|r| col[r * t + tt].to_f64()));
+                        }
+                    }
+                    (p, rows, ss[1], t)
+                }
+                _ => (a_val.p.iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), a_val.shape[1], s_val.shape[1], 1),
+            };
             let d_in = d_in_raw + usize::from(has_bias);
-            // A = (1/N) Σ āāᵀ.
+            // A = mean over rows of āāᵀ.
+            let count = (n * positions) as f64;
             let mut a = vec![0.0; d_in * d_in];
-            for row in a_val.p.chunks_exact(d_in_raw) {
-                let ab: Vec<f64> = row.iter().map(|v| v.to_f64()).chain(has_bias.then_some(1.0)).collect();
+            for row in patches.chunks_exact(d_in_raw.max(1)) {
+                let ab: Vec<f64> = row.iter().copied().chain(has_bias.then_some(1.0)).collect();
                 for i in 0..d_in {
                     for j in 0..d_in {
-                        a[i * d_in + j] += ab[i] * ab[j] / n as f64;
+                        a[i * d_in + j] += ab[i] * ab[j] / count;
                     }
                 }
             }
-            // B = Σ over seeds and samples of g gᵀ (the seeds' gradients at s: [K, N, out]).
+            // B = Σ over seeds, samples (and positions) of g gᵀ; s's gradients are [K, N, out(, T)].
             let mut b = vec![0.0; d_out * d_out];
-            if let Some(g) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
-                for row in g.chunks_exact(d_out) {
-                    for i in 0..d_out {
-                        let gi = row[i].to_f64();
-                        for j in 0..d_out {
-                            b[i * d_out + j] += gi * row[j].to_f64();
+            if let Some(gt) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
+                let gv = |idx: usize| gt[idx].to_f64();
+                for kn in 0..k * n {
+                    for tt in 0..positions {
+                        let at = |o: usize| gv((kn * d_out + o) * positions + tt);
+                        for i in 0..d_out {
+                            let gi = at(i);
+                            for j in 0..d_out {
+                                b[i * d_out + j] += gi * at(j);
+                            }
                         }
                     }
                 }

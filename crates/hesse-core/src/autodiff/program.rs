@@ -58,6 +58,8 @@ pub struct LayerRecord {
     /// Offset and size of its weight, and of its bias if any, in the parameter vector.
     pub weight: (usize, usize),
     pub bias: Option<(usize, usize)>,
+    /// For conv2d: kernel, stride, padding.
+    pub conv: Option<((usize, usize), (usize, usize), (usize, usize))>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

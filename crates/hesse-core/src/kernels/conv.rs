@@ -80,7 +80,7 @@ fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
 }
 
 /// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding).
-fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
+pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     let (oh, ow) = g.out_hw();
     let cols = oh * ow;
     for c in 0..g.c {
