@@ -6,6 +6,7 @@
  */
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
+import { mulberry32 } from './random.js';
 
 type Typed = Float32Array | Float64Array;
 
@@ -41,16 +42,11 @@ function shifted(params: Typed, d: ArrayLike<number>, s: number): Typed {
   return p;
 }
 
-/** A seeded unit-scale random direction. */
+/** A seeded random direction with entries uniform in [-1, 1). */
 function direction(n: number, seed: number, dtype: DType): Typed {
+  const rand = mulberry32(seed);
   const v = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    v[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
-  }
+  for (let i = 0; i < n; i++) v[i] = 2 * rand() - 1;
   return v;
 }
 

@@ -7,6 +7,7 @@
  */
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
+import { mulberry32 } from './random.js';
 
 type Pair = number | [number, number];
 export type LayerSpec =
@@ -58,17 +59,6 @@ export const gelu = (opts: { approximate?: 'none' | 'tanh' } = {}): LayerSpec =>
 /** Layer normalization over the last axis of size `dim`, with affine weight and bias. */
 export const layerNorm = (dim: number, opts: { eps?: number } = {}): LayerSpec => ({ type: 'layer_norm', dim: positiveInt('layerNorm dim', dim), eps: opts.eps ?? 1e-5 });
 
-/** mulberry32: small, seeded, reproducible across runtimes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A stack of layers applied in order (PyTorch's nn.Sequential). */
 export class Sequential {
   readonly layers: readonly LayerSpec[];
@@ -104,7 +94,7 @@ export class Sequential {
   /** Initial parameters, flat, as PyTorch initializes these layers (same distribution, not the same numbers). */
   init(opts: { seed?: number; dtype?: DType } = {}): Float32Array | Float64Array {
     const p = opts.dtype === 'float64' ? new Float64Array(this.size) : new Float32Array(this.size);
-    const rand = rng(opts.seed ?? 0);
+    const rand = mulberry32(opts.seed ?? 0);
     for (const b of this.blocks) {
       for (let i = 0; i < b.size; i++) p[b.offset + i] = 'uniform' in b.init ? (2 * rand() - 1) * b.init.uniform : b.init.constant;
     }

@@ -9,6 +9,7 @@ import type { Tensor, DType } from './tensor.js';
 import { Graph, traced } from './trace.js';
 import type { NativeOperator } from './curvature.js';
 import { Kfac } from './kfac.js';
+import { denseFromProducts } from './transforms.js';
 
 type Typed = Float32Array | Float64Array;
 /**
@@ -252,18 +253,11 @@ export class Objective implements Disposable {
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
-      throw new HesseError('OUT_OF_MEMORY', `${curvature}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
+      throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    const k = Math.max(1, Math.min(n, opts.chunk ?? 64));
-    const h = this.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
-    for (let start = 0; start < n; start += k) {
-      const kk = Math.min(k, n - start);
-      const eye = this.dtype === 'float64' ? new Float64Array(kk * n) : new Float32Array(kk * n);
-      for (let r = 0; r < kk; r++) eye[r * n + start + r] = 1;
-      h.set(this.curvatureProducts(curvature, eye, kk, at), start * n);
-    }
-    return h;
+    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at));
   }
+
   /**
    * The curvature C ('hessian', 'ggn' or 'fisher') at the current point as a linear operator,
    * for eigenvalues, trace, spectralDensity, cg, minres: they then run inside wasm, one

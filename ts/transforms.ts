@@ -251,6 +251,20 @@ function identityRows(dtype: DType, start: number, k: number, n: number): Typed 
 }
 
 /**
+ * A dense symmetric n×n matrix from products with K unit vectors at a time: `products(E, k)`
+ * returns C·eᵢ for the k rows of E, stacked; row i of C = C·eᵢ (C is symmetric).
+ */
+export function denseFromProducts(n: number, dtype: DType, chunk: number, products: (units: Typed, k: number) => Typed): Typed {
+  const out = typedArray(dtype, n * n);
+  const k = Math.max(1, Math.min(n, chunk));
+  for (let start = 0; start < n; start += k) {
+    const kk = Math.min(k, n - start);
+    out.set(products(identityRows(dtype, start, kk, n), kk), start * n);
+  }
+  return out;
+}
+
+/**
  * The dense Hessian [n, n] of a scalar function, built from multi-tangent HVPs (K columns per
  * pass). It states its memory need and refuses past `maxBytes`.
  */
@@ -261,13 +275,7 @@ export function hessian<P extends ParamTree>(f: Traceable<P>, opts: HessianOptio
     const n = varLayout(c, batch, opts).total;
     const dtype = c.layout.dtype;
     checkDenseSize('hessian', n, n, dtype, opts.maxBytes ?? 512 * 2 ** 20, 'use hvp, or the curvature estimators that need only products');
-    const h = typedArray(dtype, n * n);
-    const k = chunkSize(c, n, opts);
-    for (let start = 0; start < n; start += k) {
-      const kk = Math.min(k, n - start);
-      const [, , , hv] = run(c, params, batch, opts, { tangents: identityRows(dtype, start, kk, n), k: kk, backward: true });
-      h.set(hv!, start * n); // row i of H = H·eᵢ (H is symmetric)
-    }
+    const h = denseFromProducts(n, dtype, chunkSize(c, n, opts), (units, k) => run(c, params, batch, opts, { tangents: units, k, backward: true })[3]!);
     return tensor(h, [n, n], dtype);
   };
 }
