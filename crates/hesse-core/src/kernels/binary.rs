@@ -75,6 +75,7 @@ fn run<T: Real + HasLanes, K: BinaryKernel>(
     let shape: Vec<usize> = if out_shape.is_empty() { vec![1] } else { out_shape.to_vec() };
     let sa = broadcast_strides(if a_shape.is_empty() { &[1] } else { a_shape }, &shape);
     let sb = broadcast_strides(if b_shape.is_empty() { &[1] } else { b_shape }, &shape);
+    let (shape, sa, sb) = coalesce(&shape, &sa, &sb);
     let d = shape.len() - 1;
     let row = shape[d];
     let (ia, ib) = (sa[d], sb[d]);
@@ -103,6 +104,35 @@ fn run<T: Real + HasLanes, K: BinaryKernel>(
             idx[k] = 0;
         }
     }
+}
+
+/// Merges adjacent dims that both operands walk alike (contiguously, or both broadcast), so
+/// that rows are as long as possible: [K, 32, 1] + [K, 32, 1] becomes one row of 32·K, and
+/// [K, 32, 5] + [5] rows of 5 under one outer dim of 32·K. Size-1 dims are dropped first.
+fn coalesce(shape: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut s, mut a, mut b): (Vec<usize>, Vec<usize>, Vec<usize>) = (vec![], vec![], vec![]);
+    for i in 0..shape.len() {
+        if shape[i] == 1 {
+            continue;
+        }
+        if let (Some(&la), Some(&lb)) = (a.last(), b.last()) {
+            // The previous (outer) dim continues this one if its stride is this one's times its size.
+            if la == sa[i] * shape[i] && lb == sb[i] * shape[i] {
+                let l = s.len() - 1;
+                s[l] *= shape[i];
+                a[l] = sa[i];
+                b[l] = sb[i];
+                continue;
+            }
+        }
+        s.push(shape[i]);
+        a.push(sa[i]);
+        b.push(sb[i]);
+    }
+    if s.is_empty() {
+        return (vec![1], vec![0], vec![0]);
+    }
+    (s, a, b)
 }
 
 /// One output row; `ia`/`ib` are 1 (operand varies along the row) or 0 (broadcast). Each of
