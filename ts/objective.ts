@@ -125,7 +125,8 @@ export class Objective implements Disposable {
   }
 
   /** Runs at `at` (the variable's value: parameters, or x for wrt 'input'). */
-  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature = 'hessian'): Typed[] {
+  /** `returns`: which of [value, value tangents, gradient, gradient tangents] to copy back (bits 1, 2, 4, 8). */
+  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature = 'hessian', returns = 15): Typed[] {
     const raw = this.#graph.raw;
     const params = this.#wrt < 0 && at ? at : this.params;
     this.#checkLength('params', params, this.model.size);
@@ -136,7 +137,7 @@ export class Objective implements Disposable {
       call(() => raw.setInput(0, x));
     }
     const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
-    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f)) as unknown as Typed[];
+    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f, returns)) as unknown as Typed[];
   }
 
   // Every method below evaluates at `at` when given (the parameters, or x for wrt 'input'),
@@ -144,11 +145,11 @@ export class Objective implements Disposable {
 
   /** L. */
   loss(at?: Typed): number {
-    return this.#run(at, undefined, 0, false)[0]![0]!;
+    return this.#run(at, undefined, 0, false, 'hessian', 1)[0]![0]!;
   }
   /** (L, ∇L). */
   valueAndGrad(at?: Typed): [number, Typed] {
-    const [out, , g] = this.#run(at, undefined, 0, true);
+    const [out, , g] = this.#run(at, undefined, 0, true, 'hessian', 5);
     return [out![0]!, g!];
   }
   /** ∇L. */
@@ -158,7 +159,7 @@ export class Objective implements Disposable {
   /** H·v, exact (forward-over-reverse). */
   hvp(v: Typed, at?: Typed): Typed {
     this.#checkLength('v', v, this.size);
-    return this.#run(at, v, 1, true)[3]!;
+    return this.#run(at, v, 1, true, 'hessian', 8)[3]!;
   }
   /** G·v, the generalized Gauss–Newton product Jᵀ(Hℓ(J v)): one JVP, the loss's output-space curvature, one VJP. */
   ggnvp(v: Typed, at?: Typed): Typed {
@@ -176,7 +177,7 @@ export class Objective implements Disposable {
   curvatureProducts(curvature: Curvature, vs: Typed, k: number, at?: Typed): Typed {
     const name = this.#curvatureName(curvature);
     this.#checkLength('vs', vs, k * this.size);
-    return this.#run(at, vs, k, true, name)[3]!;
+    return this.#run(at, vs, k, true, name, 8)[3]!;
   }
 
   /** The wasm name of a curvature, after checking it applies here. */

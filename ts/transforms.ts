@@ -140,7 +140,7 @@ function run(c: Compiled, params: ParamTree, batch: readonly Tensor[], opts: Tra
     throw new HesseError('INVALID_ARGUMENT', `argnum ${opts.argnum} is out of range: 0 is params, 1..${batch.length} the batch`);
   }
   return call(() =>
-    raw.run(c.out.id, wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, opts.checkFinite ?? false, 'hessian', 0),
+    raw.run(c.out.id, wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, opts.checkFinite ?? false, 'hessian', 0, 15),
   ) as unknown as Typed[];
 }
 

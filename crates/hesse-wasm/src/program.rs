@@ -243,11 +243,13 @@ impl RawProgram {
     /// with the network output at node `curvature_output`. Returns [output, output tangents,
     /// gradient, gradient tangents] as typed arrays (empty where not computed).
     /// `curvature` may also be "mc-fisher:<loss>:<samples>:<seed>" (the Monte Carlo Fisher).
+    /// `returns` selects what is copied back (bits 1, 2, 4, 8 for the four arrays, in order;
+    /// the others come back empty): copying a large gradient nobody reads is measurable.
     #[allow(clippy::too_many_arguments)]
-    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool, curvature: &str, curvature_output: u32) -> JsResult<js_sys::Array> {
+    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool, curvature: &str, curvature_output: u32, returns: u32) -> JsResult<js_sys::Array> {
         let wrt = if wrt < 0 { Wrt::Params } else { Wrt::Input(wrt as usize) };
         let curvature = parse_curvature(curvature, curvature_output as usize)?;
-        let req = Request { out: out as usize, wrt, k: k as usize, backward, check_finite, curvature };
+        let req = Request { out: out as usize, wrt, k: k as usize, backward, check_finite, curvature, returns };
         match &self.store {
             Store::F32(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
             Store::F64(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
@@ -360,10 +362,11 @@ struct Request {
     backward: bool,
     check_finite: bool,
     curvature: Curvature,
+    returns: u32,
 }
 
 fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, q: &Request, tangents: &JsValue, cotangent: &JsValue) -> JsResult<js_sys::Array> {
-    let Request { out, wrt, k, backward, check_finite, curvature } = *q;
+    let Request { out, wrt, k, backward, check_finite, curvature, returns } = *q;
     let tan: Vec<T> = if k == 0 { Vec::new() } else { T::copy_from(tangents).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "tangents: expected a typed array of the program's dtype")))? };
     let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() {
         None
@@ -374,18 +377,26 @@ fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program
     let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), cotangents: &[], check_finite, curvature };
     let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
     let empty = T::to_js(&[]);
+    let pick = |bit: u32, v: Option<&[T]>| if returns & bit != 0 { v.map(T::to_js).unwrap_or_else(|| empty.clone()) } else { empty.clone() };
     let arr = js_sys::Array::new();
-    arr.push(&T::to_js(&o.output.p));
-    arr.push(&o.output.t.as_deref().map(T::to_js).unwrap_or_else(|| empty.clone()));
-    match o.grad {
+    arr.push(&pick(1, Some(&o.output.p)));
+    arr.push(&pick(2, o.output.t.as_deref()));
+    let zeros: Vec<T>;
+    let (g, gt) = match &o.grad {
         Some(g) => {
-            arr.push(&T::to_js(&g.p));
-            arr.push(&g.t.as_deref().map(T::to_js).unwrap_or_else(|| if k > 0 { T::to_js(&vec![T::ZERO; g.p.len() * k]) } else { empty.clone() }));
+            let gt = match (&g.t, k > 0) {
+                (Some(t), _) => Some(t.as_slice()),
+                (None, true) => {
+                    zeros = vec![T::ZERO; g.p.len() * k];
+                    Some(zeros.as_slice())
+                }
+                (None, false) => None,
+            };
+            (Some(g.p.as_slice()), gt)
         }
-        None => {
-            arr.push(&empty);
-            arr.push(&empty);
-        }
-    }
+        None => (None, None),
+    };
+    arr.push(&pick(4, g));
+    arr.push(&pick(8, gt));
     Ok(arr)
 }
