@@ -51,6 +51,11 @@ describe.each([
     expectClose(G, sandwich(J.toArray(), Hl.toArray(), 10, model.size), 1e-10, 1e-13);
     // The explicit SIMD-SYRK GGN, its diagonal and its per-layer blocks agree with it.
     expectClose(obj.gaussNewton('dense', { chunk: 7 }), G, 1e-12, 1e-14);
+    // A float32 objective, accumulated in float64, agrees to float32 input precision.
+    using o32 = h.objective(model, loss, { x: h.astype(x, 'float32'), y: h.astype(y, 'float32') }, { params: Float32Array.from(flat) });
+    const g32 = o32.gaussNewton('dense', { accumulate: 'f64' });
+    expect(g32).toBeInstanceOf(Float64Array);
+    expectClose(g32, G, 1e-4, 1e-6);
     const n0 = model.size;
     expectClose(obj.gaussNewton('diagonal'), Array.from({ length: n0 }, (_, i) => G[i * n0 + i]!), 1e-12, 1e-14);
     const blocks = obj.gaussNewton('layers');

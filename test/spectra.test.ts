@@ -98,9 +98,10 @@ describe('solvers', () => {
 describe('user-supplied operators', () => {
   const dense = { size: n, data: H };
   const fn = { size: n, matvec: (v: Float64Array) => mv(H, v) };
+  const inPlace = { size: n, matvec: (v: Float64Array, out: Float64Array) => void out.set(mv(H, v)) };
 
-  it('a { size, matvec } and a dense matrix give the Hessian eigenvalues too', () => {
-    for (const op of [dense, fn]) {
+  it('a { size, matvec } (returning or writing into out) and a dense matrix give the Hessian eigenvalues too', () => {
+    for (const op of [dense, fn, inPlace]) {
       const top = h.eigenvalues(op, 2, { tol: 1e-10 });
       expect(Math.abs(top.values[0]! - specH[n - 1]!)).toBeLessThan(1e-6 * scaleH);
     }

@@ -13,8 +13,8 @@ import type { RawOperator } from './wasm/hesse.js';
 /** A symmetric linear operator known through products. */
 export interface LinearOperator {
   readonly size: number;
-  /** A·v (must not modify v). */
-  matvec(v: Float64Array): Float64Array | Float32Array | number[];
+  /** A·v: write it into `out` (and return nothing), or return it. Must not modify v. */
+  matvec(v: Float64Array, out: Float64Array): Float64Array | Float32Array | number[] | void;
 }
 
 /** A dense symmetric matrix, row-major. */
@@ -45,8 +45,9 @@ function withOperator<T>(op: OperatorLike, fn: (raw: RawOperator) => T): T {
   else if ('data' in op) raw = call(() => core().RawOperator.fromDense(Float64Array.from(op.data), op.size));
   else if (typeof op.matvec === 'function') {
     raw = core().RawOperator.fromFunction(op.size, (v: Float64Array) => {
-      const out = op.matvec(v);
-      return out instanceof Float64Array ? out : Float64Array.from(out);
+      const out = new Float64Array(op.size);
+      const r = op.matvec(v, out);
+      return r === undefined ? out : r instanceof Float64Array ? r : Float64Array.from(r);
     });
   } else throw new HesseError('INVALID_ARGUMENT', 'the operator has no matvec');
   try {

@@ -44,6 +44,8 @@ export interface GaussNewtonOptions {
   chunk?: number;
   /** The Monte Carlo estimate instead of the exact matrix: `samples` labels per sample drawn from the model. */
   monteCarlo?: { samples: number; seed?: number };
+  /** 'f64': accumulate the SYRK in float64 for a float32 objective (the result is a Float64Array). */
+  accumulate?: 'f64';
 }
 
 export class Objective implements Disposable {
@@ -236,7 +238,7 @@ export class Objective implements Disposable {
     }
     call(() => this.#graph.raw.setParams(this.params));
     const ranges = part === 'layers' ? [...layers.values()].flatMap((l) => [l.offset, l.size]) : [];
-    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges), mc?.samples ?? 0, mc?.seed ?? 0)) as Typed;
+    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges), mc?.samples ?? 0, mc?.seed ?? 0, opts.accumulate === 'f64')) as Typed;
     if (part !== 'layers') return out;
     let off = 0;
     return Object.fromEntries(

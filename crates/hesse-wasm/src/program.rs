@@ -266,7 +266,7 @@ impl RawProgram {
     /// With `mc_samples` > 0, the Monte Carlo estimate (labels drawn from the model, `mc_seed`).
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = gaussNewton)]
-    pub fn gauss_newton(&self, f: u32, loss: &str, part: &str, chunk: u32, ranges: &[u32], mc_samples: u32, mc_seed: f64) -> JsResult<JsValue> {
+    pub fn gauss_newton(&self, f: u32, loss: &str, part: &str, chunk: u32, ranges: &[u32], mc_samples: u32, mc_seed: f64, f64_accumulate: bool) -> JsResult<JsValue> {
         let mc = (mc_samples > 0).then_some((mc_samples as usize, mc_seed as u64));
         let kind = LossKind::parse(loss).map_err(js_error)?;
         let part = match part {
@@ -280,9 +280,15 @@ impl RawProgram {
             let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
             prog.gauss_newton_with(crate::isa(), f, kind, &s.params, &inputs, chunk, part, mc).map(|v| T::to_js(&v)).map_err(js_error)
         }
-        match &self.store {
-            Store::F32(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
-            Store::F64(s) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
+        #[allow(clippy::too_many_arguments)]
+        fn wide<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> JsResult<JsValue> {
+            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+            prog.gauss_newton_f64(crate::isa(), f, kind, &s.params, &inputs, chunk, part, mc).map(|v| js_sys::Float64Array::from(v.as_slice()).into()).map_err(js_error)
+        }
+        match (&self.store, f64_accumulate) {
+            (Store::F32(s), false) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
+            (Store::F32(s), true) => wide(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
+            (Store::F64(s), _) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
         }
     }
 }

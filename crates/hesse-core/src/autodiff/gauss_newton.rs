@@ -186,21 +186,38 @@ impl Program {
             None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?,
             Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk)?,
         };
-        let p = self.n_params();
-        let cols = if p == 0 { 0 } else { a.len() / p };
-        match part {
-            GaussNewtonPart::Dense => syrk(isa, &a, p, cols),
-            GaussNewtonPart::Diagonal => Ok(a.chunks_exact(cols.max(1)).map(|row| row.iter().fold(T::ZERO, |s, &v| s + v * v)).collect()),
-            GaussNewtonPart::Blocks(ranges) => {
-                let mut out = Vec::new();
-                for &(off, size) in ranges {
-                    if off + size > p {
-                        return Err(Error::invalid(format!("Gauss–Newton block [{off}, {}) is outside the {p} parameters", off + size)));
-                    }
-                    out.extend(syrk(isa, &a[off * cols..(off + size) * cols], size, cols)?);
+        reduce_factor(isa, &a, self.n_params(), part)
+    }
+
+    /// [`Program::gauss_newton_with`] accumulated in f64 whatever the program's precision
+    /// (the factor is built in T, then widened; the SYRK's long sums run in f64).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gauss_newton_f64<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> Result<Vec<f64>> {
+        let a = match mc {
+            None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?,
+            Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk)?,
+        };
+        let wide: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
+        drop(a);
+        reduce_factor(isa, &wide, self.n_params(), part)
+    }
+}
+
+/// G = A·Aᵀ (or its diagonal, or diagonal blocks) from the factor A [P, cols].
+fn reduce_factor<T: Scalar>(isa: Isa, a: &[T], p: usize, part: &GaussNewtonPart) -> Result<Vec<T>> {
+    let cols = if p == 0 { 0 } else { a.len() / p };
+    match part {
+        GaussNewtonPart::Dense => syrk(isa, a, p, cols),
+        GaussNewtonPart::Diagonal => Ok(a.chunks_exact(cols.max(1)).map(|row| row.iter().fold(T::ZERO, |s, &v| s + v * v)).collect()),
+        GaussNewtonPart::Blocks(ranges) => {
+            let mut out = Vec::new();
+            for &(off, size) in ranges {
+                if off + size > p {
+                    return Err(Error::invalid(format!("Gauss–Newton block [{off}, {}) is outside the {p} parameters", off + size)));
                 }
-                Ok(out)
+                out.extend(syrk(isa, &a[off * cols..(off + size) * cols], size, cols)?);
             }
+            Ok(out)
         }
     }
 }
