@@ -17,7 +17,7 @@ export {
 export { Sym } from './trace.js';
 export {
   grad, valueAndGrad, hvp, jvp, vjp, hessian, jacobian,
-  type ParamTree, type SymTree, type Traceable, type TransformOptions, type HessianOptions,
+  type ParamTree, type SymParams, type TensorsOf, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
 export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature, type GaussNewtonOptions } from './objective.js';

@@ -12,10 +12,16 @@ import { Tensor, tensor, type DType } from './tensor.js';
 import { Graph, Sym } from './trace.js';
 
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
-/** `params` as the traced function sees them: the same structure, of symbolic tensors. */
-export type SymTree<P> = P extends Tensor ? Sym : { [K in keyof P]: Sym };
+/** Parameters as the traced function sees them: a symbolic tensor, an array or a record of them. */
+export type SymParams = Sym | readonly Sym[] | { readonly [name: string]: Sym };
+/** The tensors a traced function's parameters `S` are given as (and its gradients come back as). */
+export type TensorsOf<S> = S extends Sym ? Tensor : { [K in keyof S]: Tensor };
 /** A function to differentiate: symbolic params and batch in, a symbolic output out. */
-export type Traceable<P extends ParamTree> = (params: SymTree<P>, ...batch: Sym[]) => Sym;
+export type Traceable<S extends SymParams> = (params: S, ...batch: Sym[]) => Sym;
+/** Options that differentiate with respect to the parameters (argnum 0, the default). */
+type WrtParams = TransformOptions & { argnum?: 0 };
+/** Options that differentiate with respect to a batch argument: results are single tensors. */
+type WrtInput = TransformOptions & { argnum: number };
 type Typed = Float32Array | Float64Array;
 
 export interface TransformOptions {
@@ -93,7 +99,7 @@ interface Compiled {
 
 const cache = new WeakMap<Function, Map<string, Compiled>>();
 
-function compile<P extends ParamTree>(f: Traceable<P>, params: P, batch: readonly Tensor[]): Compiled {
+function compile<S extends SymParams>(f: Traceable<S>, params: ParamTree, batch: readonly Tensor[]): Compiled {
   const layout = layoutOf(params, 'params');
   batch.forEach((b, i) => {
     if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `batch argument ${i} must be a Tensor`);
@@ -108,7 +114,7 @@ function compile<P extends ParamTree>(f: Traceable<P>, params: P, batch: readonl
   const syms = layout.shapes.map((s) => graph.param(s));
   const symParams = layout.kind === 'tensor' ? syms[0] : layout.kind === 'array' ? syms : Object.fromEntries(layout.keys.map((k, i) => [k, syms[i]]));
   const inputs = batch.map((b) => graph.input(b.shape));
-  const out = f(symParams as SymTree<P>, ...inputs);
+  const out = f(symParams as unknown as S, ...inputs);
   if (!(out instanceof Sym) || out.graph !== graph) {
     graph.dispose();
     throw new HesseError('INVALID_ARGUMENT', 'the traced function must return a value computed with hesse ops from its arguments');
@@ -165,50 +171,58 @@ function scalarOut(c: Compiled, what: string): void {
 }
 
 /** ∇f: a function returning the gradient, structured like the differentiated argument. */
-export function grad<P extends ParamTree>(f: Traceable<P>, opts: TransformOptions = {}): (params: P, ...batch: Tensor[]) => ParamTree {
-  const vg = valueAndGrad(f, opts);
+export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => TensorsOf<S>;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => ParamTree {
+  const vg = valueAndGrad(f, opts as WrtInput);
   return (params, ...batch) => vg(params, ...batch)[1];
 }
 
 /** (f, ∇f) from one forward and one reverse sweep. */
-export function valueAndGrad<P extends ParamTree>(f: Traceable<P>, opts: TransformOptions = {}): (params: P, ...batch: Tensor[]) => [number, ParamTree] {
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, TensorsOf<S>];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, Tensor];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, ParamTree] {
   return (params, ...batch) => {
-    const c = compile(f, params, batch);
+    const c = compile(f, params as ParamTree, batch);
     scalarOut(c, 'grad');
-    const [out, , g] = run(c, params, batch, opts, { backward: true });
+    const [out, , g] = run(c, params as ParamTree, batch, opts, { backward: true });
     return [out![0]!, unflatten(g!, varLayout(c, batch, opts))];
   };
 }
 
 /**
  * Hessian-vector product H·v, exact, by forward-over-reverse: the reverse sweep run on dual
- * numbers θ + εv. `v` is structured like the differentiated argument.
+ * numbers θ + εv. `v` is structured like the differentiated argument, and so is the result.
  */
-export function hvp<P extends ParamTree>(f: Traceable<P>, params: P, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
-  const c = compile(f, params, batch);
+export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): TensorsOf<S>;
+export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor;
+export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
+  const c = compile(f, params as ParamTree, batch);
   scalarOut(c, 'hvp');
   const layout = varLayout(c, batch, opts);
-  const [, , , hv] = run(c, params, batch, opts, { tangents: toTyped(v, layout, 'v'), k: 1, backward: true });
+  const [, , , hv] = run(c, params as ParamTree, batch, opts, { tangents: toTyped(v, layout, 'v'), k: 1, backward: true });
   return unflatten(hv!, layout);
 }
 
 /** (f(x), J·v): the output and its directional derivative along `tangents` (forward mode). */
-export function jvp<P extends ParamTree>(f: Traceable<P>, primals: P, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
-  const c = compile(f, primals, batch);
+export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
+  const c = compile(f, primals as ParamTree, batch);
   const layout = varLayout(c, batch, opts);
-  const [out, outT] = run(c, primals, batch, opts, { tangents: toTyped(tangents, layout, 'tangents'), k: 1 });
+  const [out, outT] = run(c, primals as ParamTree, batch, opts, { tangents: toTyped(tangents, layout, 'tangents'), k: 1 });
   return [tensor(out!, c.out.shape, c.layout.dtype), tensor(outT!, c.out.shape, c.layout.dtype)];
 }
 
 /** (f(x), pullback): pullback(u) = Jᵀu, structured like the differentiated argument. */
-export function vjp<P extends ParamTree>(f: Traceable<P>, primals: P, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
-  const c = compile(f, primals, batch);
-  const [out] = run(c, primals, batch, opts, {});
+export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): [Tensor, (cotangent: Tensor) => TensorsOf<S>];
+export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[], opts: WrtInput): [Tensor, (cotangent: Tensor) => Tensor];
+export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
+  const c = compile(f, primals as ParamTree, batch);
+  const [out] = run(c, primals as ParamTree, batch, opts, {});
   const pullback = (u: Tensor): ParamTree => {
     if (u.size !== c.out.size || u.dtype !== c.layout.dtype) {
       throw new HesseError('SHAPE_MISMATCH', `vjp: the cotangent is [${u.shape.join(', ')}] ${u.dtype} but the output is [${c.out.shape.join(', ')}] ${c.layout.dtype}`);
     }
-    const [, , g] = run(c, primals, batch, opts, { cotangent: u.toArray() as Typed });
+    const [, , g] = run(c, primals as ParamTree, batch, opts, { cotangent: u.toArray() as Typed });
     return unflatten(g!, varLayout(c, batch, opts));
   };
   return [tensor(out!, c.out.shape, c.layout.dtype), pullback];
@@ -268,8 +282,9 @@ export function denseFromProducts(n: number, dtype: DType, chunk: number, produc
  * The dense Hessian [n, n] of a scalar function, built from multi-tangent HVPs (K columns per
  * pass). It states its memory need and refuses past `maxBytes`.
  */
-export function hessian<P extends ParamTree>(f: Traceable<P>, opts: HessianOptions = {}): (params: P, ...batch: Tensor[]) => Tensor {
-  return (params, ...batch) => {
+export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
+  return (p, ...batch) => {
+    const params = p as ParamTree;
     const c = compile(f, params, batch);
     scalarOut(c, 'hessian');
     const n = varLayout(c, batch, opts).total;
@@ -281,8 +296,9 @@ export function hessian<P extends ParamTree>(f: Traceable<P>, opts: HessianOptio
 }
 
 /** The Jacobian [outputs, n] of f's (flattened) output, by forward mode, K columns per pass. */
-export function jacobian<P extends ParamTree>(f: Traceable<P>, opts: HessianOptions = {}): (params: P, ...batch: Tensor[]) => Tensor {
-  return (params, ...batch) => {
+export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
+  return (p, ...batch) => {
+    const params = p as ParamTree;
     const c = compile(f, params, batch);
     const n = varLayout(c, batch, opts).total;
     const m = c.out.size;
