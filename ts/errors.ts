@@ -12,7 +12,8 @@ export type HesseErrorCode =
   | 'DISPOSED'
   | 'NOT_INITIALIZED'
   | 'UNSUPPORTED_RUNTIME'
-  | 'UNSUPPORTED_OP';
+  | 'UNSUPPORTED_OP'
+  | 'MALFORMED_FILE';
 
 export class HesseError extends Error {
   override readonly name = 'HesseError';

@@ -32,3 +32,5 @@ export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions } from './laplace.js';
 export { Kfac, type KfacLayer } from './kfac.js';
+export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
+export { type Model, type ParamBlock } from './nn.js';

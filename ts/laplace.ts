@@ -13,7 +13,7 @@ import { call, HesseError } from './errors.js';
 import { eigh } from './curvature.js';
 import type { Objective } from './objective.js';
 import type { Tensor } from './tensor.js';
-import { Graph, traced } from './trace.js';
+import { Graph } from './trace.js';
 
 export interface LaplaceOptions {
   /** τ, the prior precision (default 1). */
@@ -79,7 +79,7 @@ export class Laplace {
     const model = this.#obj.model;
     const g = new Graph(this.#obj.dtype);
     try {
-      const f = traced.sequential(g.input(x.shape), [...model.layers]);
+      const f = model.build(g.input(x.shape));
       call(() => g.raw.setParams(this.#params));
       call(() => g.raw.setInput(0, x.toArray()));
       const [mean] = call(() => g.raw.run(f.id, -1, undefined, 0, false, undefined, false, 'hessian', 0, 1)) as unknown as Float64Array[];

@@ -8,6 +8,7 @@
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
 import { mulberry32 } from './random.js';
+import { traced, type Sym } from './trace.js';
 
 type Pair = number | [number, number];
 export type LayerSpec =
@@ -59,8 +60,31 @@ export const gelu = (opts: { approximate?: 'none' | 'tanh' } = {}): LayerSpec =>
 /** Layer normalization over the last axis of size `dim`, with affine weight and bias. */
 export const layerNorm = (dim: number, opts: { eps?: number } = {}): LayerSpec => ({ type: 'layer_norm', dim: positiveInt('layerNorm dim', dim), eps: opts.eps ?? 1e-5 });
 
+/**
+ * What an objective needs of a model: its parameter blocks (flat order), an initialization, and
+ * a way to record itself applied to an input in a graph being traced (creating its parameters
+ * in the flat order). `nn.sequential` and ONNX models (`loadOnnx`) are both models.
+ */
+export interface Model {
+  /** Number of parameters P. */
+  readonly size: number;
+  readonly blocks: readonly ParamBlock[];
+  /** Initial parameters, flat. */
+  init(opts?: { seed?: number; dtype?: DType }): Float32Array | Float64Array;
+  /** Named views (no copies) into a flat parameter-shaped vector. */
+  views<A extends Float32Array | Float64Array>(flat: A): Record<string, A>;
+  /** Records the model applied to `x` in x's graph; returns its output. */
+  build(x: Sym): Sym;
+}
+
+/** Named subarray views of a flat vector, one per parameter block. */
+export function blockViews<A extends Float32Array | Float64Array>(blocks: readonly ParamBlock[], size: number, flat: A): Record<string, A> {
+  if (flat.length !== size) throw new HesseError('LENGTH_MISMATCH', `views: expected ${size} values, got ${flat.length}`);
+  return Object.fromEntries(blocks.map((b) => [b.name, flat.subarray(b.offset, b.offset + b.size) as A]));
+}
+
 /** A stack of layers applied in order (PyTorch's nn.Sequential). */
-export class Sequential {
+export class Sequential implements Model {
   readonly layers: readonly LayerSpec[];
   readonly blocks: readonly ParamBlock[];
   /** Number of parameters P. */
@@ -103,8 +127,12 @@ export class Sequential {
 
   /** Named views (no copies) into a flat parameter (or gradient, or HVP) vector. */
   views<A extends Float32Array | Float64Array>(flat: A): Record<string, A> {
-    if (flat.length !== this.size) throw new HesseError('LENGTH_MISMATCH', `views: expected ${this.size} values, got ${flat.length}`);
-    return Object.fromEntries(this.blocks.map((b) => [b.name, flat.subarray(b.offset, b.offset + b.size) as A]));
+    return blockViews(this.blocks, this.size, flat);
+  }
+
+  /** Records the layers applied to x (their parameters are created in the flat order, in Rust). */
+  build(x: Sym): Sym {
+    return traced.sequential(x, [...this.layers]);
   }
 }
 

@@ -4,7 +4,7 @@
  * each call copies only the parameters (and directions) it is given.
  */
 import { call, HesseError } from './errors.js';
-import type { Sequential } from './nn.js';
+import type { Model } from './nn.js';
 import type { Tensor, DType } from './tensor.js';
 import { Graph, traced } from './trace.js';
 import type { NativeOperator } from './curvature.js';
@@ -65,7 +65,7 @@ export class Objective implements Disposable {
   readonly #yShape: readonly number[];
   #x: Typed = new Float32Array(0);
 
-  constructor(readonly model: Sequential, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}) {
+  constructor(readonly model: Model, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}) {
     const kind = LOSSES[loss];
     if (!kind) throw new HesseError('INVALID_ARGUMENT', `unknown loss '${loss}': use ${Object.keys(LOSSES).join(', ')}`);
     const { x, y } = data;
@@ -79,7 +79,7 @@ export class Objective implements Disposable {
     try {
       const xs = this.#graph.input(x.shape);
       const ys = this.#graph.input(y.shape);
-      const f = traced.sequential(xs, [...model.layers]);
+      const f = model.build(xs);
       this.#f = f.id;
       this.#out = traced.loss(this.#graph, kind, f, ys).id;
       if (this.#graph.raw.nParams() !== model.size) {
@@ -308,6 +308,6 @@ export class Objective implements Disposable {
 }
 
 /** L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. */
-export function objective(model: Sequential, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}): Objective {
+export function objective(model: Model, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}): Objective {
   return new Objective(model, loss, data, opts);
 }

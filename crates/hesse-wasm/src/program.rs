@@ -51,6 +51,9 @@ fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
         "log" => Act::Log,
         "sqrt" => Act::Sqrt,
         "square" => Act::Square,
+        "erf" => Act::Erf,
+        "softplus_exact" => Act::Softplus,
+        "recip" => Act::Recip,
         _ => return Err(js_error(Error::new(ErrorCode::InvalidArgument, format!("unsupported op '{name}'")))),
     })
 }

@@ -31,6 +31,8 @@ pub enum Act {
     Recip,
     /// (x + eps)^(-1/2) (the layer-norm rstd).
     Rsqrt(f64),
+    /// erf x (ONNX's Erf: PyTorch exports GELU as x·(1 + erf(x/√2))/2).
+    Erf,
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -55,6 +57,7 @@ impl Act {
             Act::Square => "square",
             Act::Recip => "recip",
             Act::Rsqrt(_) => "rsqrt",
+            Act::Erf => "erf",
         }
     }
 
@@ -170,6 +173,11 @@ impl Act {
             }
             Act::Square => pick(x * x, 2.0 * x, 2.0),
             Act::Recip => pick(1.0 / x, -1.0 / (x * x), 2.0 / (x * x * x)),
+            // d erf(x) = 2/√π · e^(−x²) dx
+            Act::Erf => {
+                let d = 2.0 * INV_SQRT_2PI * std::f64::consts::SQRT_2 * (-x * x).exp();
+                pick(erf(x), d, -2.0 * x * d)
+            }
             Act::Rsqrt(eps) => {
                 let v = x + eps;
                 let r = 1.0 / v.sqrt();
@@ -263,7 +271,7 @@ mod tests {
     /// Each tower's f′ and f″ against central differences of the level below.
     #[test]
     fn towers_are_consistent_with_finite_differences() {
-        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5)];
+        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5), Act::Erf];
         for act in acts {
             for x in [-2.3, -0.7, 0.31, 1.4, 3.9] {
                 let x = if matches!(act, Act::Log | Act::Sqrt | Act::Rsqrt(_)) { x.abs() } else { x };

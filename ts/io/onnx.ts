@@ -1,0 +1,448 @@
+/**
+ * ONNX import: a model as an exporter writes it (PyTorch's `torch.onnx.export`) becomes a hesse
+ * model, recorded into the same programs the tracer builds, so every derivative and curvature
+ * tool works on it. The protobuf is decoded by `onnx-proto` (protobufjs), loaded on first use.
+ *
+ * Parameters are the graph's floating-point initializers, in the order they appear in the graph
+ * (PyTorch's exporter keeps named_parameters order and names). Integer initializers and
+ * `Constant` nodes are constants; shape arithmetic (Shape, Gather, Concat, Unsqueeze, Slice,
+ * Cast on constants) is folded at import time, since every shape is static once the input's is.
+ * Supported ops: Gemm, MatMul (2-D), Add, Sub, Mul, Div, Neg, Relu, LeakyRelu, Tanh, Sigmoid,
+ * Softplus, Elu, Exp, Log, Sqrt, Pow (exponent 2, 0.5, 1 or −1), Erf, Gelu, Conv (2-D, symmetric
+ * pads, dilation 1, group 1), Flatten, Reshape, Transpose (2-D), Unsqueeze, Squeeze, Identity,
+ * Constant, ReduceMean, ReduceSum, LayerNormalization (last axis), Softmax, LogSoftmax (last
+ * axis). Anything else is an UNSUPPORTED_OP error naming the op type, the node and the opset.
+ */
+import { HesseError } from '../errors.js';
+import { blockViews, type Model, type ParamBlock } from '../nn.js';
+import type { DType } from '../tensor.js';
+import { traced, type Sym } from '../trace.js';
+
+type Long = number | { toNumber(): number };
+interface TensorProto {
+  name?: string | null;
+  dims?: Long[] | null;
+  dataType?: number | null;
+  floatData?: number[] | null;
+  doubleData?: number[] | null;
+  int32Data?: number[] | null;
+  int64Data?: Long[] | null;
+  rawData?: Uint8Array | null;
+}
+interface AttributeProto {
+  name?: string | null;
+  f?: number | null;
+  i?: Long | null;
+  s?: Uint8Array | null;
+  t?: TensorProto | null;
+  floats?: number[] | null;
+  ints?: Long[] | null;
+}
+interface NodeProto {
+  input?: string[] | null;
+  output?: string[] | null;
+  name?: string | null;
+  opType?: string | null;
+  domain?: string | null;
+  attribute?: AttributeProto[] | null;
+}
+interface ValueInfo {
+  name?: string | null;
+  type?: { tensorType?: { elemType?: number | null; shape?: { dim?: { dimValue?: Long | null; dimParam?: string | null }[] | null } | null } | null } | null;
+}
+interface GraphProto {
+  node?: NodeProto[] | null;
+  initializer?: TensorProto[] | null;
+  input?: ValueInfo[] | null;
+  output?: ValueInfo[] | null;
+}
+interface ModelProto {
+  graph?: GraphProto | null;
+  opsetImport?: { domain?: string | null; version?: Long | null }[] | null;
+}
+
+const num = (v: Long | null | undefined): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber());
+
+/** ONNX TensorProto.DataType codes hesse reads. */
+const FLOAT = 1;
+const INT32 = 6;
+const INT64 = 7;
+const DOUBLE = 11;
+
+/** A tensor's values as numbers (float32/64 become parameters or float constants; ints are shapes). */
+function tensorValues(t: TensorProto, where: string): { shape: number[]; data: Float64Array; isFloat: boolean } {
+  const shape = (t.dims ?? []).map(num);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const dt = t.dataType ?? 0;
+  let data: Float64Array;
+  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
+  const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
+  const need = (bytes: number) => {
+    if (view && view.byteLength !== n * bytes) {
+      throw new HesseError('MALFORMED_FILE', `ONNX tensor '${t.name}' (${where}): ${view.byteLength} bytes of data for shape [${shape.join(', ')}]`);
+    }
+  };
+  if (dt === FLOAT) {
+    need(4);
+    data = view ? Float64Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true)) : Float64Array.from(t.floatData ?? []);
+  } else if (dt === DOUBLE) {
+    need(8);
+    data = view ? Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true)) : Float64Array.from(t.doubleData ?? []);
+  } else if (dt === INT64) {
+    need(8);
+    data = view ? Float64Array.from({ length: n }, (_, i) => Number(view.getBigInt64(8 * i, true))) : Float64Array.from((t.int64Data ?? []).map(num));
+  } else if (dt === INT32) {
+    need(4);
+    data = view ? Float64Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true)) : Float64Array.from(t.int32Data ?? []);
+  } else {
+    throw new HesseError('UNSUPPORTED_OP', `ONNX tensor '${t.name}' (${where}) has data type ${dt}; hesse reads float32, float64, int32 and int64`);
+  }
+  if (data.length !== n) {
+    throw new HesseError('MALFORMED_FILE', `ONNX tensor '${t.name}' (${where}): ${data.length} values for shape [${shape.join(', ')}]`);
+  }
+  return { shape, data, isFloat: dt === FLOAT || dt === DOUBLE };
+}
+
+/** A value during the walk: a traced tensor, or a constant known at import time. */
+type Value = { sym: Sym } | { shape: number[]; data: Float64Array; isFloat: boolean };
+const isSym = (v: Value): v is { sym: Sym } => 'sym' in v;
+
+export interface OnnxValueInfo {
+  name: string;
+  /** Dimensions; a string is a symbolic dimension (any size fits). */
+  shape: (number | string)[];
+}
+
+/** A model loaded from ONNX: a hesse `Model` plus what the file says about itself. */
+export class OnnxModel implements Model {
+  readonly size: number;
+  readonly blocks: readonly ParamBlock[];
+  readonly inputs: readonly OnnxValueInfo[];
+  readonly outputs: readonly OnnxValueInfo[];
+  /** Distinct op types of the graph, in first-seen order. */
+  readonly opTypes: readonly string[];
+  readonly opset: number;
+  readonly #graph: GraphProto;
+  readonly #initial: Float64Array;
+  readonly #params: Map<string, { offset: number; shape: number[] }>;
+
+  /** @internal Use {@link loadOnnx}. */
+  constructor(model: ModelProto) {
+    const graph = model.graph;
+    if (!graph || !graph.node) throw new HesseError('MALFORMED_FILE', 'this ONNX file has no graph');
+    this.#graph = graph;
+    this.opset = num((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version) || 0;
+    const floats = (graph.initializer ?? []).map((t) => ({ t, v: tensorValues(t, 'initializer') })).filter((e) => e.v.isFloat);
+    let offset = 0;
+    const blocks: ParamBlock[] = [];
+    this.#params = new Map();
+    for (const { t, v } of floats) {
+      const size = v.data.length;
+      blocks.push({ name: t.name ?? `param${blocks.length}`, shape: v.shape, offset, size, init: { constant: 0 } });
+      this.#params.set(t.name ?? '', { offset, shape: v.shape });
+      offset += size;
+    }
+    this.size = offset;
+    this.blocks = Object.freeze(blocks);
+    this.#initial = new Float64Array(offset);
+    floats.forEach(({ v }, i) => this.#initial.set(v.data, blocks[i]!.offset));
+    const init = new Set((graph.initializer ?? []).map((t) => t.name));
+    const info = (v: ValueInfo): OnnxValueInfo => ({
+      name: v.name ?? '',
+      shape: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : num(d.dimValue))),
+    });
+    this.inputs = Object.freeze((graph.input ?? []).filter((v) => !init.has(v.name)).map(info));
+    this.outputs = Object.freeze((graph.output ?? []).map(info));
+    this.opTypes = Object.freeze([...new Set(graph.node.map((n) => n.opType ?? ''))]);
+    if (this.inputs.length !== 1 || this.outputs.length !== 1) {
+      throw new HesseError('UNSUPPORTED_OP', `hesse imports ONNX models with one input and one output; this one has ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) and ${this.outputs.length} outputs`);
+    }
+  }
+
+  /** The file's own parameter values (its initializers), flat. */
+  init(opts: { dtype?: DType } = {}): Float32Array | Float64Array {
+    return opts.dtype === 'float32' ? Float32Array.from(this.#initial) : Float64Array.from(this.#initial);
+  }
+
+  views<A extends Float32Array | Float64Array>(flat: A): Record<string, A> {
+    return blockViews(this.blocks, this.size, flat);
+  }
+
+  /** Records the ONNX graph applied to x; returns its output. */
+  build(x: Sym): Sym {
+    const g = x.graph;
+    const input = this.inputs[0]!;
+    const fits = input.shape.length === x.shape.length && input.shape.every((d, i) => typeof d === 'string' || d === 0 || d === x.shape[i]);
+    if (!fits) {
+      throw new HesseError('SHAPE_MISMATCH', `the ONNX input '${input.name}' has shape [${input.shape.join(', ')}] but the data is [${x.shape.join(', ')}]`);
+    }
+    const env = new Map<string, Value>();
+    env.set(input.name, { sym: x });
+    // Parameters first, in their flat order, so the program's parameter vector is the file's.
+    for (const [name, p] of this.#params) env.set(name, { sym: g.param(p.shape) });
+    for (const t of this.#graph.initializer ?? []) {
+      if (!this.#params.has(t.name ?? '')) env.set(t.name ?? '', tensorValues(t, 'initializer'));
+    }
+    for (const node of this.#graph.node ?? []) this.#apply(node, env);
+    const out = env.get(this.outputs[0]!.name);
+    if (!out || !isSym(out)) throw new HesseError('UNSUPPORTED_OP', `the ONNX output '${this.outputs[0]!.name}' does not depend on the input`);
+    return out.sym;
+  }
+
+  #apply(node: NodeProto, env: Map<string, Value>): void {
+    const op = node.opType ?? '';
+    const where = `node '${node.name ?? ''}' (${op}, opset ${this.opset})`;
+    const fail = (why: string): never => {
+      throw new HesseError('UNSUPPORTED_OP', `ONNX ${where}: ${why}`);
+    };
+    if (node.domain && node.domain !== 'ai.onnx') fail(`domain '${node.domain}' is not supported`);
+    const attrs = new Map((node.attribute ?? []).map((a) => [a.name ?? '', a]));
+    const int = (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt);
+    const flt = (name: string, dflt: number) => (attrs.has(name) ? (attrs.get(name)!.f ?? dflt) : dflt);
+    const ints = (name: string) => attrs.get(name)?.ints?.map(num);
+    const ins = (node.input ?? []).map((name) => {
+      if (name === '') return undefined;
+      const v = env.get(name);
+      if (!v) throw new HesseError('MALFORMED_FILE', `ONNX ${where}: input '${name}' is not defined before it is used`);
+      return v;
+    });
+    const anySym = ins.find((v): v is { sym: Sym } => !!v && isSym(v));
+    const set = (v: Value) => env.set((node.output ?? [])[0] ?? '', v);
+    const constant = (i: number) => {
+      const v = ins[i];
+      if (!v || isSym(v)) return fail(`input ${i} must be a constant known at import time`);
+      return v;
+    };
+    // Constants only: fold at import time (shape arithmetic).
+    if (!anySym) {
+      set(foldConstant(op, ins as Value[], node, attrs, fail));
+      return;
+    }
+    const g = anySym.sym.graph;
+    const sym = (i: number): Sym => {
+      const v = ins[i];
+      if (!v) return fail(`input ${i} is missing`);
+      return isSym(v) ? v.sym : g.sym((r) => r.constant(v.shape, v.data));
+    };
+    const unary: Record<string, [string, number]> = {
+      Relu: ['relu', 0], Tanh: ['tanh', 0], Sigmoid: ['sigmoid', 0], Softplus: ['softplus_exact', 0], Exp: ['exp', 0],
+      Log: ['log', 0], Sqrt: ['sqrt', 0], Erf: ['erf', 0], LeakyRelu: ['leaky_relu', flt('alpha', 0.01)], Elu: ['elu', flt('alpha', 1)],
+    };
+    const rank = (s: Sym) => s.shape.length;
+    const axisOf = (a: number, s: Sym) => (a < 0 ? a + rank(s) : a);
+    switch (op) {
+      case 'Identity':
+        set(ins[0]!);
+        return;
+      case 'Add':
+      case 'Sub':
+      case 'Mul':
+      case 'Div':
+        set({ sym: traced.binary(g, op.toLowerCase() as 'add', sym(0), sym(1)) });
+        return;
+      case 'Neg':
+        set({ sym: traced.scale(sym(0), -1) });
+        return;
+      case 'Pow': {
+        const e = constant(1).data;
+        if (e.length !== 1) fail('the exponent must be a scalar constant');
+        const p = e[0]!;
+        const x = sym(0);
+        if (p === 2) set({ sym: traced.act(x, 'square') });
+        else if (p === 0.5) set({ sym: traced.act(x, 'sqrt') });
+        else if (p === 1) set({ sym: x });
+        else if (p === -1) set({ sym: traced.act(x, 'recip') });
+        else fail(`exponent ${p} is not supported (2, 0.5, 1, −1 are)`);
+        return;
+      }
+      case 'Gelu': {
+        const approx = new TextDecoder().decode(attrs.get('approximate')?.s ?? new Uint8Array());
+        set({ sym: traced.act(sym(0), approx === 'tanh' ? 'gelu_tanh' : 'gelu') });
+        return;
+      }
+      case 'Gemm': {
+        const [a, b] = [sym(0), sym(1)];
+        let y = traced.matmul(g, a, b, int('transA', 0) === 1, int('transB', 0) === 1);
+        const alpha = flt('alpha', 1);
+        if (alpha !== 1) y = traced.scale(y, alpha);
+        if (ins[2]) {
+          const beta = flt('beta', 1);
+          const c = beta === 1 ? sym(2) : traced.scale(sym(2), beta);
+          y = traced.binary(g, 'add', y, c);
+        }
+        set({ sym: y });
+        return;
+      }
+      case 'MatMul': {
+        const [a, b] = [sym(0), sym(1)];
+        if (rank(a) !== 2 || rank(b) !== 2) fail(`only 2-D MatMul is supported, got [${a.shape.join(', ')}] · [${b.shape.join(', ')}]`);
+        set({ sym: traced.matmul(g, a, b) });
+        return;
+      }
+      case 'Conv': {
+        const pads = ints('pads') ?? [0, 0, 0, 0];
+        if ((ints('dilations') ?? [1, 1]).some((d) => d !== 1)) fail('dilation ≠ 1 is not supported');
+        if (int('group', 1) !== 1) fail('grouped convolution is not supported');
+        if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3]) fail(`asymmetric pads [${pads.join(', ')}] are not supported`);
+        const s = ints('strides') ?? [1, 1];
+        let y = traced.conv2d(g, sym(0), sym(1), [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
+        if (ins[2]) {
+          const b = sym(2);
+          y = traced.binary(g, 'add', y, traced.reshape(b, [1, b.size, 1, 1]));
+        }
+        set({ sym: y });
+        return;
+      }
+      case 'Flatten': {
+        const x = sym(0);
+        const axis = axisOf(int('axis', 1), x);
+        const lead = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
+        set({ sym: traced.reshape(x, [lead, x.size / Math.max(lead, 1)]) });
+        return;
+      }
+      case 'Reshape': {
+        const x = sym(0);
+        const target = Array.from(constant(1).data).map((d, i) => (d === 0 && int('allowzero', 0) === 0 ? x.shape[i]! : d));
+        const known = target.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+        set({ sym: traced.reshape(x, target.map((d) => (d === -1 ? x.size / known : d))) });
+        return;
+      }
+      case 'Transpose': {
+        const x = sym(0);
+        const perm = ints('perm') ?? [1, 0];
+        if (rank(x) !== 2 || perm[0] !== 1 || perm[1] !== 0) fail(`only 2-D transposes are supported, got perm [${perm.join(', ')}] of [${x.shape.join(', ')}]`);
+        set({ sym: traced.transpose(x) });
+        return;
+      }
+      case 'Unsqueeze':
+      case 'Squeeze': {
+        const x = sym(0);
+        const axes = ints('axes') ?? (ins[1] ? Array.from(constant(1).data) : undefined);
+        let shape = [...x.shape];
+        if (op === 'Unsqueeze') {
+          const r = shape.length + (axes?.length ?? 0);
+          for (const a of [...(axes ?? [])].map((a) => (a < 0 ? a + r : a)).sort((p, q) => p - q)) shape.splice(a, 0, 1);
+        } else {
+          const drop = new Set((axes ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => (a < 0 ? a + shape.length : a)));
+          shape = shape.filter((_, i) => !drop.has(i));
+        }
+        set({ sym: traced.reshape(x, shape) });
+        return;
+      }
+      case 'ReduceMean':
+      case 'ReduceSum': {
+        const x = sym(0);
+        const axes = (ints('axes') ?? (ins[1] ? Array.from(constant(1).data) : x.shape.map((_, i) => i))).map((a) => axisOf(a, x));
+        const keep = int('keepdims', 1) === 1;
+        let y = x;
+        for (const a of [...axes].sort((p, q) => q - p)) y = traced.reduce(y, op === 'ReduceMean' ? 'mean' : 'sum', a, true);
+        if (!keep) y = traced.reshape(y, x.shape.filter((_, i) => !axes.includes(i)));
+        set({ sym: y });
+        return;
+      }
+      case 'LayerNormalization': {
+        const x = sym(0);
+        if (axisOf(int('axis', -1), x) !== rank(x) - 1) fail('only normalization over the last axis is supported');
+        let y = traced.lastAxis(x, 'layer_norm', flt('epsilon', 1e-5));
+        y = traced.binary(g, 'mul', y, sym(1));
+        if (ins[2]) y = traced.binary(g, 'add', y, sym(2));
+        set({ sym: y });
+        return;
+      }
+      case 'Softmax':
+      case 'LogSoftmax': {
+        const x = sym(0);
+        if (axisOf(int('axis', -1), x) !== rank(x) - 1) fail('only the last axis is supported');
+        set({ sym: traced.lastAxis(x, op === 'Softmax' ? 'softmax' : 'log_softmax') });
+        return;
+      }
+      case 'Shape':
+        set({ shape: [rank(sym(0))], data: Float64Array.from(sym(0).shape), isFloat: false });
+        return;
+      default:
+        if (unary[op]) {
+          set({ sym: traced.act(sym(0), unary[op]![0], unary[op]![1]) });
+          return;
+        }
+        fail('this op is not supported');
+    }
+  }
+}
+
+/** Evaluates an op whose inputs are all constants (the shape arithmetic exporters emit). */
+function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<string, AttributeProto>, fail: (why: string) => never): Value {
+  const c = ins as { shape: number[]; data: Float64Array; isFloat: boolean }[];
+  const ints = (name: string) => attrs.get(name)?.ints?.map(num);
+  const int = (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt);
+  switch (op) {
+    case 'Constant': {
+      const t = attrs.get('value')?.t;
+      if (t) return tensorValues(t, `Constant '${node.name}'`);
+      const f = attrs.get('value_float')?.f;
+      if (f !== undefined && f !== null) return { shape: [], data: Float64Array.of(f), isFloat: true };
+      const i = attrs.get('value_ints')?.ints;
+      if (i) return { shape: [i.length], data: Float64Array.from(i.map(num)), isFloat: false };
+      return fail('Constant without a tensor value');
+    }
+    case 'Identity':
+    case 'Cast':
+      return c[0]!;
+    case 'Gather': {
+      const [data, idx] = [c[0]!, c[1]!];
+      if (data.shape.length !== 1 || int('axis', 0) !== 0) return fail('only gathers from 1-D constants are folded');
+      const n = data.data.length;
+      return { shape: idx.shape, data: idx.data.map((i) => data.data[i < 0 ? i + n : i]!), isFloat: data.isFloat };
+    }
+    case 'Unsqueeze':
+    case 'Squeeze':
+    case 'Reshape':
+      return { shape: op === 'Reshape' ? Array.from(c[1]!.data) : [c[0]!.data.length], data: c[0]!.data, isFloat: c[0]!.isFloat };
+    case 'Concat': {
+      const data = Float64Array.from(c.flatMap((v) => Array.from(v.data)));
+      return { shape: [data.length], data, isFloat: c.some((v) => v.isFloat) };
+    }
+    case 'Slice': {
+      const d = c[0]!.data;
+      const n = d.length;
+      const norm = (v: number) => Math.max(0, Math.min(n, v < 0 ? v + n : v));
+      const [s, e] = [norm(c[1]!.data[0] ?? 0), norm(c[2]!.data[0] ?? n)];
+      const sl = d.slice(s, e);
+      return { shape: [sl.length], data: sl, isFloat: c[0]!.isFloat };
+    }
+    case 'Mul':
+    case 'Add':
+    case 'Sub':
+    case 'Div': {
+      const [a, b] = [c[0]!, c[1]!];
+      const f = { Mul: (p: number, q: number) => p * q, Add: (p: number, q: number) => p + q, Sub: (p: number, q: number) => p - q, Div: (p: number, q: number) => p / q }[op];
+      const n = Math.max(a.data.length, b.data.length);
+      if (a.data.length !== n && a.data.length !== 1) return fail('only elementwise or scalar constant arithmetic is folded');
+      if (b.data.length !== n && b.data.length !== 1) return fail('only elementwise or scalar constant arithmetic is folded');
+      const data = Float64Array.from({ length: n }, (_, i) => f(a.data[a.data.length === 1 ? 0 : i]!, b.data[b.data.length === 1 ? 0 : i]!));
+      return { shape: a.data.length === n ? a.shape : b.shape, data, isFloat: a.isFloat || b.isFloat };
+    }
+    default:
+      void ints;
+      return fail('this op on constants is not supported');
+  }
+}
+
+/**
+ * Decodes an ONNX model (the bytes of a .onnx file). Errors: MALFORMED_FILE for bytes that are
+ * not an ONNX protobuf; UNSUPPORTED_OP for ops, data types or attributes hesse does not handle.
+ */
+export async function loadOnnx(bytes: Uint8Array | ArrayBuffer): Promise<OnnxModel> {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const mod = (await import('onnx-proto')) as unknown as { default?: { onnx: unknown }; onnx?: unknown };
+  const onnx = (mod.default ?? mod).onnx;
+  let model: ModelProto;
+  try {
+    model = (onnx as { ModelProto: { decode(b: Uint8Array): ModelProto } }).ModelProto.decode(u8);
+  } catch (e) {
+    throw new HesseError('MALFORMED_FILE', `not an ONNX model (the protobuf did not decode: ${(e as Error).message}); is the file complete?`);
+  }
+  if (!model.graph || !model.graph.node || model.graph.node.length === 0) {
+    throw new HesseError('MALFORMED_FILE', 'not an ONNX model: it has no graph nodes (truncated, or another kind of file)');
+  }
+  return new OnnxModel(model);
+}
