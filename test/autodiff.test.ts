@@ -203,3 +203,21 @@ describe('traced-function errors', () => {
     expect(Array.from(g.w.toArray())).toEqual([2, 4, 6, 8, 10, 12]);
   });
 });
+
+describe('mean_output loss', () => {
+  it('is the mean of the network output, with no targets', () => {
+    const r = rng(31);
+    const m = h.nn.sequential([h.nn.linear(3, 2)]);
+    const p = Float64Array.from(randn(r, m.size));
+    const x = f64(randn(r, 12), [4, 3]);
+    using obj = h.objective(m, 'mean_output', { x }, { params: p });
+    const v = m.views(p);
+    const W = f64(v['0.weight']!, [2, 3]);
+    const b = f64(v['0.bias']!, [2]);
+    const [want, g] = h.valueAndGrad((q: { W: h.Sym; b: h.Sym }, xx: h.Sym) => h.mean(h.add(h.matmul(xx, h.transpose(q.W)), q.b)))({ W, b }, x);
+    expect(obj.loss()).toBeCloseTo(want, 14);
+    expectClose(obj.grad(), [...g.W.toArray(), ...g.b.toArray()], 1e-13, 1e-15);
+    expect(() => h.objective(m, 'mean_output', { x, y: x })).toThrowError(/takes no targets/);
+    expect(() => h.objective(m, 'mse', { x })).toThrowError(/needs targets/);
+  });
+});

@@ -21,9 +21,11 @@ type Typed = Float32Array | Float64Array;
  * estimate of G; reproducible by `seed`).
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
-export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce';
-const LOSSES: Record<LossName, 'mse' | 'cross_entropy' | 'bce_with_logits'> = {
-  mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits',
+/** Losses (PyTorch's mean reductions); 'mean_output' is the mean of the model's output, with no targets. */
+export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce' | 'mean_output';
+type LossKind = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'mean_output';
+const LOSSES: Record<LossName, LossKind> = {
+  mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits', mean_output: 'mean_output',
 };
 
 export interface ObjectiveOptions {
@@ -56,21 +58,24 @@ export class Objective implements Disposable {
   params: Typed;
   readonly #graph: Graph;
   readonly #out: number;
-  readonly #loss: 'mse' | 'cross_entropy' | 'bce_with_logits';
+  readonly #loss: LossKind;
   /** Node of the network output f(x; θ), where Gauss–Newton curvature splits J and Hℓ. */
   readonly #f: number;
   readonly #wrt: number;
   readonly #check: boolean;
   readonly #xShape: readonly number[];
-  readonly #yShape: readonly number[];
+  readonly #yShape: readonly number[] | undefined;
   #x: Typed = new Float32Array(0);
 
-  constructor(readonly model: Model, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}) {
+  constructor(readonly model: Model, loss: LossName, data: { x: Tensor; y?: Tensor }, opts: ObjectiveOptions = {}) {
     const kind = LOSSES[loss];
     if (!kind) throw new HesseError('INVALID_ARGUMENT', `unknown loss '${loss}': use ${Object.keys(LOSSES).join(', ')}`);
     const { x, y } = data;
-    if (y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
-    if (x.shape[0] !== y.shape[0]) {
+    if (kind === 'mean_output' ? y !== undefined : y === undefined) {
+      throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
+    }
+    if (y && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (y && x.shape[0] !== y.shape[0]) {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
     }
     this.dtype = x.dtype;
@@ -78,10 +83,9 @@ export class Objective implements Disposable {
     this.#graph = new Graph(this.dtype);
     try {
       const xs = this.#graph.input(x.shape);
-      const ys = this.#graph.input(y.shape);
       const f = model.build(xs);
       this.#f = f.id;
-      this.#out = traced.loss(this.#graph, kind, f, ys).id;
+      this.#out = (y ? traced.loss(this.#graph, kind as Exclude<LossKind, 'mean_output'>, f, this.#graph.input(y.shape)) : traced.reduce(f, 'mean', undefined, false)).id;
       if (this.#graph.raw.nParams() !== model.size) {
         throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
       }
@@ -90,7 +94,7 @@ export class Objective implements Disposable {
       throw e;
     }
     this.#xShape = x.shape;
-    this.#yShape = y.shape;
+    this.#yShape = y?.shape;
     this.#wrt = opts.wrt === 'input' ? 0 : -1;
     this.#check = opts.checkFinite ?? false;
     this.size = opts.wrt === 'input' ? x.size : model.size;
@@ -100,14 +104,15 @@ export class Objective implements Disposable {
   }
 
   /** Replaces the batch (same shapes as the one the objective was built with). */
-  setData(data: { x: Tensor; y: Tensor }): void {
-    const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-    if (!same(data.x.shape, this.#xShape) || !same(data.y.shape, this.#yShape)) {
-      throw new HesseError('SHAPE_MISMATCH', `setData: expected x [${this.#xShape.join(', ')}] and y [${this.#yShape.join(', ')}], got [${data.x.shape.join(', ')}] and [${data.y.shape.join(', ')}]`);
+  setData(data: { x: Tensor; y?: Tensor }): void {
+    const same = (a: readonly number[] | undefined, b: readonly number[] | undefined) => a === b || (!!a && !!b && a.length === b.length && a.every((d, i) => d === b[i]));
+    if (!same(data.x.shape, this.#xShape) || !same(data.y?.shape, this.#yShape)) {
+      const fmt = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'none');
+      throw new HesseError('SHAPE_MISMATCH', `setData: expected x ${fmt(this.#xShape)} and y ${fmt(this.#yShape)}, got ${fmt(data.x.shape)} and ${fmt(data.y?.shape)}`);
     }
     this.#x = data.x.toArray();
     call(() => this.#graph.raw.setInput(0, this.#x));
-    call(() => this.#graph.raw.setInput(1, data.y.toArray()));
+    if (data.y) call(() => this.#graph.raw.setInput(1, data.y!.toArray()));
   }
 
   /** N, the batch size (axis 0 of x). */
@@ -308,6 +313,6 @@ export class Objective implements Disposable {
 }
 
 /** L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. */
-export function objective(model: Model, loss: LossName, data: { x: Tensor; y: Tensor }, opts: ObjectiveOptions = {}): Objective {
+export function objective(model: Model, loss: LossName, data: { x: Tensor; y?: Tensor }, opts: ObjectiveOptions = {}): Objective {
   return new Objective(model, loss, data, opts);
 }
