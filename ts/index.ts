@@ -34,3 +34,4 @@ export { laplace, Laplace, type LaplaceOptions } from './laplace.js';
 export { Kfac, type KfacLayer } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
 export { type Model, type ParamBlock } from './nn.js';
+export * as npy from './io/npy.js';

@@ -18,7 +18,9 @@ const RUNTIMES = {
   node: [process.execPath, [join(here, 'node.mjs')]],
   deno: [
     join(root, 'node_modules', '.bin', 'deno'),
-    ['run', '--no-config', '--no-lock', '--no-prompt', `--allow-read=${dist}`, join(here, 'deno.mjs')],
+    // As a Deno user of the npm package gets it: the package's own dependencies (commander,
+    // fflate, onnx-proto) resolve from node_modules; reading is allowed there and in dist only.
+    ['run', '--no-lock', '--no-prompt', `--allow-read=${dist},${join(root, 'node_modules')}`, join(here, 'deno.mjs')],
   ],
   browser: [process.execPath, [join(here, 'browser.mjs')]],
   workerd: [process.execPath, [join(here, 'workerd.mjs')]],

@@ -1,17 +1,142 @@
 #!/usr/bin/env node
 /**
- * The `hesse` command line: argument parsing only; each subcommand lives in its own module.
+ * The `hesse` command line: argument parsing, output and exit codes only; the commands live in
+ * demo.ts and analyze.ts. Exit code 0 on success, 2 on bad input with one line on stderr that
+ * says what to do; nothing is written to --out unless the command succeeded.
  */
-import { Command } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { HesseError } from '../errors.js';
+import { writeNpy } from '../io/npy.js';
+import { analyze, info, type CommonOptions, type Result } from './analyze.js';
 import { demo } from './demo.js';
+import { curvatureDemo } from './curvature-demo.js';
 
-const program = new Command('hesse').description('second-order autodiff on a WebAssembly SIMD core');
+interface NodeProcess {
+  argv: string[];
+  exitCode?: number;
+  stdout: { write(s: string): void };
+  stderr: { write(s: string): void; isTTY?: boolean };
+}
+const proc = (globalThis as unknown as { process: NodeProcess }).process;
+const fsName = 'node:fs/promises';
+const fs = (await import(fsName)) as { readFile(p: string): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
+
+const program = new Command('hesse').description('second-order autodiff on a WebAssembly SIMD core').exitOverride();
 
 program
   .command('demo')
-  .description('time the SIMD GEMM against the scalar kernel and check that they agree')
-  .action(async () => {
-    if (!(await demo())) program.error('simd and scalar GEMM results differ', { exitCode: 1 });
+  .description('the main job on built-in data: train on the digits, then Hessian and Gauss–Newton spectra, trace, density plot')
+  .option('--svg <file>', 'where to write the spectral-density plot', 'hesse-demo-density.svg')
+  .option('--gemm', 'instead: time the SIMD GEMM against the scalar kernel and check that they agree')
+  .action(async (o: { svg: string; gemm?: boolean }) => {
+    if (o.gemm) {
+      if (!(await demo())) {
+        proc.stderr.write('hesse demo: simd and scalar GEMM results differ\n');
+        proc.exitCode = 1;
+      }
+      return;
+    }
+    await curvatureDemo({ svg: o.svg, writeFile: (p, d) => fs.writeFile(p, d), log: (l) => proc.stdout.write(l + '\n') });
   });
 
-await program.parseAsync();
+program
+  .command('info')
+  .description('inputs, outputs, parameter names and shapes, P, op types of an ONNX model')
+  .argument('<model>', 'MODEL.onnx')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (model: string, o: { json?: boolean }) => emit(await info(fs.readFile, model), o));
+
+const ANALYSES: [string, string][] = [
+  ['loss', 'the loss'],
+  ['grad', 'the gradient (its norm; --out writes it)'],
+  ['hvp', 'a Hessian-vector product H·v with --v V.npy'],
+  ['hessian', 'the dense Hessian: all eigenvalues (P ≤ 4096), trace, Frobenius norm'],
+  ['ggn', 'the dense Gauss–Newton matrix: all eigenvalues (P ≤ 4096), trace, Frobenius norm'],
+  ['diag', 'the diagonal of the GGN (default) or the Hessian (--matrix hessian)'],
+  ['spectrum', 'extreme eigenvalues (--top, --bottom), trace and spectral density from products'],
+];
+
+for (const [name, description] of ANALYSES) {
+  const cmd = program
+    .command(name)
+    .description(description)
+    .argument('<model>', 'MODEL.onnx')
+    .requiredOption('--x <file>', 'the model input, .npy')
+    .option('--y <file>', 'targets, .npy (ce: int64 class indices; mse, bce: float of the output shape)')
+    .addOption(new Option('--loss <loss>', 'the loss (mean reductions, as PyTorch)').choices(['mse', 'ce', 'bce', 'mean-output']).makeOptionMandatory())
+    .addOption(new Option('--wrt <what>', 'differentiate with respect to').choices(['params', 'input']).default('params'))
+    .option('--f64', 'compute in float64')
+    .option('--json', 'one JSON object on stdout')
+    .option('--quiet', 'no progress bar')
+    .option('--seed <n>', 'seed of randomized estimates', (v) => Number.parseInt(v, 10));
+  if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
+  if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
+  if (name === 'diag' || name === 'spectrum') cmd.addOption(new Option('--matrix <m>', 'which matrix').choices(['hessian', 'ggn']));
+  if (name === 'spectrum') {
+    cmd
+      .option('--top <k>', 'the k largest eigenvalues', (v) => Number.parseInt(v, 10))
+      .option('--bottom <k>', 'the k smallest eigenvalues', (v) => Number.parseInt(v, 10))
+      .option('--trace', 'estimate the trace (Hutch++)')
+      .option('--density <file>', 'write the spectral density (SLQ) as an SVG plot');
+  }
+  cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean; out?: string }) => {
+    const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+    let started = false;
+    const t0 = Date.now();
+    const progress = (done: number, total: number) => {
+      // Only for work that takes over a second.
+      if (!bar || (!started && Date.now() - t0 < 1000)) return;
+      if (!started) bar.start(total, done);
+      started = true;
+      bar.update(done);
+    };
+    let result: Result;
+    try {
+      result = await analyze(name, fs.readFile, model, o, progress);
+    } finally {
+      if (started) bar?.stop();
+    }
+    if (o.out && result.out) {
+      const shape = outShape(name, result);
+      const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
+      await fs.writeFile(o.out, writeNpy(arr));
+    }
+    if (o.density && result.svg) await fs.writeFile(o.density, result.svg);
+    emit(result, o);
+  });
+}
+
+function outShape(name: string, r: Result): number[] {
+  const n = r.out!.length;
+  return name === 'hessian' || name === 'ggn' ? [Math.round(Math.sqrt(n)), Math.round(Math.sqrt(n))] : [n];
+}
+
+function emit(r: Result, o: { json?: boolean }): void {
+  if (o.json) {
+    proc.stdout.write(JSON.stringify(r.json) + '\n');
+    return;
+  }
+  for (const [k, v] of Object.entries(r.json)) {
+    const s = Array.isArray(v) && v.length > 12 ? `[${v.slice(0, 12).map(fmt).join(', ')}, … (${v.length})]` : Array.isArray(v) ? `[${v.map(fmt).join(', ')}]` : fmt(v);
+    proc.stdout.write(`${k}: ${s}\n`);
+  }
+}
+
+function fmt(v: unknown): string {
+  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(8)) : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+try {
+  await program.parseAsync(proc.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Usage errors (missing or unknown options) are bad input too; --help and --version are not.
+    proc.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof HesseError) {
+    proc.stderr.write(`hesse: ${e.message}\n`);
+    proc.exitCode = 2;
+  } else {
+    throw e;
+  }
+}

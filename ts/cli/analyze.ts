@@ -1,0 +1,230 @@
+/**
+ * The analysis commands of the `hesse` CLI (info, loss, grad, hvp, hessian, ggn, diag,
+ * spectrum) on an ONNX model and .npy data. Each returns the JSON the contract names plus, where
+ * asked, an array for `--out`; main.ts prints and writes. Everything is library calls.
+ */
+import { HesseError } from '../errors.js';
+import { diagonal, eigenvalues, eigh, spectralDensity, trace } from '../curvature.js';
+import { init } from '../runtime.js';
+import { objective, type LossName, type Objective } from '../objective.js';
+import { loadOnnx, type OnnxModel } from '../io/onnx.js';
+import { npyToTensor, parseNpy } from '../io/npy.js';
+import type { DType, Tensor } from '../tensor.js';
+
+export interface CommonOptions {
+  x?: string;
+  y?: string;
+  loss?: string;
+  wrt?: 'params' | 'input';
+  f64?: boolean;
+  v?: string;
+  top?: number;
+  bottom?: number;
+  trace?: boolean;
+  density?: string;
+  matrix?: 'hessian' | 'ggn';
+  seed?: number;
+  samples?: number;
+}
+
+/** What a command produces: the JSON fields, and an array for --out. */
+export interface Result {
+  json: Record<string, unknown>;
+  out?: Float32Array | Float64Array;
+  /** An SVG document for --density. */
+  svg?: string;
+}
+
+type ReadFile = (path: string) => Promise<Uint8Array>;
+
+const LOSS_NAMES: Record<string, LossName> = { mse: 'mse', ce: 'cross_entropy', bce: 'bce_with_logits', 'mean-output': 'mean_output' };
+/** Dense matrices up to this size are decomposed for all eigenvalues (the contract's bound). */
+const MAX_DENSE_EIGEN = 4096;
+
+function bad(message: string): never {
+  throw new HesseError('INVALID_ARGUMENT', message);
+}
+
+async function readTensor(read: ReadFile, path: string, what: string, dtype: DType): Promise<Tensor> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await read(path);
+  } catch (e) {
+    return bad(`cannot read ${what} '${path}': ${(e as Error).message}`);
+  }
+  return npyToTensor(parseNpy(bytes), dtype);
+}
+
+/** The model, data and objective a command works on. */
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType }> {
+  await init();
+  let bytes: Uint8Array;
+  try {
+    bytes = await read(modelPath);
+  } catch (e) {
+    return bad(`cannot read the model '${modelPath}': ${(e as Error).message}`);
+  }
+  const model = await loadOnnx(bytes);
+  const dtype: DType = o.f64 ? 'float64' : 'float32';
+  if (!o.x) bad('--x X.npy is required (the model input)');
+  const loss = LOSS_NAMES[o.loss ?? ''] ?? bad(`--loss must be one of ${Object.keys(LOSS_NAMES).join(', ')}, got '${o.loss ?? ''}'`);
+  const x = await readTensor(read, o.x, '--x', dtype);
+  let y: Tensor | undefined;
+  if (loss !== 'mean_output') {
+    if (!o.y) bad(`--loss ${o.loss} needs --y Y.npy (${o.loss === 'ce' ? 'int64 class indices [N]' : "float targets of the output's shape"})`);
+    y = await readTensor(read, o.y, '--y', dtype);
+  } else if (o.y) bad('--loss mean-output takes no --y');
+  const obj = objective(model, loss, { x, y }, { params: model.init({ dtype }), wrt: o.wrt === 'input' ? 'input' : 'params' });
+  return { model, obj, dtype };
+}
+
+const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
+
+function denseSummary(m: Float32Array | Float64Array, n: number): Record<string, unknown> {
+  let tr = 0;
+  let fro = 0;
+  for (let i = 0; i < n; i++) tr += m[i * n + i]!;
+  for (const v of m) fro += v * v;
+  const out: Record<string, unknown> = { trace: tr, frobenius: Math.sqrt(fro) };
+  if (n <= MAX_DENSE_EIGEN) out.eigenvalues = Array.from(eigh(Float64Array.from(m), n).values).reverse();
+  return out;
+}
+
+/** `hesse info MODEL.onnx` */
+export async function info(read: ReadFile, modelPath: string): Promise<Result> {
+  await init();
+  const model = await loadOnnx(await read(modelPath).catch((e: Error) => bad(`cannot read the model '${modelPath}': ${e.message}`)));
+  return {
+    json: {
+      inputs: model.inputs,
+      outputs: model.outputs,
+      parameters: model.blocks.map((b) => ({ name: b.name, shape: b.shape })),
+      params: model.size,
+      opset: model.opset,
+      op_types: model.opTypes,
+    },
+  };
+}
+
+/** loss | grad | hvp | hessian | ggn | diag | spectrum */
+export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: (done: number, total: number) => void): Promise<Result> {
+  const { model, obj, dtype } = await setup(read, modelPath, o);
+  try {
+    const base = { loss: obj.loss(), params: model.size };
+    const n = obj.size;
+    switch (command) {
+      case 'loss':
+        return { json: base };
+      case 'grad': {
+        const g = obj.grad();
+        return { json: { ...base, grad_norm: norm(g) }, out: g };
+      }
+      case 'hvp': {
+        if (!o.v) bad(`hvp needs --v V.npy (${o.wrt === 'input' ? "the input's shape" : `length P = ${n}, parameter order`})`);
+        const v = await readTensor(read, o.v, '--v', dtype);
+        if (v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}`);
+        const hv = obj.hvp(v.toArray());
+        return { json: { ...base, hvp_norm: norm(hv) }, out: hv };
+      }
+      case 'hessian':
+      case 'ggn': {
+        if (command === 'ggn' && o.wrt === 'input') bad('the GGN is defined for parameters; drop --wrt input');
+        const bytes = n * n * (dtype === 'float64' ? 8 : 4);
+        if (bytes > 512 * 2 ** 20) {
+          bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
+        }
+        const chunk = 64;
+        const m = command === 'hessian' ? denseWithProgress(obj, 'hessian', n, chunk, progress) : denseWithProgress(obj, 'ggn', n, chunk, progress);
+        return { json: { ...base, ...denseSummary(m, n) }, out: m };
+      }
+      case 'diag': {
+        const matrix = o.matrix ?? 'ggn';
+        let d: Float32Array | Float64Array;
+        if (matrix === 'ggn') {
+          if (o.wrt === 'input') bad('the GGN is defined for parameters; use --matrix hessian with --wrt input');
+          d = o.loss === 'mean-output' ? new Float64Array(n) : obj.gaussNewton('diagonal');
+        } else if (n <= MAX_DENSE_EIGEN) {
+          const h = denseWithProgress(obj, 'hessian', n, 64, progress);
+          d = Float64Array.from({ length: n }, (_, i) => h[i * n + i]!);
+        } else {
+          d = diagonal(obj.operator('hessian'), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+        }
+        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix }, out: d };
+      }
+      case 'spectrum': {
+        const matrix = o.matrix ?? 'hessian';
+        const op = obj.operator(matrix);
+        const seed = o.seed ?? 0;
+        const json: Record<string, unknown> = { ...base, matrix };
+        let products = 0;
+        const top = o.top ?? 0;
+        const bottom = o.bottom ?? 0;
+        if (top > 0) {
+          const r = eigenvalues(op, top, { which: 'largest', seed });
+          json.top = Array.from(r.values);
+          products += r.products;
+        }
+        if (bottom > 0) {
+          const r = eigenvalues(op, bottom, { which: 'smallest', seed });
+          json.bottom = Array.from(r.values);
+          products += r.products;
+        }
+        if (o.trace) {
+          const t = trace(op, { method: 'hutch++', samples: Math.min(3 * n, 300), seed });
+          json.trace = t.trace;
+          products += t.products;
+        }
+        let svg: string | undefined;
+        if (o.density) {
+          const d = spectralDensity(op, { probes: 10, steps: Math.min(n, 80), seed });
+          products += d.products;
+          svg = densitySvg(d.grid, d.density, `${matrix === 'ggn' ? 'GGN' : 'Hessian'} spectral density (SLQ, ${d.products} products)`);
+        }
+        json.hvps = products;
+        return { json, svg };
+      }
+      default:
+        return bad(`unknown command '${command}'`);
+    }
+  } finally {
+    obj.dispose();
+  }
+}
+
+/** A dense curvature matrix, 64 columns a pass, reporting progress. */
+function denseWithProgress(obj: Objective, c: 'hessian' | 'ggn', n: number, chunk: number, progress: (done: number, total: number) => void): Float32Array | Float64Array {
+  const out = obj.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
+  for (let start = 0; start < n; start += chunk) {
+    const k = Math.min(chunk, n - start);
+    const units = obj.dtype === 'float64' ? new Float64Array(k * n) : new Float32Array(k * n);
+    for (let r = 0; r < k; r++) units[r * n + start + r] = 1;
+    out.set(obj.curvatureProducts(c, units, k), start * n);
+    progress(start + k, n);
+  }
+  return out;
+}
+
+/** A self-contained SVG line plot of a density (axes, ticks, title). */
+export function densitySvg(grid: Float64Array, density: Float64Array, title: string): string {
+  const [w, h, m] = [640, 360, 48];
+  const x0 = grid[0]!;
+  const x1 = grid[grid.length - 1]!;
+  const ymax = Math.max(...density) || 1;
+  const sx = (v: number) => m + ((v - x0) / (x1 - x0 || 1)) * (w - 2 * m);
+  const sy = (v: number) => h - m - (v / ymax) * (h - 2 * m);
+  const path = Array.from(grid, (g, i) => `${i ? 'L' : 'M'}${sx(g).toFixed(2)},${sy(density[i]!).toFixed(2)}`).join('');
+  const ticks = Array.from({ length: 5 }, (_, i) => x0 + ((x1 - x0) * i) / 4);
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="24" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    `<line x1="${m}" y1="${h - m}" x2="${w - m}" y2="${h - m}" stroke="black"/>`,
+    `<line x1="${m}" y1="${m}" x2="${m}" y2="${h - m}" stroke="black"/>`,
+    ...ticks.map((t) => `<text x="${sx(t).toFixed(1)}" y="${h - m + 16}" text-anchor="middle">${t.toPrecision(3)}</text>`),
+    `<text x="${w / 2}" y="${h - 8}" text-anchor="middle">eigenvalue</text>`,
+    `<text x="14" y="${h / 2}" transform="rotate(-90 14 ${h / 2})" text-anchor="middle">density</text>`,
+    `<path d="${path}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`,
+    '</svg>',
+  ].join('\n');
+}

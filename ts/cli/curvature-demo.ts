@@ -1,0 +1,57 @@
+/**
+ * `hesse demo`: the main job on built-in data. Trains an MLP on the 8×8 digits that ship with
+ * hesse (Hessian-free optimization), then reports the loss, the extreme eigenvalues and the trace
+ * of the Hessian and of the Gauss–Newton matrix side by side, with timings and products used,
+ * and writes the Hessian's spectral density as an SVG plot.
+ */
+import { digits } from '../datasets.js';
+import { eigenvalues, spectralDensity, trace } from '../curvature.js';
+import { init } from '../runtime.js';
+import { hessianFree } from '../optim.js';
+import { objective } from '../objective.js';
+import { sequential, linear, tanh } from '../nn.js';
+import { tensor } from '../tensor.js';
+import { densitySvg } from './analyze.js';
+import { markdownTable } from './measure.js';
+
+export interface DemoOptions {
+  /** Where to write the SVG plot. */
+  svg: string;
+  writeFile: (path: string, data: string) => Promise<void>;
+  log: (line: string) => void;
+}
+
+const ms = (t0: number) => `${(performance.now() - t0).toFixed(0)} ms`;
+
+export async function curvatureDemo(o: DemoOptions): Promise<void> {
+  await init();
+  const d = await digits();
+  const x = tensor(d.x, [d.n, d.features], 'float64');
+  const y = tensor(d.y, [d.n], 'float64');
+  const model = sequential([linear(64, 32), tanh(), linear(32, 10)]);
+  o.log(`hesse demo: MLP 64-32-10 (tanh, cross-entropy) on the ${d.n} 8×8 digits shipped with hesse; P = ${model.size}, float64\n`);
+  using obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
+
+  let t0 = performance.now();
+  const run = hessianFree(obj, { steps: 15, cgMaxIter: 10 });
+  const last = run.steps.at(-1)!;
+  o.log(`trained by Hessian-free optimization: loss ${run.losses[0]!.toFixed(4)} → ${run.losses.at(-1)!.toFixed(4)} in ${run.steps.length} steps (${last.gradients} gradients, ${last.products} GGN products), ${ms(t0)}`);
+
+  const rows: string[][] = [];
+  for (const c of ['hessian', 'ggn'] as const) {
+    const op = obj.operator(c);
+    t0 = performance.now();
+    const top = eigenvalues(op, 5, { tol: 1e-6 });
+    const bottom = eigenvalues(op, 3, { which: 'smallest', tol: 1e-6 });
+    const tr = trace(op, { method: 'hutch++', samples: 150, seed: 1 });
+    const fmt = (v: Float64Array) => Array.from(v, (e) => e.toPrecision(4)).join(', ');
+    rows.push([c === 'ggn' ? 'Gauss–Newton' : 'Hessian', fmt(top.values), fmt(bottom.values), `${tr.trace.toPrecision(5)} ± ${tr.stdError.toPrecision(2)}`, String(top.products + bottom.products + tr.products), ms(t0)]);
+  }
+  o.log('\n' + markdownTable(['matrix', 'top 5 eigenvalues', 'bottom 3', 'trace (Hutch++)', 'products', 'time'], rows));
+  o.log('\nThe GGN is positive semidefinite (its bottom eigenvalues are ≥ 0 up to rounding); the Hessian has negative curvature where the GGN has none.');
+
+  t0 = performance.now();
+  const density = spectralDensity(obj.operator('hessian'), { probes: 8, steps: 60, seed: 2 });
+  await o.writeFile(o.svg, densitySvg(density.grid, density.density, `Hessian spectral density, digits MLP (SLQ, ${density.products} HVPs)`));
+  o.log(`\nspectral density by stochastic Lanczos quadrature (${density.products} HVPs, ${ms(t0)}) written to ${o.svg}`);
+}
