@@ -204,16 +204,23 @@ function denseWithProgress(obj: Objective, c: 'hessian' | 'ggn', n: number, chun
   return out;
 }
 
-/** A self-contained SVG line plot of a density (axes, ticks, title). */
+/**
+ * A self-contained SVG plot of a spectral density: log scale (as PyHessian plots them: the bulk
+ * near zero would hide the outliers otherwise), floored at 1e-6 of the peak; axes, ticks, title.
+ */
 export function densitySvg(grid: Float64Array, density: Float64Array, title: string): string {
-  const [w, h, m] = [640, 360, 48];
+  const [w, h, m] = [640, 360, 56];
   const x0 = grid[0]!;
   const x1 = grid[grid.length - 1]!;
-  const ymax = Math.max(...density) || 1;
+  const peak = Math.max(...density) || 1;
+  const floor = Math.log10(peak * 1e-6);
+  const top = Math.log10(peak);
+  const ly = (v: number) => Math.max(floor, Math.log10(Math.max(v, 1e-300)));
   const sx = (v: number) => m + ((v - x0) / (x1 - x0 || 1)) * (w - 2 * m);
-  const sy = (v: number) => h - m - (v / ymax) * (h - 2 * m);
-  const path = Array.from(grid, (g, i) => `${i ? 'L' : 'M'}${sx(g).toFixed(2)},${sy(density[i]!).toFixed(2)}`).join('');
-  const ticks = Array.from({ length: 5 }, (_, i) => x0 + ((x1 - x0) * i) / 4);
+  const sy = (l: number) => h - m - ((l - floor) / (top - floor || 1)) * (h - 2 * m);
+  const path = Array.from(grid, (g, i) => `${i ? 'L' : 'M'}${sx(g).toFixed(2)},${sy(ly(density[i]!)).toFixed(2)}`).join('');
+  const xticks = Array.from({ length: 5 }, (_, i) => x0 + ((x1 - x0) * i) / 4);
+  const yticks = Array.from({ length: 7 }, (_, i) => floor + i).filter((l) => l <= top + 1e-9);
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
@@ -221,9 +228,10 @@ export function densitySvg(grid: Float64Array, density: Float64Array, title: str
     `<text x="${w / 2}" y="24" text-anchor="middle" font-size="14">${esc(title)}</text>`,
     `<line x1="${m}" y1="${h - m}" x2="${w - m}" y2="${h - m}" stroke="black"/>`,
     `<line x1="${m}" y1="${m}" x2="${m}" y2="${h - m}" stroke="black"/>`,
-    ...ticks.map((t) => `<text x="${sx(t).toFixed(1)}" y="${h - m + 16}" text-anchor="middle">${t.toPrecision(3)}</text>`),
-    `<text x="${w / 2}" y="${h - 8}" text-anchor="middle">eigenvalue</text>`,
-    `<text x="14" y="${h / 2}" transform="rotate(-90 14 ${h / 2})" text-anchor="middle">density</text>`,
+    ...xticks.map((t) => `<text x="${sx(t).toFixed(1)}" y="${h - m + 16}" text-anchor="middle">${t.toPrecision(3)}</text>`),
+    ...yticks.map((l) => `<text x="${m - 6}" y="${(sy(l) + 4).toFixed(1)}" text-anchor="end">1e${Math.round(l)}</text>`),
+    `<text x="${w / 2}" y="${h - 12}" text-anchor="middle">eigenvalue</text>`,
+    `<text x="14" y="${h / 2}" transform="rotate(-90 14 ${h / 2})" text-anchor="middle">density (log scale)</text>`,
     `<path d="${path}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`,
     '</svg>',
   ].join('\n');
