@@ -1,5 +1,5 @@
-// Autodiff benchmark: hesse vs PyTorch (and JAX when installed) on the workloads of the autodiff
-// issue, same machine, same run. Prints markdown tables. Not a test: nothing here asserts.
+// Autodiff benchmark: hesse vs PyTorch, jax-js and TF.js (bench/peers/) on the workloads of the
+// autodiff issue, same machine, same run. Prints markdown tables. Not a test: nothing here asserts.
 //
 //   npm run build && node bench/autodiff.mjs          (OPENBLAS_NUM_THREADS=1 is set for the peer)
 //
@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as h from '../dist/index.js';
+import { runJsPeers } from './peers/js_peers.mjs';
 
 const WORKLOADS = {
   W1: { sizes: [784, 256, 256, 10], batch: 128, loss: 'ce' },
@@ -75,10 +76,14 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
   const model = mlp(w.sizes);
   const classes = w.sizes.at(-1);
   const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-  const x = h.tensor(rand(w.batch * w.sizes[0]), [w.batch, w.sizes[0]]);
-  const y = w.loss === 'ce' ? h.tensor(Float32Array.from({ length: w.batch }, () => Math.floor(Math.random() * classes)), [w.batch]) : h.tensor(rand(w.batch * classes), [w.batch, classes]);
+  const xd = rand(w.batch * w.sizes[0]);
+  const yd = w.loss === 'ce' ? Float32Array.from({ length: w.batch }, () => Math.floor(Math.random() * classes)) : rand(w.batch * classes);
+  const x = h.tensor(xd, [w.batch, w.sizes[0]]);
+  const y = w.loss === 'ce' ? h.tensor(yd, [w.batch]) : h.tensor(yd, [w.batch, classes]);
   const obj = h.objective(model, w.loss, { x, y }, { seed: 1 });
   const v = model.init({ seed: 2 });
+  // The JS peers get the same data, parameters and direction, and hesse's results to check against.
+  w.data = { x: xd, y: yd, params: obj.params.slice(), v, grad: obj.grad(), hvp: obj.hvp(v), hessian: name === 'W3' ? obj.hessian() : undefined };
   const r = (res[name] = { P: model.size });
   r.grad = time(() => obj.grad());
   r.hvp = time(() => obj.hvp(v));
@@ -98,15 +103,18 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
 }
 
 const torch = peers(['/usr/bin/python3', 'python3']);
-const fmt = (v, d = 2) => (v === undefined ? '—' : v.toFixed(d));
+const js = await runJsPeers(WORKLOADS);
+const fmt = (v, d = 2) => (v === undefined ? '—' : typeof v === 'string' ? v : v.toFixed(d));
+const ratio = (a, b) => (typeof b === 'number' ? fmt(a / b) + '×' : '—');
 console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${torch.torch} (f32, one thread, OPENBLAS_NUM_THREADS=1)` : 'PyTorch: not found (python3 with torch), peer skipped'}; Node ${process.version}\n`);
-console.log('| workload | P | quantity | hesse ms | PyTorch ms | hesse / PyTorch |');
-console.log('|---|---:|---|---:|---:|---:|');
+for (const [k, n] of Object.entries(js.notes)) console.log(`- ${k}: ${n}`);
+console.log('\n| workload | P | quantity | hesse ms | PyTorch ms | hesse / PyTorch | jax-js ms | hesse / jax-js | TF.js ms |');
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
 for (const [name, r] of Object.entries(res)) {
   for (const q of ['grad', 'hvp', 'ggnvp', 'hessian']) {
     if (r[q] === undefined) continue;
-    const t = torch?.[`${name}.${q}`];
-    console.log(`| ${name} | ${r.P} | ${q === 'hessian' ? 'full Hessian' : q} | ${fmt(r[q])} | ${fmt(t)} | ${t ? fmt(r[q] / t) + '×' : '—'} |`);
+    const [t, j, tf] = [torch, js['jax-js'], js.tfjs].map((p) => p?.[`${name}.${q}`]);
+    console.log(`| ${name} | ${r.P} | ${q === 'hessian' ? 'full Hessian' : q} | ${fmt(r[q])} | ${fmt(t)} | ${ratio(r[q], t)} | ${fmt(j)} | ${ratio(r[q], j)} | ${fmt(tf)} |`);
   }
 }
 console.log('\nTargets of the autodiff issue:\n');
