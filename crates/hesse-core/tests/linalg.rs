@@ -565,3 +565,25 @@ fn tiny_operators_and_operator_errors_do_not_panic() {
     assert_eq!(msg(hutch_pp_trace(&mut Failing(0), 9, 0).map(|_| ())), "failing operator");
     assert_eq!(msg(power_iteration(&mut Failing(0), 1, &PowerOpts::default()).map(|_| ())), "failing operator");
 }
+
+/// A low-rank PSD matrix (most eigenvalues exactly 0, as a Gauss–Newton matrix has) decomposes:
+/// its zero cluster must split off in QL (a regression: it used to stall after 60 sweeps).
+#[test]
+fn eigh_low_rank_psd() {
+    let (n, r) = (113, 8);
+    let a_fac: Vec<f64> = (0..n * r).map(|i| ((i as f64) * 0.7311).sin()).collect();
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (0..r).map(|k| a_fac[i * r + k] * a_fac[j * r + k]).sum();
+        }
+    }
+    let (vals, vecs) = eigh(&a, n).unwrap();
+    let scale = vals[n - 1];
+    assert!(vals[..n - r].iter().all(|v| v.abs() < 1e-12 * scale), "the null space is zero");
+    for j in n - r..n {
+        let v = &vecs[j * n..(j + 1) * n];
+        let res: f64 = (0..n).map(|i| ((0..n).map(|k| a[i * n + k] * v[k]).sum::<f64>() - vals[j] * v[i]).powi(2)).sum::<f64>().sqrt();
+        assert!(res < 1e-10 * scale, "residual {res}");
+    }
+}

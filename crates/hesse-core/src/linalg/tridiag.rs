@@ -95,6 +95,10 @@ pub(crate) fn tridiagonal_eigen(diag: &[f64], offdiag: &[f64], which: Components
 pub(crate) fn ql_implicit(d: &mut [f64], e: &mut [f64], z: &mut [f64], ncols: usize) -> Result<()> {
     let n = d.len();
     let mut rotations: Vec<(usize, f64, f64)> = Vec::with_capacity(ROTATION_BATCH.min(n.saturating_mul(n)));
+    // The scale of T: an off-diagonal is negligible next to its neighbours or to ‖T‖ (EISPACK's
+    // tql2 keeps the running version of this). Without the second test, a cluster of eigenvalues
+    // near zero (a low-rank matrix: Gauss–Newton matrices are) never splits and QL stalls.
+    let norm = (0..n).map(|i| d[i].abs() + e.get(i).map_or(0.0, |x| x.abs())).fold(0.0, f64::max);
     for l in 0..n {
         let mut sweeps = 0;
         loop {
@@ -102,7 +106,7 @@ pub(crate) fn ql_implicit(d: &mut [f64], e: &mut [f64], z: &mut [f64], ncols: us
             let mut m = l;
             while m + 1 < n {
                 let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
+                if e[m].abs() <= f64::EPSILON * dd || e[m].abs() <= f64::EPSILON * norm {
                     break;
                 }
                 m += 1;

@@ -1,0 +1,165 @@
+/**
+ * Models as PyTorch's exporter writes them (test/fixtures/onnx, from gen_onnx.py): through the
+ * library and through the `hesse` CLI, against float64 references of the exported graph
+ * (`onnx_f64`) and of PyTorch (Hessian spectra, traces): float32 within 1e-4 relative, float64
+ * within 1e-9. Plus the CLI's bad-input contract: exit code 2, one line, nothing written.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import * as h from '../ts/index.js';
+
+await h.init();
+const run = promisify(execFile);
+const root = new URL('./fixtures/onnx/', import.meta.url).pathname;
+const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const cases = readdirSync(root).filter((d) => existsSync(join(root, d, 'model.onnx'))).sort();
+const ref = (c: string) => JSON.parse(readFileSync(join(root, c, 'reference.json'), 'utf8'));
+const npyFile = (c: string, f: string) => h.npy.parseNpy(readFileSync(join(root, c, f)));
+const LOSS: Record<string, h.LossName> = { ce: 'cross_entropy', mse: 'mse', bce: 'bce_with_logits', 'mean-output': 'mean_output' };
+
+function rel(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let n = 0;
+  let d = 0;
+  for (let i = 0; i < want.length; i++) {
+    n += (got[i]! - want[i]!) ** 2;
+    d += want[i]! ** 2;
+  }
+  return Math.sqrt(n) / Math.max(Math.sqrt(d), 1e-300);
+}
+
+describe.each([
+  ['float32', 1e-4],
+  ['float64', 1e-9],
+] as const)('library, %s', (dtype, tol) => {
+  it('has the fixtures', () => expect(cases.length).toBeGreaterThanOrEqual(10));
+  it.each(cases)('%s', async (c) => {
+    const r = ref(c);
+    const model = await h.loadOnnx(readFileSync(join(root, c, 'model.onnx')));
+    expect(model.size).toBe(r.P);
+    expect([...model.opTypes].sort()).toEqual([...r.op_types].sort());
+    expect(model.blocks.map((b) => b.name)).toEqual(r.onnx_param_names);
+    const x = h.npy.npyToTensor(npyFile(c, 'x.npy'), dtype);
+    const y = existsSync(join(root, c, 'y.npy')) ? h.npy.npyToTensor(npyFile(c, 'y.npy'), dtype) : undefined;
+    const f = r.onnx_f64;
+    using obj = h.objective(model, LOSS[r.loss]!, { x, y }, { params: model.init({ dtype }) });
+    expect(rel([obj.loss()], [f.loss_value])).toBeLessThan(tol);
+    expect(rel(obj.grad(), f.grad)).toBeLessThan(tol);
+    const v = Float64Array.from(f.v ?? r.v);
+    expect(rel(obj.hvp(dtype === 'float64' ? v : Float32Array.from(v)), f.hvp)).toBeLessThan(tol);
+    using inp = h.objective(model, LOSS[r.loss]!, { x, y }, { params: model.init({ dtype }), wrt: 'input' });
+    expect(rel(inp.grad(), f.input_grad)).toBeLessThan(tol);
+    const vx = npyFile(c, 'vx.npy').data as Float32Array;
+    expect(rel(inp.hvp(dtype === 'float64' ? Float64Array.from(vx) : vx), f.input_hvp)).toBeLessThan(tol);
+    // The Hessian spectrum and trace against PyTorch's (the graph's float32 constants, e.g. GELU's
+    // √2, move these by ~1e-8).
+    if (dtype === 'float64' && r.param_order_matches_onnx) {
+      const H = obj.hessian();
+      const ev = h.eigh(H, r.P).values;
+      const radius = Math.max(...r.hessian_eigvals.map(Math.abs));
+      for (let i = 0; i < 3; i++) {
+        expect(Math.abs(ev[i]! - r.hessian_eigs_bottom3[i]) / radius).toBeLessThan(1e-6);
+        expect(Math.abs(ev[r.P - 1 - i]! - r.hessian_eigs_top3[i]) / radius).toBeLessThan(1e-6);
+      }
+    }
+  });
+});
+
+async function hesse(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('the hesse CLI', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'hesse-cli-'));
+  const files = (c: string) => ['--x', join(root, c, 'x.npy'), ...(existsSync(join(root, c, 'y.npy')) ? ['--y', join(root, c, 'y.npy')] : []), '--loss', ref(c).loss];
+  const model = (c: string) => join(root, c, 'model.onnx');
+
+  it.each([
+    ['float32', [], 1e-4],
+    ['float64', ['--f64'], 1e-9],
+  ] as const)('loss, grad (--out), hvp, hessian and ggn match the references in %s', async (_, flag, tol) => {
+    for (const c of ['cnn_ce', 'gelu_mlp_ce', 'mlp_softplus_meanout']) {
+      const r = ref(c);
+      const f = r.onnx_f64;
+      const loss = JSON.parse((await hesse(['loss', model(c), ...files(c), ...flag, '--json'])).stdout);
+      expect(loss.params).toBe(r.P);
+      expect(rel([loss.loss], [f.loss_value])).toBeLessThan(tol);
+      const out = join(tmp, `${c}-grad.npy`);
+      const grad = JSON.parse((await hesse(['grad', model(c), ...files(c), ...flag, '--json', '--out', out])).stdout);
+      const g = h.npy.parseNpy(readFileSync(out)).data as Float32Array;
+      expect(rel(g, f.grad)).toBeLessThan(tol);
+      expect(rel([grad.grad_norm], [Math.hypot(...f.grad)])).toBeLessThan(tol);
+      const hvp = JSON.parse((await hesse(['hvp', model(c), ...files(c), ...flag, '--json', '--v', join(root, c, 'v.npy')])).stdout);
+      expect(rel([hvp.hvp_norm], [Math.hypot(...f.hvp)])).toBeLessThan(tol);
+      const H = JSON.parse((await hesse(['hessian', model(c), ...files(c), ...flag, '--json'])).stdout);
+      expect(Math.abs(H.trace - r.hessian_trace) / Math.max(...r.hessian_eigvals.map(Math.abs))).toBeLessThan(flag.length ? 1e-7 : 1e-4);
+      expect(H.eigenvalues).toHaveLength(r.P);
+      if (r.loss !== 'mean-output') {
+        const G = JSON.parse((await hesse(['ggn', model(c), ...files(c), ...flag, '--json'])).stdout);
+        expect(Math.abs(G.trace - r.ggn_trace) / Math.max(...r.ggn_eigvals.map(Math.abs))).toBeLessThan(flag.length ? 1e-7 : 1e-4);
+        const D = JSON.parse((await hesse(['diag', model(c), ...files(c), ...flag, '--json'])).stdout);
+        expect(Math.abs(D.diag_sum - r.ggn_trace) / r.ggn_trace).toBeLessThan(flag.length ? 1e-7 : 1e-4);
+      }
+    }
+  });
+
+  it('spectrum: top and bottom eigenvalues, trace, products used, density plot', async () => {
+    const c = 'mlp_tanh_ce';
+    const r = ref(c);
+    const svg = join(tmp, 'density.svg');
+    const s = JSON.parse((await hesse(['spectrum', model(c), ...files(c), '--f64', '--json', '--top', '3', '--bottom', '3', '--trace', '--density', svg, '--seed', '1'])).stdout);
+    const radius = Math.max(...r.hessian_eigvals.map(Math.abs));
+    s.top.forEach((v: number, i: number) => expect(Math.abs(v - r.hessian_eigs_top3[i]) / radius).toBeLessThan(1e-6));
+    s.bottom.forEach((v: number, i: number) => expect(Math.abs(v - r.hessian_eigs_bottom3[i]) / radius).toBeLessThan(1e-6));
+    expect(Math.abs(s.trace - r.hessian_trace) / radius).toBeLessThan(1e-6);
+    expect(s.hvps).toBeGreaterThan(0);
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<path d="M/);
+  });
+
+  it('info lists inputs, outputs, parameters and op types', async () => {
+    const r = ref('cnn_ce');
+    const i = JSON.parse((await hesse(['info', model('cnn_ce'), '--json'])).stdout);
+    expect(i.params).toBe(r.P);
+    expect(i.parameters.map((p: { name: string }) => p.name)).toEqual(r.onnx_param_names);
+    expect(i.inputs[0].shape).toEqual(r.input_shape);
+    expect(i.op_types).toEqual(r.op_types);
+  });
+
+  it('bad input: exit code 2, one line on stderr that says what to do, nothing written to --out', async () => {
+    const c = 'mlp_tanh_ce';
+    const out = join(tmp, 'never.npy');
+    const truncated = join(tmp, 'truncated.onnx');
+    writeFileSync(truncated, readFileSync(model(c)).subarray(0, 200));
+    const wrongX = join(tmp, 'x-wrong.npy');
+    writeFileSync(wrongX, h.npy.writeNpy({ dtype: 'float32', shape: [6, 5], data: new Float32Array(30) }));
+    const badLabels = join(tmp, 'y-bad.npy');
+    writeFileSync(badLabels, h.npy.writeNpy({ dtype: 'int64', shape: [6], data: BigInt64Array.from([0n, 1n, 2n, 3n, 0n, 1n]) }));
+    const shortV = join(tmp, 'v-short.npy');
+    writeFileSync(shortV, h.npy.writeNpy({ dtype: 'float32', shape: [5], data: new Float32Array(5) }));
+    const cases: [string[], RegExp][] = [
+      [['grad', truncated, ...files(c), '--out', out], /ONNX|protobuf|truncated/],
+      [['grad', model(c), '--x', wrongX, '--y', join(root, c, 'y.npy'), '--loss', 'ce', '--out', out], /\[6, 6\].*\[6, 5\]/],
+      [['grad', model(c), '--x', join(root, c, 'x.npy'), '--y', badLabels, '--loss', 'ce', '--out', out], /label 3.*0\.\.3/],
+      [['hvp', model(c), ...files(c), '--v', shortV, '--out', out], /--v has 5 values.*P = 83/],
+      [['grad', model(c), '--x', join(root, c, 'x.npy'), '--loss', 'ce', '--out', out], /needs --y/],
+      [['grad', model(c), ...files(c).slice(0, -2), '--loss', 'hinge'], /.+/],
+    ];
+    for (const [args, why] of cases) {
+      const r = await hesse(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(why);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+});
