@@ -163,3 +163,43 @@ describe('the hesse CLI', () => {
     }
   });
 });
+
+describe('Concat and Transpose in ONNX graphs', () => {
+  it('import like the same traced function (a graph built with onnx-proto)', async () => {
+    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
+    const r = [0.3, -0.2, 0.5, 0.1, -0.4, 0.25, 0.7, -0.6, 0.15, 0.05, -0.35, 0.45];
+    const W = Float32Array.from(r); // [6, 2]
+    const tensorOf = (name: string, dims: number[], data: Float32Array) => ({ name, dims, dataType: 1, floatData: Array.from(data) });
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const graph = {
+      name: 'g',
+      initializer: [tensorOf('W', [6, 2], W)],
+      input: [vi('x', [4, 3])],
+      output: [vi('y', [4, 2])],
+      node: [
+        { opType: 'Tanh', input: ['x'], output: ['t'], name: 'tanh' },
+        { opType: 'Concat', input: ['x', 't'], output: ['c'], name: 'cat', attribute: [{ name: 'axis', type: 2, i: 1 }] },
+        { opType: 'Transpose', input: ['c'], output: ['ct'], name: 'tr', attribute: [{ name: 'perm', type: 7, ints: [1, 0] }] },
+        { opType: 'Transpose', input: ['ct'], output: ['c2'], name: 'tr2' },
+        { opType: 'MatMul', input: ['c2', 'W'], output: ['y'], name: 'mm' },
+      ],
+    };
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish();
+    const model = await h.loadOnnx(bytes);
+    expect(model.opTypes).toEqual(['Tanh', 'Concat', 'Transpose', 'MatMul']);
+    const x = h.tensor(Float64Array.from({ length: 12 }, (_, i) => Math.sin(i)), [4, 3], 'float64');
+    const y = h.tensor(Float64Array.from({ length: 8 }, (_, i) => Math.cos(i)), [4, 2], 'float64');
+    using obj = h.objective(model, 'mse', { x, y }, { params: model.init({ dtype: 'float64' }) });
+    const f = (p: h.Sym, xx: h.Sym, yy: h.Sym) => h.mseLoss(h.matmul(h.permute(h.permute(h.concat([xx, h.tanh(xx)], 1), [1, 0]), [1, 0]), p), yy);
+    const Wt = h.tensor(Float64Array.from(W), [6, 2], 'float64');
+    const [value, grad] = h.valueAndGrad(f)(Wt, x, y);
+    expect(obj.loss()).toBeCloseTo(value, 14);
+    expect(rel(obj.grad(), grad.toArray())).toBeLessThan(1e-13);
+    const v = Float64Array.from({ length: 12 }, (_, i) => Math.cos(3 * i));
+    expect(rel(obj.hvp(v), h.hvp(f, Wt, h.tensor(v, [6, 2], 'float64'), [x, y]).toArray())).toBeLessThan(1e-13);
+    // Eager forms agree with NumPy semantics.
+    const a = h.tensor([[1, 2], [3, 4]]);
+    expect(h.concat([a, a], 0).toList()).toEqual([[1, 2], [3, 4], [1, 2], [3, 4]]);
+    expect(h.permute(h.tensor([[[1, 2, 3]], [[4, 5, 6]]]), [2, 0, 1]).toList()).toEqual([[[1], [4]], [[2], [5]], [[3], [6]]]);
+  });
+});

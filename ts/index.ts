@@ -10,7 +10,7 @@ export {
   neg, abs, square, sqrt, relu, exp, log, tanh, sigmoid, leakyRelu, elu, softplus, gelu,
   sum, mean, max, logsumexp, softmax, logSoftmax, layerNorm,
   mseLoss, crossEntropy, bceWithLogits,
-  matmul, gemm, transpose, reshape, astype, conv2d,
+  matmul, gemm, transpose, permute, concat, reshape, astype, conv2d,
   setKernels, getKernels,
   type Out, type ReduceOptions, type GemmOptions, type Conv2dOptions,
 } from './ops.js';

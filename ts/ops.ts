@@ -213,6 +213,19 @@ export function transpose<X extends Arr>(x: X): Out<X> {
   return new Tensor(call(() => core().transpose((x as Tensor).raw('transpose')))) as Out<X>;
 }
 
+/** The axes reordered: output axis a is input axis perm[a] (NumPy's transpose with axes). */
+export function permute<X extends Arr>(x: X, perm: readonly number[]): Out<X> {
+  if (x instanceof Sym) return traced.permute(x, perm) as Out<X>;
+  return evalEager([x as Tensor], (s) => traced.permute(s, perm)) as Out<X>;
+}
+
+/** Concatenation along `axis` (negative counts from the end), as NumPy's concatenate. */
+export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
+  const g = graphOf(...xs);
+  if (g) return traced.concat(g, [...xs], axis) as Out<X>;
+  return evalEager([...(xs as readonly Tensor[])], (...s) => traced.concat(s[0]!.graph, s, axis)) as Out<X>;
+}
+
 /** The same elements in a new shape (one dimension may be −1: inferred). */
 export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
   const size = x.shape.reduce((a, b) => a * b, 1);

@@ -86,6 +86,11 @@ export const traced = {
   },
   reshape: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.reshape(x.id, shape as number[])),
   transpose: (x: Sym) => x.graph.sym((r) => r.transpose(x.id)),
+  permute: (x: Sym, perm: readonly number[]) => x.graph.sym((r) => r.permute(x.id, perm as number[])),
+  concat: (g: Graph, xs: Operand[], axis: number) => {
+    const syms = xs.map((x) => g.lift(x));
+    return g.sym((r) => r.concat(new Uint32Array(syms.map((s) => s.id)), axis));
+  },
   reduce: (x: Sym, op: 'sum' | 'mean', axis: number | undefined, keepdims: boolean) => x.graph.sym((r) => r.reduce(op, x.id, axis, keepdims)),
   lastAxis: (x: Sym, op: 'logsumexp' | 'softmax' | 'log_softmax' | 'layer_norm', eps = 0) => x.graph.sym((r) => r.lastAxis(op, x.id, eps)),
   loss: (g: Graph, kind: 'mse' | 'cross_entropy' | 'bce_with_logits', pred: Operand, target: Operand) => {

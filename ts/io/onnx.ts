@@ -9,7 +9,7 @@
  * Cast on constants) is folded at import time, since every shape is static once the input's is.
  * Supported ops: Gemm, MatMul (2-D), Add, Sub, Mul, Div, Neg, Relu, LeakyRelu, Tanh, Sigmoid,
  * Softplus, Elu, Exp, Log, Sqrt, Pow (exponent 2, 0.5, 1 or −1), Erf, Gelu, Conv (2-D, symmetric
- * pads, dilation 1, group 1), Flatten, Reshape, Transpose (2-D), Unsqueeze, Squeeze, Identity,
+ * pads, dilation 1, group 1), Flatten, Reshape, Transpose, Concat, Unsqueeze, Squeeze, Identity,
  * Constant, ReduceMean, ReduceSum, LayerNormalization (last axis), Softmax, LogSoftmax (last
  * axis). Anything else is an UNSUPPORTED_OP error naming the op type, the node and the opset.
  */
@@ -309,11 +309,13 @@ export class OnnxModel implements Model {
       }
       case 'Transpose': {
         const x = sym(0);
-        const perm = ints('perm') ?? [1, 0];
-        if (rank(x) !== 2 || perm[0] !== 1 || perm[1] !== 0) fail(`only 2-D transposes are supported, got perm [${perm.join(', ')}] of [${x.shape.join(', ')}]`);
-        set({ sym: traced.transpose(x) });
+        const perm = ints('perm') ?? x.shape.map((_, i) => rank(x) - 1 - i);
+        set({ sym: traced.permute(x, perm) });
         return;
       }
+      case 'Concat':
+        set({ sym: traced.concat(g, ins.map((_, i) => sym(i)), int('axis', 0)) });
+        return;
       case 'Unsqueeze':
       case 'Squeeze': {
         const x = sym(0);

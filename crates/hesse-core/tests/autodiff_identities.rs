@@ -441,3 +441,54 @@ fn conv_kfac_is_exact_for_one_sample_and_position() {
         }
     }
 }
+
+/// Concatenation and axis permutations: values against direct indexing, and their derivatives
+/// (gradient and HVP through them) against central differences.
+#[test]
+fn concat_and_permute() {
+    let mut prog = Program::new();
+    let a = prog.param(&[2, 3, 4]).unwrap();
+    let b = prog.param(&[2, 1, 4]).unwrap();
+    let c = prog.concat(&[a, b], 1).unwrap(); // [2, 4, 4]
+    let p = prog.permute(c, &[2, 0, 1]).unwrap(); // [4, 2, 4]
+    assert_eq!(prog.shape(p).unwrap(), &[4, 2, 4]);
+    let t = prog.act(p, Act::Tanh).unwrap();
+    let w = prog.param(&[4, 2, 4]).unwrap();
+    let m = prog.mul(t, w).unwrap();
+    let sq = prog.act(m, Act::Square).unwrap();
+    let out = prog.sum(sq, None, false).unwrap();
+    let params = wave(prog.n_params(), 0.61);
+    let run = |ps: &[f64], node: usize, v: &[f64], k: usize, backward: bool| {
+        let r = Run { params: ps, inputs: &[], wrt: Wrt::Params, tangents: v, k, backward, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        prog.run(Isa::Simd, node, &r).unwrap()
+    };
+    // Values: permuted[i, j, l] = concat[j, l, i]; concat[j, l, i] = a[j, l, i] (l < 3) or b[j, 0, i].
+    let pv = run(&params, p, &[], 0, false).output.p;
+    for i in 0..4 {
+        for j in 0..2 {
+            for l in 0..4 {
+                let want = if l < 3 { params[(j * 3 + l) * 4 + i] } else { params[24 + j * 4 + i] };
+                assert_eq!(pv[(i * 2 + j) * 4 + l], want);
+            }
+        }
+    }
+    let g = run(&params, out, &[], 0, true).grad.unwrap().p;
+    let loss = |ps: &[f64]| run(ps, out, &[], 0, false).output.p[0];
+    let h = 1e-6;
+    let fd: Vec<f64> = (0..params.len()).map(|i| {
+        let mut q = params.clone();
+        q[i] += h;
+        let up = loss(&q);
+        q[i] -= 2.0 * h;
+        (up - loss(&q)) / (2.0 * h)
+    }).collect();
+    assert!(rel_err(&g, &fd) < 1e-7, "gradient through concat/permute");
+    let v = wave(params.len(), 1.9);
+    let hv = run(&params, out, &v, 1, true).grad.unwrap().t.unwrap();
+    let gs = |s: f64| run(&params.iter().zip(&v).map(|(p, d)| p + s * d).collect::<Vec<_>>(), out, &[], 0, true).grad.unwrap().p;
+    let fdh: Vec<f64> = gs(1e-5).iter().zip(gs(-1e-5)).map(|(a, b)| (a - b) / 2e-5).collect();
+    assert!(rel_err(&hv, &fdh) < 1e-6, "HVP through concat/permute");
+    assert!(prog.clone().permute(c, &[0, 0, 1]).is_err());
+    let e = prog.clone().concat(&[a, w], 1).unwrap_err(); // [2, 3, 4] and [4, 2, 4]
+    assert!(e.message.contains("[2, 3, 4]") && e.message.contains("[4, 2, 4]"), "{}", e.message);
+}

@@ -172,6 +172,14 @@ impl RawProgram {
     pub fn transpose(&mut self, x: u32) -> JsResult<u32> {
         id(self.prog.transpose(x as usize))
     }
+    /// Output axis a is input axis perm[a].
+    pub fn permute(&mut self, x: u32, perm: &[u32]) -> JsResult<u32> {
+        id(self.prog.permute(x as usize, &usize_shape(perm)))
+    }
+    /// Concatenation of nodes `xs` along `axis` (negative counts from the end).
+    pub fn concat(&mut self, xs: &[u32], axis: i32) -> JsResult<u32> {
+        id(self.prog.concat(&usize_shape(xs), axis as i64))
+    }
     /// sum | mean along `axis` (all when undefined).
     pub fn reduce(&mut self, op: &str, x: u32, axis: Option<i32>, keepdims: bool) -> JsResult<u32> {
         let axis = axis.map(i64::from);

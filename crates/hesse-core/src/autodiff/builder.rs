@@ -42,6 +42,16 @@ impl Program {
     pub fn transpose(&mut self, x: usize) -> Result<usize> {
         self.push(Op::Transpose, &[x], None)
     }
+    /// Output axis a is input axis perm[a].
+    pub fn permute(&mut self, x: usize, perm: &[usize]) -> Result<usize> {
+        self.push(Op::Permute(perm.to_vec()), &[x], None)
+    }
+    /// Concatenation along a Python-style axis.
+    pub fn concat(&mut self, xs: &[usize], axis: i64) -> Result<usize> {
+        let first = xs.first().ok_or_else(|| Error::invalid("concat: needs at least one input"))?;
+        let a = norm_axis("concat", axis, self.shape(*first)?)?;
+        self.push(Op::Concat { axis: a }, xs, None)
+    }
     /// Σ along a Python-style axis (all when None).
     pub fn sum(&mut self, x: usize, axis: Option<i64>, keepdims: bool) -> Result<usize> {
         let axis = axis.map(|a| norm_axis("sum", a, self.shape(x).unwrap_or(&[]))).transpose()?;

@@ -447,3 +447,87 @@ pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
         Ok(())
     })
 }
+
+/// Copies `x` ([outer, len, inner] around an axis) into `out` ([outer, total, inner]) at offset
+/// `at` of the axis, or (when `back`) the reverse: out's slice into x.
+fn axis_block<T: Scalar>(x: &mut [T], out: &mut [T], outer: usize, len: usize, inner: usize, total: usize, at: usize, back: bool) {
+    for o in 0..outer {
+        let (src, dst) = (o * len * inner, (o * total + at) * inner);
+        if back {
+            x[src..src + len * inner].copy_from_slice(&out[dst..dst + len * inner]);
+        } else {
+            out[dst..dst + len * inner].copy_from_slice(&x[src..src + len * inner]);
+        }
+    }
+}
+
+/// [outer, inner] around `axis` of `shape`.
+fn around(shape: &[usize], axis: usize) -> (usize, usize) {
+    (shape[..axis].iter().product(), shape[axis + 1..].iter().product())
+}
+
+/// Concatenation along `axis` (linear in each input; a missing tangent is zero).
+pub fn concat<T: Scalar>(cx: &Ctx, xs: &[&Dual<T>], axis: usize, shape: Vec<usize>) -> Result<Dual<T>> {
+    let (outer, inner) = around(&shape, axis);
+    let total = shape[axis];
+    let n = numel(&shape)?;
+    let fill = |out: &mut [T], part: &dyn Fn(usize) -> Option<Vec<T>>| {
+        let mut at = 0;
+        for (j, x) in xs.iter().enumerate() {
+            let len = x.shape[axis];
+            if let Some(mut v) = part(j) {
+                axis_block(&mut v, out, outer, len, inner, total, at, false);
+            }
+            at += len;
+        }
+    };
+    let mut p = try_zeros::<T>(n, "concat")?;
+    fill(&mut p, &|j| Some(xs[j].p.clone()));
+    let any = xs.iter().any(|x| x.t.is_some());
+    assemble(cx, shape.clone(), p, any, |k, out| {
+        fill(out, &|j| xs[j].tan(k).map(|t| t.to_vec()));
+        Ok(())
+    })
+}
+
+/// The slice [start, start + len) of `x` along `axis` (the adjoint of concatenation).
+pub fn slice<T: Scalar>(cx: &Ctx, x: &Dual<T>, axis: usize, start: usize, len: usize) -> Result<Dual<T>> {
+    let (outer, inner) = around(&x.shape, axis);
+    let total = x.shape[axis];
+    let mut shape = x.shape.clone();
+    shape[axis] = len;
+    linear_stacked(cx, x, shape, move |i, o, copies| {
+        // Copies stack as extra outer blocks.
+        let mut src = i.to_vec();
+        axis_block(o, &mut src, outer * copies, len, inner, total, start, true);
+        Ok(())
+    })
+}
+
+/// Axis permutation: out[i_{perm[0]}, …] = x[i_0, …], i.e. output axis a is input axis perm[a].
+pub fn permute<T: Scalar>(cx: &Ctx, x: &Dual<T>, perm: &[usize]) -> Result<Dual<T>> {
+    let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
+    let in_strides = crate::shape::strides(&x.shape);
+    let stride_of_out: Vec<usize> = perm.iter().map(|&a| in_strides[a]).collect();
+    let (n, out_shape) = (x.numel(), shape.clone());
+    linear_stacked(cx, x, shape, move |i, o, copies| {
+        for c in 0..copies {
+            let (src, dst) = (&i[c * n..(c + 1) * n], &mut o[c * n..(c + 1) * n]);
+            let mut idx = vec![0usize; out_shape.len()];
+            let mut off = 0usize;
+            for d in dst.iter_mut() {
+                *d = src[off];
+                for k in (0..idx.len()).rev() {
+                    idx[k] += 1;
+                    off += stride_of_out[k];
+                    if idx[k] < out_shape[k] {
+                        break;
+                    }
+                    off -= stride_of_out[k] * out_shape[k];
+                    idx[k] = 0;
+                }
+            }
+        }
+        Ok(())
+    })
+}

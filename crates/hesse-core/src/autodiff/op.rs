@@ -33,6 +33,10 @@ pub enum Op {
     Reshape,
     /// 2-D transpose.
     Transpose,
+    /// Axis permutation: output axis a is input axis perm[a].
+    Permute(Vec<usize>),
+    /// Concatenation of all inputs along `axis`.
+    Concat { axis: usize },
     Sum { axis: Option<usize>, keepdims: bool },
     Act(Act),
     /// log Σ exp over the last axis, kept as size 1.
@@ -56,6 +60,8 @@ impl Op {
             Op::Conv2d { .. } => "conv2d",
             Op::Reshape => "reshape",
             Op::Transpose => "transpose",
+            Op::Permute(_) => "permute",
+            Op::Concat { .. } => "concat",
             Op::Sum { .. } => "sum",
             Op::Act(a) => a.name(),
             Op::LogSumExp => "logsumexp",
@@ -113,6 +119,29 @@ impl Op {
                 }
                 Ok(vec![shapes[0][1], shapes[0][0]])
             }
+            Op::Permute(perm) => {
+                let s = shapes[0];
+                let mut seen = vec![false; s.len()];
+                if perm.len() != s.len() || !perm.iter().all(|&a| a < s.len() && !std::mem::replace(&mut seen[a], true)) {
+                    return Err(Error::invalid(format!("permute: {perm:?} is not a permutation of the {} axes of {}", s.len(), fmt_shape(s))));
+                }
+                Ok(perm.iter().map(|&a| s[a]).collect())
+            }
+            Op::Concat { axis } => {
+                let first = shapes.first().ok_or_else(|| Error::invalid("concat: needs at least one input"))?;
+                if *axis >= first.len() {
+                    return Err(Error::invalid(format!("concat: axis {axis} is out of range for {}", fmt_shape(first))));
+                }
+                let mut out = first.to_vec();
+                out[*axis] = 0;
+                for s in shapes {
+                    if s.len() != first.len() || s.iter().zip(first.iter()).enumerate().any(|(i, (a, b))| i != *axis && a != b) {
+                        return Err(Error::shape(format!("concat along axis {axis}: {} and {} differ off that axis", fmt_shape(first), fmt_shape(s))));
+                    }
+                    out[*axis] += s[*axis];
+                }
+                Ok(out)
+            }
             Op::Sum { axis, keepdims } => Ok(match axis {
                 None if *keepdims => vec![1; shapes[0].len()],
                 None => vec![],
@@ -165,6 +194,8 @@ impl Op {
             Op::Conv2d { stride, padding } => dual::conv2d(cx, conv_geometry(&x.shape, &ins[1].shape, *stride, *padding)?, x, ins[1]),
             Op::Reshape => dual::reshape(cx, x, shape.to_vec()),
             Op::Transpose => dual::transpose(cx, x),
+            Op::Permute(perm) => dual::permute(cx, x, perm),
+            Op::Concat { axis } => dual::concat(cx, ins, *axis, shape.to_vec()),
             Op::Sum { axis, keepdims } => dual::sum(cx, x, *axis, *keepdims),
             Op::Act(a) => dual::pointwise(cx, *a, 0, x),
             Op::LogSumExp => dual::logsumexp(cx, x),
@@ -247,6 +278,25 @@ impl Op {
             Op::Transpose => {
                 if want(0) {
                     gs[0] = Some(dual::transpose(cx, g)?);
+                }
+            }
+            // The adjoint of a permutation is the inverse permutation.
+            Op::Permute(perm) => {
+                if want(0) {
+                    let mut inv = vec![0; perm.len()];
+                    perm.iter().enumerate().for_each(|(o, &i)| inv[i] = o);
+                    gs[0] = Some(dual::permute(cx, g, &inv)?);
+                }
+            }
+            // The adjoint of concatenation slices the gradient back into the inputs' parts.
+            Op::Concat { axis } => {
+                let mut at = 0;
+                for (j, x) in ins.iter().enumerate() {
+                    let len = x.shape[*axis];
+                    if want(j) {
+                        gs[j] = Some(dual::slice(cx, g, *axis, at, len)?);
+                    }
+                    at += len;
                 }
             }
             // ∂ of a sum is the gradient broadcast back over the summed axis.
