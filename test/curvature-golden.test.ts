@@ -19,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
-import { randn, rng } from './helpers.js';
+import { randn, rng, relError } from './helpers.js';
 
 await h.init();
 
@@ -64,17 +64,6 @@ const fixtures: Fixture[] = readdirSync(dir)
   .sort()
   .map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
 
-/** ‖got − want‖ / ‖want‖ (Frobenius for matrices). */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-300);
-}
 
 /** M·v for a row-major n×n M. */
 function matvec(m: ArrayLike<number>, v: ArrayLike<number>, n: number): Float64Array {

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
+import { relError } from './helpers.js';
 import { Graph, traced } from '../ts/trace.js';
 
 await h.init();
@@ -39,17 +40,6 @@ const fixtures: Fixture[] = readdirSync(dir)
   .sort()
   .map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
 
-/** ‖got − want‖ / ‖want‖ (a vector-level relative error, as the issue states the targets). */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-300);
-}
 
 const LOSS = { mse: 'mse', ce: 'cross_entropy', bce: 'bce_with_logits' } as const;
 

@@ -46,3 +46,15 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, m: number,
     }
   return c;
 }
+
+/** ‖got − want‖ / ‖want‖: a vector-level relative error (how the issues state tolerances). */
+export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < want.length; i++) {
+    num += (got[i]! - want[i]!) ** 2;
+    den += want[i]! ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-300);
+}

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
+import { relError } from './helpers.js';
 
 await h.init();
 const run = promisify(execFile);
@@ -21,16 +22,6 @@ const ref = (c: string) => JSON.parse(readFileSync(join(root, c, 'reference.json
 const npyFile = (c: string, f: string) => h.npy.parseNpy(readFileSync(join(root, c, f)));
 const LOSS: Record<string, h.LossName> = { ce: 'cross_entropy', mse: 'mse', bce: 'bce_with_logits', 'mean-output': 'mean_output' };
 
-function rel(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let n = 0;
-  let d = 0;
-  for (let i = 0; i < want.length; i++) {
-    n += (got[i]! - want[i]!) ** 2;
-    d += want[i]! ** 2;
-  }
-  return Math.sqrt(n) / Math.max(Math.sqrt(d), 1e-300);
-}
 
 describe.each([
   ['float32', 1e-4],
@@ -47,14 +38,14 @@ describe.each([
     const y = existsSync(join(root, c, 'y.npy')) ? h.npy.npyToTensor(npyFile(c, 'y.npy'), dtype) : undefined;
     const f = r.onnx_f64;
     using obj = h.objective(model, LOSS[r.loss]!, { x, y }, { params: model.init({ dtype }) });
-    expect(rel([obj.loss()], [f.loss_value])).toBeLessThan(tol);
-    expect(rel(obj.grad(), f.grad)).toBeLessThan(tol);
+    expect(relError([obj.loss()], [f.loss_value])).toBeLessThan(tol);
+    expect(relError(obj.grad(), f.grad)).toBeLessThan(tol);
     const v = Float64Array.from(f.v ?? r.v);
-    expect(rel(obj.hvp(dtype === 'float64' ? v : Float32Array.from(v)), f.hvp)).toBeLessThan(tol);
+    expect(relError(obj.hvp(dtype === 'float64' ? v : Float32Array.from(v)), f.hvp)).toBeLessThan(tol);
     using inp = h.objective(model, LOSS[r.loss]!, { x, y }, { params: model.init({ dtype }), wrt: 'input' });
-    expect(rel(inp.grad(), f.input_grad)).toBeLessThan(tol);
+    expect(relError(inp.grad(), f.input_grad)).toBeLessThan(tol);
     const vx = npyFile(c, 'vx.npy').data as Float32Array;
-    expect(rel(inp.hvp(dtype === 'float64' ? Float64Array.from(vx) : vx), f.input_hvp)).toBeLessThan(tol);
+    expect(relError(inp.hvp(dtype === 'float64' ? Float64Array.from(vx) : vx), f.input_hvp)).toBeLessThan(tol);
     // The Hessian spectrum and trace against PyTorch's (the graph's float32 constants, e.g. GELU's
     // √2, move these by ~1e-8).
     if (dtype === 'float64' && r.param_order_matches_onnx) {
@@ -93,14 +84,14 @@ describe('the hesse CLI', () => {
       const f = r.onnx_f64;
       const loss = JSON.parse((await hesse(['loss', model(c), ...files(c), ...flag, '--json'])).stdout);
       expect(loss.params).toBe(r.P);
-      expect(rel([loss.loss], [f.loss_value])).toBeLessThan(tol);
+      expect(relError([loss.loss], [f.loss_value])).toBeLessThan(tol);
       const out = join(tmp, `${c}-grad.npy`);
       const grad = JSON.parse((await hesse(['grad', model(c), ...files(c), ...flag, '--json', '--out', out])).stdout);
       const g = h.npy.parseNpy(readFileSync(out)).data as Float32Array;
-      expect(rel(g, f.grad)).toBeLessThan(tol);
-      expect(rel([grad.grad_norm], [Math.hypot(...f.grad)])).toBeLessThan(tol);
+      expect(relError(g, f.grad)).toBeLessThan(tol);
+      expect(relError([grad.grad_norm], [Math.hypot(...f.grad)])).toBeLessThan(tol);
       const hvp = JSON.parse((await hesse(['hvp', model(c), ...files(c), ...flag, '--json', '--v', join(root, c, 'v.npy')])).stdout);
-      expect(rel([hvp.hvp_norm], [Math.hypot(...f.hvp)])).toBeLessThan(tol);
+      expect(relError([hvp.hvp_norm], [Math.hypot(...f.hvp)])).toBeLessThan(tol);
       const H = JSON.parse((await hesse(['hessian', model(c), ...files(c), ...flag, '--json'])).stdout);
       expect(Math.abs(H.trace - r.hessian_trace) / Math.max(...r.hessian_eigvals.map(Math.abs))).toBeLessThan(flag.length ? 1e-7 : 1e-4);
       expect(H.eigenvalues).toHaveLength(r.P);
@@ -194,9 +185,9 @@ describe('Concat and Transpose in ONNX graphs', () => {
     const Wt = h.tensor(Float64Array.from(W), [6, 2], 'float64');
     const [value, grad] = h.valueAndGrad(f)(Wt, x, y);
     expect(obj.loss()).toBeCloseTo(value, 14);
-    expect(rel(obj.grad(), grad.toArray())).toBeLessThan(1e-13);
+    expect(relError(obj.grad(), grad.toArray())).toBeLessThan(1e-13);
     const v = Float64Array.from({ length: 12 }, (_, i) => Math.cos(3 * i));
-    expect(rel(obj.hvp(v), h.hvp(f, Wt, h.tensor(v, [6, 2], 'float64'), [x, y]).toArray())).toBeLessThan(1e-13);
+    expect(relError(obj.hvp(v), h.hvp(f, Wt, h.tensor(v, [6, 2], 'float64'), [x, y]).toArray())).toBeLessThan(1e-13);
     // Eager forms agree with NumPy semantics.
     const a = h.tensor([[1, 2], [3, 4]]);
     expect(h.concat([a, a], 0).toList()).toEqual([[1, 2], [3, 4], [1, 2], [3, 4]]);
