@@ -194,3 +194,35 @@ describe('Concat and Transpose in ONNX graphs', () => {
     expect(h.permute(h.tensor([[[1, 2, 3]], [[4, 5, 6]]]), [2, 0, 1]).toList()).toEqual([[[1], [4]], [[2], [5]], [[3], [6]]]);
   });
 });
+
+describe('Pow with a general constant exponent', () => {
+  it('imports as xᵖ with exact derivatives', async () => {
+    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const graph = {
+      name: 'g',
+      initializer: [{ name: 'W', dims: [3, 2], dataType: 1, floatData: [0.5, 0.25, 1.5, 0.75, 1, 2] }],
+      input: [vi('x', [4, 3])],
+      output: [vi('y', [4, 2])],
+      node: [
+        // As PyTorch writes exponents: a Constant node (a float initializer would be a parameter).
+        { opType: 'Constant', input: [], output: ['p'], name: 'c', attribute: [{ name: 'value', type: 4, t: { dims: [], dataType: 1, floatData: [2.5] } }] },
+        { opType: 'Exp', input: ['x'], output: ['e'], name: 'exp' },
+        { opType: 'MatMul', input: ['e', 'W'], output: ['m'], name: 'mm' },
+        { opType: 'Pow', input: ['m', 'p'], output: ['y'], name: 'pow' },
+      ],
+    };
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish();
+    const model = await h.loadOnnx(bytes);
+    expect(model.size).toBe(6);
+    const x = h.tensor(Float64Array.from({ length: 12 }, (_, i) => Math.sin(i) / 2), [4, 3], 'float64');
+    const params = model.init({ dtype: 'float64' });
+    using obj = h.objective(model, 'mean_output', { x }, { params });
+    const f = (q: { W: h.Sym }, xx: h.Sym) => h.mean(h.exp(h.mul(h.log(h.matmul(h.exp(xx), q.W)), 2.5)));
+    const W = h.tensor(params.subarray(0, 6), [3, 2], 'float64');
+    const [value, g] = h.valueAndGrad(f)({ W }, x);
+    expect(obj.loss()).toBeCloseTo(value, 12);
+    expect(relError(obj.grad(), g.W.toArray())).toBeLessThan(1e-12);
+    expect(h.hvpCheck(obj).relError).toBeLessThan(1e-6);
+  });
+});

@@ -8,7 +8,7 @@
  * `Constant` nodes are constants; shape arithmetic (Shape, Gather, Concat, Unsqueeze, Slice,
  * Cast on constants) is folded at import time, since every shape is static once the input's is.
  * Supported ops: Gemm, MatMul (2-D), Add, Sub, Mul, Div, Neg, Relu, LeakyRelu, Tanh, Sigmoid,
- * Softplus, Elu, Exp, Log, Sqrt, Pow (exponent 2, 0.5, 1 or −1), Erf, Gelu, Conv (2-D, symmetric
+ * Softplus, Elu, Exp, Log, Sqrt, Pow (constant exponent), Erf, Gelu, Conv (2-D, symmetric
  * pads, dilation 1, group 1), Flatten, Reshape, Transpose, Concat, Unsqueeze, Squeeze, Identity,
  * Constant, ReduceMean, ReduceSum, LayerNormalization (last axis), Softmax, LogSoftmax (last
  * axis). Anything else is an UNSUPPORTED_OP error naming the op type, the node and the opset.
@@ -248,11 +248,13 @@ export class OnnxModel implements Model {
         if (e.length !== 1) fail('the exponent must be a scalar constant');
         const p = e[0]!;
         const x = sym(0);
+        // Exact forms for the common exponents (square is defined for negative x; xᵖ via the
+        // general tower needs x > 0 unless p is an integer).
         if (p === 2) set({ sym: traced.act(x, 'square') });
         else if (p === 0.5) set({ sym: traced.act(x, 'sqrt') });
         else if (p === 1) set({ sym: x });
         else if (p === -1) set({ sym: traced.act(x, 'recip') });
-        else fail(`exponent ${p} is not supported (2, 0.5, 1, −1 are)`);
+        else set({ sym: traced.act(x, 'pow', p) });
         return;
       }
       case 'Gelu': {

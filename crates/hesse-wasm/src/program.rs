@@ -52,6 +52,7 @@ fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
         "sqrt" => Act::Sqrt,
         "square" => Act::Square,
         "erf" => Act::Erf,
+        "pow" => Act::Pow(alpha),
         "softplus_exact" => Act::Softplus,
         "recip" => Act::Recip,
         _ => return Err(js_error(Error::new(ErrorCode::InvalidArgument, format!("unsupported op '{name}'")))),

@@ -33,6 +33,8 @@ pub enum Act {
     Rsqrt(f64),
     /// erf x (ONNX's Erf: PyTorch exports GELU as x·(1 + erf(x/√2))/2).
     Erf,
+    /// xᵖ for a constant p (ONNX's Pow with a constant exponent).
+    Pow(f64),
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -58,6 +60,7 @@ impl Act {
             Act::Recip => "recip",
             Act::Rsqrt(_) => "rsqrt",
             Act::Erf => "erf",
+            Act::Pow(_) => "pow",
         }
     }
 
@@ -178,6 +181,8 @@ impl Act {
                 let d = 2.0 * INV_SQRT_2PI * std::f64::consts::SQRT_2 * (-x * x).exp();
                 pick(erf(x), d, -2.0 * x * d)
             }
+            // d xᵖ = p·xᵖ⁻¹ dx
+            Act::Pow(p) => pick(x.powf(p), p * x.powf(p - 1.0), p * (p - 1.0) * x.powf(p - 2.0)),
             Act::Rsqrt(eps) => {
                 let v = x + eps;
                 let r = 1.0 / v.sqrt();
@@ -271,10 +276,10 @@ mod tests {
     /// Each tower's f′ and f″ against central differences of the level below.
     #[test]
     fn towers_are_consistent_with_finite_differences() {
-        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5), Act::Erf];
+        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5), Act::Erf, Act::Pow(3.0), Act::Pow(-1.5), Act::Pow(0.7)];
         for act in acts {
             for x in [-2.3, -0.7, 0.31, 1.4, 3.9] {
-                let x = if matches!(act, Act::Log | Act::Sqrt | Act::Rsqrt(_)) { x.abs() } else { x };
+                let x = if matches!(act, Act::Log | Act::Sqrt | Act::Rsqrt(_) | Act::Pow(_)) { x.abs() } else { x };
                 for order in 0..2u8 {
                     let h = 1e-5;
                     let o = order as usize;
