@@ -226,3 +226,33 @@ describe('Pow with a general constant exponent', () => {
     expect(h.hvpCheck(obj).relError).toBeLessThan(1e-6);
   });
 });
+
+describe('malformed ONNX files', () => {
+  it('random bytes and every truncation of a real model are HesseErrors, never crashes', async () => {
+    const real = readFileSync(join(root, 'cnn_ce', 'model.onnx'));
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const inputs: Uint8Array[] = [
+      ...Array.from({ length: 40 }, (_, i) => Uint8Array.from({ length: 1 + i * 13 }, () => Math.floor(rand() * 256))),
+      ...Array.from({ length: 25 }, (_, i) => real.subarray(0, Math.floor((real.length * i) / 25))),
+    ];
+    for (const bytes of inputs) {
+      try {
+        const m = await h.loadOnnx(bytes);
+        // A truncation can still decode to a smaller valid graph; building it must then work or fail cleanly.
+        try {
+          using o = h.objective(m, 'mean_output', { x: h.zeros([4, 1, 6, 6]) });
+          o.loss();
+        } catch (e) {
+          expect(e).toBeInstanceOf(h.HesseError);
+        }
+      } catch (e) {
+        expect(e).toBeInstanceOf(h.HesseError);
+        expect(['MALFORMED_FILE', 'UNSUPPORTED_OP', 'SHAPE_MISMATCH']).toContain((e as h.HesseError).code);
+      }
+    }
+    // And the library still works.
+    const ok = await h.loadOnnx(real);
+    expect(ok.size).toBe(113);
+  });
+});
