@@ -256,3 +256,28 @@ describe('malformed ONNX files', () => {
     expect(ok.size).toBe(113);
   });
 });
+
+describe('MatMul with a batched left operand', () => {
+  it('[B, m, k] · [k, n] folds the batch into rows', async () => {
+    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const W = [0.5, -0.25, 1.5, 0.75, -1, 2];
+    const graph = {
+      name: 'g',
+      initializer: [{ name: 'W', dims: [3, 2], dataType: 1, floatData: W }],
+      input: [vi('x', [2, 4, 3])],
+      output: [vi('y', [2, 4, 2])],
+      node: [
+        { opType: 'Tanh', input: ['x'], output: ['t'], name: 'tanh' },
+        { opType: 'MatMul', input: ['t', 'W'], output: ['y'], name: 'mm' },
+      ],
+    };
+    const model = await h.loadOnnx(onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish());
+    const xv = Float64Array.from({ length: 24 }, (_, i) => Math.sin(i));
+    using obj = h.objective(model, 'mean_output', { x: h.tensor(xv, [2, 4, 3], 'float64') }, { params: model.init({ dtype: 'float64' }) });
+    // mean over all outputs of tanh(x)·W, by hand.
+    let want = 0;
+    for (let r = 0; r < 8; r++) for (let j = 0; j < 2; j++) for (let q = 0; q < 3; q++) want += Math.tanh(xv[r * 3 + q]!) * W[q * 2 + j]!;
+    expect(obj.loss()).toBeCloseTo(want / 16, 6);
+  });
+});

@@ -7,7 +7,7 @@
  * (PyTorch's exporter keeps named_parameters order and names). Integer initializers and
  * `Constant` nodes are constants; shape arithmetic (Shape, Gather, Concat, Unsqueeze, Slice,
  * Cast on constants) is folded at import time, since every shape is static once the input's is.
- * Supported ops: Gemm, MatMul (2-D), Add, Sub, Mul, Div, Neg, Relu, LeakyRelu, Tanh, Sigmoid,
+ * Supported ops: Gemm, MatMul (a 2-D right operand), Add, Sub, Mul, Div, Neg, Relu, LeakyRelu, Tanh, Sigmoid,
  * Softplus, Elu, Exp, Log, Sqrt, Pow (constant exponent), Erf, Gelu, Conv (2-D, symmetric
  * pads, dilation 1, group 1), Flatten, Reshape, Transpose, Concat, Unsqueeze, Squeeze, Identity,
  * Constant, ReduceMean, ReduceSum, LayerNormalization (last axis), Softmax, LogSoftmax (last
@@ -277,8 +277,15 @@ export class OnnxModel implements Model {
       }
       case 'MatMul': {
         const [a, b] = [sym(0), sym(1)];
-        if (rank(a) !== 2 || rank(b) !== 2) fail(`only 2-D MatMul is supported, got [${a.shape.join(', ')}] · [${b.shape.join(', ')}]`);
-        set({ sym: traced.matmul(g, a, b) });
+        if (rank(b) !== 2 || rank(a) < 2) fail(`MatMul needs a 2-D right operand and a left one of rank ≥ 2, got [${a.shape.join(', ')}] · [${b.shape.join(', ')}]`);
+        if (rank(a) === 2) {
+          set({ sym: traced.matmul(g, a, b) });
+          return;
+        }
+        // [..., m, k] · [k, n]: the leading dims fold into the rows of one 2-D product.
+        const k = a.shape[rank(a) - 1]!;
+        const rows = traced.reshape(a, [a.size / k, k]);
+        set({ sym: traced.reshape(traced.matmul(g, rows, b), [...a.shape.slice(0, -1), b.shape[1]!]) });
         return;
       }
       case 'Conv': {
