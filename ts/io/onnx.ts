@@ -383,7 +383,6 @@ export class OnnxModel implements Model {
 /** Evaluates an op whose inputs are all constants (the shape arithmetic exporters emit). */
 function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<string, AttributeProto>, fail: (why: string) => never): Value {
   const c = ins as { shape: number[]; data: Float64Array; isFloat: boolean }[];
-  const ints = (name: string) => attrs.get(name)?.ints?.map(num);
   const int = (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt);
   switch (op) {
     case 'Constant': {
@@ -433,7 +432,6 @@ function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<stri
       return { shape: a.data.length === n ? a.shape : b.shape, data, isFloat: a.isFloat || b.isFloat };
     }
     default:
-      void ints;
       return fail('this op on constants is not supported');
   }
 }

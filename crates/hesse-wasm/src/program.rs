@@ -86,11 +86,10 @@ fn parse_layer(v: &Value) -> Result<Layer, Error> {
     })
 }
 
-fn check_slot<T>(v: &[T], slot: usize, n: usize) -> JsResult<()> {
+fn check_slot(slot: usize, n: usize) -> JsResult<()> {
     if slot >= n {
         return Err(js_error(Error::invalid(format!("no input slot {slot} (the program has {n})"))));
     }
-    let _ = v;
     Ok(())
 }
 
@@ -238,11 +237,11 @@ impl RawProgram {
         let len = self.prog.input_shape(slot).map(|s| s.iter().product::<usize>()).unwrap_or(0);
         match &mut self.store {
             Store::F32(s) => {
-                check_slot(&s.inputs, slot, n)?;
+                check_slot(slot, n)?;
                 s.inputs[slot] = from_js::<f32>(&values, len, &format!("input {slot}"))?
             }
             Store::F64(s) => {
-                check_slot(&s.inputs, slot, n)?;
+                check_slot(slot, n)?;
                 s.inputs[slot] = from_js::<f64>(&values, len, &format!("input {slot}"))?
             }
         }

@@ -148,7 +148,7 @@ impl Program {
         let (n, c, p) = (shape[0], shape[1], self.n_params());
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
-        let seeds = kind.kfac_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed }); // [S, N, C]
+        let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed }); // [S, N, C]
         let cols = n * samples;
         let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·S overflows"))?, "Monte Carlo Gauss–Newton factor")?;
         let chunk = chunk.clamp(1, cols);

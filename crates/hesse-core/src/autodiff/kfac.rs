@@ -56,8 +56,11 @@ pub struct KfacFactors {
 }
 
 impl LossKind {
-    /// Seeds [K, N, C] for the reverse sweep (row n of seed k is one backward vector of sample n).
-    pub(crate) fn kfac_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
+    /// Seeds [K, N, C] for reverse sweeps from the network output (row n of seed k is one backward
+    /// vector of sample n): the loss-Hessian factor's columns (exact) or scaled loss gradients at
+    /// labels drawn from the model (Monte Carlo). K-FAC's B, the Monte Carlo GGN and the Monte
+    /// Carlo Fisher all use these.
+    pub(crate) fn output_space_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
         let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
         let softmax = |row: &[f64]| {
             let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
@@ -158,7 +161,7 @@ impl Program {
         }
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
-        let seeds = kind.kfac_seeds(&fv, n, c, variant);
+        let seeds = kind.output_space_seeds(&fv, n, c, variant);
         let k = seeds.len() / (n * c);
         let seeds_t: Vec<T> = seeds.iter().map(|&v| T::from_f64(v)).collect();
         let capture: Vec<usize> = layers.iter().flat_map(|l| [l.input, l.output]).collect();

@@ -428,7 +428,7 @@ fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u6
     }
     let (n, c) = (f.shape[0], f.shape[1]);
     let fv: Vec<f64> = f.p.iter().map(|v| v.to_f64()).collect();
-    let seeds = kind.kfac_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed });
+    let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed });
     let mut w = vec![T::ZERO; k * n * c];
     for kk in 0..k {
         for i in 0..n {
