@@ -256,14 +256,14 @@ export class Objective implements Disposable {
   }
 
   /** A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric). */
-  dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+  dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number; onProgress?: (done: number, total: number) => void } = {}, at?: Typed): Typed {
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
       throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at));
+    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at), opts.onProgress);
   }
 
   /**

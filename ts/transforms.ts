@@ -268,12 +268,13 @@ function identityRows(dtype: DType, start: number, k: number, n: number): Typed 
  * A dense symmetric n×n matrix from products with K unit vectors at a time: `products(E, k)`
  * returns C·eᵢ for the k rows of E, stacked; row i of C = C·eᵢ (C is symmetric).
  */
-export function denseFromProducts(n: number, dtype: DType, chunk: number, products: (units: Typed, k: number) => Typed): Typed {
+export function denseFromProducts(n: number, dtype: DType, chunk: number, products: (units: Typed, k: number) => Typed, onProgress?: (done: number, total: number) => void): Typed {
   const out = typedArray(dtype, n * n);
   const k = Math.max(1, Math.min(n, chunk));
   for (let start = 0; start < n; start += k) {
     const kk = Math.min(k, n - start);
     out.set(products(identityRows(dtype, start, kk, n), kk), start * n);
+    onProgress?.(start + kk, n);
   }
   return out;
 }

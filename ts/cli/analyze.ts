@@ -133,8 +133,7 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
         if (bytes > 512 * 2 ** 20) {
           bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
         }
-        const chunk = 64;
-        const m = command === 'hessian' ? denseWithProgress(obj, 'hessian', n, chunk, progress) : denseWithProgress(obj, 'ggn', n, chunk, progress);
+        const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
         return { json: { ...base, ...denseSummary(m, n) }, out: m };
       }
       case 'diag': {
@@ -144,7 +143,7 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
           if (o.wrt === 'input') bad('the GGN is defined for parameters; use --matrix hessian with --wrt input');
           d = o.loss === 'mean-output' ? new Float64Array(n) : obj.gaussNewton('diagonal');
         } else if (n <= MAX_DENSE_EIGEN) {
-          const h = denseWithProgress(obj, 'hessian', n, 64, progress);
+          const h = obj.dense('hessian', { maxBytes: Infinity, onProgress: progress });
           d = Float64Array.from({ length: n }, (_, i) => h[i * n + i]!);
         } else {
           d = diagonal(obj.operator('hessian'), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
@@ -189,19 +188,6 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
   } finally {
     obj.dispose();
   }
-}
-
-/** A dense curvature matrix, 64 columns a pass, reporting progress. */
-function denseWithProgress(obj: Objective, c: 'hessian' | 'ggn', n: number, chunk: number, progress: (done: number, total: number) => void): Float32Array | Float64Array {
-  const out = obj.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
-  for (let start = 0; start < n; start += chunk) {
-    const k = Math.min(chunk, n - start);
-    const units = obj.dtype === 'float64' ? new Float64Array(k * n) : new Float32Array(k * n);
-    for (let r = 0; r < k; r++) units[r * n + start + r] = 1;
-    out.set(obj.curvatureProducts(c, units, k), start * n);
-    progress(start + k, n);
-  }
-  return out;
 }
 
 /**
