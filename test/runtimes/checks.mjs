@@ -194,6 +194,18 @@ export function runChecks(hesse) {
 }
 
 /** Text lines describing a result (for logs). */
+/** runChecks, plus that init() with no arguments picked the bundled simd128 build (Node, Deno). */
+export function runChecksBundled(hesse) {
+  const result = runChecks(hesse);
+  result.checks.unshift({
+    name: 'init() picked the bundled simd128 build',
+    ok: hesse.wasmVariant() === 'simd128',
+    detail: `wasmVariant() = ${hesse.wasmVariant()}`,
+  });
+  result.ok = result.ok && result.checks[0].ok;
+  return result;
+}
+
 export function formatResult(result) {
   return result.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? ` (${c.detail})` : ''}`).join('\n');
 }
