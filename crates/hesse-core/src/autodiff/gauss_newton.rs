@@ -182,21 +182,24 @@ impl Program {
     /// [`Program::gauss_newton`], exact or (with `mc` = (samples, seed)) its Monte Carlo estimate.
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton_with<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> Result<Vec<T>> {
-        let a = match mc {
-            None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?,
-            Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk)?,
-        };
+        let a = self.factor_with(isa, f, kind, params, inputs, chunk, mc)?;
         reduce_factor(isa, &a, self.n_params(), part)
+    }
+
+    /// The exact factor, or with `mc` = (samples, seed) the Monte Carlo one.
+    #[allow(clippy::too_many_arguments)]
+    fn factor_with<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, mc: Option<(usize, u64)>) -> Result<Vec<T>> {
+        match mc {
+            None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk),
+            Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk),
+        }
     }
 
     /// [`Program::gauss_newton_with`] accumulated in f64 whatever the program's precision
     /// (the factor is built in T, then widened; the SYRK's long sums run in f64).
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton_f64<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> Result<Vec<f64>> {
-        let a = match mc {
-            None => self.gauss_newton_factor(isa, f, kind, params, inputs, chunk)?,
-            Some((samples, seed)) => self.gauss_newton_mc_factor(isa, f, kind, params, inputs, samples, seed, chunk)?,
-        };
+        let a = self.factor_with(isa, f, kind, params, inputs, chunk, mc)?;
         let wide: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
         drop(a);
         reduce_factor(isa, &wide, self.n_params(), part)
