@@ -1,4 +1,4 @@
-/** The README's JavaScript examples run as written (with 'hesse' pointing at this checkout). */
+/** The README's JavaScript examples run as written (with 'hessian' pointing at this checkout). */
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
@@ -9,7 +9,7 @@ describe('README examples', () => {
   it('has examples', () => expect(blocks.length).toBeGreaterThan(0));
   it.each(blocks.map((b, i) => [i, b] as const))('block %i runs', async (i, code) => {
     const file = new URL(`./.readme-${i}.ts`, import.meta.url);
-    writeFileSync(file, code.replaceAll("from 'hesse'", "from '../ts/index.js'"));
+    writeFileSync(file, code.replaceAll("from 'hessian'", "from '../ts/index.js'"));
     try {
       await import(/* @vite-ignore */ file.href);
     } finally {

@@ -1,7 +1,7 @@
 // Page entry of the browser test, bundled by esbuild as an application would bundle hesse.
 // init() with no arguments: the bundle's `new URL('./wasm/hesse_bg.wasm', import.meta.url)` is
 // fetched from the test server. The result goes to window.__hesseResult and to <pre id="result">.
-import * as hesse from 'hesse';
+import * as hesse from 'hessian';
 import { runChecks } from './checks.mjs';
 
 let result;

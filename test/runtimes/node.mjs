@@ -1,7 +1,7 @@
 // Node >= 20: imports the package by its own name, as users do (package.json "exports" self-reference
-// resolves 'hesse' to dist/index.js), and lets init() find dist/wasm/hesse_bg.wasm on disk.
+// resolves 'hessian' to dist/index.js), and lets init() find dist/wasm/hesse_bg.wasm on disk.
 // Run: node test/runtimes/node.mjs   (exit code 0 = all checks passed)
-import * as hesse from 'hesse';
+import * as hesse from 'hessian';
 import { runChecksBundled, formatResult } from './checks.mjs';
 
 const [major] = process.versions.node.split('.').map(Number);

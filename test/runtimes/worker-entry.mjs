@@ -1,7 +1,7 @@
 // Worker of the workerd test: an edge runtime with no file system. The wasm arrives as a module
 // import (a `wasm` module in the workerd config, as Cloudflare's bundler makes of `import m from
 // './x.wasm'`) and is handed to init({ module }). GET / answers the checks as JSON.
-import * as hesse from 'hesse';
+import * as hesse from 'hessian';
 import wasmModule from './hesse.wasm';
 import { runChecks } from './checks.mjs';
 

@@ -22,7 +22,7 @@ const proc = (globalThis as unknown as { process: NodeProcess }).process;
 const fsName = 'node:fs/promises';
 const fs = (await import(fsName)) as { readFile(p: string): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
 
-const program = new Command('hesse').description('second-order autodiff on a WebAssembly SIMD core').exitOverride();
+const program = new Command('hessian').description('second-order autodiff on a WebAssembly SIMD core').exitOverride();
 
 program
   .command('demo')

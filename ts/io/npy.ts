@@ -26,7 +26,7 @@
  * a damaged archive must fail, not load wrong numbers.
  *
  * @example
- * import { npy } from 'hesse';
+ * import { npy } from 'hessian';
  * const w = npy.parseNpy(await fs.readFile('w.npy'));         // { dtype, shape, data }
  * const t = npy.npyToTensor(w);                               // a hesse Tensor
  * const params = npy.parseNpz(bytes);                         // { w1: {...}, b1: {...} }

@@ -1,0 +1,69 @@
+/**
+ * Checks of user-supplied options, in the user's terms. Every count, size, axis and enum that
+ * crosses into wasm goes through one of these first, so that a bad value is an INVALID_ARGUMENT
+ * HesseError naming the option and the value given, never a wrapped u32 (4294967295) or a
+ * silently used default.
+ */
+import { HesseError } from './errors.js';
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * A safe integer in [min, max] (defaults: 0 and Number.MAX_SAFE_INTEGER). `what` names the option
+ * as the user wrote it, e.g. `'eigenvalues: k'`.
+ */
+export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A count ≥ 1 (samples, steps, probes, chunk sizes, k). */
+export function positive(value: unknown, what: string, max?: number): number {
+  return integer(value, what, 1, max);
+}
+
+/** A non-negative count (0 allowed). */
+export function count(value: unknown, what: string, max?: number): number {
+  return integer(value, what, 0, max);
+}
+
+/** An axis of a rank-`rank` tensor, negative counting from the end (NumPy); returns it in [0, rank). */
+export function axis(value: unknown, rank: number, what: string): number {
+  if (rank === 0) throw new HesseError('INVALID_ARGUMENT', `${what}: a 0-d tensor has no axis ${show(value)}`);
+  const a = integer(value, what, -rank, rank - 1);
+  return a < 0 ? a + rank : a;
+}
+
+/** A finite number (tolerances, damping, step sizes); `min` is inclusive. */
+export function finite(value: unknown, what: string, min = -Infinity): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    const range = min === -Infinity ? 'a finite number' : `a finite number ≥ ${min}`;
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** One of a fixed set of strings; anything else is an error listing the choices, never a default. */
+export function oneOf<const T extends string>(value: unknown, what: string, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${show(value)}`);
+  }
+  return value as T;
+}
+
+/** A seed: any safe integer ≥ 0 (the PRNGs take 53 bits). */
+export function seed(value: unknown, what: string): number {
+  return integer(value, what, 0);
+}
