@@ -145,8 +145,8 @@ describe('K-FAC through the API', () => {
     const back = k.mvp(z).map((a, i) => a + 0.3 * z[i]!);
     for (const l of k.layers) expectClose(back.subarray(l.offset, l.offset + l.size), v.subarray(l.offset, l.offset + l.size), 1e-10, 1e-12);
     expect(Array.from(z.subarray(16, 24))).toEqual(new Array(8).fill(0)); // layer norm: not a K-FAC layer
-    expect(() => k.inverseApply(v, 0)).toThrowError(/damping must be > 0/);
-    expect(() => k.mvp(new Float64Array(3))).toThrowError(/expected a vector of the 34 parameters/);
+    expect(() => k.inverseApply(v, 0)).toThrowError(/Kfac.inverseApply: damping must be a finite number > 0, got 0/);
+    expect(() => k.mvp(new Float64Array(3))).toThrowError(/Kfac.mvp: v: expected 34 values, got 3/);
   });
 });
 
@@ -165,6 +165,6 @@ describe('Monte Carlo curvature', () => {
     expect(err(obj.gaussNewton('diagonal', { monteCarlo: { samples: 8000, seed: 2 } }), d)).toBeLessThan(0.05);
     // Seeds reproduce.
     expect(obj.curvatureProducts({ mcFisher: { samples: 3, seed: 9 } }, v, 1)).toEqual(obj.curvatureProducts({ mcFisher: { samples: 3, seed: 9 } }, v, 1));
-    expect(() => obj.curvatureProducts({ mcFisher: { samples: 0 } }, v, 1)).toThrowError(/samples must be a positive integer/);
+    expect(() => obj.curvatureProducts({ mcFisher: { samples: 0 } }, v, 1)).toThrowError(/mcFisher.samples must be an integer ≥ 1, got 0/);
   });
 });

@@ -91,6 +91,6 @@ describe('laplace', () => {
     const pred = la.predict(f64(randn(r, 8), [2, 4]));
     expect(pred.variance.length).toBe(6);
     expect(Math.min(...pred.variance)).toBeGreaterThan(0);
-    expect(() => h.laplace(obj, { priorPrecision: 0 })).toThrowError(/prior precision must be > 0/);
+    expect(() => h.laplace(obj, { priorPrecision: 0 })).toThrowError(/laplace: priorPrecision must be a finite number > 0, got 0/);
   });
 });

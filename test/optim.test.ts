@@ -26,6 +26,6 @@ describe('hessianFree', () => {
     for (let i = 1; i < r.losses.length; i++) expect(r.losses[i]!).toBeLessThanOrEqual(r.losses[i - 1]!);
     expect(r.losses.at(-1)!).toBeLessThan(0.25 * r.losses[0]!);
     expect(obj.loss()).toBe(r.losses.at(-1));
-    expect(() => h.hessianFree(obj, { damping: 0 })).toThrowError(/damping must be > 0/);
+    expect(() => h.hessianFree(obj, { damping: 0 })).toThrowError(/hessianFree: damping must be a finite number > 0, got 0/);
   });
 });

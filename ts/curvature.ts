@@ -3,24 +3,35 @@
  * (Hutchinson, Hutch++), diagonals, spectral densities (stochastic Lanczos quadrature), and
  * solvers (CG with damping, MINRES), on any symmetric linear operator: an objective's Hessian,
  * Gauss–Newton or Fisher (the algorithm then runs inside wasm with no JS per product), a
- * user-supplied `{ size, matvec }`, or a dense matrix. The algorithms are hesse-core's `linalg`.
- * Seeds make every randomized estimate reproducible.
+ * user-supplied `{ size, matvec }`, or a dense matrix. The algorithms are hesse-core's `linalg`
+ * (float64 throughout). Seeds make every randomized estimate reproducible.
+ *
+ * Every count, tolerance and choice is checked here (ts/validate.ts) before it crosses into wasm,
+ * so a bad one is an INVALID_ARGUMENT HesseError naming the function, the option and the value.
  */
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
+import * as check from './validate.js';
 import type { RawOperator } from './wasm/hesse.js';
 
 /** A symmetric linear operator known through products. */
 export interface LinearOperator {
+  /** n: the operator is n × n. */
   readonly size: number;
-  /** A·v: write it into `out` (and return nothing), or return it. Must not modify v. */
+  /**
+   * A·v for v of length n: write it into `out` (length n) and return nothing, or return it (any
+   * of the array types, length n). Must not modify v. A thrown error, or a result of the wrong
+   * length, stops the algorithm with a HesseError.
+   */
   matvec(v: Float64Array, out: Float64Array): Float64Array | Float32Array | number[] | void;
 }
 
-/** A dense symmetric matrix, row-major. */
+/** A dense symmetric n × n matrix, row-major (`data` has n² entries). */
 export interface DenseMatrix {
+  /** n. */
   readonly size: number;
-  readonly data: Float64Array | Float32Array | number[];
+  /** The n² entries, row-major. */
+  readonly data: Float64Array | Float32Array | readonly number[];
 }
 
 /** Operators that can hand the algorithms a Rust-side operator (an objective's curvature). */
@@ -29,134 +40,402 @@ export interface NativeOperator extends LinearOperator {
   rawOperator(): RawOperator;
 }
 
+/** What the estimators and solvers accept: an operator known by its products, or a dense matrix. */
 export type OperatorLike = LinearOperator | NativeOperator | DenseMatrix;
+
+/** A vector argument (b, x0): float32 or float64 values, converted to float64. */
+export type Vector = Float32Array | Float64Array;
 
 function isNative(op: OperatorLike): op is NativeOperator {
   return typeof (op as NativeOperator).rawOperator === 'function';
 }
 
-/** Runs `fn` on a Rust operator for `op`, freed afterwards. */
-function withOperator<T>(op: OperatorLike, fn: (raw: RawOperator) => T): T {
-  if (!op || !Number.isInteger(op.size) || op.size < 0) {
-    throw new HesseError('INVALID_ARGUMENT', 'expected a linear operator { size, matvec(v) } or a dense matrix { size, data }');
+/**
+ * @internal Counts of work (iterations, samples, probes, steps) cross into wasm as u32. Past
+ * 2³² − 1 they saturate rather than wrap: that much work never finishes, so the cap changes nothing.
+ */
+export const u32 = (n: number): number => Math.min(n, 0xffffffff);
+
+/** The operator's size n, checked: a safe integer ≥ 0 whose float64 vectors fit in wasm memory. */
+function sizeOf(op: OperatorLike, what: string): number {
+  if (!op || typeof op !== 'object') {
+    throw new HesseError('INVALID_ARGUMENT', `${what}: expected a linear operator { size, matvec(v) } or a dense matrix { size, data }`);
   }
+  const n = check.count(op.size, `${what}: the operator's size`);
+  if (n > 2 ** 29) throw new HesseError('OUT_OF_MEMORY', `${what}: an operator of size ${n} needs float64 vectors of ${n * 8} bytes, past wasm's 4 GiB memory`);
+  return n;
+}
+
+/** A float64 copy of a vector of length n (b, x0), checked. */
+function f64(v: unknown, n: number, what: string): Float64Array {
+  return Float64Array.from(check.vector(v, n, what));
+}
+
+/** Runs `fn` on a Rust operator for `op` (whose size is `n`), freed afterwards. */
+function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator, n: number) => T): T {
+  const n = sizeOf(op, what);
   let raw: RawOperator;
   if (isNative(op)) raw = op.rawOperator();
-  else if ('data' in op) raw = call(() => core().RawOperator.fromDense(Float64Array.from(op.data), op.size));
+  else if ('data' in op) raw = call(() => core().RawOperator.fromDense(f64(op.data, n * n, `${what}: the dense matrix's data`), n));
   else if (typeof op.matvec === 'function') {
-    raw = core().RawOperator.fromFunction(op.size, (v: Float64Array) => {
-      const out = new Float64Array(op.size);
+    raw = core().RawOperator.fromFunction(n, (v: Float64Array) => {
+      const out = new Float64Array(n);
       const r = op.matvec(v, out);
       return r === undefined ? out : r instanceof Float64Array ? r : Float64Array.from(r);
     });
-  } else throw new HesseError('INVALID_ARGUMENT', 'the operator has no matvec');
+  } else throw new HesseError('INVALID_ARGUMENT', `${what}: the operator has no matvec (pass { size, matvec(v) } or { size, data })`);
   try {
-    return call(() => fn(raw));
+    return call(() => fn(raw, n));
   } finally {
     raw.free();
   }
 }
 
+/** Options of {@link eigenvalues}. */
 export interface EigenOptions {
-  /** 'largest' (default, descending), 'smallest' (ascending), or 'both' (⌊k/2⌋ smallest and ⌈k/2⌉ largest, ascending). */
+  /**
+   * Which end of the spectrum (algebraic order, not magnitude): 'largest' (default; values
+   * descending), 'smallest' (ascending), or 'both' (⌊k/2⌋ smallest and ⌈k/2⌉ largest, ascending).
+   */
   which?: 'largest' | 'smallest' | 'both';
-  /** Relative residual tolerance (default 1e-8). */
+  /**
+   * Stop when every wanted Ritz pair has ‖A·y − θ·y‖ ≤ tol·|θ| (finite, ≥ 0; default 1e-8). The
+   * eigenvalue error is at most the residual, about residual²/gap when θ is well separated.
+   */
   tol?: number;
-  /** Lanczos steps at most (default 300). */
+  /** Lanczos steps (= products) at most, an integer ≥ k (default 300; capped at n). Memory: steps·n float64. */
   maxIter?: number;
+  /** Seed of the Gaussian start vector, an integer ≥ 0 (default 0). */
   seed?: number;
-  /** Return the Ritz vectors (k × n, row i for value i). Default false. */
+  /** Return the unit Ritz vectors as `vectors` (k × n, row i for `values[i]`). Default false. */
   vectors?: boolean;
-  /** Check symmetry first with two extra products (a non-symmetric operator is an error). */
+  /** Check symmetry first with two extra products (a non-symmetric operator is then an error). Default false. */
   checkSymmetry?: boolean;
 }
 
+/** What {@link eigenvalues} returns. */
 export interface EigenResult {
+  /** The k eigenvalue estimates (Ritz values), ordered as `which` says. */
   values: Float64Array;
-  vectors?: Float64Array;
+  /** ‖A·yᵢ − θᵢ·yᵢ‖ for each value (from the Lanczos relation), length k. */
   residuals: Float64Array;
-  /** Operator products used. */
+  /** Lanczos steps taken. */
+  iterations: number;
+  /** Operator products used (the steps, plus 2 for the symmetry check). */
   products: number;
+  /**
+   * Whether every residual met `tol` (or the Krylov space was exhausted, where the values are
+   * exact). False when `maxIter` ran out first: the values are then the best estimates found.
+   */
   converged: boolean;
+}
+
+/** What {@link eigenvalues} returns with `{ vectors: true }`. */
+export interface EigenResultWithVectors extends EigenResult {
+  /** The unit Ritz vectors, k × n row-major: row i belongs to `values[i]`. */
+  vectors: Float64Array;
 }
 
 /**
- * The k extreme eigenvalues by Lanczos with full reorthogonalization. A single Krylov space
- * sees an exactly repeated eigenvalue once (unless it exhausts the space).
+ * The k extreme eigenvalues of a symmetric operator by Lanczos with full reorthogonalization
+ * (the Hessian's top eigenvalues, as PyHessian reports them, in far fewer products than power
+ * iteration). A single Krylov space sees an exactly repeated eigenvalue once (unless it exhausts
+ * the space), so with exact multiplicities the k values may skip copies.
+ *
+ * @param op the operator (n × n).
+ * @param k how many eigenvalues: an integer in [1, n].
+ * @throws HesseError INVALID_ARGUMENT for k outside [1, n], maxIter < k, a bad option, a
+ *   non-symmetric operator (with `checkSymmetry`) or a non-finite product; LENGTH_MISMATCH for a
+ *   dense matrix whose data is not n² long; OUT_OF_MEMORY for the Krylov basis.
  */
-export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions = {}): EigenResult {
-  return withOperator(op, (raw) =>
-    core().lanczos(raw, k, opts.which ?? 'largest', opts.maxIter ?? 300, opts.tol ?? 1e-8, opts.seed ?? 0, opts.vectors ?? false, opts.checkSymmetry ?? false),
-  ) as EigenResult;
+export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions & { vectors: true }): EigenResultWithVectors;
+export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions & { vectors?: false }): EigenResult;
+export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions): EigenResult & { vectors?: Float64Array };
+export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
+  return withOperator(op, 'eigenvalues', (raw, n) => {
+    const kk = check.positive(k, 'eigenvalues: k', n);
+    const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
+    const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk);
+    const tol = check.finite(opts.tol ?? 1e-8, 'eigenvalues: tol', 0);
+    const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
+    const r = core().lanczos(raw, kk, which, u32(maxIter), tol, seed, opts.vectors === true, opts.checkSymmetry === true) as EigenResult & { vectors?: Float64Array };
+    if (r.vectors === undefined) delete r.vectors;
+    return r;
+  });
 }
 
-/** The k eigenvalues of largest magnitude by power iteration with deflation (PyHessian's method). */
-export function powerIteration(op: OperatorLike, k: number, opts: { maxIter?: number; tol?: number; seed?: number } = {}): EigenResult {
-  return withOperator(op, (raw) => core().powerIteration(raw, k, opts.maxIter ?? 1000, opts.tol ?? 1e-8, opts.seed ?? 0)) as EigenResult;
+/** What {@link powerIteration} returns. */
+export interface PowerIterationResult {
+  /** The eigenvalue estimates (signed Rayleigh quotients) in the order found: by decreasing magnitude when each converged. */
+  values: Float64Array;
+  /** k × n row-major: row i is the unit vector whose Rayleigh quotient is `values[i]`. */
+  vectors: Float64Array;
+  /** ‖A·vᵢ − λᵢ·vᵢ‖ of the returned vectors (on the deflated operator). */
+  residuals: Float64Array;
+  /** Operator products used in all. */
+  products: number;
+  /** Whether every eigenpair met `tol` within `maxIter`. */
+  converged: boolean;
 }
 
-/** tr(A) by Hutchinson (`samples` Rademacher probes) or Hutch++ (`samples` products in all). */
-export function trace(op: OperatorLike, opts: { method?: 'hutchinson' | 'hutch++'; samples?: number; seed?: number } = {}): { trace: number; stdError: number; products: number } {
-  return withOperator(op, (raw) => core().traceEstimate(raw, opts.method ?? 'hutch++', opts.samples ?? 99, opts.seed ?? 0));
-}
-
-/** diag(A) by Hutchinson's estimator (E[z ⊙ Az] with Rademacher z). */
-export function diagonal(op: OperatorLike, opts: { samples?: number; seed?: number } = {}): { diagonal: Float64Array; products: number } {
-  return withOperator(op, (raw) => core().diagonalEstimate(raw, opts.samples ?? 100, opts.seed ?? 0));
-}
-
-export interface DensityOptions {
-  /** Rademacher probes (default 10). */
-  probes?: number;
-  /** Lanczos steps per probe (default 80). */
-  steps?: number;
-  /** Points of the output grid (default 1000). */
-  gridPoints?: number;
-  /** Gaussian broadening, relative to the spectral range (default 0.01). */
-  sigma?: number;
+/** Options of {@link powerIteration}. */
+export interface PowerIterationOptions {
+  /** Iterations (= products) per eigenpair at most, an integer ≥ 1 (default 1000). */
+  maxIter?: number;
+  /** Stop an eigenpair when its Rayleigh quotient changes by ≤ tol·|λ| between iterations (PyHessian's rule; finite, ≥ 0; default 1e-8). */
+  tol?: number;
+  /** Seed of the Gaussian start vectors, an integer ≥ 0 (default 0). */
   seed?: number;
 }
 
-/** The spectral density by stochastic Lanczos quadrature: grid, density (integrates to 1), and the quadrature. */
-export function spectralDensity(op: OperatorLike, opts: DensityOptions = {}): { grid: Float64Array; density: Float64Array; nodes: Float64Array; weights: Float64Array; products: number } {
-  return withOperator(op, (raw) => core().slq(raw, opts.probes ?? 10, opts.steps ?? 80, opts.gridPoints ?? 1000, opts.sigma ?? 0.01, opts.seed ?? 0));
+/**
+ * The k eigenvalues of largest magnitude by power iteration with deflation (PyHessian's method):
+ * for i < k, v ← P·A·v / ‖P·A·v‖ with P = I − Σ_{j<i} vⱼvⱼᵀ, λ = vᵀA·v. With eigenvalues ±λ of
+ * equal magnitude it does not converge (see `converged`). Prefer {@link eigenvalues}.
+ *
+ * @param k how many: an integer in [1, n].
+ * @throws HesseError INVALID_ARGUMENT for k outside [1, n] or a bad option; operator errors pass through.
+ */
+export function powerIteration(op: OperatorLike, k: number, opts: PowerIterationOptions = {}): PowerIterationResult {
+  return withOperator(op, 'powerIteration', (raw, n) => {
+    const kk = check.positive(k, 'powerIteration: k', n);
+    const maxIter = check.positive(opts.maxIter ?? 1000, 'powerIteration: maxIter');
+    const tol = check.finite(opts.tol ?? 1e-8, 'powerIteration: tol', 0);
+    const seed = check.seed(opts.seed ?? 0, 'powerIteration: seed');
+    return core().powerIteration(raw, kk, u32(maxIter), tol, seed) as PowerIterationResult;
+  });
 }
 
-export interface CgOptions {
-  /** λ ≥ 0: solve (A + λI)x = b. */
-  damping?: number;
-  /** Warm start. */
-  x0?: Float64Array;
-  /** Stop at ‖r‖ ≤ max(rtol·‖b‖, atol). Defaults 1e-6 and 0. */
-  rtol?: number;
-  atol?: number;
-  maxIter?: number;
-  minIter?: number;
+/** Options of {@link trace}. */
+export interface TraceOptions {
+  /** 'hutch++' (default) or 'hutchinson'. */
+  method?: 'hutchinson' | 'hutch++';
+  /** Hutchinson: the Rademacher probes (≥ 1); Hutch++: the products in all (≥ 3). Default 99. */
+  samples?: number;
+  /** Seed of the probes, an integer ≥ 0 (default 0). */
+  seed?: number;
 }
 
-export interface CgResult {
-  x: Float64Array;
-  iterations: number;
-  residualNorm: number;
-  converged: boolean;
-  /** Set when pᵀ(A + λI)p ≤ 0 was met (A is not positive definite): the direction and its Rayleigh quotient. */
-  negativeCurvature?: { direction: Float64Array; rayleigh: number };
-  /** ½xᵀ(A + λI)x − bᵀx after each iteration (the quadratic model Hessian-free optimization backtracks on). */
-  model: Float64Array;
+/** What {@link trace} returns. */
+export interface TraceResult {
+  /** The estimate of tr(A). */
+  trace: number;
+  /** Standard error of the Monte Carlo part (NaN with fewer than 2 probes; for Hutch++ the complement term only, the sketch term is exact). */
+  stdError: number;
+  /** Operator products used. */
   products: number;
 }
 
-/** Conjugate gradients on (A + λI)x = b, A symmetric positive (semi)definite. */
-export function cg(op: OperatorLike, b: Float64Array, opts: CgOptions = {}): CgResult {
-  return withOperator(op, (raw) => core().cg(raw, b, opts.damping ?? 0, opts.x0, opts.rtol ?? 1e-6, opts.atol ?? 0, opts.maxIter ?? 1000, opts.minIter ?? 0));
+/**
+ * tr(A) by Hutchinson, (1/s)·Σᵢ zᵢᵀA·zᵢ over s Rademacher probes (unbiased, error O(‖A‖_F/√s)),
+ * or by Hutch++ (Meyer et al. 2021): tr(QᵀAQ) exactly on a sketch of the top eigenspace plus
+ * Hutchinson on the complement, error O(‖A‖_F/m) for PSD A with m products.
+ *
+ * @throws HesseError INVALID_ARGUMENT for an unknown method, samples < 1 (Hutchinson) or < 3 (Hutch++), a bad seed.
+ */
+export function trace(op: OperatorLike, opts: TraceOptions = {}): TraceResult {
+  return withOperator(op, 'trace', (raw) => {
+    const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
+    const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1);
+    const seed = check.seed(opts.seed ?? 0, 'trace: seed');
+    return core().traceEstimate(raw, method, u32(samples), seed) as TraceResult;
+  });
 }
 
-/** MINRES on (A + shift·I)x = b, A symmetric (indefinite allowed: the Hessian). */
-export function minres(op: OperatorLike, b: Float64Array, opts: { shift?: number; rtol?: number; maxIter?: number } = {}): { x: Float64Array; iterations: number; residualNorm: number; converged: boolean; products: number } {
-  return withOperator(op, (raw) => core().minres(raw, b, opts.shift ?? 0, opts.rtol ?? 1e-8, opts.maxIter ?? 1000));
+/** Options of {@link diagonal}. */
+export interface DiagonalOptions {
+  /** Rademacher probes, an integer ≥ 1 (default 100). */
+  samples?: number;
+  /** Seed of the probes, an integer ≥ 0 (default 0). */
+  seed?: number;
 }
 
-/** Dense symmetric eigendecomposition: values ascending, vectors row j for values[j]. */
-export function eigh(a: Float64Array | number[], n: number): { values: Float64Array; vectors: Float64Array } {
-  return call(() => core().eigh(Float64Array.from(a), n));
+/** What {@link diagonal} returns. */
+export interface DiagonalResult {
+  /** The estimate of diag(A), length n. */
+  diagonal: Float64Array;
+  /** Operator products used (= samples). */
+  products: number;
+}
+
+/**
+ * diag(A) by Hutchinson's estimator (1/s)·Σᵢ zᵢ ⊙ A·zᵢ with s Rademacher probes (Bekas et al.;
+ * AdaHessian's Hessian diagonal): unbiased, entry i has variance Σ_{j≠i} aᵢⱼ²/s.
+ *
+ * @throws HesseError INVALID_ARGUMENT for samples < 1 or a bad seed.
+ */
+export function diagonal(op: OperatorLike, opts: DiagonalOptions = {}): DiagonalResult {
+  return withOperator(op, 'diagonal', (raw) => {
+    const samples = check.positive(opts.samples ?? 100, 'diagonal: samples');
+    const seed = check.seed(opts.seed ?? 0, 'diagonal: seed');
+    return core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult;
+  });
+}
+
+/** Options of {@link spectralDensity}. */
+export interface DensityOptions {
+  /** Rademacher probes averaged, an integer ≥ 1 (default 10; the error falls as 1/√probes). */
+  probes?: number;
+  /** Lanczos steps per probe, an integer ≥ 1 (default 80; capped at n). Memory: steps·n float64. */
+  steps?: number;
+  /** Points of the output grid, an integer ≥ 2 (default 1000). */
+  gridPoints?: number;
+  /** Gaussian kernel width relative to the spectral range of the nodes, finite and > 0 (default 0.01). */
+  sigma?: number;
+  /** Seed of the probes, an integer ≥ 0 (default 0). */
+  seed?: number;
+}
+
+/** What {@link spectralDensity} returns. */
+export interface DensityResult {
+  /** The uniform grid, spanning [min θ − 5s, max θ + 5s] with s = sigma·range (`gridPoints` points). */
+  grid: Float64Array;
+  /** φ(t) = Σⱼ wⱼ·N(t; θⱼ, s²) on the grid, scaled so that its trapezoid integral is 1. */
+  density: Float64Array;
+  /** The quadrature: nodes θⱼ (Ritz values of all probes) … */
+  nodes: Float64Array;
+  /** … and weights wⱼ (summing to 1): Σⱼ wⱼ·θⱼᵖ estimates tr(Aᵖ)/n for p ≤ 2·steps − 1. */
+  weights: Float64Array;
+  /** Operator products used (probes·min(steps, n) at most). */
+  products: number;
+}
+
+/**
+ * The spectral density of a symmetric operator by stochastic Lanczos quadrature (Ubaru, Chen &
+ * Saad 2017; Ghorbani et al. 2019 for Hessians): each probe's Lanczos tridiagonal gives a
+ * Gauss quadrature of the spectral measure; the probes are averaged and smoothed by a Gaussian.
+ *
+ * @throws HesseError INVALID_ARGUMENT for probes or steps < 1, gridPoints < 2, sigma ≤ 0, a bad
+ *   seed, or an operator of size 0; OUT_OF_MEMORY for the basis.
+ */
+export function spectralDensity(op: OperatorLike, opts: DensityOptions = {}): DensityResult {
+  return withOperator(op, 'spectralDensity', (raw) => {
+    const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
+    const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
+    const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2);
+    const sigma = check.positiveNumber(opts.sigma ?? 0.01, 'spectralDensity: sigma');
+    const seed = check.seed(opts.seed ?? 0, 'spectralDensity: seed');
+    return core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult;
+  });
+}
+
+/** Options of {@link cg}. */
+export interface CgOptions {
+  /** λ, finite and ≥ 0: solve (A + λI)x = b (Levenberg–Marquardt / Tikhonov damping). Default 0. */
+  damping?: number;
+  /** Warm start x₀, length n (float32 or float64); default 0. Costs one extra product. */
+  x0?: Vector;
+  /** Stop at ‖r‖ ≤ max(rtol·‖b‖, atol); both finite and ≥ 0, defaults 1e-6 and 0. */
+  rtol?: number;
+  /** See `rtol`. */
+  atol?: number;
+  /** Iterations (one product each) at most, an integer ≥ 0 (default 1000). */
+  maxIter?: number;
+  /** Do not stop on the tolerance before this many iterations (Hessian-free's minimum), an integer ≥ 0 (default 0). */
+  minIter?: number;
+}
+
+/** What {@link cg} returns. */
+export interface CgResult {
+  /** The last iterate (before the non-positive direction, if one was met), length n. */
+  x: Float64Array;
+  /** Iterations run. */
+  iterations: number;
+  /** ‖r‖ of the recursively updated residual (= ‖b − (A + λI)x‖ up to rounding). */
+  residualNorm: number;
+  /** ‖r‖ ≤ max(rtol·‖b‖, atol) at exit. */
+  converged: boolean;
+  /** Set when pᵀ(A + λI)p ≤ 0 stopped the iteration (A + λI is not positive definite): the direction p and its Rayleigh quotient. */
+  negativeCurvature?: { direction: Float64Array; rayleigh: number };
+  /** q(xₖ) = ½xₖᵀ(A + λI)xₖ − bᵀxₖ for k = 0 … iterations (x₀ first): the quadratic model Hessian-free optimization backtracks on. */
+  model: Float64Array;
+  /** Operator products used. */
+  products: number;
+}
+
+/**
+ * Conjugate gradients on (A + λI)x = b, A symmetric, A + λI positive definite for convergence
+ * (otherwise it stops at the first direction of non-positive curvature and reports it).
+ *
+ * @param b the right-hand side, length n (a Float32Array or Float64Array).
+ * @throws HesseError LENGTH_MISMATCH if b or x0 is not n long; INVALID_ARGUMENT for a negative or
+ *   non-finite damping, rtol or atol, a bad iteration count, or a non-finite b, x0 or product.
+ */
+export function cg(op: OperatorLike, b: Vector, opts: CgOptions = {}): CgResult {
+  return withOperator(op, 'cg', (raw, n) => {
+    const rhs = f64(b, n, 'cg: b');
+    const x0 = opts.x0 === undefined ? undefined : f64(opts.x0, n, 'cg: x0');
+    const damping = check.finite(opts.damping ?? 0, 'cg: damping', 0);
+    const rtol = check.finite(opts.rtol ?? 1e-6, 'cg: rtol', 0);
+    const atol = check.finite(opts.atol ?? 0, 'cg: atol', 0);
+    const maxIter = check.count(opts.maxIter ?? 1000, 'cg: maxIter');
+    const minIter = check.count(opts.minIter ?? 0, 'cg: minIter');
+    const r = core().cg(raw, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)) as CgResult;
+    if (r.negativeCurvature === undefined) delete r.negativeCurvature;
+    return r;
+  });
+}
+
+/** Options of {@link minres}. */
+export interface MinresOptions {
+  /** Solve (A + shift·I)x = b; finite, default 0. (SciPy's `minres(shift=σ)` solves (A − σI)x = b.) */
+  shift?: number;
+  /** Stop when ‖b − (A + shift·I)x‖ ≤ rtol·‖b‖; finite, ≥ 0, default 1e-8. */
+  rtol?: number;
+  /** Iterations (one product each) at most, an integer ≥ 0 (default 1000). */
+  maxIter?: number;
+}
+
+/** What {@link minres} returns. */
+export interface MinresResult {
+  /** The minimum-residual iterate, length n. */
+  x: Float64Array;
+  /** Iterations run. */
+  iterations: number;
+  /** The recurrence's ‖b − (A + shift·I)x‖ (the true residual agrees to about ε·‖A‖·‖x‖). */
+  residualNorm: number;
+  /** residualNorm ≤ rtol·‖b‖ at exit (never, when A + shift·I is singular and b is outside its range). */
+  converged: boolean;
+  /** Operator products used. */
+  products: number;
+}
+
+/**
+ * MINRES (Paige & Saunders 1975) on (A + shift·I)x = b from x₀ = 0: A symmetric, indefinite
+ * allowed (the Hessian away from a minimum).
+ *
+ * @param b the right-hand side, length n (a Float32Array or Float64Array).
+ * @throws HesseError LENGTH_MISMATCH if b is not n long; INVALID_ARGUMENT for a non-finite shift,
+ *   a negative rtol, a bad maxIter, or a non-finite b or product.
+ */
+export function minres(op: OperatorLike, b: Vector, opts: MinresOptions = {}): MinresResult {
+  return withOperator(op, 'minres', (raw, n) => {
+    const rhs = f64(b, n, 'minres: b');
+    const shift = check.finite(opts.shift ?? 0, 'minres: shift');
+    const rtol = check.finite(opts.rtol ?? 1e-8, 'minres: rtol', 0);
+    const maxIter = check.count(opts.maxIter ?? 1000, 'minres: maxIter');
+    return core().minres(raw, rhs, shift, rtol, u32(maxIter)) as MinresResult;
+  });
+}
+
+/** What {@link eigh} returns: A = V·diag(values)·Vᵀ. */
+export interface EighResult {
+  /** The n eigenvalues, ascending. */
+  values: Float64Array;
+  /** n × n row-major: row j is the unit eigenvector of `values[j]`. */
+  vectors: Float64Array;
+}
+
+/**
+ * Dense symmetric eigendecomposition A = V·diag(λ)·Vᵀ (Householder tridiagonalization + QL).
+ *
+ * @param a the n × n matrix, row-major (n² numbers; float32, float64 or a number array).
+ * @param n the order, an integer ≥ 0.
+ * @throws HesseError LENGTH_MISMATCH if a is not n² long; INVALID_ARGUMENT if a is not symmetric
+ *   or not finite; OUT_OF_MEMORY.
+ */
+export function eigh(a: Vector | readonly number[], n: number): EighResult {
+  const size = check.count(n, 'eigh: n');
+  const data = f64(a, size * size, `eigh: a (${size}×${size})`);
+  return call(() => core().eigh(data, size)) as EighResult;
 }

@@ -14,32 +14,55 @@ import { eigh } from './curvature.js';
 import type { Objective } from './objective.js';
 import type { Tensor } from './tensor.js';
 import { Graph } from './trace.js';
+import * as check from './validate.js';
 
+/** Options of {@link laplace}. */
 export interface LaplaceOptions {
-  /** τ, the prior precision (default 1). */
+  /** τ, the precision of the isotropic Gaussian prior N(0, τ⁻¹I): finite and > 0 (default 1). */
   priorPrecision?: number;
-  /** All parameters (default) or the last linear layer only. */
+  /**
+   * The parameters the posterior covers: 'all' (default; laplace-torch's `subset_of_weights`) or
+   * 'last-layer' (the last parametrized layer; the others stay at θ̂). Anything else is an error.
+   */
   subset?: 'all' | 'last-layer';
 }
 
+/** What {@link Laplace.predict} returns, both [M·C] row-major (M inputs, C outputs each). */
+export interface LaplacePrediction {
+  /** f(x; θ̂), the network output at the posterior mean. */
+  mean: Float64Array;
+  /** J(x) Σ J(x)ᵀ's diagonal: the variance of each output under the linearized posterior. */
+  variance: Float64Array;
+}
+
+/**
+ * A Gaussian posterior N(θ̂, Σ) over the subset's d parameters, Σ⁻¹ = N·G + τI (see the module
+ * doc), kept as its eigendecomposition. Built by {@link laplace}.
+ */
 export class Laplace {
   /** Posterior precision N·G + τI over the subset ([d, d], row-major). */
   readonly precision: Float64Array;
-  /** Parameter indices of the subset (offset, size). */
+  /** First flat-parameter index of the subset: it covers [offset, offset + size). */
   readonly offset: number;
+  /** d, the subset's parameter count (P for 'all'). */
   readonly size: number;
   readonly #values: Float64Array;
   readonly #vectors: Float64Array;
   readonly #obj: Objective;
   readonly #params: Float32Array | Float64Array;
 
+  /**
+   * The Laplace approximation around the objective's current parameters (see {@link laplace}).
+   * @throws HesseError INVALID_ARGUMENT for a bad priorPrecision or subset, or a model with no
+   *   parametrized layer; OUT_OF_MEMORY when the Gauss–Newton matrix does not fit.
+   */
   constructor(obj: Objective, opts: LaplaceOptions = {}) {
-    const tau = opts.priorPrecision ?? 1;
-    if (!(tau > 0)) throw new HesseError('INVALID_ARGUMENT', `laplace: the prior precision must be > 0, got ${tau}`);
+    const tau = check.positiveNumber(opts.priorPrecision ?? 1, 'laplace: priorPrecision');
+    const subset = check.oneOf(opts.subset ?? 'all', 'laplace: subset', ['all', 'last-layer']);
     const model = obj.model;
     const P = model.size;
     let G: Float32Array | Float64Array;
-    if ((opts.subset ?? 'all') === 'last-layer') {
+    if (subset === 'last-layer') {
       const layers = obj.gaussNewton('layers');
       const last = Object.keys(layers).at(-1);
       if (last === undefined) throw new HesseError('INVALID_ARGUMENT', 'laplace: the model has no parametrized layer');
@@ -73,9 +96,12 @@ export class Laplace {
 
   /**
    * The linearized predictive at inputs `x` (shaped like the training inputs but for M samples):
-   * mean f(x; θ̂) and the variance of each output under the posterior, both [M·C] row-major.
+   * mean f(x; θ̂) and the variance of each output under the posterior, both [M·C] row-major:
+   * var_r = J_r Σ J_rᵀ = Σⱼ (vⱼ·J_r)² / λⱼ over the posterior precision's eigenpairs (λⱼ, vⱼ).
+   * @throws HesseError SHAPE_MISMATCH if x does not fit the model; DTYPE_MISMATCH if its dtype is not the objective's.
    */
-  predict(x: Tensor): { mean: Float64Array; variance: Float64Array } {
+  predict(x: Tensor): LaplacePrediction {
+    if (x.dtype !== this.#obj.dtype) throw new HesseError('DTYPE_MISMATCH', `laplace predict: x is ${x.dtype} but the objective is ${this.#obj.dtype}`);
     const model = this.#obj.model;
     const g = new Graph(this.#obj.dtype);
     try {
@@ -103,7 +129,14 @@ export class Laplace {
   }
 }
 
-/** The Laplace approximation of the posterior around the objective's current parameters. */
+/**
+ * The Laplace approximation of the posterior around the objective's current parameters θ̂ (train
+ * first): precision N·G + τI from the exact Gauss–Newton matrix (`obj.gaussNewton`).
+ * @example
+ * const post = laplace(obj, { subset: 'last-layer', priorPrecision: 1 });
+ * const { mean, variance } = post.predict(xTest);
+ * @throws HesseError see {@link Laplace}'s constructor.
+ */
 export function laplace(obj: Objective, opts: LaplaceOptions = {}): Laplace {
   return new Laplace(obj, opts);
 }

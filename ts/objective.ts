@@ -2,60 +2,106 @@
  * A training objective L(θ) = loss(model(x; θ), y), compiled once into one program; loss,
  * gradient, Hessian-vector products and the Hessian all reuse it. Data are staged in wasm once;
  * each call copies only the parameters (and directions) it is given.
+ *
+ * The objective is generic in its dtype D (that of x and y): a float64 objective's loss, gradient
+ * and products are Float64Array, a float32 one's Float32Array. Directions and points may be given
+ * in either precision and are converted to D.
  */
 import { call, HesseError } from './errors.js';
 import type { Model } from './nn.js';
-import type { Tensor, DType } from './tensor.js';
+import type { Tensor, DType, TypedArrayOf } from './tensor.js';
 import { Graph, traced } from './trace.js';
-import type { NativeOperator } from './curvature.js';
+import { u32, type NativeOperator, type Vector } from './curvature.js';
 import { Kfac } from './kfac.js';
 import { denseFromProducts } from './transforms.js';
+import * as check from './validate.js';
 
-type Typed = Float32Array | Float64Array;
+/** A tensor whose dtype is D (a `Tensor<D>`). */
+type TensorOf<D extends DType> = Tensor & { readonly dtype: D };
+
+/** The batch an objective is built on: inputs x [N, …] and targets y (omitted for 'mean_output'), one dtype. */
+export interface ObjectiveData<D extends DType = DType> {
+  /** Inputs, batch first: [N, …]. */
+  x: TensorOf<D>;
+  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output. */
+  y?: TensorOf<D>;
+}
+
 /**
  * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
  * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
  * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
- * `samples` labels per sample drawn from the model's predictive distribution (an unbiased
- * estimate of G; reproducible by `seed`).
+ * `samples` (an integer ≥ 1) labels per sample drawn from the model's predictive distribution (an
+ * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0). Anything else is an
+ * INVALID_ARGUMENT error.
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
-/** Losses (PyTorch's mean reductions); 'mean_output' is the mean of the model's output, with no targets. */
+/** Losses (PyTorch's mean reductions); 'ce' and 'bce' are aliases; 'mean_output' is the mean of the model's output, with no targets. */
 export type LossName = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'ce' | 'bce' | 'mean_output';
 type LossKind = 'mse' | 'cross_entropy' | 'bce_with_logits' | 'mean_output';
 const LOSSES: Record<LossName, LossKind> = {
   mse: 'mse', cross_entropy: 'cross_entropy', ce: 'cross_entropy', bce_with_logits: 'bce_with_logits', bce: 'bce_with_logits', mean_output: 'mean_output',
 };
+const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
+const MiB = 2 ** 20;
 
+/** Options of {@link objective}. */
 export interface ObjectiveOptions {
-  /** Initial parameters (flat, the model's order); default `model.init({ seed, dtype })`. */
-  params?: Typed;
-  /** Seed of the default initialization. */
+  /** Initial parameters (flat, the model's order, length P; converted to the objective's dtype); default `model.init({ seed, dtype })`. */
+  params?: Vector;
+  /** Seed of the default initialization, an integer ≥ 0 (default 0). */
   seed?: number;
-  /** Differentiate with respect to the parameters (default) or the input x. */
+  /** Differentiate with respect to the parameters ('params', the default) or the input x ('input'). */
   wrt?: 'params' | 'input';
-  /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them. */
+  /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them (default false). */
   checkFinite?: boolean;
 }
 
-export interface GaussNewtonOptions {
-  /** Refuse past this many bytes of working memory (default 512 MiB). */
+/** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
+export interface DenseOptions {
+  /** Refuse past this many bytes for the result (> 0; default 512 MiB). */
   maxBytes?: number;
-  /** Directions per pass when building the factor (default 64). */
+  /** Columns (directions) per pass, an integer ≥ 1 (default 64). */
   chunk?: number;
-  /** The Monte Carlo estimate instead of the exact matrix: `samples` labels per sample drawn from the model. */
+}
+
+/** Options of {@link Objective.gaussNewton}. */
+export interface GaussNewtonOptions {
+  /** Refuse past this many bytes of working memory (> 0; default 512 MiB). */
+  maxBytes?: number;
+  /** Directions per pass when building the factor, an integer ≥ 1 (default 64). */
+  chunk?: number;
+  /** The Monte Carlo estimate instead of the exact matrix: `samples` (≥ 1) labels per sample drawn from the model, `seed` (≥ 0, default 0). */
   monteCarlo?: { samples: number; seed?: number };
-  /** 'f64': accumulate the SYRK in float64 for a float32 objective (the result is a Float64Array). */
+  /** 'f64': accumulate the SYRK in float64 for a float32 objective (the result is then a Float64Array). */
   accumulate?: 'f64';
 }
 
-export class Objective implements Disposable {
-  readonly dtype: DType;
+/** Options of {@link Objective.kfac}. */
+export interface KfacOptions {
+  /** 'exact' (default: the loss Hessian's factor, C backward vectors per sample) or 'mc' (`samples` labels drawn from the model). */
+  variant?: 'exact' | 'mc';
+  /** Labels drawn per sample for 'mc', an integer ≥ 1 (default 1). */
+  samples?: number;
+  /** Seed of the draws for 'mc', an integer ≥ 0 (default 0). */
+  seed?: number;
+}
+
+/**
+ * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. Every method
+ * that takes `at` evaluates there (the parameters, length P, or x for wrt 'input'), else at the
+ * current point; `at` and directions may be float32 or float64 and are converted to D. Bad
+ * arguments throw a HesseError (LENGTH_MISMATCH naming the expected and given lengths,
+ * INVALID_ARGUMENT naming the option) and leave the objective as it was.
+ *
+ * @typeParam D the dtype of the data, hence of every array the objective returns.
+ */
+export class Objective<D extends DType = DType> implements Disposable {
+  /** The dtype of the data and of every array returned. */
+  readonly dtype: D;
   /** Length of the variable: P for wrt 'params', x.size for wrt 'input'. */
   readonly size: number;
-  /** The parameters every method uses unless given others (flat, the model's order). */
-  params: Typed;
   readonly #graph: Graph;
   readonly #out: number;
   readonly #loss: LossKind;
@@ -65,11 +111,19 @@ export class Objective implements Disposable {
   readonly #check: boolean;
   readonly #xShape: readonly number[];
   readonly #yShape: readonly number[] | undefined;
-  #x: Typed = new Float32Array(0);
+  #x!: TypedArrayOf<D>;
+  #params!: TypedArrayOf<D>;
 
-  constructor(readonly model: Model, loss: LossName, data: { x: Tensor; y?: Tensor }, opts: ObjectiveOptions = {}) {
-    const kind = LOSSES[loss];
-    if (!kind) throw new HesseError('INVALID_ARGUMENT', `unknown loss '${loss}': use ${Object.keys(LOSSES).join(', ')}`);
+  /**
+   * Compiles the objective (see {@link objective}).
+   * @throws HesseError INVALID_ARGUMENT for an unknown loss or option, targets given to (or missing
+   *   from) a loss; DTYPE_MISMATCH if x and y differ in dtype; SHAPE_MISMATCH if their batch sizes
+   *   differ or the model does not fit x; LENGTH_MISMATCH for `params` not P long.
+   */
+  constructor(readonly model: Model, loss: LossName, data: ObjectiveData<D>, opts: ObjectiveOptions = {}) {
+    const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
+    const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
+    const seed = check.seed(opts.seed ?? 0, 'objective: seed');
     const { x, y } = data;
     if (kind === 'mean_output' ? y !== undefined : y === undefined) {
       throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
@@ -80,6 +134,12 @@ export class Objective implements Disposable {
     }
     this.dtype = x.dtype;
     this.#loss = kind;
+    this.#xShape = x.shape;
+    this.#yShape = y?.shape;
+    this.#wrt = wrt === 'input' ? 0 : -1;
+    this.#check = opts.checkFinite ?? false;
+    this.size = wrt === 'input' ? x.size : model.size;
+    this.params = opts.params ?? model.init({ seed, dtype: this.dtype });
     this.#graph = new Graph(this.dtype);
     try {
       const xs = this.#graph.input(x.shape);
@@ -89,30 +149,44 @@ export class Objective implements Disposable {
       if (this.#graph.raw.nParams() !== model.size) {
         throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
       }
+      this.setData(data);
     } catch (e) {
       this.#graph.dispose();
       throw e;
     }
-    this.#xShape = x.shape;
-    this.#yShape = y?.shape;
-    this.#wrt = opts.wrt === 'input' ? 0 : -1;
-    this.#check = opts.checkFinite ?? false;
-    this.size = opts.wrt === 'input' ? x.size : model.size;
-    this.params = opts.params ?? model.init({ seed: opts.seed, dtype: this.dtype });
-    this.#checkLength('params', this.params, model.size);
-    this.setData(data);
   }
 
-  /** Replaces the batch (same shapes as the one the objective was built with). */
-  setData(data: { x: Tensor; y?: Tensor }): void {
+  /**
+   * The parameters every method uses unless given others: flat, the model's order, length P.
+   * Assigning checks the length (LENGTH_MISMATCH) and converts to D; the objective keeps the array
+   * it returns (no copy), so writes into it change the point.
+   */
+  get params(): TypedArrayOf<D> {
+    return this.#params;
+  }
+  set params(p: Vector) {
+    this.#params = this.#vec(p, this.model.size, 'params');
+  }
+
+  /**
+   * Replaces the batch (same shapes and dtype as the one the objective was built with).
+   * @throws HesseError SHAPE_MISMATCH for other shapes, DTYPE_MISMATCH for another dtype; the old batch then stays.
+   */
+  setData(data: ObjectiveData<D>): void {
     const same = (a: readonly number[] | undefined, b: readonly number[] | undefined) => a === b || (!!a && !!b && a.length === b.length && a.every((d, i) => d === b[i]));
+    const fmt = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'none');
     if (!same(data.x.shape, this.#xShape) || !same(data.y?.shape, this.#yShape)) {
-      const fmt = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'none');
       throw new HesseError('SHAPE_MISMATCH', `setData: expected x ${fmt(this.#xShape)} and y ${fmt(this.#yShape)}, got ${fmt(data.x.shape)} and ${fmt(data.y?.shape)}`);
     }
-    this.#x = data.x.toArray();
-    call(() => this.#graph.raw.setInput(0, this.#x));
-    if (data.y) call(() => this.#graph.raw.setInput(1, data.y!.toArray()));
+    for (const [name, t] of [['x', data.x], ['y', data.y]] as const) {
+      if (t && t.dtype !== this.dtype) throw new HesseError('DTYPE_MISMATCH', `setData: ${name} is ${t.dtype} but this objective is ${this.dtype}`);
+    }
+    // Copy both out first (a disposed tensor throws here), then stage: never half a batch.
+    const xs = data.x.toArray() as TypedArrayOf<D>;
+    const ys = data.y?.toArray();
+    call(() => this.#graph.raw.setInput(0, xs));
+    if (ys) call(() => this.#graph.raw.setInput(1, ys));
+    this.#x = xs;
   }
 
   /** N, the batch size (axis 0 of x). */
@@ -120,114 +194,142 @@ export class Objective implements Disposable {
     return this.#xShape[0] ?? 1;
   }
 
-  /** The current value of the variable: the parameters, or x for wrt 'input'. */
-  point(): Typed {
+  /** The current value of the variable: the parameters (length P), or x (length x.size) for wrt 'input'. */
+  point(): TypedArrayOf<D> {
     return this.#wrt < 0 ? this.params : this.#x;
   }
 
-  #checkLength(what: string, v: Typed, n: number): void {
-    const want = this.dtype === 'float64' ? Float64Array : Float32Array;
-    if (!(v instanceof want)) throw new HesseError('DTYPE_MISMATCH', `${what}: expected a ${want.name} for this ${this.dtype} objective`);
-    if (v.length !== n) throw new HesseError('LENGTH_MISMATCH', `${what}: expected ${n} values, got ${v.length}`);
+  /** `v` checked to have `n` values and converted to D (no copy when it already is D). */
+  #vec(v: unknown, n: number, what: string): TypedArrayOf<D> {
+    const a = check.vector(v, n, what);
+    const Ctor = this.dtype === 'float64' ? Float64Array : Float32Array;
+    return (a instanceof Ctor ? a : Ctor.from(a)) as TypedArrayOf<D>;
   }
 
-  /** Runs at `at` (the variable's value: parameters, or x for wrt 'input'). */
-  /** `returns`: which of [value, value tangents, gradient, gradient tangents] to copy back (bits 1, 2, 4, 8). */
-  #run(at: Typed | undefined, tangents: Typed | undefined, k: number, backward: boolean, curvature = 'hessian', returns = 15): Typed[] {
+  /**
+   * Runs at `at` (the variable's value: parameters, or x for wrt 'input'). `returns`: which of
+   * [value, value tangents, gradient, gradient tangents] to copy back (bits 1, 2, 4, 8).
+   */
+  #run(at: Vector | undefined, tangents: TypedArrayOf<D> | undefined, k: number, backward: boolean, curvature = 'hessian', returns = 15): TypedArrayOf<D>[] {
     const raw = this.#graph.raw;
-    const params = this.#wrt < 0 && at ? at : this.params;
-    this.#checkLength('params', params, this.model.size);
-    call(() => raw.setParams(params));
-    if (this.#wrt >= 0) {
-      const x = at ?? this.#x;
-      this.#checkLength('x', x, this.size);
-      call(() => raw.setInput(0, x));
-    }
+    const point = at === undefined ? undefined : this.#vec(at, this.size, this.#wrt < 0 ? 'at (the parameters)' : 'at (the input x)');
+    call(() => raw.setParams(this.#wrt < 0 && point ? point : this.params));
+    if (this.#wrt >= 0) call(() => raw.setInput(0, point ?? this.#x));
     const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
-    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f, returns)) as unknown as Typed[];
+    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f, returns)) as unknown as TypedArrayOf<D>[];
   }
 
-  // Every method below evaluates at `at` when given (the parameters, or x for wrt 'input'),
-  // else at the current point.
-
-  /** L. */
-  loss(at?: Typed): number {
+  /** L = loss(model(x; θ), y), a mean over the batch (PyTorch's default reductions). */
+  loss(at?: Vector): number {
     return this.#run(at, undefined, 0, false, 'hessian', 1)[0]![0]!;
   }
-  /** (L, ∇L). */
-  valueAndGrad(at?: Typed): [number, Typed] {
+  /** (L, ∇L) in one pass; ∇L has the variable's length. */
+  valueAndGrad(at?: Vector): [number, TypedArrayOf<D>] {
     const [out, , g] = this.#run(at, undefined, 0, true, 'hessian', 5);
     return [out![0]!, g!];
   }
-  /** ∇L. */
-  grad(at?: Typed): Typed {
+  /** ∇L, the variable's length (P for parameters, in the model's order). */
+  grad(at?: Vector): TypedArrayOf<D> {
     return this.valueAndGrad(at)[1];
   }
-  /** H·v, exact (forward-over-reverse). */
-  hvp(v: Typed, at?: Typed): Typed {
-    this.#checkLength('v', v, this.size);
-    return this.#run(at, v, 1, true, 'hessian', 8)[3]!;
+  /**
+   * H·v, exact (forward-over-reverse, Pearlmutter's trick): one pass, no Hessian formed.
+   * @param v a direction of the variable's length.
+   * @throws HesseError LENGTH_MISMATCH if v (or at) has another length.
+   */
+  hvp(v: Vector, at?: Vector): TypedArrayOf<D> {
+    return this.#run(at, this.#vec(v, this.size, 'hvp: v'), 1, true, 'hessian', 8)[3]!;
   }
-  /** G·v, the generalized Gauss–Newton product Jᵀ(Hℓ(J v)): one JVP, the loss's output-space curvature, one VJP. */
-  ggnvp(v: Typed, at?: Typed): Typed {
-    return this.curvatureProducts('ggn', v, 1, at);
+  /**
+   * G·v, the generalized Gauss–Newton product Jᵀ(Hℓ(J v)): one JVP, the loss's output-space
+   * curvature, one VJP. v has length P.
+   */
+  ggnvp(v: Vector, at?: Vector): TypedArrayOf<D> {
+    return this.#products('ggnvp', 'ggn', v, 1, at);
   }
-  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ. */
-  fisherVp(v: Typed, at?: Typed): Typed {
-    return this.curvatureProducts('fisher', v, 1, at);
+  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ (per-sample gradients with the true labels). v has length P. */
+  fisherVp(v: Vector, at?: Vector): TypedArrayOf<D> {
+    return this.#products('fisherVp', 'fisher', v, 1, at);
   }
-  /** H·v₁ … H·v_K in one pass: `vs` holds K directions [K, size], the result likewise. */
-  hvps(vs: Typed, k: number, at?: Typed): Typed {
-    return this.curvatureProducts('hessian', vs, k, at);
+  /**
+   * H·v₁ … H·v_K in one pass (K tangents carried together, one wide GEMM per layer).
+   * @param vs K directions, row-major [K, size] (K·size values).
+   * @param k K, an integer ≥ 1.
+   * @returns [K, size], row i = H·vᵢ.
+   */
+  hvps(vs: Vector, k: number, at?: Vector): TypedArrayOf<D> {
+    return this.#products('hvps', 'hessian', vs, k, at);
   }
-  /** C·v₁ … C·v_K in one pass for the curvature C: `vs` is [K, size], the result likewise. */
-  curvatureProducts(curvature: Curvature, vs: Typed, k: number, at?: Typed): Typed {
-    const name = this.#curvatureName(curvature);
-    this.#checkLength('vs', vs, k * this.size);
-    return this.#run(at, vs, k, true, name, 8)[3]!;
+  /**
+   * C·v₁ … C·v_K in one pass for the curvature C (see {@link Curvature}).
+   * @param vs K directions, row-major [K, size]; @param k K ≥ 1. @returns [K, size].
+   * @throws HesseError INVALID_ARGUMENT for an unknown curvature or a bad k; LENGTH_MISMATCH if vs is not K·size long.
+   */
+  curvatureProducts(curvature: Curvature, vs: Vector, k: number, at?: Vector): TypedArrayOf<D> {
+    return this.#products('curvatureProducts', curvature, vs, k, at);
+  }
+  #products(what: string, curvature: Curvature, vs: Vector, k: number, at: Vector | undefined): TypedArrayOf<D> {
+    const name = this.#curvatureName(curvature, what);
+    const K = check.positive(k, `${what}: k`);
+    const label = what === 'ggnvp' || what === 'fisherVp' ? `${what}: v` : `${what}: vs (k·size = ${K}·${this.size})`;
+    return this.#run(at, this.#vec(vs, K * this.size, label), K, true, name, 8)[3]!;
   }
 
-  /** The wasm name of a curvature, after checking it applies here. */
-  #curvatureName(c: Curvature): string {
-    const name = typeof c === 'object' && c && 'mcFisher' in c ? 'mc-fisher' : c;
-    if (typeof name !== 'string' || !['hessian', 'ggn', 'fisher', 'mc-fisher'].includes(name)) {
-      throw new HesseError('INVALID_ARGUMENT', `unknown curvature ${JSON.stringify(c)}: use 'hessian', 'ggn', 'fisher' or { mcFisher: { samples, seed } }`);
+  /** The wasm name of a curvature, after checking it and that it applies here. */
+  #curvatureName(c: Curvature, what: string): string {
+    let name: string;
+    if (typeof c === 'object' && c !== null && 'mcFisher' in c) {
+      const mc = (c as { mcFisher: unknown }).mcFisher as { samples?: unknown; seed?: unknown } | null;
+      if (typeof mc !== 'object' || mc === null) throw new HesseError('INVALID_ARGUMENT', `${what}: mcFisher must be { samples, seed? }, got ${JSON.stringify(mc)}`);
+      const samples = check.positive(mc.samples, `${what}: mcFisher.samples`);
+      const seed = check.seed(mc.seed ?? 0, `${what}: mcFisher.seed`);
+      name = `mc-fisher:${this.#loss}:${u32(samples)}:${seed}`;
+    } else {
+      name = check.oneOf(c, `${what}: curvature (or { mcFisher: { samples, seed } })`, ['hessian', 'ggn', 'fisher']);
     }
     if (name !== 'hessian' && this.#wrt >= 0) {
-      throw new HesseError('INVALID_ARGUMENT', `the ${name} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
+      throw new HesseError('INVALID_ARGUMENT', `${what}: the ${name.split(':')[0]} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
     }
-    if (name !== 'mc-fisher') return name;
-    const { samples, seed = 0 } = (c as { mcFisher: { samples: number; seed?: number } }).mcFisher;
-    if (!Number.isInteger(samples) || samples < 1 || !Number.isInteger(seed) || seed < 0) {
-      throw new HesseError('INVALID_ARGUMENT', `mcFisher: samples must be a positive integer and seed a non-negative integer, got ${samples} and ${seed}`);
-    }
-    return `mc-fisher:${this.#loss}:${samples}:${seed}`;
+    return name;
   }
-  /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
-  hessian(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+  /** The dense Hessian [size, size] (row-major), `chunk` columns per pass; refuses past `maxBytes` (default 512 MiB). */
+  hessian(opts: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     return this.dense('hessian', opts, at);
   }
-  /** The dense GGN [P, P] from K-column products; refuses past `maxBytes` (default 512 MiB). */
-  ggn(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+  /** The dense GGN [P, P] (row-major) from K-column products; refuses past `maxBytes` (default 512 MiB). */
+  ggn(opts: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     return this.dense('ggn', opts, at);
   }
   /**
    * The explicit Gauss–Newton matrix by the SIMD SYRK G = A·Aᵀ, A = [M₁ᵀ … M_Nᵀ], Mᵢ = LᵢᵀJᵢ
    * (Jᵢ from forward mode, Lᵢ the closed-form factor of the loss Hessian; see ARCHITECTURE.md):
-   * `'dense'` [P, P]; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks, by layer name.
-   * States its memory need (A is P × N·C) and refuses past `maxBytes` (default 512 MiB).
+   * `'dense'` [P, P] row-major; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks
+   * [Pₗ, Pₗ], by layer name (PyTorch's module index). With `monteCarlo`, the unbiased estimate
+   * from sampled labels. States its memory need (A is P × N·C) and refuses past `maxBytes`
+   * (default 512 MiB). The result is D, or Float64Array with `accumulate: 'f64'`.
+   * @throws HesseError INVALID_ARGUMENT for an unknown part or option, or wrt 'input'; OUT_OF_MEMORY past `maxBytes`.
    */
-  gaussNewton(part: 'dense', opts?: GaussNewtonOptions): Typed;
-  gaussNewton(part: 'diagonal', opts?: GaussNewtonOptions): Typed;
-  gaussNewton(part: 'layers', opts?: GaussNewtonOptions): Record<string, Typed>;
-  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: GaussNewtonOptions = {}): Typed | Record<string, Typed> {
-    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input');
-    const P = this.model.size;
+  gaussNewton(part: 'dense' | 'diagonal', opts: GaussNewtonOptions & { accumulate: 'f64' }): Float64Array;
+  gaussNewton(part: 'dense' | 'diagonal', opts?: GaussNewtonOptions & { accumulate?: undefined }): TypedArrayOf<D>;
+  gaussNewton(part: 'dense' | 'diagonal', opts?: GaussNewtonOptions): TypedArrayOf<D> | Float64Array;
+  gaussNewton(part: 'layers', opts: GaussNewtonOptions & { accumulate: 'f64' }): Record<string, Float64Array>;
+  gaussNewton(part: 'layers', opts?: GaussNewtonOptions & { accumulate?: undefined }): Record<string, TypedArrayOf<D>>;
+  gaussNewton(part: 'layers', opts?: GaussNewtonOptions): Record<string, TypedArrayOf<D> | Float64Array>;
+  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: GaussNewtonOptions = {}): Vector | Record<string, Vector> {
+    const what = `gaussNewton('${part}')`;
+    check.oneOf(part, 'gaussNewton: part', ['dense', 'diagonal', 'layers']);
+    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', `${what}: the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input`);
+    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, `${what}: maxBytes`);
+    const chunk = check.positive(opts.chunk ?? 64, `${what}: chunk`);
+    const accumulate = opts.accumulate === undefined ? false : check.oneOf(opts.accumulate, `${what}: accumulate`, ['f64']) === 'f64';
     const mc = opts.monteCarlo;
-    if (mc && (!Number.isInteger(mc.samples) || mc.samples < 1)) throw new HesseError('INVALID_ARGUMENT', `gaussNewton: monteCarlo.samples must be a positive integer, got ${mc.samples}`);
+    if (mc !== undefined && (typeof mc !== 'object' || mc === null)) throw new HesseError('INVALID_ARGUMENT', `${what}: monteCarlo must be { samples, seed? }, got ${JSON.stringify(mc)}`);
+    const samples = mc ? check.positive(mc.samples, `${what}: monteCarlo.samples`) : 0;
+    const seed = mc ? check.seed(mc.seed ?? 0, `${what}: monteCarlo.seed`) : 0;
+    const P = this.model.size;
     const shapeF = this.#graph.raw.shape(this.#f);
-    const rows = mc ? shapeF[0]! * mc.samples : shapeF.reduce((a, b) => a * b, 1);
-    const el = this.dtype === 'float64' ? 8 : 4;
+    const rows = mc ? shapeF[0]! * samples : shapeF.reduce((a, b) => a * b, 1);
+    const el = this.dtype === 'float64' || accumulate ? 8 : 4;
     const layers = new Map<string, { offset: number; size: number }>();
     for (const b of this.model.blocks) {
       const name = b.name.split('.')[0]!;
@@ -237,48 +339,52 @@ export class Objective implements Disposable {
     }
     const outBytes = part === 'dense' ? P * P : part === 'diagonal' ? P : [...layers.values()].reduce((s, l) => s + l.size * l.size, 0);
     const bytes = (P * rows + outBytes) * el;
-    const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
-      throw new HesseError('OUT_OF_MEMORY', `gaussNewton('${part}'): P = ${P} and N·C = ${rows} need ${(bytes / 2 ** 20).toFixed(1)} MiB (the P × N·C factor plus the result), over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use ggnvp products, or a smaller batch`);
+      throw new HesseError('OUT_OF_MEMORY', `${what}: P = ${P} and N·C = ${rows} need ${(bytes / MiB).toFixed(1)} MiB (the P × N·C factor plus the result), over the limit of ${(limit / MiB).toFixed(1)} MiB; use ggnvp products, or a smaller batch`);
     }
     call(() => this.#graph.raw.setParams(this.params));
     const ranges = part === 'layers' ? [...layers.values()].flatMap((l) => [l.offset, l.size]) : [];
-    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, opts.chunk ?? 64, new Uint32Array(ranges), mc?.samples ?? 0, mc?.seed ?? 0, opts.accumulate === 'f64')) as Typed;
+    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, u32(chunk), new Uint32Array(ranges), u32(samples), seed, accumulate)) as Vector;
     if (part !== 'layers') return out;
     let off = 0;
     return Object.fromEntries(
       [...layers.entries()].map(([name, l]) => {
-        const block = out.subarray(off, off + l.size * l.size) as Typed;
+        const block = out.subarray(off, off + l.size * l.size);
         off += l.size * l.size;
         return [name, block];
       }),
     );
   }
 
-  /** A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric). */
-  dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number; onProgress?: (done: number, total: number) => void } = {}, at?: Typed): Typed {
+  /**
+   * A dense curvature matrix [size, size] (row-major), `chunk` columns per pass (row i = C·eᵢ; C is
+   * symmetric). `onProgress(done, total)` is called after each pass with the columns done.
+   * @throws HesseError OUT_OF_MEMORY when the matrix is over `maxBytes` (default 512 MiB); INVALID_ARGUMENT for a bad option or curvature.
+   */
+  dense(curvature: Curvature, opts: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
+    this.#curvatureName(curvature, 'dense');
+    const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
+    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, 'dense: maxBytes');
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
-    const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
-      throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
+      throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / MiB).toFixed(1)} MiB, over the limit of ${(limit / MiB).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at), opts.onProgress);
+    return denseFromProducts(n, this.dtype, chunk, (units, k) => this.curvatureProducts(curvature, units, k, at), opts.onProgress) as TypedArrayOf<D>;
   }
 
   /**
-   * The curvature C ('hessian', 'ggn' or 'fisher') at the current point as a linear operator,
-   * for eigenvalues, trace, spectralDensity, cg, minres: they then run inside wasm, one
-   * forward-over-reverse pass per product, with no JS per product.
+   * The curvature C (see {@link Curvature}; default 'hessian') at the current point as a linear
+   * operator of size `size`, for eigenvalues, trace, diagonal, spectralDensity, cg, minres: they
+   * then run inside wasm, one forward-over-reverse pass per product, with no JS per product. The
+   * operator reads the parameters when an algorithm starts.
+   * @throws HesseError INVALID_ARGUMENT for an unknown curvature.
    */
   operator(curvature: Curvature = 'hessian'): NativeOperator {
-    const name = this.#curvatureName(curvature);
+    const name = this.#curvatureName(curvature, 'operator');
     return {
       size: this.size,
-      matvec: (v: Float64Array) => {
-        const t = this.dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v);
-        return Float64Array.from(this.curvatureProducts(curvature, t, 1));
-      },
+      matvec: (v: Float64Array) => Float64Array.from(this.curvatureProducts(curvature, v, 1)),
       rawOperator: () => {
         if (this.#wrt >= 0) {
           throw new HesseError('INVALID_ARGUMENT', 'spectral estimators on input derivatives are not supported yet; use the matvec of a plain { size, matvec } operator');
@@ -290,29 +396,47 @@ export class Objective implements Disposable {
   }
 
   /**
-   * K-FAC factors of the model's linear and conv2d layers at the current parameters: `'exact'` (the loss
-   * Hessian's factor, C backward vectors per sample) or `'mc'` (`samples` labels drawn from the
-   * model's predictive distribution, `seed`).
+   * K-FAC factors (Martens & Grosse 2015; KFC for conv2d) of the model's linear and conv2d layers
+   * at the current parameters: `'exact'` (the loss Hessian's factor, C backward vectors per
+   * sample) or `'mc'` (`samples` labels drawn from the model's predictive distribution, `seed`).
+   * @throws HesseError INVALID_ARGUMENT for an unknown variant or option, wrt 'input', or a model with no linear or conv2d layer.
    */
-  kfac(opts: { variant?: 'exact' | 'mc'; samples?: number; seed?: number } = {}): Kfac {
-    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'K-FAC is defined for parameters; this objective differentiates with respect to the input');
+  kfac(opts: KfacOptions = {}): Kfac {
+    const variant = check.oneOf(opts.variant ?? 'exact', 'kfac: variant', ['exact', 'mc']);
+    const samples = check.positive(opts.samples ?? 1, 'kfac: samples');
+    const seed = check.seed(opts.seed ?? 0, 'kfac: seed');
+    if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'kfac: K-FAC is defined for parameters; this objective differentiates with respect to the input');
     call(() => this.#graph.raw.setParams(this.params));
-    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, opts.variant ?? 'exact', opts.samples ?? 1, opts.seed ?? 0)));
+    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, variant, u32(samples), seed)), this.model.size);
   }
 
-  /** Named views into a flat parameter-shaped vector (params, gradient, HVP). */
-  views<A extends Typed>(flat: A): Record<string, A> {
+  /** Named views (no copies) into a flat parameter-shaped vector (params, gradient, HVP), by PyTorch's parameter names. */
+  views<A extends Vector>(flat: A): Record<string, A> {
     return this.model.views(flat);
   }
+  /** Frees the program and its staged data; any later call throws DISPOSED. Idempotent. */
   dispose(): void {
     this.#graph.dispose();
   }
+  /** `using obj = objective(…)` disposes it at the end of the scope. */
   [Symbol.dispose](): void {
     this.dispose();
   }
 }
 
-/** L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. */
-export function objective(model: Model, loss: LossName, data: { x: Tensor; y?: Tensor }, opts: ObjectiveOptions = {}): Objective {
+/**
+ * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program.
+ *
+ * @param model an `nn.sequential` or ONNX model.
+ * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the batch, y class
+ *   indices [N]), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
+ * @param data x [N, …] and y, of one dtype D: the objective's dtype.
+ * @example
+ * const obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
+ * const g = obj.grad();           // Float64Array for float64 data
+ * const hv = obj.hvp(g);          // H·g
+ * @throws HesseError see {@link Objective}'s constructor.
+ */
+export function objective<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts: ObjectiveOptions = {}): Objective<D> {
   return new Objective(model, loss, data, opts);
 }

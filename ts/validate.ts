@@ -67,3 +67,24 @@ export function oneOf<const T extends string>(value: unknown, what: string, choi
 export function seed(value: unknown, what: string): number {
   return integer(value, what, 0);
 }
+
+/** A finite number > 0 (a prior precision, a damping that must regularize, a byte limit). */
+export function positiveNumber(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a finite number > 0, got ${show(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A vector of exactly `length` numbers: a Float32Array, a Float64Array or an array of numbers.
+ * A wrong length is LENGTH_MISMATCH naming both lengths; anything else is INVALID_ARGUMENT.
+ */
+export function vector(value: unknown, length: number, what: string): Float32Array | Float64Array | readonly number[] {
+  if (!(value instanceof Float32Array || value instanceof Float64Array || Array.isArray(value))) {
+    const got = value === null || typeof value !== 'object' ? show(value) : `a ${(value as object).constructor?.name ?? 'object'}`;
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array of ${length} values, got ${got}`);
+  }
+  if (value.length !== length) throw new HesseError('LENGTH_MISMATCH', `${what}: expected ${length} values, got ${value.length}`);
+  return value;
+}
