@@ -319,3 +319,25 @@ describe('nn layer sizes are non-negative safe integers, reported in the user’
     expectClose(obj.hvp(v), fdHvp(obj, v), 1e-6, 1e-9);
   });
 });
+
+describe('an objective returns arrays of its dtype', () => {
+  it.each([
+    ['float64', Float64Array],
+    ['float32', Float32Array],
+  ] as const)('%s: loss, grad, products, dense matrices and Gauss–Newton parts', (dtype, Ctor) => {
+    const r = rng(10);
+    const t = (n: number, shape: number[]) => h.tensor(Ctor.from(randn(r, n)), shape, dtype);
+    using obj = h.objective(model, 'mse', { x: t(15, [5, 3]), y: t(10, [5, 2]) }, { seed: 3 });
+    const v = Float64Array.from(randn(r, model.size));
+    expect(obj.dtype).toBe(dtype);
+    for (const a of [obj.params, obj.point(), obj.grad(), obj.valueAndGrad()[1], obj.hvp(v), obj.ggnvp(v), obj.fisherVp(v), obj.hvps(v, 1), obj.curvatureProducts({ mcFisher: { samples: 2 } }, v, 1), obj.hessian(), obj.ggn(), obj.gaussNewton('diagonal'), obj.gaussNewton('layers')['0']!]) {
+      expect(a).toBeInstanceOf(Ctor);
+    }
+    expect(obj.gaussNewton('dense', { accumulate: 'f64' })).toBeInstanceOf(Float64Array);
+    // The dense Hessian's rows are the HVPs of the unit vectors, in the objective's precision.
+    const H = obj.hessian();
+    const e3 = new Float64Array(model.size);
+    e3[3] = 1;
+    expectClose(H.subarray(3 * model.size, 4 * model.size), obj.hvp(e3), dtype === 'float64' ? 1e-12 : 1e-5, 1e-7);
+  });
+});

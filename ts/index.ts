@@ -20,17 +20,19 @@ export {
   type ParamTree, type SymParams, type TensorsOf, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
-export { objective, Objective, type LossName, type ObjectiveOptions, type Curvature, type GaussNewtonOptions } from './objective.js';
+export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions } from './objective.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
   eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh,
   type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator,
   type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
+  type EigenResultWithVectors, type PowerIterationOptions, type PowerIterationResult, type TraceOptions, type TraceResult,
+  type DiagonalOptions, type DiagonalResult, type DensityResult, type MinresOptions, type MinresResult, type EighResult, type Vector,
 } from './curvature.js';
 export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type HessianFreeResult } from './optim.js';
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
-export { laplace, Laplace, type LaplaceOptions } from './laplace.js';
+export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from './laplace.js';
 export { Kfac, type KfacLayer } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
 export { type Model, type ParamBlock } from './nn.js';

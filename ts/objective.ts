@@ -23,8 +23,8 @@ type TensorOf<D extends DType> = Tensor & { readonly dtype: D };
 export interface ObjectiveData<D extends DType = DType> {
   /** Inputs, batch first: [N, …]. */
   x: TensorOf<D>;
-  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output. */
-  y?: TensorOf<D>;
+  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
+  y?: TensorOf<NoInfer<D>>;
 }
 
 /**
