@@ -149,7 +149,9 @@ export interface EigenResultWithVectors extends EigenResult {
  *   dense matrix whose data is not n² long; OUT_OF_MEMORY for the Krylov basis.
  */
 export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions & { vectors: true }): EigenResultWithVectors;
+/** The k extreme eigenvalues by Lanczos, without Ritz vectors (see the overload with `{ vectors: true }` for the full description). */
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions & { vectors?: false }): EigenResult;
+/** The k extreme eigenvalues by Lanczos; `vectors` is present exactly when `opts.vectors` was true. */
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions): EigenResult & { vectors?: Float64Array };
 export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
   return withOperator(op, 'eigenvalues', (raw, n) => {

@@ -69,7 +69,8 @@ export class Kfac implements Disposable {
    * (B ⊗ A + λI)⁻¹·v per K-FAC layer (zero outside them): the natural-gradient preconditioner,
    * exact for the damped Kronecker product (from the eigendecompositions A = Uₐ Λₐ Uₐᵀ,
    * B = U_b Λ_b U_bᵀ: divide by λ_b,i·λ_a,j + λ in the eigenbases), not factored damping.
-   * @param v length P. @param damping λ, finite and > 0 (B ⊗ A is only semidefinite).
+   * @param v length P.
+   * @param damping λ, finite and > 0 (B ⊗ A is only semidefinite).
    * @throws HesseError LENGTH_MISMATCH if v is not P long; INVALID_ARGUMENT for a bad damping; DISPOSED after dispose().
    */
   inverseApply(v: Vector, damping: number): Float64Array {

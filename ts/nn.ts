@@ -105,7 +105,9 @@ function checkLayer(spec: LayerSpec, where: string): LayerSpec {
 
 /**
  * y = x·Wᵀ + b, W [out, in] (PyTorch's nn.Linear). Input [N, in] (or [N, …, in]), output [N, out].
- * @param inFeatures, outFeatures integers ≥ 1. @param opts.bias default true.
+ * @param inFeatures an integer ≥ 1.
+ * @param outFeatures an integer ≥ 1.
+ * @param opts.bias whether to add b (default true).
  * @throws HesseError INVALID_ARGUMENT for a size that is not an integer ≥ 1.
  */
 export function linear(inFeatures: number, outFeatures: number, opts: { bias?: boolean } = {}): LayerSpec {
@@ -114,8 +116,12 @@ export function linear(inFeatures: number, outFeatures: number, opts: { bias?: b
 /**
  * 2-D convolution (PyTorch's nn.Conv2d, groups 1, dilation 1): input [N, in, H, W], weight
  * [out, in, kh, kw], output [N, out, ⌊(H + 2·ph − kh)/sh⌋ + 1, ⌊(W + 2·pw − kw)/sw⌋ + 1].
- * @param kernel kh = kw or [kh, kw], integers ≥ 1. @param opts.stride default 1 (≥ 1);
- *   opts.padding zeros on each side, default 0 (≥ 0); opts.bias default true.
+ * @param inChannels an integer ≥ 1.
+ * @param outChannels an integer ≥ 1.
+ * @param kernel kh = kw, or [kh, kw]: integers ≥ 1.
+ * @param opts.stride sh = sw or [sh, sw], integers ≥ 1 (default 1).
+ * @param opts.padding zeros added on each side, ph = pw or [ph, pw], integers ≥ 0 (default 0).
+ * @param opts.bias whether to add a bias per output channel (default true).
  * @throws HesseError INVALID_ARGUMENT for a size outside those ranges.
  */
 export function conv2d(inChannels: number, outChannels: number, kernel: Pair, opts: { stride?: Pair; padding?: Pair; bias?: boolean } = {}): LayerSpec {
@@ -212,11 +218,14 @@ export class Sequential implements Model {
   /**
    * Initial parameters, flat (length P), as PyTorch initializes these layers (same distribution,
    * not the same numbers): weights and biases U(−1/√fan_in, 1/√fan_in), layer norm 1 and 0.
-   * @param opts.seed an integer ≥ 0 (default 0); opts.dtype 'float32' (default) or 'float64'.
+   * @param opts.seed an integer ≥ 0 (default 0).
+   * @param opts.dtype 'float32' (default) or 'float64'.
    * @throws HesseError INVALID_ARGUMENT for a bad seed or dtype; OUT_OF_MEMORY when P values do not fit wasm's 4 GiB.
    */
   init(opts: { seed?: number; dtype: 'float64' }): Float64Array;
+  /** Initial float32 parameters (the default dtype), length P. */
   init(opts?: { seed?: number; dtype?: 'float32' }): Float32Array;
+  /** Initial parameters of `dtype`, length P. */
   init(opts?: { seed?: number; dtype?: DType }): Float32Array | Float64Array;
   init(opts: { seed?: number; dtype?: DType } = {}): Float32Array | Float64Array {
     const dtype = check.oneOf(opts.dtype ?? 'float32', 'init: dtype', ['float32', 'float64']);

@@ -93,7 +93,9 @@ export interface KfacOptions {
  * that takes `at` evaluates there (the parameters, length P, or x for wrt 'input'), else at the
  * current point; `at` and directions may be float32 or float64 and are converted to D. Bad
  * arguments throw a HesseError (LENGTH_MISMATCH naming the expected and given lengths,
- * INVALID_ARGUMENT naming the option) and leave the objective as it was.
+ * INVALID_ARGUMENT naming the option) and leave the objective as it was. Parameters are one flat
+ * vector in PyTorch's named_parameters order (layer by layer, weight then bias, row-major; linear
+ * weight [out, in]), so gradients and products compare 1:1 with PyTorch's.
  *
  * @typeParam D the dtype of the data, hence of every array the objective returns.
  */
@@ -120,7 +122,13 @@ export class Objective<D extends DType = DType> implements Disposable {
    *   from) a loss; DTYPE_MISMATCH if x and y differ in dtype; SHAPE_MISMATCH if their batch sizes
    *   differ or the model does not fit x; LENGTH_MISMATCH for `params` not P long.
    */
-  constructor(readonly model: Model, loss: LossName, data: ObjectiveData<D>, opts: ObjectiveOptions = {}) {
+  constructor(
+    /** The model whose parameters θ the objective differentiates. */
+    readonly model: Model,
+    loss: LossName,
+    data: ObjectiveData<D>,
+    opts: ObjectiveOptions = {},
+  ) {
     const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
@@ -164,6 +172,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   get params(): TypedArrayOf<D> {
     return this.#params;
   }
+  /** Sets the parameters: `p` must have P values (LENGTH_MISMATCH otherwise; the old ones then stay). */
   set params(p: Vector) {
     this.#params = this.#vec(p, this.model.size, 'params');
   }
@@ -219,7 +228,10 @@ export class Objective<D extends DType = DType> implements Disposable {
     return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f, returns)) as unknown as TypedArrayOf<D>[];
   }
 
-  /** L = loss(model(x; θ), y), a mean over the batch (PyTorch's default reductions). */
+  /**
+   * L = loss(model(x; θ), y), a mean (PyTorch's default reductions).
+   * @throws HesseError LENGTH_MISMATCH if `at` has the wrong length; INVALID_ARGUMENT for non-finite values with `checkFinite` or labels out of range.
+   */
   loss(at?: Vector): number {
     return this.#run(at, undefined, 0, false, 'hessian', 1)[0]![0]!;
   }
@@ -256,13 +268,16 @@ export class Objective<D extends DType = DType> implements Disposable {
    * @param vs K directions, row-major [K, size] (K·size values).
    * @param k K, an integer ≥ 1.
    * @returns [K, size], row i = H·vᵢ.
+   * @throws HesseError INVALID_ARGUMENT for a bad k; LENGTH_MISMATCH if vs is not K·size long.
    */
   hvps(vs: Vector, k: number, at?: Vector): TypedArrayOf<D> {
     return this.#products('hvps', 'hessian', vs, k, at);
   }
   /**
    * C·v₁ … C·v_K in one pass for the curvature C (see {@link Curvature}).
-   * @param vs K directions, row-major [K, size]; @param k K ≥ 1. @returns [K, size].
+   * @param vs K directions, row-major [K, size] (K·size values).
+   * @param k K, an integer ≥ 1.
+   * @returns [K, size], row i = C·vᵢ.
    * @throws HesseError INVALID_ARGUMENT for an unknown curvature or a bad k; LENGTH_MISMATCH if vs is not K·size long.
    */
   curvatureProducts(curvature: Curvature, vs: Vector, k: number, at?: Vector): TypedArrayOf<D> {
@@ -292,11 +307,17 @@ export class Objective<D extends DType = DType> implements Disposable {
     }
     return name;
   }
-  /** The dense Hessian [size, size] (row-major), `chunk` columns per pass; refuses past `maxBytes` (default 512 MiB). */
+  /**
+   * The dense Hessian ∇²L [size, size] (row-major, symmetric), `chunk` columns per pass.
+   * @throws HesseError OUT_OF_MEMORY past `maxBytes` (default 512 MiB); INVALID_ARGUMENT for a bad option.
+   */
   hessian(opts: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     return this.dense('hessian', opts, at);
   }
-  /** The dense GGN [P, P] (row-major) from K-column products; refuses past `maxBytes` (default 512 MiB). */
+  /**
+   * The dense GGN Jᵀ Hℓ J [P, P] (row-major, symmetric PSD) from `chunk`-column products.
+   * @throws HesseError OUT_OF_MEMORY past `maxBytes` (default 512 MiB); INVALID_ARGUMENT for a bad option or wrt 'input'.
+   */
   ggn(opts: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     return this.dense('ggn', opts, at);
   }
@@ -310,10 +331,15 @@ export class Objective<D extends DType = DType> implements Disposable {
    * @throws HesseError INVALID_ARGUMENT for an unknown part or option, or wrt 'input'; OUT_OF_MEMORY past `maxBytes`.
    */
   gaussNewton(part: 'dense' | 'diagonal', opts: GaussNewtonOptions & { accumulate: 'f64' }): Float64Array;
+  /** The Gauss–Newton matrix [P, P] or its diagonal [P], in the objective's dtype (see the first overload). */
   gaussNewton(part: 'dense' | 'diagonal', opts?: GaussNewtonOptions & { accumulate?: undefined }): TypedArrayOf<D>;
+  /** The Gauss–Newton matrix [P, P] or its diagonal [P]: D, or Float64Array with `accumulate: 'f64'`. */
   gaussNewton(part: 'dense' | 'diagonal', opts?: GaussNewtonOptions): TypedArrayOf<D> | Float64Array;
+  /** The per-layer diagonal blocks [Pₗ, Pₗ] by layer name, accumulated in float64. */
   gaussNewton(part: 'layers', opts: GaussNewtonOptions & { accumulate: 'f64' }): Record<string, Float64Array>;
+  /** The per-layer diagonal blocks [Pₗ, Pₗ] by layer name (PyTorch's module index), in the objective's dtype. */
   gaussNewton(part: 'layers', opts?: GaussNewtonOptions & { accumulate?: undefined }): Record<string, TypedArrayOf<D>>;
+  /** The per-layer diagonal blocks [Pₗ, Pₗ] by layer name: D, or Float64Array with `accumulate: 'f64'`. */
   gaussNewton(part: 'layers', opts?: GaussNewtonOptions): Record<string, TypedArrayOf<D> | Float64Array>;
   gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: GaussNewtonOptions = {}): Vector | Record<string, Vector> {
     const what = `gaussNewton('${part}')`;
