@@ -71,8 +71,11 @@ function f64(v: unknown, n: number, what: string): Float64Array {
   return Float64Array.from(check.vector(v, n, what));
 }
 
-/** Runs `fn` on a Rust operator for `op` (whose size is `n`), freed afterwards. */
-function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator, n: number) => T): T {
+/**
+ * Runs `fn` on a Rust operator for `op`, freed afterwards. Callers check their options first, so
+ * a bad one costs no operator (for an objective, a snapshot of its program and data).
+ */
+function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) => T): T {
   const n = sizeOf(op, what);
   let raw: RawOperator;
   if (isNative(op)) raw = op.rawOperator();
@@ -85,7 +88,7 @@ function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator, 
     });
   } else throw new HesseError('INVALID_ARGUMENT', `${what}: the operator has no matvec (pass { size, matvec(v) } or { size, data })`);
   try {
-    return call(() => fn(raw, n));
+    return call(() => fn(raw));
   } finally {
     raw.free();
   }
@@ -154,16 +157,15 @@ export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions & {
 /** The k extreme eigenvalues by Lanczos; `vectors` is present exactly when `opts.vectors` was true. */
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions): EigenResult & { vectors?: Float64Array };
 export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
-  return withOperator(op, 'eigenvalues', (raw, n) => {
-    const kk = check.positive(k, 'eigenvalues: k', n);
-    const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
-    const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk);
-    const tol = check.finite(opts.tol ?? 1e-8, 'eigenvalues: tol', 0);
-    const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
-    const r = core().lanczos(raw, kk, which, u32(maxIter), tol, seed, opts.vectors === true, opts.checkSymmetry === true) as EigenResult & { vectors?: Float64Array };
-    if (r.vectors === undefined) delete r.vectors;
-    return r;
-  });
+  const n = sizeOf(op, 'eigenvalues');
+  const kk = check.positive(k, 'eigenvalues: k', n);
+  const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
+  const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk);
+  const tol = check.finite(opts.tol ?? 1e-8, 'eigenvalues: tol', 0);
+  const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
+  const r = withOperator(op, 'eigenvalues', (raw) => core().lanczos(raw, kk, which, u32(maxIter), tol, seed, opts.vectors === true, opts.checkSymmetry === true) as EigenResult & { vectors?: Float64Array });
+  if (r.vectors === undefined) delete r.vectors;
+  return r;
 }
 
 /** What {@link powerIteration} returns. */
@@ -199,13 +201,12 @@ export interface PowerIterationOptions {
  * @throws HesseError INVALID_ARGUMENT for k outside [1, n] or a bad option; operator errors pass through.
  */
 export function powerIteration(op: OperatorLike, k: number, opts: PowerIterationOptions = {}): PowerIterationResult {
-  return withOperator(op, 'powerIteration', (raw, n) => {
-    const kk = check.positive(k, 'powerIteration: k', n);
-    const maxIter = check.positive(opts.maxIter ?? 1000, 'powerIteration: maxIter');
-    const tol = check.finite(opts.tol ?? 1e-8, 'powerIteration: tol', 0);
-    const seed = check.seed(opts.seed ?? 0, 'powerIteration: seed');
-    return core().powerIteration(raw, kk, u32(maxIter), tol, seed) as PowerIterationResult;
-  });
+  const n = sizeOf(op, 'powerIteration');
+  const kk = check.positive(k, 'powerIteration: k', n);
+  const maxIter = check.positive(opts.maxIter ?? 1000, 'powerIteration: maxIter');
+  const tol = check.finite(opts.tol ?? 1e-8, 'powerIteration: tol', 0);
+  const seed = check.seed(opts.seed ?? 0, 'powerIteration: seed');
+  return withOperator(op, 'powerIteration', (raw) => core().powerIteration(raw, kk, u32(maxIter), tol, seed) as PowerIterationResult);
 }
 
 /** Options of {@link trace}. */
@@ -236,12 +237,10 @@ export interface TraceResult {
  * @throws HesseError INVALID_ARGUMENT for an unknown method, samples < 1 (Hutchinson) or < 3 (Hutch++), a bad seed.
  */
 export function trace(op: OperatorLike, opts: TraceOptions = {}): TraceResult {
-  return withOperator(op, 'trace', (raw) => {
-    const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
-    const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1);
-    const seed = check.seed(opts.seed ?? 0, 'trace: seed');
-    return core().traceEstimate(raw, method, u32(samples), seed) as TraceResult;
-  });
+  const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
+  const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1);
+  const seed = check.seed(opts.seed ?? 0, 'trace: seed');
+  return withOperator(op, 'trace', (raw) => core().traceEstimate(raw, method, u32(samples), seed) as TraceResult);
 }
 
 /** Options of {@link diagonal}. */
@@ -267,11 +266,9 @@ export interface DiagonalResult {
  * @throws HesseError INVALID_ARGUMENT for samples < 1 or a bad seed.
  */
 export function diagonal(op: OperatorLike, opts: DiagonalOptions = {}): DiagonalResult {
-  return withOperator(op, 'diagonal', (raw) => {
-    const samples = check.positive(opts.samples ?? 100, 'diagonal: samples');
-    const seed = check.seed(opts.seed ?? 0, 'diagonal: seed');
-    return core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult;
-  });
+  const samples = check.positive(opts.samples ?? 100, 'diagonal: samples');
+  const seed = check.seed(opts.seed ?? 0, 'diagonal: seed');
+  return withOperator(op, 'diagonal', (raw) => core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult);
 }
 
 /** Options of {@link spectralDensity}. */
@@ -311,14 +308,12 @@ export interface DensityResult {
  *   seed, or an operator of size 0; OUT_OF_MEMORY for the basis.
  */
 export function spectralDensity(op: OperatorLike, opts: DensityOptions = {}): DensityResult {
-  return withOperator(op, 'spectralDensity', (raw) => {
-    const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
-    const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
-    const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2);
-    const sigma = check.positiveNumber(opts.sigma ?? 0.01, 'spectralDensity: sigma');
-    const seed = check.seed(opts.seed ?? 0, 'spectralDensity: seed');
-    return core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult;
-  });
+  const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
+  const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
+  const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2);
+  const sigma = check.positiveNumber(opts.sigma ?? 0.01, 'spectralDensity: sigma');
+  const seed = check.seed(opts.seed ?? 0, 'spectralDensity: seed');
+  return withOperator(op, 'spectralDensity', (raw) => core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult);
 }
 
 /** Options of {@link cg}. */
@@ -364,18 +359,17 @@ export interface CgResult {
  *   non-finite damping, rtol or atol, a bad iteration count, or a non-finite b, x0 or product.
  */
 export function cg(op: OperatorLike, b: Vector, opts: CgOptions = {}): CgResult {
-  return withOperator(op, 'cg', (raw, n) => {
-    const rhs = f64(b, n, 'cg: b');
-    const x0 = opts.x0 === undefined ? undefined : f64(opts.x0, n, 'cg: x0');
-    const damping = check.finite(opts.damping ?? 0, 'cg: damping', 0);
-    const rtol = check.finite(opts.rtol ?? 1e-6, 'cg: rtol', 0);
-    const atol = check.finite(opts.atol ?? 0, 'cg: atol', 0);
-    const maxIter = check.count(opts.maxIter ?? 1000, 'cg: maxIter');
-    const minIter = check.count(opts.minIter ?? 0, 'cg: minIter');
-    const r = core().cg(raw, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)) as CgResult;
-    if (r.negativeCurvature === undefined) delete r.negativeCurvature;
-    return r;
-  });
+  const n = sizeOf(op, 'cg');
+  const rhs = f64(b, n, 'cg: b');
+  const x0 = opts.x0 === undefined ? undefined : f64(opts.x0, n, 'cg: x0');
+  const damping = check.finite(opts.damping ?? 0, 'cg: damping', 0);
+  const rtol = check.finite(opts.rtol ?? 1e-6, 'cg: rtol', 0);
+  const atol = check.finite(opts.atol ?? 0, 'cg: atol', 0);
+  const maxIter = check.count(opts.maxIter ?? 1000, 'cg: maxIter');
+  const minIter = check.count(opts.minIter ?? 0, 'cg: minIter');
+  const r = withOperator(op, 'cg', (raw) => core().cg(raw, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)) as CgResult);
+  if (r.negativeCurvature === undefined) delete r.negativeCurvature;
+  return r;
 }
 
 /** Options of {@link minres}. */
@@ -411,13 +405,12 @@ export interface MinresResult {
  *   a negative rtol, a bad maxIter, or a non-finite b or product.
  */
 export function minres(op: OperatorLike, b: Vector, opts: MinresOptions = {}): MinresResult {
-  return withOperator(op, 'minres', (raw, n) => {
-    const rhs = f64(b, n, 'minres: b');
-    const shift = check.finite(opts.shift ?? 0, 'minres: shift');
-    const rtol = check.finite(opts.rtol ?? 1e-8, 'minres: rtol', 0);
-    const maxIter = check.count(opts.maxIter ?? 1000, 'minres: maxIter');
-    return core().minres(raw, rhs, shift, rtol, u32(maxIter)) as MinresResult;
-  });
+  const n = sizeOf(op, 'minres');
+  const rhs = f64(b, n, 'minres: b');
+  const shift = check.finite(opts.shift ?? 0, 'minres: shift');
+  const rtol = check.finite(opts.rtol ?? 1e-8, 'minres: rtol', 0);
+  const maxIter = check.count(opts.maxIter ?? 1000, 'minres: maxIter');
+  return withOperator(op, 'minres', (raw) => core().minres(raw, rhs, shift, rtol, u32(maxIter)) as MinresResult);
 }
 
 /** What {@link eigh} returns: A = V·diag(values)·Vᵀ. */
