@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `hesse` command line: argument parsing, output and exit codes only; the commands live in
- * demo.ts and analyze.ts. Exit code 0 on success, 2 on bad input with one line on stderr that
- * says what to do; nothing is written to --out unless the command succeeded.
+ * The `hessian` command line (also installed as `hesse`): argument parsing, output and exit codes
+ * only; the commands live in demo.ts and analyze.ts. Exit code 0 on success, 2 on bad input with
+ * one line on stderr, `hessian: <what is wrong>; <what to do>`; nothing is written to --out
+ * unless the command succeeded.
  */
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -20,9 +21,17 @@ interface NodeProcess {
 }
 const proc = (globalThis as unknown as { process: NodeProcess }).process;
 const fsName = 'node:fs/promises';
-const fs = (await import(fsName)) as { readFile(p: string): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
+const fs = (await import(fsName)) as { readFile(p: string | URL): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
 
-const program = new Command('hessian').description('second-order autodiff on a WebAssembly SIMD core').exitOverride();
+/** The version in package.json, two directories above this file (dist/cli/main.js, or ts/cli/main.ts). */
+const version = (JSON.parse(new TextDecoder().decode(await fs.readFile(new URL('../../package.json', import.meta.url)))) as { version: string }).version;
+
+const program = new Command('hessian')
+  .description('second-order autodiff on a WebAssembly SIMD core')
+  .version(version, '-V, --version', 'print the version')
+  // Usage errors come back as CommanderErrors and are printed as one line below, like every other error.
+  .exitOverride()
+  .configureOutput({ writeErr: () => {}, outputError: () => {} });
 
 program
   .command('demo')
@@ -32,7 +41,7 @@ program
   .action(async (o: { svg: string; gemm?: boolean }) => {
     if (o.gemm) {
       if (!(await demo())) {
-        proc.stderr.write('hesse demo: simd and scalar GEMM results differ\n');
+        proc.stderr.write('hessian: demo: simd and scalar GEMM results differ; the SIMD kernels are wrong on this machine, please report it\n');
         proc.exitCode = 1;
       }
       return;
@@ -127,14 +136,39 @@ function fmt(v: unknown): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(8)) : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** What to do, for library messages that say only what is wrong (by error code). */
+const HINTS: Partial<Record<string, string>> = {
+  MALFORMED_FILE: 'check that the file is complete and of the kind the option expects',
+  SHAPE_MISMATCH: "compare the data's shapes with the model's ('hessian info MODEL')",
+  UNSUPPORTED_OP: "see 'Command line' in the README for what hessian reads",
+  OUT_OF_MEMORY: "use 'hessian spectrum' (products only) or a smaller batch",
+};
+
+/** The one line a failed run prints: `hessian: <what is wrong>; <what to do>`. */
+function errorLine(message: string, hint: string): string {
+  const m = message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  return `hessian: ${m.includes('; ') ? m : `${m.replace(/\.$/, '')}; ${hint}`}\n`;
+}
+
+/** `run 'hessian <command> --help'` for the command named on the line, if any. */
+function helpHint(): string {
+  const name = proc.argv.slice(2).find((a) => !a.startsWith('-'));
+  const cmd = program.commands.find((c) => c.name() === name);
+  return `run 'hessian${cmd ? ` ${cmd.name()}` : ''} --help'`;
+}
+
 try {
   await program.parseAsync(proc.argv);
 } catch (e) {
   if (e instanceof CommanderError) {
-    // Usage errors (missing or unknown options) are bad input too; --help and --version are not.
-    proc.exitCode = e.exitCode === 0 ? 0 : 2;
+    // --help and --version exit 0; `hessian` alone lists the commands on stderr (exit 2, one line).
+    if (e.exitCode === 0) proc.exitCode = 0;
+    else {
+      proc.stderr.write(errorLine(e.code === 'commander.help' ? 'no command given' : e.message, helpHint()));
+      proc.exitCode = 2;
+    }
   } else if (e instanceof HesseError) {
-    proc.stderr.write(`hesse: ${e.message}\n`);
+    proc.stderr.write(errorLine(e.message, HINTS[e.code] ?? helpHint()));
     proc.exitCode = 2;
   } else {
     throw e;
