@@ -281,3 +281,86 @@ describe('MatMul with a batched left operand', () => {
     expect(obj.loss()).toBeCloseTo(want / 16, 6);
   });
 });
+
+describe('invalid ONNX attributes and external data', () => {
+  const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
+  const int = (name: string, v: number) => ({ name, type: 2, i: v });
+  const W = { name: 'W', dims: [3, 2], dataType: 1, floatData: [0.5, -0.25, 1.5, 0.75, -1, 2] };
+  const K = { name: 'K', dims: [2, 1, 3, 3], dataType: 1, floatData: Array.from({ length: 18 }, (_, i) => Math.sin(i)) };
+  const shapeOf = (name: string, v: number[]) => ({ name, dims: [v.length], dataType: 7, int64Data: v });
+  /** A model x [4, 3] → `nodes` → y (or x [2, 1, 5, 5] for the convolutions). */
+  const encode = async (nodes: object[], opts: { conv?: boolean; initializer?: object[] } = {}) => {
+    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
+    const graph = { name: 'g', initializer: opts.initializer ?? [W], input: [vi('x', opts.conv ? [2, 1, 5, 5] : [4, 3])], output: [vi('y', [])], node: nodes };
+    return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 11 }], graph })).finish() as Uint8Array;
+  };
+  const mm = { opType: 'MatMul', input: ['x', 'W'], output: ['m'], name: 'mm' };
+  const conv = (attribute: object[]) => ({ opType: 'Conv', input: ['x', 'K'], output: ['y'], name: 'conv1', attribute });
+  // [what, nodes, options, where it fails, code, message pattern]
+  const cases: [string, object[], { conv?: boolean; initializer?: object[] }, 'load' | 'build', h.HesseErrorCode, RegExp][] = [
+    ['Flatten axis out of range', [{ opType: 'Flatten', input: ['x'], output: ['y'], name: 'flat', attribute: [int('axis', 5)] }], {}, 'build', 'MALFORMED_FILE', /node 'flat' \(Flatten.*axis 5 is out of range.*-2\.\.2/],
+    ['Unsqueeze axis out of range', [{ opType: 'Unsqueeze', input: ['x'], output: ['y'], name: 'unsq', attribute: [ints('axes', [7])] }], {}, 'build', 'MALFORMED_FILE', /node 'unsq' \(Unsqueeze.*axes entry 7 is out of range/],
+    ['Squeeze of a dimension that is not 1', [{ opType: 'Squeeze', input: ['x'], output: ['y'], name: 'sq', attribute: [ints('axes', [0])] }], {}, 'build', 'MALFORMED_FILE', /node 'sq' \(Squeeze.*axis 0 of size 4/],
+    ['Squeeze axes repeated', [{ opType: 'Squeeze', input: ['x'], output: ['y'], name: 'sq2', attribute: [ints('axes', [1, 1])] }], {}, 'load', 'MALFORMED_FILE', /node 'sq2' \(Squeeze.*repeat/],
+    ['Transpose perm not a permutation', [{ opType: 'Transpose', input: ['x'], output: ['y'], name: 'tr', attribute: [ints('perm', [0, 0])] }], {}, 'load', 'MALFORMED_FILE', /node 'tr' \(Transpose.*perm \[0, 0\] is not a permutation/],
+    ['Transpose perm of the wrong length', [{ opType: 'Transpose', input: ['x'], output: ['y'], name: 'tr3', attribute: [ints('perm', [2, 0, 1])] }], {}, 'build', 'MALFORMED_FILE', /node 'tr3' \(Transpose.*3 entries.*\[4, 3\]/],
+    ['Gemm transA = 2', [{ opType: 'Gemm', input: ['x', 'W'], output: ['y'], name: 'fc', attribute: [int('transA', 2)] }], {}, 'load', 'MALFORMED_FILE', /node 'fc' \(Gemm.*transA must be 0 or 1, got 2/],
+    ['Gemm shapes that do not multiply', [{ opType: 'Gemm', input: ['x', 'W'], output: ['y'], name: 'fc2', attribute: [int('transB', 1)] }], {}, 'build', 'SHAPE_MISMATCH', /node 'fc2' \(Gemm/],
+    ['Conv negative pads', [conv([ints('pads', [-1, 0, -1, 0])])], { conv: true, initializer: [K] }, 'load', 'MALFORMED_FILE', /node 'conv1' \(Conv.*pads must be integers ≥ 0, got \[-1, 0, -1, 0\]/],
+    ['Conv zero stride', [conv([ints('strides', [0, 1])])], { conv: true, initializer: [K] }, 'load', 'MALFORMED_FILE', /node 'conv1' \(Conv.*strides must be integers ≥ 1/],
+    ['Conv strides of the wrong length', [conv([ints('strides', [2])])], { conv: true, initializer: [K] }, 'build', 'MALFORMED_FILE', /node 'conv1' \(Conv.*strides \[2\] must hold 2 values/],
+    ['Conv pads of odd length', [conv([ints('pads', [1, 1, 1])])], { conv: true, initializer: [K] }, 'load', 'MALFORMED_FILE', /node 'conv1' \(Conv.*even count/],
+    ['Conv kernel_shape not the weight\'s', [conv([ints('kernel_shape', [5, 5])])], { conv: true, initializer: [K] }, 'build', 'MALFORMED_FILE', /node 'conv1' \(Conv.*kernel_shape \[5, 5\]/],
+    ['Reshape to an incompatible shape', [mm, { opType: 'Reshape', input: ['m', 's'], output: ['y'], name: 'rs' }], { initializer: [W, shapeOf('s', [5, -1])] }, 'build', 'SHAPE_MISMATCH', /node 'rs' \(Reshape.*cannot reshape \[4, 2\] \(8 values\) to \[5, -1\]/],
+    ['Reshape with two -1', [mm, { opType: 'Reshape', input: ['m', 's'], output: ['y'], name: 'rs2' }], { initializer: [W, shapeOf('s', [-1, -1])] }, 'build', 'MALFORMED_FILE', /node 'rs2' \(Reshape.*more than one -1/],
+    ['Reshape with a negative size', [mm, { opType: 'Reshape', input: ['m', 's'], output: ['y'], name: 'rs3' }], { initializer: [W, shapeOf('s', [-4, -2])] }, 'build', 'MALFORMED_FILE', /node 'rs3' \(Reshape.*not an integer ≥ -1/],
+    ['Concat axis out of range', [mm, { opType: 'Concat', input: ['m', 'm'], output: ['y'], name: 'cat', attribute: [int('axis', 2)] }], {}, 'build', 'MALFORMED_FILE', /node 'cat' \(Concat.*axis 2 is out of range/],
+    ['Gelu approximate unknown', [mm, { opType: 'Gelu', input: ['m'], output: ['y'], name: 'gelu', attribute: [{ name: 'approximate', type: 3, s: new TextEncoder().encode('fast') }] }], {}, 'load', 'MALFORMED_FILE', /node 'gelu' \(Gelu.*approximate must be 'none' or 'tanh', got 'fast'/],
+    ['an initializer in an external file', [mm, { opType: 'Tanh', input: ['m'], output: ['y'], name: 't' }], { initializer: [{ name: 'W', dims: [3, 2], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'model.onnx.data' }, { key: 'offset', value: '0' }] }] }, 'load', 'UNSUPPORTED_OP', /'W'.*external data is not supported.*'model\.onnx\.data'.*save_as_external_data=False.*external_data=False/],
+  ];
+  const good = readFileSync(join(root, 'mlp_tanh_ce', 'model.onnx'));
+  const xOf = (conv?: boolean) => (conv ? h.zeros([2, 1, 5, 5]) : h.tensor(Float32Array.from({ length: 12 }, (_, i) => Math.cos(i)), [4, 3]));
+
+  it.each(cases)('%s: a HesseError naming the node, then the library still works', async (_, nodes, opts, stage, code, why) => {
+    const bytes = await encode(nodes, opts);
+    let failedAt: string | undefined;
+    let err: unknown;
+    try {
+      const model = await h.loadOnnx(bytes);
+      failedAt = 'build';
+      using obj = h.objective(model, 'mean_output', { x: xOf(opts.conv) });
+      obj.loss();
+      failedAt = undefined;
+    } catch (e) {
+      failedAt ??= 'load';
+      err = e;
+    }
+    expect(err, 'expected an error').toBeInstanceOf(h.HesseError);
+    expect((err as h.HesseError).code, (err as Error).message).toBe(code);
+    expect((err as Error).message).toMatch(why);
+    expect((err as Error).message).toMatch(/; /); // and says what to do
+    expect(failedAt).toBe(stage);
+    const ok = await h.loadOnnx(good);
+    using obj = h.objective(ok, 'mean_output', { x: h.npy.npyToTensor(npyFile('mlp_tanh_ce', 'x.npy')) });
+    expect(Number.isFinite(obj.loss())).toBe(true);
+  });
+
+  it('the CLI: exit code 2 and one line naming the node', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'hesse-onnx-'));
+    const x = join(tmp, 'x.npy');
+    const xc = join(tmp, 'xc.npy');
+    writeFileSync(x, h.npy.writeNpy(h.npy.tensorToNpy(xOf(false))));
+    writeFileSync(xc, h.npy.writeNpy({ dtype: 'float32', shape: [2, 1, 5, 5], data: new Float32Array(50) }));
+    for (const [what, nodes, opts, , , why] of cases) {
+      const file = join(tmp, 'bad.onnx');
+      writeFileSync(file, await encode(nodes, opts));
+      const out = join(tmp, 'g.npy');
+      const r = await hesse(['grad', file, '--x', opts.conv ? xc : x, '--loss', 'mean-output', '--out', out]);
+      expect(r.code, what).toBe(2);
+      expect(r.stderr, what).toMatch(/^hessian: [^\n]+\n$/);
+      expect(r.stderr, what).toMatch(why);
+      expect(existsSync(out), what).toBe(false);
+    }
+  });
+});
