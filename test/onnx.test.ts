@@ -1,6 +1,6 @@
 /**
  * Models as PyTorch's exporter writes them (test/fixtures/onnx, from gen_onnx.py): through the
- * library and through the `hesse` CLI, against float64 references of the exported graph
+ * library and through the `hessian` CLI, against float64 references of the exported graph
  * (`onnx_f64`) and of PyTorch (Hessian spectra, traces): float32 within 1e-4 relative, float64
  * within 1e-9. Plus the CLI's bad-input contract: exit code 2, one line, nothing written.
  */
@@ -60,7 +60,7 @@ describe.each([
   });
 });
 
-async function hesse(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function hessian(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
     return { code: 0, stdout, stderr };
@@ -70,7 +70,7 @@ async function hesse(args: string[]): Promise<{ code: number; stdout: string; st
   }
 }
 
-describe('the hesse CLI', () => {
+describe('the hessian CLI', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'hesse-cli-'));
   const files = (c: string) => ['--x', join(root, c, 'x.npy'), ...(existsSync(join(root, c, 'y.npy')) ? ['--y', join(root, c, 'y.npy')] : []), '--loss', ref(c).loss];
   const model = (c: string) => join(root, c, 'model.onnx');
@@ -82,23 +82,23 @@ describe('the hesse CLI', () => {
     for (const c of ['cnn_ce', 'gelu_mlp_ce', 'mlp_softplus_meanout']) {
       const r = ref(c);
       const f = r.onnx_f64;
-      const loss = JSON.parse((await hesse(['loss', model(c), ...files(c), ...flag, '--json'])).stdout);
+      const loss = JSON.parse((await hessian(['loss', model(c), ...files(c), ...flag, '--json'])).stdout);
       expect(loss.params).toBe(r.P);
       expect(relError([loss.loss], [f.loss_value])).toBeLessThan(tol);
       const out = join(tmp, `${c}-grad.npy`);
-      const grad = JSON.parse((await hesse(['grad', model(c), ...files(c), ...flag, '--json', '--out', out])).stdout);
+      const grad = JSON.parse((await hessian(['grad', model(c), ...files(c), ...flag, '--json', '--out', out])).stdout);
       const g = h.npy.parseNpy(readFileSync(out)).data as Float32Array;
       expect(relError(g, f.grad)).toBeLessThan(tol);
       expect(relError([grad.grad_norm], [Math.hypot(...f.grad)])).toBeLessThan(tol);
-      const hvp = JSON.parse((await hesse(['hvp', model(c), ...files(c), ...flag, '--json', '--v', join(root, c, 'v.npy')])).stdout);
-      expect(relError([hvp.hvp_norm], [Math.hypot(...f.hvp)])).toBeLessThan(tol);
-      const H = JSON.parse((await hesse(['hessian', model(c), ...files(c), ...flag, '--json'])).stdout);
+      const hvp = JSON.parse((await hessian(['hvp', model(c), ...files(c), ...flag, '--json', '--v', join(root, c, 'v.npy')])).stdout);
+      expect(relError([hvp.product_norm], [Math.hypot(...f.hvp)])).toBeLessThan(tol);
+      const H = JSON.parse((await hessian(['hessian', model(c), ...files(c), ...flag, '--json'])).stdout);
       expect(Math.abs(H.trace - r.hessian_trace) / Math.max(...r.hessian_eigvals.map(Math.abs))).toBeLessThan(flag.length ? 1e-7 : 1e-4);
       expect(H.eigenvalues).toHaveLength(r.P);
       if (r.loss !== 'mean-output') {
-        const G = JSON.parse((await hesse(['ggn', model(c), ...files(c), ...flag, '--json'])).stdout);
+        const G = JSON.parse((await hessian(['ggn', model(c), ...files(c), ...flag, '--json'])).stdout);
         expect(Math.abs(G.trace - r.ggn_trace) / Math.max(...r.ggn_eigvals.map(Math.abs))).toBeLessThan(flag.length ? 1e-7 : 1e-4);
-        const D = JSON.parse((await hesse(['diag', model(c), ...files(c), ...flag, '--json'])).stdout);
+        const D = JSON.parse((await hessian(['diag', model(c), ...files(c), ...flag, '--json'])).stdout);
         expect(Math.abs(D.diag_sum - r.ggn_trace) / r.ggn_trace).toBeLessThan(flag.length ? 1e-7 : 1e-4);
       }
     }
@@ -108,18 +108,18 @@ describe('the hesse CLI', () => {
     const c = 'mlp_tanh_ce';
     const r = ref(c);
     const svg = join(tmp, 'density.svg');
-    const s = JSON.parse((await hesse(['spectrum', model(c), ...files(c), '--f64', '--json', '--top', '3', '--bottom', '3', '--trace', '--density', svg, '--seed', '1'])).stdout);
+    const s = JSON.parse((await hessian(['spectrum', model(c), ...files(c), '--f64', '--json', '--top', '3', '--bottom', '3', '--trace', '--density', svg, '--seed', '1'])).stdout);
     const radius = Math.max(...r.hessian_eigvals.map(Math.abs));
     s.top.forEach((v: number, i: number) => expect(Math.abs(v - r.hessian_eigs_top3[i]) / radius).toBeLessThan(1e-6));
     s.bottom.forEach((v: number, i: number) => expect(Math.abs(v - r.hessian_eigs_bottom3[i]) / radius).toBeLessThan(1e-6));
     expect(Math.abs(s.trace - r.hessian_trace) / radius).toBeLessThan(1e-6);
-    expect(s.hvps).toBeGreaterThan(0);
+    expect(s.products).toBeGreaterThan(0);
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<path d="M/);
   });
 
   it('info lists inputs, outputs, parameters and op types', async () => {
     const r = ref('cnn_ce');
-    const i = JSON.parse((await hesse(['info', model('cnn_ce'), '--json'])).stdout);
+    const i = JSON.parse((await hessian(['info', model('cnn_ce'), '--json'])).stdout);
     expect(i.params).toBe(r.P);
     expect(i.parameters.map((p: { name: string }) => p.name)).toEqual(r.onnx_param_names);
     expect(i.inputs[0].shape).toEqual(r.input_shape);
@@ -142,11 +142,11 @@ describe('the hesse CLI', () => {
       [['grad', model(c), '--x', wrongX, '--y', join(root, c, 'y.npy'), '--loss', 'ce', '--out', out], /\[6, 6\].*\[6, 5\]/],
       [['grad', model(c), '--x', join(root, c, 'x.npy'), '--y', badLabels, '--loss', 'ce', '--out', out], /label 3.*0\.\.3/],
       [['hvp', model(c), ...files(c), '--v', shortV, '--out', out], /--v has 5 values.*P = 83/],
-      [['grad', model(c), '--x', join(root, c, 'x.npy'), '--loss', 'ce', '--out', out], /needs --y/],
+      [['grad', model(c), '--x', join(root, c, 'x.npy'), '--loss', 'ce', '--out', out], /needs targets; pass --y/],
       [['grad', model(c), ...files(c).slice(0, -2), '--loss', 'hinge'], /.+/],
     ];
     for (const [args, why] of cases) {
-      const r = await hesse(args);
+      const r = await hessian(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(why);
@@ -356,7 +356,7 @@ describe('invalid ONNX attributes and external data', () => {
       const file = join(tmp, 'bad.onnx');
       writeFileSync(file, await encode(nodes, opts));
       const out = join(tmp, 'g.npy');
-      const r = await hesse(['grad', file, '--x', opts.conv ? xc : x, '--loss', 'mean-output', '--out', out]);
+      const r = await hessian(['grad', file, '--x', opts.conv ? xc : x, '--loss', 'mean-output', '--out', out]);
       expect(r.code, what).toBe(2);
       expect(r.stderr, what).toMatch(/^hessian: [^\n]+\n$/);
       expect(r.stderr, what).toMatch(why);

@@ -9,7 +9,8 @@ import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { HesseError } from '../errors.js';
 import { writeNpy } from '../io/npy.js';
-import { analyze, info, type CommonOptions, type Result } from './analyze.js';
+import { positive, seed } from '../validate.js';
+import { analyze, info, MATRICES, type CommonOptions, type Io, type Result } from './analyze.js';
 import { demo } from './demo.js';
 import { curvatureDemo } from './curvature-demo.js';
 
@@ -21,7 +22,64 @@ interface NodeProcess {
 }
 const proc = (globalThis as unknown as { process: NodeProcess }).process;
 const fsName = 'node:fs/promises';
-const fs = (await import(fsName)) as { readFile(p: string | URL): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
+const fs = (await import(fsName)) as {
+  readFile(p: string | URL): Promise<Uint8Array>;
+  writeFile(p: string, d: Uint8Array | string): Promise<void>;
+  stat(p: string): Promise<{ isDirectory(): boolean }>;
+  access(p: string, mode: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  rm(p: string, o: { force: boolean }): Promise<void>;
+};
+const pathName = 'node:path';
+const path = (await import(pathName)) as { dirname(p: string): string; resolve(p: string): string };
+/** fs.constants.W_OK */
+const W_OK = 2;
+
+/**
+ * Resolves if a file can be written at `file`: not a directory, in a directory that exists and
+ * is writable, and writable itself if it exists. Checked before any computation.
+ */
+async function writable(file: string, option: string, others: (readonly [string, string])[] = []): Promise<void> {
+  const fail = (why: string, todo: string): never => {
+    throw new HesseError('INVALID_ARGUMENT', `${option} '${file}': ${why}; ${todo}`);
+  };
+  const same = others.find(([, other]) => path.resolve(other) === path.resolve(file));
+  if (same) fail(`is also ${same[0]}`, 'write the result to another file');
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (stat?.isDirectory()) fail('is a directory', `give a file name, e.g. ${option} ${path.resolve(file)}/result${option === '--density' ? '.svg' : '.npy'}`);
+  const dir = path.dirname(path.resolve(file));
+  const dirStat = await fs.stat(dir).catch(() => undefined);
+  if (!dirStat) fail(`the directory '${dir}' does not exist`, `create it first (mkdir -p '${dir}') or write elsewhere`);
+  if (!dirStat!.isDirectory()) fail(`'${dir}' is not a directory`, 'give a path inside a directory');
+  await fs.access(stat ? file : dir, W_OK).catch(() => fail(`${stat ? 'the file' : `the directory '${dir}'`} is not writable`, 'write elsewhere, or fix the permissions'));
+}
+
+/** Writes a whole file or nothing: into a temporary file beside it, then renamed over it. */
+async function writeAtomic(file: string, data: Uint8Array | string, option: string): Promise<void> {
+  const tmp = `${file}.${(proc as unknown as { pid: number }).pid}.tmp`;
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw new HesseError('INVALID_ARGUMENT', `${option} '${file}': writing failed (${(e as Error).message}); write elsewhere`);
+  }
+}
+
+const io: Io = { read: (p) => fs.readFile(p), writable };
+
+/**
+ * A commander parser for an integer option: the text as a number (kept as text if it is not
+ * one, so the message shows what was typed), checked by validate.ts, with an example of a good value.
+ */
+const integerOption = (flag: string, check: (v: unknown, what: string) => number, example: string) => (text: string) => {
+  const value = text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+  try {
+    return check(value, flag);
+  } catch (e) {
+    throw e instanceof HesseError ? new HesseError(e.code, `${e.message}; e.g. ${flag} ${example}`) : e;
+  }
+};
 
 /** The version in package.json, two directories above this file (dist/cli/main.js, or ts/cli/main.ts). */
 const version = (JSON.parse(new TextDecoder().decode(await fs.readFile(new URL('../../package.json', import.meta.url)))) as { version: string }).version;
@@ -36,7 +94,7 @@ const program = new Command('hessian')
 program
   .command('demo')
   .description('the main job on built-in data: train on the digits, then Hessian and Gauss–Newton spectra, trace, density plot')
-  .option('--svg <file>', 'where to write the spectral-density plot', 'hesse-demo-density.svg')
+  .option('--svg <file>', 'where to write the spectral-density plot', 'hessian-demo-density.svg')
   .option('--gemm', 'instead: time the SIMD GEMM against the scalar kernel and check that they agree')
   .action(async (o: { svg: string; gemm?: boolean }) => {
     if (o.gemm) {
@@ -46,7 +104,8 @@ program
       }
       return;
     }
-    await curvatureDemo({ svg: o.svg, writeFile: (p, d) => fs.writeFile(p, d), log: (l) => proc.stdout.write(l + '\n') });
+    await writable(o.svg, '--svg');
+    await curvatureDemo({ svg: o.svg, writeFile: (p, d) => writeAtomic(p, d, '--svg'), log: (l) => proc.stdout.write(l + '\n') });
   });
 
 program
@@ -54,15 +113,15 @@ program
   .description('inputs, outputs, parameter names and shapes, P, op types of an ONNX model')
   .argument('<model>', 'MODEL.onnx')
   .option('--json', 'one JSON object on stdout')
-  .action(async (model: string, o: { json?: boolean }) => emit(await info(fs.readFile, model), o));
+  .action(async (model: string, o: { json?: boolean }) => emit(await info(io.read, model), o));
 
 const ANALYSES: [string, string][] = [
   ['loss', 'the loss'],
   ['grad', 'the gradient (its norm; --out writes it)'],
-  ['hvp', 'a Hessian-vector product H·v with --v V.npy'],
+  ['hvp', 'a curvature-vector product H·v with --v V.npy (the GGN or Fisher with --matrix)'],
   ['hessian', 'the dense Hessian: all eigenvalues (P ≤ 4096), trace, Frobenius norm'],
   ['ggn', 'the dense Gauss–Newton matrix: all eigenvalues (P ≤ 4096), trace, Frobenius norm'],
-  ['diag', 'the diagonal of the GGN (default) or the Hessian (--matrix hessian)'],
+  ['diag', 'the diagonal of the GGN (default), the Hessian or the Fisher (--matrix)'],
   ['spectrum', 'extreme eigenvalues (--top, --bottom), trace and spectral density from products'],
 ];
 
@@ -78,18 +137,22 @@ for (const [name, description] of ANALYSES) {
     .option('--f64', 'compute in float64')
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress bar')
-    .option('--seed <n>', 'seed of randomized estimates', (v) => Number.parseInt(v, 10));
+    .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'));
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
-  if (name === 'diag' || name === 'spectrum') cmd.addOption(new Option('--matrix <m>', 'which matrix').choices(['hessian', 'ggn']));
+  if (name === 'hvp' || name === 'diag' || name === 'spectrum') {
+    cmd.addOption(new Option('--matrix <m>', `which matrix (default ${name === 'diag' ? 'ggn' : 'hessian'}; fisher: the empirical Fisher)`).choices(MATRICES));
+  }
   if (name === 'spectrum') {
     cmd
-      .option('--top <k>', 'the k largest eigenvalues', (v) => Number.parseInt(v, 10))
-      .option('--bottom <k>', 'the k smallest eigenvalues', (v) => Number.parseInt(v, 10))
+      .option('--top <k>', 'the k largest eigenvalues (descending)', integerOption('--top', positive, '5'))
+      .option('--bottom <k>', 'the k smallest eigenvalues (ascending)', integerOption('--bottom', positive, '5'))
       .option('--trace', 'estimate the trace (Hutch++)')
-      .option('--density <file>', 'write the spectral density (SLQ) as an SVG plot');
+      .option('--density <file>', 'write the spectral density (SLQ) as an SVG plot')
+      .option('--vectors', 'with --out: also compute the eigenvectors')
+      .option('--out <file>', 'with --vectors: write the eigenvectors as a [k, P] .npy, one per row: the --top ones first (descending), then the --bottom ones (ascending)');
   }
-  cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean; out?: string }) => {
+  cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean }) => {
     const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
     let started = false;
     const t0 = Date.now();
@@ -102,21 +165,22 @@ for (const [name, description] of ANALYSES) {
     };
     let result: Result;
     try {
-      result = await analyze(name, fs.readFile, model, o, progress);
+      result = await analyze(name, io, model, o, progress);
     } finally {
       if (started) bar?.stop();
     }
     if (o.out && result.out) {
       const shape = outShape(name, result);
       const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
-      await fs.writeFile(o.out, writeNpy(arr));
+      await writeAtomic(o.out, writeNpy(arr), '--out');
     }
-    if (o.density && result.svg) await fs.writeFile(o.density, result.svg);
+    if (o.density && result.svg) await writeAtomic(o.density, result.svg, '--density');
     emit(result, o);
   });
 }
 
 function outShape(name: string, r: Result): number[] {
+  if (r.shape) return r.shape;
   const n = r.out!.length;
   return name === 'hessian' || name === 'ggn' ? [Math.round(Math.sqrt(n)), Math.round(Math.sqrt(n))] : [n];
 }
