@@ -271,7 +271,26 @@ describe('the rest of the command line: each mistake is one line, exit 2', () =>
     ['a missing --x', ['loss', model, '--x', join(inputs, 'nope.npy'), ...data.slice(2)], /cannot read --x '.*nope\.npy'.*; check the path/],
     ['--x that is not a .npy file', ['loss', model, '--x', garbage, ...data.slice(2)], /--x '.*garbage\.npy'.*not a \.npy file/],
     ['a model that is not ONNX', ['info', garbage], /not an ONNX model/],
+    ['extra arguments', ['loss', model, 'other.onnx', ...data], /too many arguments for 'loss'/],
+    ['help for no command', ['help', 'frobnicate'], /'help frobnicate' names no command; run 'hessian --help'/],
+    ['a loss that overflows float32', () => ['loss', join(fixtures, mse, 'model.onnx'), '--x', save('x-huge.npy', { dtype: 'float32', shape: [5, 5], data: new Float32Array(25).fill(1e30) }), '--y', join(fixtures, mse, 'y.npy'), '--loss', 'mse'], /the loss is (Infinity|NaN) for this model and data in float32; check the data's scale, or pass --f64/],
   ] as [string, string[] | (() => string[]), RegExp][])('%s', async (_, args, why) => {
     await rejects(typeof args === 'function' ? args() : args, why);
+  });
+
+  it('a model with a NaN weight is named by parameter and index', async () => {
+    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const graph = {
+      name: 'g',
+      initializer: [{ name: 'fc.weight', dims: [3, 2], dataType: 1, floatData: [0.5, -0.25, 1.5, NaN, -1, 2] }],
+      input: [vi('x', [6, 3])],
+      output: [vi('y', [6, 2])],
+      node: [{ opType: 'MatMul', input: ['x', 'fc.weight'], output: ['y'], name: 'mm' }],
+    };
+    const file = join(inputs, 'nan-weight.onnx');
+    writeFileSync(file, onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish());
+    const x = save('x-63.npy', { dtype: 'float32', shape: [6, 3], data: new Float32Array(18).fill(0.5) });
+    await rejects(['grad', file, '--x', x, '--loss', 'mean-output', '--out', join(tmp, 'g.npy')], /parameter 'fc\.weight' \[3, 2\] holds NaN at flat index 3 in float32; re-export the model with finite weights/);
   });
 });

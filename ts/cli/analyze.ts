@@ -136,9 +136,17 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
   const loss = LOSS_NAMES[o.loss!]!;
   const x = await readTensor(read, o.x!, '--x', dtype);
   const y = loss === 'mean_output' ? undefined : await readTensor(read, o.y!, '--y', dtype);
-  const obj = objective(model, loss, { x, y }, { params: model.init({ dtype }), wrt: o.wrt === 'input' ? 'input' : 'params' });
+  const params = model.init({ dtype });
+  const k = params.findIndex((v) => !Number.isFinite(v));
+  if (k >= 0) {
+    const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
+    bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
+  }
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
   try {
-    obj.loss(); // runs the program once: labels out of range and the like show up here, named
+    // Runs the program once: labels out of range and an overflowing loss show up here, named.
+    const value = obj.loss();
+    if (!Number.isFinite(value)) bad(`the loss is ${value} for this model and data${dtype === 'float32' ? ' in float32' : ''}; check the data's scale${dtype === 'float32' ? ', or pass --f64' : ''}`);
   } catch (e) {
     obj.dispose();
     if (e instanceof HesseError && /label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);

@@ -228,7 +228,9 @@ try {
     // --help and --version exit 0; `hessian` alone lists the commands on stderr (exit 2, one line).
     if (e.exitCode === 0) proc.exitCode = 0;
     else {
-      proc.stderr.write(errorLine(e.code === 'commander.help' ? 'no command given' : e.message, helpHint()));
+      const args = proc.argv.slice(2);
+      const what = e.code !== 'commander.help' ? e.message : args.length ? `'${args.join(' ')}' names no command` : 'no command given';
+      proc.stderr.write(errorLine(what, helpHint()));
       proc.exitCode = 2;
     }
   } else if (e instanceof HesseError) {
