@@ -294,3 +294,24 @@ describe('the rest of the command line: each mistake is one line, exit 2', () =>
     await rejects(['grad', file, '--x', x, '--loss', 'mean-output', '--out', join(tmp, 'g.npy')], /parameter 'fc\.weight' \[3, 2\] holds NaN at flat index 3 in float32; re-export the model with finite weights/);
   });
 });
+
+describe('diag --matrix hessian|ggn|fisher', () => {
+  it("equals the diagonal of the library's dense matrix, in the computation's dtype", async () => {
+    const onnx = await h.loadOnnx(readFileSync(model));
+    using obj = h.objective(onnx, 'ce', { x: h.npy.npyToTensor(x0, 'float64'), y: h.npy.npyToTensor(y0, 'float64') }, { params: onnx.init({ dtype: 'float64' }) });
+    for (const matrix of ['hessian', 'ggn', 'fisher'] as const) {
+      const m = obj.dense(matrix);
+      const want = Array.from({ length: P }, (_, i) => m[i * P + i]!);
+      for (const [flag, dtype, tol] of [[['--f64'], 'float64', 1e-12], [[], 'float32', 1e-5]] as const) {
+        const out = join(inputs, `diag-${matrix}-${dtype}.npy`);
+        const r = await hessian(['diag', model, ...data, '--matrix', matrix, '--out', out, '--json', ...flag]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout).matrix).toBe(matrix);
+        const got = npyOf(out);
+        expect(got.dtype).toBe(dtype);
+        const err = Math.hypot(...Array.from(got.data as Float64Array, (a, i) => a - want[i]!)) / Math.hypot(...want);
+        expect(err, `${matrix} ${dtype}`).toBeLessThan(tol);
+      }
+    }
+  });
+});

@@ -227,9 +227,10 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
           d = o.loss === 'mean-output' ? new Float64Array(n) : obj.gaussNewton('diagonal');
         } else if (n <= MAX_DENSE_EIGEN) {
           const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
-          d = Float64Array.from({ length: n }, (_, i) => m[i * n + i]!);
+          d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
         } else {
-          d = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+          const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+          d = dtype === 'float64' ? est : Float32Array.from(est);
         }
         return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix }, out: d };
       }
