@@ -4,29 +4,16 @@
  * `hessian: <what is wrong>; <what to do>` naming the option, value, file or node, and no file
  * written (no --out, no --density, not even a partial one).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
+import { encodeModel, hessian, valueInfo as vi } from './cli-run.js';
 
 await h.init();
-const run = promisify(execFile);
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const fixtures = new URL('./fixtures/onnx/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'hessian-cli-'));
-
-async function hessian(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** Nothing new in the scratch directory since `before` (no output file, no temporary file). */
 const files = () => readdirSync(tmp).sort();
@@ -279,8 +266,6 @@ describe('the rest of the command line: each mistake is one line, exit 2', () =>
   });
 
   it('a model with a NaN weight is named by parameter and index', async () => {
-    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
-    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     const graph = {
       name: 'g',
       initializer: [{ name: 'fc.weight', dims: [3, 2], dataType: 1, floatData: [0.5, -0.25, 1.5, NaN, -1, 2] }],
@@ -289,7 +274,7 @@ describe('the rest of the command line: each mistake is one line, exit 2', () =>
       node: [{ opType: 'MatMul', input: ['x', 'fc.weight'], output: ['y'], name: 'mm' }],
     };
     const file = join(inputs, 'nan-weight.onnx');
-    writeFileSync(file, onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish());
+    writeFileSync(file, await encodeModel(graph));
     const x = save('x-63.npy', { dtype: 'float32', shape: [6, 3], data: new Float32Array(18).fill(0.5) });
     await rejects(['grad', file, '--x', x, '--loss', 'mean-output', '--out', join(tmp, 'g.npy')], /parameter 'fc\.weight' \[3, 2\] holds NaN at flat index 3 in float32; re-export the model with finite weights/);
   });

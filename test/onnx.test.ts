@@ -4,19 +4,16 @@
  * (`onnx_f64`) and of PyTorch (Hessian spectra, traces): float32 within 1e-4 relative, float64
  * within 1e-9. Plus the CLI's bad-input contract: exit code 2, one line, nothing written.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
 import { relError } from './helpers.js';
+import { encodeModel, hessian, valueInfo as vi } from './cli-run.js';
 
 await h.init();
-const run = promisify(execFile);
 const root = new URL('./fixtures/onnx/', import.meta.url).pathname;
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const cases = readdirSync(root).filter((d) => existsSync(join(root, d, 'model.onnx'))).sort();
 const ref = (c: string) => JSON.parse(readFileSync(join(root, c, 'reference.json'), 'utf8'));
 const npyFile = (c: string, f: string) => h.npy.parseNpy(readFileSync(join(root, c, f)));
@@ -59,16 +56,6 @@ describe.each([
     }
   });
 });
-
-async function hessian(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 describe('the hessian CLI', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'hesse-cli-'));
@@ -157,11 +144,9 @@ describe('the hessian CLI', () => {
 
 describe('Concat and Transpose in ONNX graphs', () => {
   it('import like the same traced function (a graph built with onnx-proto)', async () => {
-    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
     const r = [0.3, -0.2, 0.5, 0.1, -0.4, 0.25, 0.7, -0.6, 0.15, 0.05, -0.35, 0.45];
     const W = Float32Array.from(r); // [6, 2]
     const tensorOf = (name: string, dims: number[], data: Float32Array) => ({ name, dims, dataType: 1, floatData: Array.from(data) });
-    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     const graph = {
       name: 'g',
       initializer: [tensorOf('W', [6, 2], W)],
@@ -175,7 +160,7 @@ describe('Concat and Transpose in ONNX graphs', () => {
         { opType: 'MatMul', input: ['c2', 'W'], output: ['y'], name: 'mm' },
       ],
     };
-    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish();
+    const bytes = await encodeModel(graph);
     const model = await h.loadOnnx(bytes);
     expect(model.opTypes).toEqual(['Tanh', 'Concat', 'Transpose', 'MatMul']);
     const x = h.tensor(Float64Array.from({ length: 12 }, (_, i) => Math.sin(i)), [4, 3], 'float64');
@@ -197,8 +182,6 @@ describe('Concat and Transpose in ONNX graphs', () => {
 
 describe('Pow with a general constant exponent', () => {
   it('imports as xᵖ with exact derivatives', async () => {
-    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
-    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     const graph = {
       name: 'g',
       initializer: [{ name: 'W', dims: [3, 2], dataType: 1, floatData: [0.5, 0.25, 1.5, 0.75, 1, 2] }],
@@ -212,7 +195,7 @@ describe('Pow with a general constant exponent', () => {
         { opType: 'Pow', input: ['m', 'p'], output: ['y'], name: 'pow' },
       ],
     };
-    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish();
+    const bytes = await encodeModel(graph);
     const model = await h.loadOnnx(bytes);
     expect(model.size).toBe(6);
     const x = h.tensor(Float64Array.from({ length: 12 }, (_, i) => Math.sin(i) / 2), [4, 3], 'float64');
@@ -259,8 +242,6 @@ describe('malformed ONNX files', () => {
 
 describe('MatMul with a batched left operand', () => {
   it('[B, m, k] · [k, n] folds the batch into rows', async () => {
-    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
-    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     const W = [0.5, -0.25, 1.5, 0.75, -1, 2];
     const graph = {
       name: 'g',
@@ -272,7 +253,7 @@ describe('MatMul with a batched left operand', () => {
         { opType: 'MatMul', input: ['t', 'W'], output: ['y'], name: 'mm' },
       ],
     };
-    const model = await h.loadOnnx(onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 13 }], graph })).finish());
+    const model = await h.loadOnnx(await encodeModel(graph));
     const xv = Float64Array.from({ length: 24 }, (_, i) => Math.sin(i));
     using obj = h.objective(model, 'mean_output', { x: h.tensor(xv, [2, 4, 3], 'float64') }, { params: model.init({ dtype: 'float64' }) });
     // mean over all outputs of tanh(x)·W, by hand.
@@ -283,7 +264,6 @@ describe('MatMul with a batched left operand', () => {
 });
 
 describe('invalid ONNX attributes and external data', () => {
-  const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
   const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
   const int = (name: string, v: number) => ({ name, type: 2, i: v });
   const W = { name: 'W', dims: [3, 2], dataType: 1, floatData: [0.5, -0.25, 1.5, 0.75, -1, 2] };
@@ -291,9 +271,8 @@ describe('invalid ONNX attributes and external data', () => {
   const shapeOf = (name: string, v: number[]) => ({ name, dims: [v.length], dataType: 7, int64Data: v });
   /** A model x [4, 3] → `nodes` → y (or x [2, 1, 5, 5] for the convolutions). */
   const encode = async (nodes: object[], opts: { conv?: boolean; initializer?: object[] } = {}) => {
-    const { onnx } = ((await import('onnx-proto')) as unknown as { default: { onnx: any } }).default;
     const graph = { name: 'g', initializer: opts.initializer ?? [W], input: [vi('x', opts.conv ? [2, 1, 5, 5] : [4, 3])], output: [vi('y', [])], node: nodes };
-    return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ version: 11 }], graph })).finish() as Uint8Array;
+    return encodeModel(graph, 11);
   };
   const mm = { opType: 'MatMul', input: ['x', 'W'], output: ['m'], name: 'mm' };
   const conv = (attribute: object[]) => ({ opType: 'Conv', input: ['x', 'K'], output: ['y'], name: 'conv1', attribute });
