@@ -129,7 +129,7 @@ function checkOptions(command: string, o: CommonOptions): void {
 }
 
 /** The model, data and objective a command works on. */
-async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType }> {
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[] }> {
   await init();
   const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   const dtype: DType = o.f64 ? 'float64' : 'float32';
@@ -152,7 +152,7 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
     if (e instanceof HesseError && /label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
     throw e;
   }
-  return { model, obj, dtype };
+  return { model, obj, dtype, xShape: [...x.shape] };
 }
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
@@ -192,7 +192,9 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     if (option === '--out' || option === '--density') await io.writable(path, option, files.filter(([other]) => other !== option));
   }
   const read = io.read;
-  const { model, obj, dtype } = await setup(read, modelPath, o);
+  const { model, obj, dtype, xShape } = await setup(read, modelPath, o);
+  // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
+  const shape = o.wrt === 'input' ? xShape : undefined;
   try {
     const base = { loss: obj.loss(), params: model.size };
     const n = obj.size;
@@ -201,14 +203,14 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
         return { json: base };
       case 'grad': {
         const g = obj.grad();
-        return { json: { ...base, grad_norm: norm(g) }, out: g };
+        return { json: { ...base, grad_norm: norm(g) }, out: g, shape };
       }
       case 'hvp': {
         const matrix = matrixOf(command, o);
         const v = await readTensor(read, o.v!, '--v', dtype);
         if (v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
         const cv = obj.curvatureProducts(matrix, v.toArray(), 1);
-        return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv };
+        return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv, shape };
       }
       case 'hessian':
       case 'ggn': {
@@ -223,16 +225,19 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
       case 'diag': {
         const matrix = matrixOf(command, o);
         let d: Float32Array | Float64Array;
+        let exact = true;
         if (matrix === 'ggn') {
-          d = o.loss === 'mean-output' ? new Float64Array(n) : obj.gaussNewton('diagonal');
+          // mean-output: the loss is linear in the output, Hℓ = 0, so G = 0.
+          d = o.loss === 'mean-output' ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : obj.gaussNewton('diagonal');
         } else if (n <= MAX_DENSE_EIGEN) {
           const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
           d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
         } else {
           const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
           d = dtype === 'float64' ? est : Float32Array.from(est);
+          exact = false;
         }
-        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix }, out: d };
+        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix, exact }, out: d, shape };
       }
       case 'spectrum': {
         const matrix = matrixOf(command, o);
