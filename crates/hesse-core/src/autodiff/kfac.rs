@@ -153,7 +153,9 @@ impl Program {
             return Err(Error::shape(format!("K-FAC: the network output must be [N, C], got {}", fmt_shape(&shape))));
         }
         let (n, c) = (shape[0], shape[1]);
-        let layers: Vec<_> = self.layers().iter().filter(|l| l.output <= f).cloned().collect();
+        // The layers the network output depends on (a program may hold other models too).
+        let anc = self.ancestors(f);
+        let layers: Vec<_> = self.layers().iter().filter(|l| anc.get(l.output) == Some(&true)).cloned().collect();
         if layers.is_empty() {
             return Err(Error::invalid("K-FAC: the model has no linear or conv2d layers"));
         }
@@ -177,6 +179,15 @@ impl Program {
             let (a_val, _) = &o.captured[2 * li];
             let (s_val, s_grad) = &o.captured[2 * li + 1];
             let has_bias = l.bias.is_some();
+            if a_val.shape.first() != Some(&n) || s_val.shape.first() != Some(&n) {
+                return Err(Error::shape(format!(
+                    "K-FAC: layer {} maps {} to {}, but the network output {} has a batch of {n}; K-FAC needs layers over the same batch",
+                    l.index,
+                    fmt_shape(&a_val.shape),
+                    fmt_shape(&s_val.shape),
+                    fmt_shape(&shape)
+                )));
+            }
             // Rows of ā (one per sample, or per sample and output position for conv2d), and the
             // output gradients g aligned with them: [K, rows, out].
             let (patches, d_in_raw, d_out, positions) = match (l.kind, l.conv) {

@@ -123,6 +123,7 @@ pub struct Run<'a, T> {
 }
 
 /// What a run returns.
+#[derive(Debug)]
 pub struct Outcome<T> {
     /// The output with its K tangents (J·v in jvp mode).
     pub output: Dual<T>,
@@ -239,13 +240,8 @@ impl Program {
         dep
     }
 
-    /// For Gauss–Newton curvature at node `f`: checks that everything depending on the variable
-    /// either feeds `f` or depends on it (the loss sees the variable only through f), and returns
-    /// (f, the nodes f depends on, itself included).
-    fn check_gauss_newton(&self, f: usize, out: usize, dep: &[bool]) -> Result<(usize, Vec<usize>)> {
-        if f >= out {
-            return Err(Error::invalid(format!("Gauss–Newton: the network output (node {f}) must come before the loss (node {out})")));
-        }
+    /// anc[i]: whether node `f` depends on node i (i ≤ f; f itself included).
+    pub(crate) fn ancestors(&self, f: usize) -> Vec<bool> {
         let mut anc = vec![false; f + 1];
         anc[f] = true;
         for i in (0..=f).rev() {
@@ -255,6 +251,17 @@ impl Program {
                 }
             }
         }
+        anc
+    }
+
+    /// For Gauss–Newton curvature at node `f`: checks that everything depending on the variable
+    /// either feeds `f` or depends on it (the loss sees the variable only through f), and returns
+    /// (f, the nodes f depends on, itself included).
+    fn check_gauss_newton(&self, f: usize, out: usize, dep: &[bool]) -> Result<(usize, Vec<usize>)> {
+        if f >= out {
+            return Err(Error::invalid(format!("Gauss–Newton: the network output (node {f}) must come before the loss (node {out})")));
+        }
+        let anc = self.ancestors(f);
         let mut after = vec![false; out + 1];
         after[f] = true;
         for i in 0..=out {
@@ -299,7 +306,7 @@ impl Program {
             Wrt::Input(slot) => numel(self.input_shape(slot).ok_or_else(|| Error::invalid(format!("no input slot {slot}")))?)?,
         };
         // K tangents of the widest value: every K·n product of the run below fits.
-        let widest = self.nodes[..=out].iter().map(|n| n.shape.iter().product::<usize>()).max().unwrap_or(0).max(n_var);
+        let widest = self.nodes[..=out].iter().filter_map(|n| crate::shape::extent(&n.shape)).max().unwrap_or(0).max(n_var);
         product(&format!("{} tangents of {widest} values", r.k), &[r.k, widest])?;
         if !r.cotangents.is_empty() {
             let m = numel(&self.nodes[out].shape)?;
