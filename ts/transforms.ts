@@ -10,6 +10,7 @@
 import { call, HesseError } from './errors.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import { Graph, Sym } from './trace.js';
+import { flag, integer, positive } from './validate.js';
 
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
 /** Parameters as the traced function sees them: a symbolic tensor, an array or a record of them. */
@@ -40,37 +41,80 @@ interface Layout {
   dtype: DType;
 }
 
-function layoutOf(tree: ParamTree, what: string): Layout {
+const KIND_NAMES = { tensor: 'a single tensor', array: 'an array of tensors', record: 'a record of tensors' } as const;
+
+/** How a leaf of a tree is named in messages: `params.w1`, `v[2]`, or `params` for a single tensor. */
+function leafName(what: string, kind: Layout['kind'], key: string): string {
+  return kind === 'record' ? `${what}.${key}` : kind === 'array' ? `${what}[${key}]` : what;
+}
+
+function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
   const [kind, keys, leaves]: [Layout['kind'], string[], unknown[]] =
     tree instanceof Tensor
       ? ['tensor', [''], [tree]]
       : Array.isArray(tree)
         ? ['array', tree.map((_, i) => String(i)), tree]
-        : typeof tree === 'object' && tree !== null
+        : typeof tree === 'object' && tree !== null && [Object.prototype, null].includes(Object.getPrototypeOf(tree))
           ? ['record', Object.keys(tree), Object.values(tree)]
           : ['tensor', [], []];
-  if (leaves.length === 0 || !leaves.every((l) => l instanceof Tensor)) {
-    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, an array of tensors or a record of tensors`);
+  if (leaves.length === 0) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, a non-empty array of tensors or a record of tensors, got ${tree === null ? 'null' : Array.isArray(tree) ? 'an empty array' : typeof tree === 'object' ? 'an empty or non-plain object' : typeof tree}`);
+  }
+  const bad = leaves.findIndex((l) => !(l instanceof Tensor));
+  if (bad >= 0) {
+    const l = leaves[bad];
+    throw new HesseError('INVALID_ARGUMENT', `${leafName(what, kind, keys[bad]!)} must be a Tensor, got ${l === null ? 'null' : Array.isArray(l) ? 'an array (trees are one level deep)' : typeof l}`);
   }
   const ts = leaves as Tensor[];
   const dtype = ts[0]!.dtype;
-  const odd = ts.find((t) => t.dtype !== dtype);
-  if (odd) throw new HesseError('DTYPE_MISMATCH', `${what} mixes ${dtype} and ${odd.dtype} tensors`);
+  const odd = ts.findIndex((t) => t.dtype !== dtype);
+  if (odd >= 0) throw new HesseError('DTYPE_MISMATCH', `${what} mixes ${dtype} and ${ts[odd]!.dtype} tensors (${leafName(what, kind, keys[odd]!)})`);
   const sizes = ts.map((t) => t.size);
-  return { kind, keys, shapes: ts.map((t) => [...t.shape]), sizes, total: sizes.reduce((a, b) => a + b, 0), dtype };
+  return { kind, keys, shapes: ts.map((t) => [...t.shape]), sizes, total: sizes.reduce((a, b) => a + b, 0), dtype, leaves: ts };
 }
 
 const typedArray = (dtype: DType, n: number): Typed => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
-function leaves(tree: ParamTree): Tensor[] {
-  return tree instanceof Tensor ? [tree] : Array.isArray(tree) ? [...tree] : Object.values(tree as Record<string, Tensor>);
+/**
+ * The tensors of `tree` in the flat order of `layout`: records are matched by key name, never by
+ * position (JAX's pytree rule), arrays by position. The structure, the keys, and each leaf's
+ * shape and dtype must be those of the variable; a difference is an error naming the leaf.
+ */
+function leavesLike(tree: unknown, layout: Layout, what: string, variable: string): Tensor[] {
+  const l = layoutOf(tree, what);
+  if (l.kind !== layout.kind) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} is ${KIND_NAMES[l.kind]} but ${variable} is ${KIND_NAMES[layout.kind]}: give ${what} the structure of ${variable}`);
+  }
+  let leaves = l.leaves;
+  if (l.kind === 'record') {
+    const missing = layout.keys.filter((k) => !l.keys.includes(k));
+    const extra = l.keys.filter((k) => !layout.keys.includes(k));
+    if (missing.length || extra.length) {
+      const list = (ks: string[]) => ks.map((k) => `'${k}'`).join(', ');
+      const parts = [missing.length ? `missing ${list(missing)}` : '', extra.length ? `has extra ${list(extra)}` : ''].filter(Boolean);
+      throw new HesseError('INVALID_ARGUMENT', `${what} ${parts.join(' and ')}: its keys must be those of ${variable} (${list(layout.keys)})`);
+    }
+    const byKey = new Map(l.keys.map((k, i) => [k, l.leaves[i]!]));
+    leaves = layout.keys.map((k) => byKey.get(k)!);
+  } else if (l.kind === 'array' && l.leaves.length !== layout.keys.length) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} has ${l.leaves.length} tensors but ${variable} has ${layout.keys.length}`);
+  }
+  leaves.forEach((t, i) => {
+    const name = leafName(what, layout.kind, layout.keys[i]!);
+    if (t.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${name} is ${t.dtype} but ${leafName(variable, layout.kind, layout.keys[i]!)} is ${layout.dtype}`);
+    if (fmt(t.shape) !== fmt(layout.shapes[i]!)) {
+      throw new HesseError('SHAPE_MISMATCH', `${name} has shape ${fmt(t.shape)} but ${leafName(variable, layout.kind, layout.keys[i]!)} has shape ${fmt(layout.shapes[i]!)}`);
+    }
+  });
+  return leaves;
 }
 
-/** The tree's values in flat order. */
-function flatten(tree: ParamTree, layout: Layout): Typed {
+/** The values of `leaves` concatenated, in order. */
+function flatten(leaves: readonly Tensor[], layout: Layout): Typed {
   const out = typedArray(layout.dtype, layout.total);
   let off = 0;
-  for (const t of leaves(tree)) {
+  for (const t of leaves) {
     out.set(t.toArray(), off);
     off += t.size;
   }
@@ -99,11 +143,7 @@ interface Compiled {
 
 const cache = new WeakMap<Function, Map<string, Compiled>>();
 
-function compile<S extends SymParams>(f: Traceable<S>, params: ParamTree, batch: readonly Tensor[]): Compiled {
-  const layout = layoutOf(params, 'params');
-  batch.forEach((b, i) => {
-    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `batch argument ${i} must be a Tensor`);
-  });
+function compile<S extends SymParams>(f: Traceable<S>, layout: Layout, batch: readonly Tensor[]): Compiled {
   const key = JSON.stringify([layout.dtype, layout.kind, layout.keys, layout.shapes, batch.map((b) => b.shape)]);
   let perFn = cache.get(f);
   if (!perFn) cache.set(f, (perFn = new Map()));
@@ -111,17 +151,52 @@ function compile<S extends SymParams>(f: Traceable<S>, params: ParamTree, batch:
   if (hit) return hit;
 
   const graph = new Graph(layout.dtype);
-  const syms = layout.shapes.map((s) => graph.param(s));
-  const symParams = layout.kind === 'tensor' ? syms[0] : layout.kind === 'array' ? syms : Object.fromEntries(layout.keys.map((k, i) => [k, syms[i]]));
-  const inputs = batch.map((b) => graph.input(b.shape));
-  const out = f(symParams as unknown as S, ...inputs);
-  if (!(out instanceof Sym) || out.graph !== graph) {
+  try {
+    const syms = layout.shapes.map((s) => graph.param(s));
+    const symParams = layout.kind === 'tensor' ? syms[0] : layout.kind === 'array' ? syms : Object.fromEntries(layout.keys.map((k, i) => [k, syms[i]]));
+    const inputs = batch.map((b) => graph.input(b.shape));
+    const out = f(symParams as unknown as S, ...inputs);
+    if (!(out instanceof Sym) || out.graph !== graph) {
+      throw new HesseError('INVALID_ARGUMENT', 'the traced function must return a value computed with hesse ops from its arguments');
+    }
+    const compiled = { graph, out, layout };
+    perFn.set(key, compiled);
+    return compiled;
+  } catch (e) {
     graph.dispose();
-    throw new HesseError('INVALID_ARGUMENT', 'the traced function must return a value computed with hesse ops from its arguments');
+    throw e;
   }
-  const compiled = { graph, out, layout };
-  perFn.set(key, compiled);
-  return compiled;
+}
+
+/** One call of a transform: the compiled program, the staged arguments, the variable. */
+interface Invocation {
+  op: string;
+  c: Compiled;
+  params: Tensor[];
+  batch: readonly Tensor[];
+  /** -1 for params, else the batch slot differentiated. */
+  wrt: number;
+  /** The layout of the variable being differentiated (params, or one batch tensor). */
+  variable: Layout;
+  /** Its name in messages: 'params' or 'batch[i]'. */
+  varName: string;
+  checkFinite: boolean;
+}
+
+/** Validates the arguments of a transform call, traces (or finds the trace) and names the variable. */
+function invoke<S extends SymParams>(op: string, f: Traceable<S>, params: unknown, batch: unknown, opts: TransformOptions): Invocation {
+  if (typeof f !== 'function') throw new HesseError('INVALID_ARGUMENT', `${op}: expected a function to differentiate, got ${typeof f}`);
+  if (!Array.isArray(batch)) throw new HesseError('INVALID_ARGUMENT', `${op}: the batch must be an array of tensors, got ${typeof batch}`);
+  const layout = layoutOf(params, 'params');
+  batch.forEach((b, i) => {
+    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `${op}: batch[${i}] must be a Tensor, got ${b === null ? 'null' : typeof b}`);
+    if (b.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${op}: batch[${i}] is ${b.dtype} but params are ${layout.dtype}`);
+  });
+  const argnum = integer(opts.argnum ?? 0, `${op}: argnum (0 = params, i = batch[i − 1])`, 0, batch.length);
+  const checkFinite = flag(opts.checkFinite, `${op}: checkFinite`);
+  const c = compile(f, layout, batch);
+  const variable = argnum === 0 ? layout : layoutOf(batch[argnum - 1], `batch[${argnum - 1}]`);
+  return { op, c, params: layout.leaves, batch, wrt: argnum - 1, variable, varName: argnum === 0 ? 'params' : `batch[${argnum - 1}]`, checkFinite };
 }
 
 interface RunRequest {
@@ -132,41 +207,25 @@ interface RunRequest {
 }
 
 /** Stages params and batch, runs; returns [output, output tangents, gradient, gradient tangents]. */
-function run(c: Compiled, params: ParamTree, batch: readonly Tensor[], opts: TransformOptions, req: RunRequest): Typed[] {
+function run(inv: Invocation, req: RunRequest): Typed[] {
+  const { c } = inv;
   const raw = c.graph.raw;
-  call(() => raw.setParams(flatten(params, c.layout)));
-  batch.forEach((b, i) => {
-    if (b.dtype !== c.layout.dtype) {
-      throw new HesseError('DTYPE_MISMATCH', `batch argument ${i} is ${b.dtype} but params are ${c.layout.dtype}`);
-    }
-    call(() => raw.setInput(i, b.toArray()));
-  });
-  const wrt = (opts.argnum ?? 0) - 1;
-  if (wrt >= batch.length || !Number.isInteger(wrt + 1)) {
-    throw new HesseError('INVALID_ARGUMENT', `argnum ${opts.argnum} is out of range: 0 is params, 1..${batch.length} the batch`);
-  }
+  call(() => raw.setParams(flatten(inv.params, c.layout)));
+  inv.batch.forEach((b, i) => call(() => raw.setInput(i, b.toArray())));
   return call(() =>
-    raw.run(c.out.id, wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, opts.checkFinite ?? false, 'hessian', 0, 15),
+    raw.run(c.out.id, inv.wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, inv.checkFinite, 'hessian', 0, 15),
   ) as unknown as Typed[];
 }
 
-/** Layout of the variable being differentiated (params, or one batch tensor). */
-function varLayout(c: Compiled, batch: readonly Tensor[], opts: TransformOptions): Layout {
-  const a = opts.argnum ?? 0;
-  return a === 0 ? c.layout : layoutOf(batch[a - 1]!, `batch argument ${a - 1}`);
+/** A direction (v, tangents) structured like the variable, flattened in its order. */
+function direction(inv: Invocation, x: unknown, what: string): Typed {
+  return flatten(leavesLike(x, inv.variable, `${inv.op}: ${what}`, inv.varName), inv.variable);
 }
 
-function toTyped(x: ParamTree, layout: Layout, what: string): Typed {
-  const l = layoutOf(x, what);
-  if (JSON.stringify(l.shapes) !== JSON.stringify(layout.shapes) || l.dtype !== layout.dtype) {
-    throw new HesseError('SHAPE_MISMATCH', `${what} has shapes ${JSON.stringify(l.shapes)} (${l.dtype}) but the variable has ${JSON.stringify(layout.shapes)} (${layout.dtype})`);
-  }
-  return flatten(x, l);
-}
-
-function scalarOut(c: Compiled, what: string): void {
-  if (c.out.size !== 1) {
-    throw new HesseError('SHAPE_MISMATCH', `${what}: the function returns shape [${c.out.shape.join(', ')}], not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
+function scalarOut(inv: Invocation): void {
+  const { out } = inv.c;
+  if (out.size !== 1) {
+    throw new HesseError('SHAPE_MISMATCH', `${inv.op}: the function returns shape ${fmt(out.shape)}, not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
   }
 }
 
@@ -174,7 +233,7 @@ function scalarOut(c: Compiled, what: string): void {
 export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => TensorsOf<S>;
 export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor;
 export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => ParamTree {
-  const vg = valueAndGrad(f, opts as WrtInput);
+  const vg = gradient('grad', f, opts);
   return (params, ...batch) => vg(params, ...batch)[1];
 }
 
@@ -182,11 +241,15 @@ export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOption
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, TensorsOf<S>];
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, Tensor];
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, ParamTree] {
+  return gradient('valueAndGrad', f, opts);
+}
+
+function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: TransformOptions): (params: unknown, ...batch: Tensor[]) => [number, ParamTree] {
   return (params, ...batch) => {
-    const c = compile(f, params as ParamTree, batch);
-    scalarOut(c, 'grad');
-    const [out, , g] = run(c, params as ParamTree, batch, opts, { backward: true });
-    return [out![0]!, unflatten(g!, varLayout(c, batch, opts))];
+    const inv = invoke(op, f, params, batch, opts);
+    scalarOut(inv);
+    const [out, , g] = run(inv, { backward: true });
+    return [out![0]!, unflatten(g!, inv.variable)];
   };
 }
 
@@ -197,35 +260,34 @@ export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: Transfo
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): TensorsOf<S>;
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor;
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
-  const c = compile(f, params as ParamTree, batch);
-  scalarOut(c, 'hvp');
-  const layout = varLayout(c, batch, opts);
-  const [, , , hv] = run(c, params as ParamTree, batch, opts, { tangents: toTyped(v, layout, 'v'), k: 1, backward: true });
-  return unflatten(hv!, layout);
+  const inv = invoke('hvp', f, params, batch, opts);
+  scalarOut(inv);
+  const [, , , hv] = run(inv, { tangents: direction(inv, v, 'v'), k: 1, backward: true });
+  return unflatten(hv!, inv.variable);
 }
 
 /** (f(x), J·v): the output and its directional derivative along `tangents` (forward mode). */
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
-  const c = compile(f, primals as ParamTree, batch);
-  const layout = varLayout(c, batch, opts);
-  const [out, outT] = run(c, primals as ParamTree, batch, opts, { tangents: toTyped(tangents, layout, 'tangents'), k: 1 });
-  return [tensor(out!, c.out.shape, c.layout.dtype), tensor(outT!, c.out.shape, c.layout.dtype)];
+  const inv = invoke('jvp', f, primals, batch, opts);
+  const [out, outT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  const { shape } = inv.c.out;
+  return [tensor(out!, shape, inv.c.layout.dtype), tensor(outT!, shape, inv.c.layout.dtype)];
 }
 
 /** (f(x), pullback): pullback(u) = Jᵀu, structured like the differentiated argument. */
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): [Tensor, (cotangent: Tensor) => TensorsOf<S>];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[], opts: WrtInput): [Tensor, (cotangent: Tensor) => Tensor];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
-  const c = compile(f, primals as ParamTree, batch);
-  const [out] = run(c, primals as ParamTree, batch, opts, {});
+  const inv = invoke('vjp', f, primals, batch, opts);
+  const [out] = run(inv, {});
+  const { shape } = inv.c.out;
+  const output: Layout = { kind: 'tensor', keys: [''], shapes: [[...shape]], sizes: [inv.c.out.size], total: inv.c.out.size, dtype: inv.c.layout.dtype };
   const pullback = (u: Tensor): ParamTree => {
-    if (u.size !== c.out.size || u.dtype !== c.layout.dtype) {
-      throw new HesseError('SHAPE_MISMATCH', `vjp: the cotangent is [${u.shape.join(', ')}] ${u.dtype} but the output is [${c.out.shape.join(', ')}] ${c.layout.dtype}`);
-    }
-    const [, , g] = run(c, primals as ParamTree, batch, opts, { cotangent: u.toArray() as Typed });
-    return unflatten(g!, varLayout(c, batch, opts));
+    const [cot] = leavesLike(u, output, 'vjp: the cotangent', 'the output');
+    const [, , g] = run(inv, { cotangent: cot!.toArray() as Typed });
+    return unflatten(g!, inv.variable);
   };
-  return [tensor(out!, c.out.shape, c.layout.dtype), pullback];
+  return [tensor(out!, shape, inv.c.layout.dtype), pullback];
 }
 
 export interface HessianOptions extends TransformOptions {
@@ -242,9 +304,15 @@ function bytesPerTangent(c: Compiled): number {
   return 3 * n * (c.layout.dtype === 'float64' ? 8 : 4);
 }
 
-function chunkSize(c: Compiled, n: number, opts: HessianOptions): number {
-  const k = opts.chunk ?? Math.min(64, Math.floor((64 << 20) / Math.max(1, bytesPerTangent(c))));
+/** Tangents per pass: `opts.chunk` (a count ≥ 1), or as many as fit 64 MiB (at most 64); never more than n. */
+function chunkSize(inv: Invocation, n: number, opts: HessianOptions): number {
+  const k = opts.chunk === undefined ? Math.min(64, Math.floor((64 << 20) / Math.max(1, bytesPerTangent(inv.c)))) : positive(opts.chunk, `${inv.op}: chunk`);
   return Math.max(1, Math.min(n, k));
+}
+
+/** `opts.maxBytes`, a count ≥ 1 (default 512 MiB). */
+function maxBytes(inv: Invocation, opts: HessianOptions): number {
+  return opts.maxBytes === undefined ? 512 * 2 ** 20 : positive(opts.maxBytes, `${inv.op}: maxBytes`);
 }
 
 function checkDenseSize(what: string, rows: number, cols: number, dtype: DType, maxBytes: number, instead: string): void {
@@ -284,32 +352,30 @@ export function denseFromProducts(n: number, dtype: DType, chunk: number, produc
  * pass). It states its memory need and refuses past `maxBytes`.
  */
 export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (p, ...batch) => {
-    const params = p as ParamTree;
-    const c = compile(f, params, batch);
-    scalarOut(c, 'hessian');
-    const n = varLayout(c, batch, opts).total;
-    const dtype = c.layout.dtype;
-    checkDenseSize('hessian', n, n, dtype, opts.maxBytes ?? 512 * 2 ** 20, 'use hvp, or the curvature estimators that need only products');
-    const h = denseFromProducts(n, dtype, chunkSize(c, n, opts), (units, k) => run(c, params, batch, opts, { tangents: units, k, backward: true })[3]!);
+  return (params, ...batch) => {
+    const inv = invoke('hessian', f, params, batch, opts);
+    scalarOut(inv);
+    const n = inv.variable.total;
+    const dtype = inv.c.layout.dtype;
+    checkDenseSize('hessian', n, n, dtype, maxBytes(inv, opts), 'use hvp, or the curvature estimators that need only products');
+    const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { tangents: units, k, backward: true })[3]!);
     return tensor(h, [n, n], dtype);
   };
 }
 
 /** The Jacobian [outputs, n] of f's (flattened) output, by forward mode, K columns per pass. */
 export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (p, ...batch) => {
-    const params = p as ParamTree;
-    const c = compile(f, params, batch);
-    const n = varLayout(c, batch, opts).total;
-    const m = c.out.size;
-    const dtype = c.layout.dtype;
-    checkDenseSize('jacobian', m, n, dtype, opts.maxBytes ?? 512 * 2 ** 20, 'use jvp or vjp');
+  return (params, ...batch) => {
+    const inv = invoke('jacobian', f, params, batch, opts);
+    const n = inv.variable.total;
+    const m = inv.c.out.size;
+    const dtype = inv.c.layout.dtype;
+    checkDenseSize('jacobian', m, n, dtype, maxBytes(inv, opts), 'use jvp or vjp');
     const jac = typedArray(dtype, m * n);
-    const k = chunkSize(c, n, opts);
+    const k = chunkSize(inv, n, opts);
     for (let start = 0; start < n; start += k) {
       const kk = Math.min(k, n - start);
-      const [, outT] = run(c, params, batch, opts, { tangents: identityRows(dtype, start, kk, n), k: kk });
+      const [, outT] = run(inv, { tangents: identityRows(dtype, start, kk, n), k: kk });
       for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
     }
     return tensor(jac, [m, n], dtype);

@@ -67,3 +67,27 @@ export function oneOf<const T extends string>(value: unknown, what: string, choi
 export function seed(value: unknown, what: string): number {
   return integer(value, what, 0);
 }
+
+/** A boolean flag (keepdims, transA, checkFinite, …): `undefined` gives `dflt`, anything else not boolean is an error. */
+export function flag(value: unknown, what: string, dflt = false): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') throw new HesseError('INVALID_ARGUMENT', `${what} must be true or false, got ${show(value)}`);
+  return value;
+}
+
+/** The dimensions of a shape: an array of integers in [0, 2³² − 1] (the core's u32 sizes). */
+export function dims(value: unknown, what: string): number[] {
+  if (!Array.isArray(value)) throw new HesseError('INVALID_ARGUMENT', `${what} must be an array of non-negative integers, got ${show(value)}`);
+  return value.map((d, i) => integer(d, `${what}[${i}]`, 0, 0xffffffff));
+}
+
+/** A permutation of 0..rank−1 (each axis once; negative axes count from the end), normalized. */
+export function permutation(value: unknown, rank: number, what: string): number[] {
+  if (!Array.isArray(value) || value.length !== rank) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must list each of the ${rank} axes once, got ${show(value)}`);
+  }
+  const perm = value.map((a, i) => (rank === 0 ? a : axis(a, rank, `${what}[${i}]`)));
+  const twice = perm.find((a, i) => perm.indexOf(a) !== i);
+  if (twice !== undefined) throw new HesseError('INVALID_ARGUMENT', `${what} must be a permutation of 0..${rank - 1}, but axis ${twice} appears twice in ${show(value)}`);
+  return perm;
+}
