@@ -95,3 +95,50 @@ describe('record trees are matched by key, not position', () => {
     expectError(() => h.hvp(k, f64(b), [f64(va)] as never, [f64(a)], { argnum: 1 }), 'INVALID_ARGUMENT', 'v is an array of tensors but batch[0] is a single tensor');
   });
 });
+
+describe('tensor() checks its data', () => {
+  it('rejects ragged nesting, non-numbers and nesting that differs from the shape, naming where', () => {
+    expectError(() => h.tensor([[1, 2], [3]]), 'INVALID_ARGUMENT', 'data[1] is an array of length 1 where data[0] is an array of length 2');
+    expectError(() => h.tensor([[1, 2], 3] as never), 'INVALID_ARGUMENT', 'data[1] is a number where data[0]');
+    expectError(() => h.tensor([[1, [2]], [3, 4]] as never), 'INVALID_ARGUMENT', 'data[0][1] is an array of length 1, nested deeper than data[0][0]');
+    expectError(() => h.tensor([[1, 2], [3, '4']] as never), 'INVALID_ARGUMENT', "data[1][1] is a string ('4'), not a number");
+    expectError(() => h.tensor([1, null, 3] as never), 'INVALID_ARGUMENT', 'data[1] is null');
+    expectError(() => h.tensor([1, undefined] as never), 'INVALID_ARGUMENT', 'data[1] is undefined');
+    expectError(() => h.tensor([true, false] as never, [2]), 'INVALID_ARGUMENT', 'data[0] is a boolean (true)');
+    expectError(() => h.tensor({ a: 1 } as never), 'INVALID_ARGUMENT', 'tensor: data must be a number, a typed array or (nested) arrays of numbers, got an object (Object)');
+    expectError(() => h.tensor('12' as never), 'INVALID_ARGUMENT', "got a string ('12')");
+    expectError(() => h.tensor(null as never), 'INVALID_ARGUMENT', 'got null');
+    expectError(() => h.tensor([[1, 2], [3, 4]], [4]), 'INVALID_ARGUMENT', 'nested data has shape [2, 2] but shape [4] was given');
+    expectError(() => h.tensor([[1, 2], [3, 4]], [1, 4]), 'INVALID_ARGUMENT', 'shape [1, 4]');
+    expectError(() => h.tensor([1, 2, 3], [2, 2]), 'LENGTH_MISMATCH', 'data has 3 elements but shape [2, 2] needs 4');
+    expectError(() => h.tensor(new Float64Array(5), [2, 3]), 'LENGTH_MISMATCH', 'data has 5 elements but shape [2, 3] needs 6');
+    expectError(() => h.tensor(3, [2]), 'LENGTH_MISMATCH', 'data has 1 elements but shape [2] needs 2');
+    expectError(() => h.tensor([1, 2], [-1, 2] as never), 'INVALID_ARGUMENT', 'tensor: shape[0] must be an integer in [0, 4294967295], got -1');
+    expectError(() => h.tensor([1, 2], [2.5] as never), 'INVALID_ARGUMENT', 'tensor: shape[0]', '2.5');
+    expectError(() => h.tensor([1, 2], [2], 'int8' as never), 'UNKNOWN_DTYPE', "'int8'", "'float32' or 'float64'");
+    expect(arr(h.tensor([[1, 2], [3, 4]]))).toEqual([1, 2, 3, 4]); // still works
+  });
+
+  it('makes 0-d tensors from a number, and keeps NaN, ±∞ and empty shapes', () => {
+    const s = h.tensor(3);
+    expect(s.shape).toEqual([]);
+    expect(s.item()).toBe(3);
+    expect(h.tensor(2.5, [], 'float64').dtype).toBe('float64');
+    expect(h.tensor(7, [1, 1]).shape).toEqual([1, 1]);
+    expect(arr(h.tensor([NaN, Infinity, -Infinity]))).toEqual([NaN, Infinity, -Infinity]);
+    expect(h.tensor([]).shape).toEqual([0]);
+    expect(h.tensor([[], []]).shape).toEqual([2, 0]);
+    expect(h.tensor([], [3, 0]).shape).toEqual([3, 0]);
+    expect(arr(h.tensor(new Int32Array([1, -2]), [2, 1]))).toEqual([1, -2]);
+  });
+
+  it('zeros and full check their shape and value', () => {
+    expectError(() => h.zeros([2, -3]), 'INVALID_ARGUMENT', 'zeros: shape[1] must be an integer in [0, 4294967295], got -3');
+    expectError(() => h.zeros(4 as never), 'INVALID_ARGUMENT', 'zeros: shape must be an array');
+    expectError(() => h.zeros([2], 'f64' as never), 'UNKNOWN_DTYPE', "'f64'");
+    expectError(() => h.full([2], '1' as never), 'INVALID_ARGUMENT', "full: value must be a number, got a string ('1')");
+    expectError(() => h.full([NaN], 1), 'INVALID_ARGUMENT', 'full: shape[0]', 'NaN');
+    expect(arr(h.full([2], -Infinity, 'float64'))).toEqual([-Infinity, -Infinity]);
+    expect(h.zeros([]).shape).toEqual([]);
+  });
+});

@@ -6,12 +6,19 @@
 import { call, HesseError } from './errors.js';
 import { core, memory } from './runtime.js';
 import type { RawTensor } from './wasm/hesse.js';
+import { dims, flag } from './validate.js';
 
 export type DType = 'float32' | 'float64';
 /** A typed array of a dtype. */
 export type TypedArrayOf<D extends DType> = D extends 'float64' ? Float64Array : Float32Array;
-/** Numbers in row-major order: a typed array, a flat array, or nested arrays. */
-export type TensorData = Float32Array | Float64Array | ArrayLike<number> | NestedArray;
+/** Typed arrays whose elements are numbers (BigInt arrays are not). */
+export type NumericArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint8ClampedArray | Uint16Array | Uint32Array;
+/**
+ * Numbers in row-major order: one number (a 0-d tensor), a typed array, a flat array, or nested
+ * arrays (rectangular; their shape is the tensor's).
+ */
+export type TensorData = number | NumericArray | readonly number[] | NestedArray;
+/** Nested arrays of numbers, as NumPy's `tolist()` gives them. */
 export interface NestedArray extends ReadonlyArray<number | NestedArray> {}
 
 const DTYPES: readonly DType[] = ['float32', 'float64'];
@@ -26,38 +33,81 @@ function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-function checkDtype(dtype: string): DType {
+function checkDtype(dtype: unknown): DType {
   if (!DTYPES.includes(dtype as DType)) {
-    throw new HesseError('UNKNOWN_DTYPE', `unknown dtype '${dtype}': use 'float32' or 'float64'`);
+    throw new HesseError('UNKNOWN_DTYPE', `unknown dtype ${typeof dtype === 'string' ? `'${dtype}'` : String(dtype)}: use 'float32' or 'float64'`);
   }
   return dtype as DType;
 }
 
-function checkShape(shape: readonly number[]): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 0xffffffff)) {
-    throw new HesseError('INVALID_ARGUMENT', `invalid shape ${JSON.stringify(shape)}: expected an array of non-negative integers`);
-  }
-  return [...shape];
+const isNumericArray = (x: unknown): x is NumericArray =>
+  ArrayBuffer.isView(x) && !(x instanceof DataView) && !(x instanceof BigInt64Array) && !(x instanceof BigUint64Array);
+
+/** What a value is, for messages: `a string ('x')`, `null`, `an object`. */
+function describe(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return `an array of length ${x.length}`;
+  if (typeof x === 'string') return `a string ('${x.length > 20 ? `${x.slice(0, 20)}…` : x}')`;
+  if (typeof x === 'boolean') return `a boolean (${x})`;
+  if (typeof x === 'object') return `an object (${x.constructor?.name ?? 'no prototype'})`;
+  return `a ${typeof x}`;
 }
 
-/** Shape of nested arrays, checking that they are rectangular. */
-function inferShape(data: NestedArray): number[] {
+/**
+ * Nested arrays → (shape, row-major values). The shape is read down the first elements; every
+ * other element must agree with it, and every leaf must be a number: otherwise an error naming
+ * the first element out of place, as `data[1][2]`.
+ */
+function unnest(data: readonly unknown[]): { shape: number[]; flat: number[] } {
   const shape: number[] = [];
-  let level: unknown = data;
-  while (Array.isArray(level)) {
-    shape.push(level.length);
-    level = level[0];
-  }
-  return shape;
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const flat: number[] = [];
+  const path: number[] = [];
+  const at = () => `data${path.map((i) => `[${i}]`).join('')}`;
+  const first = (depth: number) => `data${'[0]'.repeat(depth)}`;
+  const visit = (x: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof x !== 'number') {
+        const why = Array.isArray(x) ? `nested deeper than ${first(depth)} (ragged nesting)` : 'not a number';
+        throw new HesseError('INVALID_ARGUMENT', `tensor: ${at()} is ${describe(x)}, ${why}`);
+      }
+      flat.push(x);
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[depth]) {
+      throw new HesseError(
+        'INVALID_ARGUMENT',
+        `tensor: ${at()} is ${describe(x)} where ${first(depth)} is an array of length ${shape[depth]}: nested arrays must be rectangular (shape ${fmtShape(shape)} from the first elements)`,
+      );
+    }
+    for (let i = 0; i < x.length; i++) {
+      path.push(i);
+      visit(x[i], depth + 1);
+      path.pop();
+    }
+  };
+  visit(data, 0);
+  return { shape, flat };
 }
 
-function flatten(data: TensorData, shape: readonly number[]): ArrayLike<number> {
-  if (!Array.isArray(data) || shape.length <= 1) return data as ArrayLike<number>;
-  const flat = (data as unknown[]).flat(shape.length - 1) as unknown[];
-  if (flat.some((x) => typeof x !== 'number')) {
-    throw new HesseError('SHAPE_MISMATCH', `tensor: nested arrays are ragged or deeper than shape ${fmtShape(shape)}`);
+/** The shape and row-major values of `data`, checked against `shape` when one is given. */
+function layout(data: unknown, shape: readonly number[] | undefined): { shape: number[]; flat: ArrayLike<number> } {
+  const given = shape === undefined ? undefined : dims(shape, 'tensor: shape');
+  let inferred: number[];
+  let flat: ArrayLike<number>;
+  if (typeof data === 'number') [inferred, flat] = [[], [data]];
+  else if (isNumericArray(data)) [inferred, flat] = [[data.length], data];
+  else if (Array.isArray(data)) ({ shape: inferred, flat } = unnest(data));
+  else throw new HesseError('INVALID_ARGUMENT', `tensor: data must be a number, a typed array or (nested) arrays of numbers, got ${describe(data)}`);
+  if (!given) return { shape: inferred, flat };
+  if (inferred.length > 1 && fmtShape(inferred) !== fmtShape(given)) {
+    throw new HesseError('INVALID_ARGUMENT', `tensor: nested data has shape ${fmtShape(inferred)} but shape ${fmtShape(given)} was given (pass flat data to reshape it)`);
   }
-  return flat as number[];
+  const n = given.reduce((x, y) => x * y, 1);
+  if (flat.length !== n) {
+    throw new HesseError('LENGTH_MISMATCH', `tensor: data has ${flat.length} elements but shape ${fmtShape(given)} needs ${n}`);
+  }
+  return { shape: given, flat };
 }
 
 export class Tensor implements Disposable {
@@ -135,39 +185,41 @@ export class Tensor implements Disposable {
 }
 
 /**
- * Creates a tensor from data in row-major order.
+ * Creates a tensor from data in row-major order (as `torch.tensor` / `jnp.array`).
  *
- * @param data a typed array, a flat array (with `shape`), or nested arrays (shape inferred).
- * @param shape dimensions; inferred from nested arrays or a typed array's length when omitted.
+ * @param data one number (a 0-d tensor, shape []), a typed array, a flat array (with `shape`),
+ *   or nested arrays (rectangular; their shape is inferred, and a given `shape` must equal it).
+ * @param shape dimensions; inferred from the data when omitted.
  * @param dtype 'float32' (the default, or that of a Float64Array: 'float64').
+ * @throws HesseError INVALID_ARGUMENT for data that is not numbers (strings, null, undefined,
+ *   booleans, objects), ragged nesting or nesting that does not match `shape`, naming the first
+ *   element out of place (`data[1][2]`); LENGTH_MISMATCH when flat data has another length than
+ *   `shape` needs; UNKNOWN_DTYPE; OUT_OF_MEMORY.
  * @example
  * const a = tensor([[1, 2], [3, 4]]);
  * const b = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+ * const s = tensor(3); // shape []
  */
 export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor {
   const dt = checkDtype(dtype ?? (data instanceof Float64Array ? 'float64' : 'float32'));
-  const shp = checkShape(shape ?? (Array.isArray(data) ? inferShape(data as NestedArray) : [data.length]));
-  const flat = flatten(data, shp);
-  const n = shp.reduce((a, b) => a * b, 1);
-  if (flat.length !== n) {
-    throw new HesseError('LENGTH_MISMATCH', `tensor: data has ${flat.length} elements but shape ${fmtShape(shp)} needs ${n}`);
-  }
+  const { shape: shp, flat } = layout(data, shape);
   const raw = call(() => core().RawTensor.zeros(shp, dt));
   const Ctor = dt === 'float64' ? Float64Array : Float32Array;
-  new Ctor(memory().buffer, raw.dataPtr(), n).set(flat);
+  new Ctor(memory().buffer, raw.dataPtr(), flat.length).set(flat);
   return new Tensor(raw);
 }
 
-/** A tensor of zeros. */
+/** A tensor of zeros (as `torch.zeros` / `jnp.zeros`). Throws INVALID_ARGUMENT for a bad shape, UNKNOWN_DTYPE. */
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-  const shp = checkShape(shape);
+  const shp = dims(shape, 'zeros: shape');
   checkDtype(dtype);
   return new Tensor(call(() => core().RawTensor.zeros(shp, dtype)));
 }
 
-/** A tensor filled with `value`. */
+/** A tensor filled with `value` (any number, ±∞ and NaN included), as `torch.full` / `jnp.full`. */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
-  const t = zeros(shape, dtype);
+  if (typeof value !== 'number') throw new HesseError('INVALID_ARGUMENT', `full: value must be a number, got ${describe(value)}`);
+  const t = zeros(dims(shape, 'full: shape'), dtype);
   if (value !== 0) {
     const Ctor = dtype === 'float64' ? Float64Array : Float32Array;
     new Ctor(memory().buffer, t.raw('full').dataPtr(), t.size).fill(value);
@@ -182,6 +234,6 @@ export function full(shape: readonly number[], value: number, dtype: DType = 'fl
 export function memoryStats(opts: { resetPeak?: boolean } = {}): { liveTensors: number; liveBytes: number; heapBytes: number; heapPeakBytes: number; wasmBytes: number } {
   const [n, b] = core().liveTensors();
   const [heap, peak] = core().heapStats();
-  if (opts.resetPeak) core().resetHeapPeak();
+  if (flag(opts.resetPeak, 'memoryStats: resetPeak')) core().resetHeapPeak();
   return { liveTensors: n!, liveBytes: b!, heapBytes: heap!, heapPeakBytes: peak!, wasmBytes: memory().buffer.byteLength };
 }
