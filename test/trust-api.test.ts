@@ -113,7 +113,7 @@ describe('tensor() checks its data', () => {
     expectError(() => h.tensor([1, 2, 3], [2, 2]), 'LENGTH_MISMATCH', 'data has 3 elements but shape [2, 2] needs 4');
     expectError(() => h.tensor(new Float64Array(5), [2, 3]), 'LENGTH_MISMATCH', 'data has 5 elements but shape [2, 3] needs 6');
     expectError(() => h.tensor(3, [2]), 'LENGTH_MISMATCH', 'data has 1 elements but shape [2] needs 2');
-    expectError(() => h.tensor([1, 2], [-1, 2] as never), 'INVALID_ARGUMENT', 'tensor: shape[0] must be an integer in [0, 4294967295], got -1');
+    expectError(() => h.tensor([1, 2], [-1, 2] as never), 'INVALID_ARGUMENT', 'tensor: shape[0] must be an integer in [0, 2³² − 1], got -1');
     expectError(() => h.tensor([1, 2], [2.5] as never), 'INVALID_ARGUMENT', 'tensor: shape[0]', '2.5');
     expectError(() => h.tensor([1, 2], [2], 'int8' as never), 'UNKNOWN_DTYPE', "'int8'", "'float32' or 'float64'");
     expect(arr(h.tensor([[1, 2], [3, 4]]))).toEqual([1, 2, 3, 4]); // still works
@@ -133,12 +133,89 @@ describe('tensor() checks its data', () => {
   });
 
   it('zeros and full check their shape and value', () => {
-    expectError(() => h.zeros([2, -3]), 'INVALID_ARGUMENT', 'zeros: shape[1] must be an integer in [0, 4294967295], got -3');
+    expectError(() => h.zeros([2, -3]), 'INVALID_ARGUMENT', 'zeros: shape[1] must be an integer in [0, 2³² − 1], got -3');
     expectError(() => h.zeros(4 as never), 'INVALID_ARGUMENT', 'zeros: shape must be an array');
     expectError(() => h.zeros([2], 'f64' as never), 'UNKNOWN_DTYPE', "'f64'");
     expectError(() => h.full([2], '1' as never), 'INVALID_ARGUMENT', "full: value must be a number, got a string ('1')");
     expectError(() => h.full([NaN], 1), 'INVALID_ARGUMENT', 'full: shape[0]', 'NaN');
     expect(arr(h.full([2], -Infinity, 'float64'))).toEqual([-Infinity, -Infinity]);
     expect(h.zeros([]).shape).toEqual([]);
+  });
+});
+
+describe('counts, axes, sizes and enums are checked in the user\'s terms', () => {
+  const t = h.tensor([[1, 2, 3], [4, 5, 6]]);
+  const noWrap = (fn: () => unknown, code: h.HesseErrorCode, ...parts: (string | RegExp)[]) => {
+    const e = thrown(fn);
+    expect(e.code, e.message).toBe(code);
+    for (const p of parts) expect(e.message).toMatch(p);
+    expect(e.message).not.toMatch(/4294967\d\d\d|18446744/);
+  };
+
+  it('reductions: axis (negative counts from the end), keepdims', () => {
+    expect(arr(h.sum(t, { axis: -1 }))).toEqual([6, 15]);
+    expect(arr(h.sum(t, { axis: -2 }))).toEqual([5, 7, 9]);
+    expect(h.mean(t, { axis: 0, keepdims: true }).shape).toEqual([1, 3]);
+    noWrap(() => h.sum(t, { axis: 2 }), 'INVALID_ARGUMENT', 'sum: axis of [2, 3] must be an integer in [-2, 1], got 2');
+    noWrap(() => h.max(t, { axis: -3 }), 'INVALID_ARGUMENT', 'max: axis of [2, 3] must be an integer in [-2, 1], got -3');
+    noWrap(() => h.logsumexp(t, { axis: 0.5 }), 'INVALID_ARGUMENT', 'logsumexp: axis of [2, 3]', '0.5');
+    noWrap(() => h.sum(h.tensor(1), { axis: 0 }), 'INVALID_ARGUMENT', 'sum: axis of []: a 0-d tensor has no axis 0');
+    noWrap(() => h.mean(t, { keepdims: 'yes' as never }), 'INVALID_ARGUMENT', "mean: keepdims must be true or false, got 'yes'");
+    const f = (p: h.Sym) => h.sum(h.sum(p, { axis: 4 }));
+    noWrap(() => h.grad(f)(t), 'INVALID_ARGUMENT', 'sum: axis of [2, 3] must be an integer in [-2, 1], got 4');
+    const g = (p: h.Sym) => h.sum(h.logsumexp(p, { axis: -1 }));
+    expect(h.grad(g)(t).shape).toEqual([2, 3]);
+  });
+
+  it('permute, concat, reshape', () => {
+    expect(h.permute(t, [1, 0]).shape).toEqual([3, 2]);
+    expect(h.permute(t, [-1, 0]).shape).toEqual([3, 2]);
+    noWrap(() => h.permute(t, [0, 0]), 'INVALID_ARGUMENT', 'must be a permutation of 0..1, but axis 0 appears twice');
+    noWrap(() => h.permute(t, [0]), 'INVALID_ARGUMENT', 'permute: perm of a rank-2 tensor must list each of the 2 axes once, got [0]');
+    noWrap(() => h.permute(t, [0, 2]), 'INVALID_ARGUMENT', 'perm of a rank-2 tensor[1] must be an integer in [-2, 1], got 2');
+    expect(h.concat([t, t], -1).shape).toEqual([2, 6]);
+    noWrap(() => h.concat([t, t], 2), 'INVALID_ARGUMENT', 'concat: axis of [2, 3] must be an integer in [-2, 1], got 2');
+    noWrap(() => h.concat([]), 'INVALID_ARGUMENT', 'concat: expected a non-empty array');
+    noWrap(() => h.concat([t, [1, 2]] as never), 'INVALID_ARGUMENT', 'concat: xs[1] must be a Tensor');
+    expect(h.reshape(t, [-1, 2]).shape).toEqual([3, 2]);
+    expect(h.reshape(h.zeros([0, 3]), [-1, 3]).shape).toEqual([0, 3]);
+    noWrap(() => h.reshape(t, [-1, -1]), 'INVALID_ARGUMENT', 'at most one size may be -1');
+    noWrap(() => h.reshape(t, [-2, 3]), 'INVALID_ARGUMENT', 'reshape: shape[0] (a size, or -1 to infer it) must be an integer in [-1, 2³² − 1], got -2');
+    noWrap(() => h.reshape(t, [4, -1]), 'SHAPE_MISMATCH', 'cannot reshape [2, 3] (6 elements) to [4, -1]');
+    noWrap(() => h.reshape(t, [4, 4]), 'SHAPE_MISMATCH', 'to [4, 4]');
+  });
+
+  it('conv2d stride and padding, pointwise parameters, gemm, astype, kernels', () => {
+    const x = h.zeros([1, 1, 4, 4]);
+    const w = h.zeros([1, 1, 3, 3]);
+    expect(h.conv2d(x, w, { stride: [2, 1], padding: 1 }).shape).toEqual([1, 1, 2, 4]);
+    noWrap(() => h.conv2d(x, w, { stride: 0 }), 'INVALID_ARGUMENT', 'conv2d: stride must be an integer in [1, 2³² − 1], got 0');
+    noWrap(() => h.conv2d(x, w, { padding: [1, -51] }), 'INVALID_ARGUMENT', 'conv2d: padding[1] must be an integer in [0, 2³² − 1], got -51');
+    noWrap(() => h.conv2d(x, w, { stride: [1] as never }), 'INVALID_ARGUMENT', 'conv2d: stride must be a number or an [h, w] pair, got 1 values');
+    noWrap(() => h.gelu(t, { approximate: 'fast' as never }), 'INVALID_ARGUMENT', "gelu: approximate must be one of 'none', 'tanh', got 'fast'");
+    noWrap(() => h.leakyRelu(t, NaN), 'INVALID_ARGUMENT', 'leakyRelu: slope must be a finite number, got NaN');
+    noWrap(() => h.layerNorm(t, { eps: -1 }), 'INVALID_ARGUMENT', 'layerNorm: eps must be a finite number ≥ 0, got -1');
+    noWrap(() => h.gemm(t, t, { transB: 1 as never }), 'INVALID_ARGUMENT', 'gemm: transB must be true or false, got 1');
+    noWrap(() => h.astype(t, 'int32' as never), 'UNKNOWN_DTYPE', "astype: unknown dtype 'int32'");
+    noWrap(() => h.setKernels('fast' as never), 'INVALID_ARGUMENT', "setKernels: kind must be one of 'simd', 'scalar', got 'fast'");
+    expect(h.getKernels()).toBe('simd');
+    noWrap(() => h.exp([1, 2] as never), 'INVALID_ARGUMENT', 'exp: x must be a Tensor', 'tensor()');
+  });
+
+  it('transform options: argnum, checkFinite, chunk, maxBytes; check options', () => {
+    const f = (p: h.Sym, x: h.Sym) => h.sum(h.mul(p, x));
+    const [p, x] = [f64([1, 2]), f64([3, 4])];
+    noWrap(() => h.grad(f, { argnum: 2 } as never)(p, x), 'INVALID_ARGUMENT', 'grad: argnum (0 = params, i = batch[i − 1]) must be an integer in [0, 1], got 2');
+    noWrap(() => h.grad(f, { argnum: -1 } as never)(p, x), 'INVALID_ARGUMENT', 'got -1');
+    noWrap(() => h.hvp(f, p, p, [x], { checkFinite: 'yes' as never }), 'INVALID_ARGUMENT', 'hvp: checkFinite must be true or false');
+    noWrap(() => h.hessian(f, { chunk: 0 })(p, x), 'INVALID_ARGUMENT', 'hessian: chunk must be an integer ≥ 1, got 0');
+    noWrap(() => h.jacobian(f, { maxBytes: -5 })(p, x), 'INVALID_ARGUMENT', 'jacobian: maxBytes must be an integer ≥ 1, got -5');
+    expect(arr(h.grad(f, { argnum: 1 })(p, x))).toEqual([1, 2]);
+    const d: h.Differentiable = { size: 2, dtype: 'float64', point: () => new Float64Array([1, 2]), loss: (q) => q![0]! ** 2, grad: (q) => new Float64Array([2 * q![0]!, 0]), hvp: (v) => new Float64Array([2 * v[0]!, 0]) };
+    noWrap(() => h.gradCheck(d, { directions: 0 }), 'INVALID_ARGUMENT', 'gradCheck: directions must be an integer ≥ 1, got 0');
+    noWrap(() => h.gradCheck(d, { seed: -1 }), 'INVALID_ARGUMENT', 'gradCheck: seed must be an integer ≥ 0, got -1');
+    noWrap(() => h.hvpCheck(d, { v: new Float64Array(3) }), 'LENGTH_MISMATCH', 'hvpCheck: v has 3 values, expected 2');
+    noWrap(() => h.hessianFD(d, { at: [1, 2] as never }), 'INVALID_ARGUMENT', 'hessianFD: at must be a Float32Array or Float64Array, got an array');
+    expect(h.hvpCheck(d).relError).toBeLessThan(1e-6);
   });
 });

@@ -7,6 +7,7 @@
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
 import { mulberry32 } from './random.js';
+import { positive, seed as checkSeed } from './validate.js';
 
 type Typed = Float32Array | Float64Array;
 
@@ -50,6 +51,15 @@ function direction(n: number, seed: number, dtype: DType): Typed {
   return v;
 }
 
+/** A point or direction given by the user: a Float32Array or Float64Array of f.size values. */
+function vector(v: unknown, f: Differentiable, what: string): Typed {
+  if (!(v instanceof Float32Array || v instanceof Float64Array)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  }
+  if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `${what} has ${v.length} values, expected ${f.size}`);
+  return v;
+}
+
 function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
   const diff = Array.from(exact, (x, i) => x - fd[i]!);
   return norm(diff) / Math.max(norm(fd), 1e-300);
@@ -60,13 +70,15 @@ function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
  * ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h.
  */
 export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; at?: Typed } = {}): CheckResult {
-  const params = opts.at ?? f.point();
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'gradCheck: at');
+  const directions = positive(opts.directions ?? 4, 'gradCheck: directions');
+  const seed = checkSeed(opts.seed ?? 0, 'gradCheck: seed');
   const g = f.grad(params);
   const exact: number[] = [];
   const fd: number[] = [];
   let step = 0;
-  for (let j = 0; j < (opts.directions ?? 4); j++) {
-    const d = direction(f.size, (opts.seed ?? 0) + j, f.dtype);
+  for (let j = 0; j < directions; j++) {
+    const d = direction(f.size, seed + j, f.dtype);
     step = stepFor(f, params, d);
     exact.push(Array.from(g).reduce((s, gi, i) => s + gi * d[i]!, 0));
     fd.push((f.loss(shifted(params, d, step)) - f.loss(shifted(params, d, -step))) / (2 * step));
@@ -76,9 +88,8 @@ export function gradCheck(f: Differentiable, opts: { directions?: number; seed?:
 
 /** H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h. */
 export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at?: Typed } = {}): CheckResult {
-  const params = opts.at ?? f.point();
-  const v = opts.v ?? direction(f.size, opts.seed ?? 0, f.dtype);
-  if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `hvpCheck: v has ${v.length} values, expected ${f.size}`);
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hvpCheck: at');
+  const v = opts.v === undefined ? direction(f.size, checkSeed(opts.seed ?? 0, 'hvpCheck: seed'), f.dtype) : vector(opts.v, f, 'hvpCheck: v');
   const step = stepFor(f, params, v);
   const up = f.grad(shifted(params, v, step));
   const down = f.grad(shifted(params, v, -step));
@@ -88,7 +99,7 @@ export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at
 
 /** The Hessian [n, n] by central differences of the gradient, one coordinate at a time (2n gradients). */
 export function hessianFD(f: Differentiable, opts: { at?: Typed } = {}): Float64Array {
-  const params = opts.at ?? f.point();
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hessianFD: at');
   const n = f.size;
   const h = new Float64Array(n * n);
   const e = new Float64Array(n);

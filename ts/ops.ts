@@ -9,6 +9,7 @@ import { core } from './runtime.js';
 import { Tensor, tensor } from './tensor.js';
 import { evalEager, graphOf, Sym, traced, type Operand } from './trace.js';
 import type { RawTensor } from './wasm/hesse.js';
+import { axis as checkAxis, count, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
 
 /** The result type of an op: symbolic if any operand is. */
 export type Out<A, B = never> = [A] extends [Sym] ? Sym : [B] extends [never] ? Tensor : [B] extends [Sym] ? Sym : Tensor;
@@ -34,6 +35,12 @@ function withOperands<T>(op: string, a: Tensor | number, b: Tensor | number, fn:
   }
 }
 
+/** The handle of a tensor operand, or an INVALID_ARGUMENT naming the op and what it got instead. */
+function rawOf(x: unknown, op: string, what = 'x'): RawTensor {
+  if (x instanceof Tensor) return x.raw(op);
+  throw new HesseError('INVALID_ARGUMENT', `${op}: ${what} must be a Tensor (or a symbolic tensor inside a traced function), got ${x === null ? 'null' : Array.isArray(x) ? 'an array (make it a tensor with tensor())' : typeof x}`);
+}
+
 function notTraceable(op: string, instead: string): never {
   throw new HesseError('UNSUPPORTED_OP', `${op} cannot be differentiated inside a traced function; ${instead}`);
 }
@@ -54,7 +61,8 @@ const unary =
   (op: string, kernel: boolean, alpha = 0) =>
   <X extends Arr>(x: X): Out<X> => {
     if (x instanceof Sym) return traced.act(x, op, alpha) as Out<X>;
-    if (kernel) return new Tensor(call(() => core().unary(op, (x as Tensor).raw(op)))) as Out<X>;
+    const raw = rawOf(x, op);
+    if (kernel) return new Tensor(call(() => core().unary(op, raw))) as Out<X>;
     return evalEager([x as Tensor], (s) => traced.act(s, op, alpha)) as Out<X>;
   };
 
@@ -74,12 +82,12 @@ export const minimum = binary('minimum');
 /** −x */
 export function neg<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.scale(x, -1) as Out<X>;
-  return new Tensor(call(() => core().unary('neg', (x as Tensor).raw('neg')))) as Out<X>;
+  return new Tensor(call(() => core().unary('neg', rawOf(x, 'neg')))) as Out<X>;
 }
 /** |x| (not traceable: its second derivative is a distribution). */
 export function abs<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) notTraceable('abs', 'use square or sqrt(square(x) + eps)');
-  return new Tensor(call(() => core().unary('abs', (x as Tensor).raw('abs')))) as Out<X>;
+  return new Tensor(call(() => core().unary('abs', rawOf(x, 'abs')))) as Out<X>;
 }
 /** x² */
 export const square = unary('square', true);
@@ -96,14 +104,14 @@ export const tanh = unary('tanh', true);
 /** 1 / (1 + e⁻ˣ) */
 export const sigmoid = unary('sigmoid', true);
 /** max(x, 0) + slope·min(x, 0) */
-export const leakyRelu = <X extends Arr>(x: X, slope = 0.01): Out<X> => unary('leaky_relu', false, slope)(x);
+export const leakyRelu = <X extends Arr>(x: X, slope = 0.01): Out<X> => unary('leaky_relu', false, finite(slope, 'leakyRelu: slope'))(x);
 /** x for x > 0, α(eˣ − 1) otherwise. */
-export const elu = <X extends Arr>(x: X, alpha = 1): Out<X> => unary('elu', false, alpha)(x);
+export const elu = <X extends Arr>(x: X, alpha = 1): Out<X> => unary('elu', false, finite(alpha, 'elu: alpha'))(x);
 /** log(1 + eˣ), as PyTorch's Softplus (β = 1, threshold 20: x itself above 20). */
 export const softplus = unary('softplus', false);
 /** GELU: x·Φ(x) (approximate 'none', the default) or its tanh approximation. */
 export const gelu = <X extends Arr>(x: X, opts: { approximate?: 'none' | 'tanh' } = {}): Out<X> =>
-  unary(opts.approximate === 'tanh' ? 'gelu_tanh' : 'gelu', false)(x);
+  unary(oneOf(opts.approximate ?? 'none', 'gelu: approximate', ['none', 'tanh']) === 'tanh' ? 'gelu_tanh' : 'gelu', false)(x);
 
 /** Options of the reductions. */
 export interface ReduceOptions {
@@ -116,19 +124,23 @@ export interface ReduceOptions {
 const reduction =
   (op: 'sum' | 'mean' | 'max' | 'logsumexp') =>
   <X extends Arr>(x: X, opts: ReduceOptions = {}): Out<X> => {
-    const keep = opts.keepdims ?? false;
+    const keep = flag(opts.keepdims, `${op}: keepdims`);
+    if (!(x instanceof Sym)) rawOf(x, op); // a live Tensor, or an error naming the op
+    const rank = x.shape.length;
+    const ax = opts.axis === undefined ? undefined : checkAxis(opts.axis, rank, `${op}: axis of [${x.shape.join(', ')}]`);
     if (x instanceof Sym) {
       if (op === 'max') notTraceable('max', 'use logsumexp as a smooth maximum');
       if (op === 'logsumexp') {
-        const last = x.shape.length - 1;
-        const ax = opts.axis === undefined ? (x.shape.length === 1 ? 0 : undefined) : (opts.axis + x.shape.length) % x.shape.length;
-        if (ax !== last) throw new HesseError('UNSUPPORTED_OP', `logsumexp: inside a traced function only the last axis is supported (axis ${last} of [${x.shape.join(', ')}])`);
+        const last = rank - 1;
+        if ((ax ?? (rank === 1 ? 0 : undefined)) !== last) {
+          throw new HesseError('UNSUPPORTED_OP', `logsumexp: inside a traced function only the last axis is supported (axis ${last} of [${x.shape.join(', ')}])`);
+        }
         const l = traced.lastAxis(x, 'logsumexp');
         return (keep ? l : traced.reshape(l, x.shape.slice(0, -1))) as Out<X>;
       }
-      return traced.reduce(x, op, opts.axis, keep) as Out<X>;
+      return traced.reduce(x, op, ax, keep) as Out<X>;
     }
-    return new Tensor(call(() => core().reduce(op, (x as Tensor).raw(op), opts.axis, keep))) as Out<X>;
+    return new Tensor(call(() => core().reduce(op, rawOf(x, op), ax, keep))) as Out<X>;
   };
 
 /** Σ x along an axis (or all). */
@@ -152,7 +164,7 @@ export function logSoftmax<X extends Arr>(x: X): Out<X> {
 }
 /** (x − mean)/√(var + eps) over the last axis, without the affine part (multiply and add it yourself). */
 export function layerNorm<X extends Arr>(x: X, opts: { eps?: number } = {}): Out<X> {
-  const eps = opts.eps ?? 1e-5;
+  const eps = finite(opts.eps ?? 1e-5, 'layerNorm: eps', 0);
   if (x instanceof Sym) return traced.lastAxis(x, 'layer_norm', eps) as Out<X>;
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'layer_norm', eps)) as Out<X>;
 }
@@ -188,8 +200,11 @@ export interface GemmOptions {
 
 /** α·op(A)·op(B) + β·C, where op transposes when asked (BLAS's GEMM). */
 export function gemm<A extends Arr, B extends Arr>(a: A, b: B, opts: GemmOptions = {}): Out<A, B> {
-  const { transA = false, transB = false, alpha = 1, beta = 0, c } = opts;
+  const [transA, transB] = [flag(opts.transA, 'gemm: transA'), flag(opts.transB, 'gemm: transB')];
+  const [alpha, beta] = [finite(opts.alpha ?? 1, 'gemm: alpha'), finite(opts.beta ?? 0, 'gemm: beta')];
+  const { c } = opts;
   if (beta !== 0 && !c) throw new HesseError('INVALID_ARGUMENT', 'gemm: beta ≠ 0 needs opts.c');
+  if (c !== undefined && !(c instanceof Tensor) && !((c as unknown) instanceof Sym)) throw new HesseError('INVALID_ARGUMENT', `gemm: opts.c must be a Tensor, got ${typeof c}`);
   const g = graphOf(a, b, c);
   if (g) {
     let y = traced.matmul(g, a, b, transA, transB);
@@ -197,54 +212,57 @@ export function gemm<A extends Arr, B extends Arr>(a: A, b: B, opts: GemmOptions
     if (c && beta !== 0) y = traced.binary(g, 'add', y, beta === 1 ? c : traced.binary(g, 'mul', c, beta));
     return y as Out<A, B>;
   }
-  const [ta, tb] = [a as Tensor, b as Tensor];
+  const [ra, rb] = [rawOf(a, 'gemm', 'a'), rawOf(b, 'gemm', 'b')];
   return new Tensor(
-    call(() =>
-      c && beta !== 0
-        ? core().gemmAccumulate(ta.raw('gemm'), tb.raw('gemm'), c.raw('gemm'), transA, transB, alpha, beta)
-        : core().gemm(ta.raw('gemm'), tb.raw('gemm'), transA, transB, alpha),
-    ),
+    call(() => (c && beta !== 0 ? core().gemmAccumulate(ra, rb, rawOf(c, 'gemm', 'opts.c'), transA, transB, alpha, beta) : core().gemm(ra, rb, transA, transB, alpha))),
   ) as Out<A, B>;
 }
 
 /** The transpose of a 2-D tensor. */
 export function transpose<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.transpose(x) as Out<X>;
-  return new Tensor(call(() => core().transpose((x as Tensor).raw('transpose')))) as Out<X>;
+  return new Tensor(call(() => core().transpose(rawOf(x, 'transpose')))) as Out<X>;
 }
 
 /** The axes reordered: output axis a is input axis perm[a] (NumPy's transpose with axes). */
 export function permute<X extends Arr>(x: X, perm: readonly number[]): Out<X> {
-  if (x instanceof Sym) return traced.permute(x, perm) as Out<X>;
-  return evalEager([x as Tensor], (s) => traced.permute(s, perm)) as Out<X>;
+  if (!(x instanceof Sym)) rawOf(x, 'permute');
+  const p = permutation(perm, x.shape.length, `permute: perm of a rank-${x.shape.length} tensor`);
+  if (x instanceof Sym) return traced.permute(x, p) as Out<X>;
+  return evalEager([x as Tensor], (s) => traced.permute(s, p)) as Out<X>;
 }
 
 /** Concatenation along `axis` (negative counts from the end), as NumPy's concatenate. */
 export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
+  if (!Array.isArray(xs) || xs.length === 0) throw new HesseError('INVALID_ARGUMENT', 'concat: expected a non-empty array of tensors');
+  xs.forEach((x, i) => x instanceof Sym || rawOf(x, 'concat', `xs[${i}]`));
+  const ax = checkAxis(axis, xs[0]!.shape.length, `concat: axis of [${xs[0]!.shape.join(', ')}]`);
   const g = graphOf(...xs);
-  if (g) return traced.concat(g, [...xs], axis) as Out<X>;
-  return evalEager([...(xs as readonly Tensor[])], (...s) => traced.concat(s[0]!.graph, s, axis)) as Out<X>;
+  if (g) return traced.concat(g, [...xs], ax) as Out<X>;
+  return evalEager([...(xs as readonly Tensor[])], (...s) => traced.concat(s[0]!.graph, s, ax)) as Out<X>;
 }
 
 /** The same elements in a new shape (one dimension may be −1: inferred). */
 export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
+  const raw = x instanceof Sym ? undefined : rawOf(x, 'reshape');
+  if (!Array.isArray(shape)) throw new HesseError('INVALID_ARGUMENT', `reshape: shape must be an array of sizes, got ${typeof shape}`);
+  const dims = shape.map((d, i) => integer(d, `reshape: shape[${i}] (a size, or -1 to infer it)`, -1, 0xffffffff));
   const size = x.shape.reduce((a, b) => a * b, 1);
-  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const holes = shape.filter((d) => d === -1).length;
-  if (holes > 1 || (holes === 1 && (known === 0 || size % known !== 0))) {
-    throw new HesseError('SHAPE_MISMATCH', `reshape: cannot reshape [${x.shape.join(', ')}] to [${shape.join(', ')}]`);
-  }
-  const full = shape.map((d) => (d === -1 ? size / known : d));
-  if (!full.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new HesseError('INVALID_ARGUMENT', `reshape: invalid shape [${shape.join(', ')}]`);
+  const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const holes = dims.filter((d) => d === -1).length;
+  if (holes > 1) throw new HesseError('INVALID_ARGUMENT', `reshape: at most one size may be -1 (inferred), got [${dims.join(', ')}]`);
+  const full = dims.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
+  if (full.reduce((a, b) => a * b, 1) !== size || !full.every(Number.isInteger)) {
+    throw new HesseError('SHAPE_MISMATCH', `reshape: cannot reshape [${x.shape.join(', ')}] (${size} elements) to [${dims.join(', ')}]`);
   }
   if (x instanceof Sym) return traced.reshape(x, full) as Out<X>;
-  return new Tensor(call(() => (x as Tensor).raw('reshape').reshape(full))) as Out<X>;
+  return new Tensor(call(() => raw!.reshape(full))) as Out<X>;
 }
 
 /** A copy with another dtype (tensors only). */
 export function astype(x: Tensor, dtype: 'float32' | 'float64'): Tensor {
-  return new Tensor(call(() => x.raw('astype').astype(dtype)));
+  const dt = checkDtype(dtype, 'astype');
+  return new Tensor(call(() => rawOf(x, 'astype').astype(dt)));
 }
 
 /** Options of {@link conv2d}: a number applies to both spatial dims. */
@@ -255,23 +273,23 @@ export interface Conv2dOptions {
 
 /** 2-D cross-correlation as PyTorch's F.conv2d: x [N, C, H, W], w [O, C, KH, KW] → [N, O, OH, OW]. */
 export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOptions = {}): Out<A, B> {
-  const pair = (v: number | [number, number] | undefined, dflt: number, what: string): [number, number] => {
-    const p: [number, number] = Array.isArray(v) ? v : [v ?? dflt, v ?? dflt];
-    if (!p.every((d) => Number.isInteger(d) && d >= 0 && d <= 0xffff)) {
-      throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be non-negative integers, got ${JSON.stringify(v)}`);
-    }
-    return p;
+  /** A number for both spatial dims or an [h, w] pair, each checked by `check` (named stride[0] etc.). */
+  const pair = (v: unknown, dflt: number, what: string, check: (d: unknown, what: string) => number): [number, number] => {
+    if (Array.isArray(v) && v.length !== 2) throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be a number or an [h, w] pair, got ${v.length} values`);
+    const p = Array.isArray(v) ? v : [v ?? dflt, v ?? dflt];
+    return [check(p[0], `conv2d: ${what}${Array.isArray(v) ? '[0]' : ''}`), check(p[1], `conv2d: ${what}${Array.isArray(v) ? '[1]' : ''}`)];
   };
-  const s = pair(opts.stride, 1, 'stride');
-  const p = pair(opts.padding, 0, 'padding');
+  const s = pair(opts.stride, 1, 'stride', (d, what) => positive(d, what, 0xffffffff));
+  const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
   const g = graphOf(x, w);
   if (g) return traced.conv2d(g, x, w, s, p) as Out<A, B>;
-  return new Tensor(call(() => core().conv2d((x as Tensor).raw('conv2d'), (w as Tensor).raw('conv2d'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
+  return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
 }
 
 /** Kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). */
 export function setKernels(kind: 'simd' | 'scalar'): void {
-  call(() => core().setKernels(kind));
+  const k = oneOf(kind, 'setKernels: kind', ['simd', 'scalar']);
+  call(() => core().setKernels(k));
 }
 
 /** The kernel family in use. */

@@ -6,7 +6,7 @@
 import { call, HesseError } from './errors.js';
 import { core, memory } from './runtime.js';
 import type { RawTensor } from './wasm/hesse.js';
-import { dims, flag } from './validate.js';
+import { dims, dtype as checkDtype, flag } from './validate.js';
 
 export type DType = 'float32' | 'float64';
 /** A typed array of a dtype. */
@@ -21,8 +21,6 @@ export type TensorData = number | NumericArray | readonly number[] | NestedArray
 /** Nested arrays of numbers, as NumPy's `tolist()` gives them. */
 export interface NestedArray extends ReadonlyArray<number | NestedArray> {}
 
-const DTYPES: readonly DType[] = ['float32', 'float64'];
-
 // Workers before compatibility date 2025-05-05 have no FinalizationRegistry: no safety net there.
 const finalizer: Pick<FinalizationRegistry<RawTensor>, 'register' | 'unregister'> =
   typeof FinalizationRegistry === 'undefined'
@@ -31,13 +29,6 @@ const finalizer: Pick<FinalizationRegistry<RawTensor>, 'register' | 'unregister'
 
 function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
-}
-
-function checkDtype(dtype: unknown): DType {
-  if (!DTYPES.includes(dtype as DType)) {
-    throw new HesseError('UNKNOWN_DTYPE', `unknown dtype ${typeof dtype === 'string' ? `'${dtype}'` : String(dtype)}: use 'float32' or 'float64'`);
-  }
-  return dtype as DType;
 }
 
 const isNumericArray = (x: unknown): x is NumericArray =>
@@ -201,7 +192,7 @@ export class Tensor implements Disposable {
  * const s = tensor(3); // shape []
  */
 export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor {
-  const dt = checkDtype(dtype ?? (data instanceof Float64Array ? 'float64' : 'float32'));
+  const dt = checkDtype(dtype ?? (data instanceof Float64Array ? 'float64' : 'float32'), 'tensor');
   const { shape: shp, flat } = layout(data, shape);
   const raw = call(() => core().RawTensor.zeros(shp, dt));
   const Ctor = dt === 'float64' ? Float64Array : Float32Array;
@@ -212,14 +203,14 @@ export function tensor(data: TensorData, shape?: readonly number[], dtype?: DTyp
 /** A tensor of zeros (as `torch.zeros` / `jnp.zeros`). Throws INVALID_ARGUMENT for a bad shape, UNKNOWN_DTYPE. */
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
   const shp = dims(shape, 'zeros: shape');
-  checkDtype(dtype);
+  checkDtype(dtype, 'zeros');
   return new Tensor(call(() => core().RawTensor.zeros(shp, dtype)));
 }
 
 /** A tensor filled with `value` (any number, ±∞ and NaN included), as `torch.full` / `jnp.full`. */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   if (typeof value !== 'number') throw new HesseError('INVALID_ARGUMENT', `full: value must be a number, got ${describe(value)}`);
-  const t = zeros(dims(shape, 'full: shape'), dtype);
+  const t = zeros(dims(shape, 'full: shape'), checkDtype(dtype, 'full'));
   if (value !== 0) {
     const Ctor = dtype === 'float64' ? Float64Array : Float32Array;
     new Ctor(memory().buffer, t.raw('full').dataPtr(), t.size).fill(value);

@@ -23,7 +23,7 @@ function show(value: unknown): string {
  */
 export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === 0xffffffff ? '2³² − 1' : max}]`;
     throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
   }
   return value;
@@ -90,4 +90,12 @@ export function permutation(value: unknown, rank: number, what: string): number[
   const twice = perm.find((a, i) => perm.indexOf(a) !== i);
   if (twice !== undefined) throw new HesseError('INVALID_ARGUMENT', `${what} must be a permutation of 0..${rank - 1}, but axis ${twice} appears twice in ${show(value)}`);
   return perm;
+}
+
+/** A dtype name: 'float32' or 'float64' (an UNKNOWN_DTYPE HesseError otherwise). */
+export function dtype(value: unknown, what: string): 'float32' | 'float64' {
+  if (value !== 'float32' && value !== 'float64') {
+    throw new HesseError('UNKNOWN_DTYPE', `${what}: unknown dtype ${show(value)}: use 'float32' or 'float64'`);
+  }
+  return value;
 }
