@@ -219,3 +219,36 @@ describe('counts, axes, sizes and enums are checked in the user\'s terms', () =>
     expect(h.hvpCheck(d).relError).toBeLessThan(1e-6);
   });
 });
+
+describe('a tensor captured by a traced function is a constant of the trace', () => {
+  it('gets no derivative: f(p) = Σ p·c at p = c has ∇ = c and H = 0, not 2c and 2I', () => {
+    const c = f64([1, -2, 3]);
+    const f = (p: h.Sym) => h.sum(h.mul(p, c));
+    expect(arr(h.grad(f)(c))).toEqual([1, -2, 3]);
+    expect(arr(h.hvp(f, c, f64([1, 1, 1])))).toEqual([0, 0, 0]);
+    expect(arr(h.hessian(f)(c))).toEqual(Array(9).fill(0));
+    const [out, jv] = h.jvp(f, c, f64([1, 0, 0]));
+    expect([out.item(), jv.item()]).toEqual([14, 1]);
+  });
+
+  it('disposing it makes later calls a DISPOSED error that says so; a fresh function works', () => {
+    const c = f64([1, 2]);
+    const f = (p: h.Sym) => h.sum(h.mul(h.mul(p, p), c));
+    const df = h.grad(f);
+    const p = f64([3, 4]);
+    expect(arr(df(p))).toEqual([6, 16]);
+    c.dispose();
+    for (let i = 0; i < 2; i++) {
+      // First the cached trace notices, then a retrace does: never the stale copy, never a trap.
+      expectError(() => df(p), 'DISPOSED', 'tensor of shape [2] (float64) captured by the traced function was disposed', 'pass it as an argument (a batch argument)');
+    }
+    expectError(() => h.hvp(f, p, p), 'DISPOSED', 'captured by the traced function');
+    const c2 = f64([1, 2]);
+    const g = (q: h.Sym) => h.sum(h.mul(h.mul(q, q), c2));
+    expect(arr(h.grad(g)(p))).toEqual([6, 16]);
+    // The documented alternative: pass the changing value as a batch argument.
+    const k = (q: h.Sym, x: h.Sym) => h.sum(h.mul(h.mul(q, q), x));
+    expect(arr(h.grad(k)(p, f64([1, 2])))).toEqual([6, 16]);
+    expect(arr(h.grad(k)(p, f64([2, 0])))).toEqual([12, 0]);
+  });
+});

@@ -24,6 +24,8 @@ export class Sym {
 /** The program under construction (and, once traced, the compiled program). */
 export class Graph {
   #raw: RawProgram | undefined;
+  /** @internal The tensors the traced function captured (closed over): constants of the trace. */
+  readonly captured: Tensor[] = [];
   constructor(readonly dtype: DType) {
     this.#raw = call(() => new (core().RawProgram)(dtype));
   }
@@ -49,7 +51,11 @@ export class Graph {
       if (x.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'a symbolic tensor from another trace was used here');
       return x;
     }
-    if (x instanceof Tensor) return this.sym((r) => r.constant(x.shape as number[], new Float64Array(x.toArray())));
+    if (x instanceof Tensor) {
+      if (x.disposed) throw capturedDisposed(x, 'tracing');
+      this.captured.push(x);
+      return this.sym((r) => r.constant(x.shape as number[], new Float64Array(x.toArray())));
+    }
     if (typeof x === 'number') return this.sym((r) => r.constant([], new Float64Array([x])));
     throw new HesseError('INVALID_ARGUMENT', `expected a Tensor, a symbolic tensor or a number, got ${typeof x}`);
   }
@@ -58,6 +64,18 @@ export class Graph {
     this.#raw?.free();
     this.#raw = undefined;
   }
+}
+
+/**
+ * The error for a disposed tensor that a traced function captured. A captured tensor is a
+ * constant of the trace (JAX's rule): its value when traced is baked into the program. Using the
+ * program after the tensor is disposed would silently use a stale copy, so it is an error.
+ */
+export function capturedDisposed(t: Tensor, op: string): HesseError {
+  return new HesseError(
+    'DISPOSED',
+    `${op}: a tensor of shape [${t.shape.join(', ')}] (${t.dtype}) captured by the traced function was disposed. A captured tensor is a constant of the trace (its value when traced); to pass a value that changes, pass it as an argument (a batch argument)`,
+  );
 }
 
 /** The graph of the first Sym among `xs`, if any (then the op is traced, not run). */

@@ -5,11 +5,18 @@
  * the numbers and runs it.
  *
  * `params` may be one tensor, an array of tensors, or a record of named tensors; the flat order
- * (used by hessian and jacobian) is array order, or the record's key order.
+ * (used by hessian and jacobian) is array order, or the record's key order. Directions (`v`,
+ * tangents) are matched to params by key for records, by position for arrays.
+ *
+ * **Captured tensors are constants** (JAX's rule). A Tensor the function closes over instead of
+ * receiving as an argument is baked into the trace with its value at trace time; it gets no
+ * derivative, and later calls reuse the trace. To pass a value that changes, pass it as an
+ * argument (a batch argument). Disposing a captured tensor makes later calls throw a DISPOSED
+ * HesseError that says so (never a stale value); a new function traces afresh.
  */
 import { call, HesseError } from './errors.js';
 import { Tensor, tensor, type DType } from './tensor.js';
-import { Graph, Sym } from './trace.js';
+import { capturedDisposed, Graph, Sym } from './trace.js';
 import { flag, integer, positive } from './validate.js';
 
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
@@ -143,11 +150,18 @@ interface Compiled {
 
 const cache = new WeakMap<Function, Map<string, Compiled>>();
 
-function compile<S extends SymParams>(f: Traceable<S>, layout: Layout, batch: readonly Tensor[]): Compiled {
+function compile<S extends SymParams>(op: string, f: Traceable<S>, layout: Layout, batch: readonly Tensor[]): Compiled {
   const key = JSON.stringify([layout.dtype, layout.kind, layout.keys, layout.shapes, batch.map((b) => b.shape)]);
   let perFn = cache.get(f);
   if (!perFn) cache.set(f, (perFn = new Map()));
   const hit = perFn.get(key);
+  const gone = hit?.graph.captured.find((t) => t.disposed);
+  if (hit && gone) {
+    // The program holds a copy of a tensor the user has freed: drop it, and say so.
+    perFn.delete(key);
+    hit.graph.dispose();
+    throw capturedDisposed(gone, op);
+  }
   if (hit) return hit;
 
   const graph = new Graph(layout.dtype);
@@ -194,7 +208,7 @@ function invoke<S extends SymParams>(op: string, f: Traceable<S>, params: unknow
   });
   const argnum = integer(opts.argnum ?? 0, `${op}: argnum (0 = params, i = batch[i − 1])`, 0, batch.length);
   const checkFinite = flag(opts.checkFinite, `${op}: checkFinite`);
-  const c = compile(f, layout, batch);
+  const c = compile(op, f, layout, batch);
   const variable = argnum === 0 ? layout : layoutOf(batch[argnum - 1], `batch[${argnum - 1}]`);
   return { op, c, params: layout.leaves, batch, wrt: argnum - 1, variable, varName: argnum === 0 ? 'params' : `batch[${argnum - 1}]`, checkFinite };
 }
