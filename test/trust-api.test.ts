@@ -252,3 +252,34 @@ describe('a tensor captured by a traced function is a constant of the trace', ()
     expect(arr(h.grad(k)(p, f64([2, 0])))).toEqual([12, 0]);
   });
 });
+
+describe('checkFinite reports results that overflow, not only inputs', () => {
+  // f(p) = Σ √p at p = [4, 0]: value 2, ∇ = 1/(2√p) = [0.25, ∞], H = diag(−1/(4 p^{3/2})) = [−1/32, −∞].
+  const f = (p: { a: h.Sym }) => h.sum(h.sqrt(p.a));
+  const p = { a: f64([4, 0], [1, 2]) };
+  const on = { checkFinite: true };
+  const nonFinite = /(-?Infinity|NaN)/;
+
+  it('without it, the non-finite values come back as they are', () => {
+    expect(arr(h.grad(f)(p).a)).toEqual([0.25, Infinity]);
+  });
+
+  it('value, gradient, HVP, JVP, VJP, Hessian and Jacobian each name the result and the first index', () => {
+    expectError(() => h.grad(f, on)(p), 'NON_FINITE', 'grad: checkFinite: the gradient is not finite: Infinity at params.a[0, 1] (flat index 1)');
+    expectError(() => h.hvp(f, p, { a: f64([1, 1], [1, 2]) }, [], on), 'NON_FINITE', 'hvp: checkFinite: the HVP H·v is not finite', nonFinite, 'params.a[0, 1]');
+    expectError(() => h.jvp(f, p, { a: f64([0, 1], [1, 2]) }, [], on), 'NON_FINITE', 'jvp: checkFinite: the JVP J·v is not finite', 'at output');
+    expectError(() => h.hessian(f, on)(p), 'NON_FINITE', 'hessian: checkFinite: the Hessian is not finite', nonFinite, 'at [0, 1] (params.a[0, 0], params.a[0, 1])'); // 0·∞ in the mixed product: NaN
+    const g = (q: { a: h.Sym }) => h.sqrt(q.a);
+    expectError(() => h.jacobian(g, on)(p), 'NON_FINITE', 'jacobian: checkFinite: the Jacobian is not finite: NaN at [1, 0] (output[0, 1], params.a[0, 0])'); // ∞·0 off the diagonal
+    const [, pull] = h.vjp(g, p, [], on);
+    expectError(() => pull(f64([1, 1], [1, 2])), 'NON_FINITE', 'vjp: checkFinite: the VJP Jᵀu is not finite: Infinity at params.a[0, 1]');
+    expectError(() => pull(f64([1, NaN], [1, 2])), 'INVALID_ARGUMENT', 'the cotangent has a non-finite value (NaN) at output[0, 1]');
+    // The value itself: e^100 overflows float32.
+    const e = (q: h.Sym) => h.sum(h.exp(q));
+    expectError(() => h.valueAndGrad(e, on)(h.tensor([1, 100])), 'NON_FINITE', 'valueAndGrad: checkFinite: the value is not finite: Infinity at output');
+    expectError(() => h.jvp(e, h.tensor([1, 100]), h.tensor([1, 1]), [], on), 'NON_FINITE', 'jvp: checkFinite: the value is not finite');
+    // Inputs are still checked, and a finite call still works.
+    expectError(() => h.grad(f, on)({ a: f64([NaN, 1], [1, 2]) }), 'INVALID_ARGUMENT', 'params has a non-finite value');
+    expect(arr(h.grad(f, on)({ a: f64([4, 16], [1, 2]) }).a)).toEqual([0.25, 0.125]);
+  });
+});

@@ -35,7 +35,11 @@ type Typed = Float32Array | Float64Array;
 export interface TransformOptions {
   /** Differentiate with respect to argument `argnum`: 0 = params (default), i ≥ 1 = batch[i − 1]. */
   argnum?: number;
-  /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them. */
+  /**
+   * Check parameters, data and directions for NaN/±∞ (INVALID_ARGUMENT), and the results (value,
+   * gradient, H·v, J·v, Jᵀu, Hessian, Jacobian) for overflow to ±∞ or NaN (NON_FINITE, naming the
+   * result and its first such element), and throw instead of propagating them. Default false.
+   */
   checkFinite?: boolean;
 }
 
@@ -236,6 +240,41 @@ function direction(inv: Invocation, x: unknown, what: string): Typed {
   return flatten(leavesLike(x, inv.variable, `${inv.op}: ${what}`, inv.varName), inv.variable);
 }
 
+/** `[i, j]` of flat index `i` in a row-major `shape` (`''` for a 0-d one). */
+function multiIndex(shape: readonly number[], i: number): string {
+  if (shape.length === 0) return '';
+  const idx = shape.map(() => 0);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return `[${idx.join(', ')}]`;
+}
+
+/** Where flat index `i` of the variable is, in the user's terms: `params.w1[1, 0]`. */
+function inVariable(inv: Invocation, i: number): string {
+  const l = inv.variable;
+  let leaf = 0;
+  while (i >= l.sizes[leaf]!) i -= l.sizes[leaf++]!;
+  return `${leafName(inv.varName, l.kind, l.keys[leaf]!)}${multiIndex(l.shapes[leaf]!, i)}`;
+}
+
+/** Where flat index `i` of the function's output is: `output[2, 1]`. */
+const inOutput = (inv: Invocation, i: number) => `output${multiIndex(inv.c.out.shape, i)}`;
+
+/**
+ * With `checkFinite`, a result that overflowed to ±∞ or became NaN is a NON_FINITE error naming
+ * the result and the first such element (the inputs are checked in the core before the run).
+ */
+function checkOutput(inv: Invocation, what: string, values: ArrayLike<number>, where: (i: number) => string): void {
+  if (!inv.checkFinite) return;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw new HesseError('NON_FINITE', `${inv.op}: checkFinite: ${what} is not finite: ${values[i]} at ${where(i)} (flat index ${i}); inputs were finite, so the function overflowed or divided by zero here`);
+    }
+  }
+}
+
 function scalarOut(inv: Invocation): void {
   const { out } = inv.c;
   if (out.size !== 1) {
@@ -263,6 +302,8 @@ function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: Transf
     const inv = invoke(op, f, params, batch, opts);
     scalarOut(inv);
     const [out, , g] = run(inv, { backward: true });
+    checkOutput(inv, 'the value', out!, () => 'output');
+    checkOutput(inv, 'the gradient', g!, (i) => inVariable(inv, i));
     return [out![0]!, unflatten(g!, inv.variable)];
   };
 }
@@ -277,6 +318,7 @@ export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, 
   const inv = invoke('hvp', f, params, batch, opts);
   scalarOut(inv);
   const [, , , hv] = run(inv, { tangents: direction(inv, v, 'v'), k: 1, backward: true });
+  checkOutput(inv, 'the HVP H·v', hv!, (i) => inVariable(inv, i));
   return unflatten(hv!, inv.variable);
 }
 
@@ -284,6 +326,8 @@ export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, 
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
   const inv = invoke('jvp', f, primals, batch, opts);
   const [out, outT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
+  checkOutput(inv, 'the JVP J·v', outT!, (i) => inOutput(inv, i));
   const { shape } = inv.c.out;
   return [tensor(out!, shape, inv.c.layout.dtype), tensor(outT!, shape, inv.c.layout.dtype)];
 }
@@ -294,11 +338,16 @@ export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>,
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
   const inv = invoke('vjp', f, primals, batch, opts);
   const [out] = run(inv, {});
+  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
   const { shape } = inv.c.out;
   const output: Layout = { kind: 'tensor', keys: [''], shapes: [[...shape]], sizes: [inv.c.out.size], total: inv.c.out.size, dtype: inv.c.layout.dtype };
   const pullback = (u: Tensor): ParamTree => {
     const [cot] = leavesLike(u, output, 'vjp: the cotangent', 'the output');
-    const [, , g] = run(inv, { cotangent: cot!.toArray() as Typed });
+    const cv = cot!.toArray() as Typed;
+    const bad = inv.checkFinite ? cv.findIndex((x) => !Number.isFinite(x)) : -1;
+    if (bad >= 0) throw new HesseError('INVALID_ARGUMENT', `vjp: checkFinite: the cotangent has a non-finite value (${cv[bad]}) at ${inOutput(inv, bad)}`);
+    const [, , g] = run(inv, { cotangent: cv });
+    checkOutput(inv, 'the VJP Jᵀu', g!, (i) => inVariable(inv, i));
     return unflatten(g!, inv.variable);
   };
   return [tensor(out!, shape, inv.c.layout.dtype), pullback];
@@ -373,6 +422,7 @@ export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptio
     const dtype = inv.c.layout.dtype;
     checkDenseSize('hessian', n, n, dtype, maxBytes(inv, opts), 'use hvp, or the curvature estimators that need only products');
     const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { tangents: units, k, backward: true })[3]!);
+    checkOutput(inv, 'the Hessian', h, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inVariable(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(h, [n, n], dtype);
   };
 }
@@ -392,6 +442,7 @@ export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOpti
       const [, outT] = run(inv, { tangents: identityRows(dtype, start, kk, n), k: kk });
       for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
     }
+    checkOutput(inv, 'the Jacobian', jac, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inOutput(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(jac, [m, n], dtype);
   };
 }
