@@ -6,13 +6,20 @@
  */
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
-import { Tensor, tensor } from './tensor.js';
+import { Tensor, tensor, type DType } from './tensor.js';
 import { evalEager, graphOf, Sym, traced, type Operand } from './trace.js';
 import type { RawTensor } from './wasm/hesse.js';
 import { axis as checkAxis, count, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
 
-/** The result type of an op: symbolic if any operand is. */
-export type Out<A, B = never> = [A] extends [Sym] ? Sym : [B] extends [never] ? Tensor : [B] extends [Sym] ? Sym : Tensor;
+/** The dtype of a tensor type (never for numbers and symbols). */
+type DTypeOf<X> = X extends Tensor<infer D> ? D : never;
+/** A tensor of the operands' dtype (DType when none says). */
+type TensorOf<X> = Tensor<[DTypeOf<X>] extends [never] ? DType : DTypeOf<X>>;
+/**
+ * The result type of an op: symbolic (`Sym`) if any operand is, else a tensor of the operands'
+ * dtype: `add(Tensor<'float64'>, 2)` is a `Tensor<'float64'>`.
+ */
+export type Out<A, B = never> = [A] extends [Sym] ? Sym : [B] extends [never] ? TensorOf<A> : [B] extends [Sym] ? Sym : TensorOf<A | B>;
 type Arr = Sym | Tensor;
 
 /** Runs `fn` on the raw handles of tensors, turning numbers into 0-d tensors of `like`'s dtype. */
@@ -260,9 +267,9 @@ export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
 }
 
 /** A copy with another dtype (tensors only). */
-export function astype(x: Tensor, dtype: 'float32' | 'float64'): Tensor {
+export function astype<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   const dt = checkDtype(dtype, 'astype');
-  return new Tensor(call(() => rawOf(x, 'astype').astype(dt)));
+  return new Tensor<D>(call(() => rawOf(x, 'astype').astype(dt)));
 }
 
 /** Options of {@link conv2d}: a number applies to both spatial dims. */

@@ -11,6 +11,17 @@ import { dims, dtype as checkDtype, flag } from './validate.js';
 export type DType = 'float32' | 'float64';
 /** A typed array of a dtype. */
 export type TypedArrayOf<D extends DType> = D extends 'float64' ? Float64Array : Float32Array;
+// `Symbol.dispose` and `Disposable` as lib.esnext.disposable declares them, so that the shipped
+// .d.ts compiles for users whose lib is ES2022 (identical declarations merge with the lib's).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+  interface Disposable {
+    [Symbol.dispose](): void;
+  }
+}
+
 /** Typed arrays whose elements are numbers (BigInt arrays are not). */
 export type NumericArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint8ClampedArray | Uint16Array | Uint32Array;
 /**
@@ -101,11 +112,17 @@ function layout(data: unknown, shape: readonly number[] | undefined): { shape: n
   return { shape: given, flat };
 }
 
-export class Tensor implements Disposable {
+/**
+ * A dense row-major tensor of dtype `D` ('float32' or 'float64') whose data lives in wasm memory
+ * (like a `torch.Tensor` on its own device). Immutable: ops return new tensors. Make one with
+ * {@link tensor}, {@link zeros} or {@link full}; free it with `dispose()` or `using`.
+ */
+export class Tensor<D extends DType = DType> {
   #raw: RawTensor | undefined;
   /** Dimensions, outermost first (row-major). */
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  /** The element type: 'float32' or 'float64'. */
+  readonly dtype: D;
   /** Number of elements. */
   readonly size: number;
 
@@ -113,7 +130,7 @@ export class Tensor implements Disposable {
   constructor(raw: RawTensor) {
     this.#raw = raw;
     this.shape = Object.freeze(Array.from(raw.shape()));
-    this.dtype = raw.dtype() as DType;
+    this.dtype = raw.dtype() as D;
     this.size = raw.size();
     finalizer.register(this, raw, this);
   }
@@ -131,11 +148,14 @@ export class Tensor implements Disposable {
     return this.#raw === undefined;
   }
 
-  /** A copy of the elements in row-major order. */
-  toArray(): TypedArrayOf<this['dtype']> {
+  /**
+   * A copy of the elements in row-major order: a Float64Array for a float64 tensor, a
+   * Float32Array for a float32 one (as `t.numpy().ravel()`). Throws DISPOSED after `dispose()`.
+   */
+  toArray(): TypedArrayOf<D> {
     const raw = this.raw('toArray');
     const Ctor = this.dtype === 'float64' ? Float64Array : Float32Array;
-    return new Ctor(memory().buffer, raw.dataPtr(), this.size).slice() as TypedArrayOf<this['dtype']>;
+    return new Ctor(memory().buffer, raw.dataPtr(), this.size).slice() as TypedArrayOf<D>;
   }
 
   /** The elements as nested JS arrays (like NumPy's `tolist`). */
@@ -166,10 +186,12 @@ export class Tensor implements Disposable {
     }
   }
 
+  /** The same as `dispose()`, so that `using t = tensor(...)` frees `t` at the end of its block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
 
+  /** `Tensor([[1, 2], [3, 4]], dtype=float32)`, or `Tensor(disposed, shape=[2, 2])`. */
   toString(): string {
     return this.disposed ? `Tensor(disposed, shape=${fmtShape(this.shape)})` : `Tensor(${JSON.stringify(this.toList())}, dtype=${this.dtype})`;
   }
@@ -191,6 +213,10 @@ export class Tensor implements Disposable {
  * const b = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
  * const s = tensor(3); // shape []
  */
+export function tensor<D extends DType>(data: TensorData, shape: readonly number[] | undefined, dtype: D): Tensor<D>;
+export function tensor(data: Float64Array, shape?: readonly number[]): Tensor<'float64'>;
+export function tensor(data: Exclude<TensorData, Float64Array>, shape?: readonly number[]): Tensor<'float32'>;
+export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor;
 export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor {
   const dt = checkDtype(dtype ?? (data instanceof Float64Array ? 'float64' : 'float32'), 'tensor');
   const { shape: shp, flat } = layout(data, shape);
@@ -201,16 +227,17 @@ export function tensor(data: TensorData, shape?: readonly number[], dtype?: DTyp
 }
 
 /** A tensor of zeros (as `torch.zeros` / `jnp.zeros`). Throws INVALID_ARGUMENT for a bad shape, UNKNOWN_DTYPE. */
-export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+export function zeros<D extends DType = 'float32'>(shape: readonly number[], dtype: D = 'float32' as D): Tensor<D> {
   const shp = dims(shape, 'zeros: shape');
   checkDtype(dtype, 'zeros');
-  return new Tensor(call(() => core().RawTensor.zeros(shp, dtype)));
+  return new Tensor<D>(call(() => core().RawTensor.zeros(shp, dtype)));
 }
 
 /** A tensor filled with `value` (any number, ±∞ and NaN included), as `torch.full` / `jnp.full`. */
-export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
+export function full<D extends DType = 'float32'>(shape: readonly number[], value: number, dtype: D = 'float32' as D): Tensor<D> {
   if (typeof value !== 'number') throw new HesseError('INVALID_ARGUMENT', `full: value must be a number, got ${describe(value)}`);
-  const t = zeros(dims(shape, 'full: shape'), checkDtype(dtype, 'full'));
+  checkDtype(dtype, 'full');
+  const t = zeros(dims(shape, 'full: shape'), dtype);
   if (value !== 0) {
     const Ctor = dtype === 'float64' ? Float64Array : Float32Array;
     new Ctor(memory().buffer, t.raw('full').dataPtr(), t.size).fill(value);

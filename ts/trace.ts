@@ -8,14 +8,28 @@ import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import type { RawProgram } from './wasm/hesse.js';
 
-/** A symbolic tensor: a node of the program being traced. */
+/**
+ * A symbolic tensor: a node of the program being traced (JAX's tracer). The ops accept it where
+ * they accept a Tensor and record a node instead of computing; only `shape` and `size` are known.
+ */
 export class Sym {
+  // An ES private field keeps Sym nominal in the shipped .d.ts (its other members are internal),
+  // so that a Tensor, which also has `shape` and `size`, is never taken for a Sym.
+  readonly #graph: Graph;
   /** @internal */
   constructor(
-    /** @internal */ readonly graph: Graph,
+    graph: Graph,
     /** @internal */ readonly id: number,
+    /** Dimensions, outermost first. */
     readonly shape: readonly number[],
-  ) {}
+  ) {
+    this.#graph = graph;
+  }
+  /** @internal The program this node belongs to. */
+  get graph(): Graph {
+    return this.#graph;
+  }
+  /** Number of elements. */
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }

@@ -19,11 +19,16 @@ import { Tensor, tensor, type DType } from './tensor.js';
 import { capturedDisposed, Graph, Sym } from './trace.js';
 import { flag, integer, positive } from './validate.js';
 
+/** Parameters as given to a transform: one tensor, an array of tensors or a record of named tensors (a one-level pytree). */
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
 /** Parameters as the traced function sees them: a symbolic tensor, an array or a record of them. */
 export type SymParams = Sym | readonly Sym[] | { readonly [name: string]: Sym };
 /** The tensors a traced function's parameters `S` are given as (and its gradients come back as). */
 export type TensorsOf<S> = S extends Sym ? Tensor : { [K in keyof S]: Tensor };
+/** Tensors structured like the tree `P`, each of its dtype: what a gradient or H·v comes back as. */
+export type Like<P> = P extends Tensor<infer D> ? Tensor<D> : { -readonly [K in keyof P]: P[K] extends Tensor<infer D> ? Tensor<D> : Tensor };
+/** The dtype of the tensors of a tree `P` ('float32' | 'float64' when the type does not say). */
+export type DTypeOfTree<P> = (P extends Tensor ? P : P extends readonly (infer T)[] ? T : P[keyof P]) extends Tensor<infer D> ? D : DType;
 /** A function to differentiate: symbolic params and batch in, a symbolic output out. */
 export type Traceable<S extends SymParams> = (params: S, ...batch: Sym[]) => Sym;
 /** Options that differentiate with respect to the parameters (argnum 0, the default). */
@@ -32,6 +37,7 @@ type WrtParams = TransformOptions & { argnum?: 0 };
 type WrtInput = TransformOptions & { argnum: number };
 type Typed = Float32Array | Float64Array;
 
+/** Options of every transform. */
 export interface TransformOptions {
   /** Differentiate with respect to argument `argnum`: 0 = params (default), i ≥ 1 = batch[i − 1]. */
   argnum?: number;
@@ -282,18 +288,33 @@ function scalarOut(inv: Invocation): void {
   }
 }
 
-/** ∇f: a function returning the gradient, structured like the differentiated argument. */
-export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => TensorsOf<S>;
-export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor;
-export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => ParamTree {
+/**
+ * ∇f, as `jax.grad` / `torch.func.grad`: returns a function `(params, ...batch) => gradient`
+ * whose result is structured like `params` (records keyed like it), or like `batch[argnum − 1]`
+ * with `opts.argnum`. `f` must return a scalar (shape [] or [1]); it is traced once per shapes
+ * and dtype. Tensors `f` captures are constants of the trace (see the module notes): to pass a
+ * value that changes, pass it as an argument (a batch argument).
+ *
+ * @throws HesseError SHAPE_MISMATCH for a non-scalar output; INVALID_ARGUMENT for bad trees or
+ *   options; DTYPE_MISMATCH; DISPOSED for a disposed argument or captured tensor; NON_FINITE with
+ *   `checkFinite`.
+ * @example
+ * const g = grad((p: Sym, x: Sym) => sum(square(sub(matmul(x, p), 1))))(w, x);
+ */
+export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Like<P>;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Tensor<DTypeOfTree<P>>;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
   const vg = gradient('grad', f, opts);
   return (params, ...batch) => vg(params, ...batch)[1];
 }
 
-/** (f, ∇f) from one forward and one reverse sweep. */
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, TensorsOf<S>];
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, Tensor];
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, ParamTree] {
+/**
+ * (f, ∇f) from one forward and one reverse sweep, as `jax.value_and_grad`. Like {@link grad},
+ * with the scalar value first.
+ */
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Like<P>];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Tensor<DTypeOfTree<P>>];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
   return gradient('valueAndGrad', f, opts);
 }
 
@@ -309,11 +330,17 @@ function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: Transf
 }
 
 /**
- * Hessian-vector product H·v, exact, by forward-over-reverse: the reverse sweep run on dual
- * numbers θ + εv. `v` is structured like the differentiated argument, and so is the result.
+ * Hessian-vector product H·v of a scalar f at `params`, exact, by forward-over-reverse (the
+ * reverse sweep run on dual numbers θ + εv; `jax.jvp(jax.grad(f), (θ,), (v,))`). `v` is
+ * structured like the differentiated argument (records matched by key), and so is the result.
+ * `batch` are the other arguments. Tensors `f` captures are constants of the trace: to pass a
+ * value that changes, pass it as an argument (a batch argument).
+ *
+ * @throws HesseError as {@link grad}; INVALID_ARGUMENT / SHAPE_MISMATCH naming the leaf of `v`
+ *   whose keys, structure or shape differ from the variable's.
  */
-export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): TensorsOf<S>;
-export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor;
+export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): Like<P>;
+export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor<DTypeOfTree<P>>;
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
   const inv = invoke('hvp', f, params, batch, opts);
   scalarOut(inv);
@@ -322,7 +349,14 @@ export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, 
   return unflatten(hv!, inv.variable);
 }
 
-/** (f(x), J·v): the output and its directional derivative along `tangents` (forward mode). */
+/**
+ * (f(x), J·v): the output and its directional derivative along `tangents`, by forward mode
+ * (`jax.jvp`). `tangents` is structured like the differentiated argument (records matched by
+ * key); both results have the output's shape. Captured tensors are constants of the trace.
+ *
+ * @throws HesseError as {@link hvp}.
+ */
+export function jvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, tangents: ParamTree, batch?: readonly Tensor[], opts?: TransformOptions): [Tensor<DTypeOfTree<P>>, Tensor<DTypeOfTree<P>>];
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
   const inv = invoke('jvp', f, primals, batch, opts);
   const [out, outT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
@@ -332,9 +366,15 @@ export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>,
   return [tensor(out!, shape, inv.c.layout.dtype), tensor(outT!, shape, inv.c.layout.dtype)];
 }
 
-/** (f(x), pullback): pullback(u) = Jᵀu, structured like the differentiated argument. */
-export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): [Tensor, (cotangent: Tensor) => TensorsOf<S>];
-export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[], opts: WrtInput): [Tensor, (cotangent: Tensor) => Tensor];
+/**
+ * (f(x), pullback), as `jax.vjp`: pullback(u) = Jᵀu for a cotangent `u` of the output's shape
+ * and dtype, structured like the differentiated argument. Captured tensors are constants of the
+ * trace.
+ *
+ * @throws HesseError as {@link hvp}; SHAPE_MISMATCH / DTYPE_MISMATCH for a cotangent unlike the output.
+ */
+export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch?: readonly Tensor[], opts?: WrtParams): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Like<P>];
+export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch: readonly Tensor[], opts: WrtInput): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Tensor<DTypeOfTree<P>>];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
   const inv = invoke('vjp', f, primals, batch, opts);
   const [out] = run(inv, {});
@@ -353,6 +393,10 @@ export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>,
   return [tensor(out!, shape, inv.c.layout.dtype), pullback];
 }
 
+/** What {@link hessian} and {@link jacobian} return: a function of params and batch giving a dense matrix of the params' dtype. */
+export type DenseOf<S> = <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Tensor<DTypeOfTree<P>>;
+
+/** Options of {@link hessian} and {@link jacobian}. */
 export interface HessianOptions extends TransformOptions {
   /** Refuse when the dense result would exceed this many bytes (default 512 MiB). */
   maxBytes?: number;
@@ -411,11 +455,15 @@ export function denseFromProducts(n: number, dtype: DType, chunk: number, produc
 }
 
 /**
- * The dense Hessian [n, n] of a scalar function, built from multi-tangent HVPs (K columns per
- * pass). It states its memory need and refuses past `maxBytes`.
+ * The dense Hessian [n, n] of a scalar function (`jax.hessian`, flattened): n is the size of the
+ * differentiated argument, rows and columns in its flat order (array order, or the params' key
+ * order). Built from multi-tangent HVPs, `chunk` columns per pass. Captured tensors are
+ * constants of the trace.
+ *
+ * @throws HesseError OUT_OF_MEMORY (stating the need) past `maxBytes`; otherwise as {@link grad}.
  */
-export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (params, ...batch) => {
+export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): DenseOf<S> {
+  return ((params: unknown, ...batch: Tensor[]) => {
     const inv = invoke('hessian', f, params, batch, opts);
     scalarOut(inv);
     const n = inv.variable.total;
@@ -424,12 +472,18 @@ export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptio
     const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { tangents: units, k, backward: true })[3]!);
     checkOutput(inv, 'the Hessian', h, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inVariable(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(h, [n, n], dtype);
-  };
+  }) as DenseOf<S>;
 }
 
-/** The Jacobian [outputs, n] of f's (flattened) output, by forward mode, K columns per pass. */
-export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (params, ...batch) => {
+/**
+ * The Jacobian [m, n] of f's flattened output (m elements) with respect to the flattened
+ * differentiated argument (n), as `jax.jacfwd`: forward mode, `chunk` columns per pass.
+ * Captured tensors are constants of the trace.
+ *
+ * @throws HesseError OUT_OF_MEMORY (stating the need) past `maxBytes`; otherwise as {@link jvp}.
+ */
+export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): DenseOf<S> {
+  return ((params: unknown, ...batch: Tensor[]) => {
     const inv = invoke('jacobian', f, params, batch, opts);
     const n = inv.variable.total;
     const m = inv.c.out.size;
@@ -444,5 +498,5 @@ export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOpti
     }
     checkOutput(inv, 'the Jacobian', jac, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inOutput(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(jac, [m, n], dtype);
-  };
+  }) as DenseOf<S>;
 }
