@@ -11,17 +11,23 @@ import { positive, seed as checkSeed } from './validate.js';
 
 type Typed = Float32Array | Float64Array;
 
-/** What the checks need: an Objective has it; so can any user-made object. */
+/** What the checks need: a scalar function of n variables with its gradient and HVP. An Objective is one; so can any user-made object be. */
 export interface Differentiable {
+  /** The number of variables n. */
   readonly size: number;
+  /** The dtype of the vectors the methods take and return. */
   readonly dtype: DType;
   /** The current value of the variable (parameters, or the input for input derivatives). */
   point(): Typed;
+  /** The scalar L at `at` (default: the current point). */
   loss(at?: Typed): number;
+  /** ∇L at `at`, n values. */
   grad(at?: Typed): Typed;
+  /** H·v at `at`, n values. */
   hvp(v: Typed, at?: Typed): Typed;
 }
 
+/** The outcome of a check. */
 export interface CheckResult {
   /** ‖exact − finite difference‖ / ‖finite difference‖. */
   relError: number;
@@ -66,8 +72,12 @@ function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
 }
 
 /**
- * The gradient against central differences of the loss along `directions` random directions:
- * ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h.
+ * The gradient against central differences of the loss along `directions` (default 4) seeded
+ * random directions d: ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h (as `torch.autograd.gradcheck`,
+ * but a relative error instead of a pass/fail). `at` (default `f.point()`) is a Float32Array or
+ * Float64Array of f.size values.
+ *
+ * @throws HesseError INVALID_ARGUMENT for a bad `directions`, `seed` or `at`; LENGTH_MISMATCH.
  */
 export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; at?: Typed } = {}): CheckResult {
   const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'gradCheck: at');
@@ -86,7 +96,13 @@ export function gradCheck(f: Differentiable, opts: { directions?: number; seed?:
   return { relError: relErr(exact, fd), step };
 }
 
-/** H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h. */
+/**
+ * H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h, for `v`
+ * (default: a seeded random direction) at `at` (default `f.point()`), each a Float32Array or
+ * Float64Array of f.size values.
+ *
+ * @throws HesseError INVALID_ARGUMENT for a bad `v`, `seed` or `at`; LENGTH_MISMATCH.
+ */
 export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at?: Typed } = {}): CheckResult {
   const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hvpCheck: at');
   const v = opts.v === undefined ? direction(f.size, checkSeed(opts.seed ?? 0, 'hvpCheck: seed'), f.dtype) : vector(opts.v, f, 'hvpCheck: v');
@@ -97,7 +113,12 @@ export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at
   return { relError: relErr(f.hvp(v, params), fd), step };
 }
 
-/** The Hessian [n, n] by central differences of the gradient, one coordinate at a time (2n gradients). */
+/**
+ * The Hessian [n, n] (row-major) by central differences of the gradient, one coordinate at a
+ * time (2n gradients): column j = (∇L(θ + h eⱼ) − ∇L(θ − h eⱼ)) / 2h. For checking small problems.
+ *
+ * @throws HesseError INVALID_ARGUMENT / LENGTH_MISMATCH for a bad `at`.
+ */
 export function hessianFD(f: Differentiable, opts: { at?: Typed } = {}): Float64Array {
   const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hessianFD: at');
   const n = f.size;

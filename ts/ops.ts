@@ -3,6 +3,10 @@
  * symbolic tensors (inside a function given to grad, hvp, hessian, ...) they record a node of
  * the program being traced and return a symbolic tensor. Numbers are accepted wherever an
  * operand of a binary op is.
+ *
+ * Every op throws a HesseError for bad input, never a wasm trap: SHAPE_MISMATCH naming the op
+ * and the shapes, DTYPE_MISMATCH for mixed float32/float64 operands, DISPOSED for a disposed
+ * tensor, INVALID_ARGUMENT for a bad option (named, with the value given) or a non-tensor operand.
  */
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
@@ -73,54 +77,57 @@ const unary =
     return evalEager([x as Tensor], (s) => traced.act(s, op, alpha)) as Out<X>;
   };
 
-/** a + b, with broadcasting. */
+/** a + b elementwise with NumPy broadcasting (`torch.add`, `jnp.add`); either may be a number. */
 export const add = binary('add');
-/** a − b, with broadcasting. */
+/** a − b elementwise with NumPy broadcasting (`torch.sub`, `jnp.subtract`); either may be a number. */
 export const sub = binary('sub');
-/** a · b elementwise, with broadcasting. */
+/** a · b elementwise with NumPy broadcasting (`torch.mul`, `jnp.multiply`); either may be a number. */
 export const mul = binary('mul');
-/** a / b elementwise, with broadcasting. */
+/** a / b elementwise with NumPy broadcasting (`torch.div`, `jnp.divide`); either may be a number. */
 export const div = binary('div');
-/** Elementwise maximum (NaN-propagating), with broadcasting. Not traceable. */
+/** max(a, b) elementwise, NaN-propagating, with broadcasting (`torch.maximum`). Eager only: UNSUPPORTED_OP in a traced function. */
 export const maximum = binary('maximum');
-/** Elementwise minimum (NaN-propagating), with broadcasting. Not traceable. */
+/** min(a, b) elementwise, NaN-propagating, with broadcasting (`torch.minimum`). Eager only: UNSUPPORTED_OP in a traced function. */
 export const minimum = binary('minimum');
 
-/** −x */
+/** −x elementwise (`torch.neg`). */
 export function neg<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.scale(x, -1) as Out<X>;
   return new Tensor(call(() => core().unary('neg', rawOf(x, 'neg')))) as Out<X>;
 }
-/** |x| (not traceable: its second derivative is a distribution). */
+/** |x| elementwise (`torch.abs`). Eager only: UNSUPPORTED_OP in a traced function (its second derivative is a distribution). */
 export function abs<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) notTraceable('abs', 'use square or sqrt(square(x) + eps)');
   return new Tensor(call(() => core().unary('abs', rawOf(x, 'abs')))) as Out<X>;
 }
-/** x² */
+/** x² elementwise (`torch.square`). */
 export const square = unary('square', true);
-/** √x */
+/** √x elementwise (`torch.sqrt`); NaN below 0. */
 export const sqrt = unary('sqrt', true);
-/** max(x, 0) */
+/** max(x, 0) elementwise (`torch.relu`). */
 export const relu = unary('relu', true);
-/** eˣ */
+/** eˣ elementwise (`torch.exp`). */
 export const exp = unary('exp', true);
-/** ln x */
+/** ln x elementwise (`torch.log`); −∞ at 0, NaN below. */
 export const log = unary('log', true);
-/** tanh x */
+/** tanh x elementwise (`torch.tanh`). */
 export const tanh = unary('tanh', true);
-/** 1 / (1 + e⁻ˣ) */
+/** σ(x) = 1 / (1 + e⁻ˣ) elementwise (`torch.sigmoid`). */
 export const sigmoid = unary('sigmoid', true);
-/** max(x, 0) + slope·min(x, 0) */
+/** max(x, 0) + slope·min(x, 0) elementwise (`F.leaky_relu`, default slope 0.01). Throws INVALID_ARGUMENT for a non-finite slope. */
 export const leakyRelu = <X extends Arr>(x: X, slope = 0.01): Out<X> => unary('leaky_relu', false, finite(slope, 'leakyRelu: slope'))(x);
-/** x for x > 0, α(eˣ − 1) otherwise. */
+/** x for x > 0, α(eˣ − 1) otherwise, elementwise (`F.elu`, default α = 1). Throws INVALID_ARGUMENT for a non-finite α. */
 export const elu = <X extends Arr>(x: X, alpha = 1): Out<X> => unary('elu', false, finite(alpha, 'elu: alpha'))(x);
-/** log(1 + eˣ), as PyTorch's Softplus (β = 1, threshold 20: x itself above 20). */
+/** log(1 + eˣ) elementwise, as PyTorch's `F.softplus` (β = 1, threshold 20: x itself above 20). */
 export const softplus = unary('softplus', false);
-/** GELU: x·Φ(x) (approximate 'none', the default) or its tanh approximation. */
+/**
+ * GELU elementwise, as `F.gelu`: x·Φ(x) (`approximate: 'none'`, the default) or
+ * ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (`'tanh'`). Another `approximate` is INVALID_ARGUMENT.
+ */
 export const gelu = <X extends Arr>(x: X, opts: { approximate?: 'none' | 'tanh' } = {}): Out<X> =>
   unary(oneOf(opts.approximate ?? 'none', 'gelu: approximate', ['none', 'tanh']) === 'tanh' ? 'gelu_tanh' : 'gelu', false)(x);
 
-/** Options of the reductions. */
+/** Options of {@link sum}, {@link mean}, {@link max}, {@link logsumexp}. */
 export interface ReduceOptions {
   /** Axis to reduce (negative counts from the end); all axes when omitted. */
   axis?: number;
@@ -150,26 +157,32 @@ const reduction =
     return new Tensor(call(() => core().reduce(op, rawOf(x, op), ax, keep))) as Out<X>;
   };
 
-/** Σ x along an axis (or all). */
+/** Σ x over `axis` (all axes when omitted), as `torch.sum` / `jnp.sum`. Throws INVALID_ARGUMENT for an axis outside [−rank, rank). */
 export const sum = reduction('sum');
-/** Mean along an axis (or all). */
+/** The mean over `axis` (all axes when omitted), as `torch.mean` / `jnp.mean`. */
 export const mean = reduction('mean');
-/** Maximum along an axis (or all). Not traceable. */
+/** The maximum over `axis` (all axes when omitted), as `jnp.max`. Eager only: UNSUPPORTED_OP in a traced function (use logsumexp). */
 export const max = reduction('max');
-/** log Σ exp x along an axis (or all), without overflow. */
+/**
+ * log Σ exp x over `axis` (all when omitted), computed as m + log Σ exp(x − m) so it does not
+ * overflow (`torch.logsumexp`). In a traced function only the last axis (UNSUPPORTED_OP otherwise).
+ */
 export const logsumexp = reduction('logsumexp');
 
-/** Softmax over the last axis. */
+/** softmax(x)ᵢ = exp(xᵢ − logsumexp(x)) over the last axis (`torch.softmax(x, -1)`). */
 export function softmax<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.lastAxis(x, 'softmax') as Out<X>;
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'softmax')) as Out<X>;
 }
-/** log softmax over the last axis. */
+/** log softmax(x) = x − logsumexp(x) over the last axis (`torch.log_softmax(x, -1)`). */
 export function logSoftmax<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.lastAxis(x, 'log_softmax') as Out<X>;
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'log_softmax')) as Out<X>;
 }
-/** (x − mean)/√(var + eps) over the last axis, without the affine part (multiply and add it yourself). */
+/**
+ * (x − mean)/√(var + eps) over the last axis with the biased variance, as `F.layer_norm` without
+ * the affine part (multiply and add it yourself). `eps` (default 1e-5) must be finite and ≥ 0.
+ */
 export function layerNorm<X extends Arr>(x: X, opts: { eps?: number } = {}): Out<X> {
   const eps = finite(opts.eps ?? 1e-5, 'layerNorm: eps', 0);
   if (x instanceof Sym) return traced.lastAxis(x, 'layer_norm', eps) as Out<X>;
@@ -183,29 +196,36 @@ const lossFn =
     if (g) return traced.loss(g, kind, pred, target) as Out<A, B>;
     return evalEager([pred as Tensor, target as Tensor], (p, t) => traced.loss(p.graph, kind, p, t)) as Out<A, B>;
   };
-/** Mean over all elements of (pred − target)² (PyTorch's MSELoss). */
+/** Mean over all elements of (pred − target)², a scalar (PyTorch's `MSELoss`); shapes must match. */
 export const mseLoss = lossFn('mse');
-/** Mean over the batch of −log softmax(logits)[label]; labels are class indices [N] stored as numbers. */
+/**
+ * Mean over the batch of −log softmax(logits)[label] (PyTorch's `CrossEntropyLoss`): logits
+ * [N, C], labels [N] class indices stored as numbers; a label outside [0, C) is an error.
+ */
 export const crossEntropy = lossFn('cross_entropy');
-/** Mean over all elements of softplus(z) − y·z (PyTorch's BCEWithLogitsLoss). */
+/** Mean over all elements of softplus(z) − y·z, a scalar (PyTorch's `BCEWithLogitsLoss`); shapes must match. */
 export const bceWithLogits = lossFn('bce_with_logits');
 
-/** A·B of 2-D tensors. */
+/** A·B of 2-D tensors [m, k]·[k, n] → [m, n] (`torch.mm`). Throws SHAPE_MISMATCH naming both shapes. */
 export function matmul<A extends Arr, B extends Arr>(a: A, b: B): Out<A, B> {
   return gemm(a, b);
 }
 
 /** Options of {@link gemm}. */
 export interface GemmOptions {
+  /** Use Aᵀ (default false). */
   transA?: boolean;
+  /** Use Bᵀ (default false). */
   transB?: boolean;
+  /** α, a finite number (default 1). */
   alpha?: number;
+  /** β, a finite number (default 0). */
   beta?: number;
   /** C, required when beta ≠ 0 (not modified: the result is a new tensor). */
   c?: Tensor;
 }
 
-/** α·op(A)·op(B) + β·C, where op transposes when asked (BLAS's GEMM). */
+/** α·op(A)·op(B) + β·C of 2-D tensors, where op transposes when asked (BLAS's GEMM, `torch.addmm`). */
 export function gemm<A extends Arr, B extends Arr>(a: A, b: B, opts: GemmOptions = {}): Out<A, B> {
   const [transA, transB] = [flag(opts.transA, 'gemm: transA'), flag(opts.transB, 'gemm: transB')];
   const [alpha, beta] = [finite(opts.alpha ?? 1, 'gemm: alpha'), finite(opts.beta ?? 0, 'gemm: beta')];
@@ -225,13 +245,16 @@ export function gemm<A extends Arr, B extends Arr>(a: A, b: B, opts: GemmOptions
   ) as Out<A, B>;
 }
 
-/** The transpose of a 2-D tensor. */
+/** The transpose [n, m] of a 2-D tensor [m, n] (`x.T`). */
 export function transpose<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.transpose(x) as Out<X>;
   return new Tensor(call(() => core().transpose(rawOf(x, 'transpose')))) as Out<X>;
 }
 
-/** The axes reordered: output axis a is input axis perm[a] (NumPy's transpose with axes). */
+/**
+ * The axes reordered: output axis a is input axis perm[a] (`np.transpose(x, perm)`,
+ * `torch.permute`). `perm` must be a permutation of 0..rank−1 (negative entries count from the end).
+ */
 export function permute<X extends Arr>(x: X, perm: readonly number[]): Out<X> {
   if (!(x instanceof Sym)) rawOf(x, 'permute');
   const p = permutation(perm, x.shape.length, `permute: perm of a rank-${x.shape.length} tensor`);
@@ -239,7 +262,7 @@ export function permute<X extends Arr>(x: X, perm: readonly number[]): Out<X> {
   return evalEager([x as Tensor], (s) => traced.permute(s, p)) as Out<X>;
 }
 
-/** Concatenation along `axis` (negative counts from the end), as NumPy's concatenate. */
+/** Concatenation along `axis` (default 0; negative counts from the end), as `np.concatenate` / `torch.cat`; the other dims must match. */
 export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
   if (!Array.isArray(xs) || xs.length === 0) throw new HesseError('INVALID_ARGUMENT', 'concat: expected a non-empty array of tensors');
   xs.forEach((x, i) => x instanceof Sym || rawOf(x, 'concat', `xs[${i}]`));
@@ -249,7 +272,10 @@ export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
   return evalEager([...(xs as readonly Tensor[])], (...s) => traced.concat(s[0]!.graph, s, ax)) as Out<X>;
 }
 
-/** The same elements in a new shape (one dimension may be −1: inferred). */
+/**
+ * The same elements in row-major order in a new shape (`torch.reshape`): one size may be −1,
+ * inferred from the others. Throws SHAPE_MISMATCH when the element counts differ.
+ */
 export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
   const raw = x instanceof Sym ? undefined : rawOf(x, 'reshape');
   if (!Array.isArray(shape)) throw new HesseError('INVALID_ARGUMENT', `reshape: shape must be an array of sizes, got ${typeof shape}`);
@@ -266,7 +292,7 @@ export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
   return new Tensor(call(() => raw!.reshape(full))) as Out<X>;
 }
 
-/** A copy with another dtype (tensors only). */
+/** A copy converted to `dtype` (`x.to(torch.float64)`); tensors only. Throws UNKNOWN_DTYPE. */
 export function astype<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   const dt = checkDtype(dtype, 'astype');
   return new Tensor<D>(call(() => rawOf(x, 'astype').astype(dt)));
@@ -274,11 +300,16 @@ export function astype<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
 
 /** Options of {@link conv2d}: a number applies to both spatial dims. */
 export interface Conv2dOptions {
+  /** Step between windows, ≥ 1 (default 1). */
   stride?: number | [number, number];
+  /** Zeros added on each side, ≥ 0 (default 0). */
   padding?: number | [number, number];
 }
 
-/** 2-D cross-correlation as PyTorch's F.conv2d: x [N, C, H, W], w [O, C, KH, KW] → [N, O, OH, OW]. */
+/**
+ * 2-D cross-correlation as PyTorch's `F.conv2d` (no bias, dilation 1, groups 1): x [N, C, H, W],
+ * w [O, C, KH, KW] → [N, O, OH, OW] with OH = ⌊(H + 2·padH − KH)/strideH⌋ + 1 (OW likewise).
+ */
 export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOptions = {}): Out<A, B> {
   /** A number for both spatial dims or an [h, w] pair, each checked by `check` (named stride[0] etc.). */
   const pair = (v: unknown, dflt: number, what: string, check: (d: unknown, what: string) => number): [number, number] => {
@@ -293,13 +324,13 @@ export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOpt
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
 }
 
-/** Kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). */
+/** The kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). Another name is INVALID_ARGUMENT. */
 export function setKernels(kind: 'simd' | 'scalar'): void {
   const k = oneOf(kind, 'setKernels: kind', ['simd', 'scalar']);
   call(() => core().setKernels(k));
 }
 
-/** The kernel family in use. */
+/** The kernel family in use: 'simd' or 'scalar'. */
 export function getKernels(): 'simd' | 'scalar' {
   return core().getKernels() as 'simd' | 'scalar';
 }

@@ -158,7 +158,7 @@ export class Tensor<D extends DType = DType> {
     return new Ctor(memory().buffer, raw.dataPtr(), this.size).slice() as TypedArrayOf<D>;
   }
 
-  /** The elements as nested JS arrays (like NumPy's `tolist`). */
+  /** The elements as nested JS arrays of the tensor's shape (NumPy's `tolist`); a number for a 0-d tensor. */
   toList(): number | NestedArray {
     const flat = Array.from(this.toArray());
     const build = (dim: number, offset: number): number | NestedArray => {
@@ -169,7 +169,7 @@ export class Tensor<D extends DType = DType> {
     return build(0, 0);
   }
 
-  /** The value of a one-element tensor. */
+  /** The value of a one-element tensor (`t.item()`); SHAPE_MISMATCH for any other size. */
   item(): number {
     if (this.size !== 1) {
       throw new HesseError('SHAPE_MISMATCH', `item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);

@@ -35,11 +35,15 @@ export class Sym {
   }
 }
 
-/** The program under construction (and, once traced, the compiled program). */
+/**
+ * The program under construction (and, once traced, the compiled program): a `RawProgram` held
+ * in Rust, of one dtype. Transforms and objectives make one per trace; users never need to.
+ */
 export class Graph {
   #raw: RawProgram | undefined;
   /** @internal The tensors the traced function captured (closed over): constants of the trace. */
   readonly captured: Tensor[] = [];
+  /** An empty program of `dtype`. */
   constructor(readonly dtype: DType) {
     this.#raw = call(() => new (core().RawProgram)(dtype));
   }
@@ -53,13 +57,19 @@ export class Graph {
     const id = call(() => build(this.raw));
     return new Sym(this, id, Array.from(this.raw.shape(id)));
   }
+  /** A parameter leaf of `shape` (the next slice of the flat parameter vector). */
   param(shape: readonly number[]): Sym {
     return this.sym((r) => r.param(shape as number[]));
   }
+  /** An input (batch) slot of `shape`, staged per run. */
   input(shape: readonly number[]): Sym {
     return this.sym((r) => r.input(shape as number[]));
   }
-  /** A Tensor or number captured by the traced function becomes a constant node. */
+  /**
+   * An operand as a node of this program: a Sym of this trace as is; a Tensor or number captured
+   * by the traced function as a constant node holding its value now (JAX's rule; no derivative).
+   * Throws INVALID_ARGUMENT for a Sym of another trace or a non-operand, DISPOSED for a disposed tensor.
+   */
   lift(x: Sym | Tensor | number): Sym {
     if (x instanceof Sym) {
       if (x.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'a symbolic tensor from another trace was used here');
@@ -73,7 +83,7 @@ export class Graph {
     if (typeof x === 'number') return this.sym((r) => r.constant([], new Float64Array([x])));
     throw new HesseError('INVALID_ARGUMENT', `expected a Tensor, a symbolic tensor or a number, got ${typeof x}`);
   }
-  /** Frees the program. Idempotent. */
+  /** Frees the program in Rust. Idempotent; later use throws DISPOSED. */
   dispose(): void {
     this.#raw?.free();
     this.#raw = undefined;
@@ -92,15 +102,19 @@ export function capturedDisposed(t: Tensor, op: string): HesseError {
   );
 }
 
-/** The graph of the first Sym among `xs`, if any (then the op is traced, not run). */
+/** The graph of the first Sym among `xs`, if any (then the op is traced, not run eagerly). */
 export function graphOf(...xs: unknown[]): Graph | undefined {
   for (const x of xs) if (x instanceof Sym) return x.graph;
   return undefined;
 }
 
+/** What an op accepts as an operand: a symbolic tensor, a tensor, or (binary ops) a number. */
 export type Operand = Sym | Tensor | number;
 
-/** The traced forms of the ops; ops.ts dispatches here when an operand is symbolic. */
+/**
+ * The traced forms of the ops, one program node each (shapes checked in Rust as the node is
+ * added); ops.ts dispatches here when an operand is symbolic, nn.ts and io/onnx.ts build with them.
+ */
 export const traced = {
   binary: (g: Graph, op: 'add' | 'sub' | 'mul' | 'div', a: Operand, b: Operand) => {
     const [x, y] = [g.lift(a), g.lift(b)];

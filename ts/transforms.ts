@@ -440,8 +440,9 @@ function identityRows(dtype: DType, start: number, k: number, n: number): Typed 
 }
 
 /**
- * A dense symmetric n×n matrix from products with K unit vectors at a time: `products(E, k)`
- * returns C·eᵢ for the k rows of E, stacked; row i of C = C·eᵢ (C is symmetric).
+ * A dense symmetric n×n matrix (row-major) from products with `chunk` unit vectors at a time:
+ * `products(E, k)` returns C·eᵢ for the k rows of E [k, n], stacked; row i of C = C·eᵢ (C is
+ * symmetric). `onProgress(done, n)` after each pass. Shared by hessian and Objective.dense.
  */
 export function denseFromProducts(n: number, dtype: DType, chunk: number, products: (units: Typed, k: number) => Typed, onProgress?: (done: number, total: number) => void): Typed {
   const out = typedArray(dtype, n * n);
