@@ -283,3 +283,14 @@ describe('checkFinite reports results that overflow, not only inputs', () => {
     expect(arr(h.grad(f, on)({ a: f64([4, 16], [1, 2]) }).a)).toEqual([0.25, 0.125]);
   });
 });
+
+describe('non-tensor operands are named errors in every op', () => {
+  it('losses, softmax and layer norm say which operand is not a tensor', () => {
+    const t = h.tensor([[1, 2]]);
+    expectError(() => h.mseLoss(t, [[1, 2]] as never), 'INVALID_ARGUMENT', 'mseLoss: target must be a Tensor');
+    expectError(() => h.crossEntropy(5 as never, t), 'INVALID_ARGUMENT', 'crossEntropy: pred must be a Tensor', 'got number');
+    expectError(() => h.softmax(null as never), 'INVALID_ARGUMENT', 'softmax: x must be a Tensor', 'got null');
+    expectError(() => h.layerNorm('x' as never), 'INVALID_ARGUMENT', 'layerNorm: x must be a Tensor', 'got string');
+    expect(h.mseLoss(t, t).item()).toBe(0);
+  });
+});

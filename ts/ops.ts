@@ -172,11 +172,13 @@ export const logsumexp = reduction('logsumexp');
 /** softmax(x)ᵢ = exp(xᵢ − logsumexp(x)) over the last axis (`torch.softmax(x, -1)`). */
 export function softmax<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.lastAxis(x, 'softmax') as Out<X>;
+  rawOf(x, 'softmax');
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'softmax')) as Out<X>;
 }
 /** log softmax(x) = x − logsumexp(x) over the last axis (`torch.log_softmax(x, -1)`). */
 export function logSoftmax<X extends Arr>(x: X): Out<X> {
   if (x instanceof Sym) return traced.lastAxis(x, 'log_softmax') as Out<X>;
+  rawOf(x, 'logSoftmax');
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'log_softmax')) as Out<X>;
 }
 /**
@@ -186,6 +188,7 @@ export function logSoftmax<X extends Arr>(x: X): Out<X> {
 export function layerNorm<X extends Arr>(x: X, opts: { eps?: number } = {}): Out<X> {
   const eps = finite(opts.eps ?? 1e-5, 'layerNorm: eps', 0);
   if (x instanceof Sym) return traced.lastAxis(x, 'layer_norm', eps) as Out<X>;
+  rawOf(x, 'layerNorm');
   return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'layer_norm', eps)) as Out<X>;
 }
 
@@ -194,6 +197,8 @@ const lossFn =
   <A extends Arr, B extends Arr>(pred: A, target: B): Out<A, B> => {
     const g = graphOf(pred, target);
     if (g) return traced.loss(g, kind, pred, target) as Out<A, B>;
+    const name = { mse: 'mseLoss', cross_entropy: 'crossEntropy', bce_with_logits: 'bceWithLogits' }[kind];
+    [rawOf(pred, name, 'pred'), rawOf(target, name, 'target')];
     return evalEager([pred as Tensor, target as Tensor], (p, t) => traced.loss(p.graph, kind, p, t)) as Out<A, B>;
   };
 /** Mean over all elements of (pred − target)², a scalar (PyTorch's `MSELoss`); shapes must match. */
