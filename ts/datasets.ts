@@ -3,6 +3,7 @@
  * and tests.
  */
 import { HesseError } from './errors.js';
+import type { HostURL } from './host-types.js';
 
 export interface Dataset {
   /** Features, row-major [n, features], as float64 (scaled to [0, 1]). */
@@ -38,7 +39,7 @@ async function readJson(url: URL): Promise<unknown> {
  * The 8×8 handwritten digits (1797 images, 64 pixels scaled to [0, 1], 10 classes; UCI
  * optdigits via scikit-learn, CC BY 4.0). `url` overrides where the JSON is read from.
  */
-export async function digits(opts: { url?: string | URL } = {}): Promise<Dataset> {
+export async function digits(opts: { url?: string | HostURL } = {}): Promise<Dataset> {
   const url = opts.url ? new URL(opts.url) : new URL('../data/digits.json', import.meta.url);
   const raw = (await readJson(url)) as { description: string; shape: [number, number]; x_uint8_base64: string; y_uint8_base64: string };
   const [n, features] = raw.shape;

@@ -9,6 +9,7 @@ export type HesseErrorCode =
   | 'UNKNOWN_DTYPE'
   | 'OUT_OF_MEMORY'
   | 'INVALID_ARGUMENT'
+  | 'NON_FINITE'
   | 'DISPOSED'
   | 'NOT_INITIALIZED'
   | 'UNSUPPORTED_RUNTIME'

@@ -8,17 +8,18 @@
  */
 import initGlue, * as glue from './wasm/hesse.js';
 import { HesseError } from './errors.js';
+import type { Bytes, HostResponse, HostURL, WasmModule } from './host-types.js';
 
 /** What `init` accepts: nothing (find the bundled .wasm), or one explicit source. */
 export interface InitOptions {
   /** An already compiled module (edge runtimes that import .wasm as a module). */
-  module?: WebAssembly.Module;
+  module?: WasmModule;
   /** The .wasm bytes. */
-  bytes?: BufferSource;
+  bytes?: Bytes;
   /** Where to fetch the .wasm from. */
-  url?: string | URL;
+  url?: string | HostURL;
   /** A fetch response of the .wasm (streaming compilation where supported). */
-  response?: Response | Promise<Response>;
+  response?: HostResponse | Promise<HostResponse>;
 }
 
 /** A wasm build and the probe (a minimal module using its features) that says if it can run. */
@@ -98,7 +99,7 @@ export function isInitialized(): boolean {
   return ready;
 }
 
-/** The glue module, or a NOT_INITIALIZED error that says what to call first. */
+/** @internal The glue module, or a NOT_INITIALIZED error that says what to call first. */
 export function core(): typeof glue {
   if (!ready) {
     throw new HesseError('NOT_INITIALIZED', 'hesse is not initialized: `await init()` before creating tensors');
@@ -106,7 +107,7 @@ export function core(): typeof glue {
   return glue;
 }
 
-/** The wasm linear memory. Re-read `.buffer` after any call that may allocate (it can grow). */
+/** @internal The wasm linear memory. Re-read `.buffer` after any call that may allocate (it can grow). */
 export function memory(): WebAssembly.Memory {
   return core().wasmMemory() as WebAssembly.Memory;
 }
