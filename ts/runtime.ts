@@ -45,7 +45,7 @@ const SOURCES = ['module', 'bytes', 'url', 'response'] as const;
 const WHAT = "hesse's WebAssembly core";
 /** What every load error suggests: where the file is in the package, and the ways to hand it over. */
 const INSTEAD =
-  "the file is the package's dist/wasm/hesse_bg.wasm (export 'hessian/wasm'): serve it and pass init({ url }), or pass init({ bytes }) or init({ module })";
+  "the file is the package's dist/wasm/hesse_bg.wasm (export 'hessian/hesse_bg.wasm'): serve it and pass init({ url }), or pass init({ bytes }) or init({ module })";
 /** The module name wasm-bindgen gives the glue's imports; the exports the glue calls first. */
 const GLUE_MODULE = './hesse_bg.js';
 const GLUE_EXPORTS = ['memory', '__wbindgen_start'];
