@@ -6,7 +6,12 @@
  */
 import { HesseError } from './errors.js';
 
-const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+interface NodeProcess {
+  versions?: { node?: string };
+  /** Node ≥ 20.16 / 22.3: a builtin without an `import` that bundlers for the web would see. */
+  getBuiltinModule?: (id: string) => unknown;
+}
+const proc = (globalThis as { process?: NodeProcess }).process;
 const isNode = Boolean(proc?.versions?.node) && !('Deno' in globalThis);
 
 /** `Name: message (cause)` of anything thrown; Node's fetch hides the reason in `cause`. */
@@ -35,8 +40,10 @@ export async function responseBytes(res: Response, what: string, instead: string
 /** The bytes at `url` (a URL, or a string fetch understands: absolute, or relative to the page). */
 export async function readBytes(url: string | URL, what: string, instead: string): Promise<Uint8Array<ArrayBuffer>> {
   if (isNode && String(url).startsWith('file:')) {
-    const fsName = 'node:fs/promises'; // not a literal import: bundlers for the web must not follow it
-    const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array<ArrayBuffer>> };
+    const fs = proc!.getBuiltinModule?.('node:fs/promises') as { readFile(u: URL): Promise<Uint8Array<ArrayBuffer>> } | undefined;
+    if (!fs) {
+      throw new HesseError('UNSUPPORTED_RUNTIME', `Node ${proc!.versions!.node} lacks process.getBuiltinModule: hessian needs Node ^20.19 or ≥ 22.12`);
+    }
     try {
       return await fs.readFile(new URL(url));
     } catch (e) {
