@@ -6,7 +6,7 @@
 import * as hesse from 'hessian';
 import { runChecks } from './checks.mjs';
 
-export const MISSING = './missing/hesse_bg.wasm';
+const MISSING = './missing/hesse_bg.wasm';
 
 let result;
 try {
