@@ -14,7 +14,8 @@ export type HesseErrorCode =
   | 'NOT_INITIALIZED'
   | 'UNSUPPORTED_RUNTIME'
   | 'UNSUPPORTED_OP'
-  | 'MALFORMED_FILE';
+  | 'MALFORMED_FILE'
+  | 'LOAD_FAILED';
 
 export class HesseError extends Error {
   override readonly name = 'HesseError';

@@ -120,3 +120,19 @@ export function dtype(value: unknown, what: string): 'float32' | 'float64' {
   }
   return value;
 }
+
+/**
+ * An options object (undefined is `{}`) with only the given keys: a misspelt option is an error
+ * naming it and the choices, never silently ignored.
+ */
+export function options<T extends object>(value: T | undefined, what: string, keys: readonly (keyof T & string)[]): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} takes an options object { ${keys.join(', ')} }, got ${show(value)}`);
+  }
+  const unknown = Object.keys(value).filter((k) => !(keys as readonly string[]).includes(k));
+  if (unknown.length) {
+    throw new HesseError('INVALID_ARGUMENT', `${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; the options are ${keys.join(', ')}`);
+  }
+  return value;
+}
