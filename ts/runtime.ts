@@ -63,9 +63,9 @@ function pickVariant(): Variant {
   return v;
 }
 
-async function compile(bytes: BufferSource, from: string): Promise<WebAssembly.Module> {
+async function compile(bytes: Bytes, from: string): Promise<WebAssembly.Module> {
   try {
-    return await WebAssembly.compile(bytes);
+    return await WebAssembly.compile(bytes as BufferSource);
   } catch (e) {
     throw loadFailed(WHAT, from, `not a WebAssembly module (${describe(e)})`, INSTEAD);
   }
