@@ -46,6 +46,11 @@ const LOSSES: Record<LossName, LossKind> = {
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const MiB = 2 ** 20;
 
+/** `maxBytes`: a byte count > 0, default 512 MiB; Infinity lifts the limit (wasm's 4 GiB still applies). */
+function byteLimit(value: number | undefined, what: string): number {
+  return value === Infinity ? Infinity : check.positiveNumber(value ?? 512 * MiB, what);
+}
+
 /** Options of {@link objective}. */
 export interface ObjectiveOptions {
   /** Initial parameters (flat, the model's order, length P; converted to the objective's dtype); default `model.init({ seed, dtype })`. */
@@ -345,7 +350,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     const what = `gaussNewton('${part}')`;
     check.oneOf(part, 'gaussNewton: part', ['dense', 'diagonal', 'layers']);
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', `${what}: the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input`);
-    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, `${what}: maxBytes`);
+    const limit = byteLimit(opts.maxBytes, `${what}: maxBytes`);
     const chunk = check.positive(opts.chunk ?? 64, `${what}: chunk`);
     const accumulate = opts.accumulate === undefined ? false : check.oneOf(opts.accumulate, `${what}: accumulate`, ['f64']) === 'f64';
     const mc = opts.monteCarlo;
@@ -390,7 +395,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   dense(curvature: Curvature, opts: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
     this.#curvatureName(curvature, 'dense');
     const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
-    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, 'dense: maxBytes');
+    const limit = byteLimit(opts.maxBytes, 'dense: maxBytes');
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     if (bytes > limit) {
