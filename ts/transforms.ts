@@ -49,6 +49,7 @@ export interface TransformOptions {
   checkFinite?: boolean;
 }
 
+/** The structure of a tree: its kind, keys (or indices), leaf shapes and sizes, and dtype. */
 interface Layout {
   kind: 'tensor' | 'array' | 'record';
   keys: string[];
@@ -65,6 +66,7 @@ function leafName(what: string, kind: Layout['kind'], key: string): string {
   return kind === 'record' ? `${what}.${key}` : kind === 'array' ? `${what}[${key}]` : what;
 }
 
+/** The layout and leaves of a tree given by the user, each leaf checked to be a Tensor, all of one dtype. */
 function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
   const [kind, keys, leaves]: [Layout['kind'], string[], unknown[]] =
     tree instanceof Tensor
