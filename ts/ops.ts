@@ -309,6 +309,8 @@ export interface Conv2dOptions {
   stride?: number | [number, number];
   /** Zeros added on each side, ≥ 0 (default 0). */
   padding?: number | [number, number];
+  /** Spacing between kernel taps: only 1 (the default) is supported; anything else is UNSUPPORTED_OP, never ignored. */
+  dilation?: number | [number, number];
 }
 
 /**
@@ -324,6 +326,8 @@ export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOpt
   };
   const s = pair(opts.stride, 1, 'stride', (d, what) => positive(d, what, 0xffffffff));
   const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
+  const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
+  if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
   const g = graphOf(x, w);
   if (g) return traced.conv2d(g, x, w, s, p) as Out<A, B>;
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
