@@ -9,7 +9,6 @@
 // Tools (esbuild, vite, playwright-core, deno, workerd, tsc) come from this repo's node_modules;
 // only `hessian` and its dependencies are installed into the scratch project.
 // Run: node test/packaging/pack.mjs [-v] [--keep]   (exit code 0 = all passed; --keep leaves the scratch dir)
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -19,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { build as esbuild } from 'esbuild';
 import { build as viteBuild, createLogger, createServer as viteServer } from 'vite';
 import { runPage, serveDir, withChromium } from '../runtimes/chromium.mjs';
+import { runGroup } from '../runtimes/group.mjs';
 import { serveWorkerd, workerdConfig, WORKER_BUILD } from '../runtimes/workerd-serve.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -76,42 +76,14 @@ function sameOutput(got, code, what) {
   return `${want.length} line(s) as the README says`;
 }
 
-// ---- processes with a deadline (own process group, killed on timeout and when this test exits)
-const running = new Set();
-const killGroup = (child) => {
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-};
-process.on('exit', () => running.forEach(killGroup));
-function run(cmd, args, { cwd, timeoutMs = STEP_TIMEOUT_MS } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1', npm_config_update_notifier: 'false' },
-    });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), killGroup(child)), timeoutMs);
-    child.once('error', (e) => (clearTimeout(timer), running.delete(child), reject(e)));
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      killGroup(child); // anything it left behind
-      running.delete(child);
-      const shown = `${cmd} ${args.join(' ')}`;
-      if (timedOut) reject(new Error(`${shown} did not finish within ${timeoutMs / 1000} s\n${stdout}${stderr}`));
-      else if (code !== 0) reject(new Error(`${shown} exited ${code ?? signal}\n${stdout}${stderr}`));
-      else resolve({ stdout, stderr });
-    });
-  });
+// ---- processes with a deadline (group.mjs); a failure is an Error with the command and its output
+async function run(cmd, args, { cwd, timeoutMs = STEP_TIMEOUT_MS } = {}) {
+  const r = await runGroup(cmd, args, { cwd, timeoutMs });
+  const shown = `${cmd} ${args.join(' ')}`;
+  if (r.error) throw new Error(`${shown}: ${r.error.message}`);
+  if (r.timedOut) throw new Error(`${shown} did not finish within ${timeoutMs / 1000} s\n${r.output}`);
+  if (r.code !== 0) throw new Error(`${shown} exited ${r.code}\n${r.output}`);
+  return r;
 }
 
 // ---- the checks
