@@ -200,11 +200,13 @@ describe('spectrum', () => {
   });
 
   it("counts the products under 'products' with the matrix named ('matrix'), for each matrix", async () => {
-    for (const matrix of ['hessian', 'ggn', 'fisher']) {
-      const r = await hessian(['spectrum', model, ...data, '--json', '--top', '1', '--trace', '--matrix', matrix]);
+    for (const [matrix, title] of [['hessian', 'Hessian'], ['ggn', 'GGN'], ['fisher', 'Fisher']]) {
+      const svg = join(inputs, `density-${matrix}.svg`);
+      const r = await hessian(['spectrum', model, ...data, '--json', '--top', '1', '--trace', '--density', svg, '--matrix', matrix]);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
       expect(j.matrix).toBe(matrix);
+      expect(readFileSync(svg, 'utf8')).toContain(`>${title} spectral density (SLQ, `);
       expect(j.products).toBeGreaterThan(0);
       expect(j).not.toHaveProperty('hvps');
       expect(j.converged).toBe(true);
@@ -253,7 +255,7 @@ describe('the rest of the command line: each mistake is one line, exit 2', () =>
     ['ggn with --wrt input', ['ggn', model, ...data, '--wrt', 'input'], /GGN is defined for parameters, not for --wrt input/],
     ['--matrix fisher with --wrt input', ['hvp', model, ...data, '--wrt', 'input', '--v', join(fixtures, c, 'vx.npy'), '--matrix', 'fisher'], /Fisher is defined for parameters, not for --wrt input/],
     ['diag (GGN by default) with --wrt input', ['diag', model, ...data, '--wrt', 'input'], /GGN is defined for parameters/],
-    ['spectrum with --wrt input', ['spectrum', model, ...data, '--wrt', 'input', '--top', '1'], /input derivatives are not supported/],
+    ['spectrum with --wrt input', ['spectrum', model, ...data, '--wrt', 'input', '--top', '1'], /spectrum works on parameters.*; drop --wrt input/],
     ['a missing model', ['loss', join(inputs, 'nope.onnx'), ...data], /cannot read the model '.*nope\.onnx' \(.*ENOENT.*\); check the path/],
     ['a missing --x', ['loss', model, '--x', join(inputs, 'nope.npy'), ...data.slice(2)], /cannot read --x '.*nope\.npy'.*; check the path/],
     ['--x that is not a .npy file', ['loss', model, '--x', garbage, ...data.slice(2)], /--x '.*garbage\.npy'.*not a \.npy file/],
