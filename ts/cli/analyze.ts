@@ -103,6 +103,9 @@ function unravel(i: number, shape: readonly number[]): number[] {
   return idx;
 }
 
+/** How messages and plots name each matrix. */
+const MATRIX_NAMES: Record<Matrix, string> = { hessian: 'Hessian', ggn: 'GGN', fisher: 'Fisher' };
+
 /** The matrix a command works on: --matrix, else the command's default. */
 const matrixOf = (command: string, o: CommonOptions): Matrix => o.matrix ?? (command === 'diag' ? 'ggn' : 'hessian');
 
@@ -117,8 +120,9 @@ function checkOptions(command: string, o: CommonOptions): void {
   if (loss !== 'mean_output' && !o.y) bad(`--loss ${o.loss} needs targets; pass --y Y.npy (${o.loss === 'ce' ? 'class indices [N], int64' : "float targets of the output's shape"})`);
   const matrix = matrixOf(command, o);
   if (o.wrt === 'input' && (command === 'ggn' || matrix !== 'hessian')) {
-    bad(`the ${command === 'ggn' ? 'GGN' : matrix === 'ggn' ? 'GGN' : 'Fisher'} is defined for parameters, not for --wrt input; drop --wrt input, or use the Hessian`);
+    bad(`the ${MATRIX_NAMES[command === 'ggn' ? 'ggn' : matrix]} is defined for parameters, not for --wrt input; drop --wrt input, or use the Hessian`);
   }
+  if (o.wrt === 'input' && command === 'spectrum') bad('spectrum works on parameters (its estimators run inside wasm on the parameter curvature); drop --wrt input, or use hessian --wrt input for the dense input Hessian');
   if (command === 'hvp' && !o.v) bad(`hvp needs a direction; pass --v V.npy (${o.wrt === 'input' ? "the input's shape" : 'P values, in parameter order'})`);
   if (command === 'spectrum') {
     if (!o.top && !o.bottom && !o.trace && !o.density) bad('spectrum: nothing to compute; ask for --top K, --bottom K, --trace and/or --density plot.svg');
@@ -129,7 +133,7 @@ function checkOptions(command: string, o: CommonOptions): void {
 }
 
 /** The model, data and objective a command works on. */
-async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[] }> {
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number }> {
   await init();
   const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   const dtype: DType = o.f64 ? 'float64' : 'float32';
@@ -143,16 +147,17 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
     bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
   }
   const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
+  let value: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.
-    const value = obj.loss();
+    value = obj.loss();
     if (!Number.isFinite(value)) bad(`the loss is ${value} for this model and data${dtype === 'float32' ? ' in float32' : ''}; check the data's scale${dtype === 'float32' ? ', or pass --f64' : ''}`);
   } catch (e) {
     obj.dispose();
-    if (e instanceof HesseError && /label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
+    if (e instanceof HesseError && /cross_entropy: label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
     throw e;
   }
-  return { model, obj, dtype, xShape: [...x.shape] };
+  return { model, obj, dtype, xShape: [...x.shape], loss: value };
 }
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
@@ -192,11 +197,11 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     if (option === '--out' || option === '--density') await io.writable(path, option, files.filter(([other]) => other !== option));
   }
   const read = io.read;
-  const { model, obj, dtype, xShape } = await setup(read, modelPath, o);
+  const { model, obj, dtype, xShape, loss } = await setup(read, modelPath, o);
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
-    const base = { loss: obj.loss(), params: model.size };
+    const base = { loss, params: model.size };
     const n = obj.size;
     switch (command) {
       case 'loss':
@@ -214,7 +219,6 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
       }
       case 'hessian':
       case 'ggn': {
-        if (command === 'ggn' && o.wrt === 'input') bad('the GGN is defined for parameters; drop --wrt input');
         const bytes = n * n * (dtype === 'float64' ? 8 : 4);
         if (bytes > 512 * 2 ** 20) {
           bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hessian spectrum' (--top/--bottom/--trace) instead`);
@@ -271,7 +275,7 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
         if (o.density) {
           const d = spectralDensity(op, { probes: 10, steps: Math.min(n, 80), seed });
           products += d.products;
-          svg = densitySvg(d.grid, d.density, `${matrix === 'ggn' ? 'GGN' : 'Hessian'} spectral density (SLQ, ${d.products} products)`);
+          svg = densitySvg(d.grid, d.density, `${MATRIX_NAMES[matrix]} spectral density (SLQ, ${d.products} products)`);
         }
         json.products = products;
         if (!o.vectors) return { json, svg };

@@ -16,6 +16,7 @@ import { curvatureDemo } from './curvature-demo.js';
 
 interface NodeProcess {
   argv: string[];
+  pid: number;
   exitCode?: number;
   stdout: { write(s: string): void };
   stderr: { write(s: string): void; isTTY?: boolean };
@@ -56,7 +57,7 @@ async function writable(file: string, option: string, others: (readonly [string,
 
 /** Writes a whole file or nothing: into a temporary file beside it, then renamed over it. */
 async function writeAtomic(file: string, data: Uint8Array | string, option: string): Promise<void> {
-  const tmp = `${file}.${(proc as unknown as { pid: number }).pid}.tmp`;
+  const tmp = `${file}.${proc.pid}.tmp`;
   try {
     await fs.writeFile(tmp, data);
     await fs.rename(tmp, file);
@@ -225,7 +226,8 @@ try {
   await program.parseAsync(proc.argv);
 } catch (e) {
   if (e instanceof CommanderError) {
-    // --help and --version exit 0; `hessian` alone lists the commands on stderr (exit 2, one line).
+    // --help and --version exit 0; `hessian` alone (commander would list the commands on stderr)
+    // is a usage error like the others: one line, exit 2.
     if (e.exitCode === 0) proc.exitCode = 0;
     else {
       const args = proc.argv.slice(2);

@@ -216,9 +216,11 @@ function checkAttributes(node: NodeProto, opset: number): void {
     case 'Elu':
       finiteAttr('alpha');
       return;
-    case 'LayerNormalization':
-      if (!(a.flt('epsilon', 1e-5) > 0 && Number.isFinite(a.flt('epsilon', 1e-5)))) invalid(`epsilon must be a finite number > 0, got ${a.flt('epsilon', 1e-5)}`);
+    case 'LayerNormalization': {
+      const eps = a.flt('epsilon', 1e-5);
+      if (!(eps > 0 && Number.isFinite(eps))) invalid(`epsilon must be a finite number > 0, got ${eps}`);
       return;
+    }
   }
 }
 
