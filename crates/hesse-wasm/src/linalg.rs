@@ -64,6 +64,10 @@ impl RawOperator {
                 let r = f.call1(&JsValue::NULL, &arg).map_err(|e| match thrown(&e) {
                     // A hesse error raised inside the matvec keeps its code (OUT_OF_MEMORY stays that).
                     (Some(code), msg) => Error::new(code, format!("the operator's matvec failed: {msg}")),
+                    // wasm-bindgen's refusal to free (or mutably borrow) a handle that is in use.
+                    (None, msg) if msg.contains("recursive use of an object") || msg.contains("while it was borrowed") => {
+                        Error::invalid("the operator's matvec freed or modified a hesse object that this call is using (such as this operator); a matvec may use it, but not free it")
+                    }
                     (None, msg) => Error::invalid(format!("the operator's matvec threw: {msg}")),
                 })?;
                 let arr = r.dyn_into::<js_sys::Float64Array>().map_err(|_| Error::invalid("the operator's matvec must return a Float64Array"))?;
