@@ -15,7 +15,8 @@ export type HesseErrorCode =
   | 'UNSUPPORTED_RUNTIME'
   | 'UNSUPPORTED_OP'
   | 'MALFORMED_FILE'
-  | 'LOAD_FAILED';
+  | 'LOAD_FAILED'
+  | 'INTERNAL';
 
 export class HesseError extends Error {
   override readonly name = 'HesseError';
@@ -27,17 +28,48 @@ export class HesseError extends Error {
   }
 }
 
+/** Set once the wasm core has trapped: objects borrowed at that moment stay locked for good. */
+let trapped: string | undefined;
+
+/** wasm-bindgen's words for a handle borrowed by a running call, and for a freed handle. */
+const REENTRANT = /recursive use of an object detected|attempted to take ownership of Rust value while it was borrowed/;
+const FREED = /null pointer passed to rust/;
+
 /**
- * Runs a call into wasm and turns the errors hesse-core reports (JS errors carrying a `code`)
- * into HesseError. Anything else is rethrown as is: it would be a bug, not bad input.
+ * Any error thrown by a call into wasm, as a HesseError: the core's errors (JS errors carrying a
+ * `code`) keep their code and message. Two kinds can only come from wasm-bindgen or the engine,
+ * and are translated so that no user sees them raw: wasm-bindgen's "recursive use of an object"
+ * (a handle used while a call on it is still running, e.g. freed from inside an operator's
+ * matvec; or left locked by an earlier trap), its "null pointer passed to rust" (a handle used
+ * after free()), and a trap (WebAssembly.RuntimeError, a bug in hesse: the core never traps on
+ * bad input or full memory). Anything else (a user callback's own error that reached here
+ * unwrapped) is returned as is.
  */
+export function toHesseError(e: unknown): unknown {
+  if (e instanceof HesseError) return e;
+  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string') {
+    return new HesseError((e as unknown as { code: HesseErrorCode }).code, e.message);
+  }
+  if (e instanceof Error && REENTRANT.test(e.message)) {
+    return trapped
+      ? new HesseError('DISPOSED', `this object is closed: it was in use when hesse's wasm core failed earlier (${trapped}); create it again`)
+      : new HesseError('INVALID_ARGUMENT', 'a hesse object was used while a call on it was still running (for example freed from inside an operator\'s matvec); let the outer call finish first');
+  }
+  if (e instanceof Error && FREED.test(e.message)) {
+    return new HesseError('DISPOSED', 'this hesse object was freed (dispose() or free()) and cannot be used any more');
+  }
+  if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
+    trapped = e.message;
+    return new HesseError('INTERNAL', `hesse's wasm core failed (${e.message}); this is a bug in hesse, please report it with the call that caused it. Objects in use by that call are closed.`);
+  }
+  return e;
+}
+
+/** Runs a call into wasm; whatever it throws comes out as {@link toHesseError} makes it. */
 export function call<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && !(e instanceof HesseError)) {
-      throw new HesseError((e as unknown as { code: HesseErrorCode }).code, e.message);
-    }
-    throw e;
+    throw toHesseError(e);
   }
 }

@@ -22,6 +22,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    const ALL: [ErrorCode; 6] = [
+        ErrorCode::ShapeMismatch,
+        ErrorCode::LengthMismatch,
+        ErrorCode::DtypeMismatch,
+        ErrorCode::UnknownDtype,
+        ErrorCode::OutOfMemory,
+        ErrorCode::InvalidArgument,
+    ];
+    /// The code of [`ErrorCode::as_str`]'s name (e.g. from an error a JS callback rethrew).
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::ShapeMismatch => "SHAPE_MISMATCH",

@@ -5,7 +5,7 @@ use crate::error::{fmt_shape, Error, ErrorCode, Result};
 use crate::kernels::{self, Binary, Conv2d, Isa, MatRef, Reduce, Unary};
 use crate::kernels::lanes::HasLanes;
 use crate::shape::{broadcast, normalize_axis, numel};
-use crate::tensor::{try_zeros, Dtype, Element, Tensor};
+use crate::tensor::{try_zeros, Data, Dtype, Element, Tensor};
 
 /// Runs `$body` with `$T` bound to the element type of `$dtype`.
 macro_rules! with_dtype {
@@ -210,9 +210,11 @@ pub fn conv2d(isa: Isa, x: &Tensor, w: &Tensor, stride: (usize, usize), padding:
 
 /// A copy converted to `dtype`.
 pub fn astype(x: &Tensor, dtype: Dtype) -> Result<Tensor> {
-    let v = x.to_f64_vec();
-    match dtype {
-        Dtype::F64 => Tensor::new(v, x.shape()),
-        Dtype::F32 => Tensor::new(v.into_iter().map(|e| e as f32).collect::<Vec<f32>>(), x.shape()),
+    use crate::mem::try_map;
+    match (x.data(), dtype) {
+        (Data::F32(v), Dtype::F32) => Tensor::new(try_map(v, |&e| e, "astype")?, x.shape()),
+        (Data::F32(v), Dtype::F64) => Tensor::new(try_map(v, |&e| e as f64, "astype")?, x.shape()),
+        (Data::F64(v), Dtype::F32) => Tensor::new(try_map(v, |&e| e as f32, "astype")?, x.shape()),
+        (Data::F64(v), Dtype::F64) => Tensor::new(try_map(v, |&e| e, "astype")?, x.shape()),
     }
 }

@@ -177,7 +177,11 @@ impl Tensor {
                 fmt_shape(shape)
             )));
         }
-        Ok(Tensor { shape: shape.to_vec(), data: self.data.clone() })
+        let data = match &self.data {
+            Data::F32(v) => Data::F32(crate::mem::try_copy(v, "reshape")?),
+            Data::F64(v) => Data::F64(crate::mem::try_copy(v, "reshape")?),
+        };
+        Ok(Tensor { shape: shape.to_vec(), data })
     }
 }
 

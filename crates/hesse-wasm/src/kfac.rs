@@ -1,6 +1,7 @@
 //! K-FAC bindings: the factors of every linear layer as one handle, applied block-diagonally to
 //! full parameter vectors (entries outside the K-FAC layers map to zero).
 
+use crate::js::{any_from_js, f64s};
 use crate::program::{RawProgram, Staged, Store};
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::kfac::KfacInverse;
@@ -26,7 +27,7 @@ impl RawProgram {
             other => return Err(js_error(Error::invalid(format!("unknown K-FAC variant '{other}': use exact or mc")))),
         };
         fn go<T: hesse_core::autodiff::dual::Scalar>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, variant: KfacVariant) -> JsResult<Vec<KfacFactors>> {
-            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+            let inputs = s.input_slices()?;
             prog.kfac(crate::isa(), f, kind, &s.params, &inputs, variant).map_err(js_error)
         }
         let factors = match &self.store {
@@ -44,30 +45,32 @@ impl RawKfac {
         }
         Ok(())
     }
-    /// Applies `f` to each layer's slice of v, writing into the same slice of the result.
-    fn per_layer(&self, v: &[f64], f: impl Fn(usize, &[f64]) -> hesse_core::Result<Vec<f64>>) -> JsResult<Vec<f64>> {
-        self.check(v)?;
-        let mut out = vec![0.0; v.len()];
+    /// Applies `f` to each layer's slice of v (a Float64Array of P values), writing into the
+    /// same slice of the result (a Float64Array).
+    fn per_layer(&self, v: &JsValue, f: impl Fn(usize, &[f64]) -> hesse_core::Result<Vec<f64>>) -> JsResult<JsValue> {
+        let v = any_from_js::<f64>(v, "K-FAC")?;
+        self.check(&v)?;
+        let mut out = hesse_core::mem::try_zeros(v.len(), "K-FAC product").map_err(js_error)?;
         for (i, k) in self.factors.iter().enumerate() {
             let (o, m) = (k.weight_offset, k.size());
             out[o..o + m].copy_from_slice(&f(i, &v[o..o + m]).map_err(js_error)?);
         }
-        Ok(out)
+        f64s(&out)
     }
 }
 
 #[wasm_bindgen]
 impl RawKfac {
     /// Per layer: { layer, a, b, dIn, dOut, hasBias, offset, size }.
-    pub fn layers(&self) -> js_sys::Array {
+    pub fn layers(&self) -> JsResult<js_sys::Array> {
         self.factors
             .iter()
             .map(|k| {
                 let o = js_sys::Object::new();
                 for (key, val) in [
                     ("layer", JsValue::from(k.layer as f64)),
-                    ("a", js_sys::Float64Array::from(k.a.as_slice()).into()),
-                    ("b", js_sys::Float64Array::from(k.b.as_slice()).into()),
+                    ("a", f64s(&k.a)?),
+                    ("b", f64s(&k.b)?),
                     ("dIn", (k.d_in as f64).into()),
                     ("dOut", (k.d_out as f64).into()),
                     ("hasBias", k.has_bias.into()),
@@ -76,22 +79,22 @@ impl RawKfac {
                 ] {
                     let _ = js_sys::Reflect::set(&o, &key.into(), &val);
                 }
-                JsValue::from(o)
+                Ok(JsValue::from(o))
             })
             .collect()
     }
     /// Block-diagonal (B ⊗ A)·v over the K-FAC layers.
-    pub fn mvp(&self, v: &[f64]) -> JsResult<Vec<f64>> {
-        self.per_layer(v, |i, s| self.factors[i].mvp(s))
+    pub fn mvp(&self, v: JsValue) -> JsResult<JsValue> {
+        self.per_layer(&v, |i, s| self.factors[i].mvp(s))
     }
     /// Block-diagonal (B ⊗ A + λI)⁻¹·v (the eigendecompositions are kept for the last λ).
     #[wasm_bindgen(js_name = inverseApply)]
-    pub fn inverse_apply(&mut self, v: &[f64], damping: f64) -> JsResult<Vec<f64>> {
+    pub fn inverse_apply(&mut self, v: JsValue, damping: f64) -> JsResult<JsValue> {
         if self.inverse.as_ref().map(|(d, _)| *d) != Some(damping) {
             let inv = self.factors.iter().map(|k| k.inverse(damping)).collect::<Result<Vec<_>, _>>().map_err(js_error)?;
             self.inverse = Some((damping, inv));
         }
         let inv = &self.inverse.as_ref().expect("just set").1;
-        self.per_layer(v, |i, s| inv[i].apply(s))
+        self.per_layer(&v, |i, s| inv[i].apply(s))
     }
 }

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
 mod alloc;
+mod js;
 mod kfac;
 mod linalg;
 mod program;
@@ -199,11 +200,12 @@ pub fn live_tensors() -> Vec<f64> {
     vec![n as f64, b]
 }
 
-/// [current, peak] heap bytes since the last `resetHeapPeak` (peak memory of a workload).
+/// [current, peak] heap bytes since the last `resetHeapPeak` (peak memory of a workload), and 1
+/// while the allocator's emergency reserve is in use (memory ran out and has not recovered).
 #[wasm_bindgen(js_name = heapStats)]
 pub fn heap_stats() -> Vec<f64> {
     let (now, peak) = alloc::stats();
-    vec![now as f64, peak as f64]
+    vec![now as f64, peak as f64, f64::from(u8::from(alloc::reserve_in_use()))]
 }
 
 #[wasm_bindgen(js_name = resetHeapPeak)]

@@ -2,6 +2,7 @@
 //! curvature at its staged data, a JS function, or a dense matrix) and the algorithms over it.
 //! Results come back as plain JS objects of typed arrays and numbers.
 
+use crate::js::{any_from_js, f64s};
 use crate::program::{RawProgram, Staged, Store};
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::{Curvature, CurvatureOp};
@@ -18,35 +19,56 @@ enum Source {
 }
 
 /// A symmetric linear operator for the algorithms below.
+///
+/// The algorithms borrow it shared (`&RawOperator`), never exclusively: a JS matvec may call
+/// back into hesse, even into this same operator (its size, or another algorithm on it), and
+/// wasm-bindgen would refuse a shared borrow during an exclusive one with a "recursive use of an
+/// object" error. Nothing here needs mutation: products are counted by the algorithms.
 #[wasm_bindgen]
 pub struct RawOperator {
     source: Source,
 }
 
 fn program_apply<T: hesse_core::autodiff::dual::Scalar>(prog: &hesse_core::autodiff::Program, s: &Staged<T>, out: usize, curvature: Curvature, v: &[f64], o: &mut [f64]) -> Result<()> {
-    let inputs: Vec<&[T]> = s.inputs.iter().map(|x| x.as_slice()).collect();
+    let mut inputs = hesse_core::mem::try_vec(s.inputs.len(), "staged inputs")?;
+    inputs.extend(s.inputs.iter().map(|x| x.as_slice()));
     CurvatureOp { prog, isa: crate::isa(), out, params: &s.params, inputs: &inputs, curvature, products: 0 }.apply(v, o)
 }
 
-impl LinOp for RawOperator {
-    fn size(&self) -> usize {
+/// The message of a value a JS callback threw (its `message` if an Error, else its string).
+fn thrown(e: &JsValue) -> (Option<ErrorCode>, String) {
+    let code = js_sys::Reflect::get(e, &"code".into()).ok().and_then(|c| c.as_string()).and_then(|c| ErrorCode::parse(&c));
+    let msg = match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => String::from(err.message()),
+        None => e.as_string().unwrap_or_else(|| "a non-Error value".into()),
+    };
+    (code, msg)
+}
+
+impl RawOperator {
+    fn n(&self) -> usize {
         match &self.source {
             Source::Program { prog, .. } => prog.n_params(),
             Source::Js { size, .. } => *size,
             Source::Dense(d) => d.n(),
         }
     }
-    fn apply(&mut self, v: &[f64], o: &mut [f64]) -> Result<()> {
-        match &mut self.source {
+    fn apply_shared(&self, v: &[f64], o: &mut [f64]) -> Result<()> {
+        match &self.source {
             Source::Program { prog, store, out, curvature } => match store {
                 Store::F32(s) => program_apply(prog, s, *out, *curvature, v, o),
                 Store::F64(s) => program_apply(prog, s, *out, *curvature, v, o),
             },
             Source::Js { f, size } => {
-                let arg = js_sys::Float64Array::from(v);
-                let r = f.call1(&JsValue::NULL, &arg).map_err(|e| {
-                    let msg = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"));
-                    Error::invalid(format!("the operator's matvec threw: {msg}"))
+                let arg = f64s(v).map_err(|_| Error::new(ErrorCode::OutOfMemory, format!("the operator's matvec: cannot allocate its argument ({size} values) in JavaScript")))?;
+                let r = f.call1(&JsValue::NULL, &arg).map_err(|e| match thrown(&e) {
+                    // A hesse error raised inside the matvec keeps its code (OUT_OF_MEMORY stays that).
+                    (Some(code), msg) => Error::new(code, format!("the operator's matvec failed: {msg}")),
+                    // wasm-bindgen's refusal to free (or mutably borrow) a handle that is in use.
+                    (None, msg) if msg.contains("recursive use of an object") || msg.contains("while it was borrowed") => {
+                        Error::invalid("the operator's matvec freed or modified a hesse object that this call is using (such as this operator); a matvec may use it, but not free it")
+                    }
+                    (None, msg) => Error::invalid(format!("the operator's matvec threw: {msg}")),
                 })?;
                 let arr = r.dyn_into::<js_sys::Float64Array>().map_err(|_| Error::invalid("the operator's matvec must return a Float64Array"))?;
                 if arr.length() as usize != *size {
@@ -55,8 +77,20 @@ impl LinOp for RawOperator {
                 arr.copy_to(o);
                 Ok(())
             }
-            Source::Dense(d) => d.apply(v, o),
+            Source::Dense(d) => d.apply_ref(v, o),
         }
+    }
+}
+
+/// The LinOp the algorithms run on: a shared borrow of the operator.
+struct Shared<'a>(&'a RawOperator);
+
+impl LinOp for Shared<'_> {
+    fn size(&self) -> usize {
+        self.0.n()
+    }
+    fn apply(&mut self, v: &[f64], o: &mut [f64]) -> Result<()> {
+        self.0.apply_shared(v, o)
     }
 }
 
@@ -67,13 +101,13 @@ impl RawOperator {
     pub fn from_function(size: u32, matvec: js_sys::Function) -> RawOperator {
         RawOperator { source: Source::Js { f: matvec, size: size as usize } }
     }
-    /// A dense symmetric n×n matrix (row-major).
+    /// A dense symmetric n×n matrix (row-major, a Float64Array).
     #[wasm_bindgen(js_name = fromDense)]
-    pub fn from_dense(a: &[f64], n: u32) -> JsResult<RawOperator> {
-        Ok(RawOperator { source: Source::Dense(Dense::new(a.to_vec(), n as usize).map_err(js_error)?) })
+    pub fn from_dense(a: JsValue, n: u32) -> JsResult<RawOperator> {
+        Ok(RawOperator { source: Source::Dense(Dense::new(any_from_js(&a, "dense matrix")?, n as usize).map_err(js_error)?) })
     }
     pub fn size(&self) -> u32 {
-        LinOp::size(self) as u32
+        self.n() as u32
     }
 }
 
@@ -85,7 +119,10 @@ impl RawProgram {
     #[wasm_bindgen(js_name = curvatureOperator)]
     pub fn curvature_operator(&self, out: u32, curvature: &str, f: u32) -> JsResult<RawOperator> {
         let curvature = crate::program::parse_curvature(curvature, f as usize)?;
-        Ok(RawOperator { source: Source::Program { prog: self.prog.clone(), store: self.store.clone(), out: out as usize, curvature } })
+        // The program's constants are shared, so copying it copies node lists only; the staged
+        // data are copied fallibly.
+        let store = self.store.try_clone().map_err(js_error)?;
+        Ok(RawOperator { source: Source::Program { prog: self.prog.clone(), store, out: out as usize, curvature } })
     }
 }
 
@@ -98,25 +135,22 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
-fn f64s(v: &[f64]) -> JsValue {
-    js_sys::Float64Array::from(v).into()
-}
-
 fn num(x: usize) -> JsValue {
     (x as f64).into()
 }
 
 /// Dense symmetric eigendecomposition: { values (ascending), vectors (row j: eigenvector j) }.
 #[wasm_bindgen]
-pub fn eigh(a: &[f64], n: u32) -> JsResult<JsValue> {
-    let (values, vectors) = linalg::eigh(a, n as usize).map_err(js_error)?;
-    Ok(object(&[("values", f64s(&values)), ("vectors", f64s(&vectors))]))
+pub fn eigh(a: JsValue, n: u32) -> JsResult<JsValue> {
+    let a = any_from_js::<f64>(&a, "eigh")?;
+    let (values, vectors) = linalg::eigh(&a, n as usize).map_err(js_error)?;
+    Ok(object(&[("values", f64s(&values)?), ("vectors", f64s(&vectors)?)]))
 }
 
 /// Lanczos with full reorthogonalization: `which` is "largest" | "smallest" | "both".
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
-pub fn lanczos(op: &mut RawOperator, k: u32, which: &str, max_iter: u32, tol: f64, seed: f64, vectors: bool, check_symmetry: bool) -> JsResult<JsValue> {
+pub fn lanczos(op: &RawOperator, k: u32, which: &str, max_iter: u32, tol: f64, seed: f64, vectors: bool, check_symmetry: bool) -> JsResult<JsValue> {
     let which = match which {
         "largest" => Which::Largest,
         "smallest" => Which::Smallest,
@@ -124,11 +158,11 @@ pub fn lanczos(op: &mut RawOperator, k: u32, which: &str, max_iter: u32, tol: f6
         other => return Err(js_error(Error::invalid(format!("unknown which '{other}': use largest, smallest or both")))),
     };
     let opts = LanczosOpts { max_iter: max_iter as usize, tol, seed: seed as u64, vectors, check_symmetry };
-    let r = linalg::lanczos(op, k as usize, which, &opts).map_err(js_error)?;
+    let r = linalg::lanczos(&mut Shared(op), k as usize, which, &opts).map_err(js_error)?;
     Ok(object(&[
-        ("values", f64s(&r.values)),
-        ("vectors", r.vectors.as_deref().map(f64s).unwrap_or(JsValue::UNDEFINED)),
-        ("residuals", f64s(&r.residuals)),
+        ("values", f64s(&r.values)?),
+        ("vectors", r.vectors.as_deref().map(f64s).transpose()?.unwrap_or(JsValue::UNDEFINED)),
+        ("residuals", f64s(&r.residuals)?),
         ("iterations", num(r.iterations)),
         ("products", num(r.products)),
         ("converged", r.converged.into()),
@@ -137,17 +171,17 @@ pub fn lanczos(op: &mut RawOperator, k: u32, which: &str, max_iter: u32, tol: f6
 
 /// Power iteration with deflation (top k by magnitude).
 #[wasm_bindgen(js_name = powerIteration)]
-pub fn power_iteration(op: &mut RawOperator, k: u32, max_iter: u32, tol: f64, seed: f64) -> JsResult<JsValue> {
-    let r = linalg::power_iteration(op, k as usize, &PowerOpts { max_iter: max_iter as usize, tol, seed: seed as u64 }).map_err(js_error)?;
-    Ok(object(&[("values", f64s(&r.values)), ("vectors", f64s(&r.vectors)), ("residuals", f64s(&r.residuals)), ("products", num(r.products)), ("converged", r.converged.into())]))
+pub fn power_iteration(op: &RawOperator, k: u32, max_iter: u32, tol: f64, seed: f64) -> JsResult<JsValue> {
+    let r = linalg::power_iteration(&mut Shared(op), k as usize, &PowerOpts { max_iter: max_iter as usize, tol, seed: seed as u64 }).map_err(js_error)?;
+    Ok(object(&[("values", f64s(&r.values)?), ("vectors", f64s(&r.vectors)?), ("residuals", f64s(&r.residuals)?), ("products", num(r.products)), ("converged", r.converged.into())]))
 }
 
 /// Trace estimate: `method` "hutchinson" (`samples` probes) or "hutch++" (`samples` products).
 #[wasm_bindgen(js_name = traceEstimate)]
-pub fn trace_estimate(op: &mut RawOperator, method: &str, samples: u32, seed: f64) -> JsResult<JsValue> {
+pub fn trace_estimate(op: &RawOperator, method: &str, samples: u32, seed: f64) -> JsResult<JsValue> {
     let r = match method {
-        "hutchinson" => linalg::hutchinson_trace(op, samples as usize, seed as u64),
-        "hutch++" => linalg::hutch_pp_trace(op, samples as usize, seed as u64),
+        "hutchinson" => linalg::hutchinson_trace(&mut Shared(op), samples as usize, seed as u64),
+        "hutch++" => linalg::hutch_pp_trace(&mut Shared(op), samples as usize, seed as u64),
         other => return Err(js_error(Error::invalid(format!("unknown trace method '{other}': use hutchinson or hutch++")))),
     }
     .map_err(js_error)?;
@@ -156,22 +190,22 @@ pub fn trace_estimate(op: &mut RawOperator, method: &str, samples: u32, seed: f6
 
 /// Hutchinson diagonal estimate.
 #[wasm_bindgen(js_name = diagonalEstimate)]
-pub fn diagonal_estimate(op: &mut RawOperator, samples: u32, seed: f64) -> JsResult<JsValue> {
-    let r = linalg::hutchinson_diagonal(op, samples as usize, seed as u64).map_err(js_error)?;
-    Ok(object(&[("diagonal", f64s(&r.diagonal)), ("products", num(r.products))]))
+pub fn diagonal_estimate(op: &RawOperator, samples: u32, seed: f64) -> JsResult<JsValue> {
+    let r = linalg::hutchinson_diagonal(&mut Shared(op), samples as usize, seed as u64).map_err(js_error)?;
+    Ok(object(&[("diagonal", f64s(&r.diagonal)?), ("products", num(r.products))]))
 }
 
 /// Stochastic Lanczos quadrature: the spectral density on a grid, and the first moments.
 #[wasm_bindgen]
-pub fn slq(op: &mut RawOperator, probes: u32, steps: u32, grid_points: u32, sigma: f64, seed: f64) -> JsResult<JsValue> {
+pub fn slq(op: &RawOperator, probes: u32, steps: u32, grid_points: u32, sigma: f64, seed: f64) -> JsResult<JsValue> {
     let opts = SlqOpts { probes: probes as usize, steps: steps as usize, grid_points: grid_points as usize, sigma, seed: seed as u64 };
-    let q = linalg::slq_quadrature(op, &opts).map_err(js_error)?;
+    let q = linalg::slq_quadrature(&mut Shared(op), &opts).map_err(js_error)?;
     let (grid, density) = q.density(opts.grid_points, sigma).map_err(js_error)?;
     Ok(object(&[
-        ("grid", f64s(&grid)),
-        ("density", f64s(&density)),
-        ("nodes", f64s(&q.nodes)),
-        ("weights", f64s(&q.weights)),
+        ("grid", f64s(&grid)?),
+        ("density", f64s(&density)?),
+        ("nodes", f64s(&q.nodes)?),
+        ("weights", f64s(&q.weights)?),
         ("products", num(q.products)),
     ]))
 }
@@ -179,28 +213,34 @@ pub fn slq(op: &mut RawOperator, probes: u32, steps: u32, grid_points: u32, sigm
 /// Conjugate gradients on (A + damping·I)x = b.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
-pub fn cg(op: &mut RawOperator, b: &[f64], damping: f64, x0: Option<Vec<f64>>, rtol: f64, atol: f64, max_iter: u32, min_iter: u32) -> JsResult<JsValue> {
+pub fn cg(op: &RawOperator, b: JsValue, damping: f64, x0: JsValue, rtol: f64, atol: f64, max_iter: u32, min_iter: u32) -> JsResult<JsValue> {
+    let b = any_from_js::<f64>(&b, "cg: b")?;
     let mut opts = CgOpts::with_damping(damping).map_err(js_error)?;
-    opts.x0 = x0;
+    opts.x0 = if x0.is_undefined() || x0.is_null() { None } else { Some(any_from_js(&x0, "cg: x0")?) };
     opts.rtol = rtol;
     opts.atol = atol;
     opts.max_iter = max_iter as usize;
     opts.min_iter = min_iter as usize;
-    let r = linalg::cg(op, b, &opts).map_err(js_error)?;
+    let r = linalg::cg(&mut Shared(op), &b, &opts).map_err(js_error)?;
+    let negative = match &r.negative_curvature {
+        Some(n) => object(&[("direction", f64s(&n.direction)?), ("rayleigh", n.rayleigh.into())]),
+        None => JsValue::UNDEFINED,
+    };
     Ok(object(&[
-        ("x", f64s(&r.x)),
+        ("x", f64s(&r.x)?),
         ("iterations", num(r.iterations)),
         ("residualNorm", r.residual_norm.into()),
         ("converged", r.converged.into()),
-        ("negativeCurvature", r.negative_curvature.as_ref().map(|n| object(&[("direction", f64s(&n.direction)), ("rayleigh", n.rayleigh.into())])).unwrap_or(JsValue::UNDEFINED)),
-        ("model", f64s(&r.model)),
+        ("negativeCurvature", negative),
+        ("model", f64s(&r.model)?),
         ("products", num(r.products)),
     ]))
 }
 
 /// MINRES on (A + shift·I)x = b (symmetric, possibly indefinite).
 #[wasm_bindgen]
-pub fn minres(op: &mut RawOperator, b: &[f64], shift: f64, rtol: f64, max_iter: u32) -> JsResult<JsValue> {
-    let r = linalg::minres(op, b, &MinresOpts { shift, rtol, max_iter: max_iter as usize }).map_err(js_error)?;
-    Ok(object(&[("x", f64s(&r.x)), ("iterations", num(r.iterations)), ("residualNorm", r.residual_norm.into()), ("converged", r.converged.into()), ("products", num(r.products))]))
+pub fn minres(op: &RawOperator, b: JsValue, shift: f64, rtol: f64, max_iter: u32) -> JsResult<JsValue> {
+    let b = any_from_js::<f64>(&b, "minres: b")?;
+    let r = linalg::minres(&mut Shared(op), &b, &MinresOpts { shift, rtol, max_iter: max_iter as usize }).map_err(js_error)?;
+    Ok(object(&[("x", f64s(&r.x)?), ("iterations", num(r.iterations)), ("residualNorm", r.residual_norm.into()), ("converged", r.converged.into()), ("products", num(r.products))]))
 }

@@ -2,26 +2,61 @@
 //! runs it many times. Parameters and data are staged in Rust once (`setParams`, `setInput`) so
 //! repeated runs (Lanczos, CG, Hessian columns) copy only what changes.
 
+use crate::js::{any_from_js, copy_into, from_js, JsElement};
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, LossKind, Program, Run, Wrt};
-use hesse_core::tensor::Element;
+use hesse_core::mem::{try_copy, try_vec, try_zeros};
 use hesse_core::{Dtype, Error, ErrorCode};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 /// Staged values of one dtype.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub(crate) struct Staged<T> {
     pub(crate) params: Vec<T>,
     pub(crate) inputs: Vec<Vec<T>>,
 }
 
-#[derive(Clone)]
+impl<T: Copy> Staged<T> {
+    /// A copy (for an operator's snapshot), allocated fallibly.
+    pub(crate) fn try_clone(&self) -> hesse_core::Result<Self> {
+        let mut inputs = try_vec(self.inputs.len(), "staged inputs")?;
+        for x in &self.inputs {
+            inputs.push(try_copy(x, "staged inputs")?);
+        }
+        Ok(Staged { params: try_copy(&self.params, "staged parameters")?, inputs })
+    }
+    /// The staged inputs as slices.
+    pub(crate) fn input_slices(&self) -> JsResult<Vec<&[T]>> {
+        let mut v = try_vec(self.inputs.len(), "staged inputs").map_err(js_error)?;
+        v.extend(self.inputs.iter().map(|x| x.as_slice()));
+        Ok(v)
+    }
+}
+
 pub(crate) enum Store {
     F32(Staged<f32>),
     F64(Staged<f64>),
 }
+
+impl Store {
+    pub(crate) fn try_clone(&self) -> hesse_core::Result<Store> {
+        Ok(match self {
+            Store::F32(s) => Store::F32(s.try_clone()?),
+            Store::F64(s) => Store::F64(s.try_clone()?),
+        })
+    }
+    fn elem_size(&self) -> u128 {
+        match self {
+            Store::F32(_) => 4,
+            Store::F64(_) => 8,
+        }
+    }
+}
+
+/// What wasm32 can address: a program whose every run needs more can never run here.
+const ADDRESS_SPACE: u128 = 1 << 32;
 
 #[wasm_bindgen]
 pub struct RawProgram {
@@ -33,8 +68,40 @@ fn usize_shape(shape: &[u32]) -> Vec<usize> {
     shape.iter().map(|&d| d as usize).collect()
 }
 
-fn id(r: hesse_core::Result<usize>) -> JsResult<u32> {
-    r.map(|i| i as u32).map_err(js_error)
+impl RawProgram {
+    /// One builder step, all or nothing: on an error, or when the program would no longer fit
+    /// wasm32's memory, everything the step added is removed (a failed `sequential` leaves no
+    /// half-built layers, and the program keeps working).
+    fn build(&mut self, step: impl FnOnce(&mut Program) -> hesse_core::Result<usize>) -> JsResult<u32> {
+        let mark = self.prog.mark();
+        match step(&mut self.prog).and_then(|id| self.fits().map(|_| id)) {
+            Ok(id) => Ok(id as u32),
+            Err(e) => {
+                self.prog.rollback(mark);
+                Err(js_error(e))
+            }
+        }
+    }
+
+    /// Refuses a program whose runs need more than wasm32's 4 GiB: a lower bound of one
+    /// value-only run (staged parameters and inputs plus every node's value; gradients and
+    /// tangents need more), checked as the program is built, before anything is allocated.
+    fn fits(&self) -> hesse_core::Result<()> {
+        let bytes = self.prog.min_run_elements() as u128 * self.store.elem_size();
+        if bytes > ADDRESS_SPACE {
+            return Err(Error::new(
+                ErrorCode::OutOfMemory,
+                format!(
+                    "this program needs at least {bytes} bytes for one run (P = {} parameters, {} values in {} nodes, {}), but wasm32 memory holds at most {ADDRESS_SPACE} bytes (4 GiB); use a smaller model or batch",
+                    self.prog.n_params(),
+                    self.prog.min_run_elements(),
+                    self.prog.nodes().len(),
+                    self.dtype()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
@@ -127,65 +194,73 @@ impl RawProgram {
     }
 
     pub fn param(&mut self, shape: &[u32]) -> JsResult<u32> {
-        id(self.prog.param(&usize_shape(shape)))
+        self.build(|p| p.param(&usize_shape(shape)))
     }
+    /// A data input; its staging buffer is allocated now (zeros), so staging never allocates.
     pub fn input(&mut self, shape: &[u32]) -> JsResult<u32> {
-        let r = id(self.prog.input(&usize_shape(shape)))?;
-        let n: usize = shape.iter().map(|&d| d as usize).product();
-        match &mut self.store {
-            Store::F32(s) => s.inputs.push(vec![0.0; n]),
-            Store::F64(s) => s.inputs.push(vec![0.0; n]),
+        let mark = self.prog.mark();
+        let id = self.build(|p| p.input(&usize_shape(shape)))?;
+        let n = hesse_core::shape::numel(&usize_shape(shape)).map_err(js_error)?;
+        let staged = match &mut self.store {
+            Store::F32(s) => stage(&mut s.inputs, n),
+            Store::F64(s) => stage(&mut s.inputs, n),
+        };
+        if let Err(e) = staged {
+            self.prog.rollback(mark);
+            return Err(js_error(e));
         }
-        Ok(r)
+        Ok(id)
     }
-    pub fn constant(&mut self, shape: &[u32], values: &[f64]) -> JsResult<u32> {
-        id(self.prog.constant(&usize_shape(shape), values.to_vec()))
+    /// A constant (a Float64Array of numel(shape) values).
+    pub fn constant(&mut self, shape: &[u32], values: JsValue) -> JsResult<u32> {
+        let values = any_from_js::<f64>(&values, "constant")?;
+        self.build(|p| p.constant(&usize_shape(shape), values))
     }
     /// Elementwise binary op with broadcasting: add | sub | mul | div.
     pub fn binary(&mut self, op: &str, a: u32, b: u32) -> JsResult<u32> {
         let (a, b) = (a as usize, b as usize);
-        id(match op {
-            "add" => self.prog.add(a, b),
-            "sub" => self.prog.sub(a, b),
-            "mul" => self.prog.mul(a, b),
-            "div" => self.prog.div(a, b),
+        self.build(|p| match op {
+            "add" => p.add(a, b),
+            "sub" => p.sub(a, b),
+            "mul" => p.mul(a, b),
+            "div" => p.div(a, b),
             _ => Err(Error::invalid(format!("unsupported op '{op}'"))),
         })
     }
     pub fn scale(&mut self, x: u32, c: f64) -> JsResult<u32> {
-        id(self.prog.scale(x as usize, c))
+        self.build(|p| p.scale(x as usize, c))
     }
     /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α).
     pub fn act(&mut self, x: u32, name: &str, alpha: f64) -> JsResult<u32> {
         let a = parse_act(name, alpha)?;
-        id(self.prog.act(x as usize, a))
+        self.build(|p| p.act(x as usize, a))
     }
     pub fn matmul(&mut self, a: u32, b: u32, ta: bool, tb: bool) -> JsResult<u32> {
-        id(self.prog.matmul(a as usize, b as usize, ta, tb))
+        self.build(|p| p.matmul(a as usize, b as usize, ta, tb))
     }
     pub fn conv2d(&mut self, x: u32, w: u32, sh: u32, sw: u32, ph: u32, pw: u32) -> JsResult<u32> {
-        id(self.prog.conv2d(x as usize, w as usize, (sh as usize, sw as usize), (ph as usize, pw as usize)))
+        self.build(|p| p.conv2d(x as usize, w as usize, (sh as usize, sw as usize), (ph as usize, pw as usize)))
     }
     pub fn reshape(&mut self, x: u32, shape: &[u32]) -> JsResult<u32> {
-        id(self.prog.reshape(x as usize, &usize_shape(shape)))
+        self.build(|p| p.reshape(x as usize, &usize_shape(shape)))
     }
     pub fn transpose(&mut self, x: u32) -> JsResult<u32> {
-        id(self.prog.transpose(x as usize))
+        self.build(|p| p.transpose(x as usize))
     }
     /// Output axis a is input axis perm[a].
     pub fn permute(&mut self, x: u32, perm: &[u32]) -> JsResult<u32> {
-        id(self.prog.permute(x as usize, &usize_shape(perm)))
+        self.build(|p| p.permute(x as usize, &usize_shape(perm)))
     }
     /// Concatenation of nodes `xs` along `axis` (negative counts from the end).
     pub fn concat(&mut self, xs: &[u32], axis: i32) -> JsResult<u32> {
-        id(self.prog.concat(&usize_shape(xs), axis as i64))
+        self.build(|p| p.concat(&usize_shape(xs), axis as i64))
     }
     /// sum | mean along `axis` (all when undefined).
     pub fn reduce(&mut self, op: &str, x: u32, axis: Option<i32>, keepdims: bool) -> JsResult<u32> {
         let axis = axis.map(i64::from);
-        id(match op {
-            "sum" => self.prog.sum(x as usize, axis, keepdims),
-            "mean" => self.prog.mean(x as usize, axis, keepdims),
+        self.build(|p| match op {
+            "sum" => p.sum(x as usize, axis, keepdims),
+            "mean" => p.mean(x as usize, axis, keepdims),
             _ => Err(Error::invalid(format!("unsupported reduction '{op}'"))),
         })
     }
@@ -193,21 +268,21 @@ impl RawProgram {
     #[wasm_bindgen(js_name = lastAxis)]
     pub fn last_axis(&mut self, op: &str, x: u32, eps: f64) -> JsResult<u32> {
         let x = x as usize;
-        id(match op {
-            "logsumexp" => self.prog.logsumexp(x),
-            "softmax" => self.prog.softmax(x),
-            "log_softmax" => self.prog.log_softmax(x),
-            "layer_norm" => self.prog.layer_norm(x, eps),
+        self.build(|p| match op {
+            "logsumexp" => p.logsumexp(x),
+            "softmax" => p.softmax(x),
+            "log_softmax" => p.log_softmax(x),
+            "layer_norm" => p.layer_norm(x, eps),
             _ => Err(Error::invalid(format!("unsupported op '{op}'"))),
         })
     }
     /// mse | cross_entropy | bce_with_logits.
     pub fn loss(&mut self, kind: &str, pred: u32, target: u32) -> JsResult<u32> {
-        let (p, t) = (pred as usize, target as usize);
-        id(match kind {
-            "mse" => self.prog.mse(p, t),
-            "cross_entropy" => self.prog.cross_entropy(p, t),
-            "bce_with_logits" => self.prog.bce_with_logits(p, t),
+        let (pr, t) = (pred as usize, target as usize);
+        self.build(|p| match kind {
+            "mse" => p.mse(pr, t),
+            "cross_entropy" => p.cross_entropy(pr, t),
+            "bce_with_logits" => p.bce_with_logits(pr, t),
             _ => Err(Error::invalid(format!("unknown loss '{kind}': use mse, cross_entropy or bce_with_logits"))),
         })
     }
@@ -216,36 +291,37 @@ impl RawProgram {
         let v: Value = serde_json::from_str(layers_json).map_err(|e| js_error(Error::invalid(format!("layers: {e}"))))?;
         let arr = v.as_array().ok_or_else(|| js_error(Error::invalid("layers: expected an array")))?;
         let layers = arr.iter().map(parse_layer).collect::<Result<Vec<_>, _>>().map_err(js_error)?;
-        id(self.prog.sequential(x as usize, &layers))
+        self.build(|p| p.sequential(x as usize, &layers))
     }
 
-    /// Stages the flat parameter vector (a Float32Array or Float64Array of the program's dtype).
+    /// Stages the flat parameter vector (a Float32Array or Float64Array of the program's dtype),
+    /// in place when its buffer exists (no second P-sized allocation).
     #[wasm_bindgen(js_name = setParams)]
     pub fn set_params(&mut self, values: JsValue) -> JsResult<()> {
+        fn go<T: JsElement>(s: &mut Staged<T>, v: &JsValue, p: usize) -> JsResult<()> {
+            if s.params.len() == p {
+                copy_into(v, &mut s.params, "params")
+            } else {
+                s.params = from_js(v, p, "params")?;
+                Ok(())
+            }
+        }
         let p = self.prog.n_params();
         match &mut self.store {
-            Store::F32(s) => s.params = from_js::<f32>(&values, p, "params")?,
-            Store::F64(s) => s.params = from_js::<f64>(&values, p, "params")?,
+            Store::F32(s) => go(s, &values, p),
+            Store::F64(s) => go(s, &values, p),
         }
-        Ok(())
     }
-    /// Stages the data of input `slot`.
+    /// Stages the data of input `slot` (into the buffer allocated with the input).
     #[wasm_bindgen(js_name = setInput)]
     pub fn set_input(&mut self, slot: u32, values: JsValue) -> JsResult<()> {
         let slot = slot as usize;
-        let n = self.prog.n_inputs();
-        let len = self.prog.input_shape(slot).map(|s| s.iter().product::<usize>()).unwrap_or(0);
+        check_slot(slot, self.prog.n_inputs())?;
+        let what = format!("input {slot}");
         match &mut self.store {
-            Store::F32(s) => {
-                check_slot(slot, n)?;
-                s.inputs[slot] = from_js::<f32>(&values, len, &format!("input {slot}"))?
-            }
-            Store::F64(s) => {
-                check_slot(slot, n)?;
-                s.inputs[slot] = from_js::<f64>(&values, len, &format!("input {slot}"))?
-            }
+            Store::F32(s) => copy_into(&values, &mut s.inputs[slot], &what),
+            Store::F64(s) => copy_into(&values, &mut s.inputs[slot], &what),
         }
-        Ok(())
     }
 
     /// Runs up to node `out`. `wrt`: -1 for the parameters, else an input slot. `tangents`: K
@@ -283,23 +359,24 @@ impl RawProgram {
         let part = match part {
             "dense" => GaussNewtonPart::Dense,
             "diagonal" => GaussNewtonPart::Diagonal,
-            "blocks" => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
+            "blocks" if ranges.len() % 2 == 0 => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
+            "blocks" => return Err(js_error(Error::invalid(format!("Gauss–Newton blocks: ranges must be (offset, size) pairs, got {} numbers", ranges.len())))),
             other => return Err(js_error(Error::invalid(format!("unknown Gauss–Newton part '{other}': use dense, diagonal or blocks")))),
         };
-        #[allow(clippy::too_many_arguments)]
-        fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> JsResult<JsValue> {
-            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-            prog.gauss_newton_with(crate::isa(), f, kind, &s.params, &inputs, chunk, part, mc).map(|v| T::to_js(&v)).map_err(js_error)
-        }
-        #[allow(clippy::too_many_arguments)]
-        fn wide<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, kind: LossKind, chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> JsResult<JsValue> {
-            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-            prog.gauss_newton_f64(crate::isa(), f, kind, &s.params, &inputs, chunk, part, mc).map(|v| js_sys::Float64Array::from(v.as_slice()).into()).map_err(js_error)
-        }
+        let (f, chunk) = (f as usize, chunk as usize);
         match (&self.store, f64_accumulate) {
-            (Store::F32(s), false) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
-            (Store::F32(s), true) => wide(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
-            (Store::F64(s), _) => go(&self.prog, s, f as usize, kind, chunk as usize, &part, mc),
+            (Store::F32(s), false) => {
+                let inputs = s.input_slices()?;
+                f32::to_js(&self.prog.gauss_newton_with(crate::isa(), f, kind, &s.params, &inputs, chunk, &part, mc).map_err(js_error)?)
+            }
+            (Store::F32(s), true) => {
+                let inputs = s.input_slices()?;
+                f64::to_js(&self.prog.gauss_newton_f64(crate::isa(), f, kind, &s.params, &inputs, chunk, &part, mc).map_err(js_error)?)
+            }
+            (Store::F64(s), _) => {
+                let inputs = s.input_slices()?;
+                f64::to_js(&self.prog.gauss_newton_with(crate::isa(), f, kind, &s.params, &inputs, chunk, &part, mc).map_err(js_error)?)
+            }
         }
     }
 }
@@ -311,8 +388,8 @@ impl RawProgram {
     #[wasm_bindgen(js_name = jacobianT)]
     pub fn jacobian_t(&self, f: u32, chunk: u32) -> JsResult<JsValue> {
         fn go<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, f: usize, chunk: usize) -> JsResult<JsValue> {
-            let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
-            prog.jacobian_t(crate::isa(), f, &s.params, &inputs, chunk).map(|v| T::to_js(&v)).map_err(js_error)
+            let inputs = s.input_slices()?;
+            T::to_js(&prog.jacobian_t(crate::isa(), f, &s.params, &inputs, chunk).map_err(js_error)?)
         }
         match &self.store {
             Store::F32(s) => go(&self.prog, s, f as usize, chunk as usize),
@@ -338,37 +415,11 @@ pub(crate) fn parse_curvature(name: &str, output: usize) -> JsResult<Curvature> 
     })
 }
 
-/// Element types with a matching JS typed array.
-trait JsElement: Element {
-    fn copy_from(v: &JsValue) -> Option<Vec<Self>>;
-    fn to_js(v: &[Self]) -> JsValue;
-}
-impl JsElement for f32 {
-    fn copy_from(v: &JsValue) -> Option<Vec<f32>> {
-        v.dyn_ref::<js_sys::Float32Array>().map(|a| a.to_vec())
-    }
-    fn to_js(v: &[f32]) -> JsValue {
-        js_sys::Float32Array::from(v).into()
-    }
-}
-impl JsElement for f64 {
-    fn copy_from(v: &JsValue) -> Option<Vec<f64>> {
-        v.dyn_ref::<js_sys::Float64Array>().map(|a| a.to_vec())
-    }
-    fn to_js(v: &[f64]) -> JsValue {
-        js_sys::Float64Array::from(v).into()
-    }
-}
-
-/// Copies a typed array of the program's dtype and exactly `n` values into Rust.
-fn from_js<T: JsElement>(v: &JsValue, n: usize, what: &str) -> JsResult<Vec<T>> {
-    let data = T::copy_from(v).ok_or_else(|| {
-        js_error(Error::new(ErrorCode::DtypeMismatch, format!("{what}: expected a {} typed array for this {} program", if T::DTYPE == Dtype::F32 { "Float32Array" } else { "Float64Array" }, T::DTYPE.name())))
-    })?;
-    if data.len() != n {
-        return Err(js_error(Error::new(ErrorCode::LengthMismatch, format!("{what}: expected {n} values, got {}", data.len()))));
-    }
-    Ok(data)
+/// Appends a zero buffer of `n` values for a new input slot.
+fn stage<T: hesse_core::real::Real>(inputs: &mut Vec<Vec<T>>, n: usize) -> hesse_core::Result<()> {
+    hesse_core::mem::try_reserve(inputs, 1, "staged inputs")?;
+    inputs.push(try_zeros(n, "staged input")?);
+    Ok(())
 }
 
 /// The scalar part of a run request.
@@ -384,36 +435,27 @@ struct Request {
 
 fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, q: &Request, tangents: &JsValue, cotangent: &JsValue) -> JsResult<js_sys::Array> {
     let Request { out, wrt, k, backward, check_finite, curvature, returns } = *q;
-    let tan: Vec<T> = if k == 0 { Vec::new() } else { T::copy_from(tangents).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "tangents: expected a typed array of the program's dtype")))? };
-    let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() {
-        None
-    } else {
-        Some(T::copy_from(cotangent).ok_or_else(|| js_error(Error::new(ErrorCode::DtypeMismatch, "cotangent: expected a typed array of the program's dtype")))?)
-    };
-    let inputs: Vec<&[T]> = s.inputs.iter().map(|v| v.as_slice()).collect();
+    let tan: Vec<T> = if k == 0 { Vec::new() } else { any_from_js(tangents, "tangents")? };
+    let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() { None } else { Some(any_from_js(cotangent, "cotangent")?) };
+    let inputs = s.input_slices()?;
     let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), cotangents: &[], check_finite, curvature };
     let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
-    let empty = T::to_js(&[]);
-    let pick = |bit: u32, v: Option<&[T]>| if returns & bit != 0 { v.map(T::to_js).unwrap_or_else(|| empty.clone()) } else { empty.clone() };
+    drop((tan, cot));
+    let pick = |bit: u32, v: Option<&[T]>| if returns & bit != 0 { v.map_or_else(|| T::to_js(&[]), T::to_js) } else { T::to_js(&[]) };
     let arr = js_sys::Array::new();
-    arr.push(&pick(1, Some(&o.output.p)));
-    arr.push(&pick(2, o.output.t.as_deref()));
-    let zeros: Vec<T>;
+    arr.push(&pick(1, Some(&o.output.p))?);
+    arr.push(&pick(2, o.output.t.as_deref())?);
     let (g, gt) = match &o.grad {
-        Some(g) => {
-            let gt = match (&g.t, k > 0) {
-                (Some(t), _) => Some(t.as_slice()),
-                (None, true) => {
-                    zeros = vec![T::ZERO; g.p.len() * k];
-                    Some(zeros.as_slice())
-                }
-                (None, false) => None,
-            };
-            (Some(g.p.as_slice()), gt)
-        }
+        Some(g) => (Some(g.p.as_slice()), g.t.as_deref()),
         None => (None, None),
     };
-    arr.push(&pick(4, g));
-    arr.push(&pick(8, gt));
+    arr.push(&pick(4, g)?);
+    // With K > 0 a gradient without tangents has zero ones (no node carried any): K·P zeros,
+    // made in JS (no wasm allocation).
+    let gt_js = match (gt, g, k > 0 && returns & 8 != 0) {
+        (None, Some(g), true) => T::zeros_js(g.len() * k)?,
+        _ => pick(8, gt)?,
+    };
+    arr.push(&gt_js);
     Ok(arr)
 }

@@ -10,7 +10,7 @@ use crate::error::{fmt_shape, Error, Result};
 impl Program {
     /// A constant of `shape` (captured tensors and numbers while tracing).
     pub fn constant(&mut self, shape: &[usize], values: Vec<f64>) -> Result<usize> {
-        self.push(Op::Const(values), &[], Some(shape))
+        self.push(Op::Const(std::sync::Arc::new(values)), &[], Some(shape))
     }
     pub fn add(&mut self, a: usize, b: usize) -> Result<usize> {
         self.push(Op::Add, &[a, b], None)

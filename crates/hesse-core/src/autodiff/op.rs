@@ -17,8 +17,9 @@ pub enum Op {
     Param { offset: usize },
     /// The `slot`-th data input.
     Input { slot: usize },
-    /// A constant tensor captured while tracing (values in f64, cast to the run's dtype).
-    Const(Vec<f64>),
+    /// A constant tensor captured while tracing (values in f64, cast to the run's dtype; shared,
+    /// so that copying a program, e.g. for an operator's snapshot, copies no data).
+    Const(std::sync::Arc<Vec<f64>>),
     Add,
     Sub,
     Mul,
@@ -181,7 +182,7 @@ impl Op {
     /// The forward pass on duals (so it is also the JVP).
     pub fn eval<T: Scalar>(&self, cx: &Ctx, ins: &[&Dual<T>], shape: &[usize]) -> Result<Dual<T>> {
         let x = match (self, ins.first()) {
-            (Op::Const(v), _) => return Ok(Dual::constant(shape.to_vec(), v.iter().map(|&x| T::from_f64(x)).collect())),
+            (Op::Const(v), _) => return Ok(Dual::constant(shape.to_vec(), crate::mem::try_map(v, |&x| T::from_f64(x), "constant")?)),
             (_, Some(x)) => *x,
             (_, None) => return Err(Error::invalid(format!("{}: a leaf has no forward rule (the program sets its value)", self.name()))),
         };

@@ -78,8 +78,14 @@ impl LinOp for Dense {
     fn size(&self) -> usize {
         self.n
     }
-    /// `out[i] = Σⱼ a[i·n + j]·v[j]`; LENGTH_MISMATCH if v or out is not of length n.
     fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        self.apply_ref(v, out)
+    }
+}
+
+impl Dense {
+    /// `out[i] = Σⱼ a[i·n + j]·v[j]`; LENGTH_MISMATCH if v or out is not of length n.
+    pub fn apply_ref(&self, v: &[f64], out: &mut [f64]) -> Result<()> {
         check_len("Dense::apply", "v", v.len(), self.n)?;
         check_len("Dense::apply", "out", out.len(), self.n)?;
         if self.n == 0 {
