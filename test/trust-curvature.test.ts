@@ -186,6 +186,8 @@ describe('objective checks its arguments and keeps working', () => {
     rejects(() => obj.operator(null as never), 'INVALID_ARGUMENT', /operator: curvature/);
     rejects(() => obj.dense('fisher', { chunk: 0 }), 'INVALID_ARGUMENT', /dense: chunk must be an integer ≥ 1, got 0/);
     rejects(() => obj.hessian({ maxBytes: -1 }), 'INVALID_ARGUMENT', /dense: maxBytes must be a finite number > 0, got -1/);
+    rejects(() => obj.hessian({ maxBytes: NaN }), 'INVALID_ARGUMENT', /dense: maxBytes must be a finite number > 0, got NaN/);
+    expect(obj.hessian({ maxBytes: Infinity })).toEqual(obj.hessian()); // Infinity: no limit
     expect(obj.curvatureProducts('ggn', v, 1)).toEqual(ggn);
     // The operator's Lanczos agrees with the dense GGN built column by column.
     const G = obj.ggn({ chunk: 7 });

@@ -46,6 +46,9 @@ const LOSSES: Record<LossName, LossKind> = {
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const MiB = 2 ** 20;
 
+/** A byte limit: a number > 0, Infinity for none (default 512 MiB). */
+const byteLimit = (value: unknown, what: string): number => (value === Infinity ? Infinity : check.positiveNumber(value ?? 512 * MiB, what));
+
 /** Options of {@link objective}. */
 export interface ObjectiveOptions {
   /** Initial parameters (flat, the model's order, length P; converted to the objective's dtype); default `model.init({ seed, dtype })`. */
@@ -60,7 +63,7 @@ export interface ObjectiveOptions {
 
 /** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
 export interface DenseOptions {
-  /** Refuse past this many bytes for the result (> 0; default 512 MiB). */
+  /** Refuse past this many bytes for the result (> 0, Infinity for no limit; default 512 MiB). */
   maxBytes?: number;
   /** Columns (directions) per pass, an integer ≥ 1 (default 64). */
   chunk?: number;
@@ -68,7 +71,7 @@ export interface DenseOptions {
 
 /** Options of {@link Objective.gaussNewton}. */
 export interface GaussNewtonOptions {
-  /** Refuse past this many bytes of working memory (> 0; default 512 MiB). */
+  /** Refuse past this many bytes of working memory (> 0, Infinity for no limit; default 512 MiB). */
   maxBytes?: number;
   /** Directions per pass when building the factor, an integer ≥ 1 (default 64). */
   chunk?: number;
@@ -345,7 +348,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     const what = `gaussNewton('${part}')`;
     check.oneOf(part, 'gaussNewton: part', ['dense', 'diagonal', 'layers']);
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', `${what}: the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input`);
-    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, `${what}: maxBytes`);
+    const limit = byteLimit(opts.maxBytes, `${what}: maxBytes`);
     const chunk = check.positive(opts.chunk ?? 64, `${what}: chunk`);
     const accumulate = opts.accumulate === undefined ? false : check.oneOf(opts.accumulate, `${what}: accumulate`, ['f64']) === 'f64';
     const mc = opts.monteCarlo;
@@ -390,7 +393,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   dense(curvature: Curvature, opts: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
     this.#curvatureName(curvature, 'dense');
     const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
-    const limit = check.positiveNumber(opts.maxBytes ?? 512 * MiB, 'dense: maxBytes');
+    const limit = byteLimit(opts.maxBytes, 'dense: maxBytes');
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     if (bytes > limit) {
