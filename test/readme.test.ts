@@ -1,9 +1,7 @@
 /** The README's JavaScript examples run as written (with 'hessian' pointing at this checkout). */
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+import { readmeBlocks as blocks } from './readme-blocks.js';
 
 describe('README examples', () => {
   it('has examples', () => expect(blocks.length).toBeGreaterThan(0));

@@ -7,20 +7,27 @@
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
 import { mulberry32 } from './random.js';
+import { positive, seed as checkSeed } from './validate.js';
 
 type Typed = Float32Array | Float64Array;
 
-/** What the checks need: an Objective has it; so can any user-made object. */
+/** What the checks need: a scalar function of n variables with its gradient and HVP. An Objective is one; so can any user-made object be. */
 export interface Differentiable {
+  /** The number of variables n. */
   readonly size: number;
+  /** The dtype of the vectors the methods take and return. */
   readonly dtype: DType;
   /** The current value of the variable (parameters, or the input for input derivatives). */
   point(): Typed;
+  /** The scalar L at `at` (default: the current point). */
   loss(at?: Typed): number;
+  /** ∇L at `at`, n values. */
   grad(at?: Typed): Typed;
+  /** H·v at `at`, n values. */
   hvp(v: Typed, at?: Typed): Typed;
 }
 
+/** The outcome of a check. */
 export interface CheckResult {
   /** ‖exact − finite difference‖ / ‖finite difference‖. */
   relError: number;
@@ -50,23 +57,38 @@ function direction(n: number, seed: number, dtype: DType): Typed {
   return v;
 }
 
+/** A point or direction given by the user: a Float32Array or Float64Array of f.size values. */
+function vector(v: unknown, f: Differentiable, what: string): Typed {
+  if (!(v instanceof Float32Array || v instanceof Float64Array)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  }
+  if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `${what} has ${v.length} values, expected ${f.size}`);
+  return v;
+}
+
 function relErr(exact: ArrayLike<number>, fd: ArrayLike<number>): number {
   const diff = Array.from(exact, (x, i) => x - fd[i]!);
   return norm(diff) / Math.max(norm(fd), 1e-300);
 }
 
 /**
- * The gradient against central differences of the loss along `directions` random directions:
- * ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h.
+ * The gradient against central differences of the loss along `directions` (default 4) seeded
+ * random directions d: ⟨∇L, d⟩ vs (L(θ + hd) − L(θ − hd)) / 2h (as `torch.autograd.gradcheck`,
+ * but a relative error instead of a pass/fail). `at` (default `f.point()`) is a Float32Array or
+ * Float64Array of f.size values.
+ *
+ * @throws HesseError INVALID_ARGUMENT for a bad `directions`, `seed` or `at`; LENGTH_MISMATCH.
  */
 export function gradCheck(f: Differentiable, opts: { directions?: number; seed?: number; at?: Typed } = {}): CheckResult {
-  const params = opts.at ?? f.point();
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'gradCheck: at');
+  const directions = positive(opts.directions ?? 4, 'gradCheck: directions');
+  const seed = checkSeed(opts.seed ?? 0, 'gradCheck: seed');
   const g = f.grad(params);
   const exact: number[] = [];
   const fd: number[] = [];
   let step = 0;
-  for (let j = 0; j < (opts.directions ?? 4); j++) {
-    const d = direction(f.size, (opts.seed ?? 0) + j, f.dtype);
+  for (let j = 0; j < directions; j++) {
+    const d = direction(f.size, seed + j, f.dtype);
     step = stepFor(f, params, d);
     exact.push(Array.from(g).reduce((s, gi, i) => s + gi * d[i]!, 0));
     fd.push((f.loss(shifted(params, d, step)) - f.loss(shifted(params, d, -step))) / (2 * step));
@@ -74,11 +96,16 @@ export function gradCheck(f: Differentiable, opts: { directions?: number; seed?:
   return { relError: relErr(exact, fd), step };
 }
 
-/** H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h. */
+/**
+ * H·v against central differences of the gradient: (∇L(θ + hv) − ∇L(θ − hv)) / 2h, for `v`
+ * (default: a seeded random direction) at `at` (default `f.point()`), each a Float32Array or
+ * Float64Array of f.size values.
+ *
+ * @throws HesseError INVALID_ARGUMENT for a bad `v`, `seed` or `at`; LENGTH_MISMATCH.
+ */
 export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at?: Typed } = {}): CheckResult {
-  const params = opts.at ?? f.point();
-  const v = opts.v ?? direction(f.size, opts.seed ?? 0, f.dtype);
-  if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `hvpCheck: v has ${v.length} values, expected ${f.size}`);
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hvpCheck: at');
+  const v = opts.v === undefined ? direction(f.size, checkSeed(opts.seed ?? 0, 'hvpCheck: seed'), f.dtype) : vector(opts.v, f, 'hvpCheck: v');
   const step = stepFor(f, params, v);
   const up = f.grad(shifted(params, v, step));
   const down = f.grad(shifted(params, v, -step));
@@ -86,9 +113,14 @@ export function hvpCheck(f: Differentiable, opts: { v?: Typed; seed?: number; at
   return { relError: relErr(f.hvp(v, params), fd), step };
 }
 
-/** The Hessian [n, n] by central differences of the gradient, one coordinate at a time (2n gradients). */
+/**
+ * The Hessian [n, n] (row-major) by central differences of the gradient, one coordinate at a
+ * time (2n gradients): column j = (∇L(θ + h eⱼ) − ∇L(θ − h eⱼ)) / 2h. For checking small problems.
+ *
+ * @throws HesseError INVALID_ARGUMENT / LENGTH_MISMATCH for a bad `at`.
+ */
 export function hessianFD(f: Differentiable, opts: { at?: Typed } = {}): Float64Array {
-  const params = opts.at ?? f.point();
+  const params = opts.at === undefined ? f.point() : vector(opts.at, f, 'hessianFD: at');
   const n = f.size;
   const h = new Float64Array(n * n);
   const e = new Float64Array(n);

@@ -3,6 +3,9 @@
  * and tests.
  */
 import { HesseError } from './errors.js';
+import type { HostURL } from './host-types.js';
+import { describe, readBytes } from './resource.js';
+import * as validate from './validate.js';
 
 export interface Dataset {
   /** Features, row-major [n, features], as float64 (scaled to [0, 1]). */
@@ -15,35 +18,58 @@ export interface Dataset {
   description: string;
 }
 
-function base64Bytes(s: string): Uint8Array {
-  const bin = atob(s);
+function base64Bytes(s: string, from: string): Uint8Array {
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch (e) {
+    throw new HesseError('MALFORMED_FILE', `digits: ${from} holds invalid base64 (${describe(e)})`);
+  }
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
 
-async function readJson(url: URL): Promise<unknown> {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (url.protocol === 'file:' && proc?.versions?.node && !('Deno' in globalThis)) {
-    const fsName = 'node:fs/promises'; // not a literal import: bundlers for the web must not follow it
-    const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL, enc: string): Promise<string> };
-    return JSON.parse(await fs.readFile(url, 'utf8'));
-  }
-  const r = await fetch(url);
-  if (!r.ok) throw new HesseError('INVALID_ARGUMENT', `could not load ${url}: HTTP ${r.status}`);
-  return r.json();
+/** The JSON layout of data/digits.json (the package export 'hessian/data/digits.json'). */
+export interface DigitsJson {
+  description: string;
+  shape: [number, number];
+  x_uint8_base64: string;
+  y_uint8_base64: string;
 }
+
+const DIGITS_INSTEAD =
+  "the file is the package's data/digits.json (export 'hessian/data/digits.json'): serve it and pass digits({ url }), or pass digits({ json })";
 
 /**
  * The 8×8 handwritten digits (1797 images, 64 pixels scaled to [0, 1], 10 classes; UCI
- * optdigits via scikit-learn, CC BY 4.0). `url` overrides where the JSON is read from.
+ * optdigits via scikit-learn, CC BY 4.0). By default read from the package's
+ * data/digits.json; `url` reads it from elsewhere, `json` takes its already parsed contents
+ * (`import json from 'hessian/data/digits.json'` in a bundler).
  */
-export async function digits(opts: { url?: string | URL } = {}): Promise<Dataset> {
-  const url = opts.url ? new URL(opts.url) : new URL('../data/digits.json', import.meta.url);
-  const raw = (await readJson(url)) as { description: string; shape: [number, number]; x_uint8_base64: string; y_uint8_base64: string };
-  const [n, features] = raw.shape;
-  const x = Float64Array.from(base64Bytes(raw.x_uint8_base64), (v) => v / 16);
-  const y = Float64Array.from(base64Bytes(raw.y_uint8_base64));
-  if (x.length !== n * features || y.length !== n) throw new HesseError('INVALID_ARGUMENT', `digits: the file's arrays do not match its shape [${n}, ${features}]`);
-  return { x, y, n, features, classes: 10, description: raw.description };
+export async function digits(opts?: { url?: string | HostURL; json?: DigitsJson }): Promise<Dataset> {
+  const o = validate.options(opts, 'digits', ['url', 'json']);
+  if (o.url !== undefined && o.json !== undefined) throw new HesseError('INVALID_ARGUMENT', "digits: pass 'url' or 'json', not both");
+  let raw: unknown = o.json;
+  const from = o.json !== undefined ? 'the json given' : String(o.url ?? 'data/digits.json');
+  if (raw === undefined) {
+    // A literal `new URL('…', import.meta.url)`, so bundlers (Vite, webpack) emit the file.
+    const bytes = await readBytes(o.url ?? new URL('../data/digits.json', import.meta.url), 'the digits data set', DIGITS_INSTEAD);
+    try {
+      raw = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw new HesseError('MALFORMED_FILE', `digits: ${from} is not JSON (${describe(e)})`);
+    }
+  }
+  const r = raw as Partial<DigitsJson> | null;
+  if (!r || !Array.isArray(r.shape) || typeof r.x_uint8_base64 !== 'string' || typeof r.y_uint8_base64 !== 'string') {
+    throw new HesseError('MALFORMED_FILE', `digits: ${from} is not the digits data set (it needs shape, x_uint8_base64, y_uint8_base64)`);
+  }
+  const [n, features] = r.shape;
+  const x = Float64Array.from(base64Bytes(r.x_uint8_base64, from), (v) => v / 16);
+  const y = Float64Array.from(base64Bytes(r.y_uint8_base64, from));
+  if (x.length !== n * features || y.length !== n) {
+    throw new HesseError('MALFORMED_FILE', `digits: the arrays of ${from} do not match its shape [${n}, ${features}]`);
+  }
+  return { x, y, n, features, classes: 10, description: String(r.description) };
 }

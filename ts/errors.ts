@@ -9,11 +9,13 @@ export type HesseErrorCode =
   | 'UNKNOWN_DTYPE'
   | 'OUT_OF_MEMORY'
   | 'INVALID_ARGUMENT'
+  | 'NON_FINITE'
   | 'DISPOSED'
   | 'NOT_INITIALIZED'
   | 'UNSUPPORTED_RUNTIME'
   | 'UNSUPPORTED_OP'
-  | 'MALFORMED_FILE';
+  | 'MALFORMED_FILE'
+  | 'LOAD_FAILED';
 
 export class HesseError extends Error {
   override readonly name = 'HesseError';

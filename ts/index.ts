@@ -4,7 +4,7 @@
  */
 export { init, isInitialized, wasmVariant, type InitOptions } from './runtime.js';
 export { HesseError, type HesseErrorCode } from './errors.js';
-export { Tensor, tensor, zeros, full, memoryStats, type DType, type TensorData, type NestedArray, type TypedArrayOf } from './tensor.js';
+export { Tensor, tensor, zeros, full, memoryStats, type DType, type TensorData, type NestedArray, type NumericArray, type TypedArrayOf } from './tensor.js';
 export {
   add, sub, mul, div, maximum, minimum,
   neg, abs, square, sqrt, relu, exp, log, tanh, sigmoid, leakyRelu, elu, softplus, gelu,
@@ -17,7 +17,7 @@ export {
 export { Sym } from './trace.js';
 export {
   grad, valueAndGrad, hvp, jvp, vjp, hessian, jacobian,
-  type ParamTree, type SymParams, type TensorsOf, type Traceable, type TransformOptions, type HessianOptions,
+  type ParamTree, type SymParams, type TensorsOf, type Like, type DTypeOfTree, type DenseOf, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
 export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions } from './objective.js';

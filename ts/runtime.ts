@@ -8,17 +8,20 @@
  */
 import initGlue, * as glue from './wasm/hesse.js';
 import { HesseError } from './errors.js';
+import type { Bytes, HostResponse, HostURL, WasmModule } from './host-types.js';
+import { describe, loadFailed, readBytes, responseBytes } from './resource.js';
+import * as validate from './validate.js';
 
 /** What `init` accepts: nothing (find the bundled .wasm), or one explicit source. */
 export interface InitOptions {
   /** An already compiled module (edge runtimes that import .wasm as a module). */
-  module?: WebAssembly.Module;
+  module?: WasmModule;
   /** The .wasm bytes. */
-  bytes?: BufferSource;
+  bytes?: Bytes;
   /** Where to fetch the .wasm from. */
-  url?: string | URL;
+  url?: string | HostURL;
   /** A fetch response of the .wasm (streaming compilation where supported). */
-  response?: Response | Promise<Response>;
+  response?: HostResponse | Promise<HostResponse>;
 }
 
 /** A wasm build and the probe (a minimal module using its features) that says if it can run. */
@@ -38,40 +41,89 @@ const SIMD128_PROBE = new Uint8Array([
 /** Fastest first. */
 const VARIANTS: Variant[] = [{ name: 'simd128', url: () => new URL('./wasm/hesse_bg.wasm', import.meta.url), probe: SIMD128_PROBE }];
 
+/** The ways to hand the wasm over, in `InitOptions`. */
+const SOURCES = ['module', 'bytes', 'url', 'response'] as const;
+const WHAT = "hesse's WebAssembly core";
+/** What every load error suggests: where the file is in the package, and the ways to hand it over. */
+const INSTEAD =
+  "the file is the package's dist/wasm/hesse_bg.wasm (export 'hessian/hesse_bg.wasm'): serve it and pass init({ url }), or pass init({ bytes }) or init({ module })";
+/** The module name wasm-bindgen gives the glue's imports; the exports the glue calls first. */
+const GLUE_MODULE = './hesse_bg.js';
+const GLUE_EXPORTS = ['memory', '__wbindgen_start'];
+
 let loading: Promise<void> | undefined;
 let variantName: string | undefined;
 let ready = false;
 
 function pickVariant(): Variant {
-  const v = VARIANTS.find((v) => WebAssembly.validate(v.probe));
+  const v = typeof WebAssembly === 'object' ? VARIANTS.find((v) => WebAssembly.validate(v.probe)) : undefined;
   if (!v) {
     throw new HesseError('UNSUPPORTED_RUNTIME', 'this JavaScript runtime lacks WebAssembly SIMD (simd128), which hesse needs');
   }
   return v;
 }
 
-async function defaultSource(variant: Variant): Promise<BufferSource | URL> {
-  const url = variant.url();
-  // Node's fetch does not read file: URLs; read the file instead. (Deno's fetch does.)
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (url.protocol === 'file:' && proc?.versions?.node && !('Deno' in globalThis)) {
-    const fsName = 'node:fs/promises'; // not a literal import: bundlers for the web must not follow it
-    const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array<ArrayBuffer>> };
-    return fs.readFile(url);
+async function compile(bytes: Bytes, from: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes as BufferSource);
+  } catch (e) {
+    throw loadFailed(WHAT, from, `not a WebAssembly module (${describe(e)})`, INSTEAD);
   }
-  return url;
+}
+
+/** The compiled module, from whichever one source the caller gave (or the package's own file). */
+async function source(opts: InitOptions, variant: Variant): Promise<{ module: WebAssembly.Module; from: string }> {
+  const given = SOURCES.filter((k) => opts[k] !== undefined);
+  if (given.length > 1) {
+    throw new HesseError('INVALID_ARGUMENT', `init: pass one source of the wasm, not ${given.map((k) => `'${k}'`).join(' and ')}`);
+  }
+  if (opts.module !== undefined) {
+    if (!(opts.module instanceof WebAssembly.Module)) {
+      throw new HesseError('INVALID_ARGUMENT', `init: module must be a WebAssembly.Module (of hesse_bg.wasm), got ${Object.prototype.toString.call(opts.module)}`);
+    }
+    return { module: opts.module, from: 'the WebAssembly.Module given' };
+  }
+  if (opts.bytes !== undefined) {
+    if (!(opts.bytes instanceof ArrayBuffer || ArrayBuffer.isView(opts.bytes))) {
+      throw new HesseError('INVALID_ARGUMENT', `init: bytes must be an ArrayBuffer or a typed array of hesse_bg.wasm, got ${Object.prototype.toString.call(opts.bytes)}`);
+    }
+    return { module: await compile(opts.bytes, 'the bytes given'), from: 'the bytes given' };
+  }
+  if (opts.response !== undefined) {
+    const res = await opts.response;
+    if (typeof Response !== 'function' || !(res instanceof Response)) {
+      throw new HesseError('INVALID_ARGUMENT', `init: response must be a fetch Response (or a promise of one), got ${Object.prototype.toString.call(res)}`);
+    }
+    const from = res.url || 'the response given';
+    return { module: await compile(await responseBytes(res, WHAT, INSTEAD), from), from };
+  }
+  const url = opts.url ?? variant.url();
+  if (typeof url !== 'string' && !(url instanceof URL)) {
+    throw new HesseError('INVALID_ARGUMENT', `init: url must be a string or a URL, got ${Object.prototype.toString.call(url)}`);
+  }
+  return { module: await compile(await readBytes(url, WHAT, INSTEAD), String(url)), from: String(url) };
 }
 
 async function load(opts: InitOptions): Promise<void> {
-  let source: unknown = opts.module ?? opts.bytes ?? opts.response ?? opts.url;
-  if (source === undefined) {
-    const v = pickVariant();
-    variantName = v.name;
-    source = await defaultSource(v);
-  } else {
-    variantName = 'custom';
+  const variant = pickVariant();
+  const { module, from } = await source(opts, variant);
+  // A module that instantiates but is not hesse's would leave the glue holding its exports, so
+  // check its interface before handing it over; a different build of hesse fails to link below.
+  const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const missing = GLUE_EXPORTS.filter((n) => !exported.has(n));
+  const foreign = [...new Set(WebAssembly.Module.imports(module).map((i) => i.module))].filter((m) => m !== GLUE_MODULE);
+  if (missing.length || foreign.length) {
+    const why = [missing.length ? `it does not export ${missing.join(', ')}` : '', foreign.length ? `it imports from ${foreign.map((m) => `'${m}'`).join(', ')}` : '']
+      .filter(Boolean)
+      .join(' and ');
+    throw loadFailed(WHAT, from, `this module is not hesse_bg.wasm (${why})`, INSTEAD);
   }
-  await initGlue({ module_or_path: source as never });
+  try {
+    await initGlue({ module_or_path: module });
+  } catch (e) {
+    throw loadFailed(WHAT, from, `it is not the hesse_bg.wasm of this version of hessian (${describe(e)})`, INSTEAD);
+  }
+  variantName = SOURCES.some((k) => opts[k] !== undefined) ? 'custom' : variant.name;
   ready = true;
 }
 
@@ -83,12 +135,14 @@ async function load(opts: InitOptions): Promise<void> {
  * await init();                              // Node, Deno, bundlers: finds hesse_bg.wasm itself
  * await init({ bytes: await file.arrayBuffer() }); // edge runtimes without a file system
  */
-export function init(opts: InitOptions = {}): Promise<void> {
+export function init(opts?: InitOptions): Promise<void> {
   if (!loading) {
-    loading = load(opts).catch((e) => {
-      loading = undefined;
-      throw e;
-    });
+    loading = Promise.resolve()
+      .then(() => load(validate.options(opts, 'init', SOURCES)))
+      .catch((e) => {
+        loading = undefined;
+        throw e;
+      });
   }
   return loading;
 }
@@ -98,7 +152,7 @@ export function isInitialized(): boolean {
   return ready;
 }
 
-/** The glue module, or a NOT_INITIALIZED error that says what to call first. */
+/** @internal The glue module, or a NOT_INITIALIZED error that says what to call first. */
 export function core(): typeof glue {
   if (!ready) {
     throw new HesseError('NOT_INITIALIZED', 'hesse is not initialized: `await init()` before creating tensors');
@@ -106,7 +160,7 @@ export function core(): typeof glue {
   return glue;
 }
 
-/** The wasm linear memory. Re-read `.buffer` after any call that may allocate (it can grow). */
+/** @internal The wasm linear memory. Re-read `.buffer` after any call that may allocate (it can grow). */
 export function memory(): WebAssembly.Memory {
   return core().wasmMemory() as WebAssembly.Memory;
 }

@@ -8,22 +8,42 @@ import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import type { RawProgram } from './wasm/hesse.js';
 
-/** A symbolic tensor: a node of the program being traced. */
+/**
+ * A symbolic tensor: a node of the program being traced (JAX's tracer). The ops accept it where
+ * they accept a Tensor and record a node instead of computing; only `shape` and `size` are known.
+ */
 export class Sym {
+  // An ES private field keeps Sym nominal in the shipped .d.ts (its other members are internal),
+  // so that a Tensor, which also has `shape` and `size`, is never taken for a Sym.
+  readonly #graph: Graph;
   /** @internal */
   constructor(
-    /** @internal */ readonly graph: Graph,
+    graph: Graph,
     /** @internal */ readonly id: number,
+    /** Dimensions, outermost first. */
     readonly shape: readonly number[],
-  ) {}
+  ) {
+    this.#graph = graph;
+  }
+  /** @internal The program this node belongs to. */
+  get graph(): Graph {
+    return this.#graph;
+  }
+  /** Number of elements. */
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 }
 
-/** The program under construction (and, once traced, the compiled program). */
+/**
+ * The program under construction (and, once traced, the compiled program): a `RawProgram` held
+ * in Rust, of one dtype. Transforms and objectives make one per trace; users never need to.
+ */
 export class Graph {
   #raw: RawProgram | undefined;
+  /** @internal The tensors the traced function captured (closed over): constants of the trace. */
+  readonly captured: Tensor[] = [];
+  /** An empty program of `dtype`. */
   constructor(readonly dtype: DType) {
     this.#raw = call(() => new (core().RawProgram)(dtype));
   }
@@ -37,38 +57,64 @@ export class Graph {
     const id = call(() => build(this.raw));
     return new Sym(this, id, Array.from(this.raw.shape(id)));
   }
+  /** A parameter leaf of `shape` (the next slice of the flat parameter vector). */
   param(shape: readonly number[]): Sym {
     return this.sym((r) => r.param(shape as number[]));
   }
+  /** An input (batch) slot of `shape`, staged per run. */
   input(shape: readonly number[]): Sym {
     return this.sym((r) => r.input(shape as number[]));
   }
-  /** A Tensor or number captured by the traced function becomes a constant node. */
+  /**
+   * An operand as a node of this program: a Sym of this trace as is; a Tensor or number captured
+   * by the traced function as a constant node holding its value now (JAX's rule; no derivative).
+   * Throws INVALID_ARGUMENT for a Sym of another trace or a non-operand, DISPOSED for a disposed tensor.
+   */
   lift(x: Sym | Tensor | number): Sym {
     if (x instanceof Sym) {
       if (x.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'a symbolic tensor from another trace was used here');
       return x;
     }
-    if (x instanceof Tensor) return this.sym((r) => r.constant(x.shape as number[], new Float64Array(x.toArray())));
+    if (x instanceof Tensor) {
+      if (x.disposed) throw capturedDisposed(x, 'tracing');
+      this.captured.push(x);
+      return this.sym((r) => r.constant(x.shape as number[], new Float64Array(x.toArray())));
+    }
     if (typeof x === 'number') return this.sym((r) => r.constant([], new Float64Array([x])));
     throw new HesseError('INVALID_ARGUMENT', `expected a Tensor, a symbolic tensor or a number, got ${typeof x}`);
   }
-  /** Frees the program. Idempotent. */
+  /** Frees the program in Rust. Idempotent; later use throws DISPOSED. */
   dispose(): void {
     this.#raw?.free();
     this.#raw = undefined;
   }
 }
 
-/** The graph of the first Sym among `xs`, if any (then the op is traced, not run). */
+/**
+ * The error for a disposed tensor that a traced function captured. A captured tensor is a
+ * constant of the trace (JAX's rule): its value when traced is baked into the program. Using the
+ * program after the tensor is disposed would silently use a stale copy, so it is an error.
+ */
+export function capturedDisposed(t: Tensor, op: string): HesseError {
+  return new HesseError(
+    'DISPOSED',
+    `${op}: a tensor of shape [${t.shape.join(', ')}] (${t.dtype}) captured by the traced function was disposed. A captured tensor is a constant of the trace (its value when traced); to pass a value that changes, pass it as an argument (a batch argument)`,
+  );
+}
+
+/** The graph of the first Sym among `xs`, if any (then the op is traced, not run eagerly). */
 export function graphOf(...xs: unknown[]): Graph | undefined {
   for (const x of xs) if (x instanceof Sym) return x.graph;
   return undefined;
 }
 
+/** What an op accepts as an operand: a symbolic tensor, a tensor, or (binary ops) a number. */
 export type Operand = Sym | Tensor | number;
 
-/** The traced forms of the ops; ops.ts dispatches here when an operand is symbolic. */
+/**
+ * The traced forms of the ops, one program node each (shapes checked in Rust as the node is
+ * added); ops.ts dispatches here when an operand is symbolic, nn.ts and io/onnx.ts build with them.
+ */
 export const traced = {
   binary: (g: Graph, op: 'add' | 'sub' | 'mul' | 'div', a: Operand, b: Operand) => {
     const [x, y] = [g.lift(a), g.lift(b)];

@@ -5,17 +5,30 @@
  * the numbers and runs it.
  *
  * `params` may be one tensor, an array of tensors, or a record of named tensors; the flat order
- * (used by hessian and jacobian) is array order, or the record's key order.
+ * (used by hessian and jacobian) is array order, or the record's key order. Directions (`v`,
+ * tangents) are matched to params by key for records, by position for arrays.
+ *
+ * **Captured tensors are constants** (JAX's rule). A Tensor the function closes over instead of
+ * receiving as an argument is baked into the trace with its value at trace time; it gets no
+ * derivative, and later calls reuse the trace. To pass a value that changes, pass it as an
+ * argument (a batch argument). Disposing a captured tensor makes later calls throw a DISPOSED
+ * HesseError that says so (never a stale value); a new function traces afresh.
  */
 import { call, HesseError } from './errors.js';
 import { Tensor, tensor, type DType } from './tensor.js';
-import { Graph, Sym } from './trace.js';
+import { capturedDisposed, Graph, Sym } from './trace.js';
+import { flag, integer, positive } from './validate.js';
 
+/** Parameters as given to a transform: one tensor, an array of tensors or a record of named tensors (a one-level pytree). */
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
 /** Parameters as the traced function sees them: a symbolic tensor, an array or a record of them. */
 export type SymParams = Sym | readonly Sym[] | { readonly [name: string]: Sym };
 /** The tensors a traced function's parameters `S` are given as (and its gradients come back as). */
 export type TensorsOf<S> = S extends Sym ? Tensor : { [K in keyof S]: Tensor };
+/** Tensors structured like the tree `P`, each of its dtype: what a gradient or H·v comes back as. */
+export type Like<P> = P extends Tensor<infer D> ? Tensor<D> : { -readonly [K in keyof P]: P[K] extends Tensor<infer D> ? Tensor<D> : Tensor };
+/** The dtype of the tensors of a tree `P` ('float32' | 'float64' when the type does not say). */
+export type DTypeOfTree<P> = (P extends Tensor ? P : P extends readonly (infer T)[] ? T : P[keyof P]) extends Tensor<infer D> ? D : DType;
 /** A function to differentiate: symbolic params and batch in, a symbolic output out. */
 export type Traceable<S extends SymParams> = (params: S, ...batch: Sym[]) => Sym;
 /** Options that differentiate with respect to the parameters (argnum 0, the default). */
@@ -24,10 +37,15 @@ type WrtParams = TransformOptions & { argnum?: 0 };
 type WrtInput = TransformOptions & { argnum: number };
 type Typed = Float32Array | Float64Array;
 
+/** Options of every transform. */
 export interface TransformOptions {
   /** Differentiate with respect to argument `argnum`: 0 = params (default), i ≥ 1 = batch[i − 1]. */
   argnum?: number;
-  /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them. */
+  /**
+   * Check parameters, data and directions for NaN/±∞ (INVALID_ARGUMENT), and the results (value,
+   * gradient, H·v, J·v, Jᵀu, Hessian, Jacobian) for overflow to ±∞ or NaN (NON_FINITE, naming the
+   * result and its first such element), and throw instead of propagating them. Default false.
+   */
   checkFinite?: boolean;
 }
 
@@ -40,37 +58,80 @@ interface Layout {
   dtype: DType;
 }
 
-function layoutOf(tree: ParamTree, what: string): Layout {
+const KIND_NAMES = { tensor: 'a single tensor', array: 'an array of tensors', record: 'a record of tensors' } as const;
+
+/** How a leaf of a tree is named in messages: `params.w1`, `v[2]`, or `params` for a single tensor. */
+function leafName(what: string, kind: Layout['kind'], key: string): string {
+  return kind === 'record' ? `${what}.${key}` : kind === 'array' ? `${what}[${key}]` : what;
+}
+
+function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
   const [kind, keys, leaves]: [Layout['kind'], string[], unknown[]] =
     tree instanceof Tensor
       ? ['tensor', [''], [tree]]
       : Array.isArray(tree)
         ? ['array', tree.map((_, i) => String(i)), tree]
-        : typeof tree === 'object' && tree !== null
+        : typeof tree === 'object' && tree !== null && [Object.prototype, null].includes(Object.getPrototypeOf(tree))
           ? ['record', Object.keys(tree), Object.values(tree)]
           : ['tensor', [], []];
-  if (leaves.length === 0 || !leaves.every((l) => l instanceof Tensor)) {
-    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, an array of tensors or a record of tensors`);
+  if (leaves.length === 0) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, a non-empty array of tensors or a record of tensors, got ${tree === null ? 'null' : Array.isArray(tree) ? 'an empty array' : typeof tree === 'object' ? 'an empty or non-plain object' : typeof tree}`);
+  }
+  const bad = leaves.findIndex((l) => !(l instanceof Tensor));
+  if (bad >= 0) {
+    const l = leaves[bad];
+    throw new HesseError('INVALID_ARGUMENT', `${leafName(what, kind, keys[bad]!)} must be a Tensor, got ${l === null ? 'null' : Array.isArray(l) ? 'an array (trees are one level deep)' : typeof l}`);
   }
   const ts = leaves as Tensor[];
   const dtype = ts[0]!.dtype;
-  const odd = ts.find((t) => t.dtype !== dtype);
-  if (odd) throw new HesseError('DTYPE_MISMATCH', `${what} mixes ${dtype} and ${odd.dtype} tensors`);
+  const odd = ts.findIndex((t) => t.dtype !== dtype);
+  if (odd >= 0) throw new HesseError('DTYPE_MISMATCH', `${what} mixes ${dtype} and ${ts[odd]!.dtype} tensors (${leafName(what, kind, keys[odd]!)})`);
   const sizes = ts.map((t) => t.size);
-  return { kind, keys, shapes: ts.map((t) => [...t.shape]), sizes, total: sizes.reduce((a, b) => a + b, 0), dtype };
+  return { kind, keys, shapes: ts.map((t) => [...t.shape]), sizes, total: sizes.reduce((a, b) => a + b, 0), dtype, leaves: ts };
 }
 
 const typedArray = (dtype: DType, n: number): Typed => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
-function leaves(tree: ParamTree): Tensor[] {
-  return tree instanceof Tensor ? [tree] : Array.isArray(tree) ? [...tree] : Object.values(tree as Record<string, Tensor>);
+/**
+ * The tensors of `tree` in the flat order of `layout`: records are matched by key name, never by
+ * position (JAX's pytree rule), arrays by position. The structure, the keys, and each leaf's
+ * shape and dtype must be those of the variable; a difference is an error naming the leaf.
+ */
+function leavesLike(tree: unknown, layout: Layout, what: string, variable: string): Tensor[] {
+  const l = layoutOf(tree, what);
+  if (l.kind !== layout.kind) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} is ${KIND_NAMES[l.kind]} but ${variable} is ${KIND_NAMES[layout.kind]}: give ${what} the structure of ${variable}`);
+  }
+  let leaves = l.leaves;
+  if (l.kind === 'record') {
+    const missing = layout.keys.filter((k) => !l.keys.includes(k));
+    const extra = l.keys.filter((k) => !layout.keys.includes(k));
+    if (missing.length || extra.length) {
+      const list = (ks: string[]) => ks.map((k) => `'${k}'`).join(', ');
+      const parts = [missing.length ? `missing ${list(missing)}` : '', extra.length ? `has extra ${list(extra)}` : ''].filter(Boolean);
+      throw new HesseError('INVALID_ARGUMENT', `${what} ${parts.join(' and ')}: its keys must be those of ${variable} (${list(layout.keys)})`);
+    }
+    const byKey = new Map(l.keys.map((k, i) => [k, l.leaves[i]!]));
+    leaves = layout.keys.map((k) => byKey.get(k)!);
+  } else if (l.kind === 'array' && l.leaves.length !== layout.keys.length) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} has ${l.leaves.length} tensors but ${variable} has ${layout.keys.length}`);
+  }
+  leaves.forEach((t, i) => {
+    const name = leafName(what, layout.kind, layout.keys[i]!);
+    if (t.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${name} is ${t.dtype} but ${leafName(variable, layout.kind, layout.keys[i]!)} is ${layout.dtype}`);
+    if (fmt(t.shape) !== fmt(layout.shapes[i]!)) {
+      throw new HesseError('SHAPE_MISMATCH', `${name} has shape ${fmt(t.shape)} but ${leafName(variable, layout.kind, layout.keys[i]!)} has shape ${fmt(layout.shapes[i]!)}`);
+    }
+  });
+  return leaves;
 }
 
-/** The tree's values in flat order. */
-function flatten(tree: ParamTree, layout: Layout): Typed {
+/** The values of `leaves` concatenated, in order. */
+function flatten(leaves: readonly Tensor[], layout: Layout): Typed {
   const out = typedArray(layout.dtype, layout.total);
   let off = 0;
-  for (const t of leaves(tree)) {
+  for (const t of leaves) {
     out.set(t.toArray(), off);
     off += t.size;
   }
@@ -99,29 +160,67 @@ interface Compiled {
 
 const cache = new WeakMap<Function, Map<string, Compiled>>();
 
-function compile<S extends SymParams>(f: Traceable<S>, params: ParamTree, batch: readonly Tensor[]): Compiled {
-  const layout = layoutOf(params, 'params');
-  batch.forEach((b, i) => {
-    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `batch argument ${i} must be a Tensor`);
-  });
+function compile<S extends SymParams>(op: string, f: Traceable<S>, layout: Layout, batch: readonly Tensor[]): Compiled {
   const key = JSON.stringify([layout.dtype, layout.kind, layout.keys, layout.shapes, batch.map((b) => b.shape)]);
   let perFn = cache.get(f);
   if (!perFn) cache.set(f, (perFn = new Map()));
   const hit = perFn.get(key);
+  const gone = hit?.graph.captured.find((t) => t.disposed);
+  if (hit && gone) {
+    // The program holds a copy of a tensor the user has freed: drop it, and say so.
+    perFn.delete(key);
+    hit.graph.dispose();
+    throw capturedDisposed(gone, op);
+  }
   if (hit) return hit;
 
   const graph = new Graph(layout.dtype);
-  const syms = layout.shapes.map((s) => graph.param(s));
-  const symParams = layout.kind === 'tensor' ? syms[0] : layout.kind === 'array' ? syms : Object.fromEntries(layout.keys.map((k, i) => [k, syms[i]]));
-  const inputs = batch.map((b) => graph.input(b.shape));
-  const out = f(symParams as unknown as S, ...inputs);
-  if (!(out instanceof Sym) || out.graph !== graph) {
+  try {
+    const syms = layout.shapes.map((s) => graph.param(s));
+    const symParams = layout.kind === 'tensor' ? syms[0] : layout.kind === 'array' ? syms : Object.fromEntries(layout.keys.map((k, i) => [k, syms[i]]));
+    const inputs = batch.map((b) => graph.input(b.shape));
+    const out = f(symParams as unknown as S, ...inputs);
+    if (!(out instanceof Sym) || out.graph !== graph) {
+      throw new HesseError('INVALID_ARGUMENT', 'the traced function must return a value computed with hesse ops from its arguments');
+    }
+    const compiled = { graph, out, layout };
+    perFn.set(key, compiled);
+    return compiled;
+  } catch (e) {
     graph.dispose();
-    throw new HesseError('INVALID_ARGUMENT', 'the traced function must return a value computed with hesse ops from its arguments');
+    throw e;
   }
-  const compiled = { graph, out, layout };
-  perFn.set(key, compiled);
-  return compiled;
+}
+
+/** One call of a transform: the compiled program, the staged arguments, the variable. */
+interface Invocation {
+  op: string;
+  c: Compiled;
+  params: Tensor[];
+  batch: readonly Tensor[];
+  /** -1 for params, else the batch slot differentiated. */
+  wrt: number;
+  /** The layout of the variable being differentiated (params, or one batch tensor). */
+  variable: Layout;
+  /** Its name in messages: 'params' or 'batch[i]'. */
+  varName: string;
+  checkFinite: boolean;
+}
+
+/** Validates the arguments of a transform call, traces (or finds the trace) and names the variable. */
+function invoke<S extends SymParams>(op: string, f: Traceable<S>, params: unknown, batch: unknown, opts: TransformOptions): Invocation {
+  if (typeof f !== 'function') throw new HesseError('INVALID_ARGUMENT', `${op}: expected a function to differentiate, got ${typeof f}`);
+  if (!Array.isArray(batch)) throw new HesseError('INVALID_ARGUMENT', `${op}: the batch must be an array of tensors, got ${typeof batch}`);
+  const layout = layoutOf(params, 'params');
+  batch.forEach((b, i) => {
+    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `${op}: batch[${i}] must be a Tensor, got ${b === null ? 'null' : typeof b}`);
+    if (b.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${op}: batch[${i}] is ${b.dtype} but params are ${layout.dtype}`);
+  });
+  const argnum = integer(opts.argnum ?? 0, `${op}: argnum (0 = params, i = batch[i − 1])`, 0, batch.length);
+  const checkFinite = flag(opts.checkFinite, `${op}: checkFinite`);
+  const c = compile(op, f, layout, batch);
+  const variable = argnum === 0 ? layout : layoutOf(batch[argnum - 1], `batch[${argnum - 1}]`);
+  return { op, c, params: layout.leaves, batch, wrt: argnum - 1, variable, varName: argnum === 0 ? 'params' : `batch[${argnum - 1}]`, checkFinite };
 }
 
 interface RunRequest {
@@ -132,102 +231,172 @@ interface RunRequest {
 }
 
 /** Stages params and batch, runs; returns [output, output tangents, gradient, gradient tangents]. */
-function run(c: Compiled, params: ParamTree, batch: readonly Tensor[], opts: TransformOptions, req: RunRequest): Typed[] {
+function run(inv: Invocation, req: RunRequest): Typed[] {
+  const { c } = inv;
   const raw = c.graph.raw;
-  call(() => raw.setParams(flatten(params, c.layout)));
-  batch.forEach((b, i) => {
-    if (b.dtype !== c.layout.dtype) {
-      throw new HesseError('DTYPE_MISMATCH', `batch argument ${i} is ${b.dtype} but params are ${c.layout.dtype}`);
-    }
-    call(() => raw.setInput(i, b.toArray()));
-  });
-  const wrt = (opts.argnum ?? 0) - 1;
-  if (wrt >= batch.length || !Number.isInteger(wrt + 1)) {
-    throw new HesseError('INVALID_ARGUMENT', `argnum ${opts.argnum} is out of range: 0 is params, 1..${batch.length} the batch`);
-  }
+  call(() => raw.setParams(flatten(inv.params, c.layout)));
+  inv.batch.forEach((b, i) => call(() => raw.setInput(i, b.toArray())));
   return call(() =>
-    raw.run(c.out.id, wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, opts.checkFinite ?? false, 'hessian', 0, 15),
+    raw.run(c.out.id, inv.wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, inv.checkFinite, 'hessian', 0, 15),
   ) as unknown as Typed[];
 }
 
-/** Layout of the variable being differentiated (params, or one batch tensor). */
-function varLayout(c: Compiled, batch: readonly Tensor[], opts: TransformOptions): Layout {
-  const a = opts.argnum ?? 0;
-  return a === 0 ? c.layout : layoutOf(batch[a - 1]!, `batch argument ${a - 1}`);
+/** A direction (v, tangents) structured like the variable, flattened in its order. */
+function direction(inv: Invocation, x: unknown, what: string): Typed {
+  return flatten(leavesLike(x, inv.variable, `${inv.op}: ${what}`, inv.varName), inv.variable);
 }
 
-function toTyped(x: ParamTree, layout: Layout, what: string): Typed {
-  const l = layoutOf(x, what);
-  if (JSON.stringify(l.shapes) !== JSON.stringify(layout.shapes) || l.dtype !== layout.dtype) {
-    throw new HesseError('SHAPE_MISMATCH', `${what} has shapes ${JSON.stringify(l.shapes)} (${l.dtype}) but the variable has ${JSON.stringify(layout.shapes)} (${layout.dtype})`);
+/** `[i, j]` of flat index `i` in a row-major `shape` (`''` for a 0-d one). */
+function multiIndex(shape: readonly number[], i: number): string {
+  if (shape.length === 0) return '';
+  const idx = shape.map(() => 0);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
   }
-  return flatten(x, l);
+  return `[${idx.join(', ')}]`;
 }
 
-function scalarOut(c: Compiled, what: string): void {
-  if (c.out.size !== 1) {
-    throw new HesseError('SHAPE_MISMATCH', `${what}: the function returns shape [${c.out.shape.join(', ')}], not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
+/** Where flat index `i` of the variable is, in the user's terms: `params.w1[1, 0]`. */
+function inVariable(inv: Invocation, i: number): string {
+  const l = inv.variable;
+  let leaf = 0;
+  while (i >= l.sizes[leaf]!) i -= l.sizes[leaf++]!;
+  return `${leafName(inv.varName, l.kind, l.keys[leaf]!)}${multiIndex(l.shapes[leaf]!, i)}`;
+}
+
+/** Where flat index `i` of the function's output is: `output[2, 1]`. */
+const inOutput = (inv: Invocation, i: number) => `output${multiIndex(inv.c.out.shape, i)}`;
+
+/**
+ * With `checkFinite`, a result that overflowed to ±∞ or became NaN is a NON_FINITE error naming
+ * the result and the first such element (the inputs are checked in the core before the run).
+ */
+function checkOutput(inv: Invocation, what: string, values: ArrayLike<number>, where: (i: number) => string): void {
+  if (!inv.checkFinite) return;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw new HesseError('NON_FINITE', `${inv.op}: checkFinite: ${what} is not finite: ${values[i]} at ${where(i)} (flat index ${i}); inputs were finite, so the function overflowed or divided by zero here`);
+    }
   }
 }
 
-/** ∇f: a function returning the gradient, structured like the differentiated argument. */
-export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => TensorsOf<S>;
-export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor;
-export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => ParamTree {
-  const vg = valueAndGrad(f, opts as WrtInput);
+function scalarOut(inv: Invocation): void {
+  const { out } = inv.c;
+  if (out.size !== 1) {
+    throw new HesseError('SHAPE_MISMATCH', `${inv.op}: the function returns shape ${fmt(out.shape)}, not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
+  }
+}
+
+/**
+ * ∇f, as `jax.grad` / `torch.func.grad`: returns a function `(params, ...batch) => gradient`
+ * whose result is structured like `params` (records keyed like it), or like `batch[argnum − 1]`
+ * with `opts.argnum`. `f` must return a scalar (shape [] or [1]); it is traced once per shapes
+ * and dtype. Tensors `f` captures are constants of the trace (see the module notes): to pass a
+ * value that changes, pass it as an argument (a batch argument).
+ *
+ * @throws HesseError SHAPE_MISMATCH for a non-scalar output; INVALID_ARGUMENT for bad trees or
+ *   options; DTYPE_MISMATCH; DISPOSED for a disposed argument or captured tensor; NON_FINITE with
+ *   `checkFinite`.
+ * @example
+ * const g = grad((p: Sym, x: Sym) => sum(square(sub(matmul(x, p), 1))))(w, x);
+ */
+export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Like<P>;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Tensor<DTypeOfTree<P>>;
+export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
+  const vg = gradient('grad', f, opts);
   return (params, ...batch) => vg(params, ...batch)[1];
 }
 
-/** (f, ∇f) from one forward and one reverse sweep. */
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, TensorsOf<S>];
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, Tensor];
-export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => [number, ParamTree] {
+/**
+ * (f, ∇f) from one forward and one reverse sweep, as `jax.value_and_grad`. Like {@link grad},
+ * with the scalar value first.
+ */
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Like<P>];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Tensor<DTypeOfTree<P>>];
+export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
+  return gradient('valueAndGrad', f, opts);
+}
+
+function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: TransformOptions): (params: unknown, ...batch: Tensor[]) => [number, ParamTree] {
   return (params, ...batch) => {
-    const c = compile(f, params as ParamTree, batch);
-    scalarOut(c, 'grad');
-    const [out, , g] = run(c, params as ParamTree, batch, opts, { backward: true });
-    return [out![0]!, unflatten(g!, varLayout(c, batch, opts))];
+    const inv = invoke(op, f, params, batch, opts);
+    scalarOut(inv);
+    const [out, , g] = run(inv, { backward: true });
+    checkOutput(inv, 'the value', out!, () => 'output');
+    checkOutput(inv, 'the gradient', g!, (i) => inVariable(inv, i));
+    return [out![0]!, unflatten(g!, inv.variable)];
   };
 }
 
 /**
- * Hessian-vector product H·v, exact, by forward-over-reverse: the reverse sweep run on dual
- * numbers θ + εv. `v` is structured like the differentiated argument, and so is the result.
+ * Hessian-vector product H·v of a scalar f at `params`, exact, by forward-over-reverse (the
+ * reverse sweep run on dual numbers θ + εv; `jax.jvp(jax.grad(f), (θ,), (v,))`). `v` is
+ * structured like the differentiated argument (records matched by key), and so is the result.
+ * `batch` are the other arguments. Tensors `f` captures are constants of the trace: to pass a
+ * value that changes, pass it as an argument (a batch argument).
+ *
+ * @throws HesseError as {@link grad}; INVALID_ARGUMENT / SHAPE_MISMATCH naming the leaf of `v`
+ *   whose keys, structure or shape differ from the variable's.
  */
-export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): TensorsOf<S>;
-export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor;
+export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): Like<P>;
+export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor<DTypeOfTree<P>>;
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
-  const c = compile(f, params as ParamTree, batch);
-  scalarOut(c, 'hvp');
-  const layout = varLayout(c, batch, opts);
-  const [, , , hv] = run(c, params as ParamTree, batch, opts, { tangents: toTyped(v, layout, 'v'), k: 1, backward: true });
-  return unflatten(hv!, layout);
+  const inv = invoke('hvp', f, params, batch, opts);
+  scalarOut(inv);
+  const [, , , hv] = run(inv, { tangents: direction(inv, v, 'v'), k: 1, backward: true });
+  checkOutput(inv, 'the HVP H·v', hv!, (i) => inVariable(inv, i));
+  return unflatten(hv!, inv.variable);
 }
 
-/** (f(x), J·v): the output and its directional derivative along `tangents` (forward mode). */
+/**
+ * (f(x), J·v): the output and its directional derivative along `tangents`, by forward mode
+ * (`jax.jvp`). `tangents` is structured like the differentiated argument (records matched by
+ * key); both results have the output's shape. Captured tensors are constants of the trace.
+ *
+ * @throws HesseError as {@link hvp}.
+ */
+export function jvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, tangents: ParamTree, batch?: readonly Tensor[], opts?: TransformOptions): [Tensor<DTypeOfTree<P>>, Tensor<DTypeOfTree<P>>];
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
-  const c = compile(f, primals as ParamTree, batch);
-  const layout = varLayout(c, batch, opts);
-  const [out, outT] = run(c, primals as ParamTree, batch, opts, { tangents: toTyped(tangents, layout, 'tangents'), k: 1 });
-  return [tensor(out!, c.out.shape, c.layout.dtype), tensor(outT!, c.out.shape, c.layout.dtype)];
+  const inv = invoke('jvp', f, primals, batch, opts);
+  const [out, outT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
+  checkOutput(inv, 'the JVP J·v', outT!, (i) => inOutput(inv, i));
+  const { shape } = inv.c.out;
+  return [tensor(out!, shape, inv.c.layout.dtype), tensor(outT!, shape, inv.c.layout.dtype)];
 }
 
-/** (f(x), pullback): pullback(u) = Jᵀu, structured like the differentiated argument. */
-export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): [Tensor, (cotangent: Tensor) => TensorsOf<S>];
-export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[], opts: WrtInput): [Tensor, (cotangent: Tensor) => Tensor];
+/**
+ * (f(x), pullback), as `jax.vjp`: pullback(u) = Jᵀu for a cotangent `u` of the output's shape
+ * and dtype, structured like the differentiated argument. Captured tensors are constants of the
+ * trace.
+ *
+ * @throws HesseError as {@link hvp}; SHAPE_MISMATCH / DTYPE_MISMATCH for a cotangent unlike the output.
+ */
+export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch?: readonly Tensor[], opts?: WrtParams): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Like<P>];
+export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch: readonly Tensor[], opts: WrtInput): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Tensor<DTypeOfTree<P>>];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
-  const c = compile(f, primals as ParamTree, batch);
-  const [out] = run(c, primals as ParamTree, batch, opts, {});
+  const inv = invoke('vjp', f, primals, batch, opts);
+  const [out] = run(inv, {});
+  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
+  const { shape } = inv.c.out;
+  const output: Layout = { kind: 'tensor', keys: [''], shapes: [[...shape]], sizes: [inv.c.out.size], total: inv.c.out.size, dtype: inv.c.layout.dtype };
   const pullback = (u: Tensor): ParamTree => {
-    if (u.size !== c.out.size || u.dtype !== c.layout.dtype) {
-      throw new HesseError('SHAPE_MISMATCH', `vjp: the cotangent is [${u.shape.join(', ')}] ${u.dtype} but the output is [${c.out.shape.join(', ')}] ${c.layout.dtype}`);
-    }
-    const [, , g] = run(c, primals as ParamTree, batch, opts, { cotangent: u.toArray() as Typed });
-    return unflatten(g!, varLayout(c, batch, opts));
+    const [cot] = leavesLike(u, output, 'vjp: the cotangent', 'the output');
+    const cv = cot!.toArray() as Typed;
+    const bad = inv.checkFinite ? cv.findIndex((x) => !Number.isFinite(x)) : -1;
+    if (bad >= 0) throw new HesseError('INVALID_ARGUMENT', `vjp: checkFinite: the cotangent has a non-finite value (${cv[bad]}) at ${inOutput(inv, bad)}`);
+    const [, , g] = run(inv, { cotangent: cv });
+    checkOutput(inv, 'the VJP Jᵀu', g!, (i) => inVariable(inv, i));
+    return unflatten(g!, inv.variable);
   };
-  return [tensor(out!, c.out.shape, c.layout.dtype), pullback];
+  return [tensor(out!, shape, inv.c.layout.dtype), pullback];
 }
 
+/** What {@link hessian} and {@link jacobian} return: a function of params and batch giving a dense matrix of the params' dtype. */
+export type DenseOf<S> = <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Tensor<DTypeOfTree<P>>;
+
+/** Options of {@link hessian} and {@link jacobian}. */
 export interface HessianOptions extends TransformOptions {
   /** Refuse when the dense result would exceed this many bytes (default 512 MiB). */
   maxBytes?: number;
@@ -242,9 +411,15 @@ function bytesPerTangent(c: Compiled): number {
   return 3 * n * (c.layout.dtype === 'float64' ? 8 : 4);
 }
 
-function chunkSize(c: Compiled, n: number, opts: HessianOptions): number {
-  const k = opts.chunk ?? Math.min(64, Math.floor((64 << 20) / Math.max(1, bytesPerTangent(c))));
+/** Tangents per pass: `opts.chunk` (a count ≥ 1), or as many as fit 64 MiB (at most 64); never more than n. */
+function chunkSize(inv: Invocation, n: number, opts: HessianOptions): number {
+  const k = opts.chunk === undefined ? Math.min(64, Math.floor((64 << 20) / Math.max(1, bytesPerTangent(inv.c)))) : positive(opts.chunk, `${inv.op}: chunk`);
   return Math.max(1, Math.min(n, k));
+}
+
+/** `opts.maxBytes`, a count ≥ 1 (default 512 MiB). */
+function maxBytes(inv: Invocation, opts: HessianOptions): number {
+  return opts.maxBytes === undefined ? 512 * 2 ** 20 : positive(opts.maxBytes, `${inv.op}: maxBytes`);
 }
 
 function checkDenseSize(what: string, rows: number, cols: number, dtype: DType, maxBytes: number, instead: string): void {
@@ -265,8 +440,9 @@ function identityRows(dtype: DType, start: number, k: number, n: number): Typed 
 }
 
 /**
- * A dense symmetric n×n matrix from products with K unit vectors at a time: `products(E, k)`
- * returns C·eᵢ for the k rows of E, stacked; row i of C = C·eᵢ (C is symmetric).
+ * A dense symmetric n×n matrix (row-major) from products with `chunk` unit vectors at a time:
+ * `products(E, k)` returns C·eᵢ for the k rows of E [k, n], stacked; row i of C = C·eᵢ (C is
+ * symmetric). `onProgress(done, n)` after each pass. Shared by hessian and Objective.dense.
  */
 export function denseFromProducts(n: number, dtype: DType, chunk: number, products: (units: Typed, k: number) => Typed, onProgress?: (done: number, total: number) => void): Typed {
   const out = typedArray(dtype, n * n);
@@ -280,38 +456,48 @@ export function denseFromProducts(n: number, dtype: DType, chunk: number, produc
 }
 
 /**
- * The dense Hessian [n, n] of a scalar function, built from multi-tangent HVPs (K columns per
- * pass). It states its memory need and refuses past `maxBytes`.
+ * The dense Hessian [n, n] of a scalar function (`jax.hessian`, flattened): n is the size of the
+ * differentiated argument, rows and columns in its flat order (array order, or the params' key
+ * order). Built from multi-tangent HVPs, `chunk` columns per pass. Captured tensors are
+ * constants of the trace.
+ *
+ * @throws HesseError OUT_OF_MEMORY (stating the need) past `maxBytes`; otherwise as {@link grad}.
  */
-export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (p, ...batch) => {
-    const params = p as ParamTree;
-    const c = compile(f, params, batch);
-    scalarOut(c, 'hessian');
-    const n = varLayout(c, batch, opts).total;
-    const dtype = c.layout.dtype;
-    checkDenseSize('hessian', n, n, dtype, opts.maxBytes ?? 512 * 2 ** 20, 'use hvp, or the curvature estimators that need only products');
-    const h = denseFromProducts(n, dtype, chunkSize(c, n, opts), (units, k) => run(c, params, batch, opts, { tangents: units, k, backward: true })[3]!);
+export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): DenseOf<S> {
+  return ((params: unknown, ...batch: Tensor[]) => {
+    const inv = invoke('hessian', f, params, batch, opts);
+    scalarOut(inv);
+    const n = inv.variable.total;
+    const dtype = inv.c.layout.dtype;
+    checkDenseSize('hessian', n, n, dtype, maxBytes(inv, opts), 'use hvp, or the curvature estimators that need only products');
+    const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { tangents: units, k, backward: true })[3]!);
+    checkOutput(inv, 'the Hessian', h, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inVariable(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(h, [n, n], dtype);
-  };
+  }) as DenseOf<S>;
 }
 
-/** The Jacobian [outputs, n] of f's (flattened) output, by forward mode, K columns per pass. */
-export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => Tensor {
-  return (p, ...batch) => {
-    const params = p as ParamTree;
-    const c = compile(f, params, batch);
-    const n = varLayout(c, batch, opts).total;
-    const m = c.out.size;
-    const dtype = c.layout.dtype;
-    checkDenseSize('jacobian', m, n, dtype, opts.maxBytes ?? 512 * 2 ** 20, 'use jvp or vjp');
+/**
+ * The Jacobian [m, n] of f's flattened output (m elements) with respect to the flattened
+ * differentiated argument (n), as `jax.jacfwd`: forward mode, `chunk` columns per pass.
+ * Captured tensors are constants of the trace.
+ *
+ * @throws HesseError OUT_OF_MEMORY (stating the need) past `maxBytes`; otherwise as {@link jvp}.
+ */
+export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOptions = {}): DenseOf<S> {
+  return ((params: unknown, ...batch: Tensor[]) => {
+    const inv = invoke('jacobian', f, params, batch, opts);
+    const n = inv.variable.total;
+    const m = inv.c.out.size;
+    const dtype = inv.c.layout.dtype;
+    checkDenseSize('jacobian', m, n, dtype, maxBytes(inv, opts), 'use jvp or vjp');
     const jac = typedArray(dtype, m * n);
-    const k = chunkSize(c, n, opts);
+    const k = chunkSize(inv, n, opts);
     for (let start = 0; start < n; start += k) {
       const kk = Math.min(k, n - start);
-      const [, outT] = run(c, params, batch, opts, { tangents: identityRows(dtype, start, kk, n), k: kk });
+      const [, outT] = run(inv, { tangents: identityRows(dtype, start, kk, n), k: kk });
       for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
     }
+    checkOutput(inv, 'the Jacobian', jac, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inOutput(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(jac, [m, n], dtype);
-  };
+  }) as DenseOf<S>;
 }

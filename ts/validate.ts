@@ -23,7 +23,7 @@ function show(value: unknown): string {
  */
 export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === 0xffffffff ? '2³² − 1' : max}]`;
     throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
   }
   return value;
@@ -86,5 +86,53 @@ export function vector(value: unknown, length: number, what: string): Float32Arr
     throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array of ${length} values, got ${got}`);
   }
   if (value.length !== length) throw new HesseError('LENGTH_MISMATCH', `${what}: expected ${length} values, got ${value.length}`);
+  return value;
+}
+
+/** A boolean flag (keepdims, transA, checkFinite, …): `undefined` gives `dflt`, anything else not boolean is an error. */
+export function flag(value: unknown, what: string, dflt = false): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') throw new HesseError('INVALID_ARGUMENT', `${what} must be true or false, got ${show(value)}`);
+  return value;
+}
+
+/** The dimensions of a shape: an array of integers in [0, 2³² − 1] (the core's u32 sizes). */
+export function dims(value: unknown, what: string): number[] {
+  if (!Array.isArray(value)) throw new HesseError('INVALID_ARGUMENT', `${what} must be an array of non-negative integers, got ${show(value)}`);
+  return value.map((d, i) => integer(d, `${what}[${i}]`, 0, 0xffffffff));
+}
+
+/** A permutation of 0..rank−1 (each axis once; negative axes count from the end), normalized. */
+export function permutation(value: unknown, rank: number, what: string): number[] {
+  if (!Array.isArray(value) || value.length !== rank) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} must list each of the ${rank} axes once, got ${show(value)}`);
+  }
+  const perm = value.map((a, i) => (rank === 0 ? a : axis(a, rank, `${what}[${i}]`)));
+  const twice = perm.find((a, i) => perm.indexOf(a) !== i);
+  if (twice !== undefined) throw new HesseError('INVALID_ARGUMENT', `${what} must be a permutation of 0..${rank - 1}, but axis ${twice} appears twice in ${show(value)}`);
+  return perm;
+}
+
+/** A dtype name: 'float32' or 'float64' (an UNKNOWN_DTYPE HesseError otherwise). */
+export function dtype(value: unknown, what: string): 'float32' | 'float64' {
+  if (value !== 'float32' && value !== 'float64') {
+    throw new HesseError('UNKNOWN_DTYPE', `${what}: unknown dtype ${show(value)}: use 'float32' or 'float64'`);
+  }
+  return value;
+}
+
+/**
+ * An options object (undefined is `{}`) with only the given keys: a misspelt option is an error
+ * naming it and the choices, never silently ignored.
+ */
+export function options<T extends object>(value: T | undefined, what: string, keys: readonly (keyof T & string)[]): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HesseError('INVALID_ARGUMENT', `${what} takes an options object { ${keys.join(', ')} }, got ${show(value)}`);
+  }
+  const unknown = Object.keys(value).filter((k) => !(keys as readonly string[]).includes(k));
+  if (unknown.length) {
+    throw new HesseError('INVALID_ARGUMENT', `${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; the options are ${keys.join(', ')}`);
+  }
   return value;
 }

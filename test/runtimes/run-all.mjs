@@ -1,6 +1,6 @@
-// Runs the runtime tests in sequence: Node, Deno, Chromium (via playwright-core), workerd.
+// Runs the runtime tests in sequence: Node (ESM and CommonJS), Deno, Chromium (via playwright-core), workerd.
 // One line per runtime (PASS/FAIL and time); the failing ones' output follows. Exit code 1 if any fails.
-// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|deno|browser|workerd ...]
+// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-cjs|deno|browser|workerd ...]
 // Each test runs in its own process group, killed (SIGTERM, then SIGKILL) on timeout or interrupt;
 // the browser and workerd tests also kill the processes they start when they exit.
 import { spawn } from 'node:child_process';
@@ -16,6 +16,7 @@ const GRACE_MS = 5_000;
 
 const RUNTIMES = {
   node: [process.execPath, [join(here, 'node.mjs')]],
+  'node-cjs': [process.execPath, [join(here, 'node-cjs.cjs')]],
   deno: [
     join(root, 'node_modules', '.bin', 'deno'),
     // As a Deno user of the npm package gets it: the package's own dependencies (commander,

@@ -1,8 +1,8 @@
 // Worker of the workerd test: an edge runtime with no file system. The wasm arrives as a module
-// import (a `wasm` module in the workerd config, as Cloudflare's bundler makes of `import m from
-// './x.wasm'`) and is handed to init({ module }). GET / answers the checks as JSON.
+// import of the package export (a `wasm` module named 'hessian/hesse_bg.wasm' in the workerd
+// config; the bundle keeps the import external) and is handed to init({ module }). GET / answers the checks as JSON.
 import * as hesse from 'hessian';
-import wasmModule from './hesse.wasm';
+import wasmModule from 'hessian/hesse_bg.wasm';
 import { runChecks } from './checks.mjs';
 
 let requests = 0;

@@ -1,7 +1,11 @@
 /**
- * The analysis commands of the `hesse` CLI (info, loss, grad, hvp, hessian, ggn, diag,
+ * The analysis commands of the `hessian` CLI (info, loss, grad, hvp, hessian, ggn, diag,
  * spectrum) on an ONNX model and .npy data. Each returns the JSON the contract names plus, where
  * asked, an array for `--out`; main.ts prints and writes. Everything is library calls.
+ *
+ * Bad input fails before any computation where it can be known then: option combinations first,
+ * then the output paths, then the files (names, shapes, NaN/±∞), each a HesseError whose message
+ * is `<what is wrong>; <what to do>` naming the option, value or file.
  */
 import { HesseError } from '../errors.js';
 import { diagonal, eigenvalues, eigh, spectralDensity, trace } from '../curvature.js';
@@ -10,6 +14,10 @@ import { objective, type LossName, type Objective } from '../objective.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx.js';
 import { npyToTensor, parseNpy } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
+
+/** The curvature matrices the commands take with --matrix. */
+export const MATRICES = ['hessian', 'ggn', 'fisher'] as const;
+export type Matrix = (typeof MATRICES)[number];
 
 export interface CommonOptions {
   x?: string;
@@ -22,7 +30,9 @@ export interface CommonOptions {
   bottom?: number;
   trace?: boolean;
   density?: string;
-  matrix?: 'hessian' | 'ggn';
+  vectors?: boolean;
+  out?: string;
+  matrix?: Matrix;
   seed?: number;
   samples?: number;
 }
@@ -31,11 +41,23 @@ export interface CommonOptions {
 export interface Result {
   json: Record<string, unknown>;
   out?: Float32Array | Float64Array;
+  /** The shape of `out` where it is not [length] (a dense matrix is [√length, √length]). */
+  shape?: number[];
   /** An SVG document for --density. */
   svg?: string;
 }
 
 type ReadFile = (path: string) => Promise<Uint8Array>;
+
+/** The file system as the commands see it. */
+export interface Io {
+  read: ReadFile;
+  /**
+   * Resolves if a file can be written at `path` (given as option `option`) without touching any of
+   * the `others` ([option, path]: the inputs and other outputs); else throws a HesseError saying why.
+   */
+  writable(path: string, option: string, others: (readonly [string, string])[]): Promise<void>;
+}
 
 const LOSS_NAMES: Record<string, LossName> = { mse: 'mse', ce: 'cross_entropy', bce: 'bce_with_logits', 'mean-output': 'mean_output' };
 /** Dense matrices up to this size are decomposed for all eigenvalues (the contract's bound). */
@@ -45,37 +67,92 @@ function bad(message: string): never {
   throw new HesseError('INVALID_ARGUMENT', message);
 }
 
-async function readTensor(read: ReadFile, path: string, what: string, dtype: DType): Promise<Tensor> {
-  let bytes: Uint8Array;
+async function readFile(read: ReadFile, path: string, what: string): Promise<Uint8Array> {
   try {
-    bytes = await read(path);
+    return await read(path);
   } catch (e) {
-    return bad(`cannot read ${what} '${path}': ${(e as Error).message}`);
+    return bad(`cannot read ${what} '${path}' (${(e as Error).message}); check the path`);
   }
-  return npyToTensor(parseNpy(bytes), dtype);
+}
+
+/**
+ * A .npy file as a tensor of `dtype`. Every value must be finite (a NaN or ±∞ would spread through
+ * every derivative) and fit the dtype; the first that does not is named by its flat index.
+ */
+async function readTensor(read: ReadFile, path: string, what: string, dtype: DType): Promise<Tensor> {
+  const arr = parseNpy(await readFile(read, path, what), { name: `${what} '${path}'` });
+  if (arr.dtype === 'float32' || arr.dtype === 'float64') {
+    const d = arr.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i]!;
+      const where = `${what} '${path}' (${arr.dtype} [${arr.shape.join(', ')}]): element ${i} (flat index${arr.shape.length > 1 ? `, at [${unravel(i, arr.shape).join(', ')}]` : ''})`;
+      if (!Number.isFinite(v)) bad(`${where} is ${v}; replace NaN and ±∞ in the data (e.g. np.nan_to_num) before analyzing`);
+      if (dtype === 'float32' && !Number.isFinite(Math.fround(v))) bad(`${where} is ${v}, beyond the float32 range; pass --f64 to compute in float64`);
+    }
+  }
+  return npyToTensor(arr, dtype);
+}
+
+/** The row-major multi-index of flat index `i` in `shape`. */
+function unravel(i: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let a = shape.length - 1; a >= 0; a--) {
+    idx[a] = i % shape[a]!;
+    i = Math.floor(i / shape[a]!);
+  }
+  return idx;
+}
+
+/** The matrix a command works on: --matrix, else the command's default. */
+const matrixOf = (command: string, o: CommonOptions): Matrix => o.matrix ?? (command === 'diag' ? 'ggn' : 'hessian');
+
+/**
+ * The checks that need no file: combinations of options that cannot work. Run first, so that a
+ * mistyped command line fails at once.
+ */
+function checkOptions(command: string, o: CommonOptions): void {
+  const loss = LOSS_NAMES[o.loss ?? ''] ?? bad(`--loss must be one of ${Object.keys(LOSS_NAMES).join(', ')}, got '${o.loss ?? ''}'; pick the loss the model was trained with`);
+  if (!o.x) bad('--x is missing; pass the model input as --x X.npy');
+  if (loss === 'mean_output' && o.y) bad('--loss mean-output takes no targets; drop --y');
+  if (loss !== 'mean_output' && !o.y) bad(`--loss ${o.loss} needs targets; pass --y Y.npy (${o.loss === 'ce' ? 'class indices [N], int64' : "float targets of the output's shape"})`);
+  const matrix = matrixOf(command, o);
+  if (o.wrt === 'input' && (command === 'ggn' || matrix !== 'hessian')) {
+    bad(`the ${command === 'ggn' ? 'GGN' : matrix === 'ggn' ? 'GGN' : 'Fisher'} is defined for parameters, not for --wrt input; drop --wrt input, or use the Hessian`);
+  }
+  if (command === 'hvp' && !o.v) bad(`hvp needs a direction; pass --v V.npy (${o.wrt === 'input' ? "the input's shape" : 'P values, in parameter order'})`);
+  if (command === 'spectrum') {
+    if (!o.top && !o.bottom && !o.trace && !o.density) bad('spectrum: nothing to compute; ask for --top K, --bottom K, --trace and/or --density plot.svg');
+    if (o.vectors && !o.top && !o.bottom) bad('--vectors needs eigenvalues to go with; add --top K and/or --bottom K');
+    if (o.vectors && !o.out) bad('--vectors needs a file; add --out V.npy');
+    if (o.out && !o.vectors) bad('spectrum --out writes eigenvectors; add --vectors (or drop --out)');
+  }
 }
 
 /** The model, data and objective a command works on. */
-async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType }> {
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[] }> {
   await init();
-  let bytes: Uint8Array;
-  try {
-    bytes = await read(modelPath);
-  } catch (e) {
-    return bad(`cannot read the model '${modelPath}': ${(e as Error).message}`);
-  }
-  const model = await loadOnnx(bytes);
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   const dtype: DType = o.f64 ? 'float64' : 'float32';
-  if (!o.x) bad('--x X.npy is required (the model input)');
-  const loss = LOSS_NAMES[o.loss ?? ''] ?? bad(`--loss must be one of ${Object.keys(LOSS_NAMES).join(', ')}, got '${o.loss ?? ''}'`);
-  const x = await readTensor(read, o.x, '--x', dtype);
-  let y: Tensor | undefined;
-  if (loss !== 'mean_output') {
-    if (!o.y) bad(`--loss ${o.loss} needs --y Y.npy (${o.loss === 'ce' ? 'int64 class indices [N]' : "float targets of the output's shape"})`);
-    y = await readTensor(read, o.y, '--y', dtype);
-  } else if (o.y) bad('--loss mean-output takes no --y');
-  const obj = objective(model, loss, { x, y }, { params: model.init({ dtype }), wrt: o.wrt === 'input' ? 'input' : 'params' });
-  return { model, obj, dtype };
+  const loss = LOSS_NAMES[o.loss!]!;
+  const x = await readTensor(read, o.x!, '--x', dtype);
+  const y = loss === 'mean_output' ? undefined : await readTensor(read, o.y!, '--y', dtype);
+  const params = model.init({ dtype });
+  const k = params.findIndex((v) => !Number.isFinite(v));
+  if (k >= 0) {
+    const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
+    bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
+  }
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
+  try {
+    // Runs the program once: labels out of range and an overflowing loss show up here, named.
+    const value = obj.loss();
+    if (!Number.isFinite(value)) bad(`the loss is ${value} for this model and data${dtype === 'float32' ? ' in float32' : ''}; check the data's scale${dtype === 'float32' ? ', or pass --f64' : ''}`);
+  } catch (e) {
+    obj.dispose();
+    if (e instanceof HesseError && /label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
+    throw e;
+  }
+  return { model, obj, dtype, xShape: [...x.shape] };
 }
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
@@ -90,10 +167,10 @@ function denseSummary(m: Float32Array | Float64Array, n: number): Record<string,
   return out;
 }
 
-/** `hesse info MODEL.onnx` */
+/** `hessian info MODEL.onnx` */
 export async function info(read: ReadFile, modelPath: string): Promise<Result> {
   await init();
-  const model = await loadOnnx(await read(modelPath).catch((e: Error) => bad(`cannot read the model '${modelPath}': ${e.message}`)));
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   return {
     json: {
       inputs: model.inputs,
@@ -107,8 +184,17 @@ export async function info(read: ReadFile, modelPath: string): Promise<Result> {
 }
 
 /** loss | grad | hvp | hessian | ggn | diag | spectrum */
-export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: (done: number, total: number) => void): Promise<Result> {
-  const { model, obj, dtype } = await setup(read, modelPath, o);
+export async function analyze(command: string, io: Io, modelPath: string, o: CommonOptions, progress: (done: number, total: number) => void): Promise<Result> {
+  checkOptions(command, o);
+  const named: [string, string | undefined][] = [['the model', modelPath], ['--x', o.x], ['--y', o.y], ['--v', o.v], ['--out', o.out], ['--density', o.density]];
+  const files = named.filter((f): f is [string, string] => f[1] !== undefined);
+  for (const [option, path] of files) {
+    if (option === '--out' || option === '--density') await io.writable(path, option, files.filter(([other]) => other !== option));
+  }
+  const read = io.read;
+  const { model, obj, dtype, xShape } = await setup(read, modelPath, o);
+  // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
+  const shape = o.wrt === 'input' ? xShape : undefined;
   try {
     const base = { loss: obj.loss(), params: model.size };
     const n = obj.size;
@@ -117,57 +203,65 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
         return { json: base };
       case 'grad': {
         const g = obj.grad();
-        return { json: { ...base, grad_norm: norm(g) }, out: g };
+        return { json: { ...base, grad_norm: norm(g) }, out: g, shape };
       }
       case 'hvp': {
-        if (!o.v) bad(`hvp needs --v V.npy (${o.wrt === 'input' ? "the input's shape" : `length P = ${n}, parameter order`})`);
-        const v = await readTensor(read, o.v, '--v', dtype);
-        if (v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}`);
-        const hv = obj.hvp(v.toArray());
-        return { json: { ...base, hvp_norm: norm(hv) }, out: hv };
+        const matrix = matrixOf(command, o);
+        const v = await readTensor(read, o.v!, '--v', dtype);
+        if (v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
+        const cv = obj.curvatureProducts(matrix, v.toArray(), 1);
+        return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv, shape };
       }
       case 'hessian':
       case 'ggn': {
         if (command === 'ggn' && o.wrt === 'input') bad('the GGN is defined for parameters; drop --wrt input');
         const bytes = n * n * (dtype === 'float64' ? 8 : 4);
         if (bytes > 512 * 2 ** 20) {
-          bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
+          bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hessian spectrum' (--top/--bottom/--trace) instead`);
         }
         const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
         return { json: { ...base, ...denseSummary(m, n) }, out: m };
       }
       case 'diag': {
-        const matrix = o.matrix ?? 'ggn';
+        const matrix = matrixOf(command, o);
         let d: Float32Array | Float64Array;
+        let exact = true;
         if (matrix === 'ggn') {
-          if (o.wrt === 'input') bad('the GGN is defined for parameters; use --matrix hessian with --wrt input');
-          d = o.loss === 'mean-output' ? new Float64Array(n) : obj.gaussNewton('diagonal');
+          // mean-output: the loss is linear in the output, Hℓ = 0, so G = 0.
+          d = o.loss === 'mean-output' ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : obj.gaussNewton('diagonal');
         } else if (n <= MAX_DENSE_EIGEN) {
-          const h = obj.dense('hessian', { maxBytes: Infinity, onProgress: progress });
-          d = Float64Array.from({ length: n }, (_, i) => h[i * n + i]!);
+          const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
+          d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
         } else {
-          d = diagonal(obj.operator('hessian'), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+          const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+          d = dtype === 'float64' ? est : Float32Array.from(est);
+          exact = false;
         }
-        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix }, out: d };
+        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix, exact }, out: d, shape };
       }
       case 'spectrum': {
-        const matrix = o.matrix ?? 'hessian';
+        const matrix = matrixOf(command, o);
         const op = obj.operator(matrix);
         const seed = o.seed ?? 0;
         const json: Record<string, unknown> = { ...base, matrix };
         let products = 0;
         const top = o.top ?? 0;
         const bottom = o.bottom ?? 0;
-        if (top > 0) {
-          const r = eigenvalues(op, top, { which: 'largest', seed });
-          json.top = Array.from(r.values);
-          products += r.products;
+        for (const [flag, k] of [['--top', top], ['--bottom', bottom]] as const) {
+          if (k > n) bad(`${flag} ${k} asks for more eigenvalues than the ${n} there are (P = ${n}); ask for at most ${n}`);
         }
-        if (bottom > 0) {
-          const r = eigenvalues(op, bottom, { which: 'smallest', seed });
-          json.bottom = Array.from(r.values);
+        // Eigenvectors, one row each: the top ones (descending), then the bottom ones (ascending).
+        const vectors: Float64Array[] = [];
+        let converged = true;
+        for (const [key, which, k] of [['top', 'largest', top], ['bottom', 'smallest', bottom]] as const) {
+          if (k === 0) continue;
+          const r = eigenvalues(op, k, { which, seed, vectors: o.vectors });
+          json[key] = Array.from(r.values);
           products += r.products;
+          converged &&= r.converged;
+          if (r.vectors) vectors.push(r.vectors);
         }
+        if (top || bottom) json.converged = converged;
         if (o.trace) {
           const t = trace(op, { method: 'hutch++', samples: Math.min(3 * n, 300), seed });
           json.trace = t.trace;
@@ -179,8 +273,16 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
           products += d.products;
           svg = densitySvg(d.grid, d.density, `${matrix === 'ggn' ? 'GGN' : 'Hessian'} spectral density (SLQ, ${d.products} products)`);
         }
-        json.hvps = products;
-        return { json, svg };
+        json.products = products;
+        if (!o.vectors) return { json, svg };
+        const rows = top + bottom;
+        const all = dtype === 'float64' ? new Float64Array(rows * n) : new Float32Array(rows * n);
+        let at = 0;
+        for (const v of vectors) {
+          all.set(v, at);
+          at += v.length;
+        }
+        return { json, svg, out: all, shape: [rows, n] };
       }
       default:
         return bad(`unknown command '${command}'`);

@@ -1,5 +1,5 @@
 /**
- * `hesse demo`: the main job on built-in data. Trains an MLP on the 8×8 digits that ship with
+ * `hessian demo`: the main job on built-in data. Trains an MLP on the 8×8 digits that ship with
  * hesse (Hessian-free optimization), then reports the loss, the extreme eigenvalues and the trace
  * of the Hessian and of the Gauss–Newton matrix side by side, with timings and products used,
  * and writes the Hessian's spectral density as an SVG plot.
@@ -29,7 +29,7 @@ export async function curvatureDemo(o: DemoOptions): Promise<void> {
   const x = tensor(d.x, [d.n, d.features], 'float64');
   const y = tensor(d.y, [d.n], 'float64');
   const model = sequential([linear(64, 32), tanh(), linear(32, 10)]);
-  o.log(`hesse demo: MLP 64-32-10 (tanh, cross-entropy) on the ${d.n} 8×8 digits shipped with hesse; P = ${model.size}, float64\n`);
+  o.log(`hessian demo: MLP 64-32-10 (tanh, cross-entropy) on the ${d.n} 8×8 digits shipped with hesse; P = ${model.size}, float64\n`);
   using obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
 
   let t0 = performance.now();

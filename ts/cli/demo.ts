@@ -1,5 +1,5 @@
 /**
- * `hesse demo`: times the SIMD GEMM against the scalar reference kernel on a few f32 shapes and
+ * `hessian demo`: times the SIMD GEMM against the scalar reference kernel on a few f32 shapes and
  * checks that both give the same product.
  */
 import { init, matmul, setKernels, tensor, wasmVariant, type Tensor } from '../index.js';
@@ -39,7 +39,7 @@ function product(kind: 'simd' | 'scalar', a: Tensor, b: Tensor): Float32Array {
 /** Prints the table; returns whether every SIMD product matched the scalar one. */
 export async function demo(): Promise<boolean> {
   await init();
-  console.log(`hesse demo: f32 GEMM, wasm build '${wasmVariant()}', single thread, median of 5 timed batches of ≥ 100 ms\n`);
+  console.log(`hessian demo --gemm: f32 GEMM, wasm build '${wasmVariant()}', single thread, median of 5 timed batches of ≥ 100 ms\n`);
   let ok = true;
   const rows = SHAPES.map(([m, k, n]) => {
     const a = tensor(randomData(m * k), [m, k]);

@@ -642,7 +642,8 @@ export function writeNpz(arrays: Record<string, NpyArray>, opts: NpzOptions = {}
 
 /**
  * Converts an array to a hesse {@link Tensor} (needs `init()`). Float arrays keep their dtype
- * unless `dtype` says otherwise (float64 → float32 rounds). Integer and bool arrays (labels,
+ * unless `dtype` says otherwise (float64 → float32 rounds; a finite value beyond the float32
+ * range is INVALID_ARGUMENT, not ±∞). Integer and bool arrays (labels,
  * class indices) become float32, or `dtype`; every value must be exactly representable there
  * (|v| ≤ 2^24 in float32, 2^53 in float64), else INVALID_ARGUMENT names the first one that is not.
  *
@@ -656,6 +657,15 @@ export function npyToTensor(arr: NpyArray, dtype?: DType): Tensor {
     throw new HesseError('UNKNOWN_DTYPE', `npyToTensor: unknown dtype '${String(dtype)}': use 'float32' or 'float64'`);
   }
   if (info.dtype === 'float32' || info.dtype === 'float64') {
+    if (info.dtype === 'float64' && dtype === 'float32') {
+      // Rounding is expected; a finite value becoming ±∞ is not.
+      const d = data as Float64Array;
+      for (let k = 0; k < d.length; k++) {
+        if (Number.isFinite(d[k]!) && !Number.isFinite(Math.fround(d[k]!))) {
+          throw new HesseError('INVALID_ARGUMENT', `npyToTensor: float64 element ${k} (= ${d[k]}) of shape ${fmtShape(shape)} is beyond the float32 range (|v| ≤ 3.4e38); pass dtype 'float64'`);
+        }
+      }
+    }
     return tensor(data as Float32Array | Float64Array, shape, dtype ?? info.dtype);
   }
   const dt = dtype ?? 'float32';

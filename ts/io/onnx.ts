@@ -12,6 +12,13 @@
  * pads, dilation 1, group 1), Flatten, Reshape, Transpose, Concat, Unsqueeze, Squeeze, Identity,
  * Constant, ReduceMean, ReduceSum, LayerNormalization (last axis), Softmax, LogSoftmax (last
  * axis). Anything else is an UNSUPPORTED_OP error naming the op type, the node and the opset.
+ *
+ * Attributes are checked, never wrapped or ignored (a negative pad would become 4294967295 in a
+ * u32): what needs no shapes (flags, signs, permutations) when the model is loaded, the rest (an
+ * axis against the rank, a reshape against the size) when it is built on data. An invalid model is
+ * MALFORMED_FILE naming the node (name, op type, opset); any other error while building a node is
+ * prefixed with that node. Initializers in external data files are UNSUPPORTED_OP, with how to
+ * re-save the model with its weights inside.
  */
 import { HesseError } from '../errors.js';
 import { blockViews, type Model, type ParamBlock } from '../nn.js';
@@ -28,6 +35,9 @@ interface TensorProto {
   int32Data?: number[] | null;
   int64Data?: Long[] | null;
   rawData?: Uint8Array | null;
+  /** 1 = EXTERNAL: the values live in another file, named in externalData. */
+  dataLocation?: number | null;
+  externalData?: { key?: string | null; value?: string | null }[] | null;
 }
 interface AttributeProto {
   name?: string | null;
@@ -68,9 +78,20 @@ const FLOAT = 1;
 const INT32 = 6;
 const INT64 = 7;
 const DOUBLE = 11;
+/** TensorProto.DataLocation.EXTERNAL. */
+const EXTERNAL = 1;
 
 /** A tensor's values as numbers (float32/64 become parameters or float constants; ints are shapes). */
 function tensorValues(t: TensorProto, where: string): { shape: number[]; data: Float64Array; isFloat: boolean } {
+  if (t.dataLocation === EXTERNAL || (t.externalData?.length ?? 0) > 0) {
+    const file = t.externalData?.find((e) => e.key === 'location')?.value;
+    throw new HesseError(
+      'UNSUPPORTED_OP',
+      `ONNX tensor '${t.name}' (${where}): external data is not supported (its values are in ${file ? `'${file}'` : 'another file'}); ` +
+        "save the model with its weights inside: onnx.save(onnx.load('model.onnx'), 'inline.onnx', save_as_external_data=False) " +
+        '(onnx.load reads the external file beside the model), or export with torch.onnx.export(..., external_data=False)',
+    );
+  }
   const shape = (t.dims ?? []).map(num);
   const n = shape.reduce((a, b) => a * b, 1);
   const dt = t.dataType ?? 0;
@@ -106,6 +127,100 @@ function tensorValues(t: TensorProto, where: string): { shape: number[]; data: F
 /** A value during the walk: a traced tensor, or a constant known at import time. */
 type Value = { sym: Sym } | { shape: number[]; data: Float64Array; isFloat: boolean };
 const isSym = (v: Value): v is { sym: Sym } => 'sym' in v;
+
+/** How messages name a node: its name, op type and the opset. */
+const nodeName = (node: NodeProto, opset: number) => `node '${node.name ?? ''}' (${node.opType ?? ''}, opset ${opset})`;
+
+/** A node whose attributes contradict the ONNX spec: MALFORMED_FILE naming it, and what to do. */
+function invalidNode(where: string, why: string): never {
+  throw new HesseError('MALFORMED_FILE', `ONNX ${where}: ${why}; the model is invalid: check it with onnx.checker.check_model(model, full_check=True) and re-export it`);
+}
+
+/** A node's attributes by name, read as ONNX stores them. */
+function attributesOf(node: NodeProto) {
+  const attrs = new Map((node.attribute ?? []).map((a) => [a.name ?? '', a]));
+  return {
+    attrs,
+    int: (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt),
+    flt: (name: string, dflt: number) => (attrs.has(name) ? (attrs.get(name)!.f ?? dflt) : dflt),
+    ints: (name: string) => attrs.get(name)?.ints?.map(num),
+    str: (name: string, dflt: string) => (attrs.has(name) ? new TextDecoder().decode(attrs.get(name)!.s ?? new Uint8Array()) : dflt),
+  };
+}
+
+/** Distinct integers 0..n-1 in some order. */
+const isPermutation = (p: readonly number[]) => p.every((a) => Number.isInteger(a) && a >= 0 && a < p.length) && new Set(p).size === p.length;
+
+/**
+ * The checks of a node's attributes that need no shapes, run by loadOnnx so that an invalid model
+ * fails when it is loaded, naming the node. (Those that need the rank of an input, such as an axis
+ * in range or a perm as long as the rank, run when the graph is built on data.)
+ */
+function checkAttributes(node: NodeProto, opset: number): void {
+  const a = attributesOf(node);
+  const invalid = (why: string) => invalidNode(nodeName(node, opset), why);
+  const flag = (name: string) => {
+    const v = a.int(name, 0);
+    if (v !== 0 && v !== 1) invalid(`${name} must be 0 or 1, got ${v}`);
+  };
+  const atLeast = (name: string, min: number) => {
+    const v = a.ints(name);
+    if (v?.some((d) => d < min)) invalid(`${name} must be integers ≥ ${min}, got [${v.join(', ')}]`);
+  };
+  const finiteAttr = (name: string) => {
+    if (!Number.isFinite(a.flt(name, 0))) invalid(`${name} must be finite, got ${a.flt(name, 0)}`);
+  };
+  switch (node.opType) {
+    case 'Gemm':
+      flag('transA');
+      flag('transB');
+      finiteAttr('alpha');
+      finiteAttr('beta');
+      return;
+    case 'Conv': {
+      atLeast('pads', 0);
+      atLeast('strides', 1);
+      atLeast('dilations', 1);
+      atLeast('kernel_shape', 1);
+      if (a.int('group', 1) < 1) invalid(`group must be ≥ 1, got ${a.int('group', 1)}`);
+      const autoPad = a.str('auto_pad', 'NOTSET');
+      if (!['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(autoPad)) invalid(`auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got '${autoPad}'`);
+      const pads = a.ints('pads');
+      if (pads && pads.length % 2 !== 0) invalid(`pads must hold a begin and an end per spatial axis (an even count), got [${pads.join(', ')}]`);
+      return;
+    }
+    case 'Transpose': {
+      const perm = a.ints('perm');
+      if (perm && !isPermutation(perm)) invalid(`perm [${perm.join(', ')}] is not a permutation of 0..${perm.length - 1}`);
+      return;
+    }
+    case 'Unsqueeze':
+    case 'Squeeze': {
+      const axes = a.ints('axes');
+      if (axes && new Set(axes).size !== axes.length) invalid(`axes [${axes.join(', ')}] repeat an axis`);
+      return;
+    }
+    case 'ReduceMean':
+    case 'ReduceSum':
+      flag('keepdims');
+      return;
+    case 'Reshape':
+      flag('allowzero');
+      return;
+    case 'Gelu': {
+      const approx = a.str('approximate', 'none');
+      if (approx !== 'none' && approx !== 'tanh') invalid(`approximate must be 'none' or 'tanh', got '${approx}'`);
+      return;
+    }
+    case 'LeakyRelu':
+    case 'Elu':
+      finiteAttr('alpha');
+      return;
+    case 'LayerNormalization':
+      if (!(a.flt('epsilon', 1e-5) > 0 && Number.isFinite(a.flt('epsilon', 1e-5)))) invalid(`epsilon must be a finite number > 0, got ${a.flt('epsilon', 1e-5)}`);
+      return;
+  }
+}
 
 export interface OnnxValueInfo {
   name: string;
@@ -154,6 +269,7 @@ export class OnnxModel implements Model {
     this.inputs = Object.freeze((graph.input ?? []).filter((v) => !init.has(v.name)).map(info));
     this.outputs = Object.freeze((graph.output ?? []).map(info));
     this.opTypes = Object.freeze([...new Set(graph.node.map((n) => n.opType ?? ''))]);
+    for (const node of graph.node) checkAttributes(node, this.opset);
     if (this.inputs.length !== 1 || this.outputs.length !== 1) {
       throw new HesseError('UNSUPPORTED_OP', `hesse imports ONNX models with one input and one output; this one has ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) and ${this.outputs.length} outputs`);
     }
@@ -183,7 +299,17 @@ export class OnnxModel implements Model {
     for (const t of this.#graph.initializer ?? []) {
       if (!this.#params.has(t.name ?? '')) env.set(t.name ?? '', tensorValues(t, 'initializer'));
     }
-    for (const node of this.#graph.node ?? []) this.#apply(node, env);
+    for (const node of this.#graph.node ?? []) {
+      try {
+        this.#apply(node, env);
+      } catch (e) {
+        // Errors from the core (a shape rule) name the core op; say which node of the file it was.
+        if (e instanceof HesseError && !e.message.startsWith('ONNX ')) {
+          throw new HesseError(e.code, `ONNX ${nodeName(node, this.opset)}: ${e.message}; is the input the shape the model was exported for? (onnx.checker.check_model(model, full_check=True) checks the model)`);
+        }
+        throw e;
+      }
+    }
     const out = env.get(this.outputs[0]!.name);
     if (!out || !isSym(out)) throw new HesseError('UNSUPPORTED_OP', `the ONNX output '${this.outputs[0]!.name}' does not depend on the input`);
     return out.sym;
@@ -191,15 +317,13 @@ export class OnnxModel implements Model {
 
   #apply(node: NodeProto, env: Map<string, Value>): void {
     const op = node.opType ?? '';
-    const where = `node '${node.name ?? ''}' (${op}, opset ${this.opset})`;
+    const where = nodeName(node, this.opset);
     const fail = (why: string): never => {
       throw new HesseError('UNSUPPORTED_OP', `ONNX ${where}: ${why}`);
     };
+    const invalid = (why: string) => invalidNode(where, why);
     if (node.domain && node.domain !== 'ai.onnx') fail(`domain '${node.domain}' is not supported`);
-    const attrs = new Map((node.attribute ?? []).map((a) => [a.name ?? '', a]));
-    const int = (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt);
-    const flt = (name: string, dflt: number) => (attrs.has(name) ? (attrs.get(name)!.f ?? dflt) : dflt);
-    const ints = (name: string) => attrs.get(name)?.ints?.map(num);
+    const { int, flt, ints, str } = attributesOf(node);
     const ins = (node.input ?? []).map((name) => {
       if (name === '') return undefined;
       const v = env.get(name);
@@ -215,7 +339,7 @@ export class OnnxModel implements Model {
     };
     // Constants only: fold at import time (shape arithmetic).
     if (!anySym) {
-      set(foldConstant(op, ins as Value[], node, attrs, fail));
+      set(foldConstant(op, ins as Value[], node, where, fail));
       return;
     }
     const g = anySym.sym.graph;
@@ -229,7 +353,11 @@ export class OnnxModel implements Model {
       Log: ['log', 0], Sqrt: ['sqrt', 0], Erf: ['erf', 0], LeakyRelu: ['leaky_relu', flt('alpha', 0.01)], Elu: ['elu', flt('alpha', 1)],
     };
     const rank = (s: Sym) => s.shape.length;
-    const axisOf = (a: number, s: Sym) => (a < 0 ? a + rank(s) : a);
+    /** An axis in [-r, hi], negative counting from the end of rank r (r: the input's rank unless the axes index the result). */
+    const axisOf = (a: number, s: Sym, what = 'axis', r = rank(s), hi = r - 1) => {
+      if (!Number.isInteger(a) || a < -r || a > hi) invalid(`${what} ${a} is out of range for an input of shape [${s.shape.join(', ')}] (valid: ${-r}..${hi}${r !== rank(s) ? `, axes of the rank-${r} result` : ''})`);
+      return a < 0 ? a + r : a;
+    };
     switch (op) {
       case 'Identity':
         set(ins[0]!);
@@ -258,12 +386,12 @@ export class OnnxModel implements Model {
         return;
       }
       case 'Gelu': {
-        const approx = new TextDecoder().decode(attrs.get('approximate')?.s ?? new Uint8Array());
-        set({ sym: traced.act(sym(0), approx === 'tanh' ? 'gelu_tanh' : 'gelu') });
+        set({ sym: traced.act(sym(0), str('approximate', 'none') === 'tanh' ? 'gelu_tanh' : 'gelu') });
         return;
       }
       case 'Gemm': {
         const [a, b] = [sym(0), sym(1)];
+        if (rank(a) !== 2 || rank(b) !== 2) invalid(`Gemm multiplies 2-D operands, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
         let y = traced.matmul(g, a, b, int('transA', 0) === 1, int('transB', 0) === 1);
         const alpha = flt('alpha', 1);
         if (alpha !== 1) y = traced.scale(y, alpha);
@@ -289,12 +417,25 @@ export class OnnxModel implements Model {
         return;
       }
       case 'Conv': {
-        const pads = ints('pads') ?? [0, 0, 0, 0];
-        if ((ints('dilations') ?? [1, 1]).some((d) => d !== 1)) fail('dilation ≠ 1 is not supported');
+        const [x, w] = [sym(0), sym(1)];
+        const spatial = rank(w) - 2;
+        if (spatial !== 2 || rank(x) !== 4) fail(`only 2-D convolution ([N, C, H, W] input, [O, C, kH, kW] weight) is supported, got [${x.shape.join(', ')}] and [${w.shape.join(', ')}]`);
+        // Attribute lists hold one entry per spatial axis (pads: all begins, then all ends).
+        const perAxis = (name: string, n: number, dflt: number[]) => {
+          const v = ints(name) ?? dflt;
+          if (v.length !== n) invalid(`${name} [${v.join(', ')}] must hold ${n} values for a 2-D convolution`);
+          return v;
+        };
+        const autoPad = str('auto_pad', 'NOTSET');
+        if (autoPad.startsWith('SAME')) fail(`auto_pad ${autoPad} is not supported; export with explicit pads`);
+        const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : perAxis('pads', 4, [0, 0, 0, 0]);
+        const s = perAxis('strides', 2, [1, 1]);
+        const kernel = ints('kernel_shape');
+        if (kernel && (kernel.length !== 2 || kernel[0] !== w.shape[2] || kernel[1] !== w.shape[3])) invalid(`kernel_shape [${kernel.join(', ')}] does not match the weight [${w.shape.join(', ')}]`);
+        if (perAxis('dilations', 2, [1, 1]).some((d) => d !== 1)) fail('dilation ≠ 1 is not supported');
         if (int('group', 1) !== 1) fail('grouped convolution is not supported');
-        if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3]) fail(`asymmetric pads [${pads.join(', ')}] are not supported`);
-        const s = ints('strides') ?? [1, 1];
-        let y = traced.conv2d(g, sym(0), sym(1), [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
+        if (pads[0] !== pads[2] || pads[1] !== pads[3]) fail(`asymmetric pads [${pads.join(', ')}] are not supported`);
+        let y = traced.conv2d(g, x, w, [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
         if (ins[2]) {
           const b = sym(2);
           y = traced.binary(g, 'add', y, traced.reshape(b, [1, b.size, 1, 1]));
@@ -304,37 +445,44 @@ export class OnnxModel implements Model {
       }
       case 'Flatten': {
         const x = sym(0);
-        const axis = axisOf(int('axis', 1), x);
+        // Flatten's axis may equal the rank (everything in the leading dimension).
+        const axis = axisOf(int('axis', 1), x, 'axis', rank(x), rank(x));
         const lead = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
         set({ sym: traced.reshape(x, [lead, x.size / Math.max(lead, 1)]) });
         return;
       }
       case 'Reshape': {
         const x = sym(0);
-        const target = Array.from(constant(1).data).map((d, i) => (d === 0 && int('allowzero', 0) === 0 ? x.shape[i]! : d));
-        const known = target.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
-        set({ sym: traced.reshape(x, target.map((d) => (d === -1 ? x.size / known : d))) });
+        set({ sym: traced.reshape(x, reshapeTarget(x.shape, Array.from(constant(1).data), int('allowzero', 0) === 1, where)) });
         return;
       }
       case 'Transpose': {
         const x = sym(0);
         const perm = ints('perm') ?? x.shape.map((_, i) => rank(x) - 1 - i);
+        if (perm.length !== rank(x)) invalid(`perm [${perm.join(', ')}] has ${perm.length} entries for an input of shape [${x.shape.join(', ')}]`);
         set({ sym: traced.permute(x, perm) });
         return;
       }
-      case 'Concat':
-        set({ sym: traced.concat(g, ins.map((_, i) => sym(i)), int('axis', 0)) });
+      case 'Concat': {
+        const xs = ins.map((_, i) => sym(i));
+        set({ sym: traced.concat(g, xs, axisOf(int('axis', 0), xs[0]!)) });
         return;
+      }
       case 'Unsqueeze':
       case 'Squeeze': {
         const x = sym(0);
         const axes = ints('axes') ?? (ins[1] ? Array.from(constant(1).data) : undefined);
         let shape = [...x.shape];
         if (op === 'Unsqueeze') {
-          const r = shape.length + (axes?.length ?? 0);
-          for (const a of [...(axes ?? [])].map((a) => (a < 0 ? a + r : a)).sort((p, q) => p - q)) shape.splice(a, 0, 1);
+          if (!axes) invalid('Unsqueeze needs axes');
+          // Axes index the result, whose rank is the input's plus the new ones.
+          const r = shape.length + axes!.length;
+          const at = axes!.map((a) => axisOf(a, x, 'axes entry', r));
+          if (new Set(at).size !== at.length) invalid(`axes [${axes!.join(', ')}] repeat an axis`);
+          for (const a of at.sort((p, q) => p - q)) shape.splice(a, 0, 1);
         } else {
-          const drop = new Set((axes ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => (a < 0 ? a + shape.length : a)));
+          const drop = new Set((axes ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => axisOf(a, x, 'axes entry')));
+          for (const a of drop) if (shape[a] !== 1) invalid(`cannot squeeze axis ${a} of size ${shape[a]} (shape [${shape.join(', ')}])`);
           shape = shape.filter((_, i) => !drop.has(i));
         }
         set({ sym: traced.reshape(x, shape) });
@@ -343,7 +491,8 @@ export class OnnxModel implements Model {
       case 'ReduceMean':
       case 'ReduceSum': {
         const x = sym(0);
-        const axes = (ints('axes') ?? (ins[1] ? Array.from(constant(1).data) : x.shape.map((_, i) => i))).map((a) => axisOf(a, x));
+        const axes = (ints('axes') ?? (ins[1] ? Array.from(constant(1).data) : x.shape.map((_, i) => i))).map((a) => axisOf(a, x, 'axes entry'));
+        if (new Set(axes).size !== axes.length) invalid(`axes repeat an axis`);
         const keep = int('keepdims', 1) === 1;
         let y = x;
         for (const a of [...axes].sort((p, q) => q - p)) y = traced.reduce(y, op === 'ReduceMean' ? 'mean' : 'sum', a, true);
@@ -380,10 +529,32 @@ export class OnnxModel implements Model {
   }
 }
 
+/**
+ * The shape ONNX Reshape produces from `spec`: 0 copies the input's dimension (unless allowzero),
+ * one -1 takes what is left. A spec that cannot hold the input's values is an error naming the node.
+ */
+function reshapeTarget(from: readonly number[], spec: readonly number[], allowzero: boolean, where: string): number[] {
+  const shown = `[${spec.join(', ')}]`;
+  const invalid = (why: string) => invalidNode(where, why);
+  if (spec.some((d) => !Number.isSafeInteger(d) || d < -1)) invalid(`the target shape ${shown} has an entry that is not an integer ≥ -1`);
+  if (spec.filter((d) => d === -1).length > 1) invalid(`the target shape ${shown} has more than one -1`);
+  const dims = spec.map((d, i) => {
+    if (d !== 0 || allowzero) return d;
+    if (i >= from.length) invalid(`the target shape ${shown} copies dimension ${i} (a 0), but the input [${from.join(', ')}] has rank ${from.length}`);
+    return from[i]!;
+  });
+  const size = from.reduce((p, d) => p * d, 1);
+  const known = dims.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+  if (dims.includes(-1) ? known === 0 || size % known !== 0 : known !== size) {
+    throw new HesseError('SHAPE_MISMATCH', `ONNX ${where}: cannot reshape [${from.join(', ')}] (${size} values) to ${shown}; is the input the shape the model was exported for?`);
+  }
+  return dims.map((d) => (d === -1 ? size / known : d));
+}
+
 /** Evaluates an op whose inputs are all constants (the shape arithmetic exporters emit). */
-function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<string, AttributeProto>, fail: (why: string) => never): Value {
+function foldConstant(op: string, ins: Value[], node: NodeProto, where: string, fail: (why: string) => never): Value {
   const c = ins as { shape: number[]; data: Float64Array; isFloat: boolean }[];
-  const int = (name: string, dflt: number) => (attrs.has(name) ? num(attrs.get(name)!.i) : dflt);
+  const { attrs, int } = attributesOf(node);
   switch (op) {
     case 'Constant': {
       const t = attrs.get('value')?.t;
@@ -401,17 +572,24 @@ function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<stri
       const [data, idx] = [c[0]!, c[1]!];
       if (data.shape.length !== 1 || int('axis', 0) !== 0) return fail('only gathers from 1-D constants are folded');
       const n = data.data.length;
+      const bad = idx.data.find((i) => !Number.isInteger(i) || i < -n || i >= n);
+      if (bad !== undefined) invalidNode(where, `index ${bad} is out of range for ${n} values`);
       return { shape: idx.shape, data: idx.data.map((i) => data.data[i < 0 ? i + n : i]!), isFloat: data.isFloat };
     }
     case 'Unsqueeze':
     case 'Squeeze':
+      return { shape: [c[0]!.data.length], data: c[0]!.data, isFloat: c[0]!.isFloat };
     case 'Reshape':
-      return { shape: op === 'Reshape' ? Array.from(c[1]!.data) : [c[0]!.data.length], data: c[0]!.data, isFloat: c[0]!.isFloat };
+      return { shape: reshapeTarget(c[0]!.shape, Array.from(c[1]!.data), int('allowzero', 0) === 1, where), data: c[0]!.data, isFloat: c[0]!.isFloat };
     case 'Concat': {
       const data = Float64Array.from(c.flatMap((v) => Array.from(v.data)));
       return { shape: [data.length], data, isFloat: c.some((v) => v.isFloat) };
     }
     case 'Slice': {
+      // Shape vectors only: one axis, step 1.
+      if ((c[3] && c[3].data.some((a) => a !== 0 && a !== -1)) || (c[4] && c[4].data.some((st) => st !== 1)) || c[0]!.shape.length !== 1) {
+        return fail('only slices of 1-D constants with step 1 are folded');
+      }
       const d = c[0]!.data;
       const n = d.length;
       const norm = (v: number) => Math.max(0, Math.min(n, v < 0 ? v + n : v));
@@ -438,7 +616,8 @@ function foldConstant(op: string, ins: Value[], node: NodeProto, attrs: Map<stri
 
 /**
  * Decodes an ONNX model (the bytes of a .onnx file). Errors: MALFORMED_FILE for bytes that are
- * not an ONNX protobuf; UNSUPPORTED_OP for ops, data types or attributes hesse does not handle.
+ * not an ONNX protobuf or attributes that contradict the spec (naming the node); UNSUPPORTED_OP
+ * for ops, data types, attributes or external data hesse does not handle.
  */
 export async function loadOnnx(bytes: Uint8Array | ArrayBuffer): Promise<OnnxModel> {
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);

@@ -9,6 +9,7 @@ pub mod autodiff;
 pub mod error;
 pub mod kernels;
 pub mod linalg;
+pub mod mem;
 pub mod ops;
 pub mod real;
 pub mod shape;

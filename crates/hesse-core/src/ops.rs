@@ -196,35 +196,7 @@ pub fn transpose(x: &Tensor) -> Result<Tensor> {
 
 /// conv2d(x [N, C, H, W], w [O, C, KH, KW]) → [N, O, OH, OW], as PyTorch's F.conv2d (no bias).
 pub fn conv2d(isa: Isa, x: &Tensor, w: &Tensor, stride: (usize, usize), padding: (usize, usize)) -> Result<Tensor> {
-    let (xs, ws) = (x.shape(), w.shape());
-    if xs.len() != 4 || ws.len() != 4 {
-        return Err(Error::shape(format!(
-            "conv2d: expected input [N, C, H, W] and weight [O, C, KH, KW], got {} and {}",
-            fmt_shape(xs),
-            fmt_shape(ws)
-        )));
-    }
-    if xs[1] != ws[1] {
-        return Err(Error::shape(format!(
-            "conv2d: input {} has {} channels but weight {} expects {}",
-            fmt_shape(xs),
-            xs[1],
-            fmt_shape(ws),
-            ws[1]
-        )));
-    }
-    if stride.0 == 0 || stride.1 == 0 {
-        return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {stride:?}")));
-    }
-    let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, padding };
-    if g.h + 2 * padding.0 < g.kh || g.w + 2 * padding.1 < g.kw || g.kh == 0 || g.kw == 0 {
-        return Err(Error::shape(format!(
-            "conv2d: kernel {}×{} does not fit input {} with padding {padding:?}",
-            g.kh,
-            g.kw,
-            fmt_shape(xs)
-        )));
-    }
+    let g = Conv2d::new(x.shape(), w.shape(), stride, padding)?;
     let (oh, ow) = g.out_hw();
     let out_shape = [g.n, g.o, oh, ow];
     fn go<T: Element + HasLanes>(isa: Isa, g: &Conv2d, x: &Tensor, w: &Tensor, out_shape: &[usize]) -> Result<Tensor> {

@@ -6,6 +6,7 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 pub trait Real:
     Copy
+    + crate::mem::Zeroable
     + Debug
     + PartialOrd
     + Default

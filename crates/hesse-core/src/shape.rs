@@ -2,11 +2,19 @@
 
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
 
-/// Number of elements of `shape`, or an error where it overflows the address space.
+/// Product of the non-zero dims of `shape`, None where it overflows. A shape is valid when
+/// this fits, so that every partial product of its dims fits too (even in an empty tensor, whose
+/// other dims are still multiplied by the kernels' index arithmetic).
+pub fn extent(shape: &[usize]) -> Option<usize> {
+    shape.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Number of elements of `shape`, or an error where its dims overflow the address space.
 pub fn numel(shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+    let e = extent(shape).ok_or_else(|| {
         Error::new(ErrorCode::OutOfMemory, format!("shape {} has more elements than memory can address", fmt_shape(shape)))
-    })
+    })?;
+    Ok(if shape.contains(&0) { 0 } else { e })
 }
 
 /// Row-major strides of a contiguous tensor.
@@ -76,6 +84,8 @@ mod tests {
     #[test]
     fn numel_overflow_is_an_error() {
         assert!(numel(&[usize::MAX, 2]).is_err());
+        // Empty, but its other dims still overflow: refused (kernels multiply them).
+        assert!(numel(&[usize::MAX, 2, 0]).is_err());
         assert_eq!(numel(&[]).unwrap(), 1);
         assert_eq!(numel(&[3, 0, 2]).unwrap(), 0);
     }

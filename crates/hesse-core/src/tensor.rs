@@ -45,18 +45,7 @@ pub struct Tensor {
     data: Data,
 }
 
-/// Allocates `n` zeros without aborting when memory cannot grow: an `OutOfMemory` error instead.
-pub fn try_zeros<T: Real>(n: usize, what: &str) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::new(
-            ErrorCode::OutOfMemory,
-            format!("{what}: cannot allocate {n} elements ({} bytes)", n.saturating_mul(std::mem::size_of::<T>())),
-        )
-    })?;
-    v.resize(n, T::ZERO);
-    Ok(v)
-}
+pub use crate::mem::try_zeros;
 
 /// Types that can live in a [`Tensor`]; lets generic code build and borrow storage.
 pub trait Element: Real {

@@ -120,9 +120,10 @@ impl Program {
                 fmt_shape(&ys)
             )));
         }
-        let onehot = self.push(Op::OneHot { classes: ls[1] }, &[labels], None)?;
+        // Σᵢ lse(xᵢ) − Σᵢ xᵢ[yᵢ]: the label's logit is picked, not weighted by a one-hot (a
+        // −∞ logit elsewhere would give 0 · (−∞) = NaN; PyTorch's answer is finite).
         let lse = self.logsumexp(logits)?;
-        let picked = self.mul(onehot, logits)?;
+        let picked = self.push(Op::Pick, &[logits, labels], None)?;
         let total_lse = self.sum(lse, None, false)?;
         let total_picked = self.sum(picked, None, false)?;
         let nll = self.sub(total_lse, total_picked)?;

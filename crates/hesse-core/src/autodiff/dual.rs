@@ -16,7 +16,8 @@ use super::act::Act;
 use crate::error::{Error, Result};
 use crate::kernels::{self, lanes::HasLanes, Binary, Conv2d, Isa, MatRef, Reduce};
 use crate::shape::{broadcast, numel};
-use crate::tensor::{try_zeros, Element};
+use crate::mem::{try_copy, try_zeros};
+use crate::tensor::Element;
 
 /// What every primitive needs to know besides its operands.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +45,10 @@ impl<T: Scalar> Dual<T> {
     }
     pub fn numel(&self) -> usize {
         self.p.len()
+    }
+    /// A copy (its buffers allocated fallibly).
+    pub fn try_clone(&self, what: &str) -> Result<Self> {
+        Ok(Dual { shape: self.shape.clone(), p: try_copy(&self.p, what)?, t: self.t.as_deref().map(|t| try_copy(t, what)).transpose()? })
     }
     /// The k-th tangent, if non-zero.
     pub fn tan(&self, k: usize) -> Option<&[T]> {
@@ -360,9 +365,9 @@ pub fn expand<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<
 /// Sums x down to `shape` (the reverse of broadcasting: leading dims and dims that are 1 in `shape`).
 pub fn sum_to<T: Scalar>(cx: &Ctx, x: &Dual<T>, shape: &[usize]) -> Result<Dual<T>> {
     if x.shape == shape {
-        return Ok(x.clone());
+        return x.try_clone("gradient");
     }
-    sum_to_owned(cx, x.clone(), shape)
+    sum_to_owned(cx, x.try_clone("gradient")?, shape)
 }
 
 /// [`sum_to`] taking ownership (no copy when nothing is broadcast).
@@ -393,7 +398,7 @@ pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<
     if let (0, Some(kernel)) = (order, act.value_kernel()) {
         let mut p = try_zeros::<T>(x.numel(), act.name())?;
         kernels::unary(cx.isa, kernel, &x.p, &mut p);
-        let d: Vec<T> = if need_d { p.iter().map(|&v| act.derivs_from_output(v).expect("has a value kernel")[0]).collect() } else { Vec::new() };
+        let d: Vec<T> = if need_d { crate::mem::try_map(&p, |&v| act.derivs_from_output(v).expect("has a value kernel")[0], act.name())? } else { Vec::new() };
         return assemble(cx, x.shape.clone(), p, need_d, |k, out| {
             let xt = x.tan(k).expect("has tangents");
             out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
@@ -438,7 +443,8 @@ pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
     *shape.last_mut().unwrap() = 1;
     let mut p = try_zeros::<T>(rows, "logsumexp")?;
     kernels::reduce(cx.isa, Reduce::LogSumExp, &x.p, rows, len, 1, &mut p);
-    let soft: Vec<T> = if x.t.is_some() { x.p.iter().enumerate().map(|(i, &v)| (v - p[i / len]).exp()).collect() } else { Vec::new() };
+    let mut soft: Vec<T> = if x.t.is_some() { try_zeros(x.numel(), "logsumexp")? } else { Vec::new() };
+    soft.iter_mut().zip(&x.p).enumerate().for_each(|(i, (s, &v))| *s = (v - p[i / len]).exp());
     assemble(cx, shape, p, x.t.is_some(), |k, out| {
         let xt = x.tan(k).expect("has tangents");
         for (r, o) in out.iter_mut().enumerate() {
@@ -448,15 +454,15 @@ pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
     })
 }
 
-/// Copies `x` ([outer, len, inner] around an axis) into `out` ([outer, total, inner]) at offset
-/// `at` of the axis, or (when `back`) the reverse: out's slice into x.
-fn axis_block<T: Scalar>(x: &mut [T], out: &mut [T], outer: usize, len: usize, inner: usize, total: usize, at: usize, back: bool) {
+/// Copies `part` ([outer, len, inner] around an axis) into the slice at offset `at` of that axis
+/// of `whole` ([outer, total, inner]), or (`back`) that slice of `whole` into `part`.
+fn axis_block<T: Scalar>(part: &[T], whole: &[T], dst: &mut [T], outer: usize, len: usize, inner: usize, total: usize, at: usize, back: bool) {
     for o in 0..outer {
-        let (src, dst) = (o * len * inner, (o * total + at) * inner);
+        let (p, w) = (o * len * inner, (o * total + at) * inner);
         if back {
-            x[src..src + len * inner].copy_from_slice(&out[dst..dst + len * inner]);
+            dst[p..p + len * inner].copy_from_slice(&whole[w..w + len * inner]);
         } else {
-            out[dst..dst + len * inner].copy_from_slice(&x[src..src + len * inner]);
+            dst[w..w + len * inner].copy_from_slice(&part[p..p + len * inner]);
         }
     }
 }
@@ -471,21 +477,22 @@ pub fn concat<T: Scalar>(cx: &Ctx, xs: &[&Dual<T>], axis: usize, shape: Vec<usiz
     let (outer, inner) = around(&shape, axis);
     let total = shape[axis];
     let n = numel(&shape)?;
-    let fill = |out: &mut [T], part: &dyn Fn(usize) -> Option<Vec<T>>| {
+    // The primal (k = None) or tangent k of every input, each into its slice of `out`.
+    let fill = |out: &mut [T], k: Option<usize>| {
         let mut at = 0;
-        for (j, x) in xs.iter().enumerate() {
+        for x in xs {
             let len = x.shape[axis];
-            if let Some(mut v) = part(j) {
-                axis_block(&mut v, out, outer, len, inner, total, at, false);
+            if let Some(v) = k.map_or(Some(x.p.as_slice()), |k| x.tan(k)) {
+                axis_block(v, &[], out, outer, len, inner, total, at, false);
             }
             at += len;
         }
     };
     let mut p = try_zeros::<T>(n, "concat")?;
-    fill(&mut p, &|j| Some(xs[j].p.clone()));
+    fill(&mut p, None);
     let any = xs.iter().any(|x| x.t.is_some());
     assemble(cx, shape.clone(), p, any, |k, out| {
-        fill(out, &|j| xs[j].tan(k).map(|t| t.to_vec()));
+        fill(out, Some(k));
         Ok(())
     })
 }
@@ -498,8 +505,35 @@ pub fn slice<T: Scalar>(cx: &Ctx, x: &Dual<T>, axis: usize, start: usize, len: u
     shape[axis] = len;
     linear_stacked(cx, x, shape, move |i, o, copies| {
         // Copies stack as extra outer blocks.
-        let mut src = i.to_vec();
-        axis_block(o, &mut src, outer * copies, len, inner, total, start, true);
+        axis_block(&[], i, o, outer * copies, len, inner, total, start, true);
+        Ok(())
+    })
+}
+
+/// x[i, labels[i]] for x [N, C] (a gather along the last axis; linear in x). Tangents are
+/// gathered alike, so an entry that is not picked (even −∞) never meets a zero weight.
+pub fn pick<T: Scalar>(cx: &Ctx, x: &Dual<T>, labels: &[usize]) -> Result<Dual<T>> {
+    let (n, c) = (labels.len(), x.shape[1]);
+    linear_stacked(cx, x, vec![n], |i, o, copies| {
+        for k in 0..copies {
+            for (r, &l) in labels.iter().enumerate() {
+                o[k * n + r] = i[(k * n + r) * c + l];
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The adjoint of [`pick`]: g [N] scattered to [i, labels[i]] of an [N, C] zero.
+pub fn unpick<T: Scalar>(cx: &Ctx, g: &Dual<T>, labels: &[usize], c: usize) -> Result<Dual<T>> {
+    let n = labels.len();
+    linear_stacked(cx, g, vec![n, c], |i, o, copies| {
+        o.fill(T::ZERO);
+        for k in 0..copies {
+            for (r, &l) in labels.iter().enumerate() {
+                o[(k * n + r) * c + l] = i[k * n + r];
+            }
+        }
         Ok(())
     })
 }

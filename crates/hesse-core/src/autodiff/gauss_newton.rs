@@ -13,7 +13,7 @@ use super::dual::Scalar;
 use super::program::{Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::{syrk, Isa};
-use crate::tensor::try_zeros;
+use crate::mem::{product, try_map, try_zeros};
 
 /// The losses whose output-space Hessian has a closed-form factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl LossKind {
     }
 
     /// Replaces A_i = Jᵢᵀ (columns of sample i, C of them, of the P × N·C matrix `a`) by A_i·Lᵢ.
-    fn apply_factor<T: Scalar>(self, a: &mut [T], p: usize, f: &[T], n: usize, c: usize) {
+    fn apply_factor<T: Scalar>(self, a: &mut [T], p: usize, f: &[T], n: usize, c: usize) -> Result<()> {
         let cols = n * c;
         match self {
             LossKind::Mse => {
@@ -42,13 +42,14 @@ impl LossKind {
                 a.iter_mut().for_each(|v| *v = *v * s);
             }
             LossKind::BceWithLogits => {
-                let scale: Vec<T> = f
-                    .iter()
-                    .map(|&z| {
+                let scale = try_map(
+                    f,
+                    |&z| {
                         let s = 1.0 / (1.0 + (-z.to_f64()).exp());
                         T::from_f64((s * (1.0 - s) / cols as f64).sqrt())
-                    })
-                    .collect();
+                    },
+                    "Gauss–Newton factor",
+                )?;
                 for row in a.chunks_exact_mut(cols) {
                     row.iter_mut().zip(&scale).for_each(|(v, &s)| *v = *v * s);
                 }
@@ -72,6 +73,7 @@ impl LossKind {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -93,7 +95,7 @@ impl Program {
     pub fn jacobian_t<T: Scalar>(&self, isa: Isa, f: usize, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
         let cols = crate::shape::numel(self.shape(f)?)?;
         let p = self.n_params();
-        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Jacobian: P·outputs overflows"))?, "Jacobian (P × outputs)")?;
+        let mut a = try_zeros::<T>(product("Jacobian (P × outputs)", &[p, cols])?, "Jacobian (P × outputs)")?;
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         if p <= cols {
             let chunk = chunk.clamp(1, p.max(1));
@@ -102,7 +104,10 @@ impl Program {
                 let mut eye = try_zeros::<T>(k * p, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
                 let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
-                a[start * cols..(start + k) * cols].copy_from_slice(o.t.as_deref().unwrap_or(&vec![T::ZERO; k * cols]));
+                match o.t.as_deref() {
+                    Some(t) => a[start * cols..(start + k) * cols].copy_from_slice(t),
+                    None => a[start * cols..(start + k) * cols].fill(T::ZERO),
+                }
             }
         } else {
             let chunk = chunk.clamp(1, cols.max(1));
@@ -111,10 +116,12 @@ impl Program {
                 let mut eye = try_zeros::<T>(k * cols, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * cols + start + r] = T::ONE);
                 let g = self.run(isa, f, &Run { cotangents: &eye, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
-                let rows = g.t.unwrap_or_else(|| vec![T::ZERO; k * p]); // row r of J: ∂f_{start+r}/∂θ
-                for r in 0..k {
-                    for j in 0..p {
-                        a[j * cols + start + r] = rows[r * p + j];
+                // Row r of J: ∂f_{start+r}/∂θ (all zero where no tangent came back).
+                if let Some(rows) = g.t {
+                    for r in 0..k {
+                        for j in 0..p {
+                            a[j * cols + start + r] = rows[r * p + j];
+                        }
                     }
                 }
             }
@@ -132,7 +139,9 @@ impl Program {
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv = self.run(isa, f, &base)?.output.p;
         let mut a = self.jacobian_t(isa, f, params, inputs, chunk)?;
-        kind.apply_factor(&mut a, self.n_params(), &fv, n, c);
+        if n * c > 0 {
+            kind.apply_factor(&mut a, self.n_params(), &fv, n, c)?;
+        }
         Ok(a)
     }
 
@@ -142,15 +151,15 @@ impl Program {
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton_mc_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], samples: usize, seed: u64, chunk: usize) -> Result<Vec<T>> {
         let shape = self.shape(f)?.to_vec();
-        if shape.len() != 2 || samples == 0 {
-            return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&shape))));
+        if shape.len() != 2 || samples == 0 || shape.contains(&0) {
+            return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a non-empty network output [N, C] (got {}) and at least one sample (got {samples})", fmt_shape(&shape))));
         }
         let (n, c, p) = (shape[0], shape[1], self.n_params());
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
-        let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
-        let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed }); // [S, N, C]
-        let cols = n * samples;
-        let mut a = try_zeros::<T>(p.checked_mul(cols).ok_or_else(|| Error::invalid("Gauss–Newton: P·N·S overflows"))?, "Monte Carlo Gauss–Newton factor")?;
+        let fv = try_map(&self.run(isa, f, &base)?.output.p, |v| v.to_f64(), "Monte Carlo Gauss–Newton")?;
+        let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?; // [S, N, C]
+        let cols = product("Monte Carlo Gauss–Newton (N × samples)", &[n, samples])?;
+        let mut a = try_zeros::<T>(product("Monte Carlo Gauss–Newton factor (P × N × samples)", &[p, cols])?, "Monte Carlo Gauss–Newton factor")?;
         let chunk = chunk.clamp(1, cols);
         for start in (0..cols).step_by(chunk) {
             let k = chunk.min(cols - start);
@@ -163,10 +172,11 @@ impl Program {
                 }
             }
             let g = self.run(isa, f, &Run { cotangents: &cot, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
-            let rows = g.t.unwrap_or_else(|| vec![T::ZERO; k * p]);
-            for r in 0..k {
-                for j in 0..p {
-                    a[j * cols + start + r] = rows[r * p + j];
+            if let Some(rows) = g.t {
+                for r in 0..k {
+                    for j in 0..p {
+                        a[j * cols + start + r] = rows[r * p + j];
+                    }
                 }
             }
         }
@@ -200,7 +210,7 @@ impl Program {
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton_f64<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize, part: &GaussNewtonPart, mc: Option<(usize, u64)>) -> Result<Vec<f64>> {
         let a = self.factor_with(isa, f, kind, params, inputs, chunk, mc)?;
-        let wide: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
+        let wide = try_map(&a, |v| v.to_f64(), "Gauss–Newton factor in f64")?;
         drop(a);
         reduce_factor(isa, &wide, self.n_params(), part)
     }
@@ -211,13 +221,24 @@ fn reduce_factor<T: Scalar>(isa: Isa, a: &[T], p: usize, part: &GaussNewtonPart)
     let cols = if p == 0 { 0 } else { a.len() / p };
     match part {
         GaussNewtonPart::Dense => syrk(isa, a, p, cols),
-        GaussNewtonPart::Diagonal => Ok(a.chunks_exact(cols.max(1)).map(|row| row.iter().fold(T::ZERO, |s, &v| s + v * v)).collect()),
+        GaussNewtonPart::Diagonal => {
+            let mut d = try_zeros(p, "Gauss–Newton diagonal")?;
+            if cols > 0 {
+                d.iter_mut().zip(a.chunks_exact(cols)).for_each(|(d, row)| *d = row.iter().fold(T::ZERO, |s, &v| s + v * v));
+            }
+            Ok(d)
+        }
         GaussNewtonPart::Blocks(ranges) => {
-            let mut out = Vec::new();
+            // Validate every range and size the result before any work.
+            let mut total = 0usize;
             for &(off, size) in ranges {
-                if off + size > p {
-                    return Err(Error::invalid(format!("Gauss–Newton block [{off}, {}) is outside the {p} parameters", off + size)));
+                if off.checked_add(size).is_none_or(|end| end > p) {
+                    return Err(Error::invalid(format!("Gauss–Newton block at offset {off} of size {size} is outside the {p} parameters")));
                 }
+                total = crate::mem::add("Gauss–Newton blocks", total, product("Gauss–Newton block (size × size)", &[size, size])?)?;
+            }
+            let mut out = crate::mem::try_vec(total, "Gauss–Newton blocks")?;
+            for &(off, size) in ranges {
                 out.extend(syrk(isa, &a[off * cols..(off + size) * cols], size, cols)?);
             }
             Ok(out)

@@ -28,6 +28,7 @@ use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::im2col;
 use crate::kernels::{Conv2d, Isa};
 use crate::linalg::Rng;
+use crate::mem::{product, try_map, try_vec, try_zeros};
 
 /// Which B factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl LossKind {
     /// vector of sample n): the loss-Hessian factor's columns (exact) or scaled loss gradients at
     /// labels drawn from the model (Monte Carlo). K-FAC's B, the Monte Carlo GGN and the Monte
     /// Carlo Fisher all use these.
-    pub(crate) fn output_space_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Vec<f64> {
+    pub(crate) fn output_space_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Result<Vec<f64>> {
         let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
         let softmax = |row: &[f64]| {
             let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
@@ -70,7 +71,7 @@ impl LossKind {
         };
         match variant {
             KfacVariant::Exact => {
-                let mut u = vec![0.0; c * n * c];
+                let mut u = try_zeros(product("output-space seeds (C × N × C)", &[c, n, c])?, "output-space seeds")?;
                 for i in 0..n {
                     let row = &f[i * c..(i + 1) * c];
                     let p = if self == LossKind::CrossEntropy { softmax(row) } else { Vec::new() };
@@ -91,14 +92,14 @@ impl LossKind {
                         }
                     }
                 }
-                u
+                Ok(u)
             }
             KfacVariant::MonteCarlo { samples, seed } => {
                 // Seed s, row i: ∇ℓᵢ at a sampled label, scaled by 1/√(N·S) so that the sum over
                 // samples estimates Σᵢ Hℓ,ᵢ/N (ℓᵢ the per-sample loss, the objective their mean).
                 let mut rng = Rng::new(seed);
                 let scale = 1.0 / ((n * samples) as f64).sqrt();
-                let mut u = vec![0.0; samples * n * c];
+                let mut u = try_zeros(product("Monte Carlo seeds (samples × N × C)", &[samples, n, c])?, "Monte Carlo seeds")?;
                 for s in 0..samples {
                     for i in 0..n {
                         let row = &f[i * c..(i + 1) * c];
@@ -136,7 +137,7 @@ impl LossKind {
                         }
                     }
                 }
-                u
+                Ok(u)
             }
         }
     }
@@ -152,7 +153,9 @@ impl Program {
             return Err(Error::shape(format!("K-FAC: the network output must be [N, C], got {}", fmt_shape(&shape))));
         }
         let (n, c) = (shape[0], shape[1]);
-        let layers: Vec<_> = self.layers().iter().filter(|l| l.output <= f).cloned().collect();
+        // The layers the network output depends on (a program may hold other models too).
+        let anc = self.ancestors(f);
+        let layers: Vec<_> = self.layers().iter().filter(|l| anc.get(l.output) == Some(&true)).cloned().collect();
         if layers.is_empty() {
             return Err(Error::invalid("K-FAC: the model has no linear or conv2d layers"));
         }
@@ -160,10 +163,14 @@ impl Program {
             return Err(Error::invalid("K-FAC: Monte Carlo needs at least one sample"));
         }
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
-        let fv: Vec<f64> = self.run(isa, f, &base)?.output.p.iter().map(|v| v.to_f64()).collect();
-        let seeds = kind.output_space_seeds(&fv, n, c, variant);
+        if n == 0 || c == 0 {
+            return Err(Error::invalid(format!("K-FAC: needs a non-empty batch and output, got a network output {}", fmt_shape(&shape))));
+        }
+        let fv = try_map(&self.run(isa, f, &base)?.output.p, |v| v.to_f64(), "K-FAC outputs")?;
+        let seeds = kind.output_space_seeds(&fv, n, c, variant)?;
         let k = seeds.len() / (n * c);
-        let seeds_t: Vec<T> = seeds.iter().map(|&v| T::from_f64(v)).collect();
+        let seeds_t = try_map(&seeds, |&v| T::from_f64(v), "K-FAC seeds")?;
+        drop(seeds);
         let capture: Vec<usize> = layers.iter().flat_map(|l| [l.input, l.output]).collect();
         let o = self.run_capture(isa, f, &Run { cotangents: &seeds_t, k, backward: true, ..base }, &capture)?;
 
@@ -172,6 +179,15 @@ impl Program {
             let (a_val, _) = &o.captured[2 * li];
             let (s_val, s_grad) = &o.captured[2 * li + 1];
             let has_bias = l.bias.is_some();
+            if a_val.shape.first() != Some(&n) || s_val.shape.first() != Some(&n) {
+                return Err(Error::shape(format!(
+                    "K-FAC: layer {} maps {} to {}, but the network output {} has a batch of {n}; K-FAC needs layers over the same batch",
+                    l.index,
+                    fmt_shape(&a_val.shape),
+                    fmt_shape(&s_val.shape),
+                    fmt_shape(&shape)
+                )));
+            }
             // Rows of ā (one per sample, or per sample and output position for conv2d), and the
             // output gradients g aligned with them: [K, rows, out].
             let (patches, d_in_raw, d_out, positions) = match (l.kind, l.conv) {
@@ -180,8 +196,8 @@ impl Program {
                     let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ss[1], kh: kernel.0, kw: kernel.1, stride, padding };
                     let (rows, t) = (g.c * g.kh * g.kw, ss[2] * ss[3]);
                     let img = g.c * g.h * g.w;
-                    let mut col = vec![T::ZERO; rows * t];
-                    let mut p = Vec::with_capacity(n * t * rows);
+                    let mut col = try_zeros::<T>(rows * t, "K-FAC patches")?;
+                    let mut p = try_vec(product("K-FAC patches (N × positions × C·KH·KW)", &[n, t, rows])?, "K-FAC patches")?;
                     for i in 0..n {
                         im2col(&g, &a_val.p[i * img..(i + 1) * img], &mut col);
                         for tt in 0..t {
@@ -190,14 +206,18 @@ impl Program {
                     }
                     (p, rows, ss[1], t)
                 }
-                _ => (a_val.p.iter().map(|v| v.to_f64()).collect::<Vec<f64>>(), a_val.shape[1], s_val.shape[1], 1),
+                _ => (try_map(&a_val.p, |v| v.to_f64(), "K-FAC inputs")?, a_val.shape[1], s_val.shape[1], 1),
             };
             let d_in = d_in_raw + usize::from(has_bias);
             // A = mean over rows of āāᵀ.
             let count = (n * positions) as f64;
-            let mut a = vec![0.0; d_in * d_in];
+            let mut a = try_zeros(product("K-FAC A (d_in × d_in)", &[d_in, d_in])?, "K-FAC A")?;
+            let mut ab = try_zeros(d_in, "K-FAC A")?;
             for row in patches.chunks_exact(d_in_raw.max(1)) {
-                let ab: Vec<f64> = row.iter().copied().chain(has_bias.then_some(1.0)).collect();
+                ab[..d_in_raw].copy_from_slice(row);
+                if has_bias {
+                    ab[d_in_raw] = 1.0;
+                }
                 for i in 0..d_in {
                     for j in 0..d_in {
                         a[i * d_in + j] += ab[i] * ab[j] / count;
@@ -205,7 +225,7 @@ impl Program {
                 }
             }
             // B = Σ over seeds, samples (and positions) of g gᵀ; s's gradients are [K, N, out(, T)].
-            let mut b = vec![0.0; d_out * d_out];
+            let mut b = try_zeros(product("K-FAC B (d_out × d_out)", &[d_out, d_out])?, "K-FAC B")?;
             if let Some(gt) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
                 let gv = |idx: usize| gt[idx].to_f64();
                 for kn in 0..k * n {
@@ -227,8 +247,8 @@ impl Program {
 }
 
 /// Row-major products of small dense matrices: C = op(X)·op(Y), X [r, k] (or [k, r] when tx).
-fn matmul(x: &[f64], y: &[f64], r: usize, k: usize, c: usize, tx: bool, ty: bool) -> Vec<f64> {
-    let mut out = vec![0.0; r * c];
+fn matmul(x: &[f64], y: &[f64], r: usize, k: usize, c: usize, tx: bool, ty: bool) -> Result<Vec<f64>> {
+    let mut out = try_zeros(r * c, "K-FAC product")?;
     for i in 0..r {
         for p in 0..k {
             let xv = if tx { x[p * r + i] } else { x[i * k + p] };
@@ -240,7 +260,7 @@ fn matmul(x: &[f64], y: &[f64], r: usize, k: usize, c: usize, tx: bool, ty: bool
             }
         }
     }
-    out
+    Ok(out)
 }
 
 impl KfacFactors {
@@ -250,28 +270,28 @@ impl KfacFactors {
     }
 
     /// The layer's slice of a parameter-ordered vector (W row-major, then b) as W̄ [out, d_in].
-    fn to_bar(&self, v: &[f64]) -> Vec<f64> {
+    fn to_bar(&self, v: &[f64]) -> Result<Vec<f64>> {
         let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
-        let mut m = vec![0.0; o * di];
+        let mut m = try_zeros(o * di, "K-FAC product")?;
         for r in 0..o {
             m[r * di..r * di + raw].copy_from_slice(&v[r * raw..(r + 1) * raw]);
             if self.has_bias {
                 m[r * di + raw] = v[o * raw + r];
             }
         }
-        m
+        Ok(m)
     }
 
-    fn from_bar(&self, m: &[f64]) -> Vec<f64> {
+    fn from_bar(&self, m: &[f64]) -> Result<Vec<f64>> {
         let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
-        let mut v = vec![0.0; o * di];
+        let mut v = try_zeros(o * di, "K-FAC product")?;
         for r in 0..o {
             v[r * raw..(r + 1) * raw].copy_from_slice(&m[r * di..r * di + raw]);
             if self.has_bias {
                 v[o * raw + r] = m[r * di + raw];
             }
         }
-        v
+        Ok(v)
     }
 
     fn check_len(&self, v: &[f64], what: &str) -> Result<()> {
@@ -285,8 +305,8 @@ impl KfacFactors {
     pub fn mvp(&self, v: &[f64]) -> Result<Vec<f64>> {
         self.check_len(v, "product")?;
         let (o, di) = (self.d_out, self.d_in);
-        let bw = matmul(&self.b, &self.to_bar(v), o, o, di, false, false);
-        Ok(self.from_bar(&matmul(&bw, &self.a, o, di, di, false, false)))
+        let bw = matmul(&self.b, &self.to_bar(v)?, o, o, di, false, false)?;
+        self.from_bar(&matmul(&bw, &self.a, o, di, di, false, false)?)
     }
 
     /// The eigendecompositions that apply (B ⊗ A + λI)⁻¹ exactly: with A = Q_A Λ_A Q_Aᵀ and
@@ -320,15 +340,15 @@ impl KfacInverse {
         f.check_len(v, "inverse")?;
         let (o, di) = (f.d_out, f.d_in);
         // Y = Q_Bᵀ W̄ Q_A (rows of v* are the eigenvectors, so Q_Bᵀ = vb and Q_A = vaᵀ).
-        let t = matmul(&self.vb, &f.to_bar(v), o, o, di, false, false);
-        let mut y = matmul(&t, &self.va, o, di, di, false, true);
+        let t = matmul(&self.vb, &f.to_bar(v)?, o, o, di, false, false)?;
+        let mut y = matmul(&t, &self.va, o, di, di, false, true)?;
         for r in 0..o {
             for c in 0..di {
                 y[r * di + c] /= self.lb[r] * self.la[c] + self.damping;
             }
         }
         // W̄ = Q_B Y Q_Aᵀ.
-        let t = matmul(&self.vb, &y, o, o, di, true, false);
-        Ok(f.from_bar(&matmul(&t, &self.va, o, di, di, false, false)))
+        let t = matmul(&self.vb, &y, o, o, di, true, false)?;
+        f.from_bar(&matmul(&t, &self.va, o, di, di, false, false)?)
     }
 }

@@ -41,8 +41,10 @@ pub enum Op {
     Act(Act),
     /// log Σ exp over the last axis, kept as size 1.
     LogSumExp,
-    /// Integer class labels [N] (stored as floats) → one-hot [N, classes]; not differentiable.
-    OneHot { classes: usize },
+    /// x[i, labels[i]] for x [N, C] and integer class labels [N] (stored as floats): a gather
+    /// along the last axis, linear in x, not differentiable in the labels. (Cross-entropy picks
+    /// with it instead of summing one-hot · logits, whose 0 · (−∞) would be NaN.)
+    Pick,
 }
 
 impl Op {
@@ -65,7 +67,7 @@ impl Op {
             Op::Sum { .. } => "sum",
             Op::Act(a) => a.name(),
             Op::LogSumExp => "logsumexp",
-            Op::OneHot { .. } => "one_hot",
+            Op::Pick => "pick",
         }
     }
 
@@ -138,7 +140,7 @@ impl Op {
                     if s.len() != first.len() || s.iter().zip(first.iter()).enumerate().any(|(i, (a, b))| i != *axis && a != b) {
                         return Err(Error::shape(format!("concat along axis {axis}: {} and {} differ off that axis", fmt_shape(first), fmt_shape(s))));
                     }
-                    out[*axis] += s[*axis];
+                    out[*axis] = crate::mem::add("concat", out[*axis], s[*axis])?;
                 }
                 Ok(out)
             }
@@ -166,11 +168,12 @@ impl Op {
                 }
                 Ok(s)
             }
-            Op::OneHot { classes } => {
-                if shapes[0].len() != 1 {
-                    return Err(Error::shape(format!("one_hot: labels must be 1-D [N], got {}", fmt_shape(shapes[0]))));
+            Op::Pick => {
+                let (x, l) = (shapes[0], shapes[1]);
+                if x.len() != 2 || l.len() != 1 || x[0] != l[0] {
+                    return Err(Error::shape(format!("pick: expected values [N, C] and labels [N], got {} and {}", fmt_shape(x), fmt_shape(l))));
                 }
-                Ok(vec![shapes[0][0], *classes])
+                Ok(vec![x[0]])
             }
         }
     }
@@ -199,7 +202,7 @@ impl Op {
             Op::Sum { axis, keepdims } => dual::sum(cx, x, *axis, *keepdims),
             Op::Act(a) => dual::pointwise(cx, *a, 0, x),
             Op::LogSumExp => dual::logsumexp(cx, x),
-            Op::OneHot { classes } => one_hot(&x.p, *classes),
+            Op::Pick => dual::pick(cx, x, &labels(&ins[1].p, x.shape[1])?),
         }
     }
 
@@ -215,7 +218,13 @@ impl Op {
         let shape_of = |j: usize| ins[j].shape.clone();
         let mut gs: Vec<Option<Dual<T>>> = vec![None; ins.len()];
         match self {
-            Op::Param { .. } | Op::Input { .. } | Op::Const(_) | Op::OneHot { .. } => {}
+            Op::Param { .. } | Op::Input { .. } | Op::Const(_) => {}
+            // The adjoint of a gather: g[i] scattered back to [i, labels[i]], zero elsewhere.
+            Op::Pick => {
+                if want(0) {
+                    gs[0] = Some(dual::unpick(cx, g, &labels(&ins[1].p, x.shape[1])?, x.shape[1])?);
+                }
+            }
             // (a ± b)ᵀ: the gradient, summed over the dims each operand was broadcast along.
             Op::Add | Op::Sub => {
                 if want(0) {
@@ -331,34 +340,20 @@ impl Op {
 
 /// Conv geometry from operand shapes, with the checks that make the kernels' preconditions hold.
 pub fn conv_geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
-    if xs.len() != 4 || ws.len() != 4 {
-        return Err(Error::shape(format!("conv2d: expected input [N, C, H, W] and weight [O, C, KH, KW], got {} and {}", fmt_shape(xs), fmt_shape(ws))));
-    }
-    if xs[1] != ws[1] {
-        return Err(Error::shape(format!("conv2d: input {} has {} channels but weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1])));
-    }
-    if stride.0 == 0 || stride.1 == 0 {
-        return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {stride:?}")));
-    }
-    if ws[2] == 0 || ws[3] == 0 || xs[2] + 2 * padding.0 < ws[2] || xs[3] + 2 * padding.1 < ws[3] {
-        return Err(Error::shape(format!("conv2d: kernel {}×{} does not fit input {} with padding {padding:?}", ws[2], ws[3], fmt_shape(xs))));
-    }
-    Ok(Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, padding })
+    Conv2d::new(xs, ws, stride, padding)
 }
 
-fn one_hot<T: Scalar>(labels: &[T], classes: usize) -> Result<Dual<T>> {
-    let mut p = crate::tensor::try_zeros::<T>(labels.len() * classes, "one_hot")?;
+/// Class labels (stored as floats) as indices, each checked to be an integer in 0..classes.
+fn labels<T: Scalar>(labels: &[T], classes: usize) -> Result<Vec<usize>> {
+    let mut out = crate::mem::try_vec(labels.len(), "labels")?;
     for (i, &l) in labels.iter().enumerate() {
         let v = l.to_f64();
         if !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0) {
-            return Err(Error::new(
-                ErrorCode::InvalidArgument,
-                format!("cross_entropy: label {v} at index {i} is not a class index in 0..{classes}"),
-            ));
+            return Err(Error::new(ErrorCode::InvalidArgument, format!("cross_entropy: label {v} at index {i} is not a class index in 0..{classes}")));
         }
-        p[i * classes + v as usize] = T::ONE;
+        out.push(v as usize);
     }
-    Ok(Dual::constant(vec![labels.len(), classes], p))
+    Ok(out)
 }
 
 /// Resolves a Python-style axis for the builders.

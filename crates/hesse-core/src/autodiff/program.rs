@@ -15,6 +15,7 @@ use super::dual::{self, Ctx, Dual, Scalar};
 use super::op::Op;
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
 use crate::kernels::Isa;
+use crate::mem::{product, try_copy, try_map, try_reserve, try_vec, try_zeros};
 use crate::shape::numel;
 
 #[derive(Clone, Debug)]
@@ -43,6 +44,19 @@ pub struct Program {
     params: Vec<usize>,
     /// The layers built by `sequential`, for per-layer curvature (K-FAC).
     pub(crate) layers: Vec<LayerRecord>,
+    /// Σ numel over the nodes: every run holds each node's value at once.
+    elements: u64,
+}
+
+/// A point of a program's construction to roll back to ([`Program::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    nodes: usize,
+    inputs: usize,
+    params: usize,
+    layers: usize,
+    n_params: usize,
+    elements: u64,
 }
 
 /// Where a parametrized layer sits in the program: enough for K-FAC's factors.
@@ -109,6 +123,7 @@ pub struct Run<'a, T> {
 }
 
 /// What a run returns.
+#[derive(Debug)]
 pub struct Outcome<T> {
     /// The output with its K tangents (J·v in jvp mode).
     pub output: Dual<T>,
@@ -154,31 +169,61 @@ impl Program {
             .collect()
     }
 
-    /// Adds a node after checking its inputs and inferring its shape.
+    /// Adds a node after checking its inputs and inferring its shape (whose element count must
+    /// fit the address space).
     pub fn push(&mut self, op: Op, ins: &[usize], target: Option<&[usize]>) -> Result<usize> {
         let mut shapes = Vec::with_capacity(ins.len());
         for &i in ins {
             shapes.push(self.shape(i)?);
         }
         let shape = op.infer_shape(&shapes, target)?;
+        let n = numel(&shape)?;
+        try_reserve(&mut self.nodes, 1, "program nodes")?;
         self.nodes.push(Node { op, ins: ins.to_vec(), shape });
+        self.elements = self.elements.saturating_add(n as u64);
         Ok(self.nodes.len() - 1)
     }
 
     /// A parameter block of `shape`: the next numel(shape) values of the flat parameter vector.
     pub fn param(&mut self, shape: &[usize]) -> Result<usize> {
         let n = numel(shape)?;
+        let total = crate::mem::add("parameters", self.n_params, n)?;
+        try_reserve(&mut self.params, 1, "parameter blocks")?;
         let id = self.push(Op::Param { offset: self.n_params }, &[], Some(shape))?;
-        self.n_params += n;
+        self.n_params = total;
         self.params.push(id);
         Ok(id)
     }
 
     /// The next data input, of `shape`.
     pub fn input(&mut self, shape: &[usize]) -> Result<usize> {
+        try_reserve(&mut self.inputs, 1, "program inputs")?;
         let id = self.push(Op::Input { slot: self.inputs.len() }, &[], Some(shape))?;
         self.inputs.push(id);
         Ok(id)
+    }
+
+    /// The current end of the program, to [`Program::rollback`] to when a build step fails.
+    pub fn mark(&self) -> Mark {
+        Mark { nodes: self.nodes.len(), inputs: self.inputs.len(), params: self.params.len(), layers: self.layers.len(), n_params: self.n_params, elements: self.elements }
+    }
+
+    /// Removes everything added since `m` (a failed `sequential` leaves no half-built layers).
+    pub fn rollback(&mut self, m: Mark) {
+        self.nodes.truncate(m.nodes);
+        self.inputs.truncate(m.inputs);
+        self.params.truncate(m.params);
+        self.layers.truncate(m.layers);
+        self.n_params = m.n_params;
+        self.elements = m.elements;
+    }
+
+    /// A lower bound on the elements any run of the program holds at once: the staged
+    /// parameters and inputs (P and Σ numel(inputs)) plus every node's value (a value-only run
+    /// keeps them all; gradients and tangents need more).
+    pub fn min_run_elements(&self) -> u64 {
+        let staged: u64 = self.inputs.iter().map(|&id| self.nodes[id].shape.iter().product::<usize>() as u64).sum();
+        self.elements.saturating_add(self.n_params as u64).saturating_add(staged)
     }
 
     /// Which nodes depend on the variable (only those carry tangents or need gradients).
@@ -188,20 +233,15 @@ impl Program {
             dep[i] = match n.op {
                 Op::Param { .. } => wrt == Wrt::Params,
                 Op::Input { slot } => wrt == Wrt::Input(slot),
-                Op::OneHot { .. } | Op::Const(_) => false,
+                Op::Const(_) => false,
                 _ => n.ins.iter().any(|&j| dep[j]),
             };
         }
         dep
     }
 
-    /// For Gauss–Newton curvature at node `f`: checks that everything depending on the variable
-    /// either feeds `f` or depends on it (the loss sees the variable only through f), and returns
-    /// (f, the nodes f depends on, itself included).
-    fn check_gauss_newton(&self, f: usize, out: usize, dep: &[bool]) -> Result<(usize, Vec<usize>)> {
-        if f >= out {
-            return Err(Error::invalid(format!("Gauss–Newton: the network output (node {f}) must come before the loss (node {out})")));
-        }
+    /// anc[i]: whether node `f` depends on node i (i ≤ f; f itself included).
+    pub(crate) fn ancestors(&self, f: usize) -> Vec<bool> {
         let mut anc = vec![false; f + 1];
         anc[f] = true;
         for i in (0..=f).rev() {
@@ -211,6 +251,17 @@ impl Program {
                 }
             }
         }
+        anc
+    }
+
+    /// For Gauss–Newton curvature at node `f`: checks that everything depending on the variable
+    /// either feeds `f` or depends on it (the loss sees the variable only through f), and returns
+    /// (f, the nodes f depends on, itself included).
+    fn check_gauss_newton(&self, f: usize, out: usize, dep: &[bool]) -> Result<(usize, Vec<usize>)> {
+        if f >= out {
+            return Err(Error::invalid(format!("Gauss–Newton: the network output (node {f}) must come before the loss (node {out})")));
+        }
+        let anc = self.ancestors(f);
         let mut after = vec![false; out + 1];
         after[f] = true;
         for i in 0..=out {
@@ -254,6 +305,9 @@ impl Program {
             Wrt::Params => self.n_params,
             Wrt::Input(slot) => numel(self.input_shape(slot).ok_or_else(|| Error::invalid(format!("no input slot {slot}")))?)?,
         };
+        // K tangents of the widest value: every K·n product of the run below fits.
+        let widest = self.nodes[..=out].iter().filter_map(|n| crate::shape::extent(&n.shape)).max().unwrap_or(0).max(n_var);
+        product(&format!("{} tangents of {widest} values", r.k), &[r.k, widest])?;
         if !r.cotangents.is_empty() {
             let m = numel(&self.nodes[out].shape)?;
             if !r.tangents.is_empty() || r.cotangents.len() != r.k * m {
@@ -306,21 +360,26 @@ impl Program {
         let cx = Ctx { isa, k: r.k };
         let dep = self.depends_on(r.wrt);
         // The tangents of the variable's slice [offset, offset + n) for all K directions.
-        let leaf_tangents = |offset: usize, n: usize| -> Option<Vec<T>> {
-            (r.k > 0 && r.cotangents.is_empty()).then(|| (0..r.k).flat_map(|k| r.tangents[k * n_var + offset..k * n_var + offset + n].iter().copied()).collect())
+        let leaf_tangents = |offset: usize, n: usize| -> Result<Option<Vec<T>>> {
+            if r.k == 0 || !r.cotangents.is_empty() {
+                return Ok(None);
+            }
+            let mut t = try_vec(r.k * n, "leaf tangents")?;
+            (0..r.k).for_each(|k| t.extend_from_slice(&r.tangents[k * n_var + offset..k * n_var + offset + n]));
+            Ok(Some(t))
         };
 
-        let mut vals: Vec<Dual<T>> = Vec::with_capacity(out + 1);
+        let mut vals: Vec<Dual<T>> = try_vec(out + 1, "node values")?;
         for node in &self.nodes[..=out] {
             let v = match node.op {
                 Op::Param { offset } => {
                     let n = numel(&node.shape)?;
-                    let t = if r.wrt == Wrt::Params { leaf_tangents(offset, n) } else { None };
-                    Dual { shape: node.shape.clone(), p: r.params[offset..offset + n].to_vec(), t }
+                    let t = if r.wrt == Wrt::Params { leaf_tangents(offset, n)? } else { None };
+                    Dual { shape: node.shape.clone(), p: try_copy(&r.params[offset..offset + n], "parameter values")?, t }
                 }
                 Op::Input { slot } => {
-                    let t = if r.wrt == Wrt::Input(slot) { leaf_tangents(0, n_var) } else { None };
-                    Dual { shape: node.shape.clone(), p: r.inputs[slot].to_vec(), t }
+                    let t = if r.wrt == Wrt::Input(slot) { leaf_tangents(0, n_var)? } else { None };
+                    Dual { shape: node.shape.clone(), p: try_copy(r.inputs[slot], "input values")?, t }
                 }
                 _ => {
                     let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
@@ -329,26 +388,31 @@ impl Program {
             };
             vals.push(v);
         }
-        let mut captured: Vec<(Dual<T>, Option<Dual<T>>)> = capture.iter().map(|&c| (vals[c].clone(), None)).collect();
+        let mut captured: Vec<(Dual<T>, Option<Dual<T>>)> = try_vec(capture.len(), "captured values")?;
+        for &c in capture {
+            captured.push((vals[c].try_clone("captured values")?, None));
+        }
         if !r.backward && r.cotangent.is_none() && r.cotangents.is_empty() {
             return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None, captured });
         }
 
         // Reverse sweep, on duals when K > 0: gradients and their tangents H·v together.
         let seed = match r.cotangent {
-            Some(c) => c.to_vec(),
+            Some(c) => try_copy(c, "cotangent")?,
             None => vec![T::ONE],
         };
-        let mut grads: Vec<Option<Dual<T>>> = vec![None; out + 1];
+        let mut grads: Vec<Option<Dual<T>>> = try_vec(out + 1, "node gradients")?;
+        grads.resize_with(out + 1, || None);
         let out_shape = self.nodes[out].shape.clone();
         grads[out] = Some(if r.cotangents.is_empty() {
             Dual::constant(out_shape, seed)
         } else {
             // Zero primal, K cotangents as tangents: with no forward tangents the rules carry
             // only these back, linearly (Jᵀuₖ).
-            Dual { p: vec![T::ZERO; r.cotangents.len() / r.k.max(1)], shape: out_shape, t: Some(r.cotangents.to_vec()) }
+            Dual { p: try_zeros(r.cotangents.len() / r.k.max(1), "output cotangents")?, shape: out_shape, t: Some(try_copy(r.cotangents, "output cotangents")?) }
         });
-        let mut gv = Dual { shape: vec![n_var], p: vec![T::ZERO; n_var], t: (r.k > 0).then(|| vec![T::ZERO; r.k * n_var]) };
+        let gt = if r.k > 0 { Some(try_zeros(r.k * n_var, "gradient tangents")?) } else { None };
+        let mut gv = Dual { shape: vec![n_var], p: try_zeros(n_var, "gradient")?, t: gt };
         let gauss_newton_at = match r.curvature {
             Curvature::Hessian => None,
             Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } | Curvature::MonteCarloFisher { output, .. } => Some(self.check_gauss_newton(output, out, &dep)?),
@@ -356,14 +420,14 @@ impl Program {
         for i in (0..=out).rev() {
             let Some(mut g) = grads[i].take() else { continue };
             for (slot, _) in capture.iter().enumerate().filter(|(_, &c)| c == i) {
-                captured[slot].1 = Some(g.clone());
+                captured[slot].1 = Some(g.try_clone("captured gradients")?);
             }
             if let Some((f, ancestors)) = &gauss_newton_at {
                 if i == *f {
                     // Here g.t = Hℓ·J·v (the loss part ran forward-over-reverse). For the
                     // Fisher, replace it by the per-sample outer products of the gradient.
                     match r.curvature {
-                        Curvature::EmpiricalFisher { .. } => g.t = fisher_tangents(&g, &vals[i], r.k),
+                        Curvature::EmpiricalFisher { .. } => g.t = fisher_tangents(&g, &vals[i], r.k)?,
                         Curvature::MonteCarloFisher { kind, samples, seed, .. } => g.t = mc_fisher_tangents(kind, samples, seed, &vals[i], r.k)?,
                         _ => {}
                     }
@@ -401,12 +465,12 @@ impl Program {
 
 /// F·u for the empirical Fisher, per sample i (rows of the batch axis): with gᵢ the gradient of
 /// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
-fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Option<Vec<T>> {
-    let u = f.t.as_ref()?;
+fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
+    let Some(u) = f.t.as_ref() else { return Ok(None) };
     let n = g.shape.first().copied().unwrap_or(1).max(1);
     let row = g.numel() / n;
     let scale = T::from_f64(n as f64);
-    let mut w = vec![T::ZERO; k * g.numel()];
+    let mut w = try_zeros(k * g.numel(), "empirical Fisher")?;
     for kk in 0..k {
         for i in 0..n {
             let (gi, ui) = (&g.p[i * row..(i + 1) * row], &u[kk * g.numel() + i * row..kk * g.numel() + (i + 1) * row]);
@@ -416,7 +480,7 @@ fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Option<Vec<
             }
         }
     }
-    Some(w)
+    Ok(Some(w))
 }
 
 /// F·u for the Monte Carlo Fisher: per sample i, Σₛ sᵢ,ₛ⟨sᵢ,ₛ, uᵢ⟩ with sᵢ,ₛ the scaled loss
@@ -427,9 +491,9 @@ fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u6
         return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
     }
     let (n, c) = (f.shape[0], f.shape[1]);
-    let fv: Vec<f64> = f.p.iter().map(|v| v.to_f64()).collect();
-    let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed });
-    let mut w = vec![T::ZERO; k * n * c];
+    let fv = try_map(&f.p, |v| v.to_f64(), "Monte Carlo Fisher")?;
+    let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?;
+    let mut w = try_zeros(k * n * c, "Monte Carlo Fisher")?;
     for kk in 0..k {
         for i in 0..n {
             let ui = &u[(kk * n + i) * c..(kk * n + i + 1) * c];

@@ -25,7 +25,39 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// Output height and width: ⌊(H + 2p − K) / s⌋ + 1 (caller ensures H + 2p ≥ K, s ≥ 1).
+    /// The geometry of conv2d(x [N, C, H, W], w [O, C, KH, KW]) with `stride` and `padding`,
+    /// checked so that every size and index the kernels compute fits in usize (an overflow is an
+    /// error naming the shapes, never a wrapped output shape).
+    pub fn new(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
+        use crate::error::{fmt_shape, Error};
+        use crate::mem::{add, mul, product};
+        if xs.len() != 4 || ws.len() != 4 {
+            return Err(Error::shape(format!("conv2d: expected input [N, C, H, W] and weight [O, C, KH, KW], got {} and {}", fmt_shape(xs), fmt_shape(ws))));
+        }
+        if xs[1] != ws[1] {
+            return Err(Error::shape(format!("conv2d: input {} has {} channels but weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1])));
+        }
+        if stride.0 == 0 || stride.1 == 0 {
+            return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {stride:?}")));
+        }
+        let what = format!("conv2d of input {} and weight {} with padding {padding:?}", fmt_shape(xs), fmt_shape(ws));
+        // H + 2p and W + 2p, the padded extents every output index stays below.
+        let ph = add(&what, xs[2], mul(&what, 2, padding.0)?)?;
+        let pw = add(&what, xs[3], mul(&what, 2, padding.1)?)?;
+        if ws[2] == 0 || ws[3] == 0 || ph < ws[2] || pw < ws[3] {
+            return Err(Error::shape(format!("conv2d: kernel {}×{} does not fit input {} with padding {padding:?}", ws[2], ws[3], fmt_shape(xs))));
+        }
+        let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, padding };
+        let (oh, ow) = g.out_hw();
+        // Every buffer the kernels index: input, weight, output, and one image's im2col matrix.
+        product(&what, xs)?;
+        product(&what, ws)?;
+        product(&what, &[g.n, g.o, oh, ow])?;
+        product(&what, &[g.c, g.kh, g.kw, oh, ow])?;
+        Ok(g)
+    }
+
+    /// Output height and width: ⌊(H + 2p − K) / s⌋ + 1 (valid for a geometry from [`Conv2d::new`]).
     pub fn out_hw(&self) -> (usize, usize) {
         (
             (self.h + 2 * self.padding.0 - self.kh) / self.stride.0 + 1,

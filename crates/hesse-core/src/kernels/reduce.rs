@@ -33,6 +33,14 @@ impl Reduce {
 pub fn reduce<T: Real + HasLanes>(isa: Isa, op: Reduce, x: &[T], outer: usize, len: usize, inner: usize, out: &mut [T]) {
     assert_eq!(x.len(), outer * len * inner);
     assert_eq!(out.len(), outer * inner);
+    if out.is_empty() {
+        return;
+    }
+    if len == 0 {
+        // Empty axis: the identity of the reduction (0 for sums, −∞ for max and logsumexp).
+        out.fill(if op == Reduce::Sum { T::ZERO } else { T::NEG_INFINITY });
+        return;
+    }
     match isa {
         Isa::Scalar => reference(op, x, outer, len, inner, out),
         Isa::Simd if inner == 1 => {

@@ -15,7 +15,7 @@ const BLOCK: usize = 192;
 /// C = A·Aᵀ for row-major A [n, k]; returns C [n, n] (symmetric, both triangles filled).
 pub fn syrk<T: Real + HasLanes>(isa: Isa, a: &[T], n: usize, k: usize) -> Result<Vec<T>> {
     assert_eq!(a.len(), n * k, "syrk: A has the wrong length");
-    let mut c = try_zeros::<T>(n * n, "syrk")?;
+    let mut c = try_zeros::<T>(crate::mem::product("syrk (n × n)", &[n, n])?, "syrk")?;
     let mut tile = try_zeros::<T>(BLOCK * BLOCK, "syrk")?;
     for i0 in (0..n).step_by(BLOCK) {
         let bi = BLOCK.min(n - i0);

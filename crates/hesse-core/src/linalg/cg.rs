@@ -101,7 +101,7 @@ pub fn cg<O: LinOp + ?Sized>(op: &mut O, b: &[f64], opts: &CgOpts) -> Result<CgR
     }
     let lambda = opts.damping;
     let mut products = 0;
-    let mut r = b.to_vec();
+    let mut r = crate::mem::try_copy(b, what)?;
     let mut ap = zeros(n, what)?;
     let mut x = match &opts.x0 {
         Some(x0) => {
@@ -113,14 +113,14 @@ pub fn cg<O: LinOp + ?Sized>(op: &mut O, b: &[f64], opts: &CgOpts) -> Result<CgR
                 axpy(lambda, x0, &mut ap);
                 axpy(-1.0, &ap, &mut r); // r₀ = b − M·x₀
             }
-            x0.clone()
+            crate::mem::try_copy(x0, what)?
         }
         None => zeros(n, what)?,
     };
     let model_of = |x: &[f64], r: &[f64]| -0.5 * (dot(x, b) + dot(x, r));
     let mut model = vec![model_of(&x, &r)];
     let thresh = (opts.rtol * norm(b)).max(opts.atol);
-    let mut p = r.clone();
+    let mut p = crate::mem::try_copy(&r, what)?;
     let mut rr = dot(&r, &r);
     let mut iterations = 0;
     let mut negative_curvature = None;

@@ -47,7 +47,7 @@ impl Krylov {
         if !(s > 0.0 && s.is_finite()) {
             return Err(Error::invalid(format!("{what}: the start vector has norm {s}; pass a non-zero finite vector")));
         }
-        let mut next = start.to_vec();
+        let mut next = crate::mem::try_copy(start, what)?;
         scale(1.0 / s, &mut next);
         Ok(Krylov { n, max_steps, basis: Vec::new(), alpha: Vec::new(), beta: Vec::new(), next, w: zeros(n, what)?, coef: Vec::new(), tnorm: 0.0, products: 0 })
     }

@@ -65,8 +65,8 @@ pub fn minres<O: LinOp + ?Sized>(op: &mut O, b: &[f64], opts: &MinresOpts) -> Re
     }
     let thresh = opts.rtol * beta1;
     // Lanczos vectors: r1, r2 are the previous two unnormalized ones, y the new one.
-    let mut r1 = b.to_vec();
-    let mut r2 = b.to_vec();
+    let mut r1 = crate::mem::try_copy(b, what)?;
+    let mut r2 = crate::mem::try_copy(b, what)?;
     let mut y = zeros(n, what)?;
     let mut v = zeros(n, what)?;
     // w, w1, w2: the last three search directions (columns of Q_k·R_k⁻¹).
