@@ -16,15 +16,12 @@ import { Kfac } from './kfac.js';
 import { denseFromProducts } from './transforms.js';
 import * as check from './validate.js';
 
-/** A tensor whose dtype is D (a `Tensor<D>`). */
-type TensorOf<D extends DType> = Tensor & { readonly dtype: D };
-
 /** The batch an objective is built on: inputs x [N, …] and targets y (omitted for 'mean_output'), one dtype. */
 export interface ObjectiveData<D extends DType = DType> {
   /** Inputs, batch first: [N, …]. */
-  x: TensorOf<D>;
+  x: Tensor<D>;
   /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
-  y?: TensorOf<NoInfer<D>>;
+  y?: Tensor<NoInfer<D>>;
 }
 
 /**
