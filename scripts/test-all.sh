@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*" >&2; }
 step "cargo test";        cargo test -q --workspace
-step "tsc (type check)";  npx tsc -p tsconfig.json --noEmit
+step "tsc (type check)";  node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit  # TypeScript 7 by path: typescript5 also ships a tsc bin
 step "vitest";            npx vitest run
 step "runtimes";          node test/runtimes/run-all.mjs
 step "packaging";         node test/packaging/pack.mjs

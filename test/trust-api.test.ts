@@ -192,6 +192,9 @@ describe('counts, axes, sizes and enums are checked in the user\'s terms', () =>
     noWrap(() => h.conv2d(x, w, { stride: 0 }), 'INVALID_ARGUMENT', 'conv2d: stride must be an integer in [1, 2³² − 1], got 0');
     noWrap(() => h.conv2d(x, w, { padding: [1, -51] }), 'INVALID_ARGUMENT', 'conv2d: padding[1] must be an integer in [0, 2³² − 1], got -51');
     noWrap(() => h.conv2d(x, w, { stride: [1] as never }), 'INVALID_ARGUMENT', 'conv2d: stride must be a number or an [h, w] pair, got 1 values');
+    noWrap(() => h.conv2d(x, w, { dilation: 2 }), 'UNSUPPORTED_OP', 'conv2d: dilation [2, 2] is not supported, only 1');
+    noWrap(() => h.conv2d(x, w, { dilation: [1, 0] }), 'INVALID_ARGUMENT', 'conv2d: dilation[1] must be an integer in [1, 2³² − 1], got 0');
+    expect(h.conv2d(x, w, { dilation: 1 }).shape).toEqual([1, 1, 2, 2]);
     noWrap(() => h.gelu(t, { approximate: 'fast' as never }), 'INVALID_ARGUMENT', "gelu: approximate must be one of 'none', 'tanh', got 'fast'");
     noWrap(() => h.leakyRelu(t, NaN), 'INVALID_ARGUMENT', 'leakyRelu: slope must be a finite number, got NaN');
     noWrap(() => h.layerNorm(t, { eps: -1 }), 'INVALID_ARGUMENT', 'layerNorm: eps must be a finite number ≥ 0, got -1');
@@ -215,7 +218,7 @@ describe('counts, axes, sizes and enums are checked in the user\'s terms', () =>
     noWrap(() => h.gradCheck(d, { directions: 0 }), 'INVALID_ARGUMENT', 'gradCheck: directions must be an integer ≥ 1, got 0');
     noWrap(() => h.gradCheck(d, { seed: -1 }), 'INVALID_ARGUMENT', 'gradCheck: seed must be an integer ≥ 0, got -1');
     noWrap(() => h.hvpCheck(d, { v: new Float64Array(3) }), 'LENGTH_MISMATCH', 'hvpCheck: v has 3 values, expected 2');
-    noWrap(() => h.hessianFD(d, { at: [1, 2] as never }), 'INVALID_ARGUMENT', 'hessianFD: at must be a Float32Array or Float64Array, got an array');
+    noWrap(() => h.hessianFD(d, { at: [1, 2] as never }), 'INVALID_ARGUMENT', 'hessianFD: at must be a Float32Array or Float64Array, got an array of length 2');
     expect(h.hvpCheck(d).relError).toBeLessThan(1e-6);
   });
 });
@@ -288,9 +291,9 @@ describe('non-tensor operands are named errors in every op', () => {
   it('losses, softmax and layer norm say which operand is not a tensor', () => {
     const t = h.tensor([[1, 2]]);
     expectError(() => h.mseLoss(t, [[1, 2]] as never), 'INVALID_ARGUMENT', 'mseLoss: target must be a Tensor');
-    expectError(() => h.crossEntropy(5 as never, t), 'INVALID_ARGUMENT', 'crossEntropy: pred must be a Tensor', 'got number');
+    expectError(() => h.crossEntropy(5 as never, t), 'INVALID_ARGUMENT', 'crossEntropy: pred must be a Tensor', 'got a number');
     expectError(() => h.softmax(null as never), 'INVALID_ARGUMENT', 'softmax: x must be a Tensor', 'got null');
-    expectError(() => h.layerNorm('x' as never), 'INVALID_ARGUMENT', 'layerNorm: x must be a Tensor', 'got string');
+    expectError(() => h.layerNorm('x' as never), 'INVALID_ARGUMENT', 'layerNorm: x must be a Tensor', "got a string ('x')");
     expect(h.mseLoss(t, t).item()).toBe(0);
   });
 });

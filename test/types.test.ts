@@ -17,7 +17,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const compilers = { 'TypeScript 7': join(root, 'node_modules/typescript/bin/tsc'), 'TypeScript 5': join(root, 'node_modules/typescript5/bin/tsc') };
 
 /** What a TS user writes where the README's JS leaves types to inference; each must apply. */
-const TO_TS: [string, string][] = [['const loss = (p, x, y) =>', 'const loss = (p: { w1: hs.Sym; w2: hs.Sym; b: hs.Sym }, x: hs.Sym, y: hs.Sym) =>']];
+const TO_TS: [string, string][] = [
+  ['const f = (x) =>', "const f = (x: import('hessian').Sym) =>"],
+  ['const loss = (p, x, y) =>', 'const loss = (p: { w1: hs.Sym; w2: hs.Sym; b: hs.Sym }, x: hs.Sym, y: hs.Sym) =>'],
+];
 
 function tsc(compiler: string, args: string[]): { ok: boolean; output: string } {
   try {

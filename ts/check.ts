@@ -7,7 +7,7 @@
 import { HesseError } from './errors.js';
 import type { DType } from './tensor.js';
 import { mulberry32 } from './random.js';
-import { positive, seed as checkSeed } from './validate.js';
+import { describe, positive, seed as checkSeed } from './validate.js';
 
 type Typed = Float32Array | Float64Array;
 
@@ -60,7 +60,7 @@ function direction(n: number, seed: number, dtype: DType): Typed {
 /** A point or direction given by the user: a Float32Array or Float64Array of f.size values. */
 function vector(v: unknown, f: Differentiable, what: string): Typed {
   if (!(v instanceof Float32Array || v instanceof Float64Array)) {
-    throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a Float32Array or Float64Array, got ${describe(v)}`);
   }
   if (v.length !== f.size) throw new HesseError('LENGTH_MISMATCH', `${what} has ${v.length} values, expected ${f.size}`);
   return v;

@@ -43,8 +43,10 @@ const LOSSES: Record<LossName, LossKind> = {
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const MiB = 2 ** 20;
 
-/** A byte limit: a number > 0, Infinity for none (default 512 MiB). */
-const byteLimit = (value: unknown, what: string): number => (value === Infinity ? Infinity : check.positiveNumber(value ?? 512 * MiB, what));
+/** `maxBytes`: a byte count > 0, default 512 MiB; Infinity lifts the limit (wasm's 4 GiB still applies). */
+function byteLimit(value: number | undefined, what: string): number {
+  return value === Infinity ? Infinity : check.positiveNumber(value ?? 512 * MiB, what);
+}
 
 /** Options of {@link objective}. */
 export interface ObjectiveOptions {

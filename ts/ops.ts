@@ -13,7 +13,7 @@ import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import { evalEager, graphOf, Sym, traced, type Operand } from './trace.js';
 import type { RawTensor } from './wasm/hesse.js';
-import { axis as checkAxis, count, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
+import { axis as checkAxis, count, describe, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
 
 /** The dtype of a tensor type (never for numbers and symbols). */
 type DTypeOf<X> = X extends Tensor<infer D> ? D : never;
@@ -49,7 +49,7 @@ function withOperands<T>(op: string, a: Tensor | number, b: Tensor | number, fn:
 /** The handle of a tensor operand, or an INVALID_ARGUMENT naming the op and what it got instead. */
 function rawOf(x: unknown, op: string, what = 'x'): RawTensor {
   if (x instanceof Tensor) return x.raw(op);
-  throw new HesseError('INVALID_ARGUMENT', `${op}: ${what} must be a Tensor (or a symbolic tensor inside a traced function), got ${x === null ? 'null' : Array.isArray(x) ? 'an array (make it a tensor with tensor())' : typeof x}`);
+  throw new HesseError('INVALID_ARGUMENT', `${op}: ${what} must be a Tensor (or a symbolic tensor inside a traced function), got ${describe(x)}${Array.isArray(x) ? ' (make it a tensor with tensor())' : ''}`);
 }
 
 function notTraceable(op: string, instead: string): never {
@@ -141,13 +141,13 @@ const reduction =
     const keep = flag(opts.keepdims, `${op}: keepdims`);
     if (!(x instanceof Sym)) rawOf(x, op); // a live Tensor, or an error naming the op
     const rank = x.shape.length;
-    const ax = opts.axis === undefined ? undefined : checkAxis(opts.axis, rank, `${op}: axis of [${x.shape.join(', ')}]`);
+    const ax = opts.axis === undefined ? undefined : checkAxis(opts.axis, rank, `${op}: axis of ${fmtShape(x.shape)}`);
     if (x instanceof Sym) {
       if (op === 'max') notTraceable('max', 'use logsumexp as a smooth maximum');
       if (op === 'logsumexp') {
         const last = rank - 1;
         if ((ax ?? (rank === 1 ? 0 : undefined)) !== last) {
-          throw new HesseError('UNSUPPORTED_OP', `logsumexp: inside a traced function only the last axis is supported (axis ${last} of [${x.shape.join(', ')}])`);
+          throw new HesseError('UNSUPPORTED_OP', `logsumexp: inside a traced function only the last axis is supported (axis ${last} of ${fmtShape(x.shape)})`);
         }
         const l = traced.lastAxis(x, 'logsumexp');
         return (keep ? l : traced.reshape(l, x.shape.slice(0, -1))) as Out<X>;
@@ -236,7 +236,7 @@ export function gemm<A extends Arr, B extends Arr>(a: A, b: B, opts: GemmOptions
   const [alpha, beta] = [finite(opts.alpha ?? 1, 'gemm: alpha'), finite(opts.beta ?? 0, 'gemm: beta')];
   const { c } = opts;
   if (beta !== 0 && !c) throw new HesseError('INVALID_ARGUMENT', 'gemm: beta ≠ 0 needs opts.c');
-  if (c !== undefined && !(c instanceof Tensor) && !((c as unknown) instanceof Sym)) throw new HesseError('INVALID_ARGUMENT', `gemm: opts.c must be a Tensor, got ${typeof c}`);
+  if (c !== undefined && !(c instanceof Tensor) && !((c as unknown) instanceof Sym)) throw new HesseError('INVALID_ARGUMENT', `gemm: opts.c must be a Tensor, got ${describe(c)}`);
   const g = graphOf(a, b, c);
   if (g) {
     let y = traced.matmul(g, a, b, transA, transB);
@@ -271,7 +271,7 @@ export function permute<X extends Arr>(x: X, perm: readonly number[]): Out<X> {
 export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
   if (!Array.isArray(xs) || xs.length === 0) throw new HesseError('INVALID_ARGUMENT', 'concat: expected a non-empty array of tensors');
   xs.forEach((x, i) => x instanceof Sym || rawOf(x, 'concat', `xs[${i}]`));
-  const ax = checkAxis(axis, xs[0]!.shape.length, `concat: axis of [${xs[0]!.shape.join(', ')}]`);
+  const ax = checkAxis(axis, xs[0]!.shape.length, `concat: axis of ${fmtShape(xs[0]!.shape)}`);
   const g = graphOf(...xs);
   if (g) return traced.concat(g, [...xs], ax) as Out<X>;
   return evalEager([...(xs as readonly Tensor[])], (...s) => traced.concat(s[0]!.graph, s, ax)) as Out<X>;
@@ -283,15 +283,15 @@ export function concat<X extends Arr>(xs: readonly X[], axis = 0): Out<X> {
  */
 export function reshape<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
   const raw = x instanceof Sym ? undefined : rawOf(x, 'reshape');
-  if (!Array.isArray(shape)) throw new HesseError('INVALID_ARGUMENT', `reshape: shape must be an array of sizes, got ${typeof shape}`);
+  if (!Array.isArray(shape)) throw new HesseError('INVALID_ARGUMENT', `reshape: shape must be an array of sizes, got ${describe(shape)}`);
   const dims = shape.map((d, i) => integer(d, `reshape: shape[${i}] (a size, or -1 to infer it)`, -1, 0xffffffff));
   const size = x.shape.reduce((a, b) => a * b, 1);
   const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const holes = dims.filter((d) => d === -1).length;
-  if (holes > 1) throw new HesseError('INVALID_ARGUMENT', `reshape: at most one size may be -1 (inferred), got [${dims.join(', ')}]`);
+  if (holes > 1) throw new HesseError('INVALID_ARGUMENT', `reshape: at most one size may be -1 (inferred), got ${fmtShape(dims)}`);
   const full = dims.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
   if (full.reduce((a, b) => a * b, 1) !== size || !full.every(Number.isInteger)) {
-    throw new HesseError('SHAPE_MISMATCH', `reshape: cannot reshape [${x.shape.join(', ')}] (${size} elements) to [${dims.join(', ')}]`);
+    throw new HesseError('SHAPE_MISMATCH', `reshape: cannot reshape ${fmtShape(x.shape)} (${size} elements) to ${fmtShape(dims)}`);
   }
   if (x instanceof Sym) return traced.reshape(x, full) as Out<X>;
   return new Tensor(call(() => raw!.reshape(full))) as Out<X>;
@@ -309,6 +309,8 @@ export interface Conv2dOptions {
   stride?: number | [number, number];
   /** Zeros added on each side, ≥ 0 (default 0). */
   padding?: number | [number, number];
+  /** Spacing between kernel taps: only 1 (the default) is supported; anything else is UNSUPPORTED_OP, never ignored. */
+  dilation?: number | [number, number];
 }
 
 /**
@@ -324,6 +326,8 @@ export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOpt
   };
   const s = pair(opts.stride, 1, 'stride', (d, what) => positive(d, what, 0xffffffff));
   const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
+  const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
+  if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
   const g = graphOf(x, w);
   if (g) return traced.conv2d(g, x, w, s, p) as Out<A, B>;
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;

@@ -6,7 +6,7 @@
 import { call, HesseError } from './errors.js';
 import { core, memory } from './runtime.js';
 import type { RawTensor } from './wasm/hesse.js';
-import { dims, dtype as checkDtype, flag } from './validate.js';
+import { describe, dims, dtype as checkDtype, flag, fmtShape } from './validate.js';
 
 export type DType = 'float32' | 'float64';
 /** A typed array of a dtype. */
@@ -38,22 +38,8 @@ const finalizer: Pick<FinalizationRegistry<RawTensor>, 'register' | 'unregister'
     ? { register() {}, unregister: () => false }
     : new FinalizationRegistry<RawTensor>((raw) => raw.free());
 
-function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
-
 const isNumericArray = (x: unknown): x is NumericArray =>
   ArrayBuffer.isView(x) && !(x instanceof DataView) && !(x instanceof BigInt64Array) && !(x instanceof BigUint64Array);
-
-/** What a value is, for messages: `a string ('x')`, `null`, `an object`. */
-function describe(x: unknown): string {
-  if (x === null || x === undefined) return String(x);
-  if (Array.isArray(x)) return `an array of length ${x.length}`;
-  if (typeof x === 'string') return `a string ('${x.length > 20 ? `${x.slice(0, 20)}…` : x}')`;
-  if (typeof x === 'boolean') return `a boolean (${x})`;
-  if (typeof x === 'object') return `an object (${x.constructor?.name ?? 'no prototype'})`;
-  return `a ${typeof x}`;
-}
 
 /**
  * Nested arrays → (shape, row-major values). The shape is read down the first elements; every

@@ -7,6 +7,7 @@ import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import type { RawProgram } from './wasm/hesse.js';
+import { fmtShape } from './validate.js';
 
 /**
  * A symbolic tensor: a node of the program being traced (JAX's tracer). The ops accept it where
@@ -98,7 +99,7 @@ export class Graph {
 export function capturedDisposed(t: Tensor, op: string): HesseError {
   return new HesseError(
     'DISPOSED',
-    `${op}: a tensor of shape [${t.shape.join(', ')}] (${t.dtype}) captured by the traced function was disposed. A captured tensor is a constant of the trace (its value when traced); to pass a value that changes, pass it as an argument (a batch argument)`,
+    `${op}: a tensor of shape ${fmtShape(t.shape)} (${t.dtype}) captured by the traced function was disposed. A captured tensor is a constant of the trace (its value when traced); to pass a value that changes, pass it as an argument (a batch argument)`,
   );
 }
 

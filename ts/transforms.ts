@@ -17,7 +17,7 @@
 import { call, HesseError } from './errors.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import { capturedDisposed, Graph, Sym } from './trace.js';
-import { flag, integer, positive } from './validate.js';
+import { describe, flag, fmtShape, integer, positive } from './validate.js';
 
 /** Parameters as given to a transform: one tensor, an array of tensors or a record of named tensors (a one-level pytree). */
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
@@ -49,6 +49,7 @@ export interface TransformOptions {
   checkFinite?: boolean;
 }
 
+/** The structure of a tree: its kind, keys (or indices), leaf shapes and sizes, and dtype. */
 interface Layout {
   kind: 'tensor' | 'array' | 'record';
   keys: string[];
@@ -65,6 +66,7 @@ function leafName(what: string, kind: Layout['kind'], key: string): string {
   return kind === 'record' ? `${what}.${key}` : kind === 'array' ? `${what}[${key}]` : what;
 }
 
+/** The layout and leaves of a tree given by the user, each leaf checked to be a Tensor, all of one dtype. */
 function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
   const [kind, keys, leaves]: [Layout['kind'], string[], unknown[]] =
     tree instanceof Tensor
@@ -75,12 +77,12 @@ function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
           ? ['record', Object.keys(tree), Object.values(tree)]
           : ['tensor', [], []];
   if (leaves.length === 0) {
-    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, a non-empty array of tensors or a record of tensors, got ${tree === null ? 'null' : Array.isArray(tree) ? 'an empty array' : typeof tree === 'object' ? 'an empty or non-plain object' : typeof tree}`);
+    throw new HesseError('INVALID_ARGUMENT', `${what} must be a tensor, a non-empty array of tensors or a record of tensors, got ${describe(tree)}`);
   }
   const bad = leaves.findIndex((l) => !(l instanceof Tensor));
   if (bad >= 0) {
     const l = leaves[bad];
-    throw new HesseError('INVALID_ARGUMENT', `${leafName(what, kind, keys[bad]!)} must be a Tensor, got ${l === null ? 'null' : Array.isArray(l) ? 'an array (trees are one level deep)' : typeof l}`);
+    throw new HesseError('INVALID_ARGUMENT', `${leafName(what, kind, keys[bad]!)} must be a Tensor, got ${describe(l)}${Array.isArray(l) ? ' (trees are one level deep)' : ''}`);
   }
   const ts = leaves as Tensor[];
   const dtype = ts[0]!.dtype;
@@ -91,7 +93,6 @@ function layoutOf(tree: unknown, what: string): Layout & { leaves: Tensor[] } {
 }
 
 const typedArray = (dtype: DType, n: number): Typed => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
-const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /**
  * The tensors of `tree` in the flat order of `layout`: records are matched by key name, never by
@@ -120,8 +121,8 @@ function leavesLike(tree: unknown, layout: Layout, what: string, variable: strin
   leaves.forEach((t, i) => {
     const name = leafName(what, layout.kind, layout.keys[i]!);
     if (t.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${name} is ${t.dtype} but ${leafName(variable, layout.kind, layout.keys[i]!)} is ${layout.dtype}`);
-    if (fmt(t.shape) !== fmt(layout.shapes[i]!)) {
-      throw new HesseError('SHAPE_MISMATCH', `${name} has shape ${fmt(t.shape)} but ${leafName(variable, layout.kind, layout.keys[i]!)} has shape ${fmt(layout.shapes[i]!)}`);
+    if (fmtShape(t.shape) !== fmtShape(layout.shapes[i]!)) {
+      throw new HesseError('SHAPE_MISMATCH', `${name} has shape ${fmtShape(t.shape)} but ${leafName(variable, layout.kind, layout.keys[i]!)} has shape ${fmtShape(layout.shapes[i]!)}`);
     }
   });
   return leaves;
@@ -209,11 +210,11 @@ interface Invocation {
 
 /** Validates the arguments of a transform call, traces (or finds the trace) and names the variable. */
 function invoke<S extends SymParams>(op: string, f: Traceable<S>, params: unknown, batch: unknown, opts: TransformOptions): Invocation {
-  if (typeof f !== 'function') throw new HesseError('INVALID_ARGUMENT', `${op}: expected a function to differentiate, got ${typeof f}`);
-  if (!Array.isArray(batch)) throw new HesseError('INVALID_ARGUMENT', `${op}: the batch must be an array of tensors, got ${typeof batch}`);
+  if (typeof f !== 'function') throw new HesseError('INVALID_ARGUMENT', `${op}: expected a function to differentiate, got ${describe(f)}`);
+  if (!Array.isArray(batch)) throw new HesseError('INVALID_ARGUMENT', `${op}: the batch must be an array of tensors, got ${describe(batch)}`);
   const layout = layoutOf(params, 'params');
   batch.forEach((b, i) => {
-    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `${op}: batch[${i}] must be a Tensor, got ${b === null ? 'null' : typeof b}`);
+    if (!(b instanceof Tensor)) throw new HesseError('INVALID_ARGUMENT', `${op}: batch[${i}] must be a Tensor, got ${describe(b)}`);
     if (b.dtype !== layout.dtype) throw new HesseError('DTYPE_MISMATCH', `${op}: batch[${i}] is ${b.dtype} but params are ${layout.dtype}`);
   });
   const argnum = integer(opts.argnum ?? 0, `${op}: argnum (0 = params, i = batch[i − 1])`, 0, batch.length);
@@ -254,7 +255,7 @@ function multiIndex(shape: readonly number[], i: number): string {
     idx[d] = i % shape[d]!;
     i = Math.floor(i / shape[d]!);
   }
-  return `[${idx.join(', ')}]`;
+  return fmtShape(idx);
 }
 
 /** Where flat index `i` of the variable is, in the user's terms: `params.w1[1, 0]`. */
@@ -284,7 +285,7 @@ function checkOutput(inv: Invocation, what: string, values: ArrayLike<number>, w
 function scalarOut(inv: Invocation): void {
   const { out } = inv.c;
   if (out.size !== 1) {
-    throw new HesseError('SHAPE_MISMATCH', `${inv.op}: the function returns shape ${fmt(out.shape)}, not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
+    throw new HesseError('SHAPE_MISMATCH', `${inv.op}: the function returns shape ${fmtShape(out.shape)}, not a scalar (reduce it with sum or mean, or use vjp/jacobian)`);
   }
 }
 

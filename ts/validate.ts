@@ -17,6 +17,21 @@ function show(value: unknown): string {
   }
 }
 
+/** A shape as messages write it: `[2, 3]`. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** What a value is, for messages: `a string ('x')`, `null`, `an object`. */
+export function describe(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return `an array of length ${x.length}`;
+  if (typeof x === 'string') return `a string ('${x.length > 20 ? `${x.slice(0, 20)}…` : x}')`;
+  if (typeof x === 'boolean') return `a boolean (${x})`;
+  if (typeof x === 'object') return `an object (${x.constructor?.name ?? 'no prototype'})`;
+  return `a ${typeof x}`;
+}
+
 /**
  * A safe integer in [min, max] (defaults: 0 and Number.MAX_SAFE_INTEGER). `what` names the option
  * as the user wrote it, e.g. `'eigenvalues: k'`.

@@ -1,5 +1,5 @@
 // The package as users get it: `npm pack` of this checkout (its dist/ must be built), the tarball's
-// file list, then ONE scratch project in a temp dir that installs the tarball (its dependencies
+// file list, a manifest npm need not fix on publish, then ONE scratch project in a temp dir that installs the tarball (its dependencies
 // from the registry: --prefer-offline --no-audit --no-fund) and runs the README's examples there,
 // each in its runtime, comparing what they print with the `// …` comments beside them:
 //   the quick start (Node ESM), main.cjs (Node CommonJS), Deno, app.js bundled by the README's
@@ -9,7 +9,6 @@
 // Tools (esbuild, vite, playwright-core, deno, workerd, tsc) come from this repo's node_modules;
 // only `hessian` and its dependencies are installed into the scratch project.
 // Run: node test/packaging/pack.mjs [-v] [--keep]   (exit code 0 = all passed; --keep leaves the scratch dir)
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -19,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { build as esbuild } from 'esbuild';
 import { build as viteBuild, createLogger, createServer as viteServer } from 'vite';
 import { runPage, serveDir, withChromium } from '../runtimes/chromium.mjs';
+import { runGroup } from '../runtimes/group.mjs';
 import { serveWorkerd, workerdConfig, WORKER_BUILD } from '../runtimes/workerd-serve.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,6 +26,8 @@ const bin = (name) => join(root, 'node_modules', '.bin', name);
 const verbose = process.argv.includes('-v');
 const keep = process.argv.includes('--keep');
 const STEP_TIMEOUT_MS = 120_000;
+/** The whole test, whatever hangs (a bundler, a browser): then it fails, killing what it started. */
+const TOTAL_TIMEOUT_MS = 6 * 60_000;
 const FIXTURE = join(root, 'test', 'fixtures', 'onnx', 'mlp_relu_mse');
 
 // ---- what the tarball must hold, exactly
@@ -74,36 +76,14 @@ function sameOutput(got, code, what) {
   return `${want.length} line(s) as the README says`;
 }
 
-// ---- processes with a deadline (own process group, killed on timeout)
-function run(cmd, args, { cwd, timeoutMs = STEP_TIMEOUT_MS, env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1', npm_config_update_notifier: 'false', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const kill = () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    };
-    const timer = setTimeout(kill, timeoutMs);
-    child.once('error', (e) => (clearTimeout(timer), reject(e)));
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      kill(); // anything it left behind
-      const shown = `${cmd} ${args.join(' ')}`;
-      if (code !== 0) reject(new Error(`${shown} exited ${code ?? signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000} s?)` : ''}\n${stdout}${stderr}`));
-      else resolve({ stdout, stderr });
-    });
-  });
+// ---- processes with a deadline (group.mjs); a failure is an Error with the command and its output
+async function run(cmd, args, { cwd, timeoutMs = STEP_TIMEOUT_MS } = {}) {
+  const r = await runGroup(cmd, args, { cwd, timeoutMs });
+  const shown = `${cmd} ${args.join(' ')}`;
+  if (r.error) throw new Error(`${shown}: ${r.error.message}`);
+  if (r.timedOut) throw new Error(`${shown} did not finish within ${timeoutMs / 1000} s\n${r.output}`);
+  if (r.code !== 0) throw new Error(`${shown} exited ${r.code}\n${r.output}`);
+  return r;
 }
 
 // ---- the checks
@@ -134,6 +114,10 @@ for (const f of ['dist/index.js', 'dist/wasm/hesse_bg.wasm', 'dist/cli/main.js']
 }
 
 const scratch = await mkdtemp(join(tmpdir(), 'hessian-pack-'));
+setTimeout(() => {
+  console.error(`packaging test: not done after ${TOTAL_TIMEOUT_MS / 60_000} min, giving up (scratch dir ${scratch})`);
+  process.exit(1);
+}, TOTAL_TIMEOUT_MS).unref();
 const t0 = performance.now();
 let tarball;
 try {
@@ -156,6 +140,14 @@ try {
     return `${files.length} files, ${(info.size / 1024).toFixed(0)} kB packed`;
   });
   if (!packed) throw new Error('no tarball');
+
+  await check('npm publish --dry-run: package.json needs no fixes', async () => {
+    // npm normalizes a manifest it finds wrong on publish (and says so); --ignore-scripts: no rebuild.
+    const { stdout, stderr } = await run('npm', ['publish', '--dry-run', '--ignore-scripts', '--loglevel=warn'], { cwd: root });
+    const warnings = stderr.split('\n').filter((l) => l.startsWith('npm warn') && !l.includes('requires you to be logged in'));
+    if (warnings.length) throw new Error(warnings.join('\n'));
+    return stdout.trim().split('\n').pop();
+  });
 
   const installed = await check(`${INSTALL.trim()} (the tarball) in a scratch project`, async () => {
     await writeFile(join(scratch, 'package.json'), JSON.stringify({ name: 'scratch', private: true, version: '0.0.0' }));

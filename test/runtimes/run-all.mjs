@@ -1,18 +1,17 @@
 // Runs the runtime tests in sequence: Node (ESM and CommonJS), Deno, Chromium (via playwright-core), workerd.
 // One line per runtime (PASS/FAIL and time); the failing ones' output follows. Exit code 1 if any fails.
 // Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-cjs|deno|browser|workerd ...]
-// Each test runs in its own process group, killed (SIGTERM, then SIGKILL) on timeout or interrupt;
-// the browser and workerd tests also kill the processes they start when they exit.
-import { spawn } from 'node:child_process';
+// Each test runs in its own process group (group.mjs), killed on timeout or interrupt; the
+// browser and workerd tests also kill the processes they start when they exit.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runGroup } from './group.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..');
 const dist = join(root, 'dist');
 const TIMEOUT_MS = Number(process.env.RUNTIME_TEST_TIMEOUT_MS) || 60_000;
-const GRACE_MS = 5_000;
 
 const RUNTIMES = {
   node: [process.execPath, [join(here, 'node.mjs')]],
@@ -45,63 +44,14 @@ for (const f of ['index.js', 'wasm/hesse_bg.wasm']) {
   }
 }
 
-let current; // the running child, so that an interrupt can kill its group
-function killGroup(child, signal) {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    const child = current;
-    if (child) {
-      killGroup(child, 'SIGTERM');
-      setTimeout(() => killGroup(child, 'SIGKILL'), 1000).unref();
-    }
-    process.exitCode = 130;
-    setTimeout(() => process.exit(130), 1500).unref();
-  });
-}
-
-function run(name) {
+async function run(name) {
   const [cmd, argv] = RUNTIMES[name];
   const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, {
-      cwd: root,
-      detached: true, // own process group: the timeout kills it and everything it started
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1' },
-    });
-    current = child;
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    let timedOut = false;
-    let grace;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child, 'SIGTERM');
-      grace = setTimeout(() => killGroup(child, 'SIGKILL'), GRACE_MS);
-    }, TIMEOUT_MS);
-    let done = false;
-    const finish = (code, error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearTimeout(grace);
-      if (child.pid) killGroup(child, 'SIGKILL'); // leftovers of a test that exited without cleaning up
-      current = undefined;
-      const seconds = (performance.now() - started) / 1000;
-      if (error) output += `\n${error.message}`;
-      if (timedOut) output += `\ntimed out after ${TIMEOUT_MS / 1000} s`;
-      resolve({ name, ok: code === 0 && !timedOut && !error, seconds, output, code });
-    };
-    child.once('error', (e) => finish(null, e));
-    child.once('close', (code, signal) => finish(code ?? signal));
-  });
+  const r = await runGroup(cmd, argv, { cwd: root, timeoutMs: TIMEOUT_MS });
+  let output = r.output;
+  if (r.error) output += `\n${r.error.message}`;
+  if (r.timedOut) output += `\ntimed out after ${TIMEOUT_MS / 1000} s`;
+  return { name, ok: r.code === 0 && !r.timedOut && !r.error, seconds: (performance.now() - started) / 1000, output, code: r.code };
 }
 
 const results = [];
