@@ -79,6 +79,9 @@ describe('estimators and solvers check their options, and keep working', () => {
     rejects(() => h.eigenvalues({ size: 3, data: [1, 2, 3] }, 1), 'LENGTH_MISMATCH', /eigenvalues: the dense matrix's data: expected 9 values, got 3/);
     rejects(() => h.eigenvalues({ size: -2, data: [] }, 1), 'INVALID_ARGUMENT', /eigenvalues: the operator's size must be an integer ≥ 0, got -2/);
     rejects(() => h.eigenvalues({ size: 2 } as never, 1), 'INVALID_ARGUMENT', /eigenvalues: the operator has no matvec/);
+    rejects(() => h.eigenvalues(A, 2, { maxiter: 10 } as never), 'INVALID_ARGUMENT', /^eigenvalues: unknown option 'maxiter'; the options are which, tol, maxIter, seed, vectors, checkSymmetry$/);
+    rejects(() => h.eigenvalues(A, 2, { vectors: 1 } as never), 'INVALID_ARGUMENT', /eigenvalues: vectors must be true or false, got 1/);
+    rejects(() => h.eigenvalues(A, 2, null as never), 'INVALID_ARGUMENT', /eigenvalues takes an options object/);
     const top = h.eigenvalues(A, 2, { which: 'largest', vectors: true });
     expectClose(top.values, [5, 4], 1e-10);
     expect(top.vectors.length).toBe(2 * 6);
@@ -100,6 +103,10 @@ describe('estimators and solvers check their options, and keep working', () => {
     rejects(() => h.trace(D, { method: 'hutch++', samples: 2 }), 'INVALID_ARGUMENT', /trace: samples \(method 'hutch\+\+'\) must be an integer ≥ 3, got 2/);
     rejects(() => h.trace(D, { method: 'hutchinson', samples: -1 }), 'INVALID_ARGUMENT', /trace: samples \(method 'hutchinson'\) must be an integer ≥ 1, got -1/);
     rejects(() => h.trace(D, { seed: -5 }), 'INVALID_ARGUMENT', /trace: seed must be an integer ≥ 0, got -5/);
+    rejects(() => h.trace(D, { probes: 5 } as never), 'INVALID_ARGUMENT', /trace: unknown option 'probes'; the options are method, samples, seed/);
+    rejects(() => h.powerIteration(D, 1, { iters: 5 } as never), 'INVALID_ARGUMENT', /powerIteration: unknown option 'iters'/);
+    rejects(() => h.diagonal(D, { sample: 5 } as never), 'INVALID_ARGUMENT', /diagonal: unknown option 'sample'/);
+    rejects(() => h.spectralDensity(D, { grid: 5 } as never), 'INVALID_ARGUMENT', /spectralDensity: unknown option 'grid'/);
     // Rademacher probes give zᵀDz = tr(D) exactly for a diagonal D.
     expect(h.trace(D, { method: 'hutchinson', samples: 3, seed: 4 }).trace).toBeCloseTo(-0.5, 12);
 
@@ -127,6 +134,8 @@ describe('estimators and solvers check their options, and keep working', () => {
     rejects(() => h.cg(A, b, { atol: Infinity }), 'INVALID_ARGUMENT', /cg: atol must be a finite number ≥ 0, got Infinity/);
     rejects(() => h.cg(A, b, { maxIter: -1 }), 'INVALID_ARGUMENT', /cg: maxIter must be an integer ≥ 0, got -1/);
     rejects(() => h.cg(A, b, { minIter: 0.5 }), 'INVALID_ARGUMENT', /cg: minIter/);
+    rejects(() => h.cg(A, b, { lambda: 1 } as never), 'INVALID_ARGUMENT', /cg: unknown option 'lambda'; the options are damping, x0, rtol, atol, maxIter, minIter/);
+    rejects(() => h.minres(A, b, { sigma: 1 } as never), 'INVALID_ARGUMENT', /minres: unknown option 'sigma'/);
     // The solution of (A + λI)x = b, b given in float32 and float64 alike.
     const check = (x: Float64Array, rhs: ArrayLike<number>, shift: number) => {
       const ax = new Float64Array(6);
@@ -184,8 +193,13 @@ describe('objective checks its arguments and keeps working', () => {
     rejects(() => obj.operator({ mcFisher: { samples: 2, seed: -3 } }), 'INVALID_ARGUMENT', /operator: mcFisher.seed must be an integer ≥ 0, got -3/);
     rejects(() => obj.operator({ mcFisher: null } as never), 'INVALID_ARGUMENT', /operator: mcFisher must be \{ samples, seed\? \}/);
     rejects(() => obj.operator(null as never), 'INVALID_ARGUMENT', /operator: curvature/);
+    rejects(() => obj.operator({ mcFisher: { samples: 2, seeds: 1 } } as never), 'INVALID_ARGUMENT', /operator: mcFisher: unknown option 'seeds'; the options are samples, seed/);
+    rejects(() => obj.operator({ mcFisher: { samples: 2 }, ggn: true } as never), 'INVALID_ARGUMENT', /operator: curvature: unknown option 'ggn'/);
+    rejects(() => obj.hessian({ chunks: 4 } as never), 'INVALID_ARGUMENT', /dense: unknown option 'chunks'; the options are maxBytes, chunk, onProgress/);
     rejects(() => obj.dense('fisher', { chunk: 0 }), 'INVALID_ARGUMENT', /dense: chunk must be an integer ≥ 1, got 0/);
     rejects(() => obj.hessian({ maxBytes: -1 }), 'INVALID_ARGUMENT', /dense: maxBytes must be a finite number > 0, got -1/);
+    rejects(() => obj.hessian({ maxBytes: NaN }), 'INVALID_ARGUMENT', /dense: maxBytes must be a finite number > 0, got NaN/);
+    expect(obj.hessian({ maxBytes: Infinity })).toEqual(obj.hessian()); // Infinity: no limit
     expect(obj.curvatureProducts('ggn', v, 1)).toEqual(ggn);
     // The operator's Lanczos agrees with the dense GGN built column by column.
     const G = obj.ggn({ chunk: 7 });
@@ -204,6 +218,8 @@ describe('objective checks its arguments and keeps working', () => {
     rejects(() => obj.gaussNewton('diagonal', { monteCarlo: { samples: 2, seed: 1.5 } }), 'INVALID_ARGUMENT', /monteCarlo.seed must be an integer ≥ 0, got 1\.5/);
     rejects(() => obj.gaussNewton('diagonal', { accumulate: 'f32' as never }), 'INVALID_ARGUMENT', /accumulate must be one of 'f64', got 'f32'/);
     rejects(() => obj.gaussNewton('dense', { maxBytes: 100 }), 'OUT_OF_MEMORY', /over the limit/);
+    rejects(() => obj.gaussNewton('dense', { mc: { samples: 2 } } as never), 'INVALID_ARGUMENT', /gaussNewton\('dense'\): unknown option 'mc'; the options are maxBytes, chunk, monteCarlo, accumulate/);
+    rejects(() => obj.gaussNewton('dense', { monteCarlo: { sample: 2 } } as never), 'INVALID_ARGUMENT', /gaussNewton\('dense'\): monteCarlo: unknown option 'sample'/);
     expect(obj.gaussNewton('diagonal')).toEqual(exact);
     // Its diagonal is that of the dense GGN from products.
     const G = obj.ggn();
@@ -216,6 +232,7 @@ describe('objective checks its arguments and keeps working', () => {
     rejects(() => obj.kfac({ variant: 'MC' as never }), 'INVALID_ARGUMENT', /kfac: variant must be one of 'exact', 'mc', got 'MC'/);
     rejects(() => obj.kfac({ variant: 'mc', samples: 0 }), 'INVALID_ARGUMENT', /kfac: samples must be an integer ≥ 1, got 0/);
     rejects(() => obj.kfac({ variant: 'mc', seed: -1 }), 'INVALID_ARGUMENT', /kfac: seed must be an integer ≥ 0, got -1/);
+    rejects(() => obj.kfac({ kind: 'mc' } as never), 'INVALID_ARGUMENT', /kfac: unknown option 'kind'; the options are variant, samples, seed/);
     using k = obj.kfac();
     const kv = k.mvp(v);
     rejects(() => k.mvp(new Float64Array(4)), 'LENGTH_MISMATCH', new RegExp(`Kfac.mvp: v: expected ${model.size} values, got 4`));
@@ -236,6 +253,8 @@ describe('objective checks its arguments and keeps working', () => {
     rejects(() => h.objective(model, 'mse', { x, y }, { wrt: 'inputs' as never }), 'INVALID_ARGUMENT', /objective: wrt must be one of 'params', 'input', got 'inputs'/);
     rejects(() => h.objective(model, 'mse', { x, y }, { seed: -1 }), 'INVALID_ARGUMENT', /objective: seed must be an integer ≥ 0, got -1/);
     rejects(() => h.objective(model, 'mse', { x, y }, { params: new Float64Array(5) }), 'LENGTH_MISMATCH', /params: expected 26 values, got 5/);
+    rejects(() => h.objective(model, 'mse', { x, y }, { param: new Float64Array(26) } as never), 'INVALID_ARGUMENT', /objective: unknown option 'param'; the options are params, seed, wrt, checkFinite/);
+    rejects(() => h.objective(model, 'mse', { x, y }, { checkFinite: 'yes' } as never), 'INVALID_ARGUMENT', /objective: checkFinite must be true or false, got 'yes'/);
     const loss = obj.loss();
     const p = obj.params;
     rejects(() => (obj.params = new Float64Array(2)), 'LENGTH_MISMATCH', /params: expected 26 values, got 2/);
@@ -258,6 +277,7 @@ describe('laplace and hessianFree check their options', () => {
     rejects(() => h.laplace(obj, { subset: 'lastlayer' as never }), 'INVALID_ARGUMENT', /laplace: subset must be one of 'all', 'last-layer', got 'lastlayer'/);
     rejects(() => h.laplace(obj, { priorPrecision: -1 }), 'INVALID_ARGUMENT', /laplace: priorPrecision must be a finite number > 0, got -1/);
     rejects(() => h.laplace(obj, { priorPrecision: Infinity }), 'INVALID_ARGUMENT', /got Infinity/);
+    rejects(() => h.laplace(obj, { prior: 2 } as never), 'INVALID_ARGUMENT', /laplace: unknown option 'prior'; the options are priorPrecision, subset/);
     const post = h.laplace(obj, { subset: 'last-layer', priorPrecision: 2 });
     expect([post.offset, post.size]).toEqual([16, 10]);
     const block = obj.gaussNewton('layers')['2']!;
@@ -276,6 +296,7 @@ describe('laplace and hessianFree check their options', () => {
     rejects(() => h.hessianFree(obj, { cgMaxIter: 0 }), 'INVALID_ARGUMENT', /hessianFree: cgMaxIter must be an integer ≥ 1, got 0/);
     rejects(() => h.hessianFree(obj, { cgRtol: -1 }), 'INVALID_ARGUMENT', /hessianFree: cgRtol/);
     rejects(() => h.hessianFree(obj, { warmStart: NaN }), 'INVALID_ARGUMENT', /hessianFree: warmStart/);
+    rejects(() => h.hessianFree(obj, { iterations: 3 } as never), 'INVALID_ARGUMENT', /hessianFree: unknown option 'iterations'/);
     expect(obj.params).toEqual(p0);
     const res = h.hessianFree(obj, { steps: 3 });
     expect(res.losses.at(-1)!).toBeLessThan(res.losses[0]!);
@@ -307,7 +328,14 @@ describe('nn layer sizes are non-negative safe integers, reported in the user’
     rejects(() => h.nn.sequential([{ type: 'conv2d', in: 1, out: 1, kernel: 2, stride: -50 }]), 'INVALID_ARGUMENT', /layer 0 \(conv2d\): stride must be an integer ≥ 1, got -50/);
     rejects(() => h.nn.sequential('linear' as never), 'INVALID_ARGUMENT', /nn\.sequential: expected an array of layers/);
     rejects(() => model.init({ seed: -1 }), 'INVALID_ARGUMENT', /init: seed must be an integer ≥ 0, got -1/);
-    rejects(() => model.init({ dtype: 'float16' as never }), 'INVALID_ARGUMENT', /init: dtype must be one of 'float32', 'float64', got 'float16'/);
+    rejects(() => model.init({ dtype: 'float16' as never }), 'UNKNOWN_DTYPE', /init: unknown dtype 'float16': use 'float32' or 'float64'/);
+    rejects(() => h.nn.linear(3, 2, { biass: false } as never), 'INVALID_ARGUMENT', /^nn\.linear: unknown option 'biass'; the options are bias$/);
+    rejects(() => h.nn.conv2d(1, 2, 3, { pad: 1 } as never), 'INVALID_ARGUMENT', /nn\.conv2d: unknown option 'pad'; the options are stride, padding, bias/);
+    rejects(() => h.nn.layerNorm(4, { epsilon: 1e-6 } as never), 'INVALID_ARGUMENT', /nn\.layerNorm: unknown option 'epsilon'/);
+    rejects(() => h.nn.sequential([{ type: 'linear', in: 2, out: 2, biases: false } as never]), 'INVALID_ARGUMENT', /nn\.sequential: layer 0 \(linear\): unknown option 'biases'; the options are type, in, out, bias/);
+    rejects(() => model.init({ seeds: 1 } as never), 'INVALID_ARGUMENT', /init: unknown option 'seeds'/);
+    rejects(() => h.nn.sequential([{ type: 'softplus', beta: 2 }]), 'UNSUPPORTED_OP', /nn\.sequential: layer 0 \(softplus\): beta = 2 is not supported; hesse's Softplus is PyTorch's default \(beta 1, threshold 20\)/);
+    expect(h.nn.sequential([{ type: 'softplus', beta: 1, threshold: 20 }]).layers).toEqual([{ type: 'softplus' }]); // PyTorch's defaults, as its exporters write them
     rejects(() => h.nn.sequential([h.nn.linear(2 ** 20, 2 ** 11)]).init(), 'OUT_OF_MEMORY', /init: P = 2147485696 float32 parameters need 8\.0 GiB/);
 
     // A conv net from the same builders works: its HVP matches finite differences.

@@ -156,14 +156,17 @@ export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions & { 
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions & { vectors?: false }): EigenResult;
 /** The k extreme eigenvalues by Lanczos; `vectors` is present exactly when `opts.vectors` was true. */
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions): EigenResult & { vectors?: Float64Array };
-export function eigenvalues(op: OperatorLike, k: number, opts: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
+export function eigenvalues(op: OperatorLike, k: number, options: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
+  const opts = check.options(options, 'eigenvalues', ['which', 'tol', 'maxIter', 'seed', 'vectors', 'checkSymmetry']);
   const n = sizeOf(op, 'eigenvalues');
   const kk = check.positive(k, 'eigenvalues: k', n);
   const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
   const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk);
   const tol = check.finite(opts.tol ?? 1e-8, 'eigenvalues: tol', 0);
   const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
-  const r = withOperator(op, 'eigenvalues', (raw) => core().lanczos(raw, kk, which, u32(maxIter), tol, seed, opts.vectors === true, opts.checkSymmetry === true) as EigenResult & { vectors?: Float64Array });
+  const vectors = check.flag(opts.vectors, 'eigenvalues: vectors');
+  const symmetry = check.flag(opts.checkSymmetry, 'eigenvalues: checkSymmetry');
+  const r = withOperator(op, 'eigenvalues', (raw) => core().lanczos(raw, kk, which, u32(maxIter), tol, seed, vectors, symmetry) as EigenResult & { vectors?: Float64Array });
   if (r.vectors === undefined) delete r.vectors;
   return r;
 }
@@ -200,7 +203,8 @@ export interface PowerIterationOptions {
  * @param k how many: an integer in [1, n].
  * @throws HesseError INVALID_ARGUMENT for k outside [1, n] or a bad option; operator errors pass through.
  */
-export function powerIteration(op: OperatorLike, k: number, opts: PowerIterationOptions = {}): PowerIterationResult {
+export function powerIteration(op: OperatorLike, k: number, options: PowerIterationOptions = {}): PowerIterationResult {
+  const opts = check.options(options, 'powerIteration', ['maxIter', 'tol', 'seed']);
   const n = sizeOf(op, 'powerIteration');
   const kk = check.positive(k, 'powerIteration: k', n);
   const maxIter = check.positive(opts.maxIter ?? 1000, 'powerIteration: maxIter');
@@ -236,7 +240,8 @@ export interface TraceResult {
  *
  * @throws HesseError INVALID_ARGUMENT for an unknown method, samples < 1 (Hutchinson) or < 3 (Hutch++), a bad seed.
  */
-export function trace(op: OperatorLike, opts: TraceOptions = {}): TraceResult {
+export function trace(op: OperatorLike, options: TraceOptions = {}): TraceResult {
+  const opts = check.options(options, 'trace', ['method', 'samples', 'seed']);
   const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
   const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1);
   const seed = check.seed(opts.seed ?? 0, 'trace: seed');
@@ -265,7 +270,8 @@ export interface DiagonalResult {
  *
  * @throws HesseError INVALID_ARGUMENT for samples < 1 or a bad seed.
  */
-export function diagonal(op: OperatorLike, opts: DiagonalOptions = {}): DiagonalResult {
+export function diagonal(op: OperatorLike, options: DiagonalOptions = {}): DiagonalResult {
+  const opts = check.options(options, 'diagonal', ['samples', 'seed']);
   const samples = check.positive(opts.samples ?? 100, 'diagonal: samples');
   const seed = check.seed(opts.seed ?? 0, 'diagonal: seed');
   return withOperator(op, 'diagonal', (raw) => core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult);
@@ -307,7 +313,8 @@ export interface DensityResult {
  * @throws HesseError INVALID_ARGUMENT for probes or steps < 1, gridPoints < 2, sigma ≤ 0, a bad
  *   seed, or an operator of size 0; OUT_OF_MEMORY for the basis.
  */
-export function spectralDensity(op: OperatorLike, opts: DensityOptions = {}): DensityResult {
+export function spectralDensity(op: OperatorLike, options: DensityOptions = {}): DensityResult {
+  const opts = check.options(options, 'spectralDensity', ['probes', 'steps', 'gridPoints', 'sigma', 'seed']);
   const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
   const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
   const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2);
@@ -358,7 +365,8 @@ export interface CgResult {
  * @throws HesseError LENGTH_MISMATCH if b or x0 is not n long; INVALID_ARGUMENT for a negative or
  *   non-finite damping, rtol or atol, a bad iteration count, or a non-finite b, x0 or product.
  */
-export function cg(op: OperatorLike, b: Vector, opts: CgOptions = {}): CgResult {
+export function cg(op: OperatorLike, b: Vector, options: CgOptions = {}): CgResult {
+  const opts = check.options(options, 'cg', ['damping', 'x0', 'rtol', 'atol', 'maxIter', 'minIter']);
   const n = sizeOf(op, 'cg');
   const rhs = f64(b, n, 'cg: b');
   const x0 = opts.x0 === undefined ? undefined : f64(opts.x0, n, 'cg: x0');
@@ -404,7 +412,8 @@ export interface MinresResult {
  * @throws HesseError LENGTH_MISMATCH if b is not n long; INVALID_ARGUMENT for a non-finite shift,
  *   a negative rtol, a bad maxIter, or a non-finite b or product.
  */
-export function minres(op: OperatorLike, b: Vector, opts: MinresOptions = {}): MinresResult {
+export function minres(op: OperatorLike, b: Vector, options: MinresOptions = {}): MinresResult {
+  const opts = check.options(options, 'minres', ['shift', 'rtol', 'maxIter']);
   const n = sizeOf(op, 'minres');
   const rhs = f64(b, n, 'minres: b');
   const shift = check.finite(opts.shift ?? 0, 'minres: shift');

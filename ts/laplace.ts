@@ -56,7 +56,8 @@ export class Laplace {
    * @throws HesseError INVALID_ARGUMENT for a bad priorPrecision or subset, or a model with no
    *   parametrized layer; OUT_OF_MEMORY when the Gauss–Newton matrix does not fit.
    */
-  constructor(obj: Objective, opts: LaplaceOptions = {}) {
+  constructor(obj: Objective, options: LaplaceOptions = {}) {
+    const opts = check.options(options, 'laplace', ['priorPrecision', 'subset']);
     const tau = check.positiveNumber(opts.priorPrecision ?? 1, 'laplace: priorPrecision');
     const subset = check.oneOf(opts.subset ?? 'all', 'laplace: subset', ['all', 'last-layer']);
     const model = obj.model;

@@ -21,13 +21,29 @@ export type LayerSpec =
   | { type: 'linear'; in: number; out: number; bias?: boolean }
   | { type: 'conv2d'; in: number; out: number; kernel: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'flatten' }
-  | { type: 'relu' | 'tanh' | 'sigmoid' | 'softplus' }
+  | { type: 'relu' | 'tanh' | 'sigmoid' }
+  /** PyTorch's Softplus; `beta` and `threshold` may be given only as its defaults 1 and 20 (what hesse computes). */
+  | { type: 'softplus'; beta?: number; threshold?: number }
   | { type: 'leaky_relu'; slope: number }
   | { type: 'elu'; alpha: number }
   | { type: 'gelu'; approximate: 'none' | 'tanh' }
   | { type: 'layer_norm'; dim: number; eps: number };
 
-const LAYER_TYPES = ['linear', 'conv2d', 'flatten', 'relu', 'tanh', 'sigmoid', 'softplus', 'leaky_relu', 'elu', 'gelu', 'layer_norm'] as const;
+/** The fields each layer type takes (anything else in a spec is an error, never ignored). */
+const LAYER_FIELDS = {
+  linear: ['type', 'in', 'out', 'bias'],
+  conv2d: ['type', 'in', 'out', 'kernel', 'stride', 'padding', 'bias'],
+  flatten: ['type'],
+  relu: ['type'],
+  tanh: ['type'],
+  sigmoid: ['type'],
+  softplus: ['type', 'beta', 'threshold'],
+  leaky_relu: ['type', 'slope'],
+  elu: ['type', 'alpha'],
+  gelu: ['type', 'approximate'],
+  layer_norm: ['type', 'dim', 'eps'],
+} as const satisfies Record<LayerSpec['type'], readonly string[]>;
+const LAYER_TYPES = Object.keys(LAYER_FIELDS) as (keyof typeof LAYER_FIELDS)[];
 
 /** One parameter block of a model. */
 export interface ParamBlock {
@@ -73,10 +89,8 @@ function dims(value: unknown, what: string, min: 0 | 1): [number, number] {
 function checkLayer(spec: LayerSpec, where: string): LayerSpec {
   if (typeof spec !== 'object' || spec === null) throw new HesseError('INVALID_ARGUMENT', `${where}: a layer spec must be an object { type, … }, got ${String(spec)}`);
   const type = check.oneOf(spec.type, `${where}: type`, LAYER_TYPES);
-  const bias = (b: unknown) => {
-    if (b !== undefined && typeof b !== 'boolean') throw new HesseError('INVALID_ARGUMENT', `${where}: bias must be true or false, got ${JSON.stringify(b)}`);
-    return b ?? true;
-  };
+  check.options(spec as Record<string, unknown>, where, LAYER_FIELDS[type]);
+  const bias = (b: unknown) => check.flag(b, `${where}: bias`, true);
   switch (spec.type) {
     case 'linear':
       return { type: 'linear', in: dim(spec.in, `${where}: in`, 1), out: dim(spec.out, `${where}: out`, 1), bias: bias(spec.bias) };
@@ -96,6 +110,11 @@ function checkLayer(spec: LayerSpec, where: string): LayerSpec {
       return { type: 'elu', alpha: check.finite(spec.alpha ?? 1, `${where}: alpha`) };
     case 'gelu':
       return { type: 'gelu', approximate: check.oneOf(spec.approximate ?? 'none', `${where}: approximate`, ['none', 'tanh']) };
+    case 'softplus':
+      for (const [field, value, only] of [['beta', spec.beta, 1], ['threshold', spec.threshold, 20]] as const) {
+        if (value !== undefined && value !== only) throw new HesseError('UNSUPPORTED_OP', `${where}: ${field} = ${JSON.stringify(value)} is not supported; hesse's Softplus is PyTorch's default (beta 1, threshold 20)`);
+      }
+      return { type: 'softplus' };
     case 'layer_norm':
       return { type: 'layer_norm', dim: dim(spec.dim, `${where}: dim`, 1), eps: check.positiveNumber(spec.eps ?? 1e-5, `${where}: eps`) };
     default:
@@ -110,7 +129,8 @@ function checkLayer(spec: LayerSpec, where: string): LayerSpec {
  * @param opts.bias whether to add b (default true).
  * @throws HesseError INVALID_ARGUMENT for a size that is not an integer ≥ 1.
  */
-export function linear(inFeatures: number, outFeatures: number, opts: { bias?: boolean } = {}): LayerSpec {
+export function linear(inFeatures: number, outFeatures: number, options: { bias?: boolean } = {}): LayerSpec {
+  const opts = check.options(options, 'nn.linear', ['bias']);
   return checkLayer({ type: 'linear', in: inFeatures, out: outFeatures, bias: opts.bias }, 'nn.linear');
 }
 /**
@@ -124,7 +144,8 @@ export function linear(inFeatures: number, outFeatures: number, opts: { bias?: b
  * @param opts.bias whether to add a bias per output channel (default true).
  * @throws HesseError INVALID_ARGUMENT for a size outside those ranges.
  */
-export function conv2d(inChannels: number, outChannels: number, kernel: Pair, opts: { stride?: Pair; padding?: Pair; bias?: boolean } = {}): LayerSpec {
+export function conv2d(inChannels: number, outChannels: number, kernel: Pair, options: { stride?: Pair; padding?: Pair; bias?: boolean } = {}): LayerSpec {
+  const opts = check.options(options, 'nn.conv2d', ['stride', 'padding', 'bias']);
   return checkLayer({ type: 'conv2d', in: inChannels, out: outChannels, kernel, stride: opts.stride, padding: opts.padding, bias: opts.bias }, 'nn.conv2d');
 }
 /** [N, ...] → [N, prod(...)]. */
@@ -142,12 +163,14 @@ export const leakyRelu = (slope = 0.01): LayerSpec => checkLayer({ type: 'leaky_
 /** x for x > 0, alpha·(eˣ − 1) below (PyTorch's ELU; `alpha` finite, default 1). */
 export const elu = (alpha = 1): LayerSpec => checkLayer({ type: 'elu', alpha }, 'nn.elu');
 /** x·Φ(x) (`approximate: 'none'`, the default) or its tanh approximation (PyTorch's GELU). */
-export const gelu = (opts: { approximate?: 'none' | 'tanh' } = {}): LayerSpec => checkLayer({ type: 'gelu', approximate: opts.approximate ?? 'none' }, 'nn.gelu');
+export const gelu = (opts: { approximate?: 'none' | 'tanh' } = {}): LayerSpec =>
+  checkLayer({ type: 'gelu', approximate: check.options(opts, 'nn.gelu', ['approximate']).approximate ?? 'none' }, 'nn.gelu');
 /**
  * Layer normalization over the last axis of size `dim` (an integer ≥ 1), with affine weight and
  * bias [dim]: (x − mean)/√(var + eps)·w + b, var biased (PyTorch's LayerNorm; `eps` > 0, default 1e-5).
  */
-export const layerNorm = (dim: number, opts: { eps?: number } = {}): LayerSpec => checkLayer({ type: 'layer_norm', dim, eps: opts.eps ?? 1e-5 }, 'nn.layerNorm');
+export const layerNorm = (dim: number, opts: { eps?: number } = {}): LayerSpec =>
+  checkLayer({ type: 'layer_norm', dim, eps: check.options(opts, 'nn.layerNorm', ['eps']).eps ?? 1e-5 }, 'nn.layerNorm');
 
 /**
  * What an objective needs of a model: its parameter blocks (flat order), an initialization, and
@@ -227,8 +250,9 @@ export class Sequential implements Model {
   init(opts?: { seed?: number; dtype?: 'float32' }): Float32Array;
   /** Initial parameters of `dtype`, length P. */
   init(opts?: { seed?: number; dtype?: DType }): Float32Array | Float64Array;
-  init(opts: { seed?: number; dtype?: DType } = {}): Float32Array | Float64Array {
-    const dtype = check.oneOf(opts.dtype ?? 'float32', 'init: dtype', ['float32', 'float64']);
+  init(options: { seed?: number; dtype?: DType } = {}): Float32Array | Float64Array {
+    const opts = check.options(options, 'init', ['seed', 'dtype']);
+    const dtype = check.dtype(opts.dtype ?? 'float32', 'init');
     const seed = check.seed(opts.seed ?? 0, 'init: seed');
     const bytes = this.size * (dtype === 'float64' ? 8 : 4);
     if (bytes > 2 ** 32) throw new HesseError('OUT_OF_MEMORY', `init: P = ${this.size} ${dtype} parameters need ${(bytes / 2 ** 30).toFixed(1)} GiB, more than wasm's 4 GiB memory`);

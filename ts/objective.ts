@@ -16,15 +16,12 @@ import { Kfac } from './kfac.js';
 import { denseFromProducts } from './transforms.js';
 import * as check from './validate.js';
 
-/** A tensor whose dtype is D (a `Tensor<D>`). */
-type TensorOf<D extends DType> = Tensor & { readonly dtype: D };
-
 /** The batch an objective is built on: inputs x [N, …] and targets y (omitted for 'mean_output'), one dtype. */
 export interface ObjectiveData<D extends DType = DType> {
   /** Inputs, batch first: [N, …]. */
-  x: TensorOf<D>;
+  x: Tensor<D>;
   /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
-  y?: TensorOf<NoInfer<D>>;
+  y?: Tensor<NoInfer<D>>;
 }
 
 /**
@@ -65,7 +62,7 @@ export interface ObjectiveOptions {
 
 /** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
 export interface DenseOptions {
-  /** Refuse past this many bytes for the result (> 0; default 512 MiB). */
+  /** Refuse past this many bytes for the result (> 0, Infinity for no limit; default 512 MiB). */
   maxBytes?: number;
   /** Columns (directions) per pass, an integer ≥ 1 (default 64). */
   chunk?: number;
@@ -73,7 +70,7 @@ export interface DenseOptions {
 
 /** Options of {@link Objective.gaussNewton}. */
 export interface GaussNewtonOptions {
-  /** Refuse past this many bytes of working memory (> 0; default 512 MiB). */
+  /** Refuse past this many bytes of working memory (> 0, Infinity for no limit; default 512 MiB). */
   maxBytes?: number;
   /** Directions per pass when building the factor, an integer ≥ 1 (default 64). */
   chunk?: number;
@@ -132,8 +129,9 @@ export class Objective<D extends DType = DType> implements Disposable {
     readonly model: Model,
     loss: LossName,
     data: ObjectiveData<D>,
-    opts: ObjectiveOptions = {},
+    options: ObjectiveOptions = {},
   ) {
+    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite']);
     const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
@@ -150,7 +148,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     this.#xShape = x.shape;
     this.#yShape = y?.shape;
     this.#wrt = wrt === 'input' ? 0 : -1;
-    this.#check = opts.checkFinite ?? false;
+    this.#check = check.flag(opts.checkFinite, 'objective: checkFinite');
     this.size = wrt === 'input' ? x.size : model.size;
     this.params = opts.params ?? model.init({ seed, dtype: this.dtype });
     this.#graph = new Graph(this.dtype);
@@ -299,8 +297,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   #curvatureName(c: Curvature, what: string): string {
     let name: string;
     if (typeof c === 'object' && c !== null && 'mcFisher' in c) {
+      check.options(c, `${what}: curvature`, ['mcFisher']);
       const mc = (c as { mcFisher: unknown }).mcFisher as { samples?: unknown; seed?: unknown } | null;
       if (typeof mc !== 'object' || mc === null) throw new HesseError('INVALID_ARGUMENT', `${what}: mcFisher must be { samples, seed? }, got ${JSON.stringify(mc)}`);
+      check.options(mc, `${what}: mcFisher`, ['samples', 'seed']);
       const samples = check.positive(mc.samples, `${what}: mcFisher.samples`);
       const seed = check.seed(mc.seed ?? 0, `${what}: mcFisher.seed`);
       name = `mc-fisher:${this.#loss}:${u32(samples)}:${seed}`;
@@ -346,8 +346,9 @@ export class Objective<D extends DType = DType> implements Disposable {
   gaussNewton(part: 'layers', opts?: GaussNewtonOptions & { accumulate?: undefined }): Record<string, TypedArrayOf<D>>;
   /** The per-layer diagonal blocks [Pₗ, Pₗ] by layer name: D, or Float64Array with `accumulate: 'f64'`. */
   gaussNewton(part: 'layers', opts?: GaussNewtonOptions): Record<string, TypedArrayOf<D> | Float64Array>;
-  gaussNewton(part: 'dense' | 'diagonal' | 'layers', opts: GaussNewtonOptions = {}): Vector | Record<string, Vector> {
+  gaussNewton(part: 'dense' | 'diagonal' | 'layers', options: GaussNewtonOptions = {}): Vector | Record<string, Vector> {
     const what = `gaussNewton('${part}')`;
+    const opts = check.options(options, what, ['maxBytes', 'chunk', 'monteCarlo', 'accumulate']);
     check.oneOf(part, 'gaussNewton: part', ['dense', 'diagonal', 'layers']);
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', `${what}: the Gauss–Newton matrix is defined for parameters; this objective differentiates with respect to the input`);
     const limit = byteLimit(opts.maxBytes, `${what}: maxBytes`);
@@ -355,6 +356,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     const accumulate = opts.accumulate === undefined ? false : check.oneOf(opts.accumulate, `${what}: accumulate`, ['f64']) === 'f64';
     const mc = opts.monteCarlo;
     if (mc !== undefined && (typeof mc !== 'object' || mc === null)) throw new HesseError('INVALID_ARGUMENT', `${what}: monteCarlo must be { samples, seed? }, got ${JSON.stringify(mc)}`);
+    if (mc) check.options(mc, `${what}: monteCarlo`, ['samples', 'seed']);
     const samples = mc ? check.positive(mc.samples, `${what}: monteCarlo.samples`) : 0;
     const seed = mc ? check.seed(mc.seed ?? 0, `${what}: monteCarlo.seed`) : 0;
     const P = this.model.size;
@@ -392,7 +394,8 @@ export class Objective<D extends DType = DType> implements Disposable {
    * symmetric). `onProgress(done, total)` is called after each pass with the columns done.
    * @throws HesseError OUT_OF_MEMORY when the matrix is over `maxBytes` (default 512 MiB); INVALID_ARGUMENT for a bad option or curvature.
    */
-  dense(curvature: Curvature, opts: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
+  dense(curvature: Curvature, options: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
+    const opts = check.options(options, 'dense', ['maxBytes', 'chunk', 'onProgress']);
     this.#curvatureName(curvature, 'dense');
     const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
     const limit = byteLimit(opts.maxBytes, 'dense: maxBytes');
@@ -432,7 +435,8 @@ export class Objective<D extends DType = DType> implements Disposable {
    * sample) or `'mc'` (`samples` labels drawn from the model's predictive distribution, `seed`).
    * @throws HesseError INVALID_ARGUMENT for an unknown variant or option, wrt 'input', or a model with no linear or conv2d layer.
    */
-  kfac(opts: KfacOptions = {}): Kfac {
+  kfac(options: KfacOptions = {}): Kfac {
+    const opts = check.options(options, 'kfac', ['variant', 'samples', 'seed']);
     const variant = check.oneOf(opts.variant ?? 'exact', 'kfac: variant', ['exact', 'mc']);
     const samples = check.positive(opts.samples ?? 1, 'kfac: samples');
     const seed = check.seed(opts.seed ?? 0, 'kfac: seed');

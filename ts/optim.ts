@@ -62,7 +62,8 @@ export interface HessianFreeResult {
  * grows by 3/2 when ρ < 1/4. A step that does not lower the loss is not taken.
  * @throws HesseError INVALID_ARGUMENT for a bad option or curvature (before any step).
  */
-export function hessianFree(obj: Objective, opts: HessianFreeOptions = {}): HessianFreeResult {
+export function hessianFree(obj: Objective, options: HessianFreeOptions = {}): HessianFreeResult {
+  const opts = check.options(options, 'hessianFree', ['steps', 'damping', 'curvature', 'cgMaxIter', 'cgRtol', 'warmStart', 'onStep']);
   const steps = check.count(opts.steps ?? 20, 'hessianFree: steps');
   let lambda = check.positiveNumber(opts.damping ?? 1, 'hessianFree: damping');
   const curvature = opts.curvature ?? 'ggn';

@@ -5,7 +5,7 @@
  * are precise. `@ts-expect-error` lines assert what must NOT compile.
  */
 import {
-  cg, diagonal, eigenvalues, eigh, hessianFree, laplace, minres, nn, objective, powerIteration, spectralDensity, trace,
+  cg, diagonal, eigenvalues, eigh, hessianFree, laplace, minres, nn, objective, powerIteration, spectralDensity, tensor, trace,
   type DType, type EigenResult, type EigenResultWithVectors, type Kfac, type Objective, type Tensor, type TraceResult,
 } from '../../ts/index.js';
 
@@ -13,11 +13,12 @@ import {
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const assert = <T extends true>(): void => {};
 
-// Tensors of a known dtype (what `tensor(Float64Array, shape, 'float64')` returns once Tensor is generic).
-declare const x64: Tensor & { readonly dtype: 'float64' };
-declare const y64: Tensor & { readonly dtype: 'float64' };
-declare const x32: Tensor & { readonly dtype: 'float32' };
-declare const y32: Tensor & { readonly dtype: 'float32' };
+// Tensors of a known dtype, as `tensor` makes them, and of an unknown one.
+const x64 = tensor(new Float64Array(15), [5, 3]);
+const y64 = tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [5, 2], 'float64');
+assert<Equal<typeof y64, Tensor<'float64'>>>();
+const x32 = tensor(new Float32Array(15), [5, 3]);
+const y32 = tensor(new Float32Array(10), [5, 2], 'float32');
 declare const xAny: Tensor;
 declare const yAny: Tensor;
 
