@@ -122,10 +122,29 @@ export function fillValue(fill: Fill, i: number, seed: number): number {
   }
 }
 
-/** The helper every reproducer uses, as source (kept in sync with `fillValue` by a test). */
+/** The test matrices of the estimators: n×n 'spd' (BᵀB/n + I/2), 'sym' ((B + Bᵀ)/2) or 'nonsym' (B). */
+export function matrix(n: number, kind: 'spd' | 'sym' | 'nonsym', seed: number): Float64Array {
+  const b = Float64Array.from({ length: n * n }, (_, i) => fillValue('rand', i, seed));
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      if (kind === 'nonsym') a[i * n + j] = b[i * n + j]!;
+      else if (kind === 'sym') a[i * n + j] = (b[i * n + j]! + b[j * n + i]!) / 2;
+      else {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += b[k * n + i]! * b[k * n + j]!;
+        a[i * n + j] = s / n + (i === j ? 0.5 : 0);
+      }
+    }
+  return a;
+}
+
+/** The helpers every reproducer uses, as source (kept in sync with the generator's by a test). */
 export const T_SOURCE = `const fillValue = ${fillValue.toString()};
+const matrix = ${matrix.toString()};
 const T = (shape, dtype = 'float32', fill = 'rand', seed = 0) =>
-  tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fillValue(fill, i, seed)), shape, dtype);`;
+  tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fillValue(fill, i, seed)), shape, dtype);
+const vec = (n, fill, seed) => Float64Array.from({ length: n }, (_, i) => fillValue(fill, i, seed));`;
 
 /** A tensor the executor makes with `T(shape, dtype, fill, seed)`. */
 export interface TSpec {
@@ -158,14 +177,14 @@ export const BAD_DIMS: readonly unknown[] = [-1, 1.5, NaN, Infinity, '3', null, 
 /** Dims that are shapes but whose product nears or passes the 32-bit limits (OUT_OF_MEMORY expected). */
 export const HUGE_SHAPES: readonly number[][] = [
   [2 ** 31],
-  [2 ** 32 - 1],
+  [3_000_000_000],
   [65536, 65536],
   [65536, 65536, 2],
   [2 ** 30, 4],
   [2 ** 20, 2 ** 20, 2 ** 20],
   [1 << 29],
   [3, 2 ** 31],
-  [0, 2 ** 32 - 1, 2 ** 32 - 1],
+  [0, 3_000_000_000, 3_000_000_000],
 ];
 
 // ---- options -------------------------------------------------------------------------------

@@ -60,7 +60,9 @@ export const signature = (f: Finding) => `${f.cls} | ${f.op.replace(/ \((simd|sc
 async function bundleWorker(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'hesse-fuzz-'));
   const outfile = join(dir, 'worker.mjs');
-  await build({ entryPoints: [join(here, 'worker.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'error' });
+  // One tsconfig for every file: dependencies resolve through the node_modules symlink, and
+  // esbuild would otherwise read whatever tsconfig.json sits above their real path.
+  await build({ entryPoints: [join(here, 'worker.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'error', tsconfig: join(root, 'tsconfig.json') });
   return outfile;
 }
 
@@ -75,8 +77,11 @@ interface Run {
   done: boolean;
 }
 
-/** One worker process until it exits (trap), finishes, or hangs in a case. */
-function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: number): Promise<Run> {
+/**
+ * One worker process until it exits (trap), finishes, or hangs in a case. A case still running
+ * at `deadline` is stopped without a finding (the budget ran out, not the case's time).
+ */
+function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: number, deadline = Infinity): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--max-old-space-size=4096', worker], {
       env: { ...process.env, FUZZ_WASM: join(root, 'ts', 'wasm', 'hesse_bg.wasm'), ...env },
@@ -86,14 +91,17 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     let current: number | undefined;
     let timer: NodeJS.Timeout | undefined;
     let hung = false;
+    let outOfBudget = false;
     let stderr = '';
     let buf = '';
     const arm = () => {
       clearTimeout(timer);
+      const budget = deadline - Date.now();
       timer = setTimeout(() => {
-        hung = true;
+        if (budget < caseTimeoutMs) outOfBudget = true;
+        else hung = true;
         child.kill('SIGKILL');
-      }, caseTimeoutMs);
+      }, Math.max(0, Math.min(caseTimeoutMs, budget)));
     };
     const add = (i: number, f: Finding) => run.findings.set(i, [...(run.findings.get(i) ?? []), f]);
     child.stdout.on('data', (d: Buffer) => {
@@ -122,7 +130,9 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     child.on('close', (code, sig) => {
       clearTimeout(timer);
-      if (current !== undefined) {
+      if (current !== undefined && outOfBudget) {
+        run.done = true;
+      } else if (current !== undefined) {
         run.cutOff = current;
         run.ran.push(current);
         add(
@@ -140,10 +150,10 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
 }
 
 /** Runs `c` alone in a fresh worker; its findings. */
-async function runSpec(worker: string, dir: string, c: Case, caseTimeoutMs: number): Promise<Finding[]> {
+async function runSpec(worker: string, dir: string, c: Case, caseTimeoutMs: number, deadline: number): Promise<Finding[]> {
   const file = join(dir, `case-${c.index}.json`);
   writeFileSync(file, encode(c));
-  const run = await runWorker(worker, { FUZZ_SPEC: file }, caseTimeoutMs);
+  const run = await runWorker(worker, { FUZZ_SPEC: file }, caseTimeoutMs, deadline);
   return [...run.findings.values()].flat();
 }
 
@@ -172,7 +182,7 @@ async function minimize(worker: string, c: Case, sig: string, deadline: number, 
     progress = false;
     for (const cand of shrinks(best)) {
       if (Date.now() >= deadline) break;
-      const fs = await runSpec(worker, dir, cand, caseTimeoutMs);
+      const fs = await runSpec(worker, dir, cand, caseTimeoutMs, deadline);
       if (fs.some((f) => signature(f) === sig)) {
         best = cand;
         progress = true;
@@ -197,7 +207,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
     const env: Record<string, string> = { FUZZ_SEED: String(o.seed), FUZZ_DEADLINE: String(deadline) };
     if (pending) env.FUZZ_LIST = pending.join(',');
     else env.FUZZ_START = String(next);
-    const run = await runWorker(worker, env, o.caseTimeoutMs);
+    const run = await runWorker(worker, env, o.caseTimeoutMs, pending ? Infinity : deadline);
     for (const [i, fs] of run.findings) all.set(i, [...(all.get(i) ?? []), ...fs]);
     casesRun += run.ran.length;
     if (run.findings.has(-1)) break; // the worker cannot start at all
@@ -229,7 +239,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
       failures.push({ signature: sig, finding: e.finding, cases: e.cases, minimized: { index: -1, seed: o.seed, pressureChunk: 0, steps: [] }, code: '' });
       continue;
     }
-    const minimized = failing && Date.now() < minDeadline ? await minimize(worker, smallest, sig, minDeadline, o.caseTimeoutMs) : smallest;
+    const minimized = failing && e.finding.cls !== 'hang' && Date.now() < minDeadline ? await minimize(worker, smallest, sig, minDeadline, o.caseTimeoutMs) : smallest;
     (failing ? failures : notes).push({ signature: sig, finding: e.finding, cases: e.cases, minimized, code: codeOf(minimized) });
   }
   return { seed: o.seed, casesRun, restarts, failures, notes, elapsedMs: Date.now() - t0 };

@@ -101,7 +101,7 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
     m.curvature = c === 'mc' ? { mcFisher: { samples: r.chance(0.8) ? r.int(1, 3) : r.pick([0, -2, 1.5]), seed: r.int(0, 5) } } : c === 'bad' ? r.pick(['gauss', 'GGN', { fisher: 1 }]) : c;
     const bad = c === 'bad' || (c === 'mc' && !((m.curvature as { mcFisher: { samples: number } }).mcFisher.samples >= 1 && Number.isInteger((m.curvature as { mcFisher: { samples: number } }).mcFisher.samples)));
     m.k = r.chance(0.85) ? r.int(1, 4) : r.pick([0, -1, 1.5]);
-    m.validity = combine(m.validity === 'err' && c === 'hessian' && !labelsBad ? 'ok' : m.validity, bad ? 'err' : 'ok', (m.k as number) >= 1 && Number.isInteger(m.k) ? 'ok' : 'err');
+    m.validity = combine(m.validity === 'err' && c === 'hessian' && !labelsBad ? 'ok' : m.validity, bad ? 'err' : 'ok', (m.k as number) >= 1 && Number.isInteger(m.k) ? 'ok' : m.k === 0 ? 'any' : 'err');
     if (wrtInput && c !== 'hessian') m.validity = 'err';
     if (labelsBad && c === 'hessian') m.validity = 'err';
   } else if (name === 'kfac') {
@@ -371,6 +371,10 @@ export const objective: Kind = {
             const res = ctx.attempt(op, val, () => H.hessianFree(obj, m.opts as Record<string, unknown>), litOpts(m.opts as Record<string, unknown>));
             if (!res || val === 'err' || tolerant) {
               obj.params = before;
+              break;
+            }
+            if (s.loss === 'mean_output') {
+              obj.params = before; // unbounded below: diverging is its right answer
               break;
             }
             ctx.check(op, () => {
