@@ -23,7 +23,7 @@ const caseTimeoutMs = Number(env.FUZZ_CASE_TIMEOUT_S ?? 10) * 1000;
 describe('fuzz: the public API through random calls', () => {
   it('the reproducer helper T is the generator’s own fill', () => {
     const T = new Function(`${T_SOURCE}; return fillValue;`)() as typeof fillValue;
-    for (const fill of ['rand', 'pos', 'special', 'zero', 'small'] as const) for (let i = 0; i < 50; i++) expect(Object.is(T(fill, i, 7), fillValue(fill, i, 7))).toBe(true);
+    for (const fill of ['rand', 'pos', 'special', 'zero', 'small', 'unit'] as const) for (let i = 0; i < 50; i++) expect(Object.is(T(fill, i, 7), fillValue(fill, i, 7))).toBe(true);
     const M = new Function(`${T_SOURCE}; return matrix;`)() as typeof matrix;
     for (const kind of ['spd', 'sym', 'nonsym'] as const) expect(Array.from(M(4, kind, 3))).toEqual(Array.from(matrix(4, kind, 3)));
   });

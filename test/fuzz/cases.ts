@@ -72,7 +72,7 @@ const create: Kind = {
       validity = 'err';
     } else if (roll < 0.3) {
       shape = r.pick(HUGE_SHAPES);
-      validity = fn === 'zeros' || fn === 'full' ? (size(shape as number[]) === 0 ? 'ok' : 'any') : 'err';
+      validity = size(shape as number[]) === 0 ? 'ok' : fn === 'zeros' || fn === 'full' ? 'any' : 'err';
     }
     let dtype: unknown = r.pick(['float32', 'float64', undefined]);
     if (r.chance(0.1)) {
@@ -219,6 +219,11 @@ const binary: Kind = {
     const a = num === 'a' || num === 'both' ? r.pick([2, -0.5, NaN, 0]) : tspec(r, as, dt);
     const b = num === 'b' || num === 'both' ? r.pick([2, -0.5, NaN, 0]) : tspec(r, bs, other);
     const ok = num !== 'both' && (num !== 'none' || (broadcastShape(as, bs) && other === dt));
+    if (r.chance(0.03)) {
+      // Near the limits: a broadcast result of 2³² (or 2³¹) elements from two small operands.
+      const big = r.pick([2 ** 16, 2 ** 15 * 3]);
+      return { kind: 'binary', op, a: tspec(r, [big, 1], dt, 'small'), b: tspec(r, [1, big], dt, 'small'), validity: 'err' };
+    }
     return { kind: 'binary', op, a, b, validity: ok ? 'ok' : 'err' };
   },
   run(s, ctx, live) {
@@ -321,6 +326,11 @@ const gemm: Kind = {
     } else if (roll < 0.14) {
       bs = tb ? [n, k + 1] : [k + 1, n];
       validity = 'err';
+    }
+    if (r.chance(0.03)) {
+      // Near the limits: a [2¹⁶, 2¹⁶] result (16 GiB in float32) from two small operands.
+      const big = 2 ** 16;
+      return { kind: 'gemm', a: tspec(r, [big, 1], dt, 'small'), b: tspec(r, [1, big], dt, 'small'), m: big, k: 1, n: big, ta: false, tb: false, alpha: 1, beta: 0, useMatmul: true, validity: 'err' };
     }
     const useMatmul = !ta && !tb && r.chance(0.4);
     const alpha = useMatmul ? 1 : r.weighted([[4, 1], [3, r.int(-3, 3) / 2], [0.3, NaN]] as const);
@@ -566,7 +576,7 @@ const rowwise: Kind = {
     }
     const ps = [N, C];
     const ts = r.chance(0.15) ? [N, C + 1] : ps;
-    return { kind: 'rowwise', op, x: tspec(r, ps, dt), y: tspec(r, ts, dt, op === 'bceWithLogits' ? 'small' : 'rand'), validity: ts === ps ? (N === 0 ? 'any' : 'ok') : 'err' };
+    return { kind: 'rowwise', op, x: tspec(r, ps, dt), y: tspec(r, ts, dt, op === 'bceWithLogits' ? 'unit' : 'rand'), validity: ts === ps ? (N === 0 ? 'any' : 'ok') : 'err' };
   },
   run(s, ctx, live) {
     const { H } = ctx;
@@ -655,7 +665,7 @@ const conv: Kind = {
       return { value: r.chance(0.5) ? r.int(lo, hi) : [r.int(lo, hi), r.int(lo, hi)], validity: 'ok' };
     };
     const stride = pairOpt(1, 3);
-    const padding = pairOpt(0, 2);
+    const padding: Opt = r.chance(0.03) ? { value: 60000, validity: 'err' } : pairOpt(0, 2); // 60000: a [120k, 120k] output, OUT_OF_MEMORY
     if (padding.value === 0) padding.validity = 'ok';
     validity = combine(stride.validity, padding.validity);
     const pad = (v: unknown) => (Array.isArray(v) ? v : [v ?? 0, v ?? 0]) as number[];
@@ -715,29 +725,37 @@ const SMOOTH = ['square', 'tanh', 'sigmoid', 'softplus', 'gelu', 'exp', 'neg', '
 const KINKED = ['relu', 'elu', 'leakyRelu'];
 const TRANSFORMS = ['grad', 'valueAndGrad', 'hvp', 'jvp', 'vjp', 'hessian', 'jacobian'] as const;
 
-/** Applies the ops to x (a Sym inside a trace, a Tensor for the eager reference). */
-function applyOps(H: H, x: unknown, ops: TOp[], consts: unknown[], batch: unknown): unknown {
+/**
+ * Applies the ops to x (a Sym inside a trace, a Tensor for the eager reference). Every eager
+ * intermediate goes to `track`, so the case frees it (the leak check counts live handles).
+ */
+function applyOps(H: H, x: unknown, ops: TOp[], consts: unknown[], batch: unknown, track: (t: Tensor) => void = () => {}): unknown {
   const h = H as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const k = (y: unknown) => {
+    if (y instanceof H.Tensor) track(y);
+    return y;
+  };
+  const f = (name: string, ...a: unknown[]) => k(h[name]!(...a));
   let y = x;
   ops.forEach((op, i) => {
     if ('u' in op) {
-      if (op.u === 'logSigmoid') y = H.log(H.sigmoid(y as Tensor));
-      else if (op.u === 'sqrt1p') y = H.sqrt(H.add(H.square(y as Tensor), 1));
-      else y = h[op.u]!(y, ...(op.p === undefined ? [] : [op.p]));
-    } else if ('b' in op) y = op.left ? h[op.b]!(consts[i], y) : h[op.b]!(y, consts[i]);
-    else if ('scale' in op) y = H.mul(y as Tensor, op.scale);
-    else if ('matmul' in op) y = H.matmul(y as Tensor, consts[i] as Tensor);
-    else if ('reshape' in op) y = H.reshape(y as Tensor, op.reshape);
-    else if ('transpose' in op) y = H.transpose(y as Tensor);
-    else if ('permute' in op) y = H.permute(y as Tensor, op.permute);
-    else if ('concat' in op) y = H.concat([y as Tensor, y as Tensor], op.concat);
-    else if ('reduce' in op) y = h[op.reduce]!(y, { axis: op.axis, keepdims: op.keepdims });
-    else if ('row' in op) y = h[op.row]!(y);
-    else if ('batch' in op) y = H.mul(y as Tensor, batch as Tensor);
-    else if (op.bad === 'abs') y = H.abs(y as Tensor);
-    else if (op.bad === 'maximum') y = H.maximum(y as Tensor, 0 as unknown as Tensor);
-    else if (op.bad === 'max') y = H.max(y as Tensor);
-    else y = H.logsumexp(y as Tensor, { axis: 0 });
+      if (op.u === 'logSigmoid') y = f('log', f('sigmoid', y));
+      else if (op.u === 'sqrt1p') y = f('sqrt', f('add', f('square', y), 1));
+      else y = f(op.u, y, ...(op.p === undefined ? [] : [op.p]));
+    } else if ('b' in op) y = op.left ? f(op.b, consts[i], y) : f(op.b, y, consts[i]);
+    else if ('scale' in op) y = f('mul', y, op.scale);
+    else if ('matmul' in op) y = f('matmul', y, consts[i]);
+    else if ('reshape' in op) y = f('reshape', y, op.reshape);
+    else if ('transpose' in op) y = f('transpose', y);
+    else if ('permute' in op) y = f('permute', y, op.permute);
+    else if ('concat' in op) y = f('concat', [y, y], op.concat);
+    else if ('reduce' in op) y = f(op.reduce, y, { axis: op.axis, keepdims: op.keepdims });
+    else if ('row' in op) y = f(op.row, y);
+    else if ('batch' in op) y = f('mul', y, batch);
+    else if (op.bad === 'abs') y = f('abs', y);
+    else if (op.bad === 'maximum') y = f('maximum', y, 0);
+    else if (op.bad === 'max') y = f('max', y);
+    else y = f('logsumexp', y, { axis: 0 });
   });
   return y;
 }
@@ -870,9 +888,10 @@ const traced: Kind = {
     const xSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: s.fill, seed: 5 };
     const wSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 6 };
     const bSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 7 };
-    const body = (x: unknown, w: unknown, b: unknown) => {
+    const body = (x: unknown, w: unknown, b: unknown, track?: (t: Tensor) => void) => {
       const y0 = w === undefined ? x : H.mul(x as Tensor, w as Tensor);
-      const y = applyOps(H, y0, ops, consts, b);
+      if (y0 instanceof H.Tensor && y0 !== x) track?.(y0);
+      const y = applyOps(H, y0, ops, consts, b, track);
       return s.final === 'none' ? y : (H as unknown as Record<string, (y: unknown) => unknown>)[s.final]!(y);
     };
     const f =
@@ -903,7 +922,7 @@ const traced: Kind = {
           const [x, w] = [keep(live2, H.tensor(flat.subarray(0, n), s.xs, s.dt)), keep(live2, H.tensor(flat.subarray(n), s.xs, s.dt))];
           p = s.tree === 'array' ? [x, w] : { x, w };
         }
-        const y = keep(live2, body(tree0(p), tree1(p), bt) as Tensor);
+        const y = keep(live2, body(tree0(p), tree1(p), bt, (t) => live2.push(t)) as Tensor);
         return Float64Array.from(y.toArray());
       } finally {
         live2.forEach((t) => t.dispose());
@@ -920,8 +939,9 @@ const traced: Kind = {
       const [x, w] = [keep(live, H.tensor(flat.subarray(0, k), s.xs, s.dt)), keep(live, H.tensor(flat.subarray(k), s.xs, s.dt))];
       return s.tree === 'array' ? [x, w] : { x, w };
     };
-    const keepTree = (t: unknown) => {
-      if (t && typeof t === 'object') for (const x of 'toArray' in t ? [t] : Object.values(t as object)) keep(live, x as Tensor);
+    const keepTree = (t: unknown): unknown => {
+      if (t instanceof H.Tensor) keep(live, t);
+      else if (t && typeof t === 'object') Object.values(t).forEach(keepTree);
       return t;
     };
     const o = s.options;
@@ -1291,7 +1311,75 @@ function distinct(asc: number[]): boolean {
   return asc.every((x, i) => i === 0 || x - asc[i - 1]! > 1e-6 * scale);
 }
 
+// ---- lifecycle: use after dispose ---------------------------------------------------------------
+
+const LIFECYCLE = ['unary', 'binary', 'matmul', 'toArray', 'reshape', 'grad', 'hvp', 'objective', 'kfac', 'double'] as const;
+
+const lifecycle: Kind = {
+  gen(r) {
+    return { kind: 'lifecycle', what: r.pick(LIFECYCLE), dt: dtypeOf(r) };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const t = T(H, { shape: [2, 2], dtype: s.dt, fill: 'rand', seed: 1 }, live);
+    const other = T(H, { shape: [2, 2], dtype: s.dt, fill: 'rand', seed: 2 }, live);
+    const disposedCode = (op: string, fn: () => unknown) => {
+      try {
+        fn();
+        ctx.findings.push({ cls: 'accepted-invalid', op, detail: 'returned after dispose()' });
+      } catch (e) {
+        ctx.judgeError(op, 'err', e, 'after dispose()');
+        if (e instanceof H.HesseError && e.code !== 'DISPOSED') ctx.findings.push({ cls: 'bad-error', op, error: e.code, detail: `after dispose(): code ${e.code}, expected DISPOSED: ${e.message}` });
+      }
+    };
+    if (s.what === 'objective' || s.what === 'kfac') {
+      const obj = H.objective(H.nn.sequential([H.nn.linear(2, 2)]), 'mse', { x: t, y: other });
+      if (s.what === 'objective') {
+        obj.dispose();
+        disposedCode('objective.loss', () => obj.loss());
+        disposedCode('objective.operator', () => H.eigenvalues(obj.operator('ggn'), 1));
+        ctx.attempt('objective.dispose (twice)', 'ok', () => obj.dispose());
+      } else {
+        const k = obj.kfac();
+        obj.dispose();
+        ctx.attempt('kfac.mvp (objective disposed)', 'ok', () => k.mvp(new Float64Array(6)));
+        k.dispose();
+        disposedCode('kfac.mvp', () => k.mvp(new Float64Array(6)));
+        ctx.attempt('kfac.dispose (twice)', 'ok', () => k.dispose());
+      }
+      return;
+    }
+    t.dispose();
+    if (s.what === 'double') {
+      ctx.attempt('dispose (twice)', 'ok', () => t.dispose());
+      ctx.check('disposed', () => {
+        if (!t.disposed) fail('disposed is false after dispose()');
+        if (!/disposed/.test(String(t))) fail(`toString of a disposed tensor: ${String(t)}`);
+      });
+      return;
+    }
+    const f = (x: never) => H.sum(H.square(x));
+    const call = {
+      unary: () => H.tanh(t),
+      binary: () => H.add(other, t),
+      matmul: () => H.matmul(other, t),
+      toArray: () => t.toArray(),
+      reshape: () => H.reshape(t, [4]),
+      grad: () => H.grad(f)(t as never),
+      hvp: () => H.hvp(f, other as never, t as never),
+    }[s.what as 'unary'];
+    disposedCode(s.what, call);
+  },
+  code(s) {
+    const pre = `const t = T([2, 2], '${s.dt}', 'rand', 1), other = T([2, 2], '${s.dt}', 'rand', 2);`;
+    if (s.what === 'objective') return `${pre}\nconst obj = objective(nn.sequential([nn.linear(2, 2)]), 'mse', { x: t, y: other });\nobj.dispose();\nobj.loss(); eigenvalues(obj.operator('ggn'), 1); obj.dispose();`;
+    if (s.what === 'kfac') return `${pre}\nconst k = objective(nn.sequential([nn.linear(2, 2)]), 'mse', { x: t, y: other }).kfac();\nk.dispose();\nk.mvp(new Float64Array(6));`;
+    const call = { unary: 'tanh(t)', binary: 'add(other, t)', matmul: 'matmul(other, t)', toArray: 't.toArray()', reshape: 'reshape(t, [4])', grad: 'grad((x) => sum(square(x)))(t)', hvp: 'hvp((x) => sum(square(x)), other, t)', double: 't.dispose()' }[s.what as 'unary'];
+    return `${pre}\nt.dispose();\n${call};  // expected: HesseError DISPOSED`;
+  },
+};
+
 /** The tensor-level step kinds (objective.ts adds the objectives; suite.ts weighs them). */
-export const KINDS = { create, unary, binary, reduce, gemm, layout, rowwise, conv, traced, estimator };
+export const KINDS = { create, unary, binary, reduce, gemm, layout, rowwise, conv, traced, estimator, lifecycle };
 
 export type { Kind };

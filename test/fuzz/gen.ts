@@ -99,7 +99,7 @@ export function litOpts(o: Record<string, unknown>): string {
 
 // ---- tensor data --------------------------------------------------------------------------
 
-export type Fill = 'rand' | 'pos' | 'special' | 'zero' | 'small';
+export type Fill = 'rand' | 'pos' | 'special' | 'zero' | 'small' | 'unit';
 export type DT = 'float32' | 'float64';
 
 /**
@@ -113,6 +113,8 @@ export function fillValue(fill: Fill, i: number, seed: number): number {
       return 4 * u - 2;
     case 'small':
       return u - 0.5;
+    case 'unit':
+      return u; // probabilities, BCE targets
     case 'pos':
       return 0.1 + 2 * u;
     case 'zero':

@@ -186,7 +186,7 @@ export const objective: Kind = {
   run(s, ctx, live) {
     const { H } = ctx;
     const nnx = H.nn as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const mkT = (shape: number[], fill: 'rand' | 'small', seed: number): Tensor => {
+    const mkT = (shape: number[], fill: 'rand' | 'small' | 'unit', seed: number): Tensor => {
       const t = H.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fillValue(fill, i, seed)), shape, s.dt);
       live.push(t);
       return t;
@@ -197,7 +197,7 @@ export const objective: Kind = {
       return;
     }
     const x = mkT(s.xShape, 'rand', 1);
-    const y = s.loss === 'mean_output' || typeof s.loss !== 'string' || !(LOSSES as readonly string[]).includes(s.loss as string) ? (s.loss === 'mean_output' ? undefined : mkT([s.N, s.C], 'small', 2)) : s.labels ? keepT(live, H.tensor(s.labels, [s.N], s.dt)) : mkT([s.N, s.C], s.loss === 'mse' ? 'rand' : 'small', 2);
+    const y = s.loss === 'mean_output' || typeof s.loss !== 'string' || !(LOSSES as readonly string[]).includes(s.loss as string) ? (s.loss === 'mean_output' ? undefined : mkT([s.N, s.C], 'small', 2)) : s.labels ? keepT(live, H.tensor(s.labels, [s.N], s.dt)) : mkT([s.N, s.C], s.loss === 'mse' ? 'rand' : 'unit', 2);
     const obj = ctx.attempt('objective', s.construct, () => H.objective(model, s.loss, { x, y }, s.options));
     if (!obj || s.construct === 'err') return;
     try {
@@ -418,7 +418,7 @@ export const objective: Kind = {
   },
   code(s) {
     const layers = (s.layers as Layer[]).map((l) => (l.fn === 'raw' ? lit(l.args[0]) : `nn.${l.fn}(${l.args.map(lit).join(', ')})`)).join(', ');
-    const yCode = s.loss === 'mean_output' ? '' : s.labels ? `, y: tensor(${lit(s.labels)}, [${s.N}], '${s.dt}')` : `, y: T([${s.N}, ${s.C}], '${s.dt}', '${s.loss === 'mse' ? 'rand' : 'small'}', 2)`;
+    const yCode = s.loss === 'mean_output' ? '' : s.labels ? `, y: tensor(${lit(s.labels)}, [${s.N}], '${s.dt}')` : `, y: T([${s.N}, ${s.C}], '${s.dt}', '${s.loss === 'mse' ? 'rand' : 'unit'}', 2)`;
     const lines = [`const model = nn.sequential([${layers}]);`, `const obj = objective(model, ${lit(s.loss)}, { x: T(${lit(s.xShape)}, '${s.dt}', 'rand', 1)${yCode} }, ${litOpts(s.options)});`, `const v = /* P values */ T([obj.size], '${s.dt}', 'small', 9).toArray();`];
     for (const m of s.methods as Method[]) {
       const o = litOpts((m.opts ?? {}) as Record<string, unknown>);
