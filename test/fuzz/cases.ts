@@ -1,0 +1,1385 @@
+/**
+ * The fuzz cases: each step kind draws a call through the public API (gen), makes it and judges
+ * it with the oracle (run), and writes it as JS (code: the reproducer). A case is a list of
+ * steps, optionally inside a memory-pressure phase (allocate until OUT_OF_MEMORY, run the steps,
+ * free). Everything a step needs is in its JSON-able description, so a case replays from
+ * (seed, index) or from its encoded description alone.
+ */
+import {
+  BAD_DIMS, HUGE_SHAPES, Rng, matrix, boolOpt, combine, countOpt, dim, enumOpt, fillValue, lit, litOpts, litT, numberOpt, opts, shapeOf, size, tspec,
+  type DT, type Fill, type Opt, type TSpec, type Validity,
+} from './gen.js';
+import {
+  Ctx, UNARY_REF, allFinite, broadcastRef, broadcastShape, conv2dRef, dot, expectClose, expectFinite, expectShape, fail, jacobiEigenvalues, matmulRef, matvec, maxAbs, norm, reduceRef,
+} from './oracle.js';
+import type { Tensor } from '../../ts/index.js';
+
+type H = Ctx['H'];
+export type Step = { kind: string } & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface Case {
+  index: number;
+  seed: number;
+  /** Bytes per allocation of the memory-pressure phase (0: none). */
+  pressureChunk: number;
+  steps: Step[];
+}
+
+interface Kind {
+  gen(r: Rng): Step;
+  run(s: Step, ctx: Ctx, live: Tensor[]): void;
+  code(s: Step): string;
+}
+
+/** The tensor of a spec (the executor's `T`). The tensor is tracked for disposal. */
+function T(H: H, s: TSpec, live: Tensor[]): Tensor {
+  const t = H.tensor(Array.from({ length: size(s.shape) }, (_, i) => fillValue(s.fill, i, s.seed)), s.shape, s.dtype);
+  live.push(t);
+  return t;
+}
+const keep = <X>(live: Tensor[], x: X): X => {
+  if (x && typeof x === 'object' && 'dispose' in x) live.push(x as unknown as Tensor);
+  return x;
+};
+const dtypeOf = (r: Rng): DT => (r.chance(0.5) ? 'float32' : 'float64');
+/** Tolerances of elementwise results against the float64 reference. */
+const tol = (dt: DT) => (dt === 'float32' ? { rtol: 2e-5, atol: 1e-6 } : { rtol: 1e-10, atol: 1e-13 });
+const rounded = (dt: DT, xs: ArrayLike<number>) => (dt === 'float32' ? Float64Array.from(Float32Array.from(xs)) : Float64Array.from(xs));
+const dataOf = (s: TSpec) => rounded(s.dtype, Array.from({ length: size(s.shape) }, (_, i) => fillValue(s.fill, i, s.seed)));
+
+/** Runs `fn` with each kernel family (simd, scalar), restoring simd. */
+function bothKernels<R>(H: H, fn: (kernel: 'simd' | 'scalar') => R): R[] {
+  try {
+    return (['simd', 'scalar'] as const).map((k) => {
+      H.setKernels(k);
+      return fn(k);
+    });
+  } finally {
+    H.setKernels('simd');
+  }
+}
+
+// ---- creation ------------------------------------------------------------------------------
+
+const create: Kind = {
+  gen(r) {
+    const fn = r.pick(['zeros', 'full', 'tensor', 'nested'] as const);
+    const roll = r.next();
+    let shape: unknown[] = shapeOf(r, 4);
+    let validity: Validity = 'ok';
+    if (roll < 0.15) {
+      shape = [...shape];
+      shape.splice(r.int(0, shape.length), 0, r.pick(BAD_DIMS));
+      validity = 'err';
+    } else if (roll < 0.3) {
+      shape = r.pick(HUGE_SHAPES);
+      validity = size(shape as number[]) === 0 ? 'ok' : fn === 'zeros' || fn === 'full' ? 'any' : 'err';
+    }
+    let dtype: unknown = r.pick(['float32', 'float64', undefined]);
+    if (r.chance(0.1)) {
+      dtype = r.pick(['float16', 'int32', 'f32', 42, 'FLOAT32']);
+      validity = 'err';
+    }
+    const value = r.pick([0, 1.5, -2, NaN, Infinity, 3e38, 1e-45]);
+    if (fn === 'nested' && validity !== 'ok') {
+      shape = shapeOf(r, 3);
+      validity = dtype === undefined || dtype === 'float32' || dtype === 'float64' ? 'ok' : 'err';
+    }
+    // Ragged: the last row one short, which needs a second row of a non-empty last dim.
+    const ragged = fn === 'nested' && shape.length >= 2 && (shape as number[]).every((d) => d >= 1) && (shape[shape.length - 2] as number) >= 2 && r.chance(0.3);
+    if (ragged) validity = 'err';
+    return { kind: 'create', fn, shape, dtype, value, ragged, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const shape = s.shape as number[];
+    const dt = (s.dtype ?? 'float32') as DT;
+    const n = size(shape);
+    const small = Number.isSafeInteger(n) && n >= 0 && n <= 1 << 16;
+    let want: Float64Array | undefined;
+    const t = ctx.attempt(`${s.fn}`, s.validity, () => {
+      if (s.fn === 'zeros') return keep(live, H.zeros(shape, s.dtype));
+      if (s.fn === 'full') return keep(live, H.full(shape, s.value, s.dtype));
+      if (s.fn === 'tensor') {
+        const data = Array.from({ length: small ? n : 3 }, (_, i) => fillValue('rand', i, 1));
+        want = rounded(dt, data);
+        return keep(live, H.tensor(data, shape, s.dtype));
+      }
+      const data = nested(shape, s.ragged);
+      want = rounded(dt, (data as unknown[]).flat(Infinity) as number[]);
+      return keep(live, H.tensor(data as number[], undefined, s.dtype));
+    }, `shape ${lit(shape)}, dtype ${lit(s.dtype)}`);
+    if (!t) return;
+    ctx.check(s.fn, () => {
+      if (s.fn !== 'nested') expectShape(s.fn, t.shape, shape);
+      if (t.dtype !== dt) fail(`${s.fn}: dtype ${t.dtype}, expected ${dt}`);
+      if (t.size !== size(t.shape)) fail(`${s.fn}: size ${t.size} for shape [${t.shape.join(', ')}]`);
+      if (t.size > 1 << 20) return;
+      const got = t.toArray();
+      if (s.fn === 'zeros') expectClose('zeros', got, new Float64Array(t.size), 0, 0);
+      else if (s.fn === 'full') expectClose('full', got, rounded(dt, new Array(t.size).fill(s.value)), 0, 0);
+      else expectClose(s.fn, got, want!, 0, 0);
+      if (t.size === 1 && !Object.is(t.item(), got[0]) && !(Number.isNaN(t.item()) && Number.isNaN(got[0]))) fail('item() differs from toArray()[0]');
+      if (JSON.stringify((t.toList() as unknown[] | number)) === undefined) fail('toList() returned nothing');
+    });
+  },
+  code(s) {
+    if (s.fn === 'zeros') return `zeros(${lit(s.shape)}, ${lit(s.dtype)})`;
+    if (s.fn === 'full') return `full(${lit(s.shape)}, ${lit(s.value)}, ${lit(s.dtype)})`;
+    if (s.fn === 'tensor') return `tensor(/* ${size(s.shape as number[]) <= 1 << 16 ? 'prod(shape)' : 3} numbers */ data, ${lit(s.shape)}, ${lit(s.dtype)})`;
+    return `tensor(${JSON.stringify(nested(s.shape, s.ragged))}, undefined, ${lit(s.dtype)})`;
+  },
+};
+
+/** Nested arrays of a shape (ragged: the last row one short). */
+function nested(shape: number[], ragged: boolean): unknown {
+  let k = 0;
+  const build = (d: number, last: boolean): unknown => {
+    if (d === shape.length) return fillValue('rand', k++, 1);
+    const len = shape[d]!;
+    const n = ragged && last && d === shape.length - 1 ? len - 1 : len;
+    return Array.from({ length: n }, (_, i) => build(d + 1, last && i === len - 1));
+  };
+  const out = build(0, true);
+  return shape.length === 0 ? [out] : out;
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+
+const UNARY = ['neg', 'abs', 'square', 'sqrt', 'relu', 'exp', 'log', 'tanh', 'sigmoid', 'leakyRelu', 'elu', 'softplus', 'gelu'] as const;
+
+const unary: Kind = {
+  gen(r) {
+    const op = r.pick(UNARY);
+    const x = tspec(r, shapeOf(r, 4, r.chance(0.1) ? 40 : 5), dtypeOf(r));
+    let param: Opt = { value: undefined, validity: 'ok' };
+    if (op === 'leakyRelu' || op === 'elu') param = r.chance(0.1) ? { value: r.pick(['0.1', {}]), validity: 'err' } : r.chance(0.1) ? { value: r.pick([NaN, Infinity]), validity: 'any' } : { value: r.pick([undefined, 0.2, 1, 2.5, 0]), validity: 'ok' };
+    if (op === 'gelu') param = enumOpt(r, ['none', 'tanh']);
+    return { kind: 'unary', op, x, param: param.value, validity: param.validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const x = T(H, s.x, live);
+    const call = () => {
+      const f = (H as unknown as Record<string, (x: Tensor, p?: unknown) => Tensor>)[s.op]!;
+      return keep(live, s.op === 'gelu' ? f(x, s.param === undefined ? undefined : { approximate: s.param }) : f(x, s.param));
+    };
+    const outs = bothKernels(H, (k) => ctx.attempt(`${s.op} (${k})`, s.validity, call));
+    if (!outs[0] || s.validity === 'err') return;
+    const xs = dataOf(s.x);
+    const p = s.param ?? (s.op === 'leakyRelu' ? 0.01 : 1);
+    const ref = UNARY_REF[s.op === 'gelu' && s.param === 'tanh' ? 'geluTanh' : s.op]!;
+    const want = Float64Array.from(xs, (v) => ref(v, p));
+    outs.forEach((y, i) =>
+      ctx.check(s.op, () => {
+        if (!y) return;
+        expectShape(s.op, y.shape, s.x.shape);
+        const got = y.toArray();
+        const { rtol, atol } = tol(s.x.dtype);
+        const loose = s.op === 'gelu' || s.op === 'softplus' || s.op === 'elu' || s.op === 'sigmoid' || s.op === 'tanh' ? 10 : 1;
+        const finiteIn = Float64Array.from(want, (w, j) => (Number.isFinite(xs[j]!) ? w : NaN));
+        const gotMasked = Float64Array.from(got, (g, j) => (Number.isFinite(xs[j]!) ? g : NaN));
+        expectClose(`${s.op} (${i ? 'scalar' : 'simd'})`, gotMasked, rounded(s.x.dtype, finiteIn), rtol * loose, atol);
+        xs.forEach((v, j) => {
+          if (Number.isNaN(v) && !Number.isNaN(got[j]!)) fail(`${s.op}(NaN) = ${got[j]}, expected NaN`);
+        });
+      }),
+    );
+  },
+  code(s) {
+    const arg = s.op === 'gelu' ? (s.param === undefined ? '' : `, { approximate: ${lit(s.param)} }`) : s.param === undefined ? '' : `, ${lit(s.param)}`;
+    return `${s.op}(${litT(s.x)}${arg})  // with setKernels('simd') and setKernels('scalar')`;
+  },
+};
+
+/** A shape broadcastable with `a` (usually), or any shape. */
+function partner(r: Rng, a: number[]): number[] {
+  if (r.chance(0.15)) return shapeOf(r, 3);
+  const drop = r.int(0, a.length);
+  return a.slice(drop).map((d) => (r.chance(0.3) ? 1 : d));
+}
+
+const BINARY = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
+const binaryRef: Record<string, (x: number, y: number) => number> = {
+  add: (x, y) => x + y,
+  sub: (x, y) => x - y,
+  mul: (x, y) => x * y,
+  div: (x, y) => x / y,
+  maximum: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)),
+  minimum: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)),
+};
+
+const binary: Kind = {
+  gen(r) {
+    const op = r.pick(BINARY);
+    const dt = dtypeOf(r);
+    const as = shapeOf(r, 4, r.chance(0.1) ? 33 : 5);
+    const bs = partner(r, as);
+    const other: DT = r.chance(0.08) ? (dt === 'float32' ? 'float64' : 'float32') : dt;
+    const num = r.weighted([[10, 'none'], [1, 'a'], [1, 'b'], [0.3, 'both']] as const);
+    const a = num === 'a' || num === 'both' ? r.pick([2, -0.5, NaN, 0]) : tspec(r, as, dt);
+    const b = num === 'b' || num === 'both' ? r.pick([2, -0.5, NaN, 0]) : tspec(r, bs, other);
+    const ok = num !== 'both' && (num !== 'none' || (broadcastShape(as, bs) && other === dt));
+    if (r.chance(0.03)) {
+      // Near the limits: a broadcast result of 2³² (or 2³¹) elements from two small operands.
+      const big = r.pick([2 ** 16, 2 ** 15 * 3]);
+      return { kind: 'binary', op, a: tspec(r, [big, 1], dt, 'small'), b: tspec(r, [1, big], dt, 'small'), validity: 'err' };
+    }
+    return { kind: 'binary', op, a, b, validity: ok ? 'ok' : 'err' };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const a = typeof s.a === 'number' ? s.a : T(H, s.a, live);
+    const b = typeof s.b === 'number' ? s.b : T(H, s.b, live);
+    const f = (H as unknown as Record<string, (a: unknown, b: unknown) => Tensor>)[s.op]!;
+    const outs = bothKernels(H, (k) => ctx.attempt(`${s.op} (${k})`, s.validity, () => keep(live, f(a, b))));
+    if (!outs[0] || s.validity === 'err') return;
+    const dt: DT = typeof s.a === 'number' ? s.b.dtype : s.a.dtype;
+    const [as, bs] = [typeof s.a === 'number' ? [] : s.a.shape, typeof s.b === 'number' ? [] : s.b.shape];
+    const [ad, bd] = [typeof s.a === 'number' ? rounded(dt, [s.a]) : dataOf(s.a), typeof s.b === 'number' ? rounded(dt, [s.b]) : dataOf(s.b)];
+    const out = broadcastShape(as, bs)!;
+    const want = rounded(dt, broadcastRef(ad, as, bd, bs, out, binaryRef[s.op]!));
+    outs.forEach((y, i) =>
+      ctx.check(s.op, () => {
+        if (!y) return;
+        expectShape(s.op, y.shape, out);
+        if (y.dtype !== dt) fail(`${s.op}: dtype ${y.dtype}, expected ${dt}`);
+        expectClose(`${s.op} (${i ? 'scalar' : 'simd'})`, y.toArray(), want, dt === 'float32' ? 1e-6 : 1e-15, 0);
+      }),
+    );
+  },
+  code(s) {
+    const arg = (x: TSpec | number) => (typeof x === 'number' ? lit(x) : litT(x));
+    return `${s.op}(${arg(s.a)}, ${arg(s.b)})`;
+  },
+};
+
+// ---- reductions ------------------------------------------------------------------------------
+
+const reduce: Kind = {
+  gen(r) {
+    const op = r.pick(['sum', 'mean', 'max', 'logsumexp'] as const);
+    const x = tspec(r, shapeOf(r, 4, r.chance(0.1) ? 40 : 5), dtypeOf(r));
+    const rank = x.shape.length;
+    let axis: unknown;
+    let validity: Validity = 'ok';
+    const roll = r.next();
+    if (roll < 0.35) axis = undefined;
+    else if (roll < 0.85) {
+      axis = rank ? r.int(-rank, rank - 1) : r.pick([0, -1]);
+      if (!rank) validity = 'err';
+    } else {
+      axis = r.pick([rank, -rank - 1, 1.5, NaN, '0', 2 ** 32, 2 ** 31, null, -(2 ** 32) + 1]);
+      validity = axis === null ? 'any' : 'err';
+    }
+    const kd = boolOpt(r);
+    validity = combine(validity, kd.validity);
+    // max of nothing has no value: an error or −∞ are both defensible.
+    const emptyAxis = size(x.shape) === 0 || (typeof axis === 'number' && x.shape[axis < 0 ? axis + rank : axis] === 0);
+    if (op !== 'sum' && emptyAxis && validity === 'ok') validity = 'any';
+    return { kind: 'reduce', op, x, axis, keepdims: kd.value, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const x = T(H, s.x, live);
+    const o = litOpts({ axis: s.axis, keepdims: s.keepdims });
+    const f = (H as unknown as Record<string, (x: Tensor, o: unknown) => Tensor>)[s.op]!;
+    const outs = bothKernels(H, (k) => ctx.attempt(`${s.op} (${k})`, s.validity, () => keep(live, f(x, { axis: s.axis, keepdims: s.keepdims })), o));
+    if (!outs[0] || s.validity === 'err' || (s.axis !== undefined && typeof s.axis !== 'number') || (s.keepdims !== undefined && typeof s.keepdims !== 'boolean')) return;
+    const rank = s.x.shape.length;
+    const ax = s.axis === undefined ? undefined : s.axis < 0 ? s.axis + rank : s.axis;
+    const xs = dataOf(s.x);
+    const ref = reduceRef(xs, s.x.shape, ax, !!s.keepdims, s.op);
+    const mag = xs.reduce((m, v) => m + Math.abs(v), 0);
+    outs.forEach((y, i) =>
+      ctx.check(s.op, () => {
+        if (!y) return;
+        expectShape(`${s.op} ${o}`, y.shape, ref.shape);
+        const got = y.toArray();
+        const allFin = allFinite(xs);
+        if (!allFin) return; // NaN/∞ orders are implementation-defined for sums
+        const [rtol, atol] = s.x.dtype === 'float32' ? [1e-5, 1e-6 * (1 + mag)] : [1e-12, 1e-13 * (1 + mag)];
+        expectClose(`${s.op} ${o} (${i ? 'scalar' : 'simd'})`, got, ref.values, rtol, atol);
+      }),
+    );
+  },
+  code(s) {
+    return `${s.op}(${litT(s.x)}, ${litOpts({ axis: s.axis, keepdims: s.keepdims })})`;
+  },
+};
+
+// ---- GEMM --------------------------------------------------------------------------------------
+
+const gemm: Kind = {
+  gen(r) {
+    const big = r.chance(0.15);
+    const d = () => (big ? r.int(0, 40) : dim(r, 6));
+    const [m, k, n] = [d(), d(), d()];
+    const dt = dtypeOf(r);
+    const [ta, tb] = [r.chance(0.3), r.chance(0.3)];
+    let as = ta ? [k, m] : [m, k];
+    let bs = tb ? [n, k] : [k, n];
+    let validity: Validity = 'ok';
+    const roll = r.next();
+    if (roll < 0.07) {
+      as = r.pick([[m], [2, m, k], []]);
+      validity = 'err';
+    } else if (roll < 0.14) {
+      bs = tb ? [n, k + 1] : [k + 1, n];
+      validity = 'err';
+    }
+    if (r.chance(0.03)) {
+      // Near the limits: a [2¹⁶, 2¹⁶] result (16 GiB in float32) from two small operands.
+      const big = 2 ** 16;
+      return { kind: 'gemm', a: tspec(r, [big, 1], dt, 'small'), b: tspec(r, [1, big], dt, 'small'), m: big, k: 1, n: big, ta: false, tb: false, alpha: 1, beta: 0, useMatmul: true, validity: 'err' };
+    }
+    const useMatmul = !ta && !tb && r.chance(0.4);
+    const alpha = useMatmul ? 1 : r.weighted([[4, 1], [3, r.int(-3, 3) / 2], [0.3, NaN]] as const);
+    let beta: unknown = 0;
+    let c: TSpec | undefined;
+    if (!useMatmul && r.chance(0.35)) {
+      beta = r.pick([1, 0.5, -2]);
+      const cs = r.chance(0.1) ? [m + 1, n] : r.chance(0.1) ? [n] : [m, n];
+      if (cs[0] === m + 1 || cs.length === 1) validity = combine(validity, cs.length === 1 ? 'any' : 'err');
+      c = tspec(r, cs, dt);
+    } else if (!useMatmul && r.chance(0.05)) {
+      beta = 1; // beta without c
+      validity = 'err';
+    }
+    return { kind: 'gemm', a: tspec(r, as, dt), b: tspec(r, bs, dt), m, k, n, ta, tb, alpha, beta, c, useMatmul, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const [a, b] = [T(H, s.a, live), T(H, s.b, live)];
+    const c = s.c ? T(H, s.c, live) : undefined;
+    const outs = bothKernels(H, (k) =>
+      ctx.attempt(`${s.useMatmul ? 'matmul' : 'gemm'} (${k})`, s.validity, () =>
+        keep(live, s.useMatmul ? H.matmul(a, b) : H.gemm(a, b, { transA: s.ta, transB: s.tb, alpha: s.alpha, beta: s.beta, c })),
+      ),
+    );
+    if (!outs[0] || s.validity === 'err') return;
+    const [ad, bd] = [dataOf(s.a), dataOf(s.b)];
+    if (!allFinite(ad) || !allFinite(bd) || !Number.isFinite(s.alpha)) return;
+    const ab = matmulRef(ad, bd, s.m, s.k, s.n, s.ta, s.tb);
+    const cd = c ? dataOf(s.c) : undefined;
+    if (cd && !allFinite(cd)) return;
+    const cs = s.c?.shape as number[] | undefined;
+    const want = Float64Array.from(ab, (v, i) => s.alpha * v + (cd && s.beta ? s.beta * cd[cs!.length === 1 ? i % s.n : i]! : 0));
+    const scale = s.k * maxAbs(ad) * maxAbs(bd) * Math.abs(s.alpha) + (cd ? maxAbs(cd) * 2 : 0);
+    outs.forEach((y, i) =>
+      ctx.check('gemm', () => {
+        if (!y) return;
+        expectShape('gemm', y.shape, [s.m, s.n]);
+        expectClose(`gemm (${i ? 'scalar' : 'simd'})`, y.toArray(), want, 0, (s.a.dtype === 'float32' ? 2e-6 : 1e-14) * (1 + scale));
+      }),
+    );
+  },
+  code(s) {
+    if (s.useMatmul) return `matmul(${litT(s.a)}, ${litT(s.b)})`;
+    return `gemm(${litT(s.a)}, ${litT(s.b)}, ${litOpts({ transA: s.ta, transB: s.tb, alpha: s.alpha, beta: s.beta })
+      .replace(/ }$/, s.c ? `, c: ${litT(s.c)} }` : ' }')
+      .replace(/^\{\}$/, s.c ? `{ c: ${litT(s.c)} }` : '{}')})  // with both kernels`;
+  },
+};
+
+// ---- layout ops --------------------------------------------------------------------------------
+
+const layout: Kind = {
+  gen(r) {
+    const op = r.pick(['transpose', 'permute', 'reshape', 'concat', 'astype'] as const);
+    const dt = dtypeOf(r);
+    if (op === 'transpose') {
+      const shape = r.chance(0.85) ? [dim(r), dim(r)] : shapeOf(r, 3);
+      return { kind: 'layout', op, x: tspec(r, shape, dt), validity: shape.length === 2 ? 'ok' : 'err' };
+    }
+    if (op === 'permute') {
+      const shape = shapeOf(r, 4);
+      const perm: unknown[] = shape.map((_, i) => i).sort(() => r.next() - 0.5);
+      let validity: Validity = 'ok';
+      if (r.chance(0.25)) {
+        const bad = r.pick(['dup', 'range', 'short', 'neg', 'frac'] as const);
+        if (bad === 'dup' && perm.length >= 2) perm[0] = perm[1];
+        else if (bad === 'range') perm.push(perm.length + 3);
+        else if (bad === 'short') perm.pop();
+        else if (bad === 'neg' && perm.length) perm[0] = -1;
+        else if (bad === 'frac' && perm.length) perm[0] = 0.5;
+      }
+      const isPerm = perm.length === shape.length && shape.every((_, i) => perm.includes(i));
+      const negOk = perm.length === shape.length && shape.every((_, i) => perm.some((p) => p === i || p === i - shape.length));
+      validity = isPerm ? 'ok' : negOk ? 'any' : 'err';
+      return { kind: 'layout', op, x: tspec(r, shape, dt), perm, validity };
+    }
+    if (op === 'reshape') {
+      const shape = shapeOf(r, 4);
+      const n = size(shape);
+      const to: unknown[] = factorize(r, n);
+      let validity: Validity = 'ok';
+      if (to.length && r.chance(0.3) && n > 0) to[r.int(0, to.length - 1)] = -1;
+      if (r.chance(0.2)) {
+        const bad = r.pick(['product', 'two-holes', 'neg', 'frac', 'nan', 'huge'] as const);
+        if (bad === 'product') to.push(n === 0 ? 1 : 2);
+        if (bad === 'two-holes') to.push(-1, -1);
+        if (bad === 'neg') to.push(-2);
+        if (bad === 'frac') to.push(0.5);
+        if (bad === 'nan') to.push(NaN);
+        if (bad === 'huge') to.push(2 ** 32, 0);
+        validity = bad === 'product' && n === 0 ? 'ok' : 'err';
+        if (bad === 'product' && n === 0) to.pop();
+        if (bad === 'huge' && n === 0) validity = 'any';
+      }
+      if (n === 0 && to.includes(-1)) validity = 'err'; // −1 is ambiguous for 0 elements
+      return { kind: 'layout', op, x: tspec(r, shape, dt), to, validity };
+    }
+    if (op === 'concat') {
+      const shape = shapeOf(r, 3);
+      const rank = shape.length;
+      const count = r.weighted([[1, 0], [3, 1], [6, r.int(2, 4)]] as const);
+      const ax = rank ? r.int(-rank, rank - 1) : 0;
+      const axN = ax < 0 ? ax + rank : ax;
+      let validity: Validity = count === 0 || rank === 0 ? 'err' : 'ok';
+      const xs = Array.from({ length: count }, () => {
+        const s = [...shape];
+        if (rank) s[axN] = dim(r);
+        return s;
+      });
+      if (count >= 2 && rank >= 2 && r.chance(0.2)) {
+        xs[1]![(axN + 1) % rank] = xs[1]![(axN + 1) % rank]! + 1;
+        validity = 'err';
+      }
+      let axis: unknown = ax;
+      if (r.chance(0.1)) {
+        axis = r.pick([rank, -rank - 1, 0.5, NaN, '0']);
+        validity = 'err';
+      }
+      const dts = xs.map(() => dt);
+      if (count >= 2 && r.chance(0.05)) {
+        dts[1] = dt === 'float32' ? 'float64' : 'float32';
+        validity = 'err';
+      }
+      return { kind: 'layout', op, xs: xs.map((s, i) => tspec(r, s, dts[i]!)), axis, validity };
+    }
+    const to = r.chance(0.9) ? r.pick(['float32', 'float64']) : r.pick(['int8', 'float', undefined, 7]);
+    return { kind: 'layout', op, x: tspec(r, shapeOf(r, 3), dt), to, validity: to === 'float32' || to === 'float64' ? 'ok' : 'err' };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    if (s.op === 'concat') {
+      const xs = (s.xs as TSpec[]).map((x) => T(H, x, live));
+      const y = ctx.attempt('concat', s.validity, () => keep(live, H.concat(xs, s.axis)), `axis ${lit(s.axis)}`);
+      if (!y || s.validity === 'err') return;
+      ctx.check('concat', () => {
+        const rank = s.xs[0].shape.length;
+        const ax = s.axis < 0 ? s.axis + rank : s.axis;
+        const shapes = (s.xs as TSpec[]).map((x) => x.shape);
+        const want = [...shapes[0]!];
+        want[ax] = shapes.reduce((t, sh) => t + sh[ax]!, 0);
+        expectShape('concat', y.shape, want);
+        const outer = size(want.slice(0, ax));
+        const ref: number[] = [];
+        for (let o = 0; o < outer; o++)
+          (s.xs as TSpec[]).forEach((x) => {
+            const chunk = size(x.shape.slice(ax));
+            ref.push(...dataOf(x).slice(o * chunk, (o + 1) * chunk));
+          });
+        expectClose('concat', y.toArray(), ref, 0, 0);
+      });
+      return;
+    }
+    const x = T(H, s.x, live);
+    const xs = dataOf(s.x);
+    const sh = s.x.shape as number[];
+    if (s.op === 'transpose') {
+      const y = ctx.attempt('transpose', s.validity, () => keep(live, H.transpose(x)));
+      if (!y || s.validity === 'err') return;
+      ctx.check('transpose', () => {
+        const [m, n] = sh as [number, number];
+        expectShape('transpose', y.shape, [n, m]);
+        expectClose('transpose', y.toArray(), Float64Array.from({ length: m * n }, (_, i) => xs[(i % m) * n + Math.floor(i / m)]!), 0, 0);
+      });
+    } else if (s.op === 'permute') {
+      const y = ctx.attempt('permute', s.validity, () => keep(live, H.permute(x, s.perm)), `perm ${lit(s.perm)}`);
+      if (!y || s.validity === 'err') return;
+      ctx.check('permute', () => {
+        const perm = (s.perm as number[]).map((p) => (p < 0 ? p + sh.length : p));
+        const out = perm.map((p) => sh[p]!);
+        expectShape('permute', y.shape, out);
+        const [is, os] = [strides(sh), strides(out)];
+        const want = Float64Array.from({ length: size(out) }, (_, i) => xs[perm.reduce((k, p, a) => k + (Math.floor(i / os[a]!) % out[a]!) * is[p]!, 0)]!);
+        expectClose('permute', y.toArray(), want, 0, 0);
+      });
+    } else if (s.op === 'reshape') {
+      const y = ctx.attempt('reshape', s.validity, () => keep(live, H.reshape(x, s.to)), `to ${lit(s.to)}`);
+      if (!y || s.validity === 'err') return;
+      ctx.check('reshape', () => {
+        const known = (s.to as number[]).filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+        expectShape('reshape', y.shape, (s.to as number[]).map((d) => (d === -1 ? size(sh) / known : d)));
+        expectClose('reshape', y.toArray(), xs, 0, 0);
+      });
+    } else {
+      const y = ctx.attempt('astype', s.validity, () => keep(live, H.astype(x, s.to)), `dtype ${lit(s.to)}`);
+      if (!y || s.validity === 'err') return;
+      ctx.check('astype', () => {
+        expectShape('astype', y.shape, sh);
+        if (y.dtype !== s.to) fail(`astype: dtype ${y.dtype}, expected ${s.to}`);
+        expectClose('astype', y.toArray(), rounded(s.to, xs), 0, 0);
+      });
+    }
+  },
+  code(s) {
+    if (s.op === 'concat') return `concat([${(s.xs as TSpec[]).map(litT).join(', ')}], ${lit(s.axis)})`;
+    const extra = s.op === 'permute' ? `, ${lit(s.perm)}` : s.op === 'reshape' ? `, ${lit(s.to)}` : s.op === 'astype' ? `, ${lit(s.to)}` : '';
+    return `${s.op}(${litT(s.x)}${extra})`;
+  },
+};
+
+function strides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) st[i] = st[i + 1]! * shape[i + 1]!;
+  return st;
+}
+
+/** A random shape with `n` elements. */
+function factorize(r: Rng, n: number): number[] {
+  if (n === 0) return r.pick([[0], [0, 3], [2, 0]]);
+  const out: number[] = [];
+  let rest = n;
+  for (let p = 2; p <= rest; p++) while (rest % p === 0 && r.chance(0.7)) (out.push(p), (rest /= p));
+  if (rest > 1) out.push(rest);
+  if (r.chance(0.3)) out.splice(r.int(0, out.length), 0, 1);
+  return out.length || r.chance(0.5) ? out : [1];
+}
+
+// ---- softmax, layer norm, losses --------------------------------------------------------------
+
+const rowwise: Kind = {
+  gen(r) {
+    const op = r.pick(['softmax', 'logSoftmax', 'layerNorm', 'mseLoss', 'crossEntropy', 'bceWithLogits'] as const);
+    const dt = dtypeOf(r);
+    if (op === 'softmax' || op === 'logSoftmax' || op === 'layerNorm') {
+      const shape = shapeOf(r, 3, r.chance(0.1) ? 40 : 5);
+      let eps: Opt = { value: undefined, validity: 'ok' };
+      if (op === 'layerNorm') eps = r.chance(0.15) ? { value: r.pick([NaN, '1e-5', -1, Infinity]), validity: 'err' } : { value: r.pick([undefined, 1e-5, 1e-3, 0.1]), validity: 'ok' };
+      const validity = combine(eps.validity, shape.length === 0 || size(shape) === 0 ? 'any' : 'ok');
+      return { kind: 'rowwise', op, x: tspec(r, shape, dt, r.chance(0.1) ? 'special' : 'rand'), eps: eps.value, validity };
+    }
+    const N = dim(r);
+    const C = r.int(1, 5);
+    if (op === 'crossEntropy') {
+      const labels = Array.from({ length: N }, (_, i) => (i * 7 + 3) % C);
+      let validity: Validity = N === 0 ? 'any' : 'ok';
+      if (N && r.chance(0.3)) {
+        labels[r.int(0, N - 1)] = r.pick([C, -1, 0.5, NaN, 1e9, C + 0.25]);
+        validity = 'err';
+      }
+      const ys = r.chance(0.1) ? [N, C] : [N];
+      if (ys.length === 2) validity = 'err';
+      return { kind: 'rowwise', op, x: tspec(r, [N, C], dt), labels, ys, validity };
+    }
+    const ps = [N, C];
+    const ts = r.chance(0.15) ? [N, C + 1] : ps;
+    return { kind: 'rowwise', op, x: tspec(r, ps, dt), y: tspec(r, ts, dt, op === 'bceWithLogits' ? 'unit' : 'rand'), validity: ts === ps ? (N === 0 ? 'any' : 'ok') : 'err' };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const x = T(H, s.x, live);
+    const xs = dataOf(s.x);
+    const sh = s.x.shape as number[];
+    const C = sh.length ? sh[sh.length - 1]! : 1;
+    const rows = C ? xs.length / C : 0;
+    const f32 = s.x.dtype === 'float32';
+    if (s.op === 'softmax' || s.op === 'logSoftmax' || s.op === 'layerNorm') {
+      const y = ctx.attempt(s.op, s.validity, () =>
+        keep(live, s.op === 'layerNorm' ? H.layerNorm(x, s.eps === undefined ? {} : { eps: s.eps }) : (H as unknown as Record<string, (x: Tensor) => Tensor>)[s.op]!(x)),
+      );
+      if (!y || s.validity === 'err') return;
+      ctx.check(s.op, () => {
+        expectShape(s.op, y.shape, sh);
+        const got = y.toArray();
+        const want = new Float64Array(xs.length);
+        const eps = s.eps ?? 1e-5;
+        for (let i = 0; i < rows; i++) {
+          const row = xs.slice(i * C, (i + 1) * C);
+          if (s.op === 'layerNorm') {
+            const mu = row.reduce((a, b) => a + b, 0) / C;
+            const v = row.reduce((a, b) => a + (b - mu) ** 2, 0) / C;
+            row.forEach((b, j) => (want[i * C + j] = (b - mu) / Math.sqrt(v + eps)));
+          } else {
+            const m = Math.max(...row);
+            const lse = m + Math.log(row.reduce((a, b) => a + Math.exp(b - m), 0));
+            row.forEach((b, j) => (want[i * C + j] = s.op === 'softmax' ? Math.exp(b - lse) : b - lse));
+          }
+        }
+        if (!allFinite(xs)) return;
+        expectClose(s.op, got, want, f32 ? 1e-4 : 1e-9, f32 ? 1e-4 : 1e-10);
+      });
+      return;
+    }
+    if (s.op === 'crossEntropy') {
+      const y = T(H, { shape: s.ys, dtype: s.x.dtype, fill: 'zero', seed: 0 }, live);
+      const labels = H.tensor(s.labels, [s.labels.length], s.x.dtype);
+      live.push(labels);
+      const l = ctx.attempt('crossEntropy', s.validity, () => keep(live, H.crossEntropy(x, s.ys.length === 1 ? labels : y)), `labels ${lit(s.labels)}`);
+      if (!l || s.validity === 'err') return;
+      ctx.check('crossEntropy', () => {
+        expectShape('crossEntropy', l.shape, []);
+        let want = 0;
+        for (let i = 0; i < rows; i++) {
+          const row = xs.slice(i * C, (i + 1) * C);
+          const m = Math.max(...row);
+          want += m + Math.log(row.reduce((a, b) => a + Math.exp(b - m), 0)) - row[s.labels[i]]!;
+        }
+        expectClose('crossEntropy', l.toArray(), rounded(s.x.dtype, [want / rows]), f32 ? 1e-5 : 1e-11, 1e-6);
+      });
+      return;
+    }
+    const t = T(H, s.y, live);
+    const f = (H as unknown as Record<string, (a: Tensor, b: Tensor) => Tensor>)[s.op]!;
+    const l = ctx.attempt(s.op, s.validity, () => keep(live, f(x, t)));
+    if (!l || s.validity === 'err') return;
+    ctx.check(s.op, () => {
+      expectShape(s.op, l.shape, []);
+      const ys = dataOf(s.y);
+      const terms = Array.from(xs, (p, i) => (s.op === 'mseLoss' ? (p - ys[i]!) ** 2 : Math.max(p, 0) - p * ys[i]! + Math.log1p(Math.exp(-Math.abs(p)))));
+      if (!allFinite(xs) || !allFinite(ys) || terms.some((t) => Math.abs(t) > 1e30)) return; // overflow order is the kernel's
+      expectClose(s.op, l.toArray(), rounded(s.x.dtype, [terms.reduce((a, b) => a + b, 0) / terms.length]), f32 ? 1e-5 : 1e-11, 1e-6);
+    });
+  },
+  code(s) {
+    if (s.op === 'crossEntropy') return `crossEntropy(${litT(s.x)}, ${s.ys.length === 1 ? `tensor(${lit(s.labels)}, [${s.labels.length}], '${s.x.dtype}')` : `zeros(${lit(s.ys)}, '${s.x.dtype}')`})`;
+    if (s.op === 'mseLoss' || s.op === 'bceWithLogits') return `${s.op}(${litT(s.x)}, ${litT(s.y)})`;
+    return `${s.op}(${litT(s.x)}${s.op === 'layerNorm' && s.eps !== undefined ? `, { eps: ${lit(s.eps)} }` : ''})`;
+  },
+};
+
+// ---- conv2d ------------------------------------------------------------------------------------
+
+const conv: Kind = {
+  gen(r) {
+    const dt = dtypeOf(r);
+    const [N, C, H, W, O] = [dim(r, 3), r.int(1, 3), r.int(1, 7), r.int(1, 7), r.int(1, 3)];
+    const [KH, KW] = [r.int(1, 4), r.int(1, 4)];
+    let validity: Validity = 'ok';
+    const pairOpt = (lo: number, hi: number): Opt => {
+      const roll = r.next();
+      if (roll < 0.1) return { value: r.pick([0, -1, 1.5, NaN, '1', [1], [1, 2, 3], 2 ** 16 + 1, 2 ** 32]), validity: 'err' };
+      if (roll < 0.4) return { value: undefined, validity: 'ok' };
+      return { value: r.chance(0.5) ? r.int(lo, hi) : [r.int(lo, hi), r.int(lo, hi)], validity: 'ok' };
+    };
+    const stride = pairOpt(1, 3);
+    const padding: Opt = r.chance(0.03) ? { value: 60000, validity: 'err' } : pairOpt(0, 2); // 60000: a [120k, 120k] output, OUT_OF_MEMORY
+    if (padding.value === 0) padding.validity = 'ok';
+    validity = combine(stride.validity, padding.validity);
+    const pad = (v: unknown) => (Array.isArray(v) ? v : [v ?? 0, v ?? 0]) as number[];
+    const p = pad(padding.validity === 'ok' ? padding.value : 0);
+    if (validity === 'ok' && (KH > H + 2 * p[0]! || KW > W + 2 * p[1]!)) validity = 'err';
+    let ws = [O, C, KH, KW];
+    if (r.chance(0.08)) {
+      ws = [O, C + 1, KH, KW];
+      validity = 'err';
+    }
+    const xs = r.chance(0.05) ? [C, H, W] : [N, C, H, W];
+    if (xs.length === 3) validity = 'err';
+    return { kind: 'conv', x: tspec(r, xs, dt), w: tspec(r, ws, dt), stride: stride.value, padding: padding.value, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const [x, w] = [T(H, s.x, live), T(H, s.w, live)];
+    const o = { stride: s.stride, padding: s.padding };
+    const outs = bothKernels(H, (k) => ctx.attempt(`conv2d (${k})`, s.validity, () => keep(live, H.conv2d(x, w, o)), litOpts(o)));
+    if (!outs[0] || s.validity === 'err') return;
+    const pair = (v: unknown, d: number) => (Array.isArray(v) ? v : [v ?? d, v ?? d]) as number[];
+    const ref = conv2dRef(dataOf(s.x), s.x.shape, dataOf(s.w), s.w.shape, pair(s.stride, 1), pair(s.padding, 0));
+    const xs = dataOf(s.x);
+    if (!allFinite(xs) || !allFinite(dataOf(s.w))) return;
+    outs.forEach((y, i) =>
+      ctx.check('conv2d', () => {
+        if (!y) return;
+        expectShape('conv2d', y.shape, ref.shape);
+        const scale = maxAbs(xs) * maxAbs(dataOf(s.w)) * s.w.shape[1] * s.w.shape[2] * s.w.shape[3];
+        expectClose(`conv2d (${i ? 'scalar' : 'simd'})`, y.toArray(), ref.values, 0, (s.x.dtype === 'float32' ? 2e-6 : 1e-14) * (1 + scale));
+      }),
+    );
+  },
+  code(s) {
+    return `conv2d(${litT(s.x)}, ${litT(s.w)}, ${litOpts({ stride: s.stride, padding: s.padding })})`;
+  },
+};
+
+// ---- traced functions through the transforms ----------------------------------------------------
+
+/** One op of a traced function; `shape` is the shape after it. */
+type TOp =
+  | { u: string; p?: number }
+  | { b: 'add' | 'sub' | 'mul' | 'div'; c: TSpec; left: boolean }
+  | { scale: number }
+  | { matmul: TSpec }
+  | { reshape: number[] }
+  | { transpose: true }
+  | { permute: number[] }
+  | { concat: number }
+  | { reduce: 'sum' | 'mean'; axis?: number; keepdims?: boolean }
+  | { row: 'softmax' | 'logSoftmax' | 'layerNorm' }
+  | { batch: true }
+  | { bad: 'abs' | 'maximum' | 'max' | 'logsumexp0' };
+
+const SMOOTH = ['square', 'tanh', 'sigmoid', 'softplus', 'gelu', 'exp', 'neg', 'logSigmoid', 'sqrt1p'];
+const KINKED = ['relu', 'elu', 'leakyRelu'];
+const TRANSFORMS = ['grad', 'valueAndGrad', 'hvp', 'jvp', 'vjp', 'hessian', 'jacobian'] as const;
+
+/**
+ * Applies the ops to x (a Sym inside a trace, a Tensor for the eager reference). Every eager
+ * intermediate goes to `track`, so the case frees it (the leak check counts live handles).
+ */
+function applyOps(H: H, x: unknown, ops: TOp[], consts: unknown[], batch: unknown, track: (t: Tensor) => void = () => {}): unknown {
+  const h = H as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const k = (y: unknown) => {
+    if (y instanceof H.Tensor) track(y);
+    return y;
+  };
+  const f = (name: string, ...a: unknown[]) => k(h[name]!(...a));
+  let y = x;
+  ops.forEach((op, i) => {
+    if ('u' in op) {
+      if (op.u === 'logSigmoid') y = f('log', f('sigmoid', y));
+      else if (op.u === 'sqrt1p') y = f('sqrt', f('add', f('square', y), 1));
+      else y = f(op.u, y, ...(op.p === undefined ? [] : [op.p]));
+    } else if ('b' in op) y = op.left ? f(op.b, consts[i], y) : f(op.b, y, consts[i]);
+    else if ('scale' in op) y = f('mul', y, op.scale);
+    else if ('matmul' in op) y = f('matmul', y, consts[i]);
+    else if ('reshape' in op) y = f('reshape', y, op.reshape);
+    else if ('transpose' in op) y = f('transpose', y);
+    else if ('permute' in op) y = f('permute', y, op.permute);
+    else if ('concat' in op) y = f('concat', [y, y], op.concat);
+    else if ('reduce' in op) y = f(op.reduce, y, { axis: op.axis, keepdims: op.keepdims });
+    else if ('row' in op) y = f(op.row, y);
+    else if ('batch' in op) y = f('mul', y, batch);
+    else if (op.bad === 'abs') y = f('abs', y);
+    else if (op.bad === 'maximum') y = f('maximum', y, 0);
+    else if (op.bad === 'max') y = f('max', y);
+    else y = f('logsumexp', y, { axis: 0 });
+  });
+  return y;
+}
+
+function opCode(op: TOp, i: number, y: string): string {
+  if ('u' in op) return op.u === 'logSigmoid' ? `log(sigmoid(${y}))` : op.u === 'sqrt1p' ? `sqrt(add(square(${y}), 1))` : `${op.u}(${y}${op.p === undefined ? '' : `, ${op.p}`})`;
+  if ('b' in op) return op.left ? `${op.b}(c${i}, ${y})` : `${op.b}(${y}, c${i})`;
+  if ('scale' in op) return `mul(${y}, ${op.scale})`;
+  if ('matmul' in op) return `matmul(${y}, c${i})`;
+  if ('reshape' in op) return `reshape(${y}, ${lit(op.reshape)})`;
+  if ('transpose' in op) return `transpose(${y})`;
+  if ('permute' in op) return `permute(${y}, ${lit(op.permute)})`;
+  if ('concat' in op) return `concat([${y}, ${y}], ${op.concat})`;
+  if ('reduce' in op) return `${op.reduce}(${y}, ${litOpts({ axis: op.axis, keepdims: op.keepdims })})`;
+  if ('row' in op) return `${op.row}(${y})`;
+  if ('batch' in op) return `mul(${y}, b)`;
+  if (op.bad === 'maximum') return `maximum(${y}, 0)`;
+  if (op.bad === 'logsumexp0') return `logsumexp(${y}, { axis: 0 })`;
+  return `${op.bad}(${y})`;
+}
+
+/** Draws a chain of traceable ops from shape `shape`, tracking shapes. */
+function genOps(r: Rng, shape: number[], dt: DT, withBatch: boolean): { ops: TOp[]; shape: number[]; smooth: boolean; bad: boolean; emptyMean: boolean } {
+  const ops: TOp[] = [];
+  let sh = [...shape];
+  let smooth = true;
+  let bad = false;
+  /** A mean or row normalization over nothing happened (an error or NaN are both defensible). */
+  let emptyMean = false;
+  if (withBatch) ops.push({ batch: true });
+  const n = r.int(1, 5);
+  for (let k = 0; k < n; k++) {
+    const rank = sh.length;
+    const choice = r.weighted([
+      [5, 'u'], [1.5, 'kink'], [3, 'b'], [1, 'scale'], [rank === 2 ? 2 : 0, 'matmul'], [1, 'reshape'], [rank === 2 ? 1 : 0, 'transpose'],
+      [rank >= 2 ? 1 : 0, 'permute'], [rank >= 1 ? 0.7 : 0, 'concat'], [rank >= 1 ? 1 : 0, 'reduce'], [rank >= 1 ? 1.2 : 0, 'row'], [0.25, 'bad'],
+    ] as const);
+    if (choice === 'u') ops.push({ u: r.pick(SMOOTH) });
+    else if (choice === 'kink') {
+      const u = r.pick(KINKED);
+      ops.push(u === 'relu' ? { u } : { u, p: r.pick([0.1, 1.5]) });
+      smooth = false;
+    } else if (choice === 'b') {
+      const b = r.pick(['add', 'sub', 'mul', 'div'] as const);
+      const cs = partner(r, sh).filter(() => true);
+      const fits = broadcastShape(sh, cs);
+      const c = tspec(r, fits ? cs : sh.map((d) => (d === 1 ? 1 : d)), dt, b === 'div' ? 'pos' : 'small');
+      const out = broadcastShape(sh, c.shape)!;
+      ops.push({ b, c, left: b !== 'div' && r.chance(0.3) });
+      sh = out;
+    } else if (choice === 'scale') ops.push({ scale: r.pick([0.5, -2, 3, 0]) });
+    else if (choice === 'matmul') {
+      const nOut = dim(r, 4);
+      ops.push({ matmul: tspec(r, [sh[1]!, nOut], dt, 'small') });
+      sh = [sh[0]!, nOut];
+    } else if (choice === 'reshape') {
+      const to = factorize(r, size(sh));
+      if (size(sh) === 0) continue;
+      ops.push({ reshape: to });
+      sh = to;
+    } else if (choice === 'transpose') {
+      ops.push({ transpose: true });
+      sh = [sh[1]!, sh[0]!];
+    } else if (choice === 'permute') {
+      const perm = sh.map((_, i) => i).sort(() => r.next() - 0.5);
+      ops.push({ permute: perm });
+      sh = perm.map((p) => sh[p]!);
+    } else if (choice === 'concat') {
+      const axis = r.int(-rank, rank - 1);
+      ops.push({ concat: axis });
+      sh = sh.map((d, i) => (i === (axis + rank) % rank ? 2 * d : d));
+    } else if (choice === 'reduce') {
+      const axis = r.chance(0.3) ? undefined : r.int(-rank, rank - 1);
+      const keepdims = r.chance(0.4) ? true : undefined;
+      const red = r.pick(['sum', 'mean'] as const);
+      if (red === 'mean' && (axis === undefined ? size(sh) === 0 : sh[(axis + rank) % rank] === 0)) emptyMean = true;
+      ops.push({ reduce: red, axis, keepdims });
+      sh = reduceRef([], sh, axis === undefined ? undefined : (axis + rank) % rank, !!keepdims, 'sum').shape;
+    } else if (choice === 'row') {
+      if (sh[rank - 1] === 0) continue;
+      ops.push({ row: r.pick(['softmax', 'logSoftmax', 'layerNorm'] as const) });
+    } else {
+      ops.push({ bad: r.pick(['abs', 'maximum', 'max', 'logsumexp0'] as const) });
+      bad = true;
+      if ((ops[ops.length - 1] as { bad: string }).bad === 'max') sh = [];
+      if ((ops[ops.length - 1] as { bad: string }).bad === 'logsumexp0') {
+        if (rank <= 1) ops.pop(), (bad = ops.some((o) => 'bad' in o)); // axis 0 is the last axis there: supported
+        else sh = sh.slice(1);
+      }
+    }
+  }
+  return { ops, shape: sh, smooth, bad, emptyMean };
+}
+
+const traced: Kind = {
+  gen(r) {
+    const dt = dtypeOf(r);
+    const xs = r.chance(0.6) ? [dim(r, 4), r.int(1, 4)] : shapeOf(r, 3, 4);
+    const tree = r.weighted([[7, 'tensor'], [1.5, 'array'], [1.5, 'record']] as const);
+    const withBatch = r.chance(0.25);
+    const g = genOps(r, xs, dt, withBatch);
+    const final = r.weighted([[6, 'sum'], [2, 'mean'], [2, 'none']] as const);
+    const outShape = final === 'none' ? g.shape : [];
+    const transform = r.pick(TRANSFORMS);
+    const argnum: Opt = withBatch && r.chance(0.4) ? { value: 1, validity: 'ok' } : r.chance(0.1) ? { value: r.pick([2, -1, 1.5, '1', NaN]), validity: 'err' } : { value: r.pick([0, undefined]), validity: 'ok' };
+    if (argnum.value === 2 && withBatch && false) argnum.validity = 'err';
+    if (argnum.value === 1 && !withBatch) argnum.validity = 'err';
+    const fill: Fill = r.chance(0.08) ? 'special' : 'small';
+    const checkFinite = boolOpt(r);
+    const o: Record<string, Opt> = { argnum, checkFinite };
+    if (transform === 'hessian' || transform === 'jacobian') {
+      o.chunk = countOpt(r, 1, 6, 0.15, [0]);
+      if (o.chunk.value === 0) o.chunk.validity = 'err';
+      o.maxBytes = r.chance(0.1) ? { value: r.pick([1, 0, -1, NaN, '1e9']), validity: 'err' } : { value: undefined, validity: 'ok' };
+    }
+    const { value: options, validity: ov } = opts(o);
+    const nonScalar = size(outShape) !== 1 && transform !== 'jvp' && transform !== 'vjp' && transform !== 'jacobian';
+    let validity = combine(ov, g.bad ? 'err' : 'ok', nonScalar ? 'err' : 'ok');
+    const nonFinite = fill === 'special' && Array.from({ length: size(xs) }, (_, i) => fillValue('special', i, 5)).some((x) => !Number.isFinite(x));
+    if (checkFinite.value === true && nonFinite && validity !== 'err') validity = 'err';
+    if (maxBytesTiny(options) && validity === 'ok') validity = 'err';
+    if ((g.emptyMean || (final === 'mean' && size(g.shape) === 0)) && validity === 'ok') validity = 'any';
+    if (options.maxBytes === 0 || options.maxBytes === 1) validity = size(xs) === 0 || size(outShape) === 0 ? 'any' : validity;
+    return { kind: 'traced', dt, xs, tree, withBatch, ops: g.ops, final, outShape, smooth: g.smooth && fill !== 'special', transform, options, fill, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const ops = s.ops as TOp[];
+    const consts = ops.map((op) => ('c' in op ? T(H, op.c, live) : 'matmul' in op ? T(H, op.matmul, live) : undefined));
+    const xSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: s.fill, seed: 5 };
+    const wSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 6 };
+    const bSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 7 };
+    const body = (x: unknown, w: unknown, b: unknown, track?: (t: Tensor) => void) => {
+      const y0 = w === undefined ? x : H.mul(x as Tensor, w as Tensor);
+      if (y0 instanceof H.Tensor && y0 !== x) track?.(y0);
+      const y = applyOps(H, y0, ops, consts, b, track);
+      return s.final === 'none' ? y : (H as unknown as Record<string, (y: unknown) => unknown>)[s.final]!(y);
+    };
+    const f =
+      s.tree === 'tensor'
+        ? (p: unknown, b?: unknown) => body(p, undefined, b)
+        : s.tree === 'array'
+          ? (p: unknown[], b?: unknown) => body(p[0], p[1], b)
+          : (p: Record<string, unknown>, b?: unknown) => body(p.x, p.w, b);
+    const mk = (flat: Float64Array | undefined) => {
+      const x = flat ? keep(live, H.tensor(flat.subarray(0, size(s.xs)), s.xs, s.dt)) : T(H, xSpec, live);
+      const w = T(H, wSpec, live);
+      return s.tree === 'tensor' ? x : s.tree === 'array' ? [x, w] : { x, w };
+    };
+    const params = mk(undefined);
+    const batch = s.withBatch ? [T(H, bSpec, live)] : [];
+    const wrtInput = s.options.argnum === 1 && s.withBatch;
+    const varSpec = wrtInput ? bSpec : s.tree === 'tensor' ? xSpec : undefined;
+    /** The eager value at a flat variable (the differentiated argument). */
+    const evalAt = (flat: Float64Array): Float64Array => {
+      const live2: Tensor[] = [];
+      try {
+        let p = params;
+        let bt = batch[0];
+        if (wrtInput) bt = keep(live2, H.tensor(flat, s.xs, s.dt));
+        else if (s.tree === 'tensor') p = keep(live2, H.tensor(flat, s.xs, s.dt));
+        else {
+          const n = size(s.xs);
+          const [x, w] = [keep(live2, H.tensor(flat.subarray(0, n), s.xs, s.dt)), keep(live2, H.tensor(flat.subarray(n), s.xs, s.dt))];
+          p = s.tree === 'array' ? [x, w] : { x, w };
+        }
+        const y = keep(live2, body(tree0(p), tree1(p), bt, (t) => live2.push(t)) as Tensor);
+        return Float64Array.from(y.toArray());
+      } finally {
+        live2.forEach((t) => t.dispose());
+      }
+    };
+    const tree0 = (p: unknown) => (p instanceof Object && 'shape' in (p as object) ? p : Array.isArray(p) ? p[0] : (p as Record<string, unknown>).x);
+    const tree1 = (p: unknown) => (p instanceof Object && 'shape' in (p as object) ? undefined : Array.isArray(p) ? p[1] : (p as Record<string, unknown>).w);
+    const flatVar = (): Float64Array => (varSpec ? dataOf(varSpec) : Float64Array.from([...dataOf(xSpec), ...dataOf(wSpec)]));
+    const n = flatVar().length;
+    const flatOf = (t: unknown): Float64Array => (t && typeof t === 'object' && 'toArray' in t ? Float64Array.from((t as Tensor).toArray()) : Float64Array.from((Array.isArray(t) ? t : Object.values(t as object)).flatMap((x: Tensor) => Array.from(x.toArray()))));
+    const treeOfFlat = (flat: Float64Array): unknown => {
+      if (wrtInput || s.tree === 'tensor') return keep(live, H.tensor(flat, s.xs, s.dt));
+      const k = size(s.xs);
+      const [x, w] = [keep(live, H.tensor(flat.subarray(0, k), s.xs, s.dt)), keep(live, H.tensor(flat.subarray(k), s.xs, s.dt))];
+      return s.tree === 'array' ? [x, w] : { x, w };
+    };
+    const keepTree = (t: unknown): unknown => {
+      if (t instanceof H.Tensor) keep(live, t);
+      else if (t && typeof t === 'object') Object.values(t).forEach(keepTree);
+      return t;
+    };
+    const o = s.options;
+    const f32 = s.dt === 'float32';
+    const X = (H as unknown as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const ref = ctx.attempt('eager reference', s.validity === 'err' && !(s.ops as TOp[]).some((op) => 'bad' in op) ? 'any' : 'any', () => evalAt(flatVar()));
+    const v = Float64Array.from({ length: n }, (_, i) => fillValue('small', i, 11));
+    const label = `${s.transform} over ${(s.ops as TOp[]).length} ops`;
+    const scaleOf = (xs: ArrayLike<number>) => 1 + maxAbs(Array.from(xs).filter(Number.isFinite));
+    const fd = (h: number, g: (x: Float64Array) => Float64Array, dir: Float64Array) => {
+      const x = flatVar();
+      const [p, m] = [g(Float64Array.from(x, (xi, i) => xi + h * dir[i]!)), g(Float64Array.from(x, (xi, i) => xi - h * dir[i]!))];
+      return Float64Array.from(p, (pi, i) => (pi - m[i]!) / (2 * h));
+    };
+    const exact = !f32 && s.smooth && ref !== undefined && allFinite(ref) && maxAbs(ref) < 1e4;
+    switch (s.transform) {
+      case 'grad':
+      case 'valueAndGrad': {
+        const res = ctx.attempt(label, s.validity, () => keepTree(s.transform === 'grad' ? X.grad(f, o)(params, ...batch) : X.valueAndGrad(f, o)(params, ...batch)));
+        if (!res || s.validity === 'err') return;
+        ctx.check(s.transform, () => {
+          const g = flatOf(s.transform === 'grad' ? res : (res as [number, unknown])[1]);
+          if (g.length !== n) fail(`${s.transform}: ${g.length} gradient values, expected ${n}`);
+          if (s.transform === 'valueAndGrad' && ref) expectClose('valueAndGrad value vs eager', [(res as [number])[0]], ref, f32 ? 1e-3 : 1e-9, f32 ? 1e-4 * scaleOf(ref) : 1e-10 * scaleOf(ref));
+          if (exact) {
+            const want = fd(1e-5, evalAt, v);
+            expectClose('grad·v vs central difference', [dot(g, v)], want, 1e-5, 1e-6 * scaleOf(g) * (1 + norm(v)));
+          } else if (ref && allFinite(ref) && maxAbs(ref) < 1e4 && s.fill !== 'special' && s.smooth) expectFinite(s.transform, g);
+        });
+        return;
+      }
+      case 'hvp': {
+        const vt = treeOfFlat(v);
+        const hv = ctx.attempt(label, s.validity, () => keepTree(X.hvp(f, params, vt, batch, o)));
+        if (!hv || s.validity === 'err') return;
+        ctx.check('hvp', () => {
+          const got = flatOf(hv);
+          if (got.length !== n) fail(`hvp: ${got.length} values, expected ${n}`);
+          if (!exact) return;
+          const gradAt = (x: Float64Array) => flatOf(keepTree(X.grad(f, o)(wrtInput ? params : treeOfFlat(x), ...(wrtInput ? [treeOfFlat(x)] : batch))));
+          const want = fd(1e-4, gradAt, v);
+          expectClose('hvp vs central difference of grad', got, want, 1e-4, 1e-5 * scaleOf(want));
+        });
+        return;
+      }
+      case 'jvp': {
+        const vt = treeOfFlat(v);
+        const res = ctx.attempt(label, s.validity, () => keepTree(X.jvp(f, params, vt, batch, o)) as Tensor[]);
+        if (!res || s.validity === 'err') return;
+        ctx.check('jvp', () => {
+          expectShape('jvp output', res[0]!.shape, s.outShape);
+          expectShape('jvp tangent', res[1]!.shape, s.outShape);
+          if (ref) expectClose('jvp output vs eager', res[0]!.toArray(), ref, f32 ? 1e-3 : 1e-9, (f32 ? 1e-4 : 1e-10) * scaleOf(ref));
+          if (exact) expectClose('jvp tangent vs central difference', res[1]!.toArray(), fd(1e-5, evalAt, v), 1e-5, 1e-6 * scaleOf(res[1]!.toArray()));
+        });
+        return;
+      }
+      case 'vjp': {
+        const res = ctx.attempt(label, s.validity, () => X.vjp(f, params, batch, o) as [Tensor, (u: Tensor) => unknown]);
+        if (!res || s.validity === 'err') return;
+        keep(live, res[0]);
+        const u = T(H, { shape: s.outShape, dtype: s.dt, fill: 'small', seed: 12 }, live);
+        const back = ctx.attempt('vjp pullback', 'ok', () => keepTree(res[1](u)));
+        const wrong = T(H, { shape: [size(s.outShape) + 1], dtype: s.dt, fill: 'small', seed: 12 }, live);
+        ctx.attempt('vjp pullback (wrong cotangent size)', 'err', () => keepTree(res[1](wrong)));
+        if (!back) return;
+        const jv = ctx.attempt('jvp (for the vjp identity)', 'ok', () => keepTree(X.jvp(f, params, treeOfFlat(v), batch, o)) as Tensor[]);
+        ctx.check('vjp', () => {
+          expectShape('vjp output', res[0].shape, s.outShape);
+          if (ref) expectClose('vjp output vs eager', res[0].toArray(), ref, f32 ? 1e-3 : 1e-9, (f32 ? 1e-4 : 1e-10) * scaleOf(ref));
+          const jtu = flatOf(back);
+          if (jtu.length !== n) fail(`vjp: ${jtu.length} values, expected ${n}`);
+          if (!jv || !allFinite(jtu) || !allFinite(jv[1]!.toArray())) return;
+          const [lhs, rhs] = [dot(jtu, v), dot(u.toArray(), jv[1]!.toArray())];
+          const sc = (1 + maxAbs(jtu)) * (1 + norm(v)) * (1 + n);
+          expectClose('(Jᵀu)·v vs u·(Jv)', [lhs], [rhs], f32 ? 1e-3 : 1e-9, (f32 ? 1e-4 : 1e-11) * sc);
+        });
+        return;
+      }
+      case 'hessian': {
+        const h = ctx.attempt(label, s.validity, () => keep(live, X.hessian(f, o)(params, ...batch) as Tensor), litOpts(o));
+        if (!h || s.validity === 'err') return;
+        ctx.check('hessian', () => {
+          expectShape('hessian', h.shape, [n, n]);
+          const m = h.toArray();
+          if (n === 0) return;
+          const i = (s.ops as TOp[]).length % n;
+          const e = Float64Array.from({ length: n }, (_, j) => (j === i ? 1 : 0));
+          const hv = flatOf(keepTree(X.hvp(f, params, treeOfFlat(e), batch, { argnum: o.argnum })));
+          const row = m.slice(i * n, (i + 1) * n);
+          if (allFinite(hv)) expectClose(`hessian row ${i} vs hvp(e${i})`, row, hv, f32 ? 1e-4 : 1e-10, (f32 ? 1e-5 : 1e-12) * scaleOf(hv));
+          if (exact) for (let a = 0; a < n; a++) for (let b = 0; b < a; b++) expectClose(`hessian symmetry [${a},${b}]`, [m[a * n + b]!], [m[b * n + a]!], 1e-8, 1e-10 * scaleOf(m));
+        });
+        return;
+      }
+      case 'jacobian': {
+        const j = ctx.attempt(label, s.validity, () => keep(live, X.jacobian(f, o)(params, ...batch) as Tensor), litOpts(o));
+        if (!j || s.validity === 'err') return;
+        ctx.check('jacobian', () => {
+          const mOut = size(s.outShape);
+          expectShape('jacobian', j.shape, [mOut, n]);
+          const jm = j.toArray();
+          const jv = keepTree(X.jvp(f, params, treeOfFlat(v), batch, { argnum: o.argnum })) as Tensor[];
+          const want = jv[1]!.toArray();
+          const got = Float64Array.from({ length: mOut }, (_, r) => dot(jm.slice(r * n, (r + 1) * n), v));
+          if (allFinite(want)) expectClose('jacobian·v vs jvp', got, want, f32 ? 1e-4 : 1e-10, (f32 ? 1e-5 : 1e-12) * scaleOf(want) * (1 + n));
+        });
+      }
+    }
+  },
+  code(s) {
+    const ops = s.ops as TOp[];
+    const consts = ops
+      .map((op, i) => ('c' in op ? `const c${i} = ${litT(op.c)};` : 'matmul' in op ? `const c${i} = ${litT(op.matmul)};` : ''))
+      .filter(Boolean);
+    let y = s.tree === 'tensor' ? 'x' : 'mul(x, w)';
+    ops.forEach((op, i) => (y = opCode(op, i, y)));
+    if (s.final !== 'none') y = `${s.final}(${y})`;
+    const params = s.tree === 'tensor' ? 'x' : s.tree === 'array' ? '[x, w]' : '{ x, w }';
+    const args = s.withBatch ? `(${params}, b)` : `(${params})`;
+    const xP = `T(${lit(s.xs)}, '${s.dt}', '${s.fill}', 5)`;
+    const wP = `T(${lit(s.xs)}, '${s.dt}', 'pos', 6)`;
+    const pv = s.tree === 'tensor' ? xP : s.tree === 'array' ? `[${xP}, ${wP}]` : `{ x: ${xP}, w: ${wP} }`;
+    const bv = s.withBatch ? `[T(${lit(s.xs)}, '${s.dt}', 'pos', 7)]` : '[]';
+    const o = litOpts(s.options);
+    const call = {
+      grad: `grad(f, ${o})(params, ...batch)`,
+      valueAndGrad: `valueAndGrad(f, ${o})(params, ...batch)`,
+      hvp: `hvp(f, params, /* v like the variable */ v, batch, ${o})`,
+      jvp: `jvp(f, params, /* v like the variable */ v, batch, ${o})`,
+      vjp: `vjp(f, params, batch, ${o})[1](u)`,
+      hessian: `hessian(f, ${o})(params, ...batch)`,
+      jacobian: `jacobian(f, ${o})(params, ...batch)`,
+    }[s.transform as (typeof TRANSFORMS)[number]];
+    return [...consts, `const f = ${args} => ${y};`, `const params = ${pv}, batch = ${bv};`, call].join('\n');
+  },
+};
+
+function maxBytesTiny(o: Record<string, unknown>): boolean {
+  return o.maxBytes === 0 || o.maxBytes === 1;
+}
+
+// ---- estimators and solvers over operators --------------------------------------------------------
+
+type MatKind = 'spd' | 'sym' | 'nonsym';
+
+const ESTIMATORS = ['eigenvalues', 'powerIteration', 'trace', 'diagonal', 'spectralDensity', 'cg', 'minres', 'eigh'] as const;
+type OpForm = 'dense' | 'matvec' | 'matvecOut' | 'bad-len' | 'bad-throw' | 'bad-nan' | 'bad-string' | 'bad-size' | 'bad-data';
+
+const estimator: Kind = {
+  gen(r) {
+    const est = r.pick(ESTIMATORS);
+    const n = r.weighted([[1, 0], [2, 1], [10, r.int(2, 10)], [1, r.int(11, 30)]] as const);
+    const mat: MatKind = est === 'cg' ? (r.chance(0.85) ? 'spd' : 'sym') : r.weighted([[4, 'spd'], [4, 'sym'], [0.6, 'nonsym']] as const);
+    const form: OpForm = r.weighted([[5, 'dense'], [4, 'matvec'], [2, 'matvecOut'], [0.4, 'bad-len'], [0.4, 'bad-throw'], [0.3, 'bad-nan'], [0.3, 'bad-string'], [0.3, 'bad-size'], [0.3, 'bad-data']] as const);
+    const seed = r.int(0, 999);
+    let validity: Validity = form === 'bad-nan' ? 'any' : form.startsWith('bad') ? 'err' : 'ok';
+    if (mat === 'nonsym') validity = combine(validity, 'any');
+    const o: Record<string, Opt> = {};
+    let k: Opt = { value: undefined, validity: 'ok' };
+    let b: { len: number; fill: Fill } | undefined;
+    if (est === 'eigenvalues' || est === 'powerIteration') {
+      k = countOpt(r, 1, Math.max(1, n), 0.15, [0, n + 1, n + 5]);
+      if (k.value === undefined) k = { value: 1, validity: n >= 1 ? 'ok' : 'any' };
+      if (typeof k.value === 'number' && Number.isInteger(k.value) && k.value > n && k.validity === 'ok') k.validity = 'any';
+      o.maxIter = countOpt(r, 1, 400, 0.12, [0]);
+      o.tol = numberOpt(r, () => r.pick([1e-10, 1e-8, 1e-4]), 0);
+      o.seed = countOpt(r, 0, 1000, 0.1);
+      if (est === 'eigenvalues') {
+        o.which = enumOpt(r, ['largest', 'smallest', 'both']);
+        o.vectors = boolOpt(r);
+        o.checkSymmetry = boolOpt(r);
+        if (mat === 'nonsym' && o.checkSymmetry.value === true && n >= 2) validity = 'err';
+      }
+    } else if (est === 'trace') {
+      o.method = enumOpt(r, ['hutchinson', 'hutch++']);
+      o.samples = countOpt(r, 1, 60, 0.15, [0, 2]);
+      if (o.method.value !== 'hutchinson' && typeof o.samples.value === 'number' && o.samples.value < 3 && o.samples.validity === 'ok') o.samples.validity = 'any'; // Hutch++ needs 3
+      o.seed = countOpt(r, 0, 1000, 0.1);
+    } else if (est === 'diagonal') {
+      o.samples = countOpt(r, 1, 60, 0.15, [0]);
+      o.seed = countOpt(r, 0, 1000, 0.1);
+    } else if (est === 'spectralDensity') {
+      o.probes = countOpt(r, 1, 6, 0.12, [0]);
+      o.steps = countOpt(r, 1, 30, 0.12, [0]);
+      o.gridPoints = countOpt(r, 2, 300, 0.12, [0, 1]);
+      o.sigma = numberOpt(r, () => r.pick([0.01, 0.05, 0.2]), 0);
+      o.seed = countOpt(r, 0, 1000, 0.1);
+    } else if (est === 'cg') {
+      o.damping = numberOpt(r, () => r.pick([0, 0.1, 1]), 0);
+      o.rtol = numberOpt(r, () => r.pick([1e-8, 1e-6, 1e-3]), 0);
+      o.atol = numberOpt(r, () => r.pick([0, 1e-12]), 0, 0.08);
+      o.maxIter = countOpt(r, 1, 200, 0.12, [0]);
+      o.minIter = countOpt(r, 0, 5, 0.08);
+      b = { len: r.chance(0.07) ? n + 1 : n, fill: r.chance(0.05) ? 'special' : 'rand' };
+      if (r.chance(0.2)) o.x0 = r.chance(0.8) ? { value: { len: n }, validity: 'ok' } : { value: { len: n + 2 }, validity: 'err' };
+    } else if (est === 'minres') {
+      o.shift = numberOpt(r, () => r.pick([0, 0.5, -0.25]), -Infinity);
+      o.rtol = numberOpt(r, () => r.pick([1e-10, 1e-6, 1e-3]), 0);
+      o.maxIter = countOpt(r, 1, 200, 0.12, [0]);
+      b = { len: r.chance(0.07) ? n + 1 : n, fill: r.chance(0.05) ? 'special' : 'rand' };
+    } else {
+      // eigh(a, n): the matrix length and n given separately.
+      const nArg: Opt = r.chance(0.12) ? { value: r.pick([n + 1, -1, 1.5, NaN, 2 ** 32 + n, '2']), validity: 'err' } : { value: n, validity: 'ok' };
+      if (nArg.value === n + 1 && n === 0) nArg.validity = 'err';
+      return { kind: 'estimator', est, n, mat: mat === 'nonsym' ? 'sym' : mat, form: 'dense', seed, nArg: nArg.value, validity: nArg.validity };
+    }
+    if (b && b.len !== n) validity = 'err';
+    if (b && b.fill === 'special') validity = combine(validity, 'any');
+    const { value: options, validity: ov } = opts(o);
+    validity = combine(validity, ov, k.validity);
+    if (n === 0 && validity === 'ok') validity = 'any'; // an empty operator: results are empty, or a clear error
+    return { kind: 'estimator', est, n, mat, form, seed, k: k.value, b, options, validity };
+  },
+  run(s, ctx) {
+    const { H } = ctx;
+    const n = s.n as number;
+    const A = matrix(n, s.mat, s.seed);
+    const form = s.form as OpForm;
+    const op: unknown =
+      form === 'dense' || form === 'bad-data' || form === 'bad-size'
+        ? { size: form === 'bad-size' ? n + 0.5 : n, data: form === 'bad-data' ? A.slice(1) : A }
+        : {
+            size: n,
+            matvec: (x: Float64Array, out: Float64Array) => {
+              const y = matvec(A, n, x);
+              if (form === 'matvecOut') return void out.set(y);
+              if (form === 'bad-len') return y.slice(1);
+              if (form === 'bad-throw') throw new Error('user matvec failed');
+              if (form === 'bad-nan') return y.map(() => NaN);
+              if (form === 'bad-string') return 'oops' as unknown as Float64Array;
+              return Array.from(y);
+            },
+          };
+    const o = { ...(s.options ?? {}) } as Record<string, unknown>;
+    if (o.x0 && typeof o.x0 === 'object' && 'len' in o.x0) o.x0 = Float64Array.from({ length: (o.x0 as { len: number }).len }, (_, i) => fillValue('small', i, 3));
+    const bvec = s.b ? Float64Array.from({ length: s.b.len }, (_, i) => fillValue(s.b.fill, i, 4)) : undefined;
+    const X = H as unknown as Record<string, (...a: unknown[]) => any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const callIt = () => {
+      switch (s.est as (typeof ESTIMATORS)[number]) {
+        case 'eigenvalues':
+        case 'powerIteration':
+          return X[s.est]!(op, s.k, o);
+        case 'trace':
+        case 'diagonal':
+        case 'spectralDensity':
+          return X[s.est]!(op, o);
+        case 'cg':
+        case 'minres':
+          return X[s.est]!(op, bvec, o);
+        case 'eigh':
+          return H.eigh(A, s.nArg);
+      }
+    };
+    const res = ctx.attempt(s.est, s.validity, callIt, `n ${n}, ${form}, ${litOpts(o)}`);
+    if (!res || s.validity === 'err' || form.startsWith('bad') || n === 0) return;
+    const ref = jacobiEigenvalues(A, n);
+    const anorm = Math.max(...Array.from(ref, Math.abs), 1e-300);
+    const nearEig = (x: number, slack: number) => ref.some((l) => Math.abs(l - x) <= slack);
+    ctx.check(s.est, () => {
+      switch (s.est as (typeof ESTIMATORS)[number]) {
+        case 'eigenvalues': {
+          if (s.mat === 'nonsym') return;
+          const k = s.k as number;
+          const which = o.which ?? 'largest';
+          if (res.values.length !== Math.min(k, n) && res.values.length !== k) fail(`eigenvalues: ${res.values.length} values for k = ${k}, n = ${n}`);
+          expectFinite('eigenvalues values', res.values);
+          const etol = Math.max(1e-6, 10 * ((o.tol as number) ?? 1e-8));
+          for (const v of res.values) if (!nearEig(v, etol * anorm + anorm * (res.converged ? 0 : 1))) fail(`eigenvalues: ${v} is no eigenvalue of A (spectrum ${Array.from(ref).map((x) => x.toPrecision(6)).join(', ')})`);
+          if (res.converged && res.values.length === Math.min(k, n) && k <= n) {
+            const asc = Array.from(ref);
+            const want = which === 'largest' ? asc.slice(-k).reverse() : which === 'smallest' ? asc.slice(0, k) : [...asc.slice(0, Math.floor(k / 2)), ...asc.slice(n - Math.ceil(k / 2))];
+            if (!distinct(asc)) return;
+            expectClose(`eigenvalues (${which}, converged)`, res.values, want, 0, etol * anorm);
+          }
+          if (o.vectors === true && res.converged && res.vectors) {
+            if (res.vectors.length !== res.values.length * n) fail(`eigenvalues: vectors has ${res.vectors.length} values for ${res.values.length}×${n}`);
+            res.values.forEach((l: number, j: number) => {
+              const vj = res.vectors.slice(j * n, (j + 1) * n);
+              const av = matvec(A, n, vj);
+              const r = norm(av.map((x, i) => x - l * vj[i]!));
+              if (!(r <= 10 * etol * anorm * norm(vj) + 1e-12)) fail(`eigenvalues: converged, but ‖Av − λv‖ = ${r} for λ = ${l} (tol ${o.tol ?? 1e-8})`);
+            });
+          }
+          return;
+        }
+        case 'powerIteration': {
+          if (s.mat === 'nonsym') return;
+          expectFinite('powerIteration values', res.values);
+          if (res.values.length > Math.min(s.k, n) || res.values.length < Math.min(s.k, n) && res.converged) fail(`powerIteration: ${res.values.length} values for k = ${s.k}, n = ${n}`);
+          if (res.converged) for (const v of res.values) if (!nearEig(v, 1e-2 * anorm)) fail(`powerIteration: converged to ${v}, no eigenvalue of A (spectrum ${Array.from(ref).map((x) => x.toPrecision(6)).join(', ')})`);
+          return;
+        }
+        case 'trace': {
+          const tr = Array.from({ length: n }, (_, i) => A[i * n + i]!).reduce((a, b) => a + b, 0);
+          let off = 0;
+          for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) off += Math.abs(A[i * n + j]!);
+          const bound = o.method === 'hutchinson' ? off : n * n * anorm;
+          if (!Number.isFinite(res.trace) || !(Math.abs(res.trace - tr) <= bound * (1 + 1e-9) + 1e-9 * (1 + Math.abs(tr)))) fail(`trace: ${res.trace}, exact ${tr}, beyond the worst case ${bound}`);
+          if (!(res.stdError >= 0) && !(o.method === 'hutchinson' && o.samples === 1)) fail(`trace: stdError ${res.stdError} (${o.method ?? 'hutch++'}, ${o.samples ?? 99} samples)`);
+          return;
+        }
+        case 'diagonal': {
+          if (res.diagonal.length !== n) fail(`diagonal: ${res.diagonal.length} values, n = ${n}`);
+          for (let i = 0; i < n; i++) {
+            let off = 0;
+            for (let j = 0; j < n; j++) if (j !== i) off += Math.abs(A[i * n + j]!);
+            const d = res.diagonal[i];
+            if (!(Math.abs(d - A[i * n + i]!) <= off * (1 + 1e-9) + 1e-12)) fail(`diagonal[${i}] = ${d}, exact ${A[i * n + i]}, beyond the worst case ±${off}`);
+          }
+          return;
+        }
+        case 'spectralDensity': {
+          if (s.mat === 'nonsym') return;
+          const gp = (o.gridPoints ?? 1000) as number;
+          if (res.grid.length !== gp || res.density.length !== gp) fail(`spectralDensity: grid ${res.grid.length} / density ${res.density.length} points, gridPoints ${gp}`);
+          expectFinite('spectralDensity density', res.density);
+          expectFinite('spectralDensity grid', res.grid);
+          for (const d of res.density) if (d < -1e-12) fail(`spectralDensity: negative density ${d}`);
+          for (const x of res.nodes) if (!(x >= ref[0]! - 1e-6 * anorm && x <= ref[n - 1]! + 1e-6 * anorm)) fail(`spectralDensity: Ritz node ${x} outside the spectrum [${ref[0]}, ${ref[n - 1]}]`);
+          for (const w of res.weights) if (!(w >= -1e-12)) fail(`spectralDensity: negative weight ${w}`);
+          return;
+        }
+        case 'cg':
+        case 'minres': {
+          if (s.b.fill === 'special' || s.mat === 'nonsym') return;
+          const shift = (s.est === 'cg' ? o.damping : o.shift) as number | undefined ?? 0;
+          if (res.x.length !== n) fail(`${s.est}: x has ${res.x.length} values, n = ${n}`);
+          const ax = matvec(A, n, res.x).map((v, i) => v + shift * res.x[i]! - bvec![i]!);
+          const rn = norm(ax);
+          const bn = norm(bvec!);
+          const rtol = (o.rtol ?? (s.est === 'cg' ? 1e-6 : 1e-8)) as number;
+          const atol = (o.atol ?? 0) as number;
+          if (res.converged && !(rn <= Math.max(rtol * bn, atol) * 1.5 + 1e-9 * anorm * norm(res.x) + 1e-12)) fail(`${s.est}: converged but ‖(A + ${shift}I)x − b‖ = ${rn} > ${Math.max(rtol * bn, atol)}`);
+          if (!(Math.abs(res.residualNorm - rn) <= 1e-6 * (bn + anorm * norm(res.x)) + 1e-3 * rn)) fail(`${s.est}: reported residualNorm ${res.residualNorm}, true ${rn}`);
+          return;
+        }
+        case 'eigh': {
+          expectClose('eigh values vs Jacobi', res.values, ref, 0, 1e-10 * anorm);
+          for (let j = 0; j < n; j++) {
+            const vj = res.vectors.slice(j * n, (j + 1) * n);
+            const r = norm(matvec(A, n, vj).map((x: number, i: number) => x - res.values[j] * vj[i]!));
+            if (!(r <= 1e-9 * anorm) || Math.abs(norm(vj) - 1) > 1e-9) fail(`eigh: pair ${j} has ‖Av − λv‖ = ${r}, ‖v‖ = ${norm(vj)}`);
+          }
+        }
+      }
+    });
+  },
+  code(s) {
+    const A = `matrix(${s.n}, '${s.mat}', ${s.seed})`;
+    const op =
+      s.form === 'dense' ? `{ size: ${s.n}, data: ${A} }`
+      : s.form === 'bad-data' ? `{ size: ${s.n}, data: ${A}.slice(1) }`
+      : s.form === 'bad-size' ? `{ size: ${s.n + 0.5}, data: ${A} }`
+      : `{ size: ${s.n}, matvec: ${{ matvec: '(v) => A·v (as an array)', matvecOut: '(v, out) => { out.set(A·v) }', 'bad-len': '(v) => (A·v).slice(1)', 'bad-throw': "() => { throw new Error('user matvec failed') }", 'bad-nan': '(v) => v.map(() => NaN)', 'bad-string': "() => 'oops'" }[s.form as string]} }  /* A = ${A} */`;
+    if (s.est === 'eigh') return `eigh(${A}, ${lit(s.nArg)})`;
+    const o = litOpts(s.options).replace(/x0: \{ len: (\d+) \}/, "x0: vec($1, 'small', 3)");
+    const bv = s.b ? `vec(${s.b.len}, '${s.b.fill}', 4)` : '';
+    if (s.est === 'cg' || s.est === 'minres') return `${s.est}(${op}, ${bv}, ${o})`;
+    if (s.est === 'eigenvalues' || s.est === 'powerIteration') return `${s.est}(${op}, ${lit(s.k)}, ${o})`;
+    return `${s.est}(${op}, ${o})`;
+  },
+};
+
+function distinct(asc: number[]): boolean {
+  const scale = Math.max(...asc.map(Math.abs), 1e-300);
+  return asc.every((x, i) => i === 0 || x - asc[i - 1]! > 1e-6 * scale);
+}
+
+// ---- lifecycle: use after dispose ---------------------------------------------------------------
+
+const LIFECYCLE = ['unary', 'binary', 'matmul', 'toArray', 'reshape', 'grad', 'hvp', 'objective', 'kfac', 'double'] as const;
+
+const lifecycle: Kind = {
+  gen(r) {
+    return { kind: 'lifecycle', what: r.pick(LIFECYCLE), dt: dtypeOf(r) };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const t = T(H, { shape: [2, 2], dtype: s.dt, fill: 'rand', seed: 1 }, live);
+    const other = T(H, { shape: [2, 2], dtype: s.dt, fill: 'rand', seed: 2 }, live);
+    const disposedCode = (op: string, fn: () => unknown) => {
+      try {
+        fn();
+        ctx.findings.push({ cls: 'accepted-invalid', op, detail: 'returned after dispose()' });
+      } catch (e) {
+        ctx.judgeError(op, 'err', e, 'after dispose()');
+        if (e instanceof H.HesseError && e.code !== 'DISPOSED') ctx.findings.push({ cls: 'bad-error', op, error: e.code, detail: `after dispose(): code ${e.code}, expected DISPOSED: ${e.message}` });
+      }
+    };
+    if (s.what === 'objective' || s.what === 'kfac') {
+      const obj = H.objective(H.nn.sequential([H.nn.linear(2, 2)]), 'mse', { x: t, y: other });
+      if (s.what === 'objective') {
+        obj.dispose();
+        disposedCode('objective.loss', () => obj.loss());
+        disposedCode('objective.operator', () => H.eigenvalues(obj.operator('ggn'), 1));
+        ctx.attempt('objective.dispose (twice)', 'ok', () => obj.dispose());
+      } else {
+        const k = obj.kfac();
+        obj.dispose();
+        ctx.attempt('kfac.mvp (objective disposed)', 'ok', () => k.mvp(new Float64Array(6)));
+        k.dispose();
+        disposedCode('kfac.mvp', () => k.mvp(new Float64Array(6)));
+        ctx.attempt('kfac.dispose (twice)', 'ok', () => k.dispose());
+      }
+      return;
+    }
+    t.dispose();
+    if (s.what === 'double') {
+      ctx.attempt('dispose (twice)', 'ok', () => t.dispose());
+      ctx.check('disposed', () => {
+        if (!t.disposed) fail('disposed is false after dispose()');
+        if (!/disposed/.test(String(t))) fail(`toString of a disposed tensor: ${String(t)}`);
+      });
+      return;
+    }
+    const f = (x: never) => H.sum(H.square(x));
+    const call = {
+      unary: () => H.tanh(t),
+      binary: () => H.add(other, t),
+      matmul: () => H.matmul(other, t),
+      toArray: () => t.toArray(),
+      reshape: () => H.reshape(t, [4]),
+      grad: () => H.grad(f)(t as never),
+      hvp: () => H.hvp(f, other as never, t as never),
+    }[s.what as 'unary'];
+    disposedCode(s.what, call);
+  },
+  code(s) {
+    const pre = `const t = T([2, 2], '${s.dt}', 'rand', 1), other = T([2, 2], '${s.dt}', 'rand', 2);`;
+    if (s.what === 'objective') return `${pre}\nconst obj = objective(nn.sequential([nn.linear(2, 2)]), 'mse', { x: t, y: other });\nobj.dispose();\nobj.loss(); eigenvalues(obj.operator('ggn'), 1); obj.dispose();`;
+    if (s.what === 'kfac') return `${pre}\nconst k = objective(nn.sequential([nn.linear(2, 2)]), 'mse', { x: t, y: other }).kfac();\nk.dispose();\nk.mvp(new Float64Array(6));`;
+    const call = { unary: 'tanh(t)', binary: 'add(other, t)', matmul: 'matmul(other, t)', toArray: 't.toArray()', reshape: 'reshape(t, [4])', grad: 'grad((x) => sum(square(x)))(t)', hvp: 'hvp((x) => sum(square(x)), other, t)', double: 't.dispose()' }[s.what as 'unary'];
+    return `${pre}\nt.dispose();\n${call};  // expected: HesseError DISPOSED`;
+  },
+};
+
+/** The tensor-level step kinds (objective.ts adds the objectives; suite.ts weighs them). */
+export const KINDS = { create, unary, binary, reduce, gemm, layout, rowwise, conv, traced, estimator, lifecycle };
+
+export type { Kind };
