@@ -420,7 +420,7 @@ function chunkSize(inv: Invocation, n: number, opts: HessianOptions): number {
 
 /** `opts.maxBytes`, a count ≥ 1 (default 512 MiB). */
 function maxBytes(inv: Invocation, opts: HessianOptions): number {
-  return opts.maxBytes === undefined ? 512 * 2 ** 20 : positive(opts.maxBytes, `${inv.op}: maxBytes`);
+  return opts.maxBytes === undefined ? 512 * 2 ** 20 : positive(opts.maxBytes, `${inv.op}: maxBytes`, Number.MAX_SAFE_INTEGER);
 }
 
 function checkDenseSize(what: string, rows: number, cols: number, dtype: DType, maxBytes: number, instead: string): void {

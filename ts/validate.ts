@@ -38,19 +38,25 @@ export function describe(x: unknown): string {
  */
 export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === 0xffffffff ? '2³² − 1' : max}]`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === U32_MAX ? '2³² − 1' : max}]`;
     throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
   }
   return value;
 }
 
-/** A count ≥ 1 (samples, steps, probes, chunk sizes, k). */
-export function positive(value: unknown, what: string, max?: number): number {
+/**
+ * The largest count the core takes: its sizes, counts and seeds are u32, so a larger value would
+ * wrap (2³² + 1 → 1) instead of being refused.
+ */
+export const U32_MAX = 0xffffffff;
+
+/** A count ≥ 1 (samples, steps, probes, chunk sizes, k), at most `max` (default 2³² − 1). */
+export function positive(value: unknown, what: string, max = U32_MAX): number {
   return integer(value, what, 1, max);
 }
 
-/** A non-negative count (0 allowed). */
-export function count(value: unknown, what: string, max?: number): number {
+/** A non-negative count (0 allowed), at most `max` (default 2³² − 1). */
+export function count(value: unknown, what: string, max = U32_MAX): number {
   return integer(value, what, 0, max);
 }
 
@@ -78,9 +84,9 @@ export function oneOf<const T extends string>(value: unknown, what: string, choi
   return value as T;
 }
 
-/** A seed: any safe integer ≥ 0 (the PRNGs take 53 bits). */
+/** A seed: an integer in [0, 2³² − 1] (the core's PRNGs are seeded with a u32). */
 export function seed(value: unknown, what: string): number {
-  return integer(value, what, 0);
+  return integer(value, what, 0, U32_MAX);
 }
 
 /** A finite number > 0 (a prior precision, a damping that must regularize, a byte limit). */
