@@ -36,9 +36,12 @@ export function describe(x: unknown): string {
  * A safe integer in [min, max] (defaults: 0 and Number.MAX_SAFE_INTEGER). `what` names the option
  * as the user wrote it, e.g. `'eigenvalues: k'`.
  */
-export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER, quietCap = false): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === U32_MAX ? '2³² − 1' : max}]`;
+    // A default cap (quietCap) is named only when it is what the value broke: "≥ 1" reads better
+    // than "in [1, 2³² − 1]" for a 0.
+    const open = max === Number.MAX_SAFE_INTEGER || (quietCap && !(typeof value === 'number' && value > max));
+    const range = open ? `an integer ≥ ${min}` : `an integer in [${min}, ${max === U32_MAX ? '2³² − 1' : max}]`;
     throw new HesseError('INVALID_ARGUMENT', `${what} must be ${range}, got ${show(value)}`);
   }
   return value;
@@ -51,13 +54,13 @@ export function integer(value: unknown, what: string, min = 0, max = Number.MAX_
 export const U32_MAX = 0xffffffff;
 
 /** A count ≥ 1 (samples, steps, probes, chunk sizes, k), at most `max` (default 2³² − 1). */
-export function positive(value: unknown, what: string, max = U32_MAX): number {
-  return integer(value, what, 1, max);
+export function positive(value: unknown, what: string, max?: number): number {
+  return integer(value, what, 1, max ?? U32_MAX, max === undefined);
 }
 
 /** A non-negative count (0 allowed), at most `max` (default 2³² − 1). */
-export function count(value: unknown, what: string, max = U32_MAX): number {
-  return integer(value, what, 0, max);
+export function count(value: unknown, what: string, max?: number): number {
+  return integer(value, what, 0, max ?? U32_MAX, max === undefined);
 }
 
 /** An axis of a rank-`rank` tensor, negative counting from the end (NumPy); returns it in [0, rank). */
@@ -86,7 +89,7 @@ export function oneOf<const T extends string>(value: unknown, what: string, choi
 
 /** A seed: an integer in [0, 2³² − 1] (the core's PRNGs are seeded with a u32). */
 export function seed(value: unknown, what: string): number {
-  return integer(value, what, 0, U32_MAX);
+  return integer(value, what, 0, U32_MAX, true);
 }
 
 /** A finite number > 0 (a prior precision, a damping that must regularize, a byte limit). */
