@@ -243,7 +243,7 @@ export class Sequential implements Model {
    * not the same numbers): weights and biases U(−1/√fan_in, 1/√fan_in), layer norm 1 and 0.
    * @param opts.seed an integer ≥ 0 (default 0).
    * @param opts.dtype 'float32' (default) or 'float64'.
-   * @throws HesseError INVALID_ARGUMENT for a bad seed or dtype; OUT_OF_MEMORY when P values do not fit wasm's 4 GiB.
+   * @throws HesseError INVALID_ARGUMENT for a bad seed or an unknown option; UNKNOWN_DTYPE for a bad dtype; OUT_OF_MEMORY when P values do not fit wasm's 4 GiB.
    */
   init(opts: { seed?: number; dtype: 'float64' }): Float64Array;
   /** Initial float32 parameters (the default dtype), length P. */
