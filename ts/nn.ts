@@ -126,7 +126,7 @@ function checkLayer(spec: LayerSpec, where: string): LayerSpec {
  * y = x·Wᵀ + b, W [out, in] (PyTorch's nn.Linear). Input [N, in] (or [N, …, in]), output [N, out].
  * @param inFeatures an integer ≥ 1.
  * @param outFeatures an integer ≥ 1.
- * @param opts.bias whether to add b (default true).
+ * @param options.bias whether to add b (default true).
  * @throws HesseError INVALID_ARGUMENT for a size that is not an integer ≥ 1.
  */
 export function linear(inFeatures: number, outFeatures: number, options: { bias?: boolean } = {}): LayerSpec {
@@ -139,9 +139,9 @@ export function linear(inFeatures: number, outFeatures: number, options: { bias?
  * @param inChannels an integer ≥ 1.
  * @param outChannels an integer ≥ 1.
  * @param kernel kh = kw, or [kh, kw]: integers ≥ 1.
- * @param opts.stride sh = sw or [sh, sw], integers ≥ 1 (default 1).
- * @param opts.padding zeros added on each side, ph = pw or [ph, pw], integers ≥ 0 (default 0).
- * @param opts.bias whether to add a bias per output channel (default true).
+ * @param options.stride sh = sw or [sh, sw], integers ≥ 1 (default 1).
+ * @param options.padding zeros added on each side, ph = pw or [ph, pw], integers ≥ 0 (default 0).
+ * @param options.bias whether to add a bias per output channel (default true).
  * @throws HesseError INVALID_ARGUMENT for a size outside those ranges.
  */
 export function conv2d(inChannels: number, outChannels: number, kernel: Pair, options: { stride?: Pair; padding?: Pair; bias?: boolean } = {}): LayerSpec {
@@ -243,7 +243,7 @@ export class Sequential implements Model {
    * not the same numbers): weights and biases U(−1/√fan_in, 1/√fan_in), layer norm 1 and 0.
    * @param opts.seed an integer ≥ 0 (default 0).
    * @param opts.dtype 'float32' (default) or 'float64'.
-   * @throws HesseError INVALID_ARGUMENT for a bad seed or dtype; OUT_OF_MEMORY when P values do not fit wasm's 4 GiB.
+   * @throws HesseError INVALID_ARGUMENT for a bad seed or an unknown option; UNKNOWN_DTYPE for a bad dtype; OUT_OF_MEMORY when P values do not fit wasm's 4 GiB.
    */
   init(opts: { seed?: number; dtype: 'float64' }): Float64Array;
   /** Initial float32 parameters (the default dtype), length P. */
