@@ -192,10 +192,7 @@ export const objective: Kind = {
       return t;
     };
     const model = ctx.attempt('nn.sequential', s.construct === 'err' ? 'any' : 'ok', () => H.nn.sequential((s.layers as Layer[]).map((l) => (l.fn === 'raw' ? l.args[0] : nnx[l.fn]!(...l.args))) as never));
-    if (!model) {
-      if (s.construct !== 'err') return;
-      return;
-    }
+    if (!model) return;
     const x = mkT(s.xShape, 'rand', 1);
     const y = s.loss === 'mean_output' || typeof s.loss !== 'string' || !(LOSSES as readonly string[]).includes(s.loss as string) ? (s.loss === 'mean_output' ? undefined : mkT([s.N, s.C], 'small', 2)) : s.labels ? keepT(live, H.tensor(s.labels, [s.N], s.dt)) : mkT([s.N, s.C], s.loss === 'mse' ? 'rand' : 'unit', 2);
     const obj = ctx.attempt('objective', s.construct, () => H.objective(model, s.loss, { x, y }, s.options));
@@ -331,8 +328,7 @@ export const objective: Kind = {
               if (val === 'err' || tolerant) break;
               const v64 = Float64Array.from(v);
               const mv = ctx.attempt('kfac.mvp', 'ok', () => kf.mvp(v64));
-              const bad = ctx.attempt('kfac.mvp (wrong length)', 'err', () => kf.mvp(new Float64Array(P + 1)));
-              void bad;
+              ctx.attempt('kfac.mvp (wrong length)', 'err', () => kf.mvp(new Float64Array(P + 1)));
               const lam = m.damping as number;
               if (!mv) break;
               const inv = ctx.attempt('kfac.inverseApply', m.dampingValidity as Validity, () => kf.inverseApply(Float64Array.from(mv, (a, i) => a + lam * v64[i]!), lam), `damping ${lit(lam)}`);
