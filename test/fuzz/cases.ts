@@ -6,7 +6,7 @@
  * (seed, index) or from its encoded description alone.
  */
 import {
-  BAD_DIMS, HUGE_SHAPES, Rng, matrix, boolOpt, combine, countOpt, dim, enumOpt, fillValue, lit, litOpts, litT, numberOpt, opts, shapeOf, size, tspec,
+  BAD_DIMS, HUGE_SHAPES, Rng, matrix, boolOpt, combine, countOpt, dim, enumOpt, fillValue, lit, litOpts, litT, numberOpt, opts, seedOpt, shapeOf, size, tspec,
   type DT, type Fill, type Opt, type TSpec, type Validity,
 } from './gen.js';
 import {
@@ -1110,7 +1110,7 @@ const estimator: Kind = {
       if (typeof k.value === 'number' && Number.isInteger(k.value) && k.value > n && k.validity === 'ok') k.validity = 'any';
       o.maxIter = countOpt(r, 1, 400, 0.12, [0]);
       o.tol = numberOpt(r, () => r.pick([1e-10, 1e-8, 1e-4]), 0);
-      o.seed = countOpt(r, 0, 1000, 0.1);
+      o.seed = seedOpt(r);
       if (est === 'eigenvalues') {
         o.which = enumOpt(r, ['largest', 'smallest', 'both']);
         o.vectors = boolOpt(r);
@@ -1121,16 +1121,16 @@ const estimator: Kind = {
       o.method = enumOpt(r, ['hutchinson', 'hutch++']);
       o.samples = countOpt(r, 1, 60, 0.15, [0, 2]);
       if (o.method.value !== 'hutchinson' && typeof o.samples.value === 'number' && o.samples.value < 3 && o.samples.validity === 'ok') o.samples.validity = 'any'; // Hutch++ needs 3
-      o.seed = countOpt(r, 0, 1000, 0.1);
+      o.seed = seedOpt(r);
     } else if (est === 'diagonal') {
       o.samples = countOpt(r, 1, 60, 0.15, [0]);
-      o.seed = countOpt(r, 0, 1000, 0.1);
+      o.seed = seedOpt(r);
     } else if (est === 'spectralDensity') {
       o.probes = countOpt(r, 1, 6, 0.12, [0]);
       o.steps = countOpt(r, 1, 30, 0.12, [0]);
       o.gridPoints = countOpt(r, 2, 300, 0.12, [0, 1]);
       o.sigma = numberOpt(r, () => r.pick([0.01, 0.05, 0.2]), 0);
-      o.seed = countOpt(r, 0, 1000, 0.1);
+      o.seed = seedOpt(r);
     } else if (est === 'cg') {
       o.damping = numberOpt(r, () => r.pick([0, 0.1, 1]), 0);
       o.rtol = numberOpt(r, () => r.pick([1e-8, 1e-6, 1e-3]), 0);

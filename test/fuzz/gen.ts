@@ -211,6 +211,14 @@ export function countOpt(r: Rng, lo: number, hi: number, pInvalid = 0.15, edges:
   return { value: r.int(lo, hi), validity: 'ok' };
 }
 
+/** A seed: any safe integer ≥ 0 is valid (validate.seed: the PRNGs take 53 bits). */
+export function seedOpt(r: Rng): Opt<unknown> {
+  const roll = r.next();
+  if (roll < 0.1) return { value: r.pick([-1, 1.5, NaN, Infinity, '2', null, true, 2 ** 53 + 2, {}]), validity: 'err' };
+  if (roll < 0.4) return { value: undefined, validity: 'ok' };
+  return { value: r.pick([0, r.int(1, 999), 2 ** 32 + 1, 2 ** 40]), validity: 'ok' };
+}
+
 /** A finite-number option ≥ min (tolerances, damping): valid draws, and NaN/±∞/strings/negatives. */
 export function numberOpt(r: Rng, valid: () => number, min: number, pInvalid = 0.15): Opt<unknown> {
   const roll = r.next();

@@ -6,7 +6,7 @@
  * (float64, smooth activations), Hessian rows vs HVPs, GGN products vs the explicit SYRK GGN,
  * K-FAC's damped inverse undoing its product, Hessian-free's monotone losses, PSD-ness.
  */
-import { Rng, boolOpt, combine, countOpt, enumOpt, fillValue, lit, litOpts, numberOpt, opts, type DT, type Opt, type Validity } from './gen.js';
+import { Rng, boolOpt, combine, countOpt, enumOpt, fillValue, lit, litOpts, numberOpt, opts, seedOpt, type DT, type Opt, type Validity } from './gen.js';
 import { dot, expectClose, expectFinite, fail, jacobiEigenvalues, maxAbs, norm } from './oracle.js';
 import type { Kind } from './cases.js';
 import type { Tensor } from '../../ts/index.js';
@@ -15,7 +15,7 @@ type Layer = { fn: string; args: unknown[] };
 const SMOOTH_ACTS = ['tanh', 'sigmoid', 'softplus', 'gelu'];
 const KINKED_ACTS = ['relu', 'leakyRelu', 'elu'];
 const LOSSES = ['mse', 'cross_entropy', 'ce', 'bce', 'bce_with_logits', 'mean_output'] as const;
-const METHODS = ['loss', 'grad', 'hvp', 'hessian', 'ggnvp', 'ggn', 'gaussNewton', 'fisherVp', 'curvatureProducts', 'kfac', 'laplace', 'hessianFree', 'operator', 'setData'] as const;
+const METHODS = ['loss', 'grad', 'hvp', 'hessian', 'ggnvp', 'ggn', 'gaussNewton', 'fisherVp', 'curvatureProducts', 'kfac', 'laplace', 'hessianFree', 'operator', 'setData', 'check'] as const;
 
 function genLayers(r: Rng, cnn: boolean, d0: number, img: [number, number, number]): { layers: Layer[]; out: number; smooth: boolean; valid: boolean } {
   const layers: Layer[] = [];
@@ -107,7 +107,7 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
   } else if (name === 'kfac') {
     const variant = enumOpt(r, ['exact', 'mc']);
     const samples = countOpt(r, 1, 3, 0.15);
-    const seed = countOpt(r, 0, 9, 0.1);
+    const seed = seedOpt(r);
     const o = opts({ variant, samples, seed });
     m.opts = o.value;
     m.damping = r.chance(0.85) ? r.pick([1e-2, 0.1, 1]) : r.pick([0, -1, NaN]);
@@ -137,6 +137,11 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
     if (wrtInput) m.validity = 'err';
     if (labelsBad) m.validity = m.curvature === 'ggn' ? 'any' : 'err';
     if (m.k as number > P) m.validity = combine(m.validity, 'any');
+  } else if (name === 'check') {
+    m.fn = r.pick(['gradCheck', 'hvpCheck', 'hessianFD']);
+    const o = m.fn === 'gradCheck' ? opts({ directions: countOpt(r, 1, 4, 0.15, [0]), seed: seedOpt(r) }) : m.fn === 'hvpCheck' ? opts({ seed: seedOpt(r) }) : opts({});
+    m.opts = o.value;
+    m.validity = combine(m.validity, o.validity);
   } else if (name === 'setData') {
     m.bad = r.chance(0.6);
     m.validity = m.bad ? 'err' : combine(labelsBad ? 'any' : 'ok');
@@ -164,7 +169,7 @@ export const objective: Kind = {
       labelsBad = true;
     }
     const wrt: Opt = r.chance(0.85) ? { value: r.pick([undefined, 'params', 'params', 'input']), validity: 'ok' } : { value: r.pick(['inputs', 'x', 1]), validity: 'err' };
-    const seed = countOpt(r, 0, 99, 0.1);
+    const seed = seedOpt(r);
     const checkFinite = boolOpt(r);
     const o = opts({ wrt, seed, checkFinite });
     const construct = combine(net.valid ? 'ok' : 'err', typeof loss === 'string' && (LOSSES as readonly string[]).includes(loss) ? 'ok' : 'err', o.validity, N === 0 ? 'any' : 'ok');
@@ -400,6 +405,25 @@ export const objective: Kind = {
             });
             break;
           }
+          case 'check': {
+            // The library's own finite-difference checks, judged by the exact derivatives.
+            const fn = m.fn as 'gradCheck' | 'hvpCheck' | 'hessianFD';
+            const res = ctx.attempt(`${fn}`, val, () => (H[fn] as (f: unknown, o: unknown) => unknown)(obj, m.opts), litOpts(m.opts as Record<string, unknown>));
+            if (!res || val === 'err' || tolerant || !exact) break;
+            ctx.check(fn, () => {
+              if (fn === 'hessianFD') {
+                const hx = obj.hessian();
+                expectClose('hessianFD vs hessian()', res as Float64Array, hx, 1e-4, 1e-6 * sc(hx));
+                return;
+              }
+              const { relError, step } = res as { relError: number; step: number };
+              if (!(step > 0 && Number.isFinite(step))) fail(`${fn}: step ${step}`);
+              // A vanishing derivative makes the relative error meaningless.
+              const scale = fn === 'gradCheck' ? maxAbs(obj.grad()) : maxAbs(obj.hessian());
+              if (scale > 1e-2 && !(relError < 1e-3)) fail(`${fn}: relError ${relError} for a smooth float64 objective`);
+            });
+            break;
+          }
           case 'setData': {
             const x2 = m.bad ? mkT(s.cnn ? [s.N + 1, ...(s.img as number[])] : [s.N, s.d0 + 1], 'rand', 3) : mkT(s.xShape, 'rand', 3);
             ctx.attempt(op, val, () => obj.setData({ x: x2, y }));
@@ -434,6 +458,7 @@ export const objective: Kind = {
           hessianFree: `hessianFree(obj, ${o});`,
           operator: `eigenvalues(obj.operator(${lit(m.curvature)}), ${m.k}, { maxIter: 200 });`,
           setData: m.bad ? 'obj.setData({ x: /* another shape */ x2, y }); obj.loss();' : 'obj.setData({ x: x2, y }); obj.loss();',
+          check: `${m.fn}(obj, ${o});`,
         }[m.name],
       );
     }
