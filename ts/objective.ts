@@ -50,6 +50,22 @@ export interface GaussNewtonOptions {
   accumulate?: 'f64';
 }
 
+/** Options of the dense matrices (Objective.dense, hessian, ggn). */
+export interface DenseOptions {
+  /** Refuse past this many bytes for the result (default 512 MiB). */
+  maxBytes?: number;
+  /** Columns per pass, K tangents in one forward-over-reverse sweep (default 64). */
+  chunk?: number;
+  /** Called after each pass: `done` of `total` columns, in the named phase. */
+  onProgress?: Progress;
+}
+
+/** Progress of a long computation: `done` of `total` units of the phase named `phase`. */
+export type Progress = (done: number, total: number, phase: string) => void;
+
+/** What a dense build is called in progress reports, by wasm curvature name. */
+const DENSE_NAMES: Record<string, string> = { hessian: 'Hessian (HVPs)', ggn: 'GGN (GGN products)', fisher: 'Fisher (Fisher products)', 'mc-fisher': 'Monte Carlo Fisher (products)' };
+
 export class Objective implements Disposable {
   readonly dtype: DType;
   /** Length of the variable: P for wrt 'params', x.size for wrt 'input'. */
@@ -204,11 +220,11 @@ export class Objective implements Disposable {
     return `mc-fisher:${this.#loss}:${samples}:${seed}`;
   }
   /** The dense Hessian [size, size], K columns per pass; refuses past `maxBytes` (default 512 MiB). */
-  hessian(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+  hessian(opts: DenseOptions = {}, at?: Typed): Typed {
     return this.dense('hessian', opts, at);
   }
   /** The dense GGN [P, P] from K-column products; refuses past `maxBytes` (default 512 MiB). */
-  ggn(opts: { maxBytes?: number; chunk?: number } = {}, at?: Typed): Typed {
+  ggn(opts: DenseOptions = {}, at?: Typed): Typed {
     return this.dense('ggn', opts, at);
   }
   /**
@@ -255,15 +271,21 @@ export class Objective implements Disposable {
     );
   }
 
-  /** A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric). */
-  dense(curvature: Curvature, opts: { maxBytes?: number; chunk?: number; onProgress?: (done: number, total: number) => void } = {}, at?: Typed): Typed {
+  /**
+   * A dense curvature matrix [size, size], K columns per pass (row i = C·eᵢ; C is symmetric).
+   * `onProgress(done, total, phase)` after each pass: `done` of `total` columns, in the phase
+   * named like "building the Hessian (HVPs)".
+   */
+  dense(curvature: Curvature, opts: DenseOptions = {}, at?: Typed): Typed {
     const n = this.size;
     const bytes = n * n * (this.dtype === 'float64' ? 8 : 4);
     const limit = opts.maxBytes ?? 512 * 2 ** 20;
     if (bytes > limit) {
       throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / 2 ** 20).toFixed(1)} MiB, over the limit of ${(limit / 2 ** 20).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at), opts.onProgress);
+    const phase = `building the ${DENSE_NAMES[this.#curvatureName(curvature).split(':')[0]!]}`;
+    const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(done, total, phase));
+    return denseFromProducts(n, this.dtype, opts.chunk ?? 64, (units, k) => this.curvatureProducts(curvature, units, k, at), onProgress);
   }
 
   /**

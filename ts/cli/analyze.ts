@@ -4,9 +4,9 @@
  * asked, an array for `--out`; main.ts prints and writes. Everything is library calls.
  */
 import { HesseError } from '../errors.js';
-import { diagonal, eigenvalues, eigh, spectralDensity, trace } from '../curvature.js';
+import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curvature.js';
 import { init } from '../runtime.js';
-import { objective, type LossName, type Objective } from '../objective.js';
+import { objective, type LossName, type Objective, type Progress } from '../objective.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx.js';
 import { npyToTensor, parseNpy } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
@@ -80,13 +80,19 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
 
-function denseSummary(m: Float32Array | Float64Array, n: number): Record<string, unknown> {
+function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progress): Record<string, unknown> {
   let tr = 0;
   let fro = 0;
   for (let i = 0; i < n; i++) tr += m[i * n + i]!;
   for (const v of m) fro += v * v;
   const out: Record<string, unknown> = { trace: tr, frobenius: Math.sqrt(fro) };
-  if (n <= MAX_DENSE_EIGEN) out.eigenvalues = Array.from(eigh(Float64Array.from(m), n).values).reverse();
+  if (n <= MAX_DENSE_EIGEN) {
+    // One wasm call: the bar shows the phase before it and completes after it.
+    const phase = `eigendecomposition n=${n}`;
+    progress(0, 1, phase);
+    out.eigenvalues = Array.from(eigvalsh(Float64Array.from(m), n)).reverse();
+    progress(1, 1, phase);
+  }
   return out;
 }
 
@@ -107,7 +113,7 @@ export async function info(read: ReadFile, modelPath: string): Promise<Result> {
 }
 
 /** loss | grad | hvp | hessian | ggn | diag | spectrum */
-export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: (done: number, total: number) => void): Promise<Result> {
+export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: Progress): Promise<Result> {
   const { model, obj, dtype } = await setup(read, modelPath, o);
   try {
     const base = { loss: obj.loss(), params: model.size };
@@ -134,7 +140,7 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
           bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
         }
         const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
-        return { json: { ...base, ...denseSummary(m, n) }, out: m };
+        return { json: { ...base, ...denseSummary(m, n, progress) }, out: m };
       }
       case 'diag': {
         const matrix = o.matrix ?? 'ggn';

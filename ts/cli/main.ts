@@ -81,26 +81,30 @@ for (const [name, description] of ANALYSES) {
       .option('--density <file>', 'write the spectral density (SLQ) as an SVG plot');
   }
   cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean; out?: string }) => {
-    const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
-    let started = false;
+    const format = '{phase}  {bar} {value}/{total} | {duration_formatted}';
+    const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true, format }, cliProgress.Presets.shades_classic) : undefined;
+    let shown: string | undefined; // the phase on the bar
     const t0 = Date.now();
-    const progress = (done: number, total: number) => {
-      // Only for work that takes over a second.
-      if (!bar || (!started && Date.now() - t0 < 1000)) return;
-      if (!started) bar.start(total, done);
-      started = true;
-      bar.update(done);
+    const progress = (done: number, total: number, phase: string) => {
+      // For work that takes over a second, and for any phase that is one blocking step (a bar
+      // could not appear during it). A new phase restarts the bar (its own count and clock).
+      if (!bar || (shown === undefined && total > 1 && Date.now() - t0 < 1000)) return;
+      if (phase === shown) return bar.update(done);
+      if (shown !== undefined) bar.stop();
+      bar.start(total, done, { phase });
+      shown = phase;
     };
     let result: Result;
     try {
       result = await analyze(name, fs.readFile, model, o, progress);
+      if (o.out && result.out) {
+        const shape = outShape(name, result);
+        const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
+        if (shown !== undefined) progress(0, 1, `writing ${o.out}`);
+        await fs.writeFile(o.out, writeNpy(arr));
+      }
     } finally {
-      if (started) bar?.stop();
-    }
-    if (o.out && result.out) {
-      const shape = outShape(name, result);
-      const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
-      await fs.writeFile(o.out, writeNpy(arr));
+      if (shown !== undefined) bar?.stop();
     }
     if (o.density && result.svg) await fs.writeFile(o.density, result.svg);
     emit(result, o);
