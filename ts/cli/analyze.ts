@@ -80,7 +80,10 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
 
-function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progress): Record<string, unknown> {
+/** All eigenvalues of a dense symmetric matrix; the CLI passes one that runs in a worker thread. */
+export type AllEigenvalues = (a: Float64Array, n: number) => Float64Array | Promise<Float64Array>;
+
+async function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progress, allEigenvalues: AllEigenvalues): Promise<Record<string, unknown>> {
   let tr = 0;
   let fro = 0;
   for (let i = 0; i < n; i++) tr += m[i * n + i]!;
@@ -90,7 +93,7 @@ function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progr
     // One wasm call: the bar shows the phase before it and completes after it.
     const phase = `eigendecomposition n=${n}`;
     progress(0, 1, phase);
-    out.eigenvalues = Array.from(eigvalsh(Float64Array.from(m), n)).reverse();
+    out.eigenvalues = Array.from(await allEigenvalues(Float64Array.from(m), n)).reverse();
     progress(1, 1, phase);
   }
   return out;
@@ -113,7 +116,7 @@ export async function info(read: ReadFile, modelPath: string): Promise<Result> {
 }
 
 /** loss | grad | hvp | hessian | ggn | diag | spectrum */
-export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: Progress): Promise<Result> {
+export async function analyze(command: string, read: ReadFile, modelPath: string, o: CommonOptions, progress: Progress, allEigenvalues: AllEigenvalues = eigvalsh): Promise<Result> {
   const { model, obj, dtype } = await setup(read, modelPath, o);
   try {
     const base = { loss: obj.loss(), params: model.size };
@@ -140,7 +143,7 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
           bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
         }
         const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
-        return { json: { ...base, ...denseSummary(m, n, progress) }, out: m };
+        return { json: { ...base, ...(await denseSummary(m, n, progress, allEigenvalues)) }, out: m };
       }
       case 'diag': {
         const matrix = o.matrix ?? 'ggn';

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { HesseError } from '../errors.js';
+import { HesseError, type HesseErrorCode } from '../errors.js';
 import { writeNpy } from '../io/npy.js';
 import { analyze, info, type CommonOptions, type Result } from './analyze.js';
 import { demo } from './demo.js';
@@ -21,6 +21,26 @@ interface NodeProcess {
 const proc = (globalThis as unknown as { process: NodeProcess }).process;
 const fsName = 'node:fs/promises';
 const fs = (await import(fsName)) as { readFile(p: string): Promise<Uint8Array>; writeFile(p: string, d: Uint8Array | string): Promise<void> };
+interface Worker {
+  once(event: 'message', f: (m: { values?: Float64Array; error?: { code: string; message: string } }) => void): void;
+  once(event: 'error', f: (e: Error) => void): void;
+  terminate(): Promise<number>;
+}
+const wtName = 'node:worker_threads';
+const { Worker } = (await import(wtName)) as { Worker: new (url: URL, o: { workerData: unknown; transferList: ArrayBuffer[] }) => Worker };
+
+/** eigvalsh in a worker thread (eigvalsh-worker.ts): the bar's clock runs during the long wasm call. */
+function eigenvaluesInWorker(a: Float64Array, n: number): Promise<Float64Array> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./eigvalsh-worker.js', import.meta.url), { workerData: { a, n }, transferList: [a.buffer as ArrayBuffer] });
+    w.once('error', reject);
+    w.once('message', (m) => {
+      void w.terminate();
+      if (m.values) resolve(m.values);
+      else reject(new HesseError(m.error!.code as HesseErrorCode, m.error!.message));
+    });
+  });
+}
 
 const program = new Command('hessian').description('second-order autodiff on a WebAssembly SIMD core').exitOverride();
 
@@ -96,7 +116,7 @@ for (const [name, description] of ANALYSES) {
     };
     let result: Result;
     try {
-      result = await analyze(name, fs.readFile, model, o, progress);
+      result = await analyze(name, fs.readFile, model, o, progress, eigenvaluesInWorker);
       if (o.out && result.out) {
         const shape = outShape(name, result);
         const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
