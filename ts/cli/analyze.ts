@@ -84,16 +84,17 @@ const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => 
 export type AllEigenvalues = (a: Float64Array, n: number) => Float64Array | Promise<Float64Array>;
 
 async function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progress, allEigenvalues: AllEigenvalues): Promise<Record<string, unknown>> {
+  const a = Float64Array.from(m);
   let tr = 0;
   let fro = 0;
-  for (let i = 0; i < n; i++) tr += m[i * n + i]!;
-  for (const v of m) fro += v * v;
+  for (let i = 0; i < n; i++) tr += a[i * n + i]!;
+  for (let k = 0; k < a.length; k++) fro += a[k]! * a[k]!; // indexed: for-of took 0.6 s at n = 4096
   const out: Record<string, unknown> = { trace: tr, frobenius: Math.sqrt(fro) };
   if (n <= MAX_DENSE_EIGEN) {
     // One wasm call: the bar shows the phase before it and completes after it.
     const phase = `eigendecomposition n=${n}`;
     progress(0, 1, phase);
-    out.eigenvalues = Array.from(await allEigenvalues(Float64Array.from(m), n)).reverse();
+    out.eigenvalues = Array.from(await allEigenvalues(a, n)).reverse();
     progress(1, 1, phase);
   }
   return out;
