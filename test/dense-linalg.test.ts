@@ -154,8 +154,18 @@ describe('progress phases of the dense path', () => {
       'y.npy': h.npy.writeNpy({ dtype: 'float32', shape: [4, 2], data: Float32Array.from(randn(r, 8)) }),
     };
     const phases: string[] = [];
-    const res = await analyze('hessian', async (p) => files[p]!, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, (d, t, p) => phases.push(`${p} ${d}/${t}`));
+    const read = async (p: string) => files[p]!;
+    const res = await analyze('hessian', read, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, (d, t, p) => phases.push(`${p} ${d}/${t}`));
     expect(phases).toEqual(['building the Hessian (HVPs) 6/6', 'eigendecomposition n=6 0/1', 'eigendecomposition n=6 1/1']);
-    expect((res.json.eigenvalues as number[]).length).toBe(6);
+    const eig = res.json.eigenvalues as number[];
+    expect(eig.length).toBe(6);
+    // The eigenvalues (descending) are those of the symmetric part of the --out matrix.
+    const m = Float64Array.from(res.out!);
+    const sym = m.map((v, k) => (v + m[(k % 6) * 6 + Math.floor(k / 6)]!) / 2);
+    expect(eig).toEqual(Array.from(h.eigvalsh(sym, 6)).reverse());
+    // A non-finite Hessian is named as such, in the user's terms; the next call works.
+    files['xnan.npy'] = h.npy.writeNpy({ dtype: 'float32', shape: [4, 3], data: Float32Array.from({ length: 12 }, (_, i) => (i === 4 ? Number.NaN : i / 10)) });
+    await expect(analyze('ggn', read, 'm.onnx', { x: 'xnan.npy', y: 'y.npy', loss: 'mse' }, () => {})).rejects.toThrow(/^the GGN has a non-finite entry \[\d+\]\[\d+\] = NaN: .* check --x and --y/);
+    expect((await analyze('ggn', read, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, () => {})).json.eigenvalues).toHaveLength(6);
   });
 });

@@ -83,14 +83,23 @@ const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => 
 /** All eigenvalues of a dense symmetric matrix; the CLI passes one that runs in a worker thread. */
 export type AllEigenvalues = (a: Float64Array, n: number) => Float64Array | Promise<Float64Array>;
 
-async function denseSummary(m: Float32Array | Float64Array, n: number, progress: Progress, allEigenvalues: AllEigenvalues): Promise<Record<string, unknown>> {
+async function denseSummary(what: string, m: Float32Array | Float64Array, n: number, progress: Progress, allEigenvalues: AllEigenvalues): Promise<Record<string, unknown>> {
   const a = Float64Array.from(m);
+  const at = a.findIndex((v) => !Number.isFinite(v));
+  if (at >= 0) {
+    bad(`the ${what} has a non-finite entry [${Math.floor(at / n)}][${at % n}] = ${a[at]}: the loss or its derivatives are not finite at these parameters and data; check --x and --y for NaN or ±Infinity`);
+  }
   let tr = 0;
   let fro = 0;
   for (let i = 0; i < n; i++) tr += a[i * n + i]!;
   for (let k = 0; k < a.length; k++) fro += a[k]! * a[k]!; // indexed: for-of took 0.6 s at n = 4096
   const out: Record<string, unknown> = { trace: tr, frobenius: Math.sqrt(fro) };
   if (n <= MAX_DENSE_EIGEN) {
+    // Built row by row (row i = C·eᵢ), the matrix is symmetric only up to rounding, which in
+    // float32 can pass eigvalsh's symmetry check by a hair or not at all: decompose (C + Cᵀ)/2.
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i] = (a[i * n + j]! + a[j * n + i]!) / 2;
+    }
     // One wasm call: the bar shows the phase before it and completes after it.
     const phase = `eigendecomposition n=${n}`;
     progress(0, 1, phase);
@@ -144,7 +153,7 @@ export async function analyze(command: string, read: ReadFile, modelPath: string
           bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hesse spectrum' (--top/--bottom/--trace) instead`);
         }
         const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
-        return { json: { ...base, ...(await denseSummary(m, n, progress, allEigenvalues)) }, out: m };
+        return { json: { ...base, ...(await denseSummary(command === 'ggn' ? 'GGN' : 'Hessian', m, n, progress, allEigenvalues)) }, out: m };
       }
       case 'diag': {
         const matrix = o.matrix ?? 'ggn';
