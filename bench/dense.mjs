@@ -8,7 +8,7 @@
 // written as ONNX with onnx-proto, with a seeded float32 batch of --batch samples.
 // --old DIR: a wasm-bindgen build (hesse.js + hesse_bg.wasm) of an older hesse whose `eigh` is
 // also timed on the same matrix, e.g. the hand-written Householder + QL of commit 35323fb:
-//   git archive 35323fb | tar -x -C /tmp/hesse-old && (cd /tmp/hesse-old && bash scripts/build-wasm.sh)
+//   mkdir -p /tmp/hesse-old && git archive 35323fb | tar -x -C /tmp/hesse-old && (cd /tmp/hesse-old && bash scripts/build-wasm.sh)
 //   node bench/dense.mjs --old /tmp/hesse-old/ts/wasm
 // If PyTorch (or NumPy) is importable by python3 (or $PYTHON), its eigvalsh runs on the same matrix
 // (one thread).
