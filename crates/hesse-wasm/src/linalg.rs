@@ -147,6 +147,18 @@ pub fn eigh(a: JsValue, n: u32) -> JsResult<JsValue> {
     Ok(object(&[("values", f64s(&values)?), ("vectors", f64s(&vectors)?)]))
 }
 
+/// Eigenvalues only of a dense symmetric matrix (ascending).
+#[wasm_bindgen]
+pub fn eigvalsh(a: &[f64], n: u32) -> JsResult<Vec<f64>> {
+    linalg::eigvalsh(a, n as usize).map_err(js_error)
+}
+
+/// The Cholesky factor L (lower triangular, row-major) of a symmetric positive definite matrix.
+#[wasm_bindgen]
+pub fn cholesky(a: &[f64], n: u32) -> JsResult<Vec<f64>> {
+    linalg::cholesky(a, n as usize).map_err(js_error)
+}
+
 /// Lanczos with full reorthogonalization: `which` is "largest" | "smallest" | "both".
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
