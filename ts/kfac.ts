@@ -7,7 +7,7 @@
  * columns backpropagated to the layer output, so that B ⊗ A is exact for a batch of one; see
  * crates/hesse-core/src/autodiff/kfac.rs.
  */
-import { call } from './errors.js';
+import { call, HesseError } from './errors.js';
 import type { RawKfac } from './wasm/hesse.js';
 
 export interface KfacLayer {
@@ -31,10 +31,10 @@ export class Kfac implements Disposable {
   /** @internal */
   constructor(raw: RawKfac) {
     this.#raw = raw;
-    this.layers = raw.layers() as KfacLayer[];
+    this.layers = call(() => raw.layers()) as KfacLayer[];
   }
   #handle(): RawKfac {
-    if (!this.#raw) throw new Error('K-FAC factors were used after dispose()');
+    if (!this.#raw) throw new HesseError('DISPOSED', 'K-FAC factors were used after dispose()');
     return this.#raw;
   }
   /** (B ⊗ A)·v per K-FAC layer (zero outside them). */
