@@ -149,14 +149,16 @@ pub fn eigh(a: JsValue, n: u32) -> JsResult<JsValue> {
 
 /// Eigenvalues only of a dense symmetric matrix (ascending).
 #[wasm_bindgen]
-pub fn eigvalsh(a: &[f64], n: u32) -> JsResult<Vec<f64>> {
-    linalg::eigvalsh(a, n as usize).map_err(js_error)
+pub fn eigvalsh(a: JsValue, n: u32) -> JsResult<JsValue> {
+    let a = any_from_js::<f64>(&a, "eigvalsh")?;
+    f64s(&linalg::eigvalsh(&a, n as usize).map_err(js_error)?)
 }
 
 /// The Cholesky factor L (lower triangular, row-major) of a symmetric positive definite matrix.
 #[wasm_bindgen]
-pub fn cholesky(a: &[f64], n: u32) -> JsResult<Vec<f64>> {
-    linalg::cholesky(a, n as usize).map_err(js_error)
+pub fn cholesky(a: JsValue, n: u32) -> JsResult<JsValue> {
+    let a = any_from_js::<f64>(&a, "cholesky")?;
+    f64s(&linalg::cholesky(&a, n as usize).map_err(js_error)?)
 }
 
 /// Lanczos with full reorthogonalization: `which` is "largest" | "smallest" | "both".
