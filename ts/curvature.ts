@@ -90,7 +90,12 @@ function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) 
   try {
     return call(() => fn(raw));
   } finally {
-    raw.free();
+    try {
+      raw.free();
+    } catch {
+      // Only after a trap inside fn can free fail (its borrow is still set): fn's error is the
+      // one to report, not wasm-bindgen's "while it was borrowed".
+    }
   }
 }
 
@@ -161,7 +166,7 @@ export function eigenvalues(op: OperatorLike, k: number, options: EigenOptions =
   const n = sizeOf(op, 'eigenvalues');
   const kk = check.positive(k, 'eigenvalues: k', n);
   const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
-  const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk);
+  const maxIter = check.integer(opts.maxIter ?? Math.max(300, kk), `eigenvalues: maxIter (k = ${kk})`, kk, check.U32_MAX, true);
   const tol = check.finite(opts.tol ?? 1e-8, 'eigenvalues: tol', 0);
   const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
   const vectors = check.flag(opts.vectors, 'eigenvalues: vectors');
@@ -243,7 +248,7 @@ export interface TraceResult {
 export function trace(op: OperatorLike, options: TraceOptions = {}): TraceResult {
   const opts = check.options(options, 'trace', ['method', 'samples', 'seed']);
   const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
-  const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1);
+  const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1, check.U32_MAX, true);
   const seed = check.seed(opts.seed ?? 0, 'trace: seed');
   return withOperator(op, 'trace', (raw) => core().traceEstimate(raw, method, u32(samples), seed) as TraceResult);
 }
@@ -317,7 +322,7 @@ export function spectralDensity(op: OperatorLike, options: DensityOptions = {}):
   const opts = check.options(options, 'spectralDensity', ['probes', 'steps', 'gridPoints', 'sigma', 'seed']);
   const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
   const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
-  const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2);
+  const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2, check.U32_MAX, true);
   const sigma = check.positiveNumber(opts.sigma ?? 0.01, 'spectralDensity: sigma');
   const seed = check.seed(opts.seed ?? 0, 'spectralDensity: seed');
   return withOperator(op, 'spectralDensity', (raw) => core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult);

@@ -72,7 +72,9 @@ const create: Kind = {
       validity = 'err';
     } else if (roll < 0.3) {
       shape = r.pick(HUGE_SHAPES);
-      validity = size(shape as number[]) === 0 ? 'ok' : fn === 'zeros' || fn === 'full' ? 'any' : 'err';
+      // An empty shape whose other dims overflow together may be refused too: the core admits a
+      // shape only if the product of its non-zero dims fits (so every partial product does).
+      validity = size(shape as number[]) === 0 ? 'any' : fn === 'zeros' || fn === 'full' ? 'any' : 'err';
     }
     let dtype: unknown = r.pick(['float32', 'float64', undefined]);
     if (r.chance(0.1)) {
@@ -346,6 +348,7 @@ const gemm: Kind = {
       beta = 1; // beta without c
       validity = 'err';
     }
+    if (Number.isNaN(alpha)) validity = combine(validity, 'any'); // a NaN alpha: propagated, or refused as not finite
     return { kind: 'gemm', a: tspec(r, as, dt), b: tspec(r, bs, dt), m, k, n, ta, tb, alpha, beta, c, useMatmul, validity };
   },
   run(s, ctx, live) {
@@ -426,6 +429,11 @@ const layout: Kind = {
         validity = bad === 'product' && n === 0 ? 'ok' : 'err';
         if (bad === 'product' && n === 0) to.pop();
         if (bad === 'huge' && n === 0) validity = 'any';
+        // A pushed dimension next to a −1 is absorbed by it when it divides what is left.
+        if (bad === 'product' && n > 0 && to.filter((d) => d === -1).length === 1) {
+          const known = (to as number[]).filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+          validity = n % known === 0 ? 'ok' : 'err';
+        }
       }
       if (n === 0 && to.includes(-1)) validity = 'err'; // −1 is ambiguous for 0 elements
       return { kind: 'layout', op, x: tspec(r, shape, dt), to, validity };
@@ -655,7 +663,7 @@ const conv: Kind = {
     let validity: Validity = 'ok';
     const pairOpt = (lo: number, hi: number): Opt => {
       const roll = r.next();
-      if (roll < 0.1) return { value: r.pick([0, -1, 1.5, NaN, '1', [1], [1, 2, 3], 2 ** 16 + 1, 2 ** 32]), validity: 'err' };
+      if (roll < 0.1) return { value: r.pick([0, -1, 1.5, NaN, '1', [1], [1, 2, 3], -(2 ** 16), 2 ** 32]), validity: 'err' };
       if (roll < 0.4) return { value: undefined, validity: 'ok' };
       return { value: r.chance(0.5) ? r.int(lo, hi) : [r.int(lo, hi), r.int(lo, hi)], validity: 'ok' };
     };
@@ -1152,6 +1160,12 @@ const estimator: Kind = {
     }
     if (b && b.len !== n) validity = 'err';
     if (b && b.fill === 'special') validity = combine(validity, 'any');
+    // A broken matvec shows only when a product is taken (none for n = 0 or maxIter 0), and the
+    // "short" data of an empty matrix is still empty.
+    const noProducts = n === 0 || o.maxIter?.value === 0;
+    if ((['bad-len', 'bad-throw', 'bad-string'].includes(form) && noProducts) || (form === 'bad-data' && n === 0)) {
+      if (validity === 'err' && !(b && b.len !== n)) validity = 'any';
+    }
     const { value: options, validity: ov } = opts(o);
     validity = combine(validity, ov, k.validity);
     if (n === 0 && validity === 'ok') validity = 'any'; // an empty operator: results are empty, or a clear error

@@ -32,7 +32,7 @@ export interface Finding {
 
 export const KNOWN_CODES = new Set([
   'SHAPE_MISMATCH', 'LENGTH_MISMATCH', 'DTYPE_MISMATCH', 'UNKNOWN_DTYPE', 'OUT_OF_MEMORY', 'INVALID_ARGUMENT',
-  'DISPOSED', 'NOT_INITIALIZED', 'UNSUPPORTED_RUNTIME', 'UNSUPPORTED_OP', 'MALFORMED_FILE',
+  'DISPOSED', 'NOT_INITIALIZED', 'UNSUPPORTED_RUNTIME', 'UNSUPPORTED_OP', 'MALFORMED_FILE', 'NON_FINITE', 'LOAD_FAILED',
 ]);
 
 /** A u32/u64 wrapped from a negative number, or the u32 max, inside a message. */
@@ -75,7 +75,8 @@ export class Ctx {
       return;
     }
     if (this.findings.some((f) => f.cls === 'trap')) throw new Trapped('after a trap'); // the rest is its echo
-    if (!(e instanceof this.H.HesseError)) {
+    // INTERNAL is how ts/errors.ts reports a trap of the wasm core to users: still a trap.
+    if (!(e instanceof this.H.HesseError) || e.code === 'INTERNAL') {
       const name = e instanceof WebAssembly.RuntimeError ? 'WebAssembly.RuntimeError' : e instanceof Error ? e.constructor.name : typeof e;
       const msg = e instanceof Error ? e.message : String(e);
       // The innermost named frames say where it came from (the bundle's line numbers would not).
