@@ -18,9 +18,19 @@ export type HesseErrorCode =
   | 'LOAD_FAILED'
   | 'INTERNAL';
 
+/**
+ * The error hesse throws for anything a caller can get wrong (and for its own bugs, as
+ * INTERNAL): `code` says which kind of failure it is; `message` says what was wrong, in the
+ * caller's terms, and what to do. Check it with `e instanceof HesseError && e.code === '…'`.
+ * The wasm instance keeps working after one (after INTERNAL, objects the failed call was using
+ * are closed and throw DISPOSED).
+ */
 export class HesseError extends Error {
+  /** Always 'HesseError' (what stack traces and `String(e)` show before the message). */
   override readonly name = 'HesseError';
+  /** An error of kind `code` with the full `message` (the code is not repeated in it). */
   constructor(
+    /** Which kind of failure this is; stable across versions, for programs to branch on. */
     readonly code: HesseErrorCode,
     message: string,
   ) {
