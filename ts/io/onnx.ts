@@ -284,7 +284,7 @@ export class OnnxModel implements Model {
     }
   }
 
-  /** The file's own parameter values (its initializers), flat. */
+  /** The file's own parameter values (its float initializers), flat, P values: float64 unless `dtype: 'float32'`. */
   init(opts: { dtype?: DType } = {}): Float32Array | Float64Array {
     return opts.dtype === 'float32' ? Float32Array.from(this.#initial) : Float64Array.from(this.#initial);
   }
