@@ -20,10 +20,10 @@ export {
   type ParamTree, type SymParams, type TensorsOf, type Like, type DTypeOfTree, type DenseOf, type Traceable, type TransformOptions, type HessianOptions,
 } from './transforms.js';
 export * as nn from './nn.js';
-export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions } from './objective.js';
+export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions, type Progress } from './objective.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
-  eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh,
+  eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh, eigvalsh, cholesky,
   type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator,
   type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
   type EigenResultWithVectors, type PowerIterationOptions, type PowerIterationResult, type TraceOptions, type TraceResult,

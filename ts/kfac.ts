@@ -48,7 +48,7 @@ export class Kfac implements Disposable {
   constructor(raw: RawKfac, size: number) {
     this.#raw = raw;
     this.size = size;
-    this.layers = raw.layers() as KfacLayer[];
+    this.layers = call(() => raw.layers()) as KfacLayer[];
   }
   #handle(what: string): RawKfac {
     if (!this.#raw) throw new HesseError('DISPOSED', `${what}: the K-FAC factors were used after dispose()`);

@@ -66,6 +66,8 @@ export interface DenseOptions {
   maxBytes?: number;
   /** Columns (directions) per pass, an integer ≥ 1 (default 64). */
   chunk?: number;
+  /** Called after each pass: `done` of `total` columns, in the named phase. */
+  onProgress?: Progress;
 }
 
 /** Options of {@link Objective.gaussNewton}. */
@@ -89,6 +91,12 @@ export interface KfacOptions {
   /** Seed of the draws for 'mc', an integer ≥ 0 (default 0). */
   seed?: number;
 }
+
+/** Progress of a long computation: `done` of `total` units of the phase named `phase`. */
+export type Progress = (done: number, total: number, phase: string) => void;
+
+/** What a dense build is called in progress reports, by wasm curvature name. */
+const DENSE_NAMES: Record<string, string> = { hessian: 'Hessian (HVPs)', ggn: 'GGN (GGN products)', fisher: 'Fisher (Fisher products)', 'mc-fisher': 'Monte Carlo Fisher (products)' };
 
 /**
  * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. Every method
@@ -391,10 +399,11 @@ export class Objective<D extends DType = DType> implements Disposable {
 
   /**
    * A dense curvature matrix [size, size] (row-major), `chunk` columns per pass (row i = C·eᵢ; C is
-   * symmetric). `onProgress(done, total)` is called after each pass with the columns done.
+   * symmetric). `onProgress(done, total, phase)` after each pass: `done` of `total` columns, in the
+   * phase named like "building the Hessian (HVPs)".
    * @throws HesseError OUT_OF_MEMORY when the matrix is over `maxBytes` (default 512 MiB); INVALID_ARGUMENT for a bad option or curvature.
    */
-  dense(curvature: Curvature, options: DenseOptions & { onProgress?: (done: number, total: number) => void } = {}, at?: Vector): TypedArrayOf<D> {
+  dense(curvature: Curvature, options: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     const opts = check.options(options, 'dense', ['maxBytes', 'chunk', 'onProgress']);
     this.#curvatureName(curvature, 'dense');
     const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
@@ -404,7 +413,10 @@ export class Objective<D extends DType = DType> implements Disposable {
     if (bytes > limit) {
       throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / MiB).toFixed(1)} MiB, over the limit of ${(limit / MiB).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    return denseFromProducts(n, this.dtype, chunk, (units, k) => this.curvatureProducts(curvature, units, k, at), opts.onProgress) as TypedArrayOf<D>;
+    const phase = `building the ${DENSE_NAMES[this.#curvatureName(curvature, 'dense').split(':')[0]!]}`;
+    const progress = opts.onProgress;
+    const onProgress = progress && ((done: number, total: number) => progress(done, total, phase));
+    return denseFromProducts(n, this.dtype, chunk, (units, k) => this.curvatureProducts(curvature, units, k, at), onProgress) as TypedArrayOf<D>;
   }
 
   /**

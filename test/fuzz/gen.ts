@@ -205,10 +205,26 @@ const NOT_COUNTS: readonly unknown[] = [-1, 1.5, NaN, Infinity, -Infinity, '2', 
  */
 export function countOpt(r: Rng, lo: number, hi: number, pInvalid = 0.15, edges: readonly number[] = []): Opt<unknown> {
   const roll = r.next();
-  if (roll < pInvalid) return { value: r.pick(NOT_COUNTS), validity: 'err' };
+  if (roll < pInvalid) return refused(r.pick(NOT_COUNTS));
   if (roll < pInvalid + 0.08 && edges.length) return { value: r.pick(edges), validity: 'any' };
   if (roll < pInvalid + 0.3) return { value: undefined, validity: 'ok' };
   return { value: r.int(lo, hi), validity: 'ok' };
+}
+
+/** A seed: an integer in [0, 2³² − 1] is valid (validate.seed: the core's PRNGs take a u32). */
+export function seedOpt(r: Rng): Opt<unknown> {
+  const roll = r.next();
+  if (roll < 0.1) return refused(r.pick([-1, 1.5, NaN, Infinity, '2', null, true, 2 ** 32, 2 ** 32 + 1, 2 ** 40, 2 ** 53 + 2, {}]));
+  if (roll < 0.4) return { value: undefined, validity: 'ok' };
+  return { value: r.pick([0, r.int(1, 999), 2 ** 32 - 1]), validity: 'ok' };
+}
+
+/**
+ * A value an option must refuse, except null: an option given as null may mean "not given" (the
+ * default, as `??` reads it) or be refused, so either is right ('any'); neither may trap or lie.
+ */
+function refused(value: unknown): Opt<unknown> {
+  return { value, validity: value === null ? 'any' : 'err' };
 }
 
 /** A finite-number option ≥ min (tolerances, damping): valid draws, and NaN/±∞/strings/negatives. */
@@ -216,7 +232,7 @@ export function numberOpt(r: Rng, valid: () => number, min: number, pInvalid = 0
   const roll = r.next();
   if (roll < pInvalid) {
     const bad = [NaN, Infinity, -Infinity, '0.1', null, ...(min > -Infinity ? [min - 1, -1e-3 + min] : [])];
-    return { value: r.pick(bad), validity: 'err' };
+    return refused(r.pick(bad));
   }
   if (roll < pInvalid + 0.3) return { value: undefined, validity: 'ok' };
   return { value: valid(), validity: 'ok' };
@@ -225,7 +241,7 @@ export function numberOpt(r: Rng, valid: () => number, min: number, pInvalid = 0
 /** An enum option: a choice, undefined, or an unknown string/number (validity 'err'). */
 export function enumOpt(r: Rng, choices: readonly string[], pInvalid = 0.12): Opt<unknown> {
   const roll = r.next();
-  if (roll < pInvalid) return { value: r.pick(['', 'LARGEST', 'other', 42, null, 'hutch', 'f32', 'last_layer']), validity: 'err' };
+  if (roll < pInvalid) return refused(r.pick(['', 'LARGEST', 'other', 42, null, 'hutch', 'f32', 'last_layer']));
   if (roll < pInvalid + 0.3) return { value: undefined, validity: 'ok' };
   return { value: r.pick(choices), validity: 'ok' };
 }

@@ -6,7 +6,7 @@
  * (float64, smooth activations), Hessian rows vs HVPs, GGN products vs the explicit SYRK GGN,
  * K-FAC's damped inverse undoing its product, Hessian-free's monotone losses, PSD-ness.
  */
-import { Rng, boolOpt, combine, countOpt, enumOpt, fillValue, lit, litOpts, numberOpt, opts, type DT, type Opt, type Validity } from './gen.js';
+import { Rng, boolOpt, combine, countOpt, enumOpt, fillValue, lit, litOpts, numberOpt, opts, seedOpt, type DT, type Opt, type Validity } from './gen.js';
 import { dot, expectClose, expectFinite, fail, jacobiEigenvalues, maxAbs, norm } from './oracle.js';
 import type { Kind } from './cases.js';
 import type { Tensor } from '../../ts/index.js';
@@ -15,7 +15,7 @@ type Layer = { fn: string; args: unknown[] };
 const SMOOTH_ACTS = ['tanh', 'sigmoid', 'softplus', 'gelu'];
 const KINKED_ACTS = ['relu', 'leakyRelu', 'elu'];
 const LOSSES = ['mse', 'cross_entropy', 'ce', 'bce', 'bce_with_logits', 'mean_output'] as const;
-const METHODS = ['loss', 'grad', 'hvp', 'hessian', 'ggnvp', 'ggn', 'gaussNewton', 'fisherVp', 'curvatureProducts', 'kfac', 'laplace', 'hessianFree', 'operator', 'setData'] as const;
+const METHODS = ['loss', 'grad', 'hvp', 'hessian', 'ggnvp', 'ggn', 'gaussNewton', 'fisherVp', 'curvatureProducts', 'kfac', 'laplace', 'hessianFree', 'operator', 'setData', 'check'] as const;
 
 function genLayers(r: Rng, cnn: boolean, d0: number, img: [number, number, number]): { layers: Layer[]; out: number; smooth: boolean; valid: boolean } {
   const layers: Layer[] = [];
@@ -107,7 +107,7 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
   } else if (name === 'kfac') {
     const variant = enumOpt(r, ['exact', 'mc']);
     const samples = countOpt(r, 1, 3, 0.15);
-    const seed = countOpt(r, 0, 9, 0.1);
+    const seed = seedOpt(r);
     const o = opts({ variant, samples, seed });
     m.opts = o.value;
     m.damping = r.chance(0.85) ? r.pick([1e-2, 0.1, 1]) : r.pick([0, -1, NaN]);
@@ -137,6 +137,11 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
     if (wrtInput) m.validity = 'err';
     if (labelsBad) m.validity = m.curvature === 'ggn' ? 'any' : 'err';
     if (m.k as number > P) m.validity = combine(m.validity, 'any');
+  } else if (name === 'check') {
+    m.fn = r.pick(['gradCheck', 'hvpCheck', 'hessianFD']);
+    const o = m.fn === 'gradCheck' ? opts({ directions: countOpt(r, 1, 4, 0.15, [0]), seed: seedOpt(r) }) : m.fn === 'hvpCheck' ? opts({ seed: seedOpt(r) }) : opts({});
+    m.opts = o.value;
+    m.validity = combine(m.validity, o.validity);
   } else if (name === 'setData') {
     m.bad = r.chance(0.6);
     m.validity = m.bad ? 'err' : combine(labelsBad ? 'any' : 'ok');
@@ -164,7 +169,7 @@ export const objective: Kind = {
       labelsBad = true;
     }
     const wrt: Opt = r.chance(0.85) ? { value: r.pick([undefined, 'params', 'params', 'input']), validity: 'ok' } : { value: r.pick(['inputs', 'x', 1]), validity: 'err' };
-    const seed = countOpt(r, 0, 99, 0.1);
+    const seed = seedOpt(r);
     const checkFinite = boolOpt(r);
     const o = opts({ wrt, seed, checkFinite });
     const construct = combine(net.valid ? 'ok' : 'err', typeof loss === 'string' && (LOSSES as readonly string[]).includes(loss) ? 'ok' : 'err', o.validity, N === 0 ? 'any' : 'ok');
@@ -192,10 +197,7 @@ export const objective: Kind = {
       return t;
     };
     const model = ctx.attempt('nn.sequential', s.construct === 'err' ? 'any' : 'ok', () => H.nn.sequential((s.layers as Layer[]).map((l) => (l.fn === 'raw' ? l.args[0] : nnx[l.fn]!(...l.args))) as never));
-    if (!model) {
-      if (s.construct !== 'err') return;
-      return;
-    }
+    if (!model) return;
     const x = mkT(s.xShape, 'rand', 1);
     const y = s.loss === 'mean_output' || typeof s.loss !== 'string' || !(LOSSES as readonly string[]).includes(s.loss as string) ? (s.loss === 'mean_output' ? undefined : mkT([s.N, s.C], 'small', 2)) : s.labels ? keepT(live, H.tensor(s.labels, [s.N], s.dt)) : mkT([s.N, s.C], s.loss === 'mse' ? 'rand' : 'unit', 2);
     const obj = ctx.attempt('objective', s.construct, () => H.objective(model, s.loss, { x, y }, s.options));
@@ -331,8 +333,7 @@ export const objective: Kind = {
               if (val === 'err' || tolerant) break;
               const v64 = Float64Array.from(v);
               const mv = ctx.attempt('kfac.mvp', 'ok', () => kf.mvp(v64));
-              const bad = ctx.attempt('kfac.mvp (wrong length)', 'err', () => kf.mvp(new Float64Array(P + 1)));
-              void bad;
+              ctx.attempt('kfac.mvp (wrong length)', 'err', () => kf.mvp(new Float64Array(P + 1)));
               const lam = m.damping as number;
               if (!mv) break;
               const inv = ctx.attempt('kfac.inverseApply', m.dampingValidity as Validity, () => kf.inverseApply(Float64Array.from(mv, (a, i) => a + lam * v64[i]!), lam), `damping ${lit(lam)}`);
@@ -404,6 +405,26 @@ export const objective: Kind = {
             });
             break;
           }
+          case 'check': {
+            // The library's own finite-difference checks, judged by the exact derivatives.
+            const fn = m.fn as 'gradCheck' | 'hvpCheck' | 'hessianFD';
+            const res = ctx.attempt(`${fn}`, val, () => (H[fn] as (f: unknown, o: unknown) => unknown)(obj, m.opts), litOpts(m.opts as Record<string, unknown>));
+            if (!res || val === 'err' || tolerant || !exact) break;
+            ctx.check(fn, () => {
+              if (fn === 'hessianFD') {
+                const hx = obj.hessian();
+                expectClose('hessianFD vs hessian()', res as Float64Array, hx, 1e-4, 1e-6 * sc(hx));
+                return;
+              }
+              if ((m.opts as { directions?: number }).directions === 0) return; // nothing compared
+              const { relError, step } = res as { relError: number; step: number };
+              if (!(step > 0 && Number.isFinite(step))) fail(`${fn}: step ${step}`);
+              // A vanishing derivative makes the relative error meaningless.
+              const scale = fn === 'gradCheck' ? maxAbs(obj.grad()) : maxAbs(obj.hessian());
+              if (scale > 1e-2 && !(relError < 1e-3)) fail(`${fn}: relError ${relError} for a smooth float64 objective`);
+            });
+            break;
+          }
           case 'setData': {
             const x2 = m.bad ? mkT(s.cnn ? [s.N + 1, ...(s.img as number[])] : [s.N, s.d0 + 1], 'rand', 3) : mkT(s.xShape, 'rand', 3);
             ctx.attempt(op, val, () => obj.setData({ x: x2, y }));
@@ -438,6 +459,7 @@ export const objective: Kind = {
           hessianFree: `hessianFree(obj, ${o});`,
           operator: `eigenvalues(obj.operator(${lit(m.curvature)}), ${m.k}, { maxIter: 200 });`,
           setData: m.bad ? 'obj.setData({ x: /* another shape */ x2, y }); obj.loss();' : 'obj.setData({ x: x2, y }); obj.loss();',
+          check: `${m.fn}(obj, ${o});`,
         }[m.name],
       );
     }

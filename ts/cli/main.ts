@@ -7,7 +7,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { HesseError } from '../errors.js';
+import { HesseError, type HesseErrorCode } from '../errors.js';
 import { writeNpy } from '../io/npy.js';
 import { positive, seed } from '../validate.js';
 import { analyze, info, MATRICES, type CommonOptions, type Io, type Result } from './analyze.js';
@@ -35,6 +35,26 @@ const pathName = 'node:path';
 const path = (await import(pathName)) as { dirname(p: string): string; resolve(p: string): string };
 /** fs.constants.W_OK */
 const W_OK = 2;
+interface Worker {
+  once(event: 'message', f: (m: { values?: Float64Array; error?: { code: string; message: string } }) => void): void;
+  once(event: 'error', f: (e: Error) => void): void;
+  terminate(): Promise<number>;
+}
+const wtName = 'node:worker_threads';
+const { Worker } = (await import(wtName)) as { Worker: new (url: URL, o: { workerData: unknown; transferList: ArrayBuffer[] }) => Worker };
+
+/** eigvalsh in a worker thread (eigvalsh-worker.ts): the bar's clock runs during the long wasm call. */
+function eigenvaluesInWorker(a: Float64Array, n: number): Promise<Float64Array> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./eigvalsh-worker.js', import.meta.url), { workerData: { a, n }, transferList: [a.buffer as ArrayBuffer] });
+    w.once('error', reject);
+    w.once('message', (m) => {
+      void w.terminate();
+      if (m.values) resolve(m.values);
+      else reject(new HesseError(m.error!.code as HesseErrorCode, m.error!.message));
+    });
+  });
+}
 
 /**
  * Resolves if a file can be written at `file`: not a directory, in a directory that exists and
@@ -153,27 +173,31 @@ for (const [name, description] of ANALYSES) {
       .option('--vectors', 'with --out: also compute the eigenvectors')
       .option('--out <file>', 'with --vectors: write the eigenvectors as a [k, P] .npy, one per row: the --top ones first (descending), then the --bottom ones (ascending)');
   }
-  cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean }) => {
-    const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
-    let started = false;
+  cmd.action(async (model: string, o: CommonOptions & { json?: boolean; quiet?: boolean; out?: string }) => {
+    const format = '{phase}  {bar} {value}/{total} | {duration_formatted}';
+    const bar = !o.quiet && proc.stderr.isTTY ? new cliProgress.SingleBar({ stream: proc.stderr as never, clearOnComplete: true, format }, cliProgress.Presets.shades_classic) : undefined;
+    let shown: string | undefined; // the phase on the bar
     const t0 = Date.now();
-    const progress = (done: number, total: number) => {
-      // Only for work that takes over a second.
-      if (!bar || (!started && Date.now() - t0 < 1000)) return;
-      if (!started) bar.start(total, done);
-      started = true;
-      bar.update(done);
+    const progress = (done: number, total: number, phase: string) => {
+      // For work that takes over a second, and for any phase that is one blocking step (a bar
+      // could not appear during it). A new phase restarts the bar (its own count and clock).
+      if (!bar || (shown === undefined && total > 1 && Date.now() - t0 < 1000)) return;
+      if (phase === shown) return bar.update(done);
+      if (shown !== undefined) bar.stop();
+      bar.start(total, done, { phase });
+      shown = phase;
     };
     let result: Result;
     try {
-      result = await analyze(name, io, model, o, progress);
+      result = await analyze(name, io, model, o, progress, eigenvaluesInWorker);
+      if (o.out && result.out) {
+        const shape = outShape(name, result);
+        const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
+        if (shown !== undefined) progress(0, 1, `writing ${o.out}`);
+        await writeAtomic(o.out, writeNpy(arr), '--out');
+      }
     } finally {
-      if (started) bar?.stop();
-    }
-    if (o.out && result.out) {
-      const shape = outShape(name, result);
-      const arr = result.out instanceof Float64Array ? ({ dtype: 'float64', shape, data: result.out } as const) : ({ dtype: 'float32', shape, data: result.out } as const);
-      await writeAtomic(o.out, writeNpy(arr), '--out');
+      if (shown !== undefined) bar?.stop();
     }
     if (o.density && result.svg) await writeAtomic(o.density, result.svg, '--density');
     emit(result, o);

@@ -74,6 +74,11 @@ pub fn try_reserve<T>(v: &mut Vec<T>, extra: usize, what: &str) -> Result<()> {
     fallible(|| v.try_reserve(extra)).map_err(|_| oom::<T>(what, v.len().saturating_add(extra)))
 }
 
+/// Room for exactly `extra` more elements in `v` (no geometric growth).
+pub fn try_reserve_exact<T>(v: &mut Vec<T>, extra: usize, what: &str) -> Result<()> {
+    fallible(|| v.try_reserve_exact(extra)).map_err(|_| oom::<T>(what, v.len().saturating_add(extra)))
+}
+
 /// Appends `x` (growing the vector fallibly).
 pub fn try_push<T>(v: &mut Vec<T>, x: T, what: &str) -> Result<()> {
     if v.len() == v.capacity() {

@@ -144,6 +144,67 @@ fn eigh_edge_cases_and_errors() {
     assert_eq!(code(eigh(&[f64::NAN], 1)).0, ErrorCode::InvalidArgument);
 }
 
+/// eigvalsh (no vectors) gives the known spectrum, and eigh's values, on the same matrices.
+#[test]
+fn eigvalsh_matches_known_spectrum_and_eigh() {
+    for (n, refl, seed) in [(1, 1, 11), (2, 2, 12), (120, 120, 13), (400, 40, 14)] {
+        let lambda = if n < 4 { (0..n).map(|i| i as f64 - 0.5).collect() } else { indefinite_spectrum(n) };
+        let a = with_spectrum(&lambda, refl, seed);
+        let vals = eigvalsh(&a, n).unwrap();
+        let (full, _) = eigh(&a, n).unwrap();
+        let err = vals.iter().zip(sorted(&lambda)).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let gap = vals.iter().zip(&full).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        assert!(err <= 1e-9 && gap <= 1e-9, "n={n}: {err:e} {gap:e}");
+        assert!(vals.windows(2).all(|p| p[0] <= p[1]), "ascending");
+    }
+    assert_eq!(eigvalsh(&[], 0).unwrap(), Vec::<f64>::new());
+    assert_eq!(eigvalsh(&[0.0; 4], 2).unwrap(), vec![0.0; 2]);
+    assert!((eigvalsh(&[2e300, 1e300, 1e300, 2e300], 2).unwrap()[1] / 3e300 - 1.0).abs() < 1e-15);
+    assert!((eigvalsh(&[f64::MAX, 0.0, 0.0, 5e-324], 2).unwrap()[1] / f64::MAX - 1.0).abs() < 1e-15);
+    assert_eq!(eigvalsh(&[5e-324, 0.0, 0.0, 5e-324], 2).unwrap(), vec![5e-324; 2]);
+    assert_eq!(code(eigvalsh(&[1.0; 3], 2)).0, ErrorCode::LengthMismatch);
+    let (c, m) = code(eigvalsh(&[1.0, 2.0, 0.0, 1.0], 2));
+    assert!(c == ErrorCode::InvalidArgument && m.starts_with("eigvalsh: the matrix is not symmetric"), "{m}");
+    assert_eq!(code(eigvalsh(&[f64::INFINITY], 1)).0, ErrorCode::InvalidArgument);
+}
+
+/// L·Lᵀ = A for positive definite A of known spectrum (conditioning 1e6), L lower with a
+/// positive diagonal; an indefinite or singular A is an INVALID_ARGUMENT naming the problem.
+#[test]
+fn cholesky_factors_positive_definite_and_refuses_others() {
+    for (n, seed) in [(1, 21), (3, 22), (150, 23), (333, 24)] {
+        let lambda: Vec<f64> = (0..n).map(|i| 10f64.powf(-6.0 * i as f64 / n.max(2) as f64) * 4.0).collect();
+        let a = with_spectrum(&lambda, 30, seed);
+        let l = cholesky(&a, n).unwrap();
+        let mut res: f64 = 0.0;
+        for i in 0..n {
+            assert!(l[i * n + i] > 0.0);
+            for j in 0..n {
+                if j > i {
+                    assert_eq!(l[i * n + j], 0.0, "L[{i}][{j}] above the diagonal");
+                }
+                let llt: f64 = (0..=i.min(j)).map(|k| l[i * n + k] * l[j * n + k]).sum();
+                res = res.max((llt - a[i * n + j]).abs());
+            }
+        }
+        assert!(res <= 1e-13 * 4.0 * n as f64, "n={n}: max|LLᵀ − A| = {res:e}");
+        // Scale invariance: 1e300·A has the factor 1e150·L.
+        let big: Vec<f64> = a.iter().map(|x| x * 1e300).collect();
+        let lb = cholesky(&big, n).unwrap();
+        assert!(lb.iter().zip(&l).all(|(x, y)| (x - 1e150 * y).abs() <= 1e-12 * 1e150 * 2.0), "n={n}: scaled");
+    }
+    assert_eq!(cholesky(&[], 0).unwrap(), Vec::<f64>::new());
+    assert_eq!(cholesky(&[4.0, 2.0, 2.0, 5.0], 2).unwrap(), vec![2.0, 0.0, 1.0, 2.0]);
+    let indefinite = with_spectrum(&indefinite_spectrum(50), 20, 25);
+    for (a, n) in [(indefinite, 50), (vec![1.0, 1.0, 1.0, 1.0], 2), (vec![0.0; 9], 3), (vec![-1.0], 1)] {
+        let (c, m) = code(cholesky(&a, n));
+        assert!(c == ErrorCode::InvalidArgument && m.contains("not positive definite") && m.contains(&format!("{n}×{n}")), "{m}");
+    }
+    assert_eq!(code(cholesky(&[1.0; 3], 2)).0, ErrorCode::LengthMismatch);
+    assert!(code(cholesky(&[2.0, 1.0, 0.0, 2.0], 2)).1.contains("not symmetric"));
+    assert_eq!(code(cholesky(&[f64::NAN], 1)).0, ErrorCode::InvalidArgument);
+}
+
 #[test]
 fn eigh_tridiagonal_gives_gauss_quadrature() {
     let mut rng = TestRng(3);

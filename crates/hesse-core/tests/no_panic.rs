@@ -34,9 +34,10 @@ enum Step {
     Model { n: usize, d: usize, hidden: usize, classes: usize, conv: Option<(usize, usize, usize, usize, usize)>, act: u8, loss: u8 },
 }
 
-/// Mostly small sizes, sometimes ones that overflow products.
+/// Mostly small sizes, sometimes ones that overflow products or any allocation (never sizes in
+/// between: natively a 64 GB buffer could be allocated lazily and then filled).
 fn dim() -> impl Strategy<Value = usize> {
-    prop_oneof![12 => 1usize..4, 2 => Just(0usize), 1 => Just(1usize << 33), 1 => Just(usize::MAX / 2 + 1), 1 => Just(usize::MAX)]
+    prop_oneof![12 => 1usize..4, 2 => Just(0usize), 1 => Just(usize::MAX / 2 + 1), 1 => Just(usize::MAX)]
 }
 fn shape() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(dim(), 0..5)
@@ -255,7 +256,6 @@ fn values(n: usize, special: u8) -> Vec<f64> {
 }
 
 const SMALL: usize = 4096;
-static STATS: [std::sync::atomic::AtomicUsize; 4] = [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
 
 fn exercise(p: &Program, q: &Req) {
     let isa = Isa::Simd;
@@ -293,9 +293,7 @@ fn exercise(p: &Program, q: &Req) {
         _ => Curvature::MonteCarloFisher { output: f, kind, samples: q.samples, seed: 7 },
     };
     let r = Run { params: &params, inputs: &ins, wrt, tangents: &tangents, k, backward: q.backward, cotangent: cot.as_deref(), cotangents: &cotangents, check_finite: q.check_finite, curvature };
-    let rr = p.run(isa, q.out, &r);
-    STATS[usize::from(rr.is_ok())].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = &rr { if std::env::var("NP_DEBUG").is_ok() { eprintln!("{}", e.message); } }
+    let _ = p.run(isa, q.out, &r);
     let _ = p.run_capture(isa, q.out, &r, &[q.f, q.out / 2]);
 
     // The explicit Gauss–Newton, K-FAC and the Jacobian (only where the factor stays small).
@@ -311,9 +309,7 @@ fn exercise(p: &Program, q: &Req) {
         let _ = p.gauss_newton_f64(isa, f, kind, &params, &ins, q.chunk, &part, mc);
         let _ = p.jacobian_t(isa, f, &params, &ins, q.chunk);
         let variant = if q.curvature % 2 == 0 { KfacVariant::Exact } else { KfacVariant::MonteCarlo { samples: q.samples, seed: 5 } };
-        let kf = p.kfac(isa, f, kind, &params, &ins, variant);
-        STATS[2 + usize::from(kf.is_ok())].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(factors) = kf {
+        if let Ok(factors) = p.kfac(isa, f, kind, &params, &ins, variant) {
             for fa in &factors {
                 let v = values(fa.size() + usize::from(q.wrong_len), q.special);
                 let _ = fa.mvp(&v);
@@ -335,13 +331,13 @@ fn exercise(p: &Program, q: &Req) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    // PROPTEST_CASES overrides the count for a longer search.
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1500), max_shrink_iters: 2000, ..ProptestConfig::default() })]
     #[test]
     fn no_program_and_no_request_panics(steps in prop::collection::vec(step(), 0..14), reqs in prop::collection::vec(req(), 1..4)) {
         let p = build(&steps);
         for q in &reqs {
             exercise(&p, q);
         }
-        if std::env::var("NP_DEBUG").is_ok() { eprintln!("STATS {:?}", STATS); }
     }
 }

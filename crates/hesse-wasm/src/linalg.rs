@@ -147,6 +147,20 @@ pub fn eigh(a: JsValue, n: u32) -> JsResult<JsValue> {
     Ok(object(&[("values", f64s(&values)?), ("vectors", f64s(&vectors)?)]))
 }
 
+/// Eigenvalues only of a dense symmetric matrix (ascending).
+#[wasm_bindgen]
+pub fn eigvalsh(a: JsValue, n: u32) -> JsResult<JsValue> {
+    let a = any_from_js::<f64>(&a, "eigvalsh")?;
+    f64s(&linalg::eigvalsh(&a, n as usize).map_err(js_error)?)
+}
+
+/// The Cholesky factor L (lower triangular, row-major) of a symmetric positive definite matrix.
+#[wasm_bindgen]
+pub fn cholesky(a: JsValue, n: u32) -> JsResult<JsValue> {
+    let a = any_from_js::<f64>(&a, "cholesky")?;
+    f64s(&linalg::cholesky(&a, n as usize).map_err(js_error)?)
+}
+
 /// Lanczos with full reorthogonalization: `which` is "largest" | "smallest" | "both".
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]

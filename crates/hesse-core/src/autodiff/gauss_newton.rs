@@ -101,7 +101,7 @@ impl Program {
             let chunk = chunk.clamp(1, p.max(1));
             for start in (0..p).step_by(chunk) {
                 let k = chunk.min(p - start);
-                let mut eye = try_zeros::<T>(k * p, "Jacobian directions")?;
+                let mut eye = try_zeros::<T>(product("Jacobian directions (chunk × P)", &[k, p])?, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
                 let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
                 match o.t.as_deref() {
@@ -113,7 +113,7 @@ impl Program {
             let chunk = chunk.clamp(1, cols.max(1));
             for start in (0..cols).step_by(chunk) {
                 let k = chunk.min(cols - start);
-                let mut eye = try_zeros::<T>(k * cols, "Jacobian directions")?;
+                let mut eye = try_zeros::<T>(product("Jacobian directions (chunk × outputs)", &[k, cols])?, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * cols + start + r] = T::ONE);
                 let g = self.run(isa, f, &Run { cotangents: &eye, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
                 // Row r of J: ∂f_{start+r}/∂θ (all zero where no tangent came back).
@@ -164,7 +164,7 @@ impl Program {
         for start in (0..cols).step_by(chunk) {
             let k = chunk.min(cols - start);
             // Column j = (s, i): the seed's row i in an otherwise zero [N, C] cotangent.
-            let mut cot = try_zeros::<T>(k * n * c, "Monte Carlo cotangents")?;
+            let mut cot = try_zeros::<T>(product("Monte Carlo cotangents (chunk × N × C)", &[k, n, c])?, "Monte Carlo cotangents")?;
             for r in 0..k {
                 let (s, i) = ((start + r) / n, (start + r) % n);
                 for q in 0..c {

@@ -108,7 +108,7 @@ macro_rules! scratch_impl {
                 Ok(mut buf) => {
                     if buf.len() < n {
                         let extra = n - buf.len();
-                        buf.try_reserve_exact(extra).map_err(|_| crate::Error::new(crate::ErrorCode::OutOfMemory, format!("kernel scratch: cannot allocate {n} elements")))?;
+                        crate::mem::try_reserve(&mut buf, extra, "kernel scratch")?;
                         buf.resize(n, Self::ZERO);
                     }
                     Ok(f(&mut buf[..n]))

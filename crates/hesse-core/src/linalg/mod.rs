@@ -9,7 +9,7 @@
 //! - Trace and diagonal: [`hutchinson_trace`], [`hutch_pp_trace`], [`hutchinson_diagonal`].
 //! - Solvers: [`cg`] (damping, warm start, negative-curvature report, quadratic model values for
 //!   Hessian-free optimization) and [`minres`] (symmetric indefinite).
-//! - Dense: [`eigh`] (Householder + implicit QL) and [`eigh_tridiagonal`].
+//! - Dense (by faer): [`eigh`], [`eigvalsh`] and [`cholesky`]; [`eigh_tridiagonal`] (implicit QL).
 //!
 //! Conventions: f64 throughout; every function returns [`crate::Result`] (never panics on user
 //! input): LENGTH_MISMATCH for vectors whose length is not the operator's size, INVALID_ARGUMENT
@@ -32,7 +32,7 @@ mod tridiag;
 pub mod vecops;
 
 pub use cg::{cg, CgOpts, CgResult, NegativeCurvature};
-pub use eigh::eigh;
+pub use eigh::{cholesky, eigh, eigvalsh};
 pub use tridiag::eigh_tridiagonal;
 pub use lanczos::{lanczos, LanczosOpts, LanczosResult, Which};
 pub use linop::{check_symmetric, Dense, LinOp, Shifted, SYMMETRY_TOL};

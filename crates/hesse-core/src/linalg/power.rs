@@ -102,6 +102,7 @@ pub fn power_iteration<O: LinOp + ?Sized>(op: &mut O, k: usize, opts: &PowerOpts
         values.push(lambda);
         residuals.push(residual);
         iterations.push(iters);
+        crate::mem::try_reserve(&mut found, v.len(), what)?;
         found.extend_from_slice(&v);
     }
     Ok(PowerResult { values, vectors: found, residuals, iterations, products, converged })

@@ -69,7 +69,8 @@ impl SlqQuadrature {
         let width = if range > 0.0 { sigma * range } else { sigma * lo.abs().max(1.0) };
         let (a, b) = (lo - 5.0 * width, hi + 5.0 * width);
         let h = (b - a) / (grid_points - 1) as f64;
-        let grid: Vec<f64> = (0..grid_points).map(|i| a + h * i as f64).collect();
+        let mut grid = zeros(grid_points, what)?;
+        grid.iter_mut().enumerate().for_each(|(i, g)| *g = a + h * i as f64);
         let mut density = zeros(grid_points, what)?;
         let c = 1.0 / (width * (2.0 * std::f64::consts::PI).sqrt());
         for (t, d) in grid.iter().zip(density.iter_mut()) {

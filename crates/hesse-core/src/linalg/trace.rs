@@ -54,7 +54,7 @@ pub fn hutchinson_trace<O: LinOp + ?Sized>(op: &mut O, samples: usize, seed: u64
     let n = op.size();
     let mut rng = Rng::new(seed);
     let (mut z, mut az) = (zeros(n, what)?, zeros(n, what)?);
-    let mut xs = Vec::with_capacity(samples.min(1 << 20));
+    let mut xs = crate::mem::try_vec(samples.min(1 << 20), what)?;
     for _ in 0..samples {
         rng.fill_rademacher(&mut z);
         apply_checked(op, &z, &mut az, what)?;
@@ -108,7 +108,7 @@ pub fn hutch_pp_trace<O: LinOp + ?Sized>(op: &mut O, matvecs: usize, seed: u64) 
     products += r;
     // Hutchinson on the complement: g' = (I−QQᵀ)g, then g'ᵀ·A·g' (= gᵀ(I−QQᵀ)A(I−QQᵀ)g).
     let samples = matvecs.saturating_sub(k + r);
-    let mut xs = Vec::with_capacity(samples.min(1 << 20));
+    let mut xs = crate::mem::try_vec(samples.min(1 << 20), what)?;
     if r < n {
         for _ in 0..samples {
             rng.fill_rademacher(&mut z);

@@ -1,6 +1,7 @@
-//! The symmetric tridiagonal eigenproblem: implicit QL with Wilkinson shifts (EISPACK tql2,
-//! Numerical Recipes tqli), shared by [`super::eigh()`] (after its Householder reduction) and by
-//! the Lanczos methods (whose T_m is tridiagonal from the start).
+//! The symmetric tridiagonal eigenproblem of the Lanczos methods (whose T_m is tridiagonal from
+//! the start): implicit QL with Wilkinson shifts (EISPACK tql2, Numerical Recipes tqli). Kept
+//! beside faer (which [`super::eigh()`] uses) because Lanczos and SLQ need only the first or last
+//! component of each eigenvector, O(m²) here by rotating one column.
 //!
 //! Eigenvector layout: row j of the returned buffer belongs to values[j] (see [`Components`]).
 
@@ -64,7 +65,7 @@ pub(crate) fn tridiagonal_eigen(diag: &[f64], offdiag: &[f64], which: Components
         Components::Last if m > 0 => z[m - 1] = 1.0,
         _ => {}
     }
-    // Scaled to max |entry| = 1, as in eigh (no overflow in the hypot-free parts of QL).
+    // Scaled to max |entry| = 1 (no overflow in the hypot-free parts of QL).
     let smax = diag.iter().chain(offdiag).fold(0.0f64, |s, x| s.max(x.abs()));
     if smax == 0.0 {
         return Ok((vec![0.0; m], z)); // T = 0: any orthonormal basis, e.g. the identity
@@ -117,7 +118,7 @@ pub(crate) fn ql_implicit(d: &mut [f64], e: &mut [f64], z: &mut [f64], ncols: us
             sweeps += 1;
             if sweeps > MAX_QL_SWEEPS {
                 return Err(Error::invalid(format!(
-                    "eigh: the QL iteration did not converge for eigenvalue {l} after {MAX_QL_SWEEPS} sweeps; the matrix may contain extreme values"
+                    "eigh_tridiagonal: the QL iteration did not converge for eigenvalue {l} after {MAX_QL_SWEEPS} sweeps; the matrix may contain extreme values"
                 )));
             }
             if rotations.len() + (m - l) > ROTATION_BATCH {

@@ -94,16 +94,12 @@ pub(crate) fn reserve_row(v: &mut Vec<f64>, n: usize, max_rows: usize, what: &st
     let rows = v.len() / n;
     let target = (2 * rows).max(8).min(max_rows).max(rows + 1); // (not clamp: it panics if 8 > max)
     let extra = (target - rows).saturating_mul(n);
-    v.try_reserve_exact(extra).map_err(|_| {
-        Error::new(ErrorCode::OutOfMemory, format!("{what}: cannot allocate {extra} more elements ({} bytes)", extra.saturating_mul(8)))
-    })
+    crate::mem::try_reserve_exact(v, extra, what)
 }
 
 /// Reserves room for `extra` more elements.
 pub(crate) fn reserve(v: &mut Vec<f64>, extra: usize, what: &str) -> Result<()> {
-    v.try_reserve(extra).map_err(|_| {
-        Error::new(ErrorCode::OutOfMemory, format!("{what}: cannot allocate {extra} more elements ({} bytes)", extra.saturating_mul(8)))
-    })
+    crate::mem::try_reserve(v, extra, what)
 }
 
 /// LENGTH_MISMATCH unless `got == want`; the message names the function, the argument and both
