@@ -7,14 +7,19 @@ import type { HostURL } from './host-types.js';
 import { describe, readBytes } from './resource.js';
 import * as validate from './validate.js';
 
+/** A classification data set: n samples of `features` values each, labels 0 … classes − 1. */
 export interface Dataset {
   /** Features, row-major [n, features], as float64 (scaled to [0, 1]). */
   x: Float64Array;
   /** Class labels [n] as numbers. */
   y: Float64Array;
+  /** Number of samples (rows of x, entries of y). */
   n: number;
+  /** Number of features per sample (columns of x). */
   features: number;
+  /** Number of classes: the labels are the integers 0 … classes − 1. */
   classes: number;
+  /** What the data is, where it comes from and its licence. */
   description: string;
 }
 
@@ -32,9 +37,13 @@ function base64Bytes(s: string, from: string): Uint8Array {
 
 /** The JSON layout of data/digits.json (the package export 'hessian/data/digits.json'). */
 export interface DigitsJson {
+  /** What the data is, where it comes from and its licence. */
   description: string;
+  /** [n, features] of x (the shipped file: [1797, 64]). */
   shape: [number, number];
+  /** The pixels, n × features bytes (0–16, row-major), base64-encoded; read as value / 16. */
   x_uint8_base64: string;
+  /** The labels, n bytes (0–9), base64-encoded. */
   y_uint8_base64: string;
 }
 
@@ -45,7 +54,13 @@ const DIGITS_INSTEAD =
  * The 8×8 handwritten digits (1797 images, 64 pixels scaled to [0, 1], 10 classes; UCI
  * optdigits via scikit-learn, CC BY 4.0). By default read from the package's
  * data/digits.json; `url` reads it from elsewhere, `json` takes its already parsed contents
- * (`import json from 'hessian/data/digits.json'` in a bundler).
+ * (`import json from 'hessian/data/digits.json'` in a bundler). The shipped file gives n = 1797,
+ * features = 64, classes = 10: x row-major [1797, 64] in [0, 1] (pixel / 16), y the digits 0–9.
+ *
+ * @throws HesseError (as a rejection) INVALID_ARGUMENT for an unknown option or both `url` and
+ *   `json`; LOAD_FAILED naming the file when it cannot be read or fetched; MALFORMED_FILE when
+ *   it is not JSON, lacks shape / x_uint8_base64 / y_uint8_base64, holds invalid base64, or its
+ *   arrays do not match its shape.
  */
 export async function digits(opts?: { url?: string | HostURL; json?: DigitsJson }): Promise<Dataset> {
   const o = validate.options(opts, 'digits', ['url', 'json']);

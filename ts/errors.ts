@@ -1,6 +1,28 @@
 /**
- * The one error type hesse throws. `code` is stable and machine-readable; `message` names the
- * op and the shapes involved, and says what to do instead where there is something to do.
+ * The kinds of {@link HesseError}, the one error type hesse throws. `code` is stable and
+ * machine-readable; `message` names the op and the shapes involved, and says what to do instead
+ * where there is something to do.
+ *
+ * - SHAPE_MISMATCH: operand shapes do not fit the op (matmul inner dimensions, broadcasting,
+ *   conv channels, a direction or target unlike the tensor it goes with).
+ * - LENGTH_MISMATCH: a flat array's length is not what the shape (or P) needs.
+ * - DTYPE_MISMATCH: operands of one op, or a tensor and the objective it is given to, differ in dtype.
+ * - UNKNOWN_DTYPE: a dtype name hesse does not know (or, in files, does not read).
+ * - OUT_OF_MEMORY: an allocation larger than wasm memory can grow to (4 GiB), or a size that overflows.
+ * - INVALID_ARGUMENT: any other argument or option out of its domain (a count, an axis, an unknown
+ *   option key, a non-finite input with `checkFinite`), named with the value given.
+ * - NON_FINITE: with `checkFinite`, a result overflowed to ±∞ or NaN from finite inputs.
+ * - DISPOSED: a tensor, operator or objective used after `dispose()` / `free()`.
+ * - NOT_INITIALIZED: a call that needs the wasm core before `await init()` finished.
+ * - UNSUPPORTED_RUNTIME: the JavaScript runtime lacks what hesse needs (WebAssembly SIMD, Node's
+ *   `process.getBuiltinModule`).
+ * - UNSUPPORTED_OP: a valid request hesse does not implement (an op inside a traced function,
+ *   an ONNX operator or attribute, a Fortran-order .npy).
+ * - MALFORMED_FILE: bytes that are not a valid file of the format read (.npy, .npz, ONNX, the
+ *   data sets' JSON).
+ * - LOAD_FAILED: a file (the .wasm, a data set) could not be read or fetched; the message names it
+ *   and says what to pass instead.
+ * - INTERNAL: a bug in hesse (the wasm core trapped); please report it.
  */
 export type HesseErrorCode =
   | 'SHAPE_MISMATCH'
@@ -18,9 +40,19 @@ export type HesseErrorCode =
   | 'LOAD_FAILED'
   | 'INTERNAL';
 
+/**
+ * The error hesse throws for anything a caller can get wrong (and for its own bugs, as
+ * INTERNAL): `code` says which kind of failure it is; `message` says what was wrong, in the
+ * caller's terms, and what to do. Check it with `e instanceof HesseError && e.code === '…'`.
+ * The wasm instance keeps working after one (after INTERNAL, objects the failed call was using
+ * are closed and throw DISPOSED).
+ */
 export class HesseError extends Error {
+  /** Always 'HesseError' (what stack traces and `String(e)` show before the message). */
   override readonly name = 'HesseError';
+  /** An error of kind `code` with the full `message` (the code is not repeated in it). */
   constructor(
+    /** Which kind of failure this is; stable across versions, for programs to branch on. */
     readonly code: HesseErrorCode,
     message: string,
   ) {

@@ -1,6 +1,8 @@
 /**
  * mulberry32: a tiny seeded PRNG for the TS side (initialization, check directions), the same
  * numbers in every runtime. Estimators in Rust use their own xoshiro256** (linalg/rng.rs).
+ * Returns a generator of uniform numbers in [0, 1), multiples of 2⁻³²; `seed` is taken modulo
+ * 2³² (`seed >>> 0`).
  */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

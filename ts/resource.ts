@@ -37,7 +37,12 @@ export async function responseBytes(res: Response, what: string, instead: string
   }
 }
 
-/** The bytes at `url` (a URL, or a string fetch understands: absolute, or relative to the page). */
+/**
+ * The bytes at `url` (a URL, or a string fetch understands: absolute, or relative to the page);
+ * Node reads file: URLs from disk. `what` and `instead` word the error.
+ * @throws HesseError (as a rejection) LOAD_FAILED when it cannot be read or fetched, or the
+ *   response is an HTTP error; UNSUPPORTED_RUNTIME on a Node without `process.getBuiltinModule`.
+ */
 export async function readBytes(url: string | URL, what: string, instead: string): Promise<Uint8Array<ArrayBuffer>> {
   if (isNode && String(url).startsWith('file:')) {
     const fs = proc!.getBuiltinModule?.('node:fs/promises') as { readFile(u: URL): Promise<Uint8Array<ArrayBuffer>> } | undefined;

@@ -131,6 +131,12 @@ async function load(opts: InitOptions): Promise<void> {
  * Loads and instantiates the wasm core. Idempotent: later calls return the first call's promise
  * (their options are ignored once loading has started). A failed load may be retried.
  *
+ * @param opts at most one source of the .wasm; none: the package's own dist/wasm/hesse_bg.wasm,
+ *   read from disk in Node, fetched elsewhere (bundlers see the `new URL(…, import.meta.url)`).
+ * @throws HesseError (as a rejection) UNSUPPORTED_RUNTIME when the runtime lacks WebAssembly
+ *   SIMD (simd128), or is a Node without `process.getBuiltinModule`; INVALID_ARGUMENT for an
+ *   unknown option, two sources at once, or a source of the wrong type; LOAD_FAILED, naming the
+ *   source, when the file cannot be read, is not WebAssembly, or is not this version's hesse_bg.wasm.
  * @example
  * await init();                              // Node, Deno, bundlers: finds hesse_bg.wasm itself
  * await init({ bytes: await file.arrayBuffer() }); // edge runtimes without a file system
@@ -147,7 +153,7 @@ export function init(opts?: InitOptions): Promise<void> {
   return loading;
 }
 
-/** Whether `init()` has finished. */
+/** Whether `init()` has finished successfully (the wasm core is ready for tensors). */
 export function isInitialized(): boolean {
   return ready;
 }
@@ -165,7 +171,7 @@ export function memory(): WebAssembly.Memory {
   return core().wasmMemory() as WebAssembly.Memory;
 }
 
-/** Which wasm build is running ('simd128', or 'custom' when the caller supplied it). */
+/** Which wasm build is running ('simd128', or 'custom' when the caller supplied it); undefined before `init()` finished. */
 export function wasmVariant(): string | undefined {
   return variantName;
 }

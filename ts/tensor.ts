@@ -8,6 +8,7 @@ import { core, memory } from './runtime.js';
 import type { RawTensor } from './wasm/hesse.js';
 import { describe, dims, dtype as checkDtype, flag, fmtShape } from './validate.js';
 
+/** The element types of a tensor: IEEE 754 single (the default) or double precision. */
 export type DType = 'float32' | 'float64';
 /** A typed array of a dtype. */
 export type TypedArrayOf<D extends DType> = D extends 'float64' ? Float64Array : Float32Array;
@@ -200,8 +201,11 @@ export class Tensor<D extends DType = DType> {
  * const s = tensor(3); // shape []
  */
 export function tensor<D extends DType>(data: TensorData, shape: readonly number[] | undefined, dtype: D): Tensor<D>;
+/** A Float64Array without a dtype: a float64 tensor. Shape and errors as in the first signature of `tensor`. */
 export function tensor(data: Float64Array, shape?: readonly number[]): Tensor<'float64'>;
+/** Any other data without a dtype: a float32 tensor. Shape and errors as in the first signature of `tensor`. */
 export function tensor(data: Exclude<TensorData, Float64Array>, shape?: readonly number[]): Tensor<'float32'>;
+/** A dtype known only at run time (float32 when omitted, float64 for a Float64Array). Shape and errors as in the first signature of `tensor`. */
 export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor;
 export function tensor(data: TensorData, shape?: readonly number[], dtype?: DType): Tensor {
   const dt = checkDtype(dtype ?? (data instanceof Float64Array ? 'float64' : 'float32'), 'tensor');

@@ -45,7 +45,7 @@ export class Graph {
   /** @internal The tensors the traced function captured (closed over): constants of the trace. */
   readonly captured: Tensor[] = [];
   /** An empty program of `dtype`. */
-  constructor(readonly dtype: DType) {
+  constructor(/** The dtype of every value in the program. */ readonly dtype: DType) {
     this.#raw = call(() => new (core().RawProgram)(dtype));
   }
   /** @internal The program handle, or a DISPOSED error. */

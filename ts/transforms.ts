@@ -303,6 +303,7 @@ function scalarOut(inv: Invocation): void {
  * const g = grad((p: Sym, x: Sym) => sum(square(sub(matmul(x, p), 1))))(w, x);
  */
 export function grad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Like<P>;
+/** With `argnum: i` (i ≥ 1): the gradient with respect to batch[i − 1], one tensor of its shape and dtype. Errors as in the first signature. */
 export function grad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => Tensor<DTypeOfTree<P>>;
 export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
   const vg = gradient('grad', f, opts);
@@ -314,6 +315,7 @@ export function grad<S extends SymParams>(f: Traceable<S>, opts: TransformOption
  * with the scalar value first.
  */
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts?: WrtParams): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Like<P>];
+/** With `argnum: i` (i ≥ 1): (f, the gradient with respect to batch[i − 1], one tensor of its shape). Errors as in the first signature. */
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: WrtInput): <P extends TensorsOf<S>>(params: P, ...batch: Tensor[]) => [number, Tensor<DTypeOfTree<P>>];
 export function valueAndGrad<S extends SymParams>(f: Traceable<S>, opts: TransformOptions = {}): (params: TensorsOf<S>, ...batch: Tensor[]) => unknown {
   return gradient('valueAndGrad', f, opts);
@@ -341,6 +343,7 @@ function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: Transf
  *   whose keys, structure or shape differ from the variable's.
  */
 export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: TensorsOf<S>, batch?: readonly Tensor[], opts?: WrtParams): Like<P>;
+/** With `argnum: i` (i ≥ 1): H·v for the Hessian with respect to batch[i − 1]; `v` and the result are tensors of its shape. Errors as in the first signature. */
 export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, params: P, v: Tensor, batch: readonly Tensor[], opts: WrtInput): Tensor<DTypeOfTree<P>>;
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
   const inv = invoke('hvp', f, params, batch, opts);
@@ -375,6 +378,7 @@ export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>,
  * @throws HesseError as {@link hvp}; SHAPE_MISMATCH / DTYPE_MISMATCH for a cotangent unlike the output.
  */
 export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch?: readonly Tensor[], opts?: WrtParams): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Like<P>];
+/** With `argnum: i` (i ≥ 1): the pullback returns Jᵀu with respect to batch[i − 1], one tensor of its shape. Errors as in the first signature. */
 export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch: readonly Tensor[], opts: WrtInput): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Tensor<DTypeOfTree<P>>];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
   const inv = invoke('vjp', f, primals, batch, opts);

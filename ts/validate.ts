@@ -34,7 +34,9 @@ export function describe(x: unknown): string {
 
 /**
  * A safe integer in [min, max] (defaults: 0 and Number.MAX_SAFE_INTEGER). `what` names the option
- * as the user wrote it, e.g. `'eigenvalues: k'`.
+ * as the user wrote it, e.g. `'eigenvalues: k'`. `quietCap`: `max` is a default cap (the core's
+ * u32), named in the message only when the value is above it.
+ * @throws HesseError INVALID_ARGUMENT for anything else (a non-number, a fraction, NaN, out of range).
  */
 export function integer(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER, quietCap = false): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {

@@ -17,29 +17,52 @@ import type { DType, Tensor } from '../tensor.js';
 
 /** The curvature matrices the commands take with --matrix. */
 export const MATRICES = ['hessian', 'ggn', 'fisher'] as const;
+/** A curvature matrix by its --matrix name: the Hessian, the generalized Gauss–Newton matrix, the empirical Fisher. */
 export type Matrix = (typeof MATRICES)[number];
 
+/**
+ * The options of the analysis commands, as commander parses them from the command line (one
+ * field per `--option`; paths as given, resolved by the {@link Io}). Which options each command
+ * takes, and which combinations are errors, is checked before any file is read.
+ */
 export interface CommonOptions {
+  /** --x: path of the model input, a .npy of the ONNX input's shape (required). */
   x?: string;
+  /** --y: path of the targets, a .npy (ce: int64 class indices [N]; mse, bce: floats of the output's shape); none for mean-output. */
   y?: string;
+  /** --loss: 'mse', 'ce', 'bce' or 'mean-output' (PyTorch's mean reductions); required. */
   loss?: string;
+  /** --wrt: differentiate with respect to the parameters (default) or the input. */
   wrt?: 'params' | 'input';
+  /** --f64: compute in float64 (default float32). */
   f64?: boolean;
+  /** --v: path of the direction of hvp, a .npy of P values (or of the input's shape with --wrt input). */
   v?: string;
+  /** --top: how many of the largest eigenvalues spectrum reports (descending). */
   top?: number;
+  /** --bottom: how many of the smallest eigenvalues spectrum reports (ascending). */
   bottom?: number;
+  /** --trace: spectrum also estimates the trace (Hutch++). */
   trace?: boolean;
+  /** --density: path of the SVG plot of the spectral density (SLQ) that spectrum writes. */
   density?: string;
+  /** --vectors: spectrum also computes the eigenvectors (needs --out). */
   vectors?: boolean;
+  /** --out: path of the .npy the result is written to (spectrum: the eigenvectors as [k, P]). */
   out?: string;
+  /** --matrix: the matrix of hvp, diag and spectrum (default: ggn for diag, else hessian). */
   matrix?: Matrix;
+  /** --seed: seed of the randomized estimates, an integer in [0, 2³² − 1] (default 0). */
   seed?: number;
+  /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
 export interface Result {
+  /** The fields printed (as `key: value` lines, or one JSON object with --json). */
   json: Record<string, unknown>;
+  /** The array to write to --out, flat, row-major, in the dtype of the computation. */
   out?: Float32Array | Float64Array;
   /** The shape of `out` where it is not [length] (a dense matrix is [√length, √length]). */
   shape?: number[];
@@ -51,6 +74,7 @@ type ReadFile = (path: string) => Promise<Uint8Array>;
 
 /** The file system as the commands see it. */
 export interface Io {
+  /** The bytes of the file at `path`; may reject with any error (the commands report it as INVALID_ARGUMENT naming the option and path). */
   read: ReadFile;
   /**
    * Resolves if a file can be written at `path` (given as option `option`) without touching any of

@@ -14,15 +14,25 @@ import { tensor } from '../tensor.js';
 import { densitySvg } from './analyze.js';
 import { markdownTable } from './measure.js';
 
+/** Where `hessian demo` writes its outputs: injected, so tests can capture them. */
 export interface DemoOptions {
   /** Where to write the SVG plot. */
   svg: string;
+  /** Writes a text file (the SVG plot). */
   writeFile: (path: string, data: string) => Promise<void>;
+  /** Prints one line of the report. */
   log: (line: string) => void;
 }
 
 const ms = (t0: number) => `${(performance.now() - t0).toFixed(0)} ms`;
 
+/**
+ * Runs `hessian demo`: trains an MLP 64-32-10 (tanh, cross-entropy, float64) on the digits by
+ * Hessian-free optimization (15 steps), logs the loss, the extreme eigenvalues and the trace of
+ * the Hessian and of the GGN with timings and products used, and writes the Hessian's spectral
+ * density to `o.svg`. Loads the wasm core itself (`init()`); rejects with what those library
+ * calls throw (a HesseError LOAD_FAILED when the wasm or the data cannot be read).
+ */
 export async function curvatureDemo(o: DemoOptions): Promise<void> {
   await init();
   const d = await digits();

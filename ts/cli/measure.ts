@@ -5,7 +5,9 @@
 
 /** One thing to time: `fn` does `flops` floating-point operations per call. */
 export interface Case {
+  /** The work timed, called repeatedly in batches; its result is ignored. */
   fn: () => unknown;
+  /** Floating-point operations one call of `fn` does (a GEMM of m×k by k×n: 2·m·n·k). */
   flops: number;
   /** Runs before each timed batch of this case, untimed (e.g. choosing a kernel family). */
   before?: () => void;

@@ -41,11 +41,17 @@ export type NpyDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bo
 
 /** The typed array holding each dtype's elements (bool: one byte each, 0 or 1). */
 export interface NpyDataOf {
+  /** `<f4`. */
   float32: Float32Array;
+  /** `<f8`. */
   float64: Float64Array;
+  /** `<i4`. */
   int32: Int32Array;
+  /** `<i8`: BigInts, exact beyond 2⁵³. */
   int64: BigInt64Array;
+  /** `|u1`. */
   uint8: Uint8Array;
+  /** `|b1`: one byte per element, 0 or 1. */
   bool: Uint8Array;
 }
 

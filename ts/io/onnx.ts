@@ -224,7 +224,9 @@ function checkAttributes(node: NodeProto, opset: number): void {
   }
 }
 
+/** An input or output of an ONNX graph, as the file declares it. */
 export interface OnnxValueInfo {
+  /** Its name in the graph. */
   name: string;
   /** Dimensions; a string is a symbolic dimension (any size fits). */
   shape: (number | string)[];
@@ -232,12 +234,17 @@ export interface OnnxValueInfo {
 
 /** A model loaded from ONNX: a hesse `Model` plus what the file says about itself. */
 export class OnnxModel implements Model {
+  /** P: the number of parameters (the float initializers' elements, in file order, flat). */
   readonly size: number;
+  /** The float initializers as parameter blocks (name, shape, offset in the flat vector), in file order. */
   readonly blocks: readonly ParamBlock[];
+  /** The graph's inputs that are not initializers (exactly one: the data). */
   readonly inputs: readonly OnnxValueInfo[];
+  /** The graph's outputs (exactly one). */
   readonly outputs: readonly OnnxValueInfo[];
   /** Distinct op types of the graph, in first-seen order. */
   readonly opTypes: readonly string[];
+  /** The version of the default ONNX opset the file imports (0 when it names none). */
   readonly opset: number;
   readonly #graph: GraphProto;
   readonly #initial: Float64Array;
@@ -277,11 +284,16 @@ export class OnnxModel implements Model {
     }
   }
 
-  /** The file's own parameter values (its initializers), flat. */
+  /** The file's own parameter values (its float initializers), flat, P values: float64 unless `dtype: 'float32'`. */
   init(opts: { dtype?: DType } = {}): Float32Array | Float64Array {
     return opts.dtype === 'float32' ? Float32Array.from(this.#initial) : Float64Array.from(this.#initial);
   }
 
+  /**
+   * Views of `flat` (P values) by initializer name, each a subarray (sharing memory) of its block's
+   * values in row-major order.
+   * @throws HesseError LENGTH_MISMATCH unless `flat` has P values.
+   */
   views<A extends Float32Array | Float64Array>(flat: A): Record<string, A> {
     return blockViews(this.blocks, this.size, flat);
   }
