@@ -82,7 +82,7 @@ describe('eigh and eigvalsh (faer) in wasm', () => {
   });
 
   it('refuses bad matrices as HesseErrors and keeps working', () => {
-    expectHesseError(() => h.eigvalsh(new Float64Array(5), 2), 'LENGTH_MISMATCH', 'eigvalsh', '5 values', '2×2');
+    expectHesseError(() => h.eigvalsh(new Float64Array(5), 2), 'LENGTH_MISMATCH', 'eigvalsh', 'got 5', '2×2');
     expectHesseError(() => h.eigh([1, 2, 0, 1], 2), 'INVALID_ARGUMENT', 'eigh', 'not symmetric');
     expectHesseError(() => h.eigvalsh([Number.NaN], 1), 'INVALID_ARGUMENT', 'not finite');
     expect(Array.from(h.eigvalsh([2, 1, 1, 2], 2))).toEqual([1, 3].map((x) => expect.closeTo(x, 14)));
@@ -155,7 +155,8 @@ describe('progress phases of the dense path', () => {
     };
     const phases: string[] = [];
     const read = async (p: string) => files[p]!;
-    const res = await analyze('hessian', read, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, (d, t, p) => phases.push(`${p} ${d}/${t}`));
+    const io = { read, writable: async () => {} };
+    const res = await analyze('hessian', io, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, (d, t, p) => phases.push(`${p} ${d}/${t}`));
     expect(phases).toEqual(['building the Hessian (HVPs) 6/6', 'eigendecomposition n=6 0/1', 'eigendecomposition n=6 1/1']);
     const eig = res.json.eigenvalues as number[];
     expect(eig.length).toBe(6);
@@ -163,9 +164,9 @@ describe('progress phases of the dense path', () => {
     const m = Float64Array.from(res.out!);
     const sym = m.map((v, k) => (v + m[(k % 6) * 6 + Math.floor(k / 6)]!) / 2);
     expect(eig).toEqual(Array.from(h.eigvalsh(sym, 6)).reverse());
-    // A non-finite Hessian is named as such, in the user's terms; the next call works.
+    // NaN data is refused before any matrix is built, naming the file; the next call works.
     files['xnan.npy'] = h.npy.writeNpy({ dtype: 'float32', shape: [4, 3], data: Float32Array.from({ length: 12 }, (_, i) => (i === 4 ? Number.NaN : i / 10)) });
-    await expect(analyze('ggn', read, 'm.onnx', { x: 'xnan.npy', y: 'y.npy', loss: 'mse' }, () => {})).rejects.toThrow(/^the GGN has a non-finite entry \[\d+\]\[\d+\] = NaN: .* check --x and --y/);
-    expect((await analyze('ggn', read, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, () => {})).json.eigenvalues).toHaveLength(6);
+    await expect(analyze('ggn', io, 'm.onnx', { x: 'xnan.npy', y: 'y.npy', loss: 'mse' }, () => {})).rejects.toThrow(/xnan\.npy/);
+    expect((await analyze('ggn', io, 'm.onnx', { x: 'x.npy', y: 'y.npy', loss: 'mse' }, () => {})).json.eigenvalues).toHaveLength(6);
   });
 });
