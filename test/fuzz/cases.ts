@@ -878,6 +878,8 @@ const traced: Kind = {
     let validity = combine(ov, g.bad ? 'err' : 'ok', nonScalar ? 'err' : 'ok');
     const nonFinite = fill === 'special' && Array.from({ length: size(xs) }, (_, i) => fillValue('special', i, 5)).some((x) => !Number.isFinite(x));
     if (checkFinite.value === true && nonFinite && validity !== 'err') validity = 'err';
+    // checkFinite also refuses results that overflow from finite inputs (NON_FINITE): either is right.
+    if (checkFinite.value === true && validity === 'ok') validity = 'any';
     if (maxBytesTiny(options) && validity === 'ok') validity = 'err';
     if ((g.emptyMean || (final === 'mean' && size(g.shape) === 0)) && validity === 'ok') validity = 'any';
     if (options.maxBytes === 0 || options.maxBytes === 1) validity = size(xs) === 0 || size(outShape) === 0 ? 'any' : validity;
