@@ -1015,7 +1015,7 @@ const traced: Kind = {
         if (!res || s.validity === 'err') return;
         keep(live, res[0]);
         const u = T(H, { shape: s.outShape, dtype: s.dt, fill: 'small', seed: 12 }, live);
-        const back = ctx.attempt('vjp pullback', 'ok', () => keepTree(res[1](u)));
+        const back = ctx.attempt('vjp pullback', s.validity, () => keepTree(res[1](u)));
         const wrong = T(H, { shape: [size(s.outShape) + 1], dtype: s.dt, fill: 'small', seed: 12 }, live);
         ctx.attempt('vjp pullback (wrong cotangent size)', 'err', () => keepTree(res[1](wrong)));
         if (!back) return;
