@@ -138,3 +138,20 @@ fn empty_batches_and_bad_blocks_are_errors() {
         assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.message);
     }
 }
+
+#[test]
+fn empty_values_with_huge_dims_cost_nothing() {
+    // [2⁶², 0] is a valid empty shape; a rule that looped over its first dim would never end.
+    let mut p = Program::new();
+    let x = p.param(&[1 << 62, 0]).unwrap();
+    let t = p.transpose(x).unwrap();
+    let c = p.concat(&[t, t], 0).unwrap();
+    let out = p.sum(c, None, false).unwrap();
+    let t0 = std::time::Instant::now();
+    let o = p.run(Isa::Simd, out, &run(&[], &[], &[], 1)).unwrap();
+    assert_eq!(o.output.p, vec![0.0]);
+    assert!(o.grad.unwrap().p.is_empty());
+    let e = ops::transpose(&Tensor::zeros(&[1 << 62, 0], Dtype::F64).unwrap()).unwrap();
+    assert_eq!(e.shape(), &[0, 1 << 62]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+}

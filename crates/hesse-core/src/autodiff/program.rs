@@ -381,6 +381,9 @@ impl Program {
                     let t = if r.wrt == Wrt::Input(slot) { leaf_tangents(0, n_var)? } else { None };
                     Dual { shape: node.shape.clone(), p: try_copy(r.inputs[slot], "input values")?, t }
                 }
+                // An empty value needs no work (and its rule might loop over the other dims,
+                // which can be huge: [2³¹, 0] is a valid, empty shape).
+                _ if node.shape.contains(&0) => Dual::constant(node.shape.clone(), Vec::new()),
                 _ => {
                     let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
                     node.op.eval(&cx, &ins, &node.shape)?
@@ -448,7 +451,8 @@ impl Program {
                 scatter(&mut gv, &g, off, n_var, r.k);
                 continue;
             }
-            if !dep[i] {
+            // An empty output passes nothing back (its inputs' gradients are zero).
+            if !dep[i] || node.shape.contains(&0) {
                 continue;
             }
             let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
