@@ -155,3 +155,16 @@ fn empty_values_with_huge_dims_cost_nothing() {
     assert_eq!(e.shape(), &[0, 1 << 62]);
     assert!(t0.elapsed() < std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn directions_of_an_empty_variable_are_bounded() {
+    // Nothing bounds K when the variable is empty (K·0 values are passed): a huge K is refused
+    // instead of looping K times over nothing.
+    let mut p = Program::new();
+    let w = p.param(&[0]).unwrap();
+    let out = p.sum(w, None, false).unwrap();
+    let e = p.run(Isa::Simd, out, &run(&[], &[], &[], usize::MAX / 2)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.message);
+    let o = p.run(Isa::Simd, out, &run(&[], &[], &[], 3)).unwrap();
+    assert_eq!(o.grad.unwrap().t.unwrap().len(), 0);
+}

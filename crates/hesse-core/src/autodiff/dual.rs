@@ -243,7 +243,8 @@ pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool)
     let mut p = try_zeros::<T>(m * n, "matmul")?;
     gemm(view(&a.p, ar, ac, ta), view(&b.p, br, bc, tb), &mut p)?;
     let k = cx.k;
-    if k == 0 || (a.t.is_none() && b.t.is_none()) {
+    // (An empty product has zero tangents; its loops below would run over K·m for nothing.)
+    if k == 0 || (a.t.is_none() && b.t.is_none()) || m * n == 0 {
         return Ok(Dual { shape: vec![m, n], p, t: None });
     }
     let mut t = try_zeros::<T>(k * m * n, "matmul tangents")?;

@@ -122,6 +122,9 @@ pub struct Run<'a, T> {
     pub curvature: Curvature,
 }
 
+/// Most tangent directions of an empty variable (see [`Program::run`]'s checks).
+const MAX_EMPTY_K: usize = 1 << 16;
+
 /// What a run returns.
 #[derive(Debug)]
 pub struct Outcome<T> {
@@ -308,6 +311,12 @@ impl Program {
         // K tangents of the widest value: every K·n product of the run below fits.
         let widest = self.nodes[..=out].iter().filter_map(|n| crate::shape::extent(&n.shape)).max().unwrap_or(0).max(n_var);
         product(&format!("{} tangents of {widest} values", r.k), &[r.k, widest])?;
+        // K is bounded by the K·n values passed in, except for an empty variable (or output):
+        // there nothing bounds the K-fold loops of the rules, so cap it.
+        let data = if r.cotangents.is_empty() { n_var } else { numel(&self.nodes[out].shape)? };
+        if data == 0 && r.k > MAX_EMPTY_K {
+            return Err(Error::invalid(format!("{} directions of an empty variable or output: at most {MAX_EMPTY_K}", r.k)));
+        }
         if !r.cotangents.is_empty() {
             let m = numel(&self.nodes[out].shape)?;
             if !r.tangents.is_empty() || r.cotangents.len() != r.k * m {
