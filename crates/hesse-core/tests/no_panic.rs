@@ -173,7 +173,7 @@ fn model(p: &mut Program, n: usize, d: usize, hidden: usize, classes: usize, con
     let x = match conv {
         Some((c, hw, k, stride, padding)) => {
             let x = p.input(&[n, c, hw, hw])?;
-            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), bias: loss % 2 == 0 });
+            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), bias: loss.is_multiple_of(2) });
             layers.push(Layer::Act(a));
             layers.push(Layer::Flatten);
             x
@@ -182,7 +182,7 @@ fn model(p: &mut Program, n: usize, d: usize, hidden: usize, classes: usize, con
     };
     let h = p.sequential(x, &layers)?;
     let width = *p.shape(h)?.last().unwrap_or(&0);
-    let f = p.sequential(h, &[Layer::Linear { inputs: width, outputs: hidden, bias: true }, Layer::Act(a), Layer::Linear { inputs: hidden, outputs: classes, bias: loss % 3 != 0 }])?;
+    let f = p.sequential(h, &[Layer::Linear { inputs: width, outputs: hidden, bias: true }, Layer::Act(a), Layer::Linear { inputs: hidden, outputs: classes, bias: !loss.is_multiple_of(3) }])?;
     match loss % 3 {
         0 => {
             let y = p.input(&[n])?;
@@ -338,7 +338,7 @@ fn exercise(p: &Program, q: &Req) {
         let _ = p.gauss_newton_with(isa, f, kind, &params, &ins, q.chunk, &part, mc);
         let _ = p.gauss_newton_f64(isa, f, kind, &params, &ins, q.chunk, &part, mc);
         let _ = p.jacobian_t(isa, f, &params, &ins, q.chunk);
-        let variant = if q.curvature % 2 == 0 { KfacVariant::Exact } else { KfacVariant::MonteCarlo { samples: q.samples, seed: 5 } };
+        let variant = if q.curvature.is_multiple_of(2) { KfacVariant::Exact } else { KfacVariant::MonteCarlo { samples: q.samples, seed: 5 } };
         if let Ok(factors) = p.kfac(isa, f, kind, &params, &ins, variant) {
             for fa in &factors {
                 let v = values(fa.size() + usize::from(q.wrong_len), q.special);
