@@ -166,3 +166,18 @@ fn directions_of_an_empty_variable_are_bounded() {
     let o = p.run(Isa::Simd, out, &run(&[], &[], &[], 3)).unwrap();
     assert_eq!(o.grad.unwrap().t.unwrap().len(), 0);
 }
+
+#[test]
+fn fisher_curvature_of_an_empty_batch_with_a_huge_dim_returns_at_once() {
+    use hesse_core::autodiff::Curvature;
+    let mut p = Program::new();
+    let x = p.input(&[1 << 62, 0]).unwrap();
+    let out = p.sum(x, None, false).unwrap();
+    let t0 = std::time::Instant::now();
+    for curvature in [Curvature::EmpiricalFisher { output: x }, Curvature::MonteCarloFisher { output: x, kind: LossKind::CrossEntropy, samples: 2, seed: 1 }] {
+        let inputs: [&[f64]; 1] = [&[]];
+        let r = Run { wrt: Wrt::Input(0), curvature, ..run(&[], &inputs, &[], 1) };
+        assert!(p.run(Isa::Simd, out, &r).unwrap().grad.unwrap().p.is_empty());
+    }
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+}

@@ -480,6 +480,9 @@ impl Program {
 /// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
 fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
+    if g.numel() == 0 {
+        return Ok(Some(Vec::new())); // (no loop over the rows of an empty batch)
+    }
     let n = g.shape.first().copied().unwrap_or(1).max(1);
     let row = g.numel() / n;
     let scale = T::from_f64(n as f64);
@@ -504,6 +507,9 @@ fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u6
         return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
     }
     let (n, c) = (f.shape[0], f.shape[1]);
+    if n * c == 0 {
+        return Ok(Some(Vec::new()));
+    }
     let fv = try_map(&f.p, |v| v.to_f64(), "Monte Carlo Fisher")?;
     let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?;
     let mut w = try_zeros(k * n * c, "Monte Carlo Fisher")?;
