@@ -94,6 +94,11 @@ describe('with wasm memory full', () => {
       valueAndGrad: () => h.valueAndGrad(f)(params, x, y),
       hvp: () => h.hvp(f, params, dir, [x, y]),
       hessian: () => h.hessian(f)(params, x, y),
+      jvp: () => h.jvp(f, params, dir, [x, y]),
+      vjp: () => h.vjp((q: { w: h.Sym; c: h.Sym }, xx: h.Sym) => h.add(h.matmul(xx, h.transpose(q.w)), q.c), params, [x])[0],
+      jacobian: () => h.jacobian((q: { w: h.Sym; c: h.Sym }, xx: h.Sym) => h.add(h.matmul(xx, h.transpose(q.w)), q.c))(params, x),
+      'objective.valueAndGrad': () => obj.valueAndGrad(),
+      'objective.ggn': () => obj.ggn(),
       'objective.loss': () => obj.loss(),
       'objective.grad': () => obj.grad(),
       'objective.hvp': () => obj.hvp(v),
@@ -111,6 +116,8 @@ describe('with wasm memory full', () => {
       spectralDensity: () => h.spectralDensity(obj.operator('ggn'), { probes: 2, steps: 8 }),
       cg: () => h.cg(obj.operator('ggn'), rhs, { damping: 1, maxIter: 20 }),
       'eigenvalues(js operator)': () => h.eigenvalues(jsOp, 2),
+      powerIteration: () => h.powerIteration(obj.operator('ggn'), 1, { maxIter: 20 }),
+      minres: () => h.minres(obj.operator('hessian'), rhs, { shift: 1, maxIter: 20 }),
       eigh: () => h.eigh(sym, 4),
     };
     /** Plain numbers of a result (tensors, typed arrays, trees, tuples, Kfac handles), for comparison. */

@@ -173,7 +173,7 @@ fn model(p: &mut Program, n: usize, d: usize, hidden: usize, classes: usize, con
     let x = match conv {
         Some((c, hw, k, stride, padding)) => {
             let x = p.input(&[n, c, hw, hw])?;
-            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), bias: loss % 2 == 0 });
+            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), bias: loss.is_multiple_of(2) });
             layers.push(Layer::Act(a));
             layers.push(Layer::Flatten);
             x
@@ -182,7 +182,7 @@ fn model(p: &mut Program, n: usize, d: usize, hidden: usize, classes: usize, con
     };
     let h = p.sequential(x, &layers)?;
     let width = *p.shape(h)?.last().unwrap_or(&0);
-    let f = p.sequential(h, &[Layer::Linear { inputs: width, outputs: hidden, bias: true }, Layer::Act(a), Layer::Linear { inputs: hidden, outputs: classes, bias: loss % 3 != 0 }])?;
+    let f = p.sequential(h, &[Layer::Linear { inputs: width, outputs: hidden, bias: true }, Layer::Act(a), Layer::Linear { inputs: hidden, outputs: classes, bias: !loss.is_multiple_of(3) }])?;
     match loss % 3 {
         0 => {
             let y = p.input(&[n])?;
@@ -257,6 +257,36 @@ fn values(n: usize, special: u8) -> Vec<f64> {
 
 const SMALL: usize = 4096;
 
+/// With PROPTEST_WATCHDOG set, a case that runs past 5 s is printed and the process aborted (a
+/// hang never reaches the time assertion).
+fn watchdog(steps: &[Step], reqs: &[Req]) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Mutex, Once};
+    static CASE: Mutex<String> = Mutex::new(String::new());
+    static START: AtomicU64 = AtomicU64::new(0);
+    static ONCE: Once = Once::new();
+    if std::env::var("PROPTEST_WATCHDOG").is_err() {
+        return;
+    }
+    let now = || std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() as u64;
+    ONCE.call_once(|| {
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if now() - START.load(Relaxed) > 5000 {
+                use std::io::Write; // not eprintln!: the test harness captures that
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: case running > 5 s:\n{}", CASE.lock().unwrap());
+                std::process::abort();
+            }
+        });
+    });
+    *CASE.lock().unwrap() = format!("{steps:#?}\n{reqs:#?}");
+    START.store(now(), Relaxed);
+}
+
+fn env(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|c| c.parse().ok()).unwrap_or(default)
+}
+
 fn exercise(p: &Program, q: &Req) {
     let isa = Isa::Simd;
     let q = &Req { out: resolve(p, q.out), f: resolve(p, q.f), ..q.clone() };
@@ -308,7 +338,7 @@ fn exercise(p: &Program, q: &Req) {
         let _ = p.gauss_newton_with(isa, f, kind, &params, &ins, q.chunk, &part, mc);
         let _ = p.gauss_newton_f64(isa, f, kind, &params, &ins, q.chunk, &part, mc);
         let _ = p.jacobian_t(isa, f, &params, &ins, q.chunk);
-        let variant = if q.curvature % 2 == 0 { KfacVariant::Exact } else { KfacVariant::MonteCarlo { samples: q.samples, seed: 5 } };
+        let variant = if q.curvature.is_multiple_of(2) { KfacVariant::Exact } else { KfacVariant::MonteCarlo { samples: q.samples, seed: 5 } };
         if let Ok(factors) = p.kfac(isa, f, kind, &params, &ins, variant) {
             for fa in &factors {
                 let v = values(fa.size() + usize::from(q.wrong_len), q.special);
@@ -332,12 +362,16 @@ fn exercise(p: &Program, q: &Req) {
 
 proptest! {
     // PROPTEST_CASES overrides the count for a longer search.
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1500), max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: env("PROPTEST_CASES", 1500), max_shrink_iters: env("PROPTEST_MAX_SHRINK_ITERS", 2000), ..ProptestConfig::default() })]
     #[test]
     fn no_program_and_no_request_panics(steps in prop::collection::vec(step(), 0..14), reqs in prop::collection::vec(req(), 1..4)) {
+        let t = std::time::Instant::now();
+        watchdog(&steps, &reqs);
         let p = build(&steps);
         for q in &reqs {
             exercise(&p, q);
         }
+        // Small programs: a slow case means a loop over a size that should have been refused.
+        prop_assert!(t.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t.elapsed());
     }
 }

@@ -96,9 +96,7 @@ fn cross_entropy_with_minus_infinity_logits_is_finite_as_in_pytorch() {
     assert!(close(o.output.p[0], (1.0 + e1).ln()), "loss {}", o.output.p[0]);
     let g = o.grad.unwrap();
     let want_g = [prob[0] - 1.0, 0.0, prob[2]];
-    for i in 0..3 {
-        assert!(close(g.p[i], want_g[i]), "grad {:?}", g.p);
-    }
+    assert!(g.p.iter().zip(want_g).all(|(&a, b)| close(a, b)), "grad {:?}", g.p);
     let pv: f64 = (0..3).map(|j| prob[j] * v[j]).sum();
     let hv = g.t.unwrap();
     for i in 0..3 {
@@ -137,4 +135,49 @@ fn empty_batches_and_bad_blocks_are_errors() {
         let e = p.gauss_newton(Isa::Simd, f, LossKind::Mse, &params, &inputs, 4, &GaussNewtonPart::Blocks(blocks)).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.message);
     }
+}
+
+#[test]
+fn empty_values_with_huge_dims_cost_nothing() {
+    // [2⁶², 0] is a valid empty shape; a rule that looped over its first dim would never end.
+    let mut p = Program::new();
+    let x = p.param(&[1 << 62, 0]).unwrap();
+    let t = p.transpose(x).unwrap();
+    let c = p.concat(&[t, t], 0).unwrap();
+    let out = p.sum(c, None, false).unwrap();
+    let t0 = std::time::Instant::now();
+    let o = p.run(Isa::Simd, out, &run(&[], &[], &[], 1)).unwrap();
+    assert_eq!(o.output.p, vec![0.0]);
+    assert!(o.grad.unwrap().p.is_empty());
+    let e = ops::transpose(&Tensor::zeros(&[1 << 62, 0], Dtype::F64).unwrap()).unwrap();
+    assert_eq!(e.shape(), &[0, 1 << 62]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn directions_of_an_empty_variable_are_bounded() {
+    // Nothing bounds K when the variable is empty (K·0 values are passed): a huge K is refused
+    // instead of looping K times over nothing.
+    let mut p = Program::new();
+    let w = p.param(&[0]).unwrap();
+    let out = p.sum(w, None, false).unwrap();
+    let e = p.run(Isa::Simd, out, &run(&[], &[], &[], usize::MAX / 2)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.message);
+    let o = p.run(Isa::Simd, out, &run(&[], &[], &[], 3)).unwrap();
+    assert_eq!(o.grad.unwrap().t.unwrap().len(), 0);
+}
+
+#[test]
+fn fisher_curvature_of_an_empty_batch_with_a_huge_dim_returns_at_once() {
+    use hesse_core::autodiff::Curvature;
+    let mut p = Program::new();
+    let x = p.input(&[1 << 62, 0]).unwrap();
+    let out = p.sum(x, None, false).unwrap();
+    let t0 = std::time::Instant::now();
+    for curvature in [Curvature::EmpiricalFisher { output: x }, Curvature::MonteCarloFisher { output: x, kind: LossKind::CrossEntropy, samples: 2, seed: 1 }] {
+        let inputs: [&[f64]; 1] = [&[]];
+        let r = Run { wrt: Wrt::Input(0), curvature, ..run(&[], &inputs, &[], 1) };
+        assert!(p.run(Isa::Simd, out, &r).unwrap().grad.unwrap().p.is_empty());
+    }
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1));
 }

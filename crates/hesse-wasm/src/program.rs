@@ -359,7 +359,7 @@ impl RawProgram {
         let part = match part {
             "dense" => GaussNewtonPart::Dense,
             "diagonal" => GaussNewtonPart::Diagonal,
-            "blocks" if ranges.len() % 2 == 0 => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
+            "blocks" if ranges.len().is_multiple_of(2) => GaussNewtonPart::Blocks(ranges.chunks_exact(2).map(|r| (r[0] as usize, r[1] as usize)).collect()),
             "blocks" => return Err(js_error(Error::invalid(format!("Gauss–Newton blocks: ranges must be (offset, size) pairs, got {} numbers", ranges.len())))),
             other => return Err(js_error(Error::invalid(format!("unknown Gauss–Newton part '{other}': use dense, diagonal or blocks")))),
         };

@@ -243,7 +243,8 @@ pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool)
     let mut p = try_zeros::<T>(m * n, "matmul")?;
     gemm(view(&a.p, ar, ac, ta), view(&b.p, br, bc, tb), &mut p)?;
     let k = cx.k;
-    if k == 0 || (a.t.is_none() && b.t.is_none()) {
+    // (An empty product has zero tangents; its loops below would run over K·m for nothing.)
+    if k == 0 || (a.t.is_none() && b.t.is_none()) || m * n == 0 {
         return Ok(Dual { shape: vec![m, n], p, t: None });
     }
     let mut t = try_zeros::<T>(k * m * n, "matmul tangents")?;
@@ -454,17 +455,14 @@ pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
     })
 }
 
-/// Copies `part` ([outer, len, inner] around an axis) into the slice at offset `at` of that axis
-/// of `whole` ([outer, total, inner]), or (`back`) that slice of `whole` into `part`.
-fn axis_block<T: Scalar>(part: &[T], whole: &[T], dst: &mut [T], outer: usize, len: usize, inner: usize, total: usize, at: usize, back: bool) {
-    for o in 0..outer {
+/// The matching blocks of a `part` ([outer, len, inner] around an axis) and of the slice at
+/// offset `at` of that axis of a `whole` ([outer, total, inner]): (part range, whole range).
+fn axis_blocks(outer: usize, len: usize, inner: usize, total: usize, at: usize) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let n = if len * inner == 0 { 0 } else { outer }; // (empty parts: no loop over outer)
+    (0..n).map(move |o| {
         let (p, w) = (o * len * inner, (o * total + at) * inner);
-        if back {
-            dst[p..p + len * inner].copy_from_slice(&whole[w..w + len * inner]);
-        } else {
-            dst[w..w + len * inner].copy_from_slice(&part[p..p + len * inner]);
-        }
-    }
+        (p..p + len * inner, w..w + len * inner)
+    })
 }
 
 /// [outer, inner] around `axis` of `shape`.
@@ -483,7 +481,9 @@ pub fn concat<T: Scalar>(cx: &Ctx, xs: &[&Dual<T>], axis: usize, shape: Vec<usiz
         for x in xs {
             let len = x.shape[axis];
             if let Some(v) = k.map_or(Some(x.p.as_slice()), |k| x.tan(k)) {
-                axis_block(v, &[], out, outer, len, inner, total, at, false);
+                for (pr, wr) in axis_blocks(outer, len, inner, total, at) {
+                    out[wr].copy_from_slice(&v[pr]);
+                }
             }
             at += len;
         }
@@ -505,7 +505,9 @@ pub fn slice<T: Scalar>(cx: &Ctx, x: &Dual<T>, axis: usize, start: usize, len: u
     shape[axis] = len;
     linear_stacked(cx, x, shape, move |i, o, copies| {
         // Copies stack as extra outer blocks.
-        axis_block(&[], i, o, outer * copies, len, inner, total, start, true);
+        for (pr, wr) in axis_blocks(outer * copies, len, inner, total, start) {
+            o[pr].copy_from_slice(&i[wr]);
+        }
         Ok(())
     })
 }

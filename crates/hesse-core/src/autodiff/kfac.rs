@@ -62,6 +62,9 @@ impl LossKind {
     /// labels drawn from the model (Monte Carlo). K-FAC's B, the Monte Carlo GGN and the Monte
     /// Carlo Fisher all use these.
     pub(crate) fn output_space_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Result<Vec<f64>> {
+        if n * c == 0 {
+            return Ok(Vec::new()); // (an empty batch or output: no loop over the other)
+        }
         let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
         let softmax = |row: &[f64]| {
             let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));

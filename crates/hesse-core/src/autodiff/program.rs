@@ -122,6 +122,9 @@ pub struct Run<'a, T> {
     pub curvature: Curvature,
 }
 
+/// Most tangent directions of an empty variable (see [`Program::run`]'s checks).
+const MAX_EMPTY_K: usize = 1 << 16;
+
 /// What a run returns.
 #[derive(Debug)]
 pub struct Outcome<T> {
@@ -308,6 +311,12 @@ impl Program {
         // K tangents of the widest value: every K·n product of the run below fits.
         let widest = self.nodes[..=out].iter().filter_map(|n| crate::shape::extent(&n.shape)).max().unwrap_or(0).max(n_var);
         product(&format!("{} tangents of {widest} values", r.k), &[r.k, widest])?;
+        // K is bounded by the K·n values passed in, except for an empty variable (or output):
+        // there nothing bounds the K-fold loops of the rules, so cap it.
+        let data = if r.cotangents.is_empty() { n_var } else { numel(&self.nodes[out].shape)? };
+        if data == 0 && r.k > MAX_EMPTY_K {
+            return Err(Error::invalid(format!("{} directions of an empty variable or output: at most {MAX_EMPTY_K}", r.k)));
+        }
         if !r.cotangents.is_empty() {
             let m = numel(&self.nodes[out].shape)?;
             if !r.tangents.is_empty() || r.cotangents.len() != r.k * m {
@@ -381,6 +390,9 @@ impl Program {
                     let t = if r.wrt == Wrt::Input(slot) { leaf_tangents(0, n_var)? } else { None };
                     Dual { shape: node.shape.clone(), p: try_copy(r.inputs[slot], "input values")?, t }
                 }
+                // An empty value needs no work (and its rule might loop over the other dims,
+                // which can be huge: [2³¹, 0] is a valid, empty shape).
+                _ if node.shape.contains(&0) => Dual::constant(node.shape.clone(), Vec::new()),
                 _ => {
                     let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
                     node.op.eval(&cx, &ins, &node.shape)?
@@ -448,7 +460,8 @@ impl Program {
                 scatter(&mut gv, &g, off, n_var, r.k);
                 continue;
             }
-            if !dep[i] {
+            // An empty output passes nothing back (its inputs' gradients are zero).
+            if !dep[i] || node.shape.contains(&0) {
                 continue;
             }
             let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
@@ -467,6 +480,9 @@ impl Program {
 /// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
 fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
+    if g.numel() == 0 {
+        return Ok(Some(Vec::new())); // (no loop over the rows of an empty batch)
+    }
     let n = g.shape.first().copied().unwrap_or(1).max(1);
     let row = g.numel() / n;
     let scale = T::from_f64(n as f64);
@@ -491,6 +507,9 @@ fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u6
         return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
     }
     let (n, c) = (f.shape[0], f.shape[1]);
+    if n * c == 0 {
+        return Ok(Some(Vec::new()));
+    }
     let fv = try_map(&f.p, |v| v.to_f64(), "Monte Carlo Fisher")?;
     let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?;
     let mut w = try_zeros(k * n * c, "Monte Carlo Fisher")?;

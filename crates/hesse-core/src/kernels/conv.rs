@@ -79,6 +79,12 @@ pub fn conv2d<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], wt: &[T], out: 
     assert_eq!(x.len(), g.n * g.c * g.h * g.w);
     assert_eq!(wt.len(), g.o * g.c * g.kh * g.kw);
     assert_eq!(out.len(), g.n * g.o * oh * ow);
+    if x.is_empty() || wt.is_empty() {
+        // No channels or taps (or nothing to do): the sum is empty. Returning here also keeps
+        // the loops below from running over a huge dim of an empty operand.
+        out.fill(T::ZERO);
+        return Ok(());
+    }
     match isa {
         Isa::Scalar => {
             reference(g, x, wt, out);
@@ -174,6 +180,9 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
     let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
     let img_len = g.c * g.h * g.w;
     gx.fill(T::ZERO);
+    if gx.is_empty() || gy.is_empty() || wt.is_empty() {
+        return Ok(());
+    }
     match isa {
         Isa::Simd => {
             let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
@@ -214,6 +223,9 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
     let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
     let img_len = g.c * g.h * g.w;
     gw.fill(T::ZERO);
+    if gw.is_empty() || gy.is_empty() || x.is_empty() {
+        return Ok(());
+    }
     match isa {
         Isa::Simd => {
             let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
