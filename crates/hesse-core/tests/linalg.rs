@@ -438,6 +438,25 @@ fn hutch_pp_beats_hutchinson_on_low_rank_plus_noise() {
     assert_eq!(code(hutch_pp_trace(&mut op, 2, 0)).0, ErrorCode::InvalidArgument);
 }
 
+/// An exact estimate has standard error 0, not NaN: a Hutch++ sketch of rank n (the default 99
+/// matvecs on n = 5) or Hutchinson on n = 1. NaN stays for a genuinely random part with fewer
+/// than 2 probes. (A regression: Hutch++ on a 5×5 SPD matrix reported stdError NaN.)
+#[test]
+fn exact_trace_estimates_have_zero_std_error() {
+    let lambda = [0.5, 1.0, 2.0, 3.5, 7.0];
+    let mut op = dense(with_spectrum(&lambda, 3, 31), 5);
+    let pp = hutch_pp_trace(&mut op, 99, 0).unwrap();
+    assert!((pp.trace - 14.0).abs() < 1e-12 && pp.std_error == 0.0 && pp.products == 10, "{pp:?}");
+    let mut one = dense(vec![-2.5], 1);
+    let h = hutchinson_trace(&mut one, 1, 0).unwrap();
+    assert!(h.trace == -2.5 && h.std_error == 0.0, "{h:?}");
+    // n = 50 with 3 matvecs: a rank-1 sketch and 1 complement probe, so no error estimate.
+    let mut big = dense(random_symmetric(50, 32), 50);
+    assert!(hutch_pp_trace(&mut big, 3, 0).unwrap().std_error.is_nan());
+    assert!(hutchinson_trace(&mut op, 1, 0).unwrap().std_error.is_nan());
+    assert!(hutchinson_trace(&mut op, 2, 0).unwrap().std_error >= 0.0);
+}
+
 #[test]
 fn hutchinson_diagonal_within_its_variance_bound() {
     let n = 200;
