@@ -438,6 +438,25 @@ fn hutch_pp_beats_hutchinson_on_low_rank_plus_noise() {
     assert_eq!(code(hutch_pp_trace(&mut op, 2, 0)).0, ErrorCode::InvalidArgument);
 }
 
+/// An exact estimate has standard error 0, not NaN: a Hutch++ sketch of rank n (the default 99
+/// matvecs on n = 5) or Hutchinson on n = 1. NaN stays for a genuinely random part with fewer
+/// than 2 probes. (A regression: Hutch++ on a 5×5 SPD matrix reported stdError NaN.)
+#[test]
+fn exact_trace_estimates_have_zero_std_error() {
+    let lambda = [0.5, 1.0, 2.0, 3.5, 7.0];
+    let mut op = dense(with_spectrum(&lambda, 3, 31), 5);
+    let pp = hutch_pp_trace(&mut op, 99, 0).unwrap();
+    assert!((pp.trace - 14.0).abs() < 1e-12 && pp.std_error == 0.0 && pp.products == 10, "{pp:?}");
+    let mut one = dense(vec![-2.5], 1);
+    let h = hutchinson_trace(&mut one, 1, 0).unwrap();
+    assert!(h.trace == -2.5 && h.std_error == 0.0, "{h:?}");
+    // n = 50 with 3 matvecs: a rank-1 sketch and 1 complement probe, so no error estimate.
+    let mut big = dense(random_symmetric(50, 32), 50);
+    assert!(hutch_pp_trace(&mut big, 3, 0).unwrap().std_error.is_nan());
+    assert!(hutchinson_trace(&mut op, 1, 0).unwrap().std_error.is_nan());
+    assert!(hutchinson_trace(&mut op, 2, 0).unwrap().std_error >= 0.0);
+}
+
 #[test]
 fn hutchinson_diagonal_within_its_variance_bound() {
     let n = 200;
@@ -571,6 +590,82 @@ fn minres_solves_indefinite_systems() {
     }
     let r = minres(&mut dense(a, n), &vec![0.0; n], &MinresOpts::default()).unwrap();
     assert!(r.converged && r.x.iter().all(|&x| x == 0.0));
+}
+
+/// The fuzz suite's test matrix `matrix(n, 'sym', seed)` (test/fuzz/gen.ts): (B + Bᵀ)/2 of an
+/// arithmetic-progression fill, singular (rank ≪ n) for most seeds.
+fn fuzz_sym(n: usize, seed: usize) -> Vec<f64> {
+    let fill = |i: usize| 4.0 * ((((i + 1) * 7919 + (seed + 3) * 104729) % 1000) as f64 / 1000.0) - 2.0;
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (fill(i * n + j) + fill(j * n + i)) / 2.0;
+        }
+    }
+    a
+}
+
+/// Dense references from eigh (A = V·diag(λ)·Vᵀ): the pseudo-inverse solution A⁺b and the
+/// least-squares residual min‖b − A·x‖ = ‖b's part in null(A)‖ (|λ| ≤ 1e-9·‖A‖ counts as 0).
+fn dense_least_squares(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
+    let n = b.len();
+    let (lambda, v) = eigh(a, n).unwrap();
+    let scale = lambda.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+    let (mut x, mut null2) = (vec![0.0; n], 0.0);
+    for (j, &l) in lambda.iter().enumerate() {
+        let vj = &v[j * n..(j + 1) * n];
+        let c: f64 = vj.iter().zip(b).map(|(p, q)| p * q).sum();
+        if l.abs() <= 1e-9 * scale {
+            null2 += c * c;
+        } else {
+            x.iter_mut().zip(vj).for_each(|(xi, vi)| *xi += c / l * vi);
+        }
+    }
+    (x, null2.sqrt())
+}
+
+/// A singular inconsistent system stops at its breakdown with a least-squares x and reports the
+/// true residual; a singular consistent one converges to A⁺b; an indefinite nonsingular one to
+/// the dense solution. (A regression: on the fuzz's singular 6×6 matrices x blew up to ~1e16
+/// while the recurrence reported ‖b − Ax‖ ≈ 0.5.)
+#[test]
+fn minres_on_singular_systems_tells_the_true_residual() {
+    let check = |a: &[f64], b: &[f64], opts: &MinresOpts| {
+        let n = b.len();
+        let r = minres(&mut dense(a.to_vec(), n), b, opts).unwrap();
+        let true_res = dist(&matvec(a, &r.x), b);
+        assert!((r.residual_norm - true_res).abs() <= 1e-14 * nrm(b), "reported {} true {true_res} n {n} it {} x {:?} b {b:?}", r.residual_norm, r.iterations, r.x);
+        assert_eq!(r.products, r.iterations + 1);
+        assert_eq!(r.converged, true_res <= opts.rtol * nrm(b));
+        r
+    };
+    let mut rng = TestRng(41);
+    // The fuzz reproducers (b = vec(6, 'rand', 4)), then a 40×40 indefinite matrix with a
+    // 3-dimensional null space: inconsistent (b random) and consistent (b = A·x).
+    let b6: Vec<f64> = (0..6).map(|i| 4.0 * ((((i + 1) * 7919 + 7 * 104729) % 1000) as f64 / 1000.0) - 2.0).collect();
+    let n = 40;
+    let lambda: Vec<f64> = (0..n).map(|i| if i < 3 { 0.0 } else { (0.2 + i as f64 / 8.0) * if i % 2 == 0 { 1.0 } else { -1.0 } }).collect();
+    let a40 = with_spectrum(&lambda, 12, 42);
+    let mut cases: Vec<(Vec<f64>, Vec<f64>)> = [1, 3, 8, 12].iter().map(|&seed| (fuzz_sym(6, seed), b6.clone())).collect();
+    cases.push((a40.clone(), rng.vec(n)));
+    for (a, b) in &cases {
+        let (_, ls) = dense_least_squares(a, b);
+        assert!(ls > 0.1 * nrm(b), "the case must be inconsistent: {ls}");
+        let r = check(a, b, &MinresOpts { max_iter: 50, ..Default::default() });
+        assert!(!r.converged && r.residual_norm <= ls * (1.0 + 1e-8), "residual {} vs least squares {ls}", r.residual_norm);
+        assert!(nrm(&r.x) < 1e3 * nrm(b), "x blew up: ‖x‖ = {}", nrm(&r.x));
+    }
+    let b = matvec(&a40, &rng.vec(n));
+    let r = check(&a40, &b, &MinresOpts { rtol: 1e-10, ..Default::default() });
+    let (pinv, _) = dense_least_squares(&a40, &b);
+    assert!(r.converged && dist(&r.x, &pinv) < 1e-8 * nrm(&pinv), "{}", dist(&r.x, &pinv));
+    // Indefinite nonsingular: the same matrix with its null space moved to ±0.3.
+    let lambda: Vec<f64> = lambda.iter().enumerate().map(|(i, &l)| if i < 3 { 0.3 * if i == 1 { -1.0 } else { 1.0 } } else { l }).collect();
+    let a = with_spectrum(&lambda, 12, 42);
+    let b = rng.vec(n);
+    let r = check(&a, &b, &MinresOpts { rtol: 1e-10, ..Default::default() });
+    let (x, ls) = dense_least_squares(&a, &b);
+    assert!(ls == 0.0 && r.converged && dist(&r.x, &x) < 1e-8 * nrm(&x), "{}", dist(&r.x, &x));
 }
 
 /// An operator that fails on its third product, as a bindings-level operator might.

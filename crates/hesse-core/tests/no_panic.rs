@@ -58,7 +58,7 @@ fn pair() -> impl Strategy<Value = (usize, usize)> {
     (dim(), dim())
 }
 fn act(i: u8, a: f64) -> Act {
-    [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Softplus, Act::SoftplusThreshold, Act::GeluErf, Act::Elu(a), Act::LeakyRelu(a), Act::Pow(a)][i as usize % 14]
+    [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Softplus, Act::SoftplusThreshold, Act::GeluErf, Act::Elu(a), Act::LeakyRelu(a), Act::Pow(a), Act::PosInfToNan][i as usize % 15]
 }
 fn layer() -> impl Strategy<Value = Layer> {
     prop_oneof![

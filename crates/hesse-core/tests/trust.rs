@@ -1,5 +1,6 @@
 //! Never a panic, never a silently wrong answer: sizes that overflow are errors naming the op,
-//! degenerate batches are errors, and cross-entropy with −∞ logits gives PyTorch's finite answer.
+//! degenerate batches are errors, and cross-entropy with −∞ logits gives PyTorch's finite answer
+//! (and with a +∞ logit PyTorch's NaN).
 
 use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind, Program, Run, Wrt};
 use hesse_core::{ops, Dtype, ErrorCode, Isa, Tensor};
@@ -113,6 +114,36 @@ fn cross_entropy_with_minus_infinity_logits_is_finite_as_in_pytorch() {
     let e = p.run(Isa::Simd, ce, &run(&z, &[&bad], &[], 0)).unwrap_err();
     assert!(e.message.contains("label 3"), "{}", e.message);
     assert!(p.run(Isa::Simd, ce, &run(&z, &inputs, &[], 0)).is_ok());
+}
+
+/// PyTorch's log_softmax is (x − m) − log Σ exp(x − m), m the row max: a +∞ logit makes the
+/// whole row NaN (exp(∞ − ∞) = NaN poisons the sum; pytorch/pytorch#6864 shows
+/// F.log_softmax([0, inf]) = [nan, nan]), so F.cross_entropy of such a row is NaN whatever the
+/// label, and a NaN logit does the same; other rows are untouched, and torch.logsumexp([0, inf])
+/// stays inf. (A regression: crossEntropy([[inf, −inf]], [1]) gave inf = inf − (−inf).)
+#[test]
+fn a_plus_infinity_logit_makes_its_row_nan_as_in_pytorch() {
+    let mut p = Program::new();
+    let z = p.param(&[2, 2]).unwrap();
+    let y = p.input(&[2]).unwrap();
+    let (ce, ls, sm, lse) = (p.cross_entropy(z, y).unwrap(), p.log_softmax(z).unwrap(), p.softmax(z).unwrap(), p.logsumexp(z).unwrap());
+    let value = |node: usize, z: &[f64], labels: &[f64]| {
+        let inputs: [&[f64]; 1] = [labels];
+        p.run(Isa::Simd, node, &Run { backward: false, ..run(z, &inputs, &[], 0) }).unwrap().output.p
+    };
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    for labels in [[1.0, 0.0], [0.0, 1.0]] {
+        assert!(value(ce, &[inf, -inf, 0.0, 1.0], &labels)[0].is_nan());
+        assert!(value(ce, &[nan, 0.0, 0.0, 1.0], &labels)[0].is_nan());
+    }
+    // The same row with a finite max and the label at −∞: +∞, as PyTorch (−log 0).
+    assert_eq!(value(ce, &[0.0, -inf, 0.0, 1.0], &[1.0, 0.0])[0], inf);
+    let l1 = (1.0 + std::f64::consts::E).ln();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
+    let (got, soft) = (value(ls, &[0.0, inf, 0.0, 1.0], &[0.0, 0.0]), value(sm, &[0.0, inf, 0.0, 1.0], &[0.0, 0.0]));
+    assert!(got[0].is_nan() && got[1].is_nan() && close(got[2], -l1) && close(got[3], 1.0 - l1), "{got:?}");
+    assert!(soft[0].is_nan() && soft[1].is_nan() && close(soft[2] + soft[3], 1.0), "{soft:?}");
+    assert_eq!(value(lse, &[0.0, inf, 0.0, 1.0], &[0.0, 0.0])[0], inf);
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub enum Act {
     Erf,
     /// xᵖ for a constant p (ONNX's Pow with a constant exponent).
     Pow(f64),
+    /// x, but NaN at +∞ (f′ = 1): the softmax normalizer (see `Program::log_softmax`).
+    PosInfToNan,
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -61,6 +63,7 @@ impl Act {
             Act::Rsqrt(_) => "rsqrt",
             Act::Erf => "erf",
             Act::Pow(_) => "pow",
+            Act::PosInfToNan => "pos_inf_to_nan",
         }
     }
 
@@ -183,6 +186,13 @@ impl Act {
             }
             // d xᵖ = p·xᵖ⁻¹ dx
             Act::Pow(p) => pick(x.powf(p), p * x.powf(p - 1.0), p * (p - 1.0) * x.powf(p - 2.0)),
+            Act::PosInfToNan => {
+                if x == f64::INFINITY {
+                    [f64::NAN; 3]
+                } else {
+                    pick(x, 1.0, 0.0)
+                }
+            }
             Act::Rsqrt(eps) => {
                 let v = x + eps;
                 let r = 1.0 / v.sqrt();

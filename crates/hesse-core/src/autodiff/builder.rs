@@ -74,9 +74,18 @@ impl Program {
     pub fn logsumexp(&mut self, x: usize) -> Result<usize> {
         self.push(Op::LogSumExp, &[x], None)
     }
-    /// x − logsumexp(x) over the last axis.
-    pub fn log_softmax(&mut self, x: usize) -> Result<usize> {
+    /// The softmax normalizer: logsumexp(x) over the last axis, but NaN in a row with a +∞ entry.
+    /// PyTorch's log_softmax is (x − m) − log Σ exp(x − m) with m the row max, so a +∞ entry
+    /// makes the whole row NaN (exp(∞ − ∞)), not only that entry (x − lse would leave −∞ at the
+    /// others); and so is its cross-entropy. The public logsumexp keeps torch.logsumexp's +∞.
+    /// (A finite row has a finite lse ≤ max + log C, so only a +∞ entry gives lse = +∞.)
+    fn softmax_normalizer(&mut self, x: usize) -> Result<usize> {
         let l = self.logsumexp(x)?;
+        self.act(l, Act::PosInfToNan)
+    }
+    /// x − logsumexp(x) over the last axis (NaN rows where x has a +∞, as PyTorch).
+    pub fn log_softmax(&mut self, x: usize) -> Result<usize> {
+        let l = self.softmax_normalizer(x)?;
         self.sub(x, l)
     }
     /// exp(x − logsumexp(x)) over the last axis.
@@ -122,7 +131,7 @@ impl Program {
         }
         // Σᵢ lse(xᵢ) − Σᵢ xᵢ[yᵢ]: the label's logit is picked, not weighted by a one-hot (a
         // −∞ logit elsewhere would give 0 · (−∞) = NaN; PyTorch's answer is finite).
-        let lse = self.logsumexp(logits)?;
+        let lse = self.softmax_normalizer(logits)?;
         let picked = self.push(Op::Pick, &[logits, labels], None)?;
         let total_lse = self.sum(lse, None, false)?;
         let total_picked = self.sum(picked, None, false)?;

@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct TraceEstimate {
     pub trace: f64,
-    /// Standard error of the Monte Carlo part (sample standard deviation / √samples); NaN when
-    /// fewer than 2 samples were averaged. For Hutch++ it covers the complement term only (the
-    /// sketch term is exact).
+    /// Standard error of the Monte Carlo part (sample standard deviation / √samples). 0 when the
+    /// estimate is exact (n ≤ 1, or a Hutch++ sketch that spans the whole space); otherwise NaN
+    /// when fewer than 2 samples were averaged. For Hutch++ it covers the complement term only
+    /// (the sketch term is exact).
     pub std_error: f64,
     /// Operator products used.
     pub products: usize,
@@ -61,6 +62,8 @@ pub fn hutchinson_trace<O: LinOp + ?Sized>(op: &mut O, samples: usize, seed: u64
         xs.push(dot(&z, &az));
     }
     let (trace, std_error) = mean_and_error(&xs);
+    // n ≤ 1: zᵀAz = a₁₁ for z = ±1 (every probe is exact), so there is no error to estimate.
+    let std_error = if n <= 1 { 0.0 } else { std_error };
     Ok(TraceEstimate { trace, std_error, products: samples })
 }
 
@@ -118,7 +121,8 @@ pub fn hutch_pp_trace<O: LinOp + ?Sized>(op: &mut O, matvecs: usize, seed: u64) 
         }
         products += samples;
     }
-    let (rest, std_error) = if xs.is_empty() { (0.0, f64::NAN) } else { mean_and_error(&xs) };
+    // r = n: Q is a basis of the whole space, tr(QᵀAQ) = tr(A) and the complement is {0}: exact.
+    let (rest, std_error) = if r == n { (0.0, 0.0) } else if xs.is_empty() { (0.0, f64::NAN) } else { mean_and_error(&xs) };
     Ok(TraceEstimate { trace: exact + rest, std_error, products })
 }
 

@@ -1,0 +1,65 @@
+/**
+ * The public-API fuzz suite's numerical findings (test/fuzz), replayed through the wasm build on
+ * their exact inputs (the fuzz helpers `matrix` and `T` of test/fuzz/gen.ts), each against an
+ * independent reference: a closed form, a dense computation, or PyTorch's documented behaviour.
+ */
+import { describe, expect, it } from 'vitest';
+import * as h from '../ts/index.js';
+import { fillValue, matrix, type Fill } from './fuzz/gen.js';
+
+await h.init();
+
+const T = (shape: number[], dtype: 'float32' | 'float64', fill: Fill, seed: number) =>
+  h.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fillValue(fill, i, seed)), shape, dtype);
+const matvec = (a: Float64Array, x: ArrayLike<number>) => Float64Array.from({ length: x.length }, (_, i) => Array.from(x).reduce((s, xj, j) => s + a[i * x.length + j]! * xj, 0));
+const norm = (v: ArrayLike<number>) => Math.hypot(...Array.from(v));
+
+describe('fuzz regressions', () => {
+  it('trace: a Hutch++ sketch that spans the space is exact, with stdError 0', () => {
+    for (const seed of [0, 1, 2]) {
+      const a = matrix(5, 'spd', seed);
+      const r = h.trace({ size: 5, data: a }, {});
+      const exact = [0, 1, 2, 3, 4].reduce((s, i) => s + a[i * 5 + i]!, 0);
+      expect(r.stdError).toBe(0);
+      expect(Math.abs(r.trace - exact)).toBeLessThan(1e-12 * exact);
+    }
+  });
+
+  it('minres: a singular inconsistent system reports its true residual, and x stays bounded', () => {
+    const b = Float64Array.from({ length: 6 }, (_, i) => fillValue('rand', i, 4));
+    for (const seed of [1, 3, 8]) {
+      const a = matrix(6, 'sym', seed);
+      const r = h.minres({ size: 6, data: a }, b, { maxIter: 50 });
+      const res = norm(matvec(a, r.x).map((v, i) => v - b[i]!));
+      expect(Math.abs(r.residualNorm - res)).toBeLessThan(1e-12 * norm(b));
+      expect(r.converged).toBe(false);
+      expect(norm(r.x)).toBeLessThan(1e3 * norm(b));
+    }
+  });
+
+  // PyTorch: log_softmax(x) = (x − max) − log Σ exp(x − max), so a +∞ logit makes the whole row
+  // NaN (pytorch/pytorch#6864: F.log_softmax([0, inf]) = [nan, nan]); cross_entropy picks from it.
+  it('crossEntropy: a +∞ logit gives NaN (the fuzz case [inf, -inf] with label 1)', () => {
+    const x = T([1, 2], 'float64', 'special', 501);
+    expect(Array.from(x.toArray())).toEqual([Infinity, -Infinity]);
+    expect(h.crossEntropy(x, h.tensor([1], [1], 'float64')).toArray()[0]).toBeNaN();
+    expect(h.crossEntropy(x, h.tensor([0], [1], 'float64')).toArray()[0]).toBeNaN();
+    expect(Array.from(h.logSoftmax(x).toArray()).every(Number.isNaN)).toBe(true);
+    // The public logsumexp keeps torch.logsumexp's +∞; a finite max with the label at −∞ is +∞.
+    expect(h.logsumexp(x).toArray()[0]).toBe(Infinity);
+    expect(h.crossEntropy(h.tensor([0, -Infinity], [1, 2], 'float64'), h.tensor([1], [1], 'float64')).toArray()[0]).toBe(Infinity);
+  });
+
+  // PyTorch's CPU layer_norm accumulates float32 moments in float32 (T_ACC = vec_scalar_t<float>
+  // = float): for the row [1e30, −1e30] the squared deviation 1e60 overflows to inf, rstd =
+  // 1/√(inf + eps) = 0 and the row normalizes to 0. In float64 the same row gives ±1.
+  it('layerNorm: the fuzz case overflows float32 moments to 0 as PyTorch float32 does', () => {
+    const y32 = Array.from(h.layerNorm(T([2, 1, 2], 'float32', 'special', 765)).toArray());
+    expect(y32.slice(0, 2).map(Math.abs)).toEqual([0, 0]);
+    const y64 = Array.from(h.layerNorm(T([2, 1, 2], 'float64', 'special', 765)).toArray());
+    expect(Math.abs(y64[0]! - 1)).toBeLessThan(1e-12);
+    expect(Math.abs(y64[1]! + 1)).toBeLessThan(1e-12);
+    const want = 0.5 / Math.sqrt(0.25 + 1e-5); // row [1e-40, 1]: mean 0.5, biased variance 0.25
+    for (const y of [y32, y64]) expect(Math.abs(y[3]! - want)).toBeLessThan(1e-6);
+  });
+});
