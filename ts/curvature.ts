@@ -232,7 +232,11 @@ export interface TraceOptions {
 export interface TraceResult {
   /** The estimate of tr(A). */
   trace: number;
-  /** Standard error of the Monte Carlo part (NaN with fewer than 2 probes; for Hutch++ the complement term only, the sketch term is exact). */
+  /**
+   * Standard error of the Monte Carlo part: 0 when the estimate is exact (a Hutch++ sketch of
+   * rank n, or n ≤ 1); NaN with fewer than 2 random probes otherwise; for Hutch++ the complement
+   * term only (the sketch term is exact).
+   */
   stdError: number;
   /** Operator products used. */
   products: number;
@@ -391,7 +395,7 @@ export interface MinresOptions {
   shift?: number;
   /** Stop when ‖b − (A + shift·I)x‖ ≤ rtol·‖b‖; finite, ≥ 0, default 1e-8. */
   rtol?: number;
-  /** Iterations (one product each) at most, an integer ≥ 0 (default 1000). */
+  /** Iterations (one product each, plus one at exit for the true residual) at most, an integer ≥ 0 (default 1000). */
   maxIter?: number;
 }
 
@@ -401,11 +405,14 @@ export interface MinresResult {
   x: Float64Array;
   /** Iterations run. */
   iterations: number;
-  /** The recurrence's ‖b − (A + shift·I)x‖ (the true residual agrees to about ε·‖A‖·‖x‖). */
+  /**
+   * The true ‖b − (A + shift·I)x‖ of the returned x, from one product at exit (the recurrence's
+   * estimate can be far off once Lanczos breaks down on a singular system).
+   */
   residualNorm: number;
   /** residualNorm ≤ rtol·‖b‖ at exit (never, when A + shift·I is singular and b is outside its range). */
   converged: boolean;
-  /** Operator products used. */
+  /** Operator products used: the iterations, plus one for the true residual. */
   products: number;
 }
 
