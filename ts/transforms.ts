@@ -363,7 +363,9 @@ export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, 
 export function jvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, tangents: ParamTree, batch?: readonly Tensor[], opts?: TransformOptions): [Tensor<DTypeOfTree<P>>, Tensor<DTypeOfTree<P>>];
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
   const inv = invoke('jvp', f, primals, batch, opts);
-  const [out, outT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  const [out, rawT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  // An empty variable carries no tangent through the core: J·v is then 0 of the output's shape.
+  const outT = rawT!.length === out!.length ? rawT : typedArray(inv.c.layout.dtype, out!.length);
   checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
   checkOutput(inv, 'the JVP J·v', outT!, (i) => inOutput(inv, i));
   const { shape } = inv.c.out;
@@ -500,7 +502,8 @@ export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOpti
     for (let start = 0; start < n; start += k) {
       const kk = Math.min(k, n - start);
       const [, outT] = run(inv, { tangents: identityRows(dtype, start, kk, n), k: kk });
-      for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
+      // An output that depends on nothing (e.g. a sum over an empty value) comes back with no tangent: its columns stay 0.
+      if (outT!.length === kk * m) for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
     }
     checkOutput(inv, 'the Jacobian', jac, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inOutput(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(jac, [m, n], dtype);

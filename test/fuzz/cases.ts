@@ -1126,6 +1126,8 @@ const estimator: Kind = {
       if (k.value === undefined) k = { value: 1, validity: n >= 1 ? 'ok' : 'any' };
       if (typeof k.value === 'number' && Number.isInteger(k.value) && k.value > n && k.validity === 'ok') k.validity = 'any';
       o.maxIter = countOpt(r, 1, 400, 0.12, [0]);
+      // Lanczos needs at least k steps: a smaller maxIter may be refused (clearly) or run.
+      if (typeof o.maxIter.value === 'number' && typeof k.value === 'number' && o.maxIter.value < k.value && o.maxIter.validity === 'ok') o.maxIter.validity = 'any';
       o.tol = numberOpt(r, () => r.pick([1e-10, 1e-8, 1e-4]), 0);
       o.seed = seedOpt(r);
       if (est === 'eigenvalues') {
