@@ -1,6 +1,8 @@
 /** Shared test helpers: a seeded generator and an allclose check with a readable failure. */
 import { expect } from 'vitest';
 
+export { matmulRef } from './reference.js';
+
 /** mulberry32: a small seeded PRNG, so failures reproduce. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -33,18 +35,6 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rto
   if (worst >= 0) {
     expect.fail(`mismatch at ${worst}: got ${got[worst]}, want ${want[worst]} (rtol ${rtol}, atol ${atol})`);
   }
-}
-
-/** Plain-JS C = op(A)·op(B) for row-major A (stored m×k, or k×m when transposed) and B. */
-export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number, ta = false, tb = false): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
-      c[i * n + j] = s;
-    }
-  return c;
 }
 
 /** ‖got − want‖ / ‖want‖: a vector-level relative error (how the issues state tolerances). */

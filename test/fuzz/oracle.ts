@@ -17,6 +17,9 @@
  *   leak             tensor handles still live after the case (reported, not failing)
  */
 import type { Validity } from './gen.js';
+import { matmulRef } from '../reference.js';
+
+export { matmulRef };
 
 export type FindingClass = 'trap' | 'unusable' | 'wrong-answer' | 'accepted-invalid' | 'rejected-valid' | 'bad-error' | 'hang' | 'crash' | 'leak';
 
@@ -265,18 +268,6 @@ export function reduceRef(x: ArrayLike<number>, shape: readonly number[], axis: 
     }
   const out = keep ? shape.map((d, i) => (i === axis ? 1 : d)) : shape.filter((_, i) => i !== axis);
   return { shape: out, values };
-}
-
-/** C = op(A)·op(B) for row-major A (m×k, or k×m transposed) and B (k×n, or n×k). */
-export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number, ta: boolean, tb: boolean): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
-      c[i * n + j] = s;
-    }
-  return c;
 }
 
 /** PyTorch's conv2d (cross-correlation, zero padding). */
