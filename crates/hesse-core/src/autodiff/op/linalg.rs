@@ -23,7 +23,8 @@ pub(super) fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Resu
             if tb { "ᵀ" } else { "" }
         )));
     }
-    let mut out = broadcast("matmul (batch dims)", &a[..ra - 2], &b[..rb - 2])?;
+    let mut out = broadcast("matmul", &a[..ra - 2], &b[..rb - 2])
+        .map_err(|_| Error::shape(format!("matmul: the batch dimensions of {} and {} cannot be broadcast together", fmt_shape(a), fmt_shape(b))))?;
     out.extend([m, n]);
     crate::shape::numel(&out)?;
     Ok(out)
