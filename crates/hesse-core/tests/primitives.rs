@@ -262,3 +262,114 @@ fn the_variant_list_matches_the_match() {
     let names: BTreeSet<&str> = ops.iter().chain(acts.map(Op::Act).iter()).map(variant).collect();
     assert_eq!(names, ALL.iter().copied().collect::<BTreeSet<_>>());
 }
+
+mod no_panic {
+    //! The new builders with arbitrary attributes: an `Err` or a program that runs (value,
+    //! gradient, HVP) to an `Ok` or an `Err`; never a panic.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shape() -> impl Strategy<Value = Vec<usize>> {
+        prop::collection::vec(0usize..4, 0..4)
+    }
+    fn big() -> impl Strategy<Value = i64> {
+        prop_oneof![-6i64..6, Just(i64::MAX), Just(i64::MIN), Just(i64::MAX / 2)]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Slice(Vec<i64>, Vec<i64>, Option<Vec<i64>>, Option<Vec<i64>>),
+        Pad(Vec<i64>, f64),
+        Expand(Vec<usize>),
+        Where(Vec<usize>, Vec<bool>),
+        Gather(i64, Vec<usize>, Vec<i64>),
+        GatherInput(i64, Vec<usize>, Vec<i64>),
+        Reduce(u8, Option<Vec<i64>>, bool),
+        Softmax(i64),
+        Pool(bool, [usize; 2], [usize; 2], [usize; 4], [usize; 2], bool, bool),
+        MatMul(Vec<usize>, bool, bool),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let v = |s: BoxedStrategy<i64>| prop::collection::vec(s, 0..4);
+        prop_oneof![
+            // (mostly matching lengths: the interesting cases are past the length check)
+            (0usize..4)
+                .prop_flat_map(|n| {
+                    let v = |s: BoxedStrategy<i64>| prop::collection::vec(s, n..=n);
+                    (v(big().boxed()), v(big().boxed()), prop::option::of(v((-5i64..5).boxed())), prop::option::of(v(big().boxed())))
+                })
+                .prop_map(|(a, b, c, d)| Step::Slice(a, b, c, d)),
+            (v(big().boxed()), v(big().boxed()), prop::option::of(v((-5i64..5).boxed())), prop::option::of(v(big().boxed()))).prop_map(|(a, b, c, d)| Step::Slice(a, b, c, d)),
+            (prop::collection::vec(-3i64..4, 0..9), prop_oneof![Just(0.0), Just(1.5)]).prop_map(|(p, v)| Step::Pad(p, v)),
+            shape().prop_map(Step::Expand),
+            (shape(), prop::collection::vec(any::<bool>(), 0..30)).prop_map(|(s, m)| Step::Where(s, m)),
+            (-4i64..4, shape(), prop::collection::vec(-5i64..5, 0..30)).prop_map(|(a, s, i)| Step::Gather(a, s, i)),
+            (-4i64..4, shape(), prop::collection::vec(prop_oneof![-5i64..5, Just(i64::MIN), Just(i64::MAX)], 0..30)).prop_map(|(a, s, i)| Step::GatherInput(a, s, i)),
+            (0u8..3, prop::option::of(prop::collection::vec(-4i64..4, 0..4)), any::<bool>()).prop_map(|(o, a, k)| Step::Reduce(o, a, k)),
+            (-4i64..4).prop_map(Step::Softmax),
+            (any::<bool>(), [0usize..4, 0usize..4], [0usize..3, 0usize..3], [0usize..3, 0usize..3, 0usize..3, 0usize..3], [0usize..3, 1usize..3], any::<bool>(), any::<bool>())
+                .prop_map(|(m, k, s, p, d, c, i)| Step::Pool(m, k, s, p, d, c, i)),
+            (shape(), any::<bool>(), any::<bool>()).prop_map(|(s, a, b)| Step::MatMul(s, a, b)),
+        ]
+    }
+
+    fn apply(p: &mut Program, x: usize, s: &Step) -> hesse_core::Result<usize> {
+        match s.clone() {
+            Step::Slice(a, b, c, d) => p.slice(x, &a, &b, c.as_deref(), d.as_deref()),
+            Step::Pad(q, v) => p.pad(x, &q, v),
+            Step::Expand(t) => p.expand(x, &t),
+            Step::Where(ms, m) => {
+                let y = p.param(&[1])?;
+                p.where_const(&ms, &m, x, y)
+            }
+            Step::Gather(a, s, i) => p.gather(x, a, Indices::Const { shape: s, values: i }),
+            Step::GatherInput(a, s, i) => {
+                let slot = p.index_input(&s)?;
+                // (a wrong length is refused; the slot keeps its zeros)
+                let _ = p.set_index_input(slot, i);
+                p.gather(x, a, Indices::Input(slot))
+            }
+            Step::Reduce(o, a, k) => match o {
+                0 => p.sum_axes(x, a.as_deref(), k),
+                1 => p.mean_axes(x, a.as_deref(), k),
+                _ => p.max_axes(x, a.as_deref(), k),
+            },
+            Step::Softmax(a) => p.log_softmax_axis(x, a),
+            Step::Pool(m, k, st, pads, d, c, i) => {
+                let g = Pool2d { kernel: (k[0], k[1]), stride: (st[0], st[1]), pads, dilation: (d[0], d[1]), ceil_mode: c };
+                if m {
+                    p.max_pool2d(x, g)
+                } else {
+                    p.avg_pool2d(x, g, i)
+                }
+            }
+            Step::MatMul(s, a, b) => {
+                let w = p.param(&s)?;
+                p.push(Op::MatMul { ta: a, tb: b }, &[x, w], None)
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn no_builder_or_run_panics(xs in prop::collection::vec(0usize..4, 0..5), steps in prop::collection::vec(step(), 1..4)) {
+            let mut p = Program::new();
+            let mut x = p.param(&xs).unwrap();
+            for s in &steps {
+                if let Ok(y) = apply(&mut p, x, s) {
+                    x = y;
+                }
+            }
+            let theta = wave(p.n_params(), 0.3, 0.0);
+            let v = wave(p.n_params(), 0.7, 0.1);
+            let n = p.shape(x).unwrap().iter().product::<usize>();
+            let cot = wave(n, 0.2, 0.0);
+            for (k, backward) in [(0, false), (1, false), (0, true), (1, true)] {
+                let r = Run { params: &theta, inputs: &[], wrt: Wrt::Params, tangents: if k == 1 { &v } else { &[] }, k, backward, cotangent: backward.then_some(cot.as_slice()), cotangents: &[], check_finite: false, curvature: Default::default() };
+                let _ = p.run(Isa::Simd, x, &r);
+            }
+        }
+    }
+}

@@ -39,11 +39,12 @@ fn out_len(op: &str, what: &str, a: Axis, ceil: bool) -> Result<usize> {
     if k == 0 || s == 0 || dil == 0 {
         return Err(Error::invalid(format!("{op}: kernel, stride and dilation must be ≥ 1 ({what}: kernel {k}, stride {s}, dilation {dil})")));
     }
-    if lo > dil * (k - 1) || hi > dil * (k - 1) {
+    let reach = dil as i128 * (k as i128 - 1);
+    if lo as i128 > reach || hi as i128 > reach {
         // (else a window could lie entirely in the padding, with no input to pool)
-        return Err(Error::invalid(format!("{op}: pads {lo}, {hi} on {what} must be at most dilation·(kernel − 1) = {}", dil * (k - 1))));
+        return Err(Error::invalid(format!("{op}: pads {lo}, {hi} on {what} must be at most dilation·(kernel − 1) = {reach}")));
     }
-    let span = (dil * (k - 1) + 1) as i128;
+    let span = reach + 1;
     let total = d as i128 + lo as i128 + hi as i128;
     if total < span {
         return Err(Error::shape(format!("{op}: the {what} window (extent {span}) is larger than the padded input ({total})")));
@@ -86,12 +87,14 @@ fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<Windows> {
     for nc in 0..n * c {
         for i in 0..oh {
             for j in 0..ow {
-                let (h0, w0) = ((i * p.stride.0) as i64 - top as i64, (j * p.stride.1) as i64 - left as i64);
-                let (h_end, w_end) = ((h0 + (p.dilation.0 * (p.kernel.0 - 1) + 1) as i64).min((h + bottom) as i64), (w0 + (p.dilation.1 * (p.kernel.1 - 1) + 1) as i64).min((w + right) as i64));
+                let (h0, w0) = (i as i64 * p.stride.0 as i64 - top as i64, j as i64 * p.stride.1 as i64 - left as i64);
+                // (spans fit i64: out_len checked each against the padded input)
+                let span = |k: usize, dil: usize| dil as i64 * (k as i64 - 1) + 1;
+                let (h_end, w_end) = ((h0 + span(p.kernel.0, p.dilation.0)).min(h as i64 + bottom as i64), (w0 + span(p.kernel.1, p.dilation.1)).min(w as i64 + right as i64));
                 padded.push(((h_end - h0) * (w_end - w0)) as usize);
                 for a in 0..p.kernel.0 {
                     for b in 0..p.kernel.1 {
-                        let (y, x) = (h0 + (a * p.dilation.0) as i64, w0 + (b * p.dilation.1) as i64);
+                        let (y, x) = (h0 + a as i64 * p.dilation.0 as i64, w0 + b as i64 * p.dilation.1 as i64);
                         if y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w {
                             cols.push((nc * h + y as usize) * w + x as usize);
                         }

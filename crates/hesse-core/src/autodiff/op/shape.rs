@@ -124,7 +124,13 @@ fn slice_axis(d: usize, start: i64, end: i64, step: i64) -> (i128, i128, usize) 
         (s, e) = (s.clamp(0, (d - 1).max(0)), e.clamp(-1, d - 1));
     }
     // count = max(0, ⌈(e − s)/step⌉)
-    let count = if st > 0 { (e - s + st - 1).div_euclid(st) } else { (s - e + (-st) - 1).div_euclid(-st) };
+    let count = if d == 0 {
+        0 // (an empty axis has nothing to take, whatever the clamped bounds say)
+    } else if st > 0 {
+        (e - s + st - 1).div_euclid(st)
+    } else {
+        (s - e + (-st) - 1).div_euclid(-st)
+    };
     (s, st, count.max(0) as usize)
 }
 
