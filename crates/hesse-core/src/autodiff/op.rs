@@ -8,7 +8,7 @@
 use super::act::Act;
 use super::dual::{self, Ctx, Dual, Scalar};
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
-use crate::kernels::Conv2d;
+use crate::kernels::{Conv2d, ConvAttrs};
 use crate::shape::{broadcast, normalize_axis, numel};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,8 +28,9 @@ pub enum Op {
     Scale(f64),
     /// op(A)·op(B), 2-D.
     MatMul { ta: bool, tb: bool },
-    /// conv2d(x [N,C,H,W], w [O,C,KH,KW]).
-    Conv2d { stride: (usize, usize), padding: (usize, usize) },
+    /// conv2d(x [N, C, H, W], w [O, C/groups, KH, KW]) with stride, pads [top, left, bottom,
+    /// right], dilation and groups (PyTorch's F.conv2d, ONNX Conv).
+    Conv2d(ConvAttrs),
     /// Same elements, the node's shape.
     Reshape,
     /// 2-D transpose.
@@ -60,7 +61,7 @@ impl Op {
             Op::Div => "div",
             Op::Scale(_) => "scale",
             Op::MatMul { .. } => "matmul",
-            Op::Conv2d { .. } => "conv2d",
+            Op::Conv2d(_) => "conv2d",
             Op::Reshape => "reshape",
             Op::Transpose => "transpose",
             Op::Permute(_) => "permute",
@@ -104,8 +105,8 @@ impl Op {
                 }
                 Ok(vec![m, n])
             }
-            Op::Conv2d { stride, padding } => {
-                let g = conv_geometry(shapes[0], shapes[1], *stride, *padding)?;
+            Op::Conv2d(a) => {
+                let g = Conv2d::new(shapes[0], shapes[1], *a)?;
                 let (oh, ow) = g.out_hw();
                 Ok(vec![g.n, g.o, oh, ow])
             }
@@ -195,7 +196,7 @@ impl Op {
             Op::Div => dual::mul(cx, x, &dual::pointwise(cx, Act::Recip, 0, ins[1])?),
             Op::Scale(c) => dual::scale(cx, x, *c),
             Op::MatMul { ta, tb } => dual::matmul(cx, x, ins[1], *ta, *tb),
-            Op::Conv2d { stride, padding } => dual::conv2d(cx, conv_geometry(&x.shape, &ins[1].shape, *stride, *padding)?, x, ins[1]),
+            Op::Conv2d(a) => dual::conv2d(cx, Conv2d::new(&x.shape, &ins[1].shape, *a)?, x, ins[1]),
             Op::Reshape => dual::reshape(cx, x, shape.to_vec()),
             Op::Transpose => dual::transpose(cx, x),
             Op::Permute(perm) => dual::permute(cx, x, perm),
@@ -271,8 +272,9 @@ impl Op {
                     gs[1] = Some(if *tb { dual::matmul(cx, g, a, true, *ta)? } else { dual::matmul(cx, a, g, !*ta, false)? });
                 }
             }
-            Op::Conv2d { stride, padding } => {
-                let geo = conv_geometry(&x.shape, &ins[1].shape, *stride, *padding)?;
+            // conv2d is bilinear in (x, w); its two adjoints are bilinear too (kernels/conv.rs).
+            Op::Conv2d(a) => {
+                let geo = Conv2d::new(&x.shape, &ins[1].shape, *a)?;
                 if want(0) {
                     gs[0] = Some(dual::conv2d_grad_input(cx, geo, g, ins[1])?);
                 }
@@ -337,11 +339,6 @@ impl Op {
         }
         Ok(gs)
     }
-}
-
-/// Conv geometry from operand shapes, with the checks that make the kernels' preconditions hold.
-pub fn conv_geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
-    Conv2d::new(xs, ws, stride, padding)
 }
 
 /// Class labels (stored as floats) as indices, each checked to be an integer in 0..classes.
