@@ -57,14 +57,15 @@ export function plan(n: number, batchSize: number): Batch[] {
 }
 
 /**
- * The seed of batch i's Monte Carlo draws from the user's seed s (< 2³²): s + i·2³², so batch 0
- * keeps s (one batch draws exactly what the unbatched objective draws) and no two (seed, batch)
- * pairs share draws. The core's seeds are u64 spread by splitmix64; these stay exact doubles
- * below 2²¹ batches. A Monte Carlo estimate therefore depends on the batch size (each batch's
- * labels come from its own stream), while staying an unbiased estimate of the same matrix.
+ * The seed of batch i's Monte Carlo draws from the user's seed s: (s + i·⌊2³²/φ⌋) mod 2³² (a Weyl
+ * sequence; 0x9E3779B9 is odd, so the ⌈N/B⌉ seeds of one objective are distinct). Batch 0 keeps s,
+ * so one batch draws exactly what the unbatched objective draws, and every batch seed is a seed
+ * the public API takes (a batch's draws can be reproduced on its slice alone). A Monte Carlo
+ * estimate therefore depends on the batch size (each batch's labels come from its own stream),
+ * while staying an unbiased estimate of the same matrix.
  */
 export function batchSeed(seed: number, index: number): number {
-  return seed + index * 2 ** 32;
+  return Number((BigInt(seed) + BigInt(index) * 0x9e3779b9n) % 2n ** 32n);
 }
 
 /**
