@@ -254,7 +254,7 @@ export class Objective<D extends DType = DType> implements Disposable {
         call(() => p.graph.raw.setParams(params));
         acc.add(fn(p, b), b.weight);
       } catch (e) {
-        throw e instanceof HesseError ? new HesseError(e.code, `samples ${b.start}–${b.start + b.rows - 1} (batch ${b.index + 1} of ${this.#batches.length}): ${e.message}`) : e;
+        throw e instanceof HesseError ? new HesseError(e.code, `samples ${b.start}–${b.start + b.rows - 1} (batch ${b.index + 1} of ${this.#batches.length}; an index below counts from sample ${b.start}): ${e.message}`) : e;
       }
     }
     return acc.result();

@@ -56,6 +56,11 @@ export interface CommonOptions {
   seed?: number;
   /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
+  /**
+   * --batch-size: samples per batch B (an integer ≥ 1; default all N). Every quantity is still
+   * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
+   */
+  batchSize?: number;
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -162,15 +167,25 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
   const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   const dtype: DType = o.f64 ? 'float64' : 'float32';
   const loss = LOSS_NAMES[o.loss!]!;
-  const x = await readTensor(read, o.x!, '--x', dtype);
-  const y = loss === 'mean_output' ? undefined : await readTensor(read, o.y!, '--y', dtype);
+  // Kept on the JS side (host arrays), so that with --batch-size only one batch is in wasm.
+  const host = (t: Tensor) => {
+    const h = { data: t.toArray(), shape: t.shape };
+    t.dispose();
+    return h;
+  };
+  const x = host(await readTensor(read, o.x!, '--x', dtype));
+  const y = loss === 'mean_output' ? undefined : host(await readTensor(read, o.y!, '--y', dtype));
+  const n = x.shape[0] ?? 1;
+  if (o.wrt === 'input' && o.batchSize !== undefined && o.batchSize < n) {
+    bad(`--wrt input differentiates with respect to all of --x (${n} samples) at once, so it cannot be split into batches of ${o.batchSize}; drop --batch-size (or make it ≥ ${n})`);
+  }
   const params = model.init({ dtype });
   const k = params.findIndex((v) => !Number.isFinite(v));
   if (k >= 0) {
     const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
     bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
   }
-  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize });
   let value: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.
@@ -244,7 +259,7 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
-    const base = { loss, params: model.size };
+    const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize };
     const n = obj.size;
     switch (command) {
       case 'loss':
