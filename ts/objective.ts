@@ -621,18 +621,29 @@ export class Objective<D extends DType = DType> implements Disposable {
 }
 
 /**
- * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program.
+ * L(θ) = loss(model(x; θ), y) over float64 host arrays `{ data: Float64Array, shape }` (see the
+ * generic overload): a float64 objective.
+ */
+export function objective(model: Model, loss: LossName, data: { x: HostArray<'float64'>; y?: Tensor<'float64'> | HostArray<'float64'> }, opts?: ObjectiveOptions): Objective<'float64'>;
+/** L(θ) over float32 host arrays `{ data: Float32Array, shape }` (see the generic overload): a float32 objective. */
+export function objective(model: Model, loss: LossName, data: { x: HostArray<'float32'>; y?: Tensor<'float32'> | HostArray<'float32'> }, opts?: ObjectiveOptions): Objective<'float32'>;
+/**
+ * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program (one per batch
+ * size with `batchSize`).
  *
  * @param model an `nn.sequential` or ONNX model.
  * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the batch, y class
  *   indices [N]), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
- * @param data x [N, …] and y, of one dtype D: the objective's dtype.
+ * @param data x [N, …] and y, of one dtype D: the objective's dtype; Tensors or host arrays.
  * @example
  * const obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
  * const g = obj.grad();           // Float64Array for float64 data
  * const hv = obj.hvp(g);          // H·g
+ * // All N samples, 256 at a time: the same mean, one batch in wasm at a time.
+ * const big = objective(model, 'cross_entropy', { x: { data: xs, shape: [N, 64] }, y: { data: ys, shape: [N] } }, { batchSize: 256 });
  * @throws HesseError see {@link Objective}'s constructor.
  */
+export function objective<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts?: ObjectiveOptions): Objective<D>;
 export function objective<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts: ObjectiveOptions = {}): Objective<D> {
   return new Objective(model, loss, data, opts);
 }
