@@ -138,6 +138,34 @@ describe('--batch-size: bad input, exit 2 with one line', () => {
     sameJson(ok.json, ref.json, 0);
   });
 
+  it('a batch dimension baked into a Reshape constant: another batch size is an error saying so', async () => {
+    const graph = {
+      name: 'baked',
+      node: [
+        { opType: 'Reshape', input: ['x', 'shape'], output: ['r'] },
+        { opType: 'Gemm', input: ['r', 'w1', 'b1'], output: ['f'], attribute: [{ name: 'transB', i: 1, type: 2 }] },
+      ],
+      initializer: [init('w1', [C, D]), init('b1', [C]), { name: 'shape', dims: [2], dataType: 7, int64Data: [5, D] }],
+      input: [info('x', ['N', D])],
+      output: [info('f', ['N', C])],
+    };
+    const baked = join(tmp, 'baked.onnx');
+    writeFileSync(baked, await encodeModel(graph));
+    await rejects(['loss', baked, ...data, '--batch-size', '4'], /a batch of 4 samples \(N = 10 in batches of 4\) does not fit the model: ONNX node .*Reshape.*cannot reshape \[4, 3\].*baked into a constant such as a Reshape target/);
+    // Batches of the baked size work: the mean of the two halves.
+    const both = await run(['loss', baked, ...data, '--f64', '--batch-size', '5']);
+    expect(both.json.batch_size).toBe(5);
+    const all = h.npy.parseNpy(readFileSync(xs)).data as Float64Array;
+    const halves = await Promise.all(
+      [0, 5].map(async (s0) => {
+        const xi = save(`xb-${s0}.npy`, { dtype: 'float64', shape: [5, D], data: all.slice(s0 * D, (s0 + 5) * D) });
+        const yi = save(`yb-${s0}.npy`, { dtype: 'int64', shape: [5], data: BigInt64Array.from({ length: 5 }, (_, j) => BigInt((s0 + j) % C)) });
+        return (await run(['loss', baked, '--x', xi, '--y', yi, '--loss', 'ce', '--f64'])).json.loss as number;
+      }),
+    );
+    expect(Math.abs((both.json.loss as number) - (halves[0]! + halves[1]!) / 2)).toBeLessThan(1e-12);
+  });
+
   it('a model whose batch dimension is fixed: a short last batch is an error saying so; batches of its size work', async () => {
     const fixed = await mlp(4);
     await rejects(['loss', fixed, ...data, '--batch-size', '4'], /a batch of 2 samples \(N = 10 in batches of 4; the last batch is short\) does not fit the model.*batch dimension is fixed/);
