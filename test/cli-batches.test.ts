@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
+import { analyze } from '../ts/cli/analyze.js';
 import { encodeModel, hessian } from './cli-run.js';
 import { expectClose, randn, rng } from './helpers.js';
 
@@ -28,7 +29,7 @@ const r = rng(11);
 const init = (name: string, dims: number[]) => ({ name, dims, dataType: 1, floatData: randn(r, dims.reduce((a, b) => a * b, 1)).map((v) => 0.8 * v) });
 
 /** Gemm → Tanh → Gemm (P = 31), the batch dimension `batch` ('N': any batch size). */
-async function mlp(batch: number | string): Promise<string> {
+async function mlp(batch: number | string, d = D): Promise<string> {
   const graph = {
     name: 'mlp',
     node: [
@@ -36,11 +37,11 @@ async function mlp(batch: number | string): Promise<string> {
       { opType: 'Tanh', input: ['h'], output: ['t'] },
       { opType: 'Gemm', input: ['t', 'w2', 'b2'], output: ['f'], attribute: [{ name: 'transB', i: 1, type: 2 }] },
     ],
-    initializer: [init('w1', [HID, D]), init('b1', [HID]), init('w2', [C, HID]), init('b2', [C])],
-    input: [info('x', [batch, D])],
+    initializer: [init('w1', [HID, d]), init('b1', [HID]), init('w2', [C, HID]), init('b2', [C])],
+    input: [info('x', [batch, d])],
     output: [info('f', [batch, C])],
   };
-  const f = join(tmp, `mlp-${batch}.onnx`);
+  const f = join(tmp, `mlp-${batch}-${d}.onnx`);
   writeFileSync(f, await encodeModel(graph));
   return f;
 }
@@ -182,5 +183,27 @@ describe('--batch-size: bad input, exit 2 with one line', () => {
     );
     const both = await run(['loss', fixed, '--x', x8, '--y', y8, '--loss', 'ce', '--f64', '--batch-size', '4']);
     expect(Math.abs((both.json.loss as number) - (halves[0]! + halves[1]!) / 2)).toBeLessThan(1e-12);
+  });
+});
+
+describe('--batch-size: memory', () => {
+  it('x never enters wasm whole: the heap peak of a batched run is a fraction of the unbatched one', async () => {
+    const [n, d] = [20000, 32];
+    const wide = await mlp('N', d);
+    const x = save('x-big.npy', { dtype: 'float64', shape: [n, d], data: Float64Array.from(randn(rng(2), n * d)) });
+    const y = save('y-big.npy', { dtype: 'int64', shape: [n], data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % C)) });
+    const io = { read: async (p: string) => readFileSync(p), writable: async () => {} };
+    const peak = async (batchSize?: number) => {
+      h.memoryStats({ resetPeak: true });
+      const before = h.memoryStats().heapBytes;
+      const res = await analyze('grad', io, wide, { x, y, loss: 'ce', f64: true, batchSize }, () => {});
+      return { bytes: h.memoryStats().heapPeakBytes - before, res };
+    };
+    const whole = await peak();
+    const batched = await peak(500);
+    expect(whole.bytes).toBeGreaterThan(n * d * 8); // x [20000, 32] float64 was staged whole
+    expect(batched.bytes).toBeLessThan(whole.bytes / 8);
+    expect(batched.res.json.batch_size).toBe(500);
+    expectClose(batched.res.out!, whole.res.out!, 1e-11, 1e-13);
   });
 });
