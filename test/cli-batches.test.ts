@@ -152,7 +152,7 @@ describe('--batch-size: bad input, exit 2 with one line', () => {
     };
     const baked = join(tmp, 'baked.onnx');
     writeFileSync(baked, await encodeModel(graph));
-    await rejects(['loss', baked, ...data, '--batch-size', '4'], /a batch of 4 samples \(N = 10 in batches of 4\) does not fit the model: ONNX node .*Reshape.*cannot reshape \[4, 3\].*baked into a constant such as a Reshape target/);
+    await rejects(['loss', baked, ...data, '--batch-size', '4'], /a batch of 4 samples \(N = 10 in batches of 4\) does not fit the model: ONNX node .*Reshape.*(batch dimension is fixed|bakes the batch size)/);
     // Batches of the baked size work: the mean of the two halves.
     const both = await run(['loss', baked, ...data, '--f64', '--batch-size', '5']);
     expect(both.json.batch_size).toBe(5);
@@ -169,8 +169,8 @@ describe('--batch-size: bad input, exit 2 with one line', () => {
 
   it('a model whose batch dimension is fixed: a short last batch is an error saying so; batches of its size work', async () => {
     const fixed = await mlp(4);
-    await rejects(['loss', fixed, ...data, '--batch-size', '4'], /a batch of 2 samples \(N = 10 in batches of 4; the last batch is short\) does not fit the model.*batch dimension is fixed/);
-    await rejects(['loss', fixed, ...data, '--batch-size', '5'], /a batch of 5 samples \(N = 10 in batches of 5\) does not fit the model.*input 'x' has shape \[4, 3\]/);
+    await rejects(['loss', fixed, ...data, '--batch-size', '4'], /a batch of 2 samples \(N = 10 in batches of 4, the last one short\) does not fit the model: .*(batch dimension is fixed|bakes the batch size)/);
+    await rejects(['loss', fixed, ...data, '--batch-size', '5'], /a batch of 5 samples \(N = 10 in batches of 5\) does not fit the model: .*\[4, 3\]/);
     // N = 8 in batches of 4: the mean of the two batches' losses.
     const x8 = save('x8.npy', { dtype: 'float64', shape: [8, D], data: (h.npy.parseNpy(readFileSync(xs)).data as Float64Array).slice(0, 8 * D) });
     const y8 = save('y8.npy', { dtype: 'int64', shape: [8], data: BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % C)) });

@@ -229,10 +229,10 @@ export class Objective<D extends DType = DType> implements Disposable {
     } catch (e) {
       graph.dispose();
       if (rows === n || !(e instanceof HesseError)) throw e;
-      throw new HesseError(
-        e.code,
-        `objective: a batch of ${rows} samples (N = ${n} in batches of ${batchSize}${rows < batchSize ? '; the last batch is short' : ''}) does not fit the model: ${e.message.replace(/;.*$/s, '')}; a model whose batch dimension is fixed (in its input shape, or baked into a constant such as a Reshape target) runs only on batches of that size: use a batch size that it was exported for and that divides N, or export it with a dynamic batch axis`,
-      );
+      // The model's own message, whole; unless it already speaks of batches, what a failure on
+      // another batch size usually means.
+      const hint = /batch/i.test(e.message) ? '' : '; a model whose batch dimension is fixed (in its input shape, or baked into a constant such as a Reshape target) runs only on batches of that size: use a batch size that it was exported for and that divides N, or export it with a dynamic batch axis';
+      throw new HesseError(e.code, `objective: a batch of ${rows} samples (N = ${n} in batches of ${batchSize}${rows < batchSize ? ', the last one short' : ''}) does not fit the model: ${e.message}${hint}`);
     }
   }
 
