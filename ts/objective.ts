@@ -214,25 +214,25 @@ export class Objective<D extends DType = DType> implements Disposable {
   }
 
   /**
-   * The program for batches of `rows` samples (x [rows, …], y [rows, …]). When that is not all N
+   * The program for batches of `batchRows` samples (x [batchRows, …], y [batchRows, …]). When that is not all N
    * samples, an error building it (a model whose batch dimension is fixed) says which batch size.
    */
-  #compile(rows: number, xShape: readonly number[], yShape: readonly number[] | undefined, n: number, batchSize: number): BatchProgram {
+  #compile(batchRows: number, xShape: readonly number[], yShape: readonly number[] | undefined, n: number, batchSize: number): BatchProgram {
     const graph = new Graph(this.dtype);
     try {
-      const f = this.model.build(graph.input([rows, ...xShape.slice(1)]));
-      const out = yShape ? traced.loss(graph, this.#loss as Exclude<LossKind, 'mean_output'>, f, graph.input([rows, ...yShape.slice(1)])) : traced.reduce(f, 'mean', undefined, false);
+      const f = this.model.build(graph.input([batchRows, ...xShape.slice(1)]));
+      const out = yShape ? traced.loss(graph, this.#loss as Exclude<LossKind, 'mean_output'>, f, graph.input([batchRows, ...yShape.slice(1)])) : traced.reduce(f, 'mean', undefined, false);
       if (graph.raw.nParams() !== this.model.size) {
         throw new Error(`internal: the program has ${graph.raw.nParams()} parameters, the model lists ${this.model.size}`);
       }
       return { graph, out: out.id, f: f.id, staged: -1 };
     } catch (e) {
       graph.dispose();
-      if (rows === n || !(e instanceof HesseError)) throw e;
+      if (batchRows === n || !(e instanceof HesseError)) throw e;
       // The model's own message, whole; unless it already speaks of batches, what a failure on
       // another batch size usually means.
       const hint = /batch/i.test(e.message) ? '' : '; a model whose batch dimension is fixed (in its input shape, or baked into a constant such as a Reshape target) runs only on batches of that size: use a batch size that it was exported for and that divides N, or export it with a dynamic batch axis';
-      throw new HesseError(e.code, `objective: a batch of ${rows} samples (N = ${n} in batches of ${batchSize}${rows < batchSize ? ', the last one short' : ''}) does not fit the model: ${e.message}${hint}`);
+      throw new HesseError(e.code, `objective: a batch of ${batchRows} samples (N = ${n} in batches of ${batchSize}${batchRows < batchSize ? ', the last one short' : ''}) does not fit the model: ${e.message}${hint}`);
     }
   }
 
