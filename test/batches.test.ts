@@ -234,6 +234,12 @@ describe('batched objectives: data forms, float32, setData, memory', () => {
     expect(f.grad()).toBeInstanceOf(Float32Array);
     expectClose(f.grad(), g.grad(), 1e-5, 1e-6);
     expectClose(f.gaussNewton('diagonal'), g.gaussNewton('diagonal'), 1e-5, 1e-7);
+    const acc = f.gaussNewton('dense', { accumulate: 'f64' });
+    expect(acc).toBeInstanceOf(Float64Array);
+    expectClose(acc, g.gaussNewton('dense', { accumulate: 'f64' }), 1e-5, 1e-7);
+    // float64 accumulation of float32 batches is close to the float64 objective's GGN.
+    using ref64 = h.objective(model, 'ce', { x, y }, { params });
+    expectClose(acc, ref64.gaussNewton('dense'), 1e-4, 1e-6);
   });
 
   it('setData replaces all N samples; results follow', () => {
