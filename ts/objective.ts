@@ -42,7 +42,8 @@ export interface ObjectiveData<D extends DType = DType> {
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
  * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
  * `samples` (an integer ≥ 1) labels per sample drawn from the model's predictive distribution (an
- * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0). Anything else is an
+ * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0; with `batchSize`
+ * B < N each batch draws from its own seed, so the estimate depends on B). Anything else is an
  * INVALID_ARGUMENT error.
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
