@@ -20,7 +20,11 @@ import * as check from './validate.js';
 export interface ObjectiveData<D extends DType = DType> {
   /** Inputs, batch first: [N, …]. */
   x: Tensor<D>;
-  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
+  /**
+   * Targets: class indices (as numbers) for cross-entropy, [N] for an output [N, C], [N, d1, …]
+   * for [N, C, d1, …] (PyTorch's class axis 1) or for [N, d1, …, C] (classes last, e.g.
+   * per-token logits [N, T, C]); else shaped like the output. x's dtype (D is inferred from x).
+   */
   y?: Tensor<NoInfer<D>>;
 }
 
@@ -58,6 +62,13 @@ export interface ObjectiveOptions {
   wrt?: 'params' | 'input';
   /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them (default false). */
   checkFinite?: boolean;
+  /**
+   * Cross-entropy only: the class axis of the model's output (NumPy-style, negative from the end;
+   * not the batch axis 0). Default: inferred from the shapes, 1 for [N, C, d1, …] with labels
+   * [N, d1, …] (PyTorch's), the last for [N, d1, …, C]; needed only where both fit ([N, K, K]
+   * with labels [N, K] is refused as ambiguous without it).
+   */
+  classAxis?: number;
 }
 
 /** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
@@ -139,7 +150,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     data: ObjectiveData<D>,
     options: ObjectiveOptions = {},
   ) {
-    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite']);
+    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite', 'classAxis']);
     const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
@@ -148,6 +159,7 @@ export class Objective<D extends DType = DType> implements Disposable {
       throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
     }
     if (y && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (opts.classAxis !== undefined && kind !== 'cross_entropy') throw new HesseError('INVALID_ARGUMENT', `objective: classAxis applies to cross-entropy, not to the ${kind} loss`);
     if (y && x.shape[0] !== y.shape[0]) {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
     }
@@ -163,8 +175,19 @@ export class Objective<D extends DType = DType> implements Disposable {
     try {
       const xs = this.#graph.input(x.shape);
       const f = model.build(xs);
-      this.#f = f.id;
-      this.#out = (y ? traced.loss(this.#graph, kind as Exclude<LossKind, 'mean_output'>, f, this.#graph.input(y.shape)) : traced.reduce(f, 'mean', undefined, false)).id;
+      if (y) {
+        // Curvature splits at the loss's rows [R, C] (one row per position, classes last for
+        // cross-entropy; the output itself for [N, C]): see ARCHITECTURE.md, "a sample".
+        const lossKind = kind as Exclude<LossKind, 'mean_output'>;
+        const ys = this.#graph.input(y.shape);
+        const classAxis = opts.classAxis === undefined ? undefined : check.axis(opts.classAxis, f.shape.length, 'objective: classAxis');
+        const [rows, targets] = call(() => this.#graph.raw.lossRows(lossKind, f.id, ys.id, classAxis)) as unknown as [number, number];
+        this.#f = rows;
+        this.#out = call(() => this.#graph.raw.loss(lossKind, rows, targets));
+      } else {
+        this.#f = f.id;
+        this.#out = traced.reduce(f, 'mean', undefined, false).id;
+      }
       if (this.#graph.raw.nParams() !== model.size) {
         throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
       }
@@ -444,7 +467,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   /**
    * K-FAC factors (Martens & Grosse 2015; KFC for conv2d) of the model's linear and conv2d layers
    * at the current parameters: `'exact'` (the loss Hessian's factor, C backward vectors per
-   * sample) or `'mc'` (`samples` labels drawn from the model's predictive distribution, `seed`).
+   * position) or `'mc'` (`samples` labels per position drawn from the model's predictive
+   * distribution, `seed`). The layers are found by pattern in the model's graph (a MatMul/Gemm
+   * or Conv2d by a parameter, with an optional bias add; ONNX imports included); the parameter
+   * blocks no layer covers are listed in the result's `uncovered`.
    * @throws HesseError INVALID_ARGUMENT for an unknown variant or option, wrt 'input', or a model with no linear or conv2d layer.
    */
   kfac(options: KfacOptions = {}): Kfac {
@@ -454,7 +480,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     const seed = check.seed(opts.seed ?? 0, 'kfac: seed');
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'kfac: K-FAC is defined for parameters; this objective differentiates with respect to the input');
     call(() => this.#graph.raw.setParams(this.params));
-    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, variant, u32(samples), seed)), this.model.size);
+    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, variant, u32(samples), seed)), this.model.blocks);
   }
 
   /** Named views (no copies) into a flat parameter-shaped vector (params, gradient, HVP), by PyTorch's parameter names. */

@@ -44,12 +44,13 @@ impl RawProgram {
 
     /// The rows view of loss `kind` on (pred, target) (`Program::loss_rows`): [pred as [R, C],
     /// target as rows], the node to build the loss on and to take curvature at. Adds at most
-    /// four shape nodes, all or nothing.
+    /// four shape nodes, all or nothing. `class_axis`: cross-entropy's class axis (NumPy-style),
+    /// or undefined to infer it from the shapes.
     #[wasm_bindgen(js_name = lossRows)]
-    pub fn loss_rows(&mut self, kind: &str, pred: u32, target: u32) -> JsResult<Vec<u32>> {
+    pub fn loss_rows(&mut self, kind: &str, pred: u32, target: u32, class_axis: Option<i32>) -> JsResult<Vec<u32>> {
         let kind = LossKind::parse(kind).map_err(js_error)?;
         let mark = self.prog.mark();
-        match self.prog.loss_rows(kind, pred as usize, target as usize) {
+        match self.prog.loss_rows_with(kind, pred as usize, target as usize, class_axis.map(i64::from)) {
             Ok((p, t)) => Ok(vec![p as u32, t as u32]),
             Err(e) => {
                 self.prog.rollback(mark);

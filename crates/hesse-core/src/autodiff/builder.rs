@@ -123,8 +123,9 @@ impl Program {
     /// 'mean'): logits [N, C] with labels [N], or [N, C, d1, …] with labels [N, d1, …] (the class
     /// axis is 1), the mean over the N·d1·… positions of −log softmax(logits)[label]. Logits
     /// [N, d1, …, C] with labels [N, d1, …] (the class axis last, as a sequence model's per-token
-    /// logits [N, T, C] come) are taken too, when the PyTorch reading does not fit the shapes
-    /// (where both fit, PyTorch's wins). Out-of-range labels are an error at run time.
+    /// logits [N, T, C] come) are taken too, when the PyTorch reading does not fit the shapes;
+    /// shapes that fit both are refused as ambiguous ([`ce_class_axis`]; the objective's
+    /// `classAxis` says which). Out-of-range labels are an error at run time.
     pub fn cross_entropy(&mut self, logits: usize, labels: usize) -> Result<usize> {
         let (rows, targets) = self.loss_rows(LossKind::CrossEntropy, logits, labels)?;
         self.cross_entropy_rows(rows, targets)
@@ -139,10 +140,17 @@ impl Program {
     /// split at the rows is the split at `pred` (a permutation and a reshape are linear). Adds no
     /// node where the shapes already are rows.
     pub fn loss_rows(&mut self, kind: LossKind, pred: usize, target: usize) -> Result<(usize, usize)> {
+        self.loss_rows_with(kind, pred, target, None)
+    }
+
+    /// [`Program::loss_rows`] with cross-entropy's class axis given (see [`ce_class_axis`]; a
+    /// NumPy-style axis, negative from the end), or inferred from the shapes when None.
+    pub fn loss_rows_with(&mut self, kind: LossKind, pred: usize, target: usize, class_axis: Option<i64>) -> Result<(usize, usize)> {
         let (ps, ts) = (self.shape(pred)?.to_vec(), self.shape(target)?.to_vec());
         match kind {
             LossKind::CrossEntropy => {
-                let axis = ce_class_axis(&ps, &ts)?;
+                let explicit = class_axis.map(|a| norm_axis("cross_entropy: class axis", a, &ps)).transpose()?;
+                let axis = ce_class_axis(&ps, &ts, explicit)?;
                 let r = ps.len();
                 if r == 2 {
                     return Ok((pred, target));
@@ -226,24 +234,39 @@ impl Program {
     }
 }
 
-/// The class axis of cross-entropy logits `ls` for labels `ts`: 1 when ts = [N, d1, …] and
-/// ls = [N, C, d1, …] (PyTorch's placement; [N, C] with [N] is its rank-2 case), else the last
-/// axis when ts = ls without it ([N, d1, …, C] with [N, d1, …]).
-fn ce_class_axis(ls: &[usize], ts: &[usize]) -> Result<usize> {
+/// The class axis of cross-entropy logits `ls` for labels `ts`. Given (`explicit`, any axis
+/// but the batch axis 0): checked to fit, labels = logits without that axis. Inferred: 1 when
+/// ts = [N, d1, …] and ls = [N, C, d1, …] (PyTorch's placement; [N, C] with [N] is its rank-2
+/// case), or the last axis when ts = ls without it ([N, d1, …, C] with [N, d1, …]); shapes that
+/// fit both readings (an [N, K, K] output with labels [N, K]) are refused as ambiguous rather
+/// than read one way silently.
+pub fn ce_class_axis(ls: &[usize], ts: &[usize], explicit: Option<usize>) -> Result<usize> {
     let r = ls.len();
-    if r >= 2 && ts.len() == r - 1 {
-        if ls[0] == ts[0] && ls[2..] == ts[1..] {
-            return Ok(1);
+    let fits = |a: usize| a >= 1 && a < r && ts.len() + 1 == r && ls[..a] == ts[..a] && ls[a + 1..] == ts[a..];
+    if let Some(a) = explicit {
+        if fits(a) {
+            return Ok(a);
         }
-        if ls[..r - 1] == *ts {
-            return Ok(r - 1);
-        }
+        return Err(Error::shape(format!(
+            "cross_entropy: with the class axis {a}, logits {} need labels of their shape without axis {a} (and the batch axis 0 is not a class axis), got {}",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        )));
     }
-    Err(Error::shape(format!(
-        "cross_entropy: expected logits [N, C] with labels [N], or [N, C, d1, …] with labels [N, d1, …] (PyTorch's class axis 1), or [N, d1, …, C] with labels [N, d1, …] (class axis last), got {} and {}",
-        fmt_shape(ls),
-        fmt_shape(ts)
-    )))
+    match (fits(1), r >= 1 && fits(r - 1)) {
+        (true, true) if r > 2 => Err(Error::shape(format!(
+            "cross_entropy: logits {} with labels {} fit both PyTorch's class axis 1 ([N, C, d1, …]) and the class axis last ([N, d1, …, C]); say which (the objective's classAxis option: 1 or -1)",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        ))),
+        (true, _) => Ok(1),
+        (false, true) => Ok(r - 1),
+        (false, false) => Err(Error::shape(format!(
+            "cross_entropy: expected logits [N, C] with labels [N], or [N, C, d1, …] with labels [N, d1, …] (PyTorch's class axis 1), or [N, d1, …, C] with labels [N, d1, …] (class axis last), got {} and {}",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        ))),
+    }
 }
 
 /// The layers of `nn.sequential`; parameters are created in PyTorch's named_parameters order.
