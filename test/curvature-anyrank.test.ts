@@ -110,6 +110,22 @@ describe.each(['cross_entropy', 'mse'] as const)('%s on [N, T, ·] outputs', (lo
     expect(v.reduce((s, vi, i) => s + vi * obj.ggnvp(v)[i]!, 0)).toBeGreaterThan(0);
   });
 
+  it("'layers' blocks are contiguous ranges: a layer name met again after other blocks is its own block", () => {
+    // The exporter's order: named parameters first, the folded MatMul weight last.
+    const order = [blocks[1]!, blocks[2]!, blocks[3]!, blocks[0]!];
+    const moved = tracedModel(order, ([b1, w2, b2, w1t], x) => tokenNet([w1t!, b1!, w2!, b2!], x));
+    const { flat, x, y } = setup(4, loss);
+    using obj = h.objective(moved, loss, { x, y }, { params: flat });
+    const G = obj.gaussNewton('dense');
+    const sub = (off: number, n: number) => Float64Array.from({ length: n * n }, (_, k) => G[(off + Math.floor(k / n)) * P + off + (k % n)]!);
+    const layers = obj.gaussNewton('layers');
+    const w1 = H + C * H + C;
+    expect(Object.keys(layers)).toEqual(['l1', 'l2', `l1@${w1}`]);
+    expect(relError(layers['l1']!, sub(0, H))).toBeLessThan(1e-14);
+    expect(relError(layers['l2']!, sub(H, C * H + C))).toBeLessThan(1e-14);
+    expect(relError(layers[`l1@${w1}`]!, sub(w1, D * H))).toBeLessThan(1e-14);
+  });
+
   it('the empirical Fisher is (1/R) Σ over positions of ∇ℓᵣ∇ℓᵣᵀ, not the per-sequence one', () => {
     const { flat, x, y, J, out, ys } = setup(2, loss);
     using obj = h.objective(model, loss, { x, y }, { params: flat });

@@ -32,10 +32,12 @@ export interface ObjectiveData<D extends DType = DType> {
  * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
  * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
- * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
+ * (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
  * `samples` (an integer ≥ 1) labels per sample drawn from the model's predictive distribution (an
  * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0). Anything else is an
- * INVALID_ARGUMENT error.
+ * INVALID_ARGUMENT error. A sample, for the Fisher and Monte Carlo, is a position of the output:
+ * a row of [N, C]; each of the N·T rows of per-token logits [N, T, C] (or [N, C, T]) and of an
+ * MSE output [N, T, D] (curvlinops' convention; ARCHITECTURE.md, "A sample").
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
 /** Losses (PyTorch's mean reductions); 'ce' and 'bce' are aliases; 'mean_output' is the mean of the model's output, with no targets. */
@@ -293,7 +295,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   ggnvp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('ggnvp', 'ggn', v, 1, at);
   }
-  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ (per-sample gradients with the true labels). v has length P. */
+  /** F·v for the empirical Fisher (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ (per-position gradients with the true labels: R = N for an [N, C] output, N·T for [N, T, C]; see {@link Curvature}). v has length P. */
   fisherVp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('fisherVp', 'fisher', v, 1, at);
   }
@@ -361,7 +363,9 @@ export class Objective<D extends DType = DType> implements Disposable {
    * The explicit Gauss–Newton matrix by the SIMD SYRK G = A·Aᵀ, A = [M₁ᵀ … M_Nᵀ], Mᵢ = LᵢᵀJᵢ
    * (Jᵢ from forward mode, Lᵢ the closed-form factor of the loss Hessian; see ARCHITECTURE.md):
    * `'dense'` [P, P] row-major; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks
-   * [Pₗ, Pₗ], by layer name (PyTorch's module index). With `monteCarlo`, the unbiased estimate
+   * [Pₗ, Pₗ], by layer name (PyTorch's module index: the part of the block names before the
+   * first '.', adjacent blocks of one name together; a name met again after other blocks is
+   * keyed `<name>@<offset>`). With `monteCarlo`, the unbiased estimate
    * from sampled labels. States its memory need (A is P × N·C) and refuses past `maxBytes`
    * (default 512 MiB). The result is D, or Float64Array with `accumulate: 'f64'`.
    * @throws HesseError INVALID_ARGUMENT for an unknown part or option, or wrt 'input'; OUT_OF_MEMORY past `maxBytes`.
@@ -394,12 +398,20 @@ export class Objective<D extends DType = DType> implements Disposable {
     const shapeF = this.#graph.raw.shape(this.#f);
     const rows = mc ? shapeF[0]! * samples : shapeF.reduce((a, b) => a * b, 1);
     const el = this.dtype === 'float64' || accumulate ? 8 : 4;
+    // A layer is a run of adjacent blocks named `<layer>.…`: a block range must be contiguous,
+    // so a name met again after other blocks (an ONNX file's folded weight placed after the
+    // named parameters) is its own layer, `<layer>@<offset>`, not a range over the blocks between.
     const layers = new Map<string, { offset: number; size: number }>();
+    let last: { name: string; l: { offset: number; size: number } } | undefined;
     for (const b of this.model.blocks) {
       const name = b.name.split('.')[0]!;
-      const l = layers.get(name) ?? { offset: b.offset, size: 0 };
-      l.size += b.size;
-      layers.set(name, l);
+      if (last && last.name === name && last.l.offset + last.l.size === b.offset) {
+        last.l.size += b.size;
+        continue;
+      }
+      const l = { offset: b.offset, size: b.size };
+      layers.set(layers.has(name) ? `${name}@${b.offset}` : name, l);
+      last = { name, l };
     }
     const outBytes = part === 'dense' ? P * P : part === 'diagonal' ? P : [...layers.values()].reduce((s, l) => s + l.size * l.size, 0);
     const bytes = (P * rows + outBytes) * el;
@@ -501,8 +513,9 @@ export class Objective<D extends DType = DType> implements Disposable {
  * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program.
  *
  * @param model an `nn.sequential` or ONNX model.
- * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the batch, y class
- *   indices [N]), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
+ * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the positions, y
+ *   class indices: [N] for [N, C] logits, [N, d1, …] for [N, C, d1, …] or [N, d1, …, C]; see
+ *   `classAxis`), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
  * @param data x [N, …] and y, of one dtype D: the objective's dtype.
  * @example
  * const obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
