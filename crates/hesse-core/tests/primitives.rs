@@ -11,6 +11,7 @@
 
 use hesse_core::autodiff::op::{Indices, Pool2d};
 use hesse_core::autodiff::{Act, Op, Program, Run, Wrt};
+use hesse_core::kernels::ConvAttrs;
 use hesse_core::Isa;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -57,6 +58,11 @@ fn variant(op: &Op) -> &'static str {
             Act::Erf => "Act::Erf",
             Act::Pow(_) => "Act::Pow",
             Act::PosInfToNan => "Act::PosInfToNan",
+            Act::HardSigmoid { .. } => "Act::HardSigmoid",
+            Act::HardSwish => "Act::HardSwish",
+            Act::Silu => "Act::Silu",
+            Act::Clip { .. } => "Act::Clip",
+            Act::HardTanh { .. } => "Act::HardTanh",
         },
     }
 }
@@ -66,6 +72,7 @@ const ALL: &[&str] = &[
     "Param", "Input", "Const", "Add", "Sub", "Mul", "Div", "Scale", "MatMul", "Conv2d", "Reshape", "Transpose", "Permute", "Concat", "Sum", "LogSumExp", "Pick", "Map",
     "GatherInput", "MaxMap", "Act::Relu", "Act::LeakyRelu", "Act::Tanh", "Act::Sigmoid", "Act::GeluErf", "Act::GeluTanh", "Act::Softplus", "Act::SoftplusThreshold",
     "Act::Elu", "Act::Exp", "Act::Log", "Act::Sqrt", "Act::Square", "Act::Recip", "Act::Rsqrt", "Act::Erf", "Act::Pow", "Act::PosInfToNan",
+    "Act::HardSigmoid", "Act::HardSwish", "Act::Silu", "Act::Clip", "Act::HardTanh",
 ];
 
 /// One primitive under test: a program whose output node applies it to parameter leaves θ.
@@ -107,7 +114,10 @@ fn registry() -> Vec<Case> {
         case("matmul batched, broadcast", &[&[2, 1, 3, 2], &[3, 2, 4]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: false }, &[x[0], x[1]], None).unwrap()),
         case("matmul batched, Q·Kᵀ", &[&[2, 3, 4], &[2, 5, 4]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: true }, &[x[0], x[1]], None).unwrap()),
         case("matmul batched, Aᵀ·B", &[&[2, 4, 3], &[1, 4, 2]], 0.0, |p, x| p.push(Op::MatMul { ta: true, tb: false }, &[x[0], x[1]], None).unwrap()),
-        case("conv2d stride, padding", &[&[2, 2, 5, 4], &[3, 2, 3, 2]], 0.0, |p, x| p.push(Op::Conv2d { stride: (2, 1), padding: (1, 0) }, &[x[0], x[1]], None).unwrap()),
+        case("conv2d stride, padding", &[&[2, 2, 5, 4], &[3, 2, 3, 2]], 0.0, |p, x| p.push(Op::Conv2d(ConvAttrs::symmetric((2, 1), (1, 0))), &[x[0], x[1]], None).unwrap()),
+        case("conv2d grouped, dilated, asymmetric pads", &[&[1, 4, 6, 5], &[6, 2, 2, 3]], 0.0, |p, x| {
+            p.push(Op::Conv2d(ConvAttrs { stride: (1, 2), pads: [1, 0, 0, 2], dilation: (2, 1), groups: 2 }), &[x[0], x[1]], None).unwrap()
+        }),
         case("reshape", &[&[2, 6]], 0.0, |p, x| p.push(Op::Reshape, &[x[0]], Some(&[3, 4])).unwrap()),
         case("transpose", &[&[2, 3]], 0.0, |p, x| p.push(Op::Transpose, &[x[0]], None).unwrap()),
         case("permute", &[&[2, 3, 4]], 0.0, |p, x| p.push(Op::Permute(vec![2, 0, 1]), &[x[0]], None).unwrap()),
@@ -156,7 +166,7 @@ fn registry() -> Vec<Case> {
         c.inputs = vec![vec![0.5, -1.25, 2.0]];
     }
     // Every activation, on a domain where it is smooth (θ ≠ kinks; > 0 where needed).
-    let acts: [(Act, f64); 18] = [
+    let acts: [(Act, f64); 23] = [
         (Act::Relu, 0.05),
         (Act::LeakyRelu(0.1), 0.05),
         (Act::Tanh, 0.0),
@@ -175,6 +185,11 @@ fn registry() -> Vec<Case> {
         (Act::Erf, 0.0),
         (Act::Pow(2.5), 1.2),
         (Act::PosInfToNan, 0.0),
+        (Act::HardSigmoid { alpha: 0.8, beta: 0.5 }, 0.0),
+        (Act::HardSwish, 0.0),
+        (Act::Silu, 0.0),
+        (Act::Clip { lo: -0.5, hi: 0.5 }, 0.0),
+        (Act::HardTanh { lo: -0.3, hi: 0.6 }, 0.0),
     ];
     for (a, off) in acts {
         v.push(case(&format!("act {}", a.name()), &[&[7]], off, move |p, x| p.push(Op::Act(a), &[x[0]], None).unwrap()));
@@ -252,12 +267,13 @@ fn the_variant_list_matches_the_match() {
     let m = Arc::new(hesse_core::autodiff::dual::SparseMap { label: "m", in_len: 0, offsets: vec![0], cols: vec![], weights: None });
     let ops = [
         Op::Param { offset: 0 }, Op::Input { slot: 0 }, Op::Const(Arc::new(vec![])), Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Scale(1.0), Op::MatMul { ta: false, tb: false },
-        Op::Conv2d { stride: (1, 1), padding: (0, 0) }, Op::Reshape, Op::Transpose, Op::Permute(vec![]), Op::Concat { axis: 0 }, Op::Sum { axis: None, keepdims: false },
+        Op::Conv2d(ConvAttrs::default()), Op::Reshape, Op::Transpose, Op::Permute(vec![]), Op::Concat { axis: 0 }, Op::Sum { axis: None, keepdims: false },
         Op::LogSumExp, Op::Pick, Op::Map(m.clone()), Op::GatherInput { axis: 0, slot: 0, index_shape: vec![] }, Op::MaxMap(m),
     ];
     let acts = [
         Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.0), Act::Exp, Act::Log,
-        Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(0.0), Act::Erf, Act::Pow(2.0), Act::PosInfToNan,
+        Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(0.0), Act::Erf, Act::Pow(2.0), Act::PosInfToNan, Act::HardSigmoid { alpha: 1.0, beta: 0.0 }, Act::HardSwish, Act::Silu,
+        Act::Clip { lo: 0.0, hi: 1.0 }, Act::HardTanh { lo: 0.0, hi: 1.0 },
     ];
     let names: BTreeSet<&str> = ops.iter().chain(acts.map(Op::Act).iter()).map(variant).collect();
     assert_eq!(names, ALL.iter().copied().collect::<BTreeSet<_>>());
