@@ -587,6 +587,20 @@ pub struct SparseMap {
 }
 
 impl SparseMap {
+    /// Checks the CSR structure (monotone offsets ending at cols.len(), columns below in_len,
+    /// one weight per entry), so that applying the map cannot index out of bounds.
+    pub fn check(&self) -> Result<()> {
+        let ok = self.offsets.first() == Some(&0)
+            && self.offsets.last() == Some(&self.cols.len())
+            && self.offsets.windows(2).all(|w| w[0] <= w[1])
+            && self.cols.iter().all(|&c| c < self.in_len)
+            && self.weights.as_ref().is_none_or(|w| w.len() == self.cols.len());
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("{}: malformed sparse map ({} rows, {} entries, {} inputs)", self.label, self.rows(), self.cols.len(), self.in_len)))
+        }
+    }
     /// Rows (numel of the output).
     pub fn rows(&self) -> usize {
         self.offsets.len().saturating_sub(1)

@@ -209,7 +209,9 @@ impl Program {
         if value == 0.0 {
             return self.map(x, m, &out);
         }
-        let fill: Vec<f64> = crate::mem::try_map(&m.offsets.windows(2).map(|w| w[0] == w[1]).collect::<Vec<_>>(), |&empty| if empty { value } else { 0.0 }, "pad")?;
+        // value where the map's row is empty (a padded position), 0 where it takes x
+        let mut fill = crate::mem::try_vec(m.rows(), "pad")?;
+        fill.extend(m.offsets.windows(2).map(|w| if w[0] == w[1] { value } else { 0.0 }));
         let y = self.map(x, m, &out)?;
         let c = self.constant(&out, fill)?;
         self.add(y, c)
