@@ -112,6 +112,8 @@ fn registry() -> Vec<Case> {
         case("scale", &[&[4]], 0.0, |p, x| p.push(Op::Scale(-1.7), &[x[0]], None).unwrap()),
         case("matmul 2-D, transposes", &[&[3, 2], &[4, 3]], 0.0, |p, x| p.push(Op::MatMul { ta: true, tb: true }, &[x[0], x[1]], None).unwrap()),
         case("matmul batched, broadcast", &[&[2, 1, 3, 2], &[3, 2, 4]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: false }, &[x[0], x[1]], None).unwrap()),
+        case("matmul batched · 2-D (folds)", &[&[2, 3, 4], &[5, 4]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: true }, &[x[0], x[1]], None).unwrap()),
+        case("matmul batched · 2-D, no transpose", &[&[2, 2, 3, 4], &[4, 2]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: false }, &[x[0], x[1]], None).unwrap()),
         case("matmul batched, Q·Kᵀ", &[&[2, 3, 4], &[2, 5, 4]], 0.0, |p, x| p.push(Op::MatMul { ta: false, tb: true }, &[x[0], x[1]], None).unwrap()),
         case("matmul batched, Aᵀ·B", &[&[2, 4, 3], &[1, 4, 2]], 0.0, |p, x| p.push(Op::MatMul { ta: true, tb: false }, &[x[0], x[1]], None).unwrap()),
         case("conv2d stride, padding", &[&[2, 2, 5, 4], &[3, 2, 3, 2]], 0.0, |p, x| p.push(Op::Conv2d(ConvAttrs::symmetric((2, 1), (1, 0))), &[x[0], x[1]], None).unwrap()),
