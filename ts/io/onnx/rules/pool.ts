@@ -1,0 +1,115 @@
+/**
+ * Pooling, 2-D ([N, C, H, W]): GlobalAveragePool (the mean over H and W, kept), AveragePool
+ * (count_include_pad either way), MaxPool (the max over each window; the gradient goes to the
+ * window's maximum). Where the engine's pooling ops exist they are used; otherwise each is built
+ * from a convolution per channel (x as [N·C, 1, H, W]) with constant kernels: an average pool
+ * is the conv with the 1/(kH·kW) kernel (rescaled per window by kH·kW/count when padding is
+ * not counted); a max pool takes each window offset with a one-hot kernel and their pairwise
+ * max b + relu(a − b). ceil_mode and a max pool with pads need the engine's ops.
+ */
+import { traced, type Sym } from '../../../trace.js';
+import { constant, maximum, mul, native, reduceAxes, reshape } from './engine.js';
+import { symv, type Ctx, type RuleTable } from './types.js';
+
+interface Window {
+  kernel: [number, number];
+  stride: [number, number];
+  pads: [number, number, number, number];
+  ceil: boolean;
+}
+
+function windowOf(c: Ctx, x: Sym): Window {
+  if (x.shape.length !== 4) c.fail(`only 2-D pooling ([N, C, H, W]) is supported, got [${x.shape.join(', ')}]`);
+  const k = c.a.ints('kernel_shape');
+  if (!k || k.length !== 2 || k.some((d) => d < 1)) c.invalid(`kernel_shape must hold two integers ≥ 1, got [${(k ?? []).join(', ')}]`);
+  const s = c.a.ints('strides') ?? [1, 1];
+  if (s.length !== 2 || s.some((d) => d < 1)) c.invalid(`strides must hold two integers ≥ 1, got [${s.join(', ')}]`);
+  const autoPad = c.a.str('auto_pad', 'NOTSET');
+  let p = autoPad === 'VALID' ? [0, 0, 0, 0] : (c.a.ints('pads') ?? [0, 0, 0, 0]);
+  if (autoPad.startsWith('SAME')) {
+    const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + k![i]! - x.shape[2 + i]!));
+    const lo = tot.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
+    p = [lo[0]!, lo[1]!, tot[0]! - lo[0]!, tot[1]! - lo[1]!];
+  }
+  if (p.length !== 4 || p.some((d) => d < 0)) c.invalid(`pads must hold four integers ≥ 0, got [${p.join(', ')}]`);
+  const dil = c.a.ints('dilations');
+  if (dil && dil.some((d) => d !== 1)) c.fail('dilation ≠ 1 is not supported');
+  if (c.a.has('storage_order') && c.a.int('storage_order', 0) !== 0) c.fail('storage_order = 1 is not supported');
+  return { kernel: [k![0]!, k![1]!], stride: [s[0]!, s[1]!], pads: p as Window['pads'], ceil: c.a.flag('ceil_mode', false) };
+}
+
+/** x [N, C, H, W] as [N·C, 1, H, W] through `f`, back to [N, C, ·, ·]. */
+function perChannel(x: Sym, f: (y: Sym) => Sym): Sym {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const y = f(reshape(x, [N * C, 1, H, W]));
+  return reshape(y, [N, C, y.shape[2]!, y.shape[3]!]);
+}
+
+export const POOL: RuleTable = {
+  GlobalAveragePool: {
+    attrs: [],
+    build: (c) => {
+      const x = c.sym(0);
+      if (x.shape.length < 3) c.invalid(`the input must be [N, C, spatial…], got [${x.shape.join(', ')}]`);
+      const f = native('globalAvgPool');
+      if (f && x.shape.length === 4) return symv(f(x) as Sym);
+      return symv(reduceAxes(x, 'mean', [...Array(x.shape.length).keys()].slice(2), true));
+    },
+  },
+  AveragePool: {
+    attrs: ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides', 'dilations'],
+    build: (c) => {
+      const x = c.sym(0);
+      const w = windowOf(c, x);
+      const include = c.a.flag('count_include_pad', false);
+      const f = native('avgPool2d');
+      if (f) return symv(f(x, { kernel: w.kernel, stride: w.stride, pads: w.pads, countIncludePad: include, ceilMode: w.ceil }) as Sym);
+      if (w.ceil) c.fail('ceil_mode = 1 needs the engine\'s avgPool2d, which this build lacks');
+      const [ph, pw] = [w.pads[0], w.pads[1]];
+      if (ph !== w.pads[2] || pw !== w.pads[3]) c.fail(`asymmetric pads [${w.pads.join(', ')}] need the engine's avgPool2d, which this build lacks`);
+      const [kh, kw] = w.kernel;
+      return symv(
+        perChannel(x, (y) => {
+          const k = constant(c.g, { shape: [1, 1, kh, kw], data: new Float64Array(kh * kw).fill(1 / (kh * kw)) });
+          let out = traced.conv2d(c.g, y, k, w.stride, [ph, pw]);
+          if (!include && (ph || pw)) {
+            // Rescale each window by kH·kW / (its count of real input elements).
+            const [H, W] = [y.shape[2]!, y.shape[3]!];
+            const [OH, OW] = [out.shape[2]!, out.shape[3]!];
+            const cnt = (o: number, s: number, p: number, k: number, n: number) => Math.min(o * s - p + k, n) - Math.max(o * s - p, 0);
+            const scale = new Float64Array(OH * OW);
+            for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) scale[i * OW + j] = (kh * kw) / (cnt(i, w.stride[0], ph, kh, H) * cnt(j, w.stride[1], pw, kw, W));
+            out = mul(out, constant(c.g, { shape: [1, 1, OH, OW], data: scale }));
+          }
+          return out;
+        }),
+      );
+    },
+  },
+  MaxPool: {
+    attrs: ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides'],
+    build: (c) => {
+      if (c.nOut > 1) c.fail('the Indices output of MaxPool is not supported');
+      const x = c.sym(0);
+      const w = windowOf(c, x);
+      const f = native('maxPool2d');
+      if (f) return symv(f(x, { kernel: w.kernel, stride: w.stride, pads: w.pads, dilation: [1, 1], ceilMode: w.ceil }) as Sym);
+      if (w.pads.some((p) => p !== 0) || w.ceil) c.fail('a max pool with pads or ceil_mode needs the engine\'s maxPool2d, which this build lacks');
+      const [kh, kw] = w.kernel;
+      return symv(
+        perChannel(x, (y) => {
+          let m: Sym | undefined;
+          for (let i = 0; i < kh; i++) {
+            for (let j = 0; j < kw; j++) {
+              const onehot = new Float64Array(kh * kw);
+              onehot[i * kw + j] = 1;
+              const tap = traced.conv2d(c.g, y, constant(c.g, { shape: [1, 1, kh, kw], data: onehot }), w.stride, [0, 0]);
+              m = m ? maximum(m, tap) : tap;
+            }
+          }
+          return m!;
+        }),
+      );
+    },
+  },
+};
