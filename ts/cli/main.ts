@@ -131,7 +131,7 @@ program
 
 program
   .command('info')
-  .description('inputs, outputs, parameter names and shapes, P, op types of an ONNX model')
+  .description('inputs, outputs, parameters (P), buffers, op types of an ONNX model, and every op hesse cannot import')
   .argument('<model>', 'MODEL.onnx')
   .option('--json', 'one JSON object on stdout')
   .action(async (model: string, o: { json?: boolean }) => emit(await info(io.read, model), o));
@@ -158,7 +158,8 @@ for (const [name, description] of ANALYSES) {
     .option('--f64', 'compute in float64')
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress bar')
-    .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'));
+    .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
+    .option('--output <name>', 'the graph output to analyze (default the first; hessian info lists them)');
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
   if (name === 'hvp' || name === 'diag' || name === 'spectrum') {
@@ -200,6 +201,7 @@ for (const [name, description] of ANALYSES) {
       if (shown !== undefined) bar?.stop();
     }
     if (o.density && result.svg) await writeAtomic(o.density, result.svg, '--density');
+    for (const w of (result.json.warnings as string[] | undefined) ?? []) proc.stderr.write(`hessian: warning: ${w}\n`);
     emit(result, o);
   });
 }

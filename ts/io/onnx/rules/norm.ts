@@ -12,7 +12,7 @@
  * hesse computes; a graph that uses them is UNSUPPORTED_OP.
  */
 import { traced, type Sym } from '../../../trace.js';
-import { act, add, constant, mul, reduceAxes, reshape, sub } from './engine.js';
+import { act, add, constant, div, mul, reduceAxes, reshape, sub } from './engine.js';
 import type { Attrs } from '../decode.js';
 import { symv, type RuleTable } from './types.js';
 
@@ -47,12 +47,12 @@ export const NORM: RuleTable = {
         const axes = [...Array(r).keys()].filter((a) => a !== 1);
         const d = sub(x, reduceAxes(x, 'mean', axes, true));
         const v = reduceAxes(act(d, 'square'), 'mean', axes, true);
-        y = mul(d, act(v, 'rsqrt', eps));
+        y = div(d, act(add(v, eps), 'sqrt'));
       } else {
         const mean = c.ins[3];
         const vr = c.ins[4];
         // Constant statistics: (var + ε)^(−1/2) computed once, in float64.
-        const inv = vr?.kind === 'const' ? perChannel(constant(c.g, { shape: vr.shape, data: vr.data.map((v) => 1 / Math.sqrt(v + eps)) })) : act(perChannel(c.sym(4)), 'rsqrt', eps);
+        const inv = vr?.kind === 'const' ? perChannel(constant(c.g, { shape: vr.shape, data: vr.data.map((v) => 1 / Math.sqrt(v + eps)) })) : act(act(add(perChannel(c.sym(4)), eps), 'sqrt'), 'recip');
         y = mul(sub(x, perChannel(mean?.kind === 'const' ? constant(c.g, mean) : c.sym(3))), inv);
       }
       return [symv(add(mul(y, scale), bias))];
