@@ -260,9 +260,22 @@ export class OnnxModel implements Model {
     // Parameters first, in their flat order, so the program's parameter vector is the file's.
     for (const [name, p] of this.#params) env.set(name, symv(g.param(p.shape)));
     for (const [name, c] of this.#consts) env.set(name, c);
-    for (const node of this.#graph.node ?? []) {
+    // Only the nodes the chosen output depends on (another output's nodes, or a recurrent layer's
+    // unused states, would be parameter-dependent nodes off the output's path, which the GGN
+    // rightly refuses).
+    const nodes = this.#graph.node ?? [];
+    const needed = new Set([this.output.name]);
+    const live = new Set<NodeProto>();
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i]!;
+      if (!(node.output ?? []).some((o) => needed.has(o))) continue;
+      live.add(node);
+      for (const n of node.input ?? []) if (n) needed.add(n);
+    }
+    for (const node of nodes) {
+      if (!live.has(node)) continue;
       try {
-        this.#apply(node, env, g);
+        this.#apply(node, env, g, needed);
       } catch (e) {
         if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '')}`);
         // Errors from the core (a shape rule) name the core op; say which node of the file it was.
@@ -286,7 +299,7 @@ export class OnnxModel implements Model {
     return out.sym;
   }
 
-  #apply(node: NodeProto, env: Map<string, Value>, g: Sym['graph']): void {
+  #apply(node: NodeProto, env: Map<string, Value>, g: Sym['graph'], needed: ReadonlySet<string>): void {
     const op = node.opType ?? '';
     const opset = this.opset;
     const where = nodeName(node, opset);
@@ -328,6 +341,7 @@ export class OnnxModel implements Model {
         return v;
       },
       given: (i) => ins[i] !== undefined,
+      used: (i) => !!outNames[i] && needed.has(outNames[i]!),
       fail,
       invalid: (why) => invalidNode(where, why),
     };

@@ -17,7 +17,7 @@
  */
 import { traced, type Sym } from '../../../trace.js';
 import { act, add, constant, mul, permute, reshape, sliceAxis, sub } from './engine.js';
-import { symv, type Ctx, type Rule, type RuleTable, type Value } from './types.js';
+import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 const ACTS: Record<string, string> = { Sigmoid: 'sigmoid', Tanh: 'tanh', Relu: 'relu' };
 
@@ -95,8 +95,8 @@ function recurrent(kind: 'LSTM' | 'GRU'): Rule {
           let y = traced.matmul(c.g, X2, gate(Wd, g), false, true);
           const inBias = wb(g);
           if (inBias) y = add(y, inBias);
-          const recBias = rb(g);
-          if (recBias && !(kind === 'GRU' && g === 2)) y = add(y, recBias);
+          const recBias = kind === 'GRU' && g === 2 ? undefined : rb(g);
+          if (recBias) y = add(y, recBias);
           return y;
         });
         const Rg = Array.from({ length: G }, (_, g) => gate(Rd, g));
@@ -132,21 +132,17 @@ function recurrent(kind: 'LSTM' | 'GRU'): Rule {
           }
           out[t] = h;
         }
-        Ys.push(traced.concat(c.g, out.map((y) => reshape(y, [1, 1, N, H])), 0));
-        Yh.push(reshape(h, [1, N, H]));
-        if (cell) Yc.push(reshape(cell, [1, N, H]));
+        // Only the outputs the graph uses (an unused one would be a dead parameter-dependent node).
+        if (c.used(0)) Ys.push(traced.concat(c.g, out.map((y) => reshape(y, [1, 1, N, H])), 0));
+        if (c.used(1)) Yh.push(reshape(h, [1, N, H]));
+        if (cell && c.used(2)) Yc.push(reshape(cell, [1, N, H]));
       }
-      let Y = D === 1 ? Ys[0]! : traced.concat(c.g, Ys, 1);
-      let hN = D === 1 ? Yh[0]! : traced.concat(c.g, Yh, 0);
-      let cN = Yc.length ? (D === 1 ? Yc[0]! : traced.concat(c.g, Yc, 0)) : undefined;
-      if (batchFirst) {
-        Y = permute(Y, [2, 0, 1, 3]);
-        hN = permute(hN, [1, 0, 2]);
-        if (cN) cN = permute(cN, [1, 0, 2]);
-      }
-      const outs: Value[] = [symv(Y), symv(hN)];
-      if (cN) outs.push(symv(cN));
-      return outs;
+      const join = (xs: Sym[], axis: number, perm: number[]) => {
+        if (!xs.length) return undefined;
+        const y = D === 1 ? xs[0]! : traced.concat(c.g, xs, axis);
+        return symv(batchFirst ? permute(y, perm) : y);
+      };
+      return [join(Ys, 1, [2, 0, 1, 3]), join(Yh, 0, [1, 0, 2]), join(Yc, 0, [1, 0, 2])];
     },
   };
 }

@@ -38,6 +38,8 @@ export interface Ctx {
   konst(i: number): Const;
   /** Whether input i is given. */
   given(i: number): boolean;
+  /** Whether output i is used (by the chosen output's path): a rule builds nothing for an unused one. */
+  used(i: number): boolean;
   /** UNSUPPORTED_OP naming the node. */
   fail(why: string): never;
   /** MALFORMED_FILE naming the node. */
