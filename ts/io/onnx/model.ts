@@ -8,7 +8,8 @@
  * vector, in file order) unless every use of it is an input slot a rule declares constant: then
  * it is a **buffer** (BatchNormalization's running mean and variance: constants of the
  * objective, not in P, as PyTorch's buffers) or a **constant** (a Clip bound, a Pad value).
- * Integer initializers are constants. A shared parameter is counted once: an initializer used by
+ * Integer initializers are constants; one the chosen output does not depend on is 'unused' (not
+ * in θ: a parameter of another output only). A shared parameter is counted once: an initializer used by
  * several nodes, or reached through Identity aliases the exporter writes for tied weights, is one
  * block of θ (PyTorch's named_parameters counts a tied parameter once, too). Two initializers
  * the exporter wrote separately (a transposed copy its constant folding made) are two blocks.
@@ -47,8 +48,8 @@ export interface OnnxConstantInfo {
   name: string;
   /** Its shape. */
   shape: number[];
-  /** 'buffer': BatchNorm running statistics; 'constant': another import-time constant (a bound, a pad value). */
-  role: 'buffer' | 'constant';
+  /** 'buffer': BatchNorm running statistics; 'constant': another import-time constant (a bound, a pad value); 'unused': not on the chosen output's path. */
+  role: 'buffer' | 'constant' | 'unused';
 }
 
 /** An op type the importer cannot build, with every node that uses it. */
@@ -104,6 +105,8 @@ export class OnnxModel implements Model {
   readonly #initial: Float64Array;
   readonly #params: Map<string, { offset: number; shape: number[] }>;
   readonly #consts: Map<string, Const>;
+  readonly #needed: Set<string>;
+  readonly #live = new Set<NodeProto>();
 
   /** @internal Use {@link loadOnnx}. */
   constructor(model: ModelProto, opts: OnnxLoadOptions = {}) {
@@ -143,12 +146,33 @@ export class OnnxModel implements Model {
       nodes.filter((n) => n.opType === 'BatchNormalization' && bnTraining(attributesOf(n, nodeName(n, opset)), opset, (n.output ?? []).length)).map((n) => n.name ?? ''),
     );
 
-    // Classify the float initializers by their uses (through Identity aliases).
+    const info = (v: ValueInfo): OnnxValueInfo => ({
+      name: v.name ?? '',
+      shape: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : num(d.dimValue))),
+      elem: elemClass(v.type?.tensorType?.elemType ?? 0) ?? 'other',
+    });
+    this.outputs = Object.freeze((graph.output ?? []).map(info));
+    const output = opts.output ? this.outputs.find((o) => o.name === opts.output) : this.outputs[0];
+    if (!output) throw new HesseError('INVALID_ARGUMENT', `output '${opts.output}' is not an output of the graph (its outputs: ${this.outputs.map((o) => o.name).join(', ')}); pick one of them`);
+    this.output = output;
+    // The nodes the chosen output depends on: only they are built (another output's nodes, or a
+    // recurrent layer's unused states, would be parameter-dependent nodes off the output's path,
+    // which the GGN rightly refuses), and only initializers they use are parameters.
+    this.#needed = new Set([output.name]);
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i]!;
+      if (!(node.output ?? []).some((o) => this.#needed.has(o))) continue;
+      this.#live.add(node);
+      for (const n of node.input ?? []) if (n) this.#needed.add(n);
+    }
+
+    // Classify the float initializers by their uses on that path (through Identity aliases).
     const inits = (graph.initializer ?? []).map((t) => ({ name: t.name ?? '', v: tensorValues(t, 'initializer') }));
     const alias = new Map<string, string>();
     const uses = new Map<string, ('param' | 'buffer' | 'constant')[]>();
     const root = (n: string) => alias.get(n) ?? n;
     for (const node of nodes) {
+      if (!this.#live.has(node)) continue;
       const rule = RULES[node.opType ?? ''];
       (node.input ?? []).forEach((name, slot) => {
         if (!name) return;
@@ -168,9 +192,9 @@ export class OnnxModel implements Model {
     this.#consts = new Map();
     for (const { name, v } of inits) {
       const u = uses.get(name) ?? [];
-      if (v.elem !== 'float' || (u.length > 0 && !u.includes('param'))) {
+      if (v.elem !== 'float' || !u.includes('param')) {
         this.#consts.set(name, v);
-        if (v.elem === 'float') constants.push({ name, shape: [...v.shape], role: u.includes('buffer') ? 'buffer' : 'constant' });
+        if (v.elem === 'float') constants.push({ name, shape: [...v.shape], role: u.length === 0 ? 'unused' : u.includes('buffer') ? 'buffer' : 'constant' });
         continue;
       }
       const size = v.data.length;
@@ -188,13 +212,7 @@ export class OnnxModel implements Model {
     }
 
     const initNames = new Set(inits.map((i) => i.name));
-    const info = (v: ValueInfo): OnnxValueInfo => ({
-      name: v.name ?? '',
-      shape: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : num(d.dimValue))),
-      elem: elemClass(v.type?.tensorType?.elemType ?? 0) ?? 'other',
-    });
     this.inputs = Object.freeze((graph.input ?? []).filter((v) => !initNames.has(v.name ?? '')).map(info));
-    this.outputs = Object.freeze((graph.output ?? []).map(info));
     this.opTypes = Object.freeze([...new Set(nodes.map((n) => n.opType ?? ''))]);
     const bound = opts.inputs ?? {};
     for (const name of Object.keys(bound)) {
@@ -210,9 +228,6 @@ export class OnnxModel implements Model {
       throw new HesseError('INVALID_ARGUMENT', opts.input ? `loadOnnx: input '${opts.input}' is not an input of the graph (its inputs: ${this.inputs.map((i) => i.name).join(', ')})` : 'loadOnnx: the graph has no input left to differentiate through');
     }
     this.input = input;
-    const output = opts.output ? this.outputs.find((o) => o.name === opts.output) : this.outputs[0];
-    if (!output) throw new HesseError('INVALID_ARGUMENT', `output '${opts.output}' is not an output of the graph (its outputs: ${this.outputs.map((o) => o.name).join(', ')}); pick one of them`);
-    this.output = output;
     if (opts.inspect) return;
     if (this.unsupported.length) throw unsupportedError(this.unsupported, opset);
     const unbound = free.filter((i) => i !== input);
@@ -260,22 +275,10 @@ export class OnnxModel implements Model {
     // Parameters first, in their flat order, so the program's parameter vector is the file's.
     for (const [name, p] of this.#params) env.set(name, symv(g.param(p.shape)));
     for (const [name, c] of this.#consts) env.set(name, c);
-    // Only the nodes the chosen output depends on (another output's nodes, or a recurrent layer's
-    // unused states, would be parameter-dependent nodes off the output's path, which the GGN
-    // rightly refuses).
-    const nodes = this.#graph.node ?? [];
-    const needed = new Set([this.output.name]);
-    const live = new Set<NodeProto>();
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const node = nodes[i]!;
-      if (!(node.output ?? []).some((o) => needed.has(o))) continue;
-      live.add(node);
-      for (const n of node.input ?? []) if (n) needed.add(n);
-    }
-    for (const node of nodes) {
-      if (!live.has(node)) continue;
+    for (const node of this.#graph.node ?? []) {
+      if (!this.#live.has(node)) continue;
       try {
-        this.#apply(node, env, g, needed);
+        this.#apply(node, env, g, this.#needed);
       } catch (e) {
         if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '')}`);
         // Errors from the core (a shape rule) name the core op; say which node of the file it was.
