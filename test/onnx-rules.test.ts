@@ -23,7 +23,8 @@ const int = (name: string, v: number) => ({ name, type: 2, i: v });
 const flt = (name: string, v: number) => ({ name, type: 1, f: v });
 const str = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
 const floatT = (name: string, dims: number[], data: ArrayLike<number>) => ({ name, dims, dataType: 1, floatData: Array.from(data) });
-const int64T = (name: string, dims: number[], data: number[]) => ({ name, dims, dataType: 7, int64Data: data });
+/** An int64 tensor; INT64_MAX/MIN as strings (a JS number beyond 2⁶³ would wrap in the encoder). */
+const int64T = (name: string, dims: number[], data: (number | string)[]) => ({ name, dims, dataType: 7, int64Data: data });
 const constNode = (out: string, t: object) => ({ opType: 'Constant', input: [], output: [out], name: out, attribute: [{ name: 'value', type: 4, t }] });
 const seq = (n: number, s = 1) => Float64Array.from({ length: n }, (_, i) => Math.sin(s * (i + 1)) * 0.9);
 
@@ -247,5 +248,203 @@ describe('load-time reports', () => {
     // [-1, 6] follows the batch: any batch size works.
     const dyn = await h.loadOnnx(await encodeModel({ ...graph, node: [constNode('shape', int64T('', [2], [-1, 6])), ...graph.node.slice(1)] }));
     expect(forward(dyn, h.tensor(seq(18), [3, 3, 2], 'float64')).length).toBe(6);
+  });
+});
+
+/** x [N, C, H, W] as nested index access. */
+const at4 = (d: ArrayLike<number>, s: number[]) => (n: number, c: number, i: number, j: number) => d[((n * s[1]! + c) * s[2]! + i) * s[3]! + j]!;
+
+/** One node `op` on x (and initializers), checked against `want` (forward) and central differences. */
+async function checkOp(opts: { node: object; pre?: object[]; inits?: object[]; x: Float64Array; xShape: number[]; yShape: number[]; want: ArrayLike<number>; opset?: number; params?: number }) {
+  const graph = {
+    name: 'g',
+    initializer: opts.inits ?? [],
+    input: [vi('x', opts.xShape)],
+    output: [vi('y', opts.yShape)],
+    node: [...(opts.pre ?? []), opts.node],
+  };
+  const model = await h.loadOnnx(await encodeModel(graph, opts.opset ?? 13));
+  if (opts.params !== undefined) expect(model.size).toBe(opts.params);
+  const x = h.tensor(opts.x, opts.xShape, 'float64');
+  const got = forward(model, x);
+  expect(got.length).toBe(opts.want.length);
+  expect(relError(got, opts.want)).toBeLessThan(1e-13);
+  // A smooth scalar of the output (so the HVP is not trivially 0 for piecewise-linear ops).
+  const sq = { ...graph, output: [vi('z', opts.yShape)], node: [...graph.node, { opType: 'Mul', input: ['y', 'y'], output: ['y2'], name: 'sq' }, { opType: 'Tanh', input: ['y2'], output: ['z'], name: 'tanh' }] };
+  const m2 = await h.loadOnnx(await encodeModel(sq, opts.opset ?? 13));
+  for (const wrt of m2.size > 0 ? (['params', 'input'] as const) : (['input'] as const)) {
+    using obj = h.objective(m2, 'mean_output', { x }, { params: m2.init({ dtype: 'float64' }), wrt });
+    expect(h.gradCheck(obj).relError, `${wrt} gradient`).toBeLessThan(1e-6);
+    expect(h.hvpCheck(obj).relError, `${wrt} H·v`).toBeLessThan(1e-5);
+  }
+}
+
+describe('op families against the ONNX formulas (forward) and central differences (derivatives)', () => {
+  it('conv: grouped (group 2, 2 output channels per group), strided, padded, with bias', async () => {
+    const [N, C, H, W, O, K] = [2, 4, 5, 5, 4, 3];
+    const xs = seq(N * C * H * W, 0.37);
+    const ws = seq(O * 2 * K * K, 0.61);
+    const b = [0.1, -0.2, 0.3, 0.05];
+    const X = at4(xs, [N, C, H, W]);
+    const Wt = at4(ws.map(Math.fround), [O, 2, K, K]);
+    const [OH, OW] = [3, 3]; // (5 + 2 − 3)/2 + 1
+    const want: number[] = [];
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++)
+        for (let i = 0; i < OH; i++)
+          for (let j = 0; j < OW; j++) {
+            let s = Math.fround(b[o]!);
+            const g = Math.floor(o / 2);
+            for (let c = 0; c < 2; c++)
+              for (let p = 0; p < K; p++)
+                for (let q = 0; q < K; q++) {
+                  const [r, t] = [i * 2 - 1 + p, j * 2 - 1 + q];
+                  if (r >= 0 && r < H && t >= 0 && t < W) s += X(n, g * 2 + c, r, t) * Wt(o, c, p, q);
+                }
+            want.push(s);
+          }
+    await checkOp({
+      node: { opType: 'Conv', input: ['x', 'w', 'b'], output: ['y'], name: 'conv', attribute: [int('group', 2), ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2]), ints('kernel_shape', [K, K])] },
+      inits: [floatT('w', [O, 2, K, K], ws), floatT('b', [O], b)],
+      x: xs, xShape: [N, C, H, W], yShape: [N, O, OH, OW], want, params: O * 2 * K * K + O,
+    });
+  });
+
+  it('pool: AveragePool with pads, count_include_pad 0 and 1; MaxPool with overlapping windows; GlobalAveragePool', async () => {
+    const [N, C, H, W] = [1, 2, 4, 5];
+    const xs = seq(N * C * H * W, 0.83);
+    const X = at4(xs, [N, C, H, W]);
+    for (const include of [0, 1]) {
+      const want: number[] = [];
+      for (let c = 0; c < C; c++)
+        for (let i = 0; i < 3; i++) // (4 + 2 − 3)/1 + 1 = 4? stride 2: (4+2-3)/2+1 = 2
+          for (let j = 0; j < 3; j++) {
+            if (i >= 2) continue;
+            let [s, cnt] = [0, 0];
+            for (let p = 0; p < 3; p++)
+              for (let q = 0; q < 3; q++) {
+                const [r, t] = [i * 2 - 1 + p, j * 2 - 1 + q];
+                if (r >= 0 && r < H && t >= 0 && t < W) (s += X(0, c, r, t)), cnt++;
+              }
+            want.push(s / (include ? 9 : cnt));
+          }
+      await checkOp({
+        node: { opType: 'AveragePool', input: ['x'], output: ['y'], name: 'avg', attribute: [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('count_include_pad', include)] },
+        x: xs, xShape: [N, C, H, W], yShape: [N, C, 2, 3], want,
+      });
+    }
+    const mx: number[] = [];
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 4; j++) mx.push(Math.max(X(0, c, i, j), X(0, c, i + 1, j), X(0, c, i, j + 1), X(0, c, i + 1, j + 1)));
+    await checkOp({ node: { opType: 'MaxPool', input: ['x'], output: ['y'], name: 'max', attribute: [ints('kernel_shape', [2, 2])] }, x: xs, xShape: [N, C, H, W], yShape: [N, C, 3, 4], want: mx });
+    const gap = [0, 1].map((c) => Array.from({ length: H * W }, (_, k) => xs[c * H * W + k]!).reduce((s, v) => s + v, 0) / (H * W));
+    await checkOp({ node: { opType: 'GlobalAveragePool', input: ['x'], output: ['y'], name: 'gap' }, x: xs, xShape: [N, C, H, W], yShape: [N, C, 1, 1], want: gap });
+  });
+
+  it('shape: Slice with steps (positive and negative) on a traced tensor, Gather with 2-D constant indices, Pad with a value, Expand', async () => {
+    const xs = seq(24, 0.5); // [2, 3, 4]
+    const X = (a: number, b: number, c: number) => xs[(a * 3 + b) * 4 + c]!;
+    const sl: number[] = [];
+    for (let a = 0; a < 2; a++) for (const b of [2, 0]) for (const c of [0, 2]) sl.push(X(a, b, c));
+    await checkOp({
+      pre: [constNode('st', int64T('', [2], [-1, 0])), constNode('en', int64T('', [2], ['-9223372036854775808', '9223372036854775807'])), constNode('ax', int64T('', [2], [1, 2])), constNode('sp', int64T('', [2], [-2, 2]))],
+      node: { opType: 'Slice', input: ['x', 'st', 'en', 'ax', 'sp'], output: ['y'], name: 'slice' },
+      x: xs, xShape: [2, 3, 4], yShape: [2, 2, 2], want: sl,
+    });
+    const idx = [[3, -1], [0, 1]];
+    const ga: number[] = [];
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (const r of idx) for (const i of r) ga.push(X(a, b, (i + 4) % 4));
+    await checkOp({ pre: [constNode('i', int64T('', [2, 2], idx.flat()))], node: { opType: 'Gather', input: ['x', 'i'], output: ['y'], name: 'gather', attribute: [int('axis', 2)] }, x: xs, xShape: [2, 3, 4], yShape: [2, 3, 2, 2], want: ga });
+    const pd: number[] = [];
+    for (let a = 0; a < 2; a++) for (let b = -1; b < 3; b++) for (let c = 0; c < 6; c++) pd.push(b < 0 || c >= 4 ? 0.5 : X(a, b, c));
+    await checkOp({
+      pre: [constNode('p', int64T('', [6], [0, 1, 0, 0, 0, 2])), constNode('v', floatT('', [], [0.5]))],
+      node: { opType: 'Pad', input: ['x', 'p', 'v'], output: ['y'], name: 'pad' },
+      x: xs, xShape: [2, 3, 4], yShape: [2, 4, 6], want: pd,
+    });
+    const ex: number[] = [];
+    for (let r = 0; r < 2; r++) for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) ex.push(X(a, b, c));
+    await checkOp({ pre: [constNode('s', int64T('', [4], [2, 1, 1, 4]))], node: { opType: 'Expand', input: ['x', 's'], output: ['y'], name: 'expand' }, x: xs, xShape: [2, 3, 4], yShape: [2, 2, 3, 4], want: ex });
+  });
+
+  it('elementwise and reduce: Where with a −∞ constant branch then Softmax on axis 1, ReduceMax and ReduceSum (axes input) over two axes, HardSwish, Clip', async () => {
+    const xs = seq(12, 0.9); // [2, 3, 2]
+    const mask = [1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1];
+    const m = xs.map((v, i) => (mask[i] ? v : -Infinity));
+    const sm: number[] = new Array(12);
+    for (let a = 0; a < 2; a++)
+      for (let c = 0; c < 2; c++) {
+        const ids = [0, 1, 2].map((b) => (a * 3 + b) * 2 + c);
+        const z = ids.reduce((s, i) => s + Math.exp(m[i]!), 0);
+        for (const i of ids) sm[i] = Math.exp(m[i]!) / z;
+      }
+    await checkOp({
+      pre: [constNode('mask', { dims: [2, 3, 2], dataType: 9, int32Data: mask }), constNode('ninf', floatT('', [], [-Infinity])), { opType: 'Where', input: ['mask', 'x', 'ninf'], output: ['w'], name: 'where' }],
+      node: { opType: 'Softmax', input: ['w'], output: ['y'], name: 'softmax', attribute: [int('axis', 1)] },
+      x: xs, xShape: [2, 3, 2], yShape: [2, 3, 2], want: sm,
+    });
+    const rmax = [0, 1].map((b) => Math.max(...[0, 1].flatMap((a) => [0, 1].map((c) => xs[(a * 3 + b) * 2 + c]!))));
+    // x[:, 0:2, :], then the max over axes 0 and 2.
+    const cut = [constNode('s0', int64T('', [1], [0])), constNode('e2', int64T('', [1], [2])), constNode('a1', int64T('', [1], [1])), { opType: 'Slice', input: ['x', 's0', 'e2', 'a1'], output: ['xs'], name: 'cut' }];
+    await checkOp({ pre: cut,
+      node: { opType: 'ReduceMax', input: ['xs'], output: ['y'], name: 'rmax', attribute: [ints('axes', [0, 2]), int('keepdims', 0)] }, x: xs, xShape: [2, 3, 2], yShape: [2], want: rmax });
+    const rsum = [0, 1, 2].map((b) => [0, 1].flatMap((a) => [0, 1].map((c) => xs[(a * 3 + b) * 2 + c]!)).reduce((s, v) => s + v, 0));
+    await checkOp({ pre: [constNode('ax', int64T('', [2], [0, -1]))], node: { opType: 'ReduceSum', input: ['x', 'ax'], output: ['y'], name: 'rsum', attribute: [int('keepdims', 1)] }, x: xs, xShape: [2, 3, 2], yShape: [1, 3, 1], want: rsum });
+    const a6 = Math.fround(1 / 6);
+    await checkOp({ node: { opType: 'HardSwish', input: ['x'], output: ['y'], name: 'hs' }, x: xs.map((v) => 4 * v), xShape: [2, 3, 2], yShape: [2, 3, 2], want: xs.map((v) => 4 * v * Math.max(0, Math.min(1, a6 * 4 * v + 0.5))), opset: 17 });
+    await checkOp({ pre: [constNode('lo', floatT('', [], [-0.4])), constNode('hi', floatT('', [], [0.3]))], node: { opType: 'Clip', input: ['x', 'lo', 'hi'], output: ['y'], name: 'clip' }, x: xs, xShape: [2, 3, 2], yShape: [2, 3, 2], want: xs.map((v) => Math.max(Math.fround(-0.4), Math.min(Math.fround(0.3), v))) });
+  });
+
+  it('linalg: batched MatMul with broadcast batch dims ([2, 1, 3, 4] · [3, 4, 2])', async () => {
+    const xs = seq(24, 0.3);
+    const ws = seq(24, 0.7);
+    const want: number[] = [];
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += xs[(a * 3 + i) * 4 + k]! * Math.fround(ws[(b * 4 + k) * 2 + j]!);
+      want.push(s);
+    }
+    await checkOp({ node: { opType: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'bmm' }, inits: [floatT('w', [3, 4, 2], ws)], x: xs, xShape: [2, 1, 3, 4], yShape: [2, 3, 3, 2], want, params: 24 });
+  });
+
+  it('recurrent: GRU with linear_before_reset 0, bidirectional, against the ONNX equations', async () => {
+    const [T, N, I, H] = [3, 2, 2, 2];
+    const xs = seq(T * N * I, 0.45);
+    const Wv = seq(2 * 3 * H * I, 0.31).map(Math.fround);
+    const Rv = seq(2 * 3 * H * H, 0.77).map(Math.fround);
+    const Bv = seq(2 * 6 * H, 0.19).map(Math.fround);
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const Y = new Array<number>(T * 2 * N * H).fill(0);
+    for (let d = 0; d < 2; d++) {
+      let h = Array.from({ length: N }, () => new Array<number>(H).fill(0));
+      const w = (g: number, r: number, c: number) => Wv[((d * 3 + g) * H + r) * I + c]!;
+      const rr = (g: number, r: number, c: number) => Rv[((d * 3 + g) * H + r) * H + c]!;
+      const wb = (g: number, r: number) => Bv[d * 6 * H + g * H + r]!;
+      const rb = (g: number, r: number) => Bv[d * 6 * H + (3 + g) * H + r]!;
+      for (let s = 0; s < T; s++) {
+        const t = d === 0 ? s : T - 1 - s;
+        h = h.map((hn, n) => {
+          const x = (c: number) => xs[(t * N + n) * I + c]!;
+          const lin = (g: number, r: number, hv: number[]) => {
+            let v = wb(g, r) + rb(g, r);
+            for (let c = 0; c < I; c++) v += x(c) * w(g, r, c);
+            for (let c = 0; c < H; c++) v += hv[c]! * rr(g, r, c);
+            return v;
+          };
+          const z = hn.map((_, r) => sig(lin(0, r, hn)));
+          const rg = hn.map((_, r) => sig(lin(1, r, hn)));
+          const rh = hn.map((v, c) => rg[c]! * v);
+          const ht = hn.map((_, r) => Math.tanh(lin(2, r, rh)));
+          return hn.map((v, r) => (1 - z[r]!) * ht[r]! + z[r]! * v);
+        });
+        for (let n = 0; n < N; n++) for (let r = 0; r < H; r++) Y[((t * 2 + d) * N + n) * H + r] = h[n]![r]!;
+      }
+    }
+    await checkOp({
+      node: { opType: 'GRU', input: ['x', 'W', 'R', 'B'], output: ['y'], name: 'gru', attribute: [int('hidden_size', H), str('direction', 'bidirectional'), int('linear_before_reset', 0)] },
+      inits: [floatT('W', [2, 3 * H, I], Wv), floatT('R', [2, 3 * H, H], Rv), floatT('B', [2, 6 * H], Bv)],
+      x: xs, xShape: [T, N, I], yShape: [T, 2, N, H], want: Y, params: Wv.length + Rv.length + Bv.length,
+    });
   });
 });
