@@ -9,54 +9,86 @@ import { HesseError } from '../../errors.js';
 type Long = number | { toNumber(): number };
 /** TensorProto, as onnx-proto decodes it (the fields hesse reads). */
 export interface TensorProto {
+  /** ONNX's TensorProto.name field (as onnx-proto decodes it). */
   name?: string | null;
+  /** ONNX's TensorProto.dims field (as onnx-proto decodes it). */
   dims?: Long[] | null;
+  /** ONNX's TensorProto.dataType field (as onnx-proto decodes it). */
   dataType?: number | null;
+  /** ONNX's TensorProto.floatData field (as onnx-proto decodes it). */
   floatData?: number[] | null;
+  /** ONNX's TensorProto.doubleData field (as onnx-proto decodes it). */
   doubleData?: number[] | null;
+  /** ONNX's TensorProto.int32Data field (as onnx-proto decodes it). */
   int32Data?: number[] | null;
+  /** ONNX's TensorProto.int64Data field (as onnx-proto decodes it). */
   int64Data?: Long[] | null;
+  /** ONNX's TensorProto.rawData field (as onnx-proto decodes it). */
   rawData?: Uint8Array | null;
   /** 1 = EXTERNAL: the values live in another file, named in externalData. */
   dataLocation?: number | null;
+  /** ONNX's TensorProto.externalData field (as onnx-proto decodes it). */
   externalData?: { key?: string | null; value?: string | null }[] | null;
 }
 /** AttributeProto (type: FLOAT 1, INT 2, STRING 3, TENSOR 4, GRAPH 5, FLOATS 6, INTS 7, STRINGS 8). */
 export interface AttributeProto {
+  /** ONNX's AttributeProto.name field (as onnx-proto decodes it). */
   name?: string | null;
+  /** ONNX's AttributeProto.type field (as onnx-proto decodes it). */
   type?: number | null;
+  /** ONNX's AttributeProto.f field (as onnx-proto decodes it). */
   f?: number | null;
+  /** ONNX's AttributeProto.i field (as onnx-proto decodes it). */
   i?: Long | null;
+  /** ONNX's AttributeProto.s field (as onnx-proto decodes it). */
   s?: Uint8Array | null;
+  /** ONNX's AttributeProto.t field (as onnx-proto decodes it). */
   t?: TensorProto | null;
+  /** ONNX's AttributeProto.floats field (as onnx-proto decodes it). */
   floats?: number[] | null;
+  /** ONNX's AttributeProto.ints field (as onnx-proto decodes it). */
   ints?: Long[] | null;
+  /** ONNX's AttributeProto.strings field (as onnx-proto decodes it). */
   strings?: Uint8Array[] | null;
 }
 /** NodeProto. */
 export interface NodeProto {
+  /** ONNX's NodeProto.input field (as onnx-proto decodes it). */
   input?: string[] | null;
+  /** ONNX's NodeProto.output field (as onnx-proto decodes it). */
   output?: string[] | null;
+  /** ONNX's NodeProto.name field (as onnx-proto decodes it). */
   name?: string | null;
+  /** ONNX's NodeProto.opType field (as onnx-proto decodes it). */
   opType?: string | null;
+  /** ONNX's NodeProto.domain field (as onnx-proto decodes it). */
   domain?: string | null;
+  /** ONNX's NodeProto.attribute field (as onnx-proto decodes it). */
   attribute?: AttributeProto[] | null;
 }
 /** ValueInfoProto (tensor types only). */
 export interface ValueInfo {
+  /** ONNX's ValueInfo.name field (as onnx-proto decodes it). */
   name?: string | null;
+  /** ONNX's ValueInfo.type field (as onnx-proto decodes it). */
   type?: { tensorType?: { elemType?: number | null; shape?: { dim?: { dimValue?: Long | null; dimParam?: string | null }[] | null } | null } | null } | null;
 }
 /** GraphProto. */
 export interface GraphProto {
+  /** ONNX's GraphProto.node field (as onnx-proto decodes it). */
   node?: NodeProto[] | null;
+  /** ONNX's GraphProto.initializer field (as onnx-proto decodes it). */
   initializer?: TensorProto[] | null;
+  /** ONNX's GraphProto.input field (as onnx-proto decodes it). */
   input?: ValueInfo[] | null;
+  /** ONNX's GraphProto.output field (as onnx-proto decodes it). */
   output?: ValueInfo[] | null;
 }
 /** ModelProto. */
 export interface ModelProto {
+  /** ONNX's ModelProto.graph field (as onnx-proto decodes it). */
   graph?: GraphProto | null;
+  /** ONNX's ModelProto.opsetImport field (as onnx-proto decodes it). */
   opsetImport?: { domain?: string | null; version?: Long | null }[] | null;
 }
 
@@ -86,9 +118,13 @@ export function elemClass(dt: number): ElemClass | undefined {
  * folded arithmetic (integer Div truncates) and whether a float initializer is a parameter.
  */
 export interface Const {
+  /** The tag that tells a constant from a traced value. */
   readonly kind: 'const';
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** The values, row-major, as float64. */
   readonly data: Float64Array;
+  /** ONNX's element class (it decides folding semantics and whether a float initializer may be a parameter). */
   readonly elem: ElemClass;
 }
 

@@ -9,6 +9,7 @@ import { traced } from '../../../trace.js';
 import { add, constant, mul, reshape } from './engine.js';
 import { symv, type RuleTable } from './types.js';
 
+/** The conv family: Conv. */
 export const CONV: RuleTable = {
   Conv: {
     attrs: ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'],

@@ -40,6 +40,7 @@ function hardSigmoid(c: Ctx, alpha: number, beta: number) {
 /** float32(1/6), the α of ONNX HardSwish's function body (onnx/defs/math/defs.cc). */
 const HARDSWISH_ALPHA = Math.fround(1 / 6);
 
+/** The elementwise family: arithmetic, activations, Clip/HardSigmoid/HardSwish, Where. */
 export const ELEMENTWISE: RuleTable = {
   Add: binary('add'),
   Sub: binary('sub'),

@@ -21,12 +21,19 @@ export const native = (name: string): AnyFn | undefined => (typeof table[name] =
 /** A constant as a node of `g` (values converted to the program dtype). */
 export const constant = (g: Graph, c: { shape: readonly number[]; data: ArrayLike<number> }): Sym => g.sym((r) => r.constant(c.shape as number[], Float64Array.from(c.data)));
 
+/** a + b (broadcast), numbers lifted. */
 export const add = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b as Sym).graph) => traced.binary(g, 'add', a, b);
+/** a − b (broadcast). */
 export const sub = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b as Sym).graph) => traced.binary(g, 'sub', a, b);
+/** a·b (broadcast). */
 export const mul = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b as Sym).graph) => traced.binary(g, 'mul', a, b);
+/** a / b (broadcast). */
 export const div = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b as Sym).graph) => traced.binary(g, 'div', a, b);
+/** A pointwise tower of the core by name (act.rs), with its α. */
 export const act = (x: Sym, name: string, alpha = 0) => traced.act(x, name, alpha);
+/** Reshape, or x itself when the shape is already that. */
 export const reshape = (x: Sym, shape: readonly number[]) => (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : traced.reshape(x, shape));
+/** Permute, or x itself for the identity permutation. */
 export const permute = (x: Sym, perm: readonly number[]) => (perm.every((p, i) => p === i) ? x : traced.permute(x, perm));
 
 /** x with axis `axis` moved last, and the permutation that undoes it. */

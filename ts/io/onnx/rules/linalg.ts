@@ -6,6 +6,7 @@ import { traced } from '../../../trace.js';
 import { add, batchedMatmul, reshape } from './engine.js';
 import { symv, type RuleTable } from './types.js';
 
+/** The linalg family: Gemm, MatMul. */
 export const LINALG: RuleTable = {
   Gemm: {
     attrs: ['alpha', 'beta', 'transA', 'transB'],

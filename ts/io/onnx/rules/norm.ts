@@ -19,6 +19,7 @@ import { symv, type RuleTable } from './types.js';
 /** Whether a BatchNormalization node normalizes with batch statistics (training mode). */
 export const bnTraining = (a: Attrs, opset: number, nOut: number) => (opset >= 14 ? a.flag('training_mode', false) : nOut > 1);
 
+/** The norm family: BatchNormalization, LayerNormalization. */
 export const NORM: RuleTable = {
   BatchNormalization: {
     attrs: ['epsilon', 'momentum', 'training_mode', 'spatial'],

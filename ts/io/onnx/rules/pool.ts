@@ -45,6 +45,7 @@ function perChannel(x: Sym, f: (y: Sym) => Sym): Sym {
   return reshape(y, [N, C, y.shape[2]!, y.shape[3]!]);
 }
 
+/** The pool family: MaxPool, AveragePool, GlobalAveragePool. */
 export const POOL: RuleTable = {
   GlobalAveragePool: {
     attrs: [],

@@ -147,4 +147,5 @@ function recurrent(kind: 'LSTM' | 'GRU'): Rule {
   };
 }
 
+/** The recurrent family: LSTM, GRU (unrolled). */
 export const RECURRENT: RuleTable = { LSTM: recurrent('LSTM'), GRU: recurrent('GRU') };

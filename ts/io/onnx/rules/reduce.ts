@@ -53,6 +53,7 @@ const softmax = (log: boolean): Rule => ({
   },
 });
 
+/** The reduce family: ReduceMean/Sum/Max, Softmax, LogSoftmax. */
 export const REDUCE: RuleTable = {
   ReduceMean: reduction('mean', 18),
   ReduceSum: reduction('sum', 13),

@@ -37,6 +37,7 @@ const noRepeatedAxes = (a: Attrs, invalid: (why: string) => never) => {
   if (axes && new Set(axes).size !== axes.length) invalid(`axes [${axes.join(', ')}] repeat an axis`);
 };
 
+/** The shape family: shape and indexing ops on traced tensors. */
 export const SHAPE: RuleTable = {
   Identity: { attrs: [], build: (c) => c.ins[0]! },
   Shape: {

@@ -8,7 +8,9 @@ import type { Attrs, Const, NodeProto } from '../decode.js';
 
 /** A traced tensor: a node of the program being built. */
 export interface SymValue {
+  /** The tag that tells a traced value from a constant. */
   readonly kind: 'sym';
+  /** The node. */
   readonly sym: Sym;
 }
 /** A value during the walk: a traced tensor, or a constant known at import time. */
