@@ -12,7 +12,7 @@ import { attributesOf, konst } from '../ts/io/onnx/decode.js';
 import { relError } from './helpers.js';
 import { Graph } from '../ts/trace.js';
 import { encodeModel, hessian, valueInfo as vi } from './cli-run.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -446,5 +446,36 @@ describe('op families against the ONNX formulas (forward) and central difference
       inits: [floatT('W', [2, 3 * H, I], Wv), floatT('R', [2, 3 * H, H], Rv), floatT('B', [2, 6 * H], Bv)],
       x: xs, xShape: [T, N, I], yShape: [T, 2, N, H], want: Y, params: Wv.length + Rv.length + Bv.length,
     });
+  });
+});
+
+describe('CLI: the model input and output', () => {
+  const fx = new URL('./fixtures/models/', import.meta.url).pathname;
+  const tokens = (f: string) => join(fx, 'transformer_tokens', f);
+  it('--wrt input on an integer input (token ids) is exit 2 saying the input is integer', async () => {
+    const res = await hessian(['grad', tokens('op17.onnx'), '--x', tokens('x.npy'), '--y', tokens('y.npy'), '--loss', 'ce', '--wrt', 'input']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--wrt input: the model input 'x' is integer .*drop --wrt input/);
+  });
+  it('--output names an output of the graph, or exit 2 listing them', async () => {
+    const m = join(fx, 'control_cnn', 'op17.onnx');
+    const io = ['--x', join(fx, 'control_cnn', 'x.npy'), '--y', join(fx, 'control_cnn', 'y.npy'), '--loss', 'ce', '--json'];
+    const ok = await hessian(['loss', m, ...io, '--output', 'y']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const bad = await hessian(['loss', m, ...io, '--output', 'logits']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/output 'logits' is not an output of the graph \(its outputs: y\)/);
+  });
+  it('info says which float initializers are parameters and which are buffers', async () => {
+    const res = await hessian(['info', join(fx, 'resnet', 'op17_preserve.onnx'), '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const info = JSON.parse(res.stdout);
+    const ref = JSON.parse(readFileSync(join(fx, 'resnet', 'reference.json'), 'utf8')).exports.find((e: { file: string }) => e.file === 'op17_preserve.onnx');
+    expect(info.parameters.map((p: { name: string }) => p.name)).toEqual(ref.onnx_param_names);
+    expect(info.buffers.map((p: { name: string }) => p.name).sort()).toEqual([...ref.onnx_buffer_names].sort());
+    expect(info.supported).toBe(true);
+    expect(info.batch_statistics).toEqual([]);
+    const train = JSON.parse((await hessian(['info', join(fx, 'resnet', 'op17_train.onnx'), '--json'])).stdout);
+    expect(train.batch_statistics.length).toBeGreaterThan(0);
   });
 });
