@@ -342,6 +342,48 @@ describe('op families against the ONNX formulas (forward) and central difference
     await checkOp({ node: { opType: 'GlobalAveragePool', input: ['x'], output: ['y'], name: 'gap' }, x: xs, xShape: [N, C, H, W], yShape: [N, C, 1, 1], want: gap });
   });
 
+  it('pool and conv with pads: MaxPool 3×3 stride 2 pads 1 (ResNet\'s stem), Conv with asymmetric pads', async () => {
+    const [N, C, H, W] = [1, 2, 5, 6];
+    const xs = seq(N * C * H * W, 0.71);
+    const X = at4(xs, [N, C, H, W]);
+    const mx: number[] = [];
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++) {
+          let m = -Infinity;
+          for (let p = 0; p < 3; p++) for (let q = 0; q < 3; q++) {
+            const [r, t] = [i * 2 - 1 + p, j * 2 - 1 + q];
+            if (r >= 0 && r < H && t >= 0 && t < W) m = Math.max(m, X(0, c, r, t));
+          }
+          mx.push(m);
+        }
+    await checkOp({ node: { opType: 'MaxPool', input: ['x'], output: ['y'], name: 'max', attribute: [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])] }, x: xs, xShape: [N, C, H, W], yShape: [N, C, 3, 3], want: mx });
+    // pads [top 0, left 1, bottom 1, right 0], kernel 2×2, one output channel.
+    const ws = seq(C * 4, 0.29).map(Math.fround);
+    const cv: number[] = [];
+    for (let i = 0; i < H; i++)
+      for (let j = 0; j < W; j++) {
+        let s = 0;
+        for (let c = 0; c < C; c++) for (let p = 0; p < 2; p++) for (let q = 0; q < 2; q++) {
+          const [r, t] = [i + p, j - 1 + q];
+          if (r >= 0 && r < H && t >= 0 && t < W) s += X(0, c, r, t) * ws[(c * 2 + p) * 2 + q]!;
+        }
+        cv.push(s);
+      }
+    await checkOp({ node: { opType: 'Conv', input: ['x', 'w'], output: ['y'], name: 'conv', attribute: [ints('pads', [0, 1, 1, 0])] }, inits: [floatT('w', [1, C, 2, 2], ws)], x: xs, xShape: [N, C, H, W], yShape: [N, 1, H, W], want: cv });
+  });
+
+  it('elementwise extras: PRelu (per-channel slope, a parameter), Abs, Max of two tensors, Tile', async () => {
+    const xs = seq(12, 1.3); // [2, 3, 2]
+    const sl = [0.1, -0.3, 0.25];
+    await checkOp({ node: { opType: 'PRelu', input: ['x', 's'], output: ['y'], name: 'prelu' }, inits: [floatT('s', [3], sl)], x: xs, xShape: [2, 3, 2], yShape: [2, 3, 2], want: xs.map((v, i) => (v > 0 ? v : Math.fround(sl[Math.floor(i / 2) % 3]!) * v)), params: 3 });
+    await checkOp({ node: { opType: 'Abs', input: ['x'], output: ['y'], name: 'abs' }, x: xs, xShape: [2, 3, 2], yShape: [2, 3, 2], want: xs.map(Math.abs) });
+    await checkOp({ pre: [{ opType: 'Tanh', input: ['x'], output: ['t'], name: 't' }], node: { opType: 'Max', input: ['x', 't'], output: ['y'], name: 'max' }, x: xs, xShape: [2, 3, 2], yShape: [2, 3, 2], want: xs.map((v) => Math.max(v, Math.tanh(v))) });
+    const tl: number[] = [];
+    for (let a = 0; a < 2; a++) for (let r = 0; r < 2; r++) for (let b = 0; b < 3; b++) for (let c = 0; c < 2; c++) tl.push(xs[(a * 3 + b) * 2 + c]!);
+    await checkOp({ pre: [constNode('r', int64T('', [3], [1, 2, 1]))], node: { opType: 'Tile', input: ['x', 'r'], output: ['y'], name: 'tile' }, x: xs, xShape: [2, 3, 2], yShape: [2, 6, 2], want: tl });
+  });
+
   it('shape: Slice with steps (positive and negative) on a traced tensor, Gather with 2-D constant indices, Pad with a value, Expand', async () => {
     const xs = seq(24, 0.5); // [2, 3, 4]
     const X = (a: number, b: number, c: number) => xs[(a * 3 + b) * 4 + c]!;
@@ -457,6 +499,36 @@ describe('CLI: the model input and output', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/--wrt input: the model input 'x' is integer .*drop --wrt input/);
   });
+  it('--input NAME=FILE gives another graph input its value', async () => {
+    const graph = {
+      name: 'g',
+      initializer: [floatT('W', [3, 2], seq(6))],
+      input: [vi('x', [4, 3]), vi('mask', [4, 2])],
+      output: [vi('y', [4, 2])],
+      node: [
+        { opType: 'MatMul', input: ['x', 'W'], output: ['a'], name: 'mm' },
+        { opType: 'Mul', input: ['a', 'mask'], output: ['y'], name: 'mask' },
+      ],
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'hesse-input-'));
+    const f = (n: string) => join(dir, n);
+    writeFileSync(f('m.onnx'), await encodeModel(graph));
+    writeFileSync(f('x.npy'), h.npy.writeNpy({ dtype: 'float64', shape: [4, 3], data: seq(12) }));
+    writeFileSync(f('mask.npy'), h.npy.writeNpy({ dtype: 'float64', shape: [4, 2], data: Float64Array.from([1, 0, 1, 1, 0, 1, 1, 1]) }));
+    const base = ['loss', f('m.onnx'), '--x', f('x.npy'), '--loss', 'mean-output', '--json', '--f64'];
+    const missing = await hessian(base);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/needs values for 'mask'.*--input mask=FILE\.npy/);
+    const res = await hessian([...base, '--input', `mask=${f('mask.npy')}`]);
+    expect(res.code, res.stderr).toBe(0);
+    const xs = seq(12);
+    const Wv = seq(6).map(Math.fround);
+    const m = [1, 0, 1, 1, 0, 1, 1, 1];
+    let want = 0;
+    for (let n = 0; n < 4; n++) for (let j = 0; j < 2; j++) want += m[n * 2 + j]! * [0, 1, 2].reduce((s, k) => s + xs[n * 3 + k]! * Wv[k * 2 + j]!, 0);
+    expect(JSON.parse(res.stdout).loss).toBeCloseTo(want / 8, 14);
+  });
+
   it('--output names an output of the graph, or exit 2 listing them', async () => {
     const m = join(fx, 'control_cnn', 'op17.onnx');
     const io = ['--x', join(fx, 'control_cnn', 'x.npy'), '--y', join(fx, 'control_cnn', 'y.npy'), '--loss', 'ce', '--json'];

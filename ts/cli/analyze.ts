@@ -58,6 +58,8 @@ export interface CommonOptions {
   samples?: number;
   /** --output: the graph output to analyze (default the first). */
   output?: string;
+  /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
+  input?: string[];
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -161,7 +163,16 @@ function checkOptions(command: string, o: CommonOptions): void {
 /** The model, data and objective a command works on. */
 async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number }> {
   await init();
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output });
+  const dtype0: DType = o.f64 ? 'float64' : 'float32';
+  const inputs: Record<string, Tensor> = {};
+  for (const spec of o.input ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) bad(`--input '${spec}' must be NAME=FILE.npy (a graph input and its values); e.g. --input mask=mask.npy`);
+    const name = spec.slice(0, eq);
+    if (name in inputs) bad(`--input ${name} is given twice; give each graph input once`);
+    inputs[name] = await readTensor(read, spec.slice(eq + 1), `--input ${name}`, dtype0);
+  }
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output, inputs });
   if (o.wrt === 'input' && model.input.elem !== 'float') {
     bad(`--wrt input: the model input '${model.input.name}' is ${model.input.elem === 'int' ? 'integer (indices such as token ids)' : model.input.elem}, and there is no derivative with respect to it; differentiate with respect to the parameters (drop --wrt input)`);
   }

@@ -216,9 +216,13 @@ export class OnnxModel implements Model {
     this.opTypes = Object.freeze([...new Set(nodes.map((n) => n.opType ?? ''))]);
     const bound = opts.inputs ?? {};
     for (const name of Object.keys(bound)) {
-      if (!this.inputs.some((i) => i.name === name)) throw new HesseError('INVALID_ARGUMENT', `loadOnnx: inputs names '${name}', which is not an input of the graph (its inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
+      if (!this.inputs.some((i) => i.name === name)) throw new HesseError('INVALID_ARGUMENT', `a value is given for '${name}', which is not an input of the graph (its inputs: ${this.inputs.map((i) => i.name).join(', ')}); give values for the graph's inputs only`);
     }
     for (const [name, t] of Object.entries(bound)) {
+      const want = this.inputs.find((i) => i.name === name)!.shape;
+      if (want.length !== t.shape.length || want.some((d, i) => typeof d === 'number' && d > 0 && i > 0 && d !== t.shape[i])) {
+        throw new HesseError('SHAPE_MISMATCH', `the value given for the graph input '${name}' is [${t.shape.join(', ')}] but the graph declares [${want.join(', ')}]; give an array of that shape`);
+      }
       const data = t instanceof Tensor ? t.toArray() : t.data;
       this.#consts.set(name, konst(t.shape, Float64Array.from(data as ArrayLike<number>), this.inputs.find((i) => i.name === name)!.elem === 'float' ? 'float' : 'int'));
     }

@@ -1,12 +1,12 @@
 /**
  * Convolution: ONNX Conv, 2-D (x [N, C, H, W], w [O, C/group, kH, kW], optional bias [O]),
  * strides, explicit pads (or auto_pad VALID / SAME_UPPER / SAME_LOWER resolved to them), groups
- * (depthwise: group = C). A grouped convolution is the dense one with the block-diagonal weight
+ * (depthwise: group = C); asymmetric pads as explicit zeros. A grouped convolution is the dense one with the block-diagonal weight
  * W̃[o, c] = w[o, c mod C/g]·[o's group = c's group] (the extra products are exact zeros), so
  * it needs no kernel of its own and its derivatives are the dense ones'.
  */
 import { traced } from '../../../trace.js';
-import { add, constant, mul, reshape } from './engine.js';
+import { add, constant, mul, padConstant, reshape } from './engine.js';
 import { symv, type RuleTable } from './types.js';
 
 /** The conv family: Conv. */
@@ -45,7 +45,12 @@ export const CONV: RuleTable = {
         const lo = tot.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
         pads = [lo[0]!, lo[1]!, tot[0]! - lo[0]!, tot[1]! - lo[1]!];
       }
-      if (pads[0] !== pads[2] || pads[1] !== pads[3]) c.fail(`asymmetric pads [${pads.join(', ')}] are not supported`);
+      let xp = x;
+      if (pads[0] !== pads[2] || pads[1] !== pads[3]) {
+        // Asymmetric: the zeros added explicitly, then a convolution without padding.
+        xp = padConstant(x, [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!], 0);
+        pads = [0, 0, 0, 0];
+      }
       const groups = c.a.int('group', 1);
       const C = x.shape[1]!;
       if (C !== Cg * groups || O % groups !== 0) c.invalid(`the weight [${w0.shape.join(', ')}] with group ${groups} does not fit an input of ${C} channels`);
@@ -58,7 +63,7 @@ export const CONV: RuleTable = {
         for (let o = 0; o < O; o++) for (let ch = 0; ch < C; ch++) mask[o * C + ch] = Math.floor(o / Og) === Math.floor(ch / Cg) ? 1 : 0;
         w = mul(tiled, constant(c.g, { shape: [O, C, 1, 1], data: mask }));
       }
-      let y = traced.conv2d(c.g, x, w, [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
+      let y = traced.conv2d(c.g, xp, w, [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
       if (c.given(2)) y = add(y, reshape(c.sym(2), [1, O, 1, 1]));
       return symv(y);
     },

@@ -8,7 +8,7 @@
  */
 import { HesseError } from '../../../errors.js';
 import { traced } from '../../../trace.js';
-import { act, add, clip, mul, native, whereConst } from './engine.js';
+import { act, add, clip, mul, native, reshape, sub, whereConst } from './engine.js';
 import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 /** A pointwise activation tower of the core, with its α from an attribute. */
@@ -121,6 +121,22 @@ export const ELEMENTWISE: RuleTable = {
       return symv(whereConst(mask, branch(1), branch(2), c.g));
     },
   },
+  // |x| = relu(x) + relu(−x).
+  Abs: { attrs: [], build: (c) => symv(add(act(c.sym(0), 'relu'), act(traced.scale(c.sym(0), -1), 'relu'))) },
+  // PRelu(x, slope) = relu(x) − slope·relu(−x), the slope broadcast (a parameter, per channel).
+  PRelu: {
+    attrs: [],
+    build: (c) => {
+      const x = c.sym(0);
+      let slope = c.sym(1);
+      // PyTorch's per-channel slope [C] against [N, C, …]: unidirectional broadcasting, as ONNX allows ([C] → [C, 1, …]).
+      if (slope.shape.length === 1 && x.shape.length > 2 && slope.shape[0] === x.shape[1] && slope.shape[0] !== x.shape[x.shape.length - 1]) slope = reshape(slope, [slope.shape[0]!, ...Array(x.shape.length - 2).fill(1)]);
+      return symv(sub(act(x, 'relu'), mul(slope, act(traced.scale(x, -1), 'relu'))));
+    },
+  },
+  // max(a, b) = b + relu(a − b), min(a, b) = a − relu(a − b), folded over the inputs.
+  Max: { attrs: [], build: (c) => symv(c.ins.map((_, i) => c.sym(i)).reduce((p, q) => add(q, act(sub(p, q), 'relu')))) },
+  Min: { attrs: [], build: (c) => symv(c.ins.map((_, i) => c.sym(i)).reduce((p, q) => sub(p, act(sub(p, q), 'relu')))) },
   Sum: {
     attrs: [],
     build: (c) => symv(c.ins.map((_, i) => c.sym(i)).reduce((p, q) => add(p, q))),

@@ -145,3 +145,23 @@ export function reduceAxes(x: Sym, op: 'sum' | 'mean', axes: readonly number[], 
   for (const a of [...axes].sort((p, q) => q - p)) y = traced.reduce(y, op, a, true);
   return keep ? y : reshape(y, x.shape.filter((_, i) => !axes.includes(i)));
 }
+
+/** x padded with `value` (ONNX pads [b₁…bᵣ, e₁…eᵣ], all ≥ 0): constant blocks concatenated per axis. */
+export function padConstant(x: Sym, pads: readonly number[], value: number): Sym {
+  const r = x.shape.length;
+  if (pads.every((p) => p === 0)) return x;
+  const f = native('pad');
+  if (f) return f(x, pads, value) as Sym;
+  let y = x;
+  for (let a = 0; a < r; a++) {
+    const [b, e] = [pads[a]!, pads[a + r]!];
+    if (!b && !e) continue;
+    const block = (n: number) => {
+      const shape = [...y.shape];
+      shape[a] = n;
+      return constant(x.graph, { shape, data: new Float64Array(numel(shape)).fill(value) });
+    };
+    y = traced.concat(x.graph, [...(b ? [block(b)] : []), y, ...(e ? [block(e)] : [])], a);
+  }
+  return y;
+}

@@ -5,10 +5,11 @@
  * from a convolution per channel (x as [N·C, 1, H, W]) with constant kernels: an average pool
  * is the conv with the 1/(kH·kW) kernel (rescaled per window by kH·kW/count when padding is
  * not counted); a max pool takes each window offset with a one-hot kernel and their pairwise
- * max b + relu(a − b). ceil_mode and a max pool with pads need the engine's ops.
+ * max m + relu(tap − m), started at a tap inside the input (pads as −3·10³⁸). ceil_mode needs
+ * the engine's ops.
  */
 import { traced, type Sym } from '../../../trace.js';
-import { constant, maximum, mul, native, reduceAxes, reshape } from './engine.js';
+import { act, add, constant, mul, native, padConstant, reduceAxes, reshape, sub } from './engine.js';
 import { symv, type Ctx, type RuleTable } from './types.js';
 
 interface Window {
@@ -66,20 +67,22 @@ export const POOL: RuleTable = {
       const f = native('avgPool2d');
       if (f) return symv(f(x, { kernel: w.kernel, stride: w.stride, pads: w.pads, countIncludePad: include, ceilMode: w.ceil }) as Sym);
       if (w.ceil) c.fail('ceil_mode = 1 needs the engine\'s avgPool2d, which this build lacks');
-      const [ph, pw] = [w.pads[0], w.pads[1]];
-      if (ph !== w.pads[2] || pw !== w.pads[3]) c.fail(`asymmetric pads [${w.pads.join(', ')}] need the engine's avgPool2d, which this build lacks`);
       const [kh, kw] = w.kernel;
+      const [pt, pl, pb, pr] = w.pads;
       return symv(
-        perChannel(x, (y) => {
+        perChannel(x, (y0) => {
           const k = constant(c.g, { shape: [1, 1, kh, kw], data: new Float64Array(kh * kw).fill(1 / (kh * kw)) });
-          let out = traced.conv2d(c.g, y, k, w.stride, [ph, pw]);
-          if (!include && (ph || pw)) {
+          // Symmetric pads go to the conv; asymmetric ones are explicit zeros.
+          const sym = pt === pb && pl === pr;
+          const y = sym ? y0 : padConstant(y0, [0, 0, pt, pl, 0, 0, pb, pr], 0);
+          let out = traced.conv2d(c.g, y, k, w.stride, sym ? [pt, pl] : [0, 0]);
+          if (!include && (pt || pl || pb || pr)) {
             // Rescale each window by kH·kW / (its count of real input elements).
-            const [H, W] = [y.shape[2]!, y.shape[3]!];
+            const [H, W] = [y0.shape[2]!, y0.shape[3]!];
             const [OH, OW] = [out.shape[2]!, out.shape[3]!];
             const cnt = (o: number, s: number, p: number, k: number, n: number) => Math.min(o * s - p + k, n) - Math.max(o * s - p, 0);
             const scale = new Float64Array(OH * OW);
-            for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) scale[i * OW + j] = (kh * kw) / (cnt(i, w.stride[0], ph, kh, H) * cnt(j, w.stride[1], pw, kw, W));
+            for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) scale[i * OW + j] = (kh * kw) / (cnt(i, w.stride[0], pt, kh, H) * cnt(j, w.stride[1], pl, kw, W));
             out = mul(out, constant(c.g, { shape: [1, 1, OH, OW], data: scale }));
           }
           return out;
@@ -95,20 +98,23 @@ export const POOL: RuleTable = {
       const w = windowOf(c, x);
       const f = native('maxPool2d');
       if (f) return symv(f(x, { kernel: w.kernel, stride: w.stride, pads: w.pads, dilation: [1, 1], ceilMode: w.ceil }) as Sym);
-      if (w.pads.some((p) => p !== 0) || w.ceil) c.fail('a max pool with pads or ceil_mode needs the engine\'s maxPool2d, which this build lacks');
       const [kh, kw] = w.kernel;
+      const [pt, pl, pb, pr] = w.pads;
+      // The tap at offset (pt, pl) of every window is inside the input when pt + pb < kH (and
+      // likewise for W): it starts the running max, so a padded tap (−3·10³⁸) never wins and
+      // m + relu(tap − m) stays exact.
+      if (w.ceil || pt + pb >= kh || pl + pr >= kw) c.fail(`a max pool with pads [${w.pads.join(', ')}] or ceil_mode needs the engine's maxPool2d, which this build lacks`);
       return symv(
-        perChannel(x, (y) => {
-          let m: Sym | undefined;
-          for (let i = 0; i < kh; i++) {
-            for (let j = 0; j < kw; j++) {
-              const onehot = new Float64Array(kh * kw);
-              onehot[i * kw + j] = 1;
-              const tap = traced.conv2d(c.g, y, constant(c.g, { shape: [1, 1, kh, kw], data: onehot }), w.stride, [0, 0]);
-              m = m ? maximum(m, tap) : tap;
-            }
-          }
-          return m!;
+        perChannel(x, (y0) => {
+          const y = padConstant(y0, [0, 0, pt, pl, 0, 0, pb, pr], -3e38);
+          const tap = (i: number, j: number) => {
+            const onehot = new Float64Array(kh * kw);
+            onehot[i * kw + j] = 1;
+            return traced.conv2d(c.g, y, constant(c.g, { shape: [1, 1, kh, kw], data: onehot }), w.stride, [0, 0]);
+          };
+          let m = tap(pt, pl);
+          for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) if (i !== pt || j !== pl) m = add(m, act(sub(tap(i, j), m), 'relu'));
+          return m;
         }),
       );
     },

@@ -8,7 +8,7 @@ import { HesseError } from '../../../errors.js';
 import { traced, type Sym } from '../../../trace.js';
 import { konst, type Attrs } from '../decode.js';
 import { axesArg, expandShape, normAxis, numel, reshapeTarget, sliceArgs, sliceIndices, squeezeShape, transposePerm, unsqueezeShape } from '../fold.js';
-import { add, constant, native, permute, reshape, sliceAxis, takeAlong } from './engine.js';
+import { add, constant, native, padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
 import { symv, type Ctx, type RuleTable, type Value } from './types.js';
 
 /** x with each axis restricted to its index list (contiguous runs as slices). */
@@ -195,20 +195,21 @@ export const SHAPE: RuleTable = {
       if (pads.length !== 2 * r || pads.some((p) => !Number.isInteger(p))) c.invalid(`pads [${pads.join(', ')}] must hold 2 × rank ${r} integers`);
       if (pads.every((p) => p === 0)) return symv(x);
       if (pads.some((p) => p < 0)) c.fail(`negative pads [${pads.join(', ')}] (cropping) are not supported`);
-      const f = native('pad');
-      if (f) return symv(f(x, pads, value) as Sym);
-      // Constant blocks concatenated on each padded axis.
+      return symv(padConstant(x, pads, value));
+    },
+  },
+  // Tile: the input concatenated repeats[a] times along each axis a.
+  Tile: {
+    attrs: [],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const reps = Array.from(c.konst(1).data);
+      if (reps.length !== x.shape.length || reps.some((r) => !Number.isInteger(r) || r < 0)) c.invalid(`repeats [${reps.join(', ')}] must hold one integer ≥ 0 per axis of [${x.shape.join(', ')}]`);
       let y = x;
-      for (let a = 0; a < r; a++) {
-        const [b, e] = [pads[a]!, pads[a + r]!];
-        if (!b && !e) continue;
-        const block = (n: number) => {
-          const shape = [...y.shape];
-          shape[a] = n;
-          return constant(c.g, { shape, data: new Float64Array(numel(shape)).fill(value) });
-        };
-        y = traced.concat(c.g, [...(b ? [block(b)] : []), y, ...(e ? [block(e)] : [])], a);
-      }
+      reps.forEach((r, a) => {
+        if (r !== 1) y = traced.concat(c.g, Array(r).fill(y), a);
+      });
       return symv(y);
     },
   },
