@@ -78,6 +78,8 @@ export function sliceAxis(x: Sym, axis: number, start: number, count: number): S
 export function batchedMatmul(a: Sym, b: Sym): Sym {
   const g = a.graph;
   if (a.shape.length === 2 && b.shape.length === 2) return traced.matmul(g, a, b);
+  // The engine's NumPy matmul arrived with the same op surface as slice.
+  if (native('slice')) return ops.matmul(a, b) as Sym;
   const [m, k] = a.shape.slice(-2) as [number, number];
   const n = b.shape[b.shape.length - 1]!;
   // A constant-free right operand of rank 2 ([.., m, k] · [k, n]): one 2-D product on the rows.
@@ -105,7 +107,7 @@ export function clip(x: Sym, lo: number | undefined, hi: number | undefined): Sy
 export function whereConst(mask: Const, x: Sym | Const, y: Sym | Const, g: Graph): Sym {
   const f = native('where');
   const lift = (v: Sym | Const) => ('kind' in v ? constant(g, v) : v);
-  if (f) return f(Uint8Array.from(mask.data), lift(x), lift(y)) as Sym;
+  if (f) return f({ data: mask.data, shape: mask.shape }, lift(x), lift(y)) as Sym;
   // m·x + (1 − m)·y, a constant branch folded into one constant (so a ±∞ there stays exact).
   const out = broadcastShapes(mask.shape, x.shape, y.shape)!;
   const bm = broadcastTo(mask, out);
