@@ -275,6 +275,7 @@ describe('bad input is a HesseError naming the op', () => {
     ['gather out of range', () => h.gather(x, [3], 0), 'INVALID_ARGUMENT', /gather: index 3 .*size 3/],
     ['gather below −d', () => h.gather(x, [-5], 1), 'INVALID_ARGUMENT', /gather: index -5/],
     ['gather bad axis', () => h.gather(x, [0], 2), 'INVALID_ARGUMENT', /gather: axis/],
+    ['gather at float indices', () => h.gather(x, x as never, 0), 'INVALID_ARGUMENT', /gather: indices must be integers/],
     ['slice step 0', () => h.slice(x, [0], [1], [0], [0]), 'INVALID_ARGUMENT', /slice: steps/],
     ['slice axis twice', () => h.slice(x, [0, 0], [1, 1], [0, -2]), 'INVALID_ARGUMENT', /slice: axis .* twice/],
     ['slice fraction', () => h.slice(x, [0.5], [1]), 'INVALID_ARGUMENT', /slice: starts\[0\]/],
