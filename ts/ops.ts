@@ -409,7 +409,7 @@ export function gather<X extends Arr>(x: X, idx: IndicesLike, axis = 0): Out<X> 
   if (!(x instanceof Sym)) rawOf(x, 'gather');
   const a = checkAxis(axis, x.shape.length, `gather: axis of ${fmtShape(x.shape)}`);
   if ((idx as unknown) instanceof Sym || (idx as unknown) instanceof Tensor) {
-    throw new HesseError('INVALID_ARGUMENT', `gather: indices must be integers (an IndexTensor from indices(), an Int32Array / BigInt64Array, or an index input from Graph.indexInput), not a float ${idx instanceof Sym ? 'symbolic tensor' : 'tensor'} of shape ${fmtShape((idx as Sym).shape)}`);
+    throw new HesseError('INVALID_ARGUMENT', `gather: indices must be integers (an IndexTensor from indices(), an Int32Array / BigInt64Array, or an index input from Graph.indexInput), not a float ${idx instanceof Sym ? 'symbolic tensor' : 'tensor'} of shape ${fmtShape((idx as unknown as Sym).shape)}`);
   }
   const ix = idx instanceof IndexSym || idx instanceof IndexTensor ? idx : indices(idx as IndexArray);
   if (ix instanceof IndexSym && !(x instanceof Sym)) throw new HesseError('INVALID_ARGUMENT', 'gather: an index input (Graph.indexInput) needs a traced x; pass constant indices to gather a tensor');
