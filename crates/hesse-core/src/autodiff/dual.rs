@@ -6,7 +6,11 @@
 //! - linear maps L (reshape, sum, expand, add, scale): (Lx)˙ = L ẋ;
 //! - bilinear maps B (mul, matmul, conv and its adjoints): B(a, b)˙ = B(ȧ, b) + B(a, ḃ);
 //! - pointwise f: f(x)˙ = f′(x)·ẋ (from the derivative towers in `act.rs`);
-//! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ.
+//! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ;
+//! - sparse maps M ([`SparseMap`]: slice, pad, expand, where, gather, average pooling) are
+//!   linear, (Mx)˙ = M ẋ, with the adjoint Mᵀ (scatter-add); a max over candidates is the
+//!   sparse map S(x) selecting each row's argmax in the primal, (S(x)x)˙ = S(x) ẋ (S is
+//!   locally constant, so no second-order term).
 //!
 //! With K = 0 (no tangents) these are plain tensor ops; the reverse sweep in `program.rs`
 //! is written with them once, so the same code gives gradients (K = 0) and, run on duals,

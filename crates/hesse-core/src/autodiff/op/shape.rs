@@ -1,4 +1,6 @@
-//! Shape ops: reshape, permute, concat. All linear; their VJPs are the inverse rearrangement.
+//! Shape ops: reshape, permute, concat (primitives), and the builders of slice, pad, expand and
+//! where, each a `Map` (index.rs). All linear; their VJPs are the inverse rearrangement (for a
+//! map, its transpose: a scatter-add).
 
 use super::{misrouted, Op};
 use crate::autodiff::dual::{self, Ctx, Dual, Scalar};
