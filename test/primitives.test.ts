@@ -168,6 +168,17 @@ describe('primitives: eager and traced against references, JVP and HVP against d
     using gm = g(xm);
     const fdh = Array.from(gp.toArray(), (a, i) => (a - gm.toArray()[i]!) / (2 * eps));
     expectClose(hv.toArray(), fdh, 1e-6, 1e-7);
+    // float32, eager and traced, against the same reference
+    using x32 = h.tensor(xv, c.shape, 'float32');
+    using y32 = c.op(x32);
+    expect(y32.dtype).toBe('float32');
+    expectClose(y32.toArray(), v, 1e-5, 1e-6);
+    using u32 = h.tensor(u, c.shape, 'float32');
+    const [yt32, jt32] = h.jvp((p: Sym) => c.op(p), x32, u32);
+    using _y32 = yt32;
+    using _j32 = jt32;
+    expectClose(yt32.toArray(), v, 1e-5, 1e-6);
+    expectClose(jt32.toArray(), jt.toArray(), 1e-4, 1e-5);
   });
 });
 
