@@ -8,7 +8,7 @@ import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import { IndexTensor, type IndexArray } from './indices.js';
 import type { RawProgram } from './wasm/hesse.js';
-import { fmtShape } from './validate.js';
+import { describe, fmtShape } from './validate.js';
 
 /**
  * A symbolic tensor: a node of the program being traced (JAX's tracer). The ops accept it where
@@ -105,7 +105,7 @@ export class Graph {
   setIndexInput(ix: IndexSym, values: IndexArray): void {
     if (ix.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'setIndexInput: an index input of another program');
     if (!(values instanceof Int32Array || values instanceof BigInt64Array)) {
-      throw new HesseError('INVALID_ARGUMENT', `setIndexInput: values must be an Int32Array or a BigInt64Array, got ${describeValue(values)}`);
+      throw new HesseError('INVALID_ARGUMENT', `setIndexInput: values must be an Int32Array or a BigInt64Array, got ${describe(values)}`);
     }
     call(() => this.raw.setIndexInput(ix.slot, values));
   }
@@ -144,10 +144,6 @@ export function capturedDisposed(t: Tensor, op: string): HesseError {
     'DISPOSED',
     `${op}: a tensor of shape ${fmtShape(t.shape)} (${t.dtype}) captured by the traced function was disposed. A captured tensor is a constant of the trace (its value when traced); to pass a value that changes, pass it as an argument (a batch argument)`,
   );
-}
-
-function describeValue(x: unknown): string {
-  return x === null || x === undefined ? String(x) : typeof x === 'object' ? `an object (${x.constructor?.name ?? 'no prototype'})` : `a ${typeof x}`;
 }
 
 /** The graph of the first Sym among `xs`, if any (then the op is traced, not run eagerly). */
