@@ -14,6 +14,7 @@ export {
   setKernels, getKernels,
   type Out, type ReduceOptions, type GemmOptions, type Conv2dOptions,
 } from './ops.js';
+export { hardSigmoid, hardSwish, silu, clip, hardtanh, relu6, type HardSigmoidOptions } from './ops.js';
 export { Sym } from './trace.js';
 export {
   grad, valueAndGrad, hvp, jvp, vjp, hessian, jacobian,

@@ -109,6 +109,18 @@ export function graphOf(...xs: unknown[]): Graph | undefined {
   return undefined;
 }
 
+/** conv2d's attributes, each checked (ops.ts `conv2dAttrs`): integers ≥ 1 (pads ≥ 0) in u32. */
+export interface ConvAttrs {
+  /** [strideH, strideW] */
+  stride: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  /** [dilationH, dilationW] */
+  dilation: [number, number];
+  /** Channel groups (C and O both divisible by it; the core checks). */
+  groups: number;
+}
+
 /** What an op accepts as an operand: a symbolic tensor, a tensor, or (binary ops) a number. */
 export type Operand = Sym | Tensor | number;
 
@@ -122,14 +134,16 @@ export const traced = {
     return g.sym((r) => r.binary(op, x.id, y.id));
   },
   scale: (x: Sym, c: number) => x.graph.sym((r) => r.scale(x.id, c)),
-  act: (x: Sym, name: string, alpha = 0) => x.graph.sym((r) => r.act(x.id, name, alpha)),
+  act: (x: Sym, name: string, alpha = 0, beta = 0) => x.graph.sym((r) => r.act(x.id, name, alpha, beta)),
   matmul: (g: Graph, a: Operand, b: Operand, ta = false, tb = false) => {
     const [x, y] = [g.lift(a), g.lift(b)];
     return g.sym((r) => r.matmul(x.id, y.id, ta, tb));
   },
-  conv2d: (g: Graph, x: Operand, w: Operand, s: [number, number], p: [number, number]) => {
+  /** `attrs` as ops.ts's conv2d validated them: stride, pads [top, left, bottom, right], dilation, groups. */
+  conv2d: (g: Graph, x: Operand, w: Operand, attrs: ConvAttrs) => {
     const [a, b] = [g.lift(x), g.lift(w)];
-    return g.sym((r) => r.conv2d(a.id, b.id, s[0], s[1], p[0], p[1]));
+    const { stride: s, pads: p, dilation: d, groups } = attrs;
+    return g.sym((r) => r.conv2d(a.id, b.id, Uint32Array.of(s[0], s[1], p[0], p[1], p[2], p[3], d[0], d[1], groups)));
   },
   reshape: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.reshape(x.id, shape as number[])),
   transpose: (x: Sym) => x.graph.sym((r) => r.transpose(x.id)),
