@@ -11,7 +11,7 @@
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
-import { evalEager, graphOf, Sym, traced, type ConvAttrs, type Operand } from './trace.js';
+import { evalEager, graphOf, Sym, traced, type Operand } from './trace.js';
 import type { RawTensor } from './wasm/hesse.js';
 import { axis as checkAxis, count, describe, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, options, permutation, positive } from './validate.js';
 
@@ -364,6 +364,18 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
+/** conv2d's attributes once checked: integers ≥ 1 (pads ≥ 0) in u32. */
+interface ConvAttrs {
+  /** [strideH, strideW] */
+  stride: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  /** [dilationH, dilationW] */
+  dilation: [number, number];
+  /** Channel groups (C and O both divisible by it; the core checks). */
+  groups: number;
+}
+
 /**
  * Checks conv2d's options (each bad one an INVALID_ARGUMENT naming it) and resolves them against
  * the kernel size `kernel` [KH, KW] (for padding 'same').
@@ -412,9 +424,9 @@ function conv2dAttrs(opts: Conv2dOptions, kernel: readonly number[]): ConvAttrs 
 export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOptions = {}): Out<A, B> {
   const kernel = w instanceof Tensor || w instanceof Sym ? w.shape.slice(2) : [];
   const a = conv2dAttrs(opts, kernel);
-  const g = graphOf(x, w);
-  if (g) return traced.conv2d(g, x, w, a) as Out<A, B>;
   const attrs = Uint32Array.of(a.stride[0], a.stride[1], ...a.pads, a.dilation[0], a.dilation[1], a.groups);
+  const g = graphOf(x, w);
+  if (g) return traced.conv2d(g, x, w, attrs) as Out<A, B>;
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), attrs))) as Out<A, B>;
 }
 

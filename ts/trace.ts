@@ -109,18 +109,6 @@ export function graphOf(...xs: unknown[]): Graph | undefined {
   return undefined;
 }
 
-/** conv2d's attributes, each checked (ops.ts `conv2dAttrs`): integers ≥ 1 (pads ≥ 0) in u32. */
-export interface ConvAttrs {
-  /** [strideH, strideW] */
-  stride: [number, number];
-  /** [top, left, bottom, right] */
-  pads: [number, number, number, number];
-  /** [dilationH, dilationW] */
-  dilation: [number, number];
-  /** Channel groups (C and O both divisible by it; the core checks). */
-  groups: number;
-}
-
 /** What an op accepts as an operand: a symbolic tensor, a tensor, or (binary ops) a number. */
 export type Operand = Sym | Tensor | number;
 
@@ -139,11 +127,10 @@ export const traced = {
     const [x, y] = [g.lift(a), g.lift(b)];
     return g.sym((r) => r.matmul(x.id, y.id, ta, tb));
   },
-  /** `attrs` as ops.ts's conv2d validated them: stride, pads [top, left, bottom, right], dilation, groups. */
-  conv2d: (g: Graph, x: Operand, w: Operand, attrs: ConvAttrs) => {
+  /** attrs: stride h, w; pads top, left, bottom, right; dilation h, w; groups. */
+  conv2d: (g: Graph, x: Operand, w: Operand, attrs: Uint32Array) => {
     const [a, b] = [g.lift(x), g.lift(w)];
-    const { stride: s, pads: p, dilation: d, groups } = attrs;
-    return g.sym((r) => r.conv2d(a.id, b.id, Uint32Array.of(s[0], s[1], p[0], p[1], p[2], p[3], d[0], d[1], groups)));
+    return g.sym((r) => r.conv2d(a.id, b.id, attrs));
   },
   reshape: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.reshape(x.id, shape as number[])),
   transpose: (x: Sym) => x.graph.sym((r) => r.transpose(x.id)),

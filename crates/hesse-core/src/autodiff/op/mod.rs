@@ -7,24 +7,35 @@
 //! | family        | ops                                     |
 //! |---------------|-----------------------------------------|
 //! | `elementwise` | add, sub, mul, div, scale, activations  |
-//! | `linalg`      | matmul, transpose                       |
-//! | `shape`       | reshape, permute, concat                |
-//! | `reduce`      | sum, logsumexp                          |
+//! | `linalg`      | matmul (batched, broadcast), transpose  |
+//! | `shape`       | reshape, permute, concat; slice, pad, expand, where (as maps) |
+//! | `reduce`      | sum, logsumexp; multi-axis sum/mean/max, softmax on any axis |
 //! | `conv`        | conv2d                                  |
-//! | `index`       | pick                                    |
+//! | `index`       | pick, map (sparse linear), gather (index input), max-select |
+//! | `pool`        | max/average/global-average pooling (as maps) |
 //!
-//! The set is deliberately small; everything else (linear layers, layer norm, softmax,
-//! log-softmax, the losses) is composed from it by the builders in `program.rs`.
+//! The set is deliberately small. The linear rearrangements (slice, pad, expand, where with a
+//! constant mask, gather at constant indices, average pooling) are one primitive, `Map`: a
+//! sparse matrix M fixed when the program is built, y = M·x, VJP Mᵀ·g (a scatter-add). Max
+//! reductions and max pooling are one more, `MaxMap`: per output the candidates of M's row,
+//! the one largest in the primal taken (so locally a gather; VJP a scatter at the same
+//! indices). Everything else (linear layers, layer norm, softmax, log-softmax, the losses) is
+//! composed from primitives by the builders.
 
 mod conv;
 mod elementwise;
 mod index;
 mod linalg;
+mod pool;
 mod reduce;
 mod shape;
 
+pub use index::Indices;
+pub use pool::Pool2d;
+
 use super::act::Act;
-use super::dual::{Ctx, Dual, Scalar};
+use super::dual::{Ctx, Dual, Scalar, SparseMap};
+use std::sync::Arc;
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
 use crate::kernels::ConvAttrs;
 use crate::shape::{normalize_axis, numel};
@@ -44,7 +55,7 @@ pub enum Op {
     Div,
     /// c·x
     Scale(f64),
-    /// op(A)·op(B), 2-D.
+    /// op(A)·op(B) on the last two axes (NumPy matmul for rank ≥ 2: the batch dims broadcast).
     MatMul { ta: bool, tb: bool },
     /// conv2d(x [N, C, H, W], w [O, C/groups, KH, KW]) with stride, pads [top, left, bottom,
     /// right], dilation and groups (PyTorch's F.conv2d, ONNX Conv).
@@ -65,6 +76,15 @@ pub enum Op {
     /// along the last axis, linear in x, not differentiable in the labels. (Cross-entropy picks
     /// with it instead of summing one-hot · logits, whose 0 · (−∞) would be NaN.)
     Pick,
+    /// y = M·x for a sparse map M fixed at build time (slice, pad, expand, where, constant
+    /// gather, average pooling), shaped as the node.
+    Map(Arc<SparseMap>),
+    /// ONNX Gather of x along `axis` at the indices of index input `slot` (shape
+    /// `index_shape`): out = x.shape[..axis] + index_shape + x.shape[axis+1..].
+    GatherInput { axis: usize, slot: usize, index_shape: Vec<usize> },
+    /// Per output element the largest of its candidates (the entries of M's row) in the
+    /// primal: max reductions and max pooling.
+    MaxMap(Arc<SparseMap>),
 }
 
 /// The family file that holds an op's rules.
@@ -100,6 +120,8 @@ impl Op {
             Op::Act(a) => a.name(),
             Op::LogSumExp => "logsumexp",
             Op::Pick => "pick",
+            Op::Map(m) | Op::MaxMap(m) => m.label,
+            Op::GatherInput { .. } => "gather",
         }
     }
 
@@ -111,7 +133,7 @@ impl Op {
             Op::Reshape | Op::Permute(_) | Op::Concat { .. } => Family::Shape,
             Op::Sum { .. } | Op::LogSumExp => Family::Reduce,
             Op::Conv2d(_) => Family::Conv,
-            Op::Pick => Family::Index,
+            Op::Pick | Op::Map(_) | Op::GatherInput { .. } | Op::MaxMap(_) => Family::Index,
         }
     }
 
@@ -124,7 +146,7 @@ impl Op {
             Family::Shape => shape::infer_shape(self, shapes, target),
             Family::Reduce => reduce::infer_shape(self, shapes),
             Family::Conv => conv::infer_shape(self, shapes),
-            Family::Index => index::infer_shape(self, shapes),
+            Family::Index => index::infer_shape(self, shapes, target),
         }
     }
 
@@ -143,7 +165,7 @@ impl Op {
             Family::Shape => shape::eval(self, cx, ins, shape),
             Family::Reduce => reduce::eval(self, cx, ins),
             Family::Conv => conv::eval(self, cx, ins),
-            Family::Index => index::eval(self, cx, ins),
+            Family::Index => index::eval(self, cx, ins, shape),
         }
     }
 
