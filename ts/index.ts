@@ -35,7 +35,7 @@ export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type Hessia
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from './laplace.js';
-export { Kfac, type KfacLayer } from './kfac.js';
+export { Kfac, type KfacLayer, type KfacUncovered } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
 export { type Model, type ParamBlock } from './nn.js';
 export * as npy from './io/npy.js';
