@@ -310,3 +310,57 @@ describe('activations', () => {
     expect(Array.from(h.clip(x, -Infinity, Infinity).toArray())).toEqual([1, 2]);
   });
 });
+
+describe('nn.conv2d with dilation and groups', () => {
+  it('the layer is the op plus a bias: loss and gradient of an objective against the naive conv', () => {
+    const a: Attrs = { stride: [1, 2], pads: [1, 2, 1, 2], dilation: [2, 1], groups: 3 };
+    const model = h.nn.sequential([h.nn.conv2d(6, 3, [2, 3], { stride: [1, 2], padding: [1, 2], dilation: [2, 1], groups: 3 })]);
+    expect(model.blocks.map((b) => [b.name, b.shape])).toEqual([['0.weight', [3, 2, 2, 3]], ['0.bias', [3]]]);
+    expect(model.layers[0]).toEqual({ type: 'conv2d', in: 6, out: 3, kernel: [2, 3], stride: [1, 2], padding: [1, 2], dilation: [2, 1], groups: 3, bias: true });
+    // PyTorch's init bound 1/√fan_in with fan_in = (in/groups)·kh·kw = 12.
+    const theta = model.init({ dtype: 'float64', seed: 3 });
+    expect(Math.max(...Array.from(theta, Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(12));
+    const rand = rng(11);
+    const xs = [2, 6, 5, 7];
+    const xv = randn(rand, 2 * 6 * 5 * 7);
+    const ref = (th: Float64Array) => {
+      const { y, shape } = convRef(xv, xs, th.subarray(0, 36), [3, 2, 2, 3], a);
+      const plane = shape[2]! * shape[3]!;
+      return { y: y.map((v, i) => v + th[36 + (Math.floor(i / plane) % 3)]!), shape };
+    };
+    const { shape } = ref(theta);
+    const target = randn(rand, shape.reduce((p, d) => p * d, 1));
+    const obj = h.objective(model, 'mse', { x: { data: Float64Array.from(xv), shape: xs }, y: { data: Float64Array.from(target), shape } });
+    const mse = (th: Float64Array) => ref(th).y.reduce((s, v, i) => s + (v - target[i]!) ** 2, 0) / target.length;
+    expect(Math.abs(obj.loss(theta) - mse(theta))).toBeLessThan(1e-13);
+    const g = obj.grad(theta);
+    const fd = Array.from(theta, (_, i) => {
+      const e = 1e-6;
+      const [p, m] = [Float64Array.from(theta), Float64Array.from(theta)];
+      p[i]! += e;
+      m[i]! -= e;
+      return (mse(p) - mse(m)) / (2 * e);
+    });
+    expectClose(g, fd, 1e-6, 1e-9);
+  });
+
+  it('bad groups and dilation are INVALID_ARGUMENT naming the layer field', () => {
+    const bad: [() => unknown, string][] = [
+      [() => h.nn.conv2d(6, 4, 3, { groups: 4 }), 'nn.conv2d: groups 4 must divide in (6) and out (4)'],
+      [() => h.nn.conv2d(6, 4, 3, { groups: 0 }), 'nn.conv2d: groups must be an integer ≥ 1, got 0'],
+      [() => h.nn.conv2d(6, 4, 3, { dilation: [1, 0] }), 'nn.conv2d: dilation[1] must be an integer ≥ 1, got 0'],
+      [() => h.nn.sequential([{ type: 'conv2d', in: 2, out: 2, kernel: 1, group: 2 } as never]), "unknown option 'group'"],
+    ];
+    for (const [fn, msg] of bad) {
+      let err: unknown;
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, msg).toBeInstanceOf(h.HesseError);
+      expect((err as h.HesseError).code).toBe('INVALID_ARGUMENT');
+      expect((err as h.HesseError).message).toContain(msg);
+    }
+  });
+});
