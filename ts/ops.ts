@@ -14,7 +14,7 @@ import { Tensor, tensor, type DType } from './tensor.js';
 import { evalEager, graphOf, IndexSym, Sym, traced, type Operand } from './trace.js';
 import { IndexTensor, indices, type IndexArray } from './indices.js';
 import type { RawTensor } from './wasm/hesse.js';
-import { axis as checkAxis, count, describe, dims, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
+import { axis as checkAxis, count, describe, dims, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, options, permutation, positive } from './validate.js';
 
 /** The dtype of a tensor type (never for numbers and symbols). */
 type DTypeOf<X> = X extends Tensor<infer D> ? D : never;
@@ -70,12 +70,12 @@ const binary =
 
 /** An elementwise function: an eager kernel on tensors (when there is one), a program node on symbols. */
 const unary =
-  (op: string, kernel: boolean, alpha = 0) =>
+  (op: string, kernel: boolean, alpha = 0, beta = 0) =>
   <X extends Arr>(x: X): Out<X> => {
-    if (x instanceof Sym) return traced.act(x, op, alpha) as Out<X>;
+    if (x instanceof Sym) return traced.act(x, op, alpha, beta) as Out<X>;
     const raw = rawOf(x, op);
     if (kernel) return new Tensor(call(() => core().unary(op, raw))) as Out<X>;
-    return evalEager([x as Tensor], (s) => traced.act(s, op, alpha)) as Out<X>;
+    return evalEager([x as Tensor], (s) => traced.act(s, op, alpha, beta)) as Out<X>;
   };
 
 /** a + b elementwise with NumPy broadcasting (`torch.add`, `jnp.add`); either may be a number. */
@@ -127,6 +127,49 @@ export const softplus = unary('softplus', false);
  */
 export const gelu = <X extends Arr>(x: X, opts: { approximate?: 'none' | 'tanh' } = {}): Out<X> =>
   unary(oneOf(opts.approximate ?? 'none', 'gelu: approximate', ['none', 'tanh']) === 'tanh' ? 'gelu_tanh' : 'gelu', false)(x);
+
+/** Options of {@link hardSigmoid}. */
+export interface HardSigmoidOptions {
+  /** Slope α (default 1/6, PyTorch's). */
+  alpha?: number;
+  /** Offset β (default 1/2, PyTorch's). */
+  beta?: number;
+}
+/**
+ * max(0, min(1, αx + β)) elementwise: ONNX HardSigmoid; the defaults α = 1/6, β = 1/2 are
+ * PyTorch's `F.hardsigmoid`. The derivative is α strictly inside the ramp and 0 at and beyond
+ * its ends (PyTorch's choice at the kinks). A non-finite α or β, or another option, is INVALID_ARGUMENT.
+ */
+export function hardSigmoid<X extends Arr>(x: X, opts: HardSigmoidOptions = {}): Out<X> {
+  const o = options(opts, 'hardSigmoid', ['alpha', 'beta']);
+  return unary('hard_sigmoid', false, finite(o.alpha ?? 1 / 6, 'hardSigmoid: alpha'), finite(o.beta ?? 0.5, 'hardSigmoid: beta'))(x);
+}
+/**
+ * x·relu6(x + 3)/6 elementwise (`F.hardswish`, ONNX HardSwish). Derivative x/3 + 1/2 on the
+ * closed [−3, 3] (so −1/2 at −3 and 3/2 at 3, as PyTorch's backward), 0 below, 1 above.
+ */
+export const hardSwish = unary('hard_swish', false);
+/** x·σ(x) elementwise (`F.silu`, swish). */
+export const silu = unary('silu', false);
+/** A clip bound: undefined is `dflt` (no bound), ±Infinity is allowed, NaN and non-numbers are not. */
+function bound(v: unknown, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  return v === Infinity || v === -Infinity ? v : finite(v, what);
+}
+/**
+ * min(max(x, lo), hi) elementwise with constant bounds (`torch.clamp`, ONNX Clip); an omitted
+ * bound is no bound. As torch.clamp: the derivative is 1 on the closed [lo, hi] and 0 outside;
+ * lo > hi gives hi everywhere (derivative 0). A NaN bound is INVALID_ARGUMENT.
+ */
+export const clip = <X extends Arr>(x: X, lo?: number, hi?: number): Out<X> => unary('clip', false, bound(lo, -Infinity, 'clip: lo'), bound(hi, Infinity, 'clip: hi'))(x);
+/**
+ * min(max(x, lo), hi) elementwise as `F.hardtanh` (defaults −1, 1): the same values as
+ * {@link clip}, but the derivative is 1 only strictly inside (lo, hi), as PyTorch's hardtanh
+ * (so relu6′(0) = 0, like relu′(0)). Non-finite bounds are INVALID_ARGUMENT.
+ */
+export const hardtanh = <X extends Arr>(x: X, lo = -1, hi = 1): Out<X> => unary('hardtanh', false, finite(lo, 'hardtanh: lo'), finite(hi, 'hardtanh: hi'))(x);
+/** min(max(x, 0), 6) elementwise, `F.relu6` = hardtanh(x, 0, 6) (derivative 0 at 0 and at 6, as PyTorch's). */
+export const relu6 = <X extends Arr>(x: X): Out<X> => hardtanh(x, 0, 6);
 
 /** Options of {@link sum}, {@link mean}, {@link max}, {@link logsumexp}. */
 export interface ReduceOptions {
@@ -363,32 +406,85 @@ export function astype<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   return new Tensor<D>(call(() => rawOf(x, 'astype').astype(dt)));
 }
 
-/** Options of {@link conv2d}: a number applies to both spatial dims. */
+/** Options of {@link conv2d}: a number applies to both spatial dims (to all four sides for pads). */
 export interface Conv2dOptions {
   /** Step between windows, ≥ 1 (default 1). */
   stride?: number | [number, number];
-  /** Zeros added on each side, ≥ 0 (default 0). */
-  padding?: number | [number, number];
-  /** Spacing between kernel taps: only 1 (the default) is supported; anything else is UNSUPPORTED_OP, never ignored. */
+  /**
+   * PyTorch's padding: zeros on both sides of each axis (p or [ph, pw], default 0), or 'valid'
+   * (none) or 'same' (output size = input size; stride 1; an odd total puts the extra zero at
+   * the bottom/right, as PyTorch). Not together with `pads`.
+   */
+  padding?: number | [number, number] | 'valid' | 'same';
+  /** ONNX's pads: [top, left, bottom, right] (asymmetric), or [ph, pw], or p. Not together with `padding`. */
+  pads?: number | [number, number] | [number, number, number, number];
+  /** Spacing between kernel taps, ≥ 1 (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups, ≥ 1 (default 1), dividing C and O; w is [O, C/groups, KH, KW]; groups = C is depthwise. */
+  groups?: number;
+}
+
+/** conv2d's attributes once checked: integers ≥ 1 (pads ≥ 0) in u32. */
+interface ConvAttrs {
+  /** [strideH, strideW] */
+  stride: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  /** [dilationH, dilationW] */
+  dilation: [number, number];
+  /** Channel groups (C and O both divisible by it; the core checks). */
+  groups: number;
 }
 
 /**
- * 2-D cross-correlation as PyTorch's `F.conv2d` (no bias, dilation 1, groups 1): x [N, C, H, W],
- * w [O, C, KH, KW] → [N, O, OH, OW] with OH = ⌊(H + 2·padH − KH)/strideH⌋ + 1 (OW likewise).
+ * Checks conv2d's options (each bad one an INVALID_ARGUMENT naming it) and resolves them against
+ * the kernel size `kernel` [KH, KW] (for padding 'same').
+ */
+function conv2dAttrs(opts: Conv2dOptions, kernel: readonly number[]): ConvAttrs {
+  const o = options(opts, 'conv2d', ['stride', 'padding', 'pads', 'dilation', 'groups']);
+  /** A number for every entry or an array of one of the lengths `lens`, each checked by `check` (named stride[0] etc.). */
+  const list = (v: unknown, dflt: number, what: string, lens: number[], check: (d: unknown, what: string) => number): number[] => {
+    if (Array.isArray(v) && !lens.includes(v.length)) {
+      throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be a number or ${lens.map((n) => (n === 2 ? 'an [h, w] pair' : '[top, left, bottom, right]')).join(' or ')}, got ${v.length} values`);
+    }
+    return Array.isArray(v) ? v.map((d, i) => check(d, `conv2d: ${what}[${i}]`)) : [check(v ?? dflt, `conv2d: ${what}`)];
+  };
+  const pair = (v: number[]): [number, number] => [v[0]!, v[v.length - 1]!];
+  const stride = pair(list(o.stride, 1, 'stride', [2], (d, what) => positive(d, what, 0xffffffff)));
+  const dilation = pair(list(o.dilation, 1, 'dilation', [2], (d, what) => positive(d, what, 0xffffffff)));
+  const groups = positive(o.groups ?? 1, 'conv2d: groups');
+  if (o.padding !== undefined && o.pads !== undefined) throw new HesseError('INVALID_ARGUMENT', 'conv2d: give padding (PyTorch) or pads (ONNX), not both');
+  let pads: [number, number, number, number];
+  if (o.padding === 'valid') pads = [0, 0, 0, 0];
+  else if (o.padding === 'same') {
+    if (stride[0] !== 1 || stride[1] !== 1) throw new HesseError('INVALID_ARGUMENT', `conv2d: padding 'same' needs stride 1 (as PyTorch), got stride ${fmtShape(stride)}`);
+    // PyTorch: total = d·(k − 1) per axis, begin = ⌊total/2⌋, end = the rest.
+    const total = [dilation[0] * ((kernel[0] ?? 1) - 1), dilation[1] * ((kernel[1] ?? 1) - 1)];
+    pads = [Math.floor(total[0]! / 2), Math.floor(total[1]! / 2), total[0]! - Math.floor(total[0]! / 2), total[1]! - Math.floor(total[1]! / 2)];
+  } else if (typeof o.padding === 'string') {
+    throw new HesseError('INVALID_ARGUMENT', `conv2d: padding must be a count, an [h, w] pair, 'valid' or 'same', got '${o.padding}'`);
+  } else if (o.pads !== undefined) {
+    const p = list(o.pads, 0, 'pads', [2, 4], (d, what) => count(d, what, 0xffffffff));
+    pads = p.length === 4 ? [p[0]!, p[1]!, p[2]!, p[3]!] : [p[0]!, p[p.length - 1]!, p[0]!, p[p.length - 1]!];
+  } else {
+    const [ph, pw] = pair(list(o.padding, 0, 'padding', [2], (d, what) => count(d, what, 0xffffffff)));
+    pads = [ph, pw, ph, pw];
+  }
+  return { stride, pads, dilation, groups };
+}
+
+/**
+ * 2-D cross-correlation as PyTorch's `F.conv2d` (no bias) and ONNX Conv: x [N, C, H, W],
+ * w [O, C/groups, KH, KW] → [N, O, OH, OW] with OH = ⌊(H + top + bottom − dilationH·(KH − 1) − 1)/strideH⌋ + 1
+ * (OW likewise). Groups split the channels (output channel o reads input group ⌊o/(O/groups)⌋);
+ * groups = C is a depthwise convolution. Bad options are INVALID_ARGUMENT naming the option;
+ * shapes that do not fit (channels not divisible by groups, a kernel larger than the padded
+ * input) are SHAPE_MISMATCH naming both shapes.
  */
 export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOptions = {}): Out<A, B> {
-  /** A number for both spatial dims or an [h, w] pair, each checked by `check` (named stride[0] etc.). */
-  const pair = (v: unknown, dflt: number, what: string, check: (d: unknown, what: string) => number): [number, number] => {
-    if (Array.isArray(v) && v.length !== 2) throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be a number or an [h, w] pair, got ${v.length} values`);
-    const p = Array.isArray(v) ? v : [v ?? dflt, v ?? dflt];
-    return [check(p[0], `conv2d: ${what}${Array.isArray(v) ? '[0]' : ''}`), check(p[1], `conv2d: ${what}${Array.isArray(v) ? '[1]' : ''}`)];
-  };
-  const s = pair(opts.stride, 1, 'stride', (d, what) => positive(d, what, 0xffffffff));
-  const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
-  const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
-  if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
-  const attrs = new Uint32Array([s[0], s[1], p[0], p[1], p[0], p[1], 1, 1, 1]);
+  const kernel = w instanceof Tensor || w instanceof Sym ? w.shape.slice(2) : [];
+  const a = conv2dAttrs(opts, kernel);
+  const attrs = Uint32Array.of(a.stride[0], a.stride[1], ...a.pads, a.dilation[0], a.dilation[1], a.groups);
   const g = graphOf(x, w);
   if (g) return traced.conv2d(g, x, w, attrs) as Out<A, B>;
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), attrs))) as Out<A, B>;

@@ -63,9 +63,9 @@ fn models() -> Vec<(&'static str, Model)> {
         model(
             &[2, 2, 5, 5],
             &[
-                Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
+                Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1, bias: true },
                 Layer::Act(Act::Tanh),
-                Layer::Conv2d { inputs: 3, outputs: 2, kernel: (2, 2), stride: (2, 2), padding: (0, 0), bias: true },
+                Layer::Conv2d { inputs: 3, outputs: 2, kernel: (2, 2), stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1, bias: true },
                 Layer::Flatten,
                 lin(8, 3),
             ],
@@ -414,7 +414,7 @@ fn conv_kfac_is_exact_for_one_sample_and_position() {
     for (h, pad) in [(3usize, 0usize), (4, 1)] {
         let mut prog = Program::new();
         let x = prog.input(&[1, 2, h, h]).unwrap();
-        let conv = Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (pad, pad), bias: true };
+        let conv = Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (pad, pad), dilation: (1, 1), groups: 1, bias: true };
         let side = h + 2 * pad - 2;
         let f = prog.sequential(x, &[conv, Layer::Act(Act::Tanh), Layer::Flatten, lin(3 * side * side, 2)]).unwrap();
         let y = prog.input(&[1]).unwrap();

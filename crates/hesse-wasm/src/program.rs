@@ -150,7 +150,16 @@ fn parse_layer(v: &Value) -> Result<Layer, Error> {
     let kind = v.get("type").and_then(Value::as_str).ok_or_else(|| bad("needs a 'type'"))?;
     Ok(match kind {
         "linear" => Layer::Linear { inputs: int("in")?, outputs: int("out")?, bias },
-        "conv2d" => Layer::Conv2d { inputs: int("in")?, outputs: int("out")?, kernel: pair("kernel", 1)?, stride: pair("stride", 1)?, padding: pair("padding", 0)?, bias },
+        "conv2d" => Layer::Conv2d {
+            inputs: int("in")?,
+            outputs: int("out")?,
+            kernel: pair("kernel", 1)?,
+            stride: pair("stride", 1)?,
+            padding: pair("padding", 0)?,
+            dilation: pair("dilation", 1)?,
+            groups: if v.get("groups").is_some() { int("groups")? } else { 1 },
+            bias,
+        },
         "flatten" => Layer::Flatten,
         "layer_norm" => Layer::LayerNorm { dim: int("dim")?, eps: num("eps", 1e-5) },
         "leaky_relu" => Layer::Act(Act::LeakyRelu(num("slope", 0.01))),

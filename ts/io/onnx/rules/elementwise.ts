@@ -101,11 +101,9 @@ export const ELEMENTWISE: RuleTable = {
   },
   HardSwish: {
     attrs: [],
-    build: (c) => {
-      const f = native('hardSwish');
-      if (f) return symv(f(c.sym(0)) as ReturnType<typeof clip>);
-      return symv(mul(c.sym(0), hardSigmoid(c, HARDSWISH_ALPHA, 0.5)));
-    },
+    // Always the graph's own function x·HardSigmoid(float32(1/6), 0.5)(x), not ops.hardSwish
+    // (PyTorch's x·relu6(x + 3)/6, which differs from it by ~1e-8 relative).
+    build: (c) => symv(mul(c.sym(0), hardSigmoid(c, HARDSWISH_ALPHA, 0.5))),
   },
   Where: {
     attrs: [],
