@@ -105,7 +105,8 @@ impl RawProgram {
     }
 }
 
-fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
+/// A pointwise function by name; `alpha` and `beta` are its constants where it has some.
+fn parse_act(name: &str, alpha: f64, beta: f64) -> JsResult<Act> {
     Ok(match name {
         "relu" => Act::Relu,
         "leaky_relu" => Act::LeakyRelu(alpha),
@@ -123,6 +124,11 @@ fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
         "pow" => Act::Pow(alpha),
         "softplus_exact" => Act::Softplus,
         "recip" => Act::Recip,
+        "hard_sigmoid" => Act::HardSigmoid { alpha, beta },
+        "hard_swish" => Act::HardSwish,
+        "silu" => Act::Silu,
+        "clip" => Act::Clip { lo: alpha, hi: beta },
+        "hardtanh" => Act::HardTanh { lo: alpha, hi: beta },
         _ => return Err(js_error(Error::new(ErrorCode::InvalidArgument, format!("unsupported op '{name}'")))),
     })
 }
@@ -150,7 +156,7 @@ fn parse_layer(v: &Value) -> Result<Layer, Error> {
         "leaky_relu" => Layer::Act(Act::LeakyRelu(num("slope", 0.01))),
         "elu" => Layer::Act(Act::Elu(num("alpha", 1.0))),
         "gelu" if v.get("approximate").and_then(Value::as_str) == Some("tanh") => Layer::Act(Act::GeluTanh),
-        other => Layer::Act(parse_act(other, 0.0).map_err(|_| Error::invalid(format!("unknown layer type '{other}'")))?),
+        other => Layer::Act(parse_act(other, 0.0, 0.0).map_err(|_| Error::invalid(format!("unknown layer type '{other}'")))?),
     })
 }
 
@@ -260,16 +266,19 @@ impl RawProgram {
     pub fn scale(&mut self, x: u32, c: f64) -> JsResult<u32> {
         self.build(|p| p.scale(x as usize, c))
     }
-    /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α).
-    pub fn act(&mut self, x: u32, name: &str, alpha: f64) -> JsResult<u32> {
-        let a = parse_act(name, alpha)?;
+    /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α, pow's p,
+    /// hard_sigmoid's α, clip's and hardtanh's lower bound; `beta`: hard_sigmoid's β, the upper bound).
+    pub fn act(&mut self, x: u32, name: &str, alpha: f64, beta: f64) -> JsResult<u32> {
+        let a = parse_act(name, alpha, beta)?;
         self.build(|p| p.act(x as usize, a))
     }
     pub fn matmul(&mut self, a: u32, b: u32, ta: bool, tb: bool) -> JsResult<u32> {
         self.build(|p| p.matmul(a as usize, b as usize, ta, tb))
     }
-    pub fn conv2d(&mut self, x: u32, w: u32, sh: u32, sw: u32, ph: u32, pw: u32) -> JsResult<u32> {
-        self.build(|p| p.conv2d(x as usize, w as usize, (sh as usize, sw as usize), (ph as usize, pw as usize)))
+    /// conv2d with `attrs` [strideH, strideW, top, left, bottom, right, dilationH, dilationW, groups].
+    pub fn conv2d(&mut self, x: u32, w: u32, attrs: &[u32]) -> JsResult<u32> {
+        let a = crate::conv_attrs(attrs)?;
+        self.build(|p| p.conv2d(x as usize, w as usize, a))
     }
     pub fn reshape(&mut self, x: u32, shape: &[u32]) -> JsResult<u32> {
         self.build(|p| p.reshape(x as usize, &usize_shape(shape)))

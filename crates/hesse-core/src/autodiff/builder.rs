@@ -6,6 +6,7 @@ use super::act::Act;
 use super::op::{axis as norm_axis, Op};
 use super::program::{LayerKind, LayerRecord, Program};
 use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::ConvAttrs;
 
 impl Program {
     /// A constant of `shape` (captured tensors and numbers while tracing).
@@ -33,8 +34,8 @@ impl Program {
     pub fn matmul(&mut self, a: usize, b: usize, ta: bool, tb: bool) -> Result<usize> {
         self.push(Op::MatMul { ta, tb }, &[a, b], None)
     }
-    pub fn conv2d(&mut self, x: usize, w: usize, stride: (usize, usize), padding: (usize, usize)) -> Result<usize> {
-        self.push(Op::Conv2d { stride, padding }, &[x, w], None)
+    pub fn conv2d(&mut self, x: usize, w: usize, attrs: ConvAttrs) -> Result<usize> {
+        self.push(Op::Conv2d(attrs), &[x, w], None)
     }
     pub fn reshape(&mut self, x: usize, shape: &[usize]) -> Result<usize> {
         self.push(Op::Reshape, &[x], Some(shape))
@@ -207,7 +208,7 @@ impl Layer {
             }
             Layer::Conv2d { inputs, outputs, kernel, stride, padding, bias } => {
                 let w = p.param(&[outputs, inputs, kernel.0, kernel.1])?;
-                let y = p.conv2d(x, w, stride, padding)?;
+                let y = p.conv2d(x, w, ConvAttrs::symmetric(stride, padding))?;
                 if !bias {
                     return Ok(y);
                 }

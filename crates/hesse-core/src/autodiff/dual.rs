@@ -306,7 +306,7 @@ pub fn conv2d_grad_input<T: Scalar>(cx: &Ctx, g: Conv2d, gy: &Dual<T>, w: &Dual<
 
 /// The weight-adjoint of conv2d, bilinear in (x, gy).
 pub fn conv2d_grad_weight<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, gy: &Dual<T>) -> Result<Dual<T>> {
-    bilinear(cx, x, gy, vec![g.o, g.c, g.kh, g.kw], |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
+    bilinear(cx, x, gy, g.weight_shape().to_vec(), |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
 }
 
 /// Same elements, new shape.

@@ -26,7 +26,7 @@ use super::gauss_newton::LossKind;
 use super::program::{LayerKind, Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::im2col;
-use crate::kernels::{Conv2d, Isa};
+use crate::kernels::{Conv2d, ConvAttrs, Isa};
 use crate::linalg::Rng;
 use crate::mem::{product, try_map, try_vec, try_zeros};
 
@@ -196,7 +196,7 @@ impl Program {
             let (patches, d_in_raw, d_out, positions) = match (l.kind, l.conv) {
                 (LayerKind::Conv2d, Some((kernel, stride, padding))) => {
                     let (xs, ss) = (&a_val.shape, &s_val.shape);
-                    let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ss[1], kh: kernel.0, kw: kernel.1, stride, padding };
+                    let g = Conv2d::new(xs, &[ss[1], xs[1], kernel.0, kernel.1], ConvAttrs::symmetric(stride, padding))?;
                     let (rows, t) = (g.c * g.kh * g.kw, ss[2] * ss[3]);
                     let img = g.c * g.h * g.w;
                     let mut col = try_zeros::<T>(rows * t, "K-FAC patches")?;

@@ -37,7 +37,7 @@ use super::act::Act;
 use super::dual::{Ctx, Dual, Scalar, SparseMap};
 use std::sync::Arc;
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
-use crate::kernels::Conv2d;
+use crate::kernels::ConvAttrs;
 use crate::shape::{normalize_axis, numel};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,8 +57,9 @@ pub enum Op {
     Scale(f64),
     /// op(A)·op(B) on the last two axes (NumPy matmul for rank ≥ 2: the batch dims broadcast).
     MatMul { ta: bool, tb: bool },
-    /// conv2d(x [N,C,H,W], w [O,C,KH,KW]).
-    Conv2d { stride: (usize, usize), padding: (usize, usize) },
+    /// conv2d(x [N, C, H, W], w [O, C/groups, KH, KW]) with stride, pads [top, left, bottom,
+    /// right], dilation and groups (PyTorch's F.conv2d, ONNX Conv).
+    Conv2d(ConvAttrs),
     /// Same elements, the node's shape.
     Reshape,
     /// 2-D transpose.
@@ -110,7 +111,7 @@ impl Op {
             Op::Div => "div",
             Op::Scale(_) => "scale",
             Op::MatMul { .. } => "matmul",
-            Op::Conv2d { .. } => "conv2d",
+            Op::Conv2d(_) => "conv2d",
             Op::Reshape => "reshape",
             Op::Transpose => "transpose",
             Op::Permute(_) => "permute",
@@ -131,7 +132,7 @@ impl Op {
             Op::MatMul { .. } | Op::Transpose => Family::Linalg,
             Op::Reshape | Op::Permute(_) | Op::Concat { .. } => Family::Shape,
             Op::Sum { .. } | Op::LogSumExp => Family::Reduce,
-            Op::Conv2d { .. } => Family::Conv,
+            Op::Conv2d(_) => Family::Conv,
             Op::Pick | Op::Map(_) | Op::GatherInput { .. } | Op::MaxMap(_) => Family::Index,
         }
     }
@@ -207,11 +208,6 @@ fn leaf_shape(op: &Op, target: Option<&[usize]>) -> Result<Vec<usize>> {
 /// rather than panicking).
 fn misrouted(op: &Op, family: &str) -> Error {
     Error::invalid(format!("{}: not a {family} op (internal dispatch error)", op.name()))
-}
-
-/// Conv geometry from operand shapes, with the checks that make the kernels' preconditions hold.
-pub fn conv_geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
-    Conv2d::new(xs, ws, stride, padding)
 }
 
 /// Resolves a Python-style axis for the builders.
