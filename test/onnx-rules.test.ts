@@ -529,6 +529,18 @@ describe('CLI: the model input and output', () => {
     expect(JSON.parse(res.stdout).loss).toBeCloseTo(want / 8, 14);
   });
 
+  it('--batch-size: a graph that bakes the exported batch into a Reshape is exit 2 saying so; batch statistics split into batches are a warning', async () => {
+    const tf = (f: string) => join(fx, 'transformer_float', f);
+    const baked = await hessian(['loss', tf('op17.onnx'), '--x', tf('x.npy'), '--y', tf('y.npy'), '--loss', 'ce', '--batch-size', '2']);
+    expect(baked.code).toBe(2);
+    expect(baked.stderr).toMatch(/exported for a batch of 3 .* used with a batch of 2: its graph bakes the batch size into a constant .*dynamic_axes/);
+    const rn = (f: string) => join(fx, 'resnet', f);
+    const res = await hessian(['loss', rn('op17_train.onnx'), '--x', rn('x.npy'), '--y', rn('y.npy'), '--loss', 'ce', '--batch-size', '1', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).warnings).toEqual([expect.stringMatching(/each batch is normalized with its own statistics/)]);
+    expect(res.stderr).toMatch(/^hessian: warning: the model normalizes with batch statistics/);
+  });
+
   it('--output names an output of the graph, or exit 2 listing them', async () => {
     const m = join(fx, 'control_cnn', 'op17.onnx');
     const io = ['--x', join(fx, 'control_cnn', 'x.npy'), '--y', join(fx, 'control_cnn', 'y.npy'), '--loss', 'ce', '--json'];

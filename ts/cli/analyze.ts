@@ -317,6 +317,9 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
     const warnings = batchStatisticsWarning(model, command === 'ggn' ? 'ggn' : command === 'loss' || command === 'grad' || command === 'hessian' ? 'hessian' : matrixOf(command, o));
+    if (model.batchStatistics.length && obj.batchSize < obj.samples) {
+      warnings.push(`the model normalizes with batch statistics and --batch-size ${obj.batchSize} splits the ${obj.samples} samples: each batch is normalized with its own statistics, so every quantity is the mean over batches of a batch-size-dependent function, not the model on all ${obj.samples} samples at once`);
+    }
     const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize, ...(warnings.length ? { warnings } : {}) };
     const n = obj.size;
     switch (command) {
