@@ -34,7 +34,7 @@ export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type Hessia
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from './laplace.js';
-export { Kfac, type KfacLayer } from './kfac.js';
+export { Kfac, type KfacLayer, type KfacUncovered } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxConstantInfo, type OnnxLoadOptions, type OnnxUnsupported, type OnnxValueInfo } from './io/onnx/index.js';
 export { type Model, type ParamBlock } from './nn.js';
 export * as npy from './io/npy.js';

@@ -32,7 +32,11 @@ import * as check from './validate.js';
 export interface ObjectiveData<D extends DType = DType> {
   /** Inputs, samples first: [N, …]. */
   x: Tensor<D> | HostArray<D>;
-  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
+  /**
+   * Targets: class indices (as numbers) for cross-entropy, [N] for an output [N, C], [N, d1, …]
+   * for [N, C, d1, …] (PyTorch's class axis 1) or for [N, d1, …, C] (classes last, e.g.
+   * per-token logits [N, T, C]); else shaped like the output. x's dtype (D is inferred from x).
+   */
   y?: Tensor<NoInfer<D>> | HostArray<NoInfer<D>>;
 }
 
@@ -40,11 +44,13 @@ export interface ObjectiveData<D extends DType = DType> {
  * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
  * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
- * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
+ * (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
  * `samples` (an integer ≥ 1) labels per sample drawn from the model's predictive distribution (an
  * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0; with `batchSize`
  * B < N each batch draws from its own seed, so the estimate depends on B). Anything else is an
- * INVALID_ARGUMENT error.
+ * INVALID_ARGUMENT error. A sample, for the Fisher and Monte Carlo, is a position of the output:
+ * a row of [N, C]; each of the N·T rows of per-token logits [N, T, C] (or [N, C, T]) and of an
+ * MSE output [N, T, D] (curvlinops' convention; ARCHITECTURE.md, "A sample").
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
 /** Losses (PyTorch's mean reductions); 'ce' and 'bce' are aliases; 'mean_output' is the mean of the model's output, with no targets. */
@@ -79,6 +85,13 @@ export interface ObjectiveOptions {
    * B ≥ N is one batch. Not with wrt 'input' (which differentiates all of x at once) unless B ≥ N.
    */
   batchSize?: number;
+  /**
+   * Cross-entropy only: the class axis of the model's output (NumPy-style, negative from the end;
+   * not the batch axis 0). Default: inferred from the shapes, 1 for [N, C, d1, …] with labels
+   * [N, d1, …] (PyTorch's), the last for [N, d1, …, C]; needed only where both fit ([N, K, K]
+   * with labels [N, K] is refused as ambiguous without it).
+   */
+  classAxis?: number;
 }
 
 /** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
@@ -153,6 +166,8 @@ export class Objective<D extends DType = DType> implements Disposable {
   readonly #batches: readonly Batch[];
   readonly #wrt: number;
   readonly #check: boolean;
+  /** Cross-entropy's class axis as the user gave it (checked against the output's rank when built). */
+  readonly #classAxis: number | undefined;
   readonly #xShape: readonly number[];
   readonly #yShape: readonly number[] | undefined;
   #x!: Host;
@@ -173,16 +188,18 @@ export class Objective<D extends DType = DType> implements Disposable {
     data: ObjectiveData<D>,
     options: ObjectiveOptions = {},
   ) {
-    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite', 'batchSize']);
+    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite', 'batchSize', 'classAxis']);
     const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
+    this.#classAxis = opts.classAxis;
     const x = hostOf(data.x, 'objective: x');
     const y = data.y === undefined ? undefined : hostOf(data.y, 'objective: y');
     if (kind === 'mean_output' ? y !== undefined : y === undefined) {
       throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
     }
     if (y && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (opts.classAxis !== undefined && kind !== 'cross_entropy') throw new HesseError('INVALID_ARGUMENT', `objective: classAxis applies to cross-entropy, not to the ${kind} loss`);
     if (y && x.shape[0] !== y.shape[0]) {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
     }
@@ -222,11 +239,24 @@ export class Objective<D extends DType = DType> implements Disposable {
     const graph = new Graph(this.dtype);
     try {
       const f = this.model.build(graph.input([batchRows, ...xShape.slice(1)]));
-      const out = yShape ? traced.loss(graph, this.#loss as Exclude<LossKind, 'mean_output'>, f, graph.input([batchRows, ...yShape.slice(1)])) : traced.reduce(f, 'mean', undefined, false);
+      // Curvature splits at the loss's rows [R, C] (one row per position, classes last for
+      // cross-entropy; the output itself for [N, C]): see ARCHITECTURE.md, "a sample".
+      let rows = f.id;
+      let out: number;
+      if (yShape) {
+        const lossKind = this.#loss as Exclude<LossKind, 'mean_output'>;
+        const ys = graph.input([batchRows, ...yShape.slice(1)]);
+        const classAxis = this.#classAxis === undefined ? undefined : check.axis(this.#classAxis, f.shape.length, 'objective: classAxis');
+        let targets: number;
+        [rows, targets] = call(() => graph.raw.lossRows(lossKind, f.id, ys.id, classAxis)) as unknown as [number, number];
+        out = call(() => graph.raw.loss(lossKind, rows, targets));
+      } else {
+        out = traced.reduce(f, 'mean', undefined, false).id;
+      }
       if (graph.raw.nParams() !== this.model.size) {
         throw new Error(`internal: the program has ${graph.raw.nParams()} parameters, the model lists ${this.model.size}`);
       }
-      return { graph, out: out.id, f: f.id, staged: -1 };
+      return { graph, out, f: rows, staged: -1 };
     } catch (e) {
       graph.dispose();
       if (batchRows === n || !(e instanceof HesseError)) throw e;
@@ -389,7 +419,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   ggnvp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('ggnvp', 'ggn', v, 1, at);
   }
-  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ (per-sample gradients with the true labels). v has length P. */
+  /** F·v for the empirical Fisher (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ (per-position gradients with the true labels: R = N for an [N, C] output, N·T for [N, T, C]; see {@link Curvature}). v has length P. */
   fisherVp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('fisherVp', 'fisher', v, 1, at);
   }
@@ -457,7 +487,9 @@ export class Objective<D extends DType = DType> implements Disposable {
    * The explicit Gauss–Newton matrix by the SIMD SYRK G = A·Aᵀ, A = [M₁ᵀ … M_Nᵀ], Mᵢ = LᵢᵀJᵢ
    * (Jᵢ from forward mode, Lᵢ the closed-form factor of the loss Hessian; see ARCHITECTURE.md):
    * `'dense'` [P, P] row-major; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks
-   * [Pₗ, Pₗ], by layer name (PyTorch's module index). With `monteCarlo`, the unbiased estimate
+   * [Pₗ, Pₗ], by layer name (PyTorch's module index: the part of the block names before the
+   * first '.', adjacent blocks of one name together; a name met again after other blocks is
+   * keyed `<name>@<offset>`). With `monteCarlo`, the unbiased estimate
    * from sampled labels. States its memory need (A is P × N·C) and refuses past `maxBytes`
    * (default 512 MiB). The result is D, or Float64Array with `accumulate: 'f64'`.
    * @throws HesseError INVALID_ARGUMENT for an unknown part or option, or wrt 'input'; OUT_OF_MEMORY past `maxBytes`.
@@ -490,12 +522,20 @@ export class Objective<D extends DType = DType> implements Disposable {
     const shapeF = this.#graph.raw.shape(this.#f);
     const rows = mc ? shapeF[0]! * samples : shapeF.reduce((a, b) => a * b, 1);
     const el = this.dtype === 'float64' || accumulate ? 8 : 4;
+    // A layer is a run of adjacent blocks named `<layer>.…`: a block range must be contiguous,
+    // so a name met again after other blocks (an ONNX file's folded weight placed after the
+    // named parameters) is its own layer, `<layer>@<offset>`, not a range over the blocks between.
     const layers = new Map<string, { offset: number; size: number }>();
+    let last: { name: string; l: { offset: number; size: number } } | undefined;
     for (const b of this.model.blocks) {
       const name = b.name.split('.')[0]!;
-      const l = layers.get(name) ?? { offset: b.offset, size: 0 };
-      l.size += b.size;
-      layers.set(name, l);
+      if (last && last.name === name && last.l.offset + last.l.size === b.offset) {
+        last.l.size += b.size;
+        continue;
+      }
+      const l = { offset: b.offset, size: b.size };
+      layers.set(layers.has(name) ? `${name}@${b.offset}` : name, l);
+      last = { name, l };
     }
     const outBytes = part === 'dense' ? P * P : part === 'diagonal' ? P : [...layers.values()].reduce((s, l) => s + l.size * l.size, 0);
     // Batched: one batch's factor and result, plus the float64 running sum.
@@ -573,7 +613,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   /**
    * K-FAC factors (Martens & Grosse 2015; KFC for conv2d) of the model's linear and conv2d layers
    * at the current parameters: `'exact'` (the loss Hessian's factor, C backward vectors per
-   * sample) or `'mc'` (`samples` labels drawn from the model's predictive distribution, `seed`).
+   * position) or `'mc'` (`samples` labels per position drawn from the model's predictive
+   * distribution, `seed`). The layers are found by pattern in the model's graph (a MatMul/Gemm
+   * or Conv2d by a parameter, with an optional bias add; ONNX imports included); the parameter
+   * blocks no layer covers are listed in the result's `uncovered`.
    * @throws HesseError INVALID_ARGUMENT for an unknown variant or option, wrt 'input', or a model with no linear or conv2d layer.
    */
   kfac(options: KfacOptions = {}): Kfac {
@@ -604,7 +647,7 @@ export class Objective<D extends DType = DType> implements Disposable {
       acc.raw?.free();
       throw e;
     }
-    return new Kfac(acc.raw!, this.model.size);
+    return new Kfac(acc.raw!, this.model.blocks);
   }
 
   /** Named views (no copies) into a flat parameter-shaped vector (params, gradient, HVP), by PyTorch's parameter names. */
@@ -633,8 +676,9 @@ export function objective(model: Model, loss: LossName, data: { x: HostArray<'fl
  * size with `batchSize`).
  *
  * @param model an `nn.sequential` or ONNX model.
- * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the batch, y class
- *   indices [N]), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
+ * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the positions, y
+ *   class indices: [N] for [N, C] logits, [N, d1, …] for [N, C, d1, …] or [N, d1, …, C]; see
+ *   `classAxis`), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
  * @param data x [N, …] and y, of one dtype D: the objective's dtype; Tensors or host arrays.
  * @example
  * const obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });

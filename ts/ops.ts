@@ -204,8 +204,10 @@ const lossFn =
 /** Mean over all elements of (pred − target)², a scalar (PyTorch's `MSELoss`); shapes must match. */
 export const mseLoss = lossFn('mse');
 /**
- * Mean over the batch of −log softmax(logits)[label] (PyTorch's `CrossEntropyLoss`): logits
- * [N, C], labels [N] class indices stored as numbers; a label outside [0, C) is an error.
+ * Mean over the positions of −log softmax(logits)[label] (PyTorch's `CrossEntropyLoss`): logits
+ * [N, C] with labels [N], or [N, C, d1, …] with [N, d1, …] (class axis 1), or [N, d1, …, C]
+ * with [N, d1, …] (class axis last); class indices stored as numbers; a label outside [0, C)
+ * is an error, and so are shapes that fit both axes ([N, K, K] with [N, K]: permute first).
  */
 export const crossEntropy = lossFn('cross_entropy');
 /** Mean over all elements of softplus(z) − y·z, a scalar (PyTorch's `BCEWithLogitsLoss`); shapes must match. */

@@ -1,5 +1,7 @@
-//! K-FAC bindings: the factors of every linear layer as one handle, applied block-diagonally to
-//! full parameter vectors (entries outside the K-FAC layers map to zero).
+//! K-FAC bindings: the factors of every linear and conv2d layer as one handle, applied
+//! block-diagonally to full parameter vectors (entries outside the K-FAC layers map to zero),
+//! and the parameter blocks no layer covers. Also the loss's rows view (the curvature split
+//! point of an objective: `lossRows`).
 
 use crate::js::{any_from_js, f64s};
 use crate::program::{RawProgram, Staged, Store};
@@ -12,6 +14,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct RawKfac {
     factors: Vec<KfacFactors>,
+    /// (offset, size) of the parameter blocks no K-FAC layer covers.
+    uncovered: Vec<(usize, usize)>,
     n_params: usize,
     inverse: Option<(f64, Vec<KfacInverse>)>,
 }
@@ -34,7 +38,25 @@ impl RawProgram {
             Store::F32(s) => go(&self.prog, s, f as usize, kind, variant)?,
             Store::F64(s) => go(&self.prog, s, f as usize, kind, variant)?,
         };
-        Ok(RawKfac { factors, n_params: self.prog.n_params(), inverse: None })
+        let uncovered = self.prog.kfac_layers(f as usize).map_err(js_error)?.uncovered;
+        Ok(RawKfac { factors, uncovered, n_params: self.prog.n_params(), inverse: None })
+    }
+
+    /// The rows view of loss `kind` on (pred, target) (`Program::loss_rows`): [pred as [R, C],
+    /// target as rows], the node to build the loss on and to take curvature at. Adds at most
+    /// four shape nodes, all or nothing. `class_axis`: cross-entropy's class axis (NumPy-style),
+    /// or undefined to infer it from the shapes.
+    #[wasm_bindgen(js_name = lossRows)]
+    pub fn loss_rows(&mut self, kind: &str, pred: u32, target: u32, class_axis: Option<i32>) -> JsResult<Vec<u32>> {
+        let kind = LossKind::parse(kind).map_err(js_error)?;
+        let mark = self.prog.mark();
+        match self.prog.loss_rows_with(kind, pred as usize, target as usize, class_axis.map(i64::from)) {
+            Ok((p, t)) => Ok(vec![p as u32, t as u32]),
+            Err(e) => {
+                self.prog.rollback(mark);
+                Err(js_error(e))
+            }
+        }
     }
 }
 
@@ -52,8 +74,8 @@ impl RawKfac {
         self.check(&v)?;
         let mut out = hesse_core::mem::try_zeros(v.len(), "K-FAC product").map_err(js_error)?;
         for (i, k) in self.factors.iter().enumerate() {
-            let (o, m) = (k.weight_offset, k.size());
-            out[o..o + m].copy_from_slice(&f(i, &v[o..o + m]).map_err(js_error)?);
+            let r = k.gather(&v).and_then(|layer| f(i, &layer)).map_err(js_error)?;
+            k.scatter(&r, &mut out).map_err(js_error)?;
         }
         f64s(&out)
     }
@@ -61,7 +83,8 @@ impl RawKfac {
 
 #[wasm_bindgen]
 impl RawKfac {
-    /// Per layer: { layer, a, b, dIn, dOut, hasBias, offset, size }.
+    /// Per layer: { layer, kind, a, b, dIn, dOut, hasBias, offset, biasOffset (-1: none),
+    /// weightTransposed, size }.
     pub fn layers(&self) -> JsResult<js_sys::Array> {
         self.factors
             .iter()
@@ -69,12 +92,15 @@ impl RawKfac {
                 let o = js_sys::Object::new();
                 for (key, val) in [
                     ("layer", JsValue::from(k.layer as f64)),
+                    ("kind", JsValue::from(if k.kind == hesse_core::autodiff::program::LayerKind::Conv2d { "conv2d" } else { "linear" })),
                     ("a", f64s(&k.a)?),
                     ("b", f64s(&k.b)?),
                     ("dIn", (k.d_in as f64).into()),
                     ("dOut", (k.d_out as f64).into()),
                     ("hasBias", k.has_bias.into()),
                     ("offset", (k.weight_offset as f64).into()),
+                    ("biasOffset", k.bias_offset.map_or(-1.0, |b| b as f64).into()),
+                    ("weightTransposed", k.weight_transposed.into()),
                     ("size", (k.size() as f64).into()),
                 ] {
                     let _ = js_sys::Reflect::set(&o, &key.into(), &val);
@@ -82,6 +108,10 @@ impl RawKfac {
                 Ok(JsValue::from(o))
             })
             .collect()
+    }
+    /// The parameter blocks no K-FAC layer covers, as (offset, size) pairs, flat.
+    pub fn uncovered(&self) -> Vec<u32> {
+        self.uncovered.iter().flat_map(|&(o, s)| [o as u32, s as u32]).collect()
     }
     /// Block-diagonal (B ⊗ A)·v over the K-FAC layers.
     pub fn mvp(&self, v: JsValue) -> JsResult<JsValue> {

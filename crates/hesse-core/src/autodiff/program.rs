@@ -78,8 +78,8 @@ pub struct LayerRecord {
     /// Offset and size of its weight, and of its bias if any, in the parameter vector.
     pub weight: (usize, usize),
     pub bias: Option<(usize, usize)>,
-    /// For conv2d: kernel, stride, padding.
-    pub conv: Option<((usize, usize), (usize, usize), (usize, usize))>,
+    /// For conv2d: kernel and attributes.
+    pub conv: Option<((usize, usize), crate::kernels::ConvAttrs)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,15 +520,17 @@ impl Program {
     }
 }
 
-/// F·u for the empirical Fisher, per sample i (rows of the batch axis): with gᵢ the gradient of
-/// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
+/// F·u for the empirical Fisher, per sample i, a sample being a row of the output's last axis
+/// (one position: [N, C] → N rows, [N, T, D] → N·T; gauss_newton.rs `LossKind::rows`, the
+/// objective passes the rows view): with gᵢ the gradient of the mean loss at row i (so
+/// ∇ℓᵢ = R·gᵢ for L = (1/R) Σᵢ ℓᵢ), (1/R)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = R·gᵢ⟨gᵢ, uᵢ⟩.
 fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
     if g.numel() == 0 {
         return Ok(Some(Vec::new())); // (no loop over the rows of an empty batch)
     }
-    let n = g.shape.first().copied().unwrap_or(1).max(1);
-    let row = g.numel() / n;
+    let row = if g.shape.len() >= 2 { g.shape[g.shape.len() - 1] } else { 1 };
+    let n = g.numel() / row;
     let scale = T::from_f64(n as f64);
     let mut w = try_zeros(k * g.numel(), "empirical Fisher")?;
     for kk in 0..k {
@@ -547,10 +549,11 @@ fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Opti
 /// gradients at sampled labels (the K-FAC Monte Carlo seeds), u = J·v the output tangents.
 fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u64, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
-    if f.shape.len() != 2 || samples == 0 {
-        return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
+    // One label drawn per row (position) of the output, as the Monte Carlo Gauss–Newton factor.
+    let (n, c) = kind.rows(&f.shape, "Monte Carlo Fisher")?;
+    if samples == 0 {
+        return Err(Error::invalid(format!("Monte Carlo Fisher: needs at least one sample (network output {})", fmt_shape(&f.shape))));
     }
-    let (n, c) = (f.shape[0], f.shape[1]);
     if n * c == 0 {
         return Ok(Some(Vec::new()));
     }
