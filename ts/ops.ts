@@ -330,9 +330,10 @@ export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOpt
   const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
   const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
   if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
+  const attrs = new Uint32Array([s[0], s[1], p[0], p[1], p[0], p[1], 1, 1, 1]);
   const g = graphOf(x, w);
-  if (g) return traced.conv2d(g, x, w, s, p) as Out<A, B>;
-  return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
+  if (g) return traced.conv2d(g, x, w, attrs) as Out<A, B>;
+  return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), attrs))) as Out<A, B>;
 }
 
 /** The kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). Another name is INVALID_ARGUMENT. */

@@ -11,8 +11,8 @@ import { HesseError } from '../errors.js';
 import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curvature.js';
 import { init } from '../runtime.js';
 import { objective, type LossName, type Objective, type Progress } from '../objective.js';
-import { loadOnnx, type OnnxModel } from '../io/onnx.js';
-import { npyToTensor, parseNpy } from '../io/npy.js';
+import { loadOnnx, type OnnxModel } from '../io/onnx/index.js';
+import { npyToTensor, parseNpy, type NpyArray } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
 
 /** The curvature matrices the commands take with --matrix. */
@@ -56,6 +56,15 @@ export interface CommonOptions {
   seed?: number;
   /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
+  /**
+   * --batch-size: samples per batch B (an integer ≥ 1; default all N). Every quantity is still
+   * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
+   */
+  batchSize?: number;
+  /** --output: the graph output to analyze (default the first). */
+  output?: string;
+  /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
+  input?: string[];
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -104,17 +113,42 @@ async function readFile(read: ReadFile, path: string, what: string): Promise<Uin
  * every derivative) and fit the dtype; the first that does not is named by its flat index.
  */
 async function readTensor(read: ReadFile, path: string, what: string, dtype: DType): Promise<Tensor> {
+  return npyToTensor(await readChecked(read, path, what, dtype), dtype);
+}
+
+/** A .npy file parsed, with the checks of {@link readTensor} (finite, fits the dtype). */
+async function readChecked(read: ReadFile, path: string, what: string, dtype: DType): Promise<NpyArray> {
   const arr = parseNpy(await readFile(read, path, what), { name: `${what} '${path}'` });
   if (arr.dtype === 'float32' || arr.dtype === 'float64') {
     const d = arr.data;
+    // The message is built only for the element that fails (x may hold many millions).
+    const where = (i: number) => `${what} '${path}' (${arr.dtype} [${arr.shape.join(', ')}]): element ${i} (flat index${arr.shape.length > 1 ? `, at [${unravel(i, arr.shape).join(', ')}]` : ''})`;
     for (let i = 0; i < d.length; i++) {
       const v = d[i]!;
-      const where = `${what} '${path}' (${arr.dtype} [${arr.shape.join(', ')}]): element ${i} (flat index${arr.shape.length > 1 ? `, at [${unravel(i, arr.shape).join(', ')}]` : ''})`;
-      if (!Number.isFinite(v)) bad(`${where} is ${v}; replace NaN and ±∞ in the data (e.g. np.nan_to_num) before analyzing`);
-      if (dtype === 'float32' && !Number.isFinite(Math.fround(v))) bad(`${where} is ${v}, beyond the float32 range; pass --f64 to compute in float64`);
+      if (!Number.isFinite(v)) bad(`${where(i)} is ${v}; replace NaN and ±∞ in the data (e.g. np.nan_to_num) before analyzing`);
+      if (dtype === 'float32' && !Number.isFinite(Math.fround(v))) bad(`${where(i)} is ${v}, beyond the float32 range; pass --f64 to compute in float64`);
     }
   }
-  return npyToTensor(arr, dtype);
+  return arr;
+}
+
+/**
+ * A .npy file as a host array of `dtype` (checked as by {@link readTensor}) that never enters
+ * wasm whole: float data are converted in JS; other dtypes (int64 labels) go through
+ * npyToTensor's exact conversion.
+ */
+async function readHost(read: ReadFile, path: string, what: string, dtype: DType): Promise<{ data: Float32Array | Float64Array; shape: number[] }> {
+  const arr = await readChecked(read, path, what, dtype);
+  if (arr.dtype === 'float32' || arr.dtype === 'float64') {
+    const data = arr.dtype === dtype ? arr.data : dtype === 'float64' ? Float64Array.from(arr.data) : Float32Array.from(arr.data);
+    return { data, shape: [...arr.shape] };
+  }
+  const t = npyToTensor(arr, dtype);
+  try {
+    return { data: t.toArray(), shape: [...t.shape] };
+  } finally {
+    t.dispose();
+  }
 }
 
 /** The row-major multi-index of flat index `i` in `shape`. */
@@ -159,18 +193,35 @@ function checkOptions(command: string, o: CommonOptions): void {
 /** The model, data and objective a command works on. */
 async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number }> {
   await init();
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
+  const dtype0: DType = o.f64 ? 'float64' : 'float32';
+  const inputs: Record<string, Tensor> = {};
+  for (const spec of o.input ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) bad(`--input '${spec}' must be NAME=FILE.npy (a graph input and its values); e.g. --input mask=mask.npy`);
+    const name = spec.slice(0, eq);
+    if (name in inputs) bad(`--input ${name} is given twice; give each graph input once`);
+    inputs[name] = await readTensor(read, spec.slice(eq + 1), `--input ${name}`, dtype0);
+  }
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output, inputs });
+  if (o.wrt === 'input' && model.input.elem !== 'float') {
+    bad(`--wrt input: the model input '${model.input.name}' is ${model.input.elem === 'int' ? 'integer (indices such as token ids)' : model.input.elem}, and there is no derivative with respect to it; differentiate with respect to the parameters (drop --wrt input)`);
+  }
   const dtype: DType = o.f64 ? 'float64' : 'float32';
   const loss = LOSS_NAMES[o.loss!]!;
-  const x = await readTensor(read, o.x!, '--x', dtype);
-  const y = loss === 'mean_output' ? undefined : await readTensor(read, o.y!, '--y', dtype);
+  // Kept on the JS side (host arrays), so that with --batch-size only one batch is in wasm.
+  const x = await readHost(read, o.x!, '--x', dtype);
+  const y = loss === 'mean_output' ? undefined : await readHost(read, o.y!, '--y', dtype);
+  const n = x.shape[0] ?? 1;
+  if (o.wrt === 'input' && o.batchSize !== undefined && o.batchSize < n) {
+    bad(`--wrt input differentiates with respect to all of --x (${n} samples) at once, so it cannot be split into batches of ${o.batchSize}; drop --batch-size (or make it ≥ ${n})`);
+  }
   const params = model.init({ dtype });
   const k = params.findIndex((v) => !Number.isFinite(v));
   if (k >= 0) {
     const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
     bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
   }
-  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize });
   let value: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.
@@ -215,20 +266,41 @@ async function denseSummary(what: string, m: Float32Array | Float64Array, n: num
   return out;
 }
 
-/** `hessian info MODEL.onnx` */
+/**
+ * `hessian info MODEL.onnx`: inputs, outputs, parameters (P), buffers and constants, op types,
+ * every unsupported op at once (type, nodes, why, with the opset), and the nodes that use batch
+ * statistics. A model with unsupported ops is described too (`supported: false`).
+ */
 export async function info(read: ReadFile, modelPath: string): Promise<Result> {
   await init();
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { inspect: true });
   return {
     json: {
       inputs: model.inputs,
       outputs: model.outputs,
       parameters: model.blocks.map((b) => ({ name: b.name, shape: b.shape })),
       params: model.size,
+      buffers: model.constants.filter((c) => c.role === 'buffer').map((c) => ({ name: c.name, shape: c.shape })),
+      constants: model.constants.filter((c) => c.role === 'constant').map((c) => ({ name: c.name, shape: c.shape })),
       opset: model.opset,
       op_types: model.opTypes,
+      supported: model.unsupported.length === 0,
+      unsupported: model.unsupported.map((u) => ({ op: u.op, nodes: u.nodes, why: u.why, opset: model.opset })),
+      batch_statistics: model.batchStatistics,
     },
   };
+}
+
+/**
+ * The warning for curvatures that assume per-sample loss terms (GGN, Fisher) on a model whose
+ * BatchNorm normalizes with batch statistics (a training-mode export), or none.
+ */
+function batchStatisticsWarning(model: OnnxModel, matrix: string): string[] {
+  if (!model.batchStatistics.length || matrix === 'hessian') return [];
+  const nodes = model.batchStatistics.map((n) => `'${n}'`).join(', ');
+  return [
+    `the model normalizes with batch statistics (training-mode BatchNormalization: ${nodes}), so the samples of a batch are coupled and the per-sample assumptions of the ${MATRIX_NAMES[matrix as Matrix] ?? matrix} do not hold (it is computed as defined on the batch's output, but is not a sum of per-sample terms); export the model in eval mode (model.eval(), training=TrainingMode.EVAL) for the usual ${MATRIX_NAMES[matrix as Matrix] ?? matrix}`,
+  ];
 }
 
 /** loss | grad | hvp | hessian | ggn | diag | spectrum */
@@ -244,7 +316,8 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
-    const base = { loss, params: model.size };
+    const warnings = batchStatisticsWarning(model, command === 'ggn' ? 'ggn' : command === 'loss' || command === 'grad' || command === 'hessian' ? 'hessian' : matrixOf(command, o));
+    const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize, ...(warnings.length ? { warnings } : {}) };
     const n = obj.size;
     switch (command) {
       case 'loss':

@@ -128,3 +128,37 @@ impl RawKfac {
         self.per_layer(&v, |i, s| inv[i].apply(s))
     }
 }
+
+/// Batching (ts/objective.ts with `batchSize`; kept in its own block): the factors of a dataset
+/// accumulated from those of its batches. Each batch's factors are those of its own mean loss, so
+/// with weights wᵢ = Bᵢ/N both combine linearly: Σᵢ wᵢ·Aᵢ = (1/N) Σₙ āₙāₙᵀ (A is a mean over
+/// samples) and Σᵢ wᵢ·Bᵢ = the full data's B (B is a sum whose backpropagated g carry the mean
+/// loss's 1/√Bᵢ, so Bᵢ = (1/Bᵢ)·Σₙ∈ᵢ (per-sample terms)).
+#[wasm_bindgen]
+impl RawKfac {
+    /// A ← w·A and B ← w·B in every layer (the first batch's weight).
+    pub fn scale(&mut self, weight: f64) {
+        for k in &mut self.factors {
+            k.a.iter_mut().chain(k.b.iter_mut()).for_each(|x| *x *= weight);
+        }
+        self.inverse = None;
+    }
+    /// A ← A + w·A_other and B ← B + w·B_other in every layer; `other` must come from the same
+    /// model (same layers and factor sizes), else INVALID_ARGUMENT and nothing changes.
+    #[wasm_bindgen(js_name = addScaled)]
+    pub fn add_scaled(&mut self, other: &RawKfac, weight: f64) -> JsResult<()> {
+        let same = self.factors.len() == other.factors.len()
+            && self.factors.iter().zip(&other.factors).all(|(s, o)| {
+                (s.layer, s.d_in, s.d_out, s.has_bias, s.weight_offset) == (o.layer, o.d_in, o.d_out, o.has_bias, o.weight_offset) && s.a.len() == o.a.len() && s.b.len() == o.b.len()
+            });
+        if !same {
+            return Err(js_error(Error::invalid("K-FAC addScaled: the two sets of factors are of different layers (not the same model)")));
+        }
+        for (s, o) in self.factors.iter_mut().zip(&other.factors) {
+            s.a.iter_mut().zip(&o.a).for_each(|(x, &y)| *x += weight * y);
+            s.b.iter_mut().zip(&o.b).for_each(|(x, &y)| *x += weight * y);
+        }
+        self.inverse = None;
+        Ok(())
+    }
+}

@@ -7,6 +7,7 @@ use super::gauss_newton::LossKind;
 use super::op::{axis as norm_axis, Op};
 use super::program::{LayerKind, LayerRecord, Program};
 use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::ConvAttrs;
 
 impl Program {
     /// A constant of `shape` (captured tensors and numbers while tracing).
@@ -34,8 +35,8 @@ impl Program {
     pub fn matmul(&mut self, a: usize, b: usize, ta: bool, tb: bool) -> Result<usize> {
         self.push(Op::MatMul { ta, tb }, &[a, b], None)
     }
-    pub fn conv2d(&mut self, x: usize, w: usize, stride: (usize, usize), padding: (usize, usize)) -> Result<usize> {
-        self.push(Op::Conv2d { stride, padding }, &[x, w], None)
+    pub fn conv2d(&mut self, x: usize, w: usize, attrs: ConvAttrs) -> Result<usize> {
+        self.push(Op::Conv2d(attrs), &[x, w], None)
     }
     pub fn reshape(&mut self, x: usize, shape: &[usize]) -> Result<usize> {
         self.push(Op::Reshape, &[x], Some(shape))
@@ -223,7 +224,7 @@ impl Program {
             } {
                 let blocks: Vec<(usize, usize)> = self.param_blocks().into_iter().filter(|(off, _)| *off >= n_params).map(|(off, s)| (off, s.iter().product())).collect();
                 let conv = match *layer {
-                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, stride, padding)),
+                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, crate::kernels::ConvAttrs::symmetric(stride, padding))),
                     _ => None,
                 };
                 self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied(), conv });
@@ -297,7 +298,7 @@ impl Layer {
             }
             Layer::Conv2d { inputs, outputs, kernel, stride, padding, bias } => {
                 let w = p.param(&[outputs, inputs, kernel.0, kernel.1])?;
-                let y = p.conv2d(x, w, stride, padding)?;
+                let y = p.conv2d(x, w, ConvAttrs::symmetric(stride, padding))?;
                 if !bias {
                     return Ok(y);
                 }

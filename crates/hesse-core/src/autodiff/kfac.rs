@@ -30,11 +30,10 @@
 
 use super::dual::Scalar;
 use super::gauss_newton::LossKind;
-use super::op::conv_geometry;
 use super::program::{LayerKind, Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::im2col;
-use crate::kernels::Isa;
+use crate::kernels::{Conv2d, Isa};
 use crate::linalg::Rng;
 use crate::mem::{product, try_map, try_vec, try_zeros};
 use crate::shape::numel;
@@ -199,9 +198,9 @@ impl Program {
             // position of a conv), and the layout of s's gradients [K, …]: `positions` values of
             // one output channel are `stride` apart (conv2d: [K, N, O, T]; linear: [K, M, out]).
             let (patches, positions) = match (l.kind, l.conv) {
-                (LayerKind::Conv2d, Some((kernel, stride, padding))) => {
+                (LayerKind::Conv2d, Some((kernel, attrs))) => {
                     let (xs, ss) = (&a_val.shape, &s_val.shape);
-                    let g = conv_geometry(xs, &[d_out, xs[1], kernel.0, kernel.1], stride, padding)?;
+                    let g = Conv2d::new(xs, &[d_out, xs[1], kernel.0, kernel.1], attrs)?;
                     let t = ss[2] * ss[3];
                     let img = g.c * g.h * g.w;
                     let mut col = try_zeros::<T>(product("K-FAC patches (C·KH·KW × positions)", &[d_in_raw, t])?, "K-FAC patches")?;

@@ -20,7 +20,8 @@
 //! whole gradient. Parameter blocks no pattern claims (layer norm's affine, embeddings, shared
 //! or recurrent weights, grouped convs, …) are reported in `uncovered`, never dropped silently.
 
-use super::op::{conv_geometry, Op};
+use super::op::Op;
+use crate::kernels::{Conv2d, ConvAttrs};
 use super::program::{LayerKind, Program};
 use crate::error::{Error, Result};
 use crate::shape::numel;
@@ -44,8 +45,8 @@ pub struct KfacLayer {
     /// Inputs per row (in, or C·KH·KW for conv2d), without the bias's 1.
     pub d_in: usize,
     pub d_out: usize,
-    /// Conv2d: (kernel, stride, padding).
-    pub conv: Option<((usize, usize), (usize, usize), (usize, usize))>,
+    /// Conv2d: kernel and attributes (groups 1: a grouped conv's weight is block-sparse, no single A ⊗ B).
+    pub conv: Option<((usize, usize), ConvAttrs)>,
 }
 
 /// The layers K-FAC covers, and the parameter blocks (offset, size) it does not.
@@ -150,14 +151,14 @@ impl Program {
                     }
                     layers.push(KfacLayer { index: 0, kind: LayerKind::Linear, input: x, output: out, weight: block(w), weight_transposed, bias: bias.map(|(_, p)| block(p)), d_in, d_out, conv: None });
                 }
-                Op::Conv2d { stride, padding, .. } => {
+                Op::Conv2d(attrs) if attrs.groups == 1 => {
                     let (x, w) = (node.ins[0], node.ins[1]);
                     let (xs, ws) = (&nodes[x].shape, &nodes[w].shape);
                     if !is_param(w) || uses[w] != 1 || ws.len() != 4 || xs.len() != 4 || xs[1] != ws[1] {
                         continue;
                     }
                     // The output must be that of this geometry (a dilated conv's is smaller).
-                    let Ok(g) = conv_geometry(xs, ws, *stride, *padding) else { continue };
+                    let Ok(g) = Conv2d::new(xs, ws, *attrs) else { continue };
                     let (oh, ow) = g.out_hw();
                     if node.shape != [g.n, g.o, oh, ow] {
                         continue;
@@ -165,7 +166,7 @@ impl Program {
                     let bias = bias_add(m, 1, ws[0]);
                     let out = bias.map_or(m, |(add, _)| add);
                     let d_in = ws[1] * ws[2] * ws[3];
-                    layers.push(KfacLayer { index: 0, kind: LayerKind::Conv2d, input: x, output: out, weight: block(w), weight_transposed: false, bias: bias.map(|(_, p)| block(p)), d_in, d_out: ws[0], conv: Some(((ws[2], ws[3]), *stride, *padding)) });
+                    layers.push(KfacLayer { index: 0, kind: LayerKind::Conv2d, input: x, output: out, weight: block(w), weight_transposed: false, bias: bias.map(|(_, p)| block(p)), d_in, d_out: ws[0], conv: Some(((ws[2], ws[3]), *attrs)) });
                 }
                 _ => {}
             }
