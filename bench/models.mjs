@@ -6,7 +6,7 @@
 // but every hesse result is compared with PyTorch's float64 reference before it is timed, and a
 // mismatch is printed in the table instead of a time.
 //
-//   npm run build && node bench/models.mjs [resnet20 resnet20_bn transformer] [--tol 1e-3] [--max-iter 100]
+//   npm run build && node bench/models.mjs [control resnet20 resnet20_bn transformer] [--tol 1e-3] [--max-iter 100] [--lanczos-budget 240]
 //
 // The peer writes bench/.out/<model>/ (ONNX file, data, direction v, float64 references, element
 // map between ONNX initializers and torch parameters); see torch_models.py's docstring.
@@ -39,6 +39,8 @@ const opt = (name, dflt) => {
 };
 const TOL = opt('--tol', 1e-3);
 const MAX_ITER = opt('--max-iter', 100);
+/** Wall-clock budget of one Lanczos run: maxIter is lowered to fit it at the measured HVP time (then it may stop unconverged, and says so). */
+const LANCZOS_BUDGET_MS = opt('--lanczos-budget', 240) * 1000;
 const names = args.length ? args : ALL;
 for (const n of names) if (!ALL.includes(n)) throw new Error(`unknown model ${n}; one of ${ALL.join(', ')}`);
 
@@ -170,7 +172,8 @@ for (const name of names) {
     r.ggnvp = time(() => obj.ggnvp(v), samples);
     const op = obj.operator('hessian');
     const t0 = performance.now();
-    const eig = h.eigenvalues(op, K, { tol: TOL, maxIter: MAX_ITER, seed: 0 });
+    r.maxIter = Math.max(2 * K, Math.min(MAX_ITER, Math.floor(LANCZOS_BUDGET_MS / r.hvp)));
+    const eig = h.eigenvalues(op, K, { tol: TOL, maxIter: r.maxIter, seed: 0 });
     r.lanczos = performance.now() - t0;
     r.eig = eig;
     delete r.stage;
@@ -198,7 +201,7 @@ const ratio = (a, b) => (a !== undefined && b !== undefined ? `${(a / b).toFixed
 console.log(`hesse ${h.wasmVariant()} (f32, one thread, loadOnnx) vs ${torch ? `PyTorch ${torch.torch} (f32, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1)` : `PyTorch: not run (${timed.error ?? 'no model ran'})`}; Node ${process.version}`);
 console.log(`CPU: ${cpus()[0]?.model?.trim() ?? '?'}, ${cpus().length} logical cores, load average ${f(load0, 2)} → ${f(load1, 2)} (other load slows every column)`);
 console.log(`simd128 ceiling in this run: ${f(ceil, 1)} GFLOP/s (${ceil0.n} chains; before ${f(ceil0.gflops, 1)}, after ${f(ceil1.gflops, 1)})`);
-console.log(`Lanczos: hesse eigenvalues(op, ${K}, { tol: ${TOL}, maxIter: ${MAX_ITER} }); PyTorch: the same number of Lanczos steps (full reorthogonalization), its faster HVP route\n`);
+console.log(`Lanczos: hesse eigenvalues(op, ${K}, { tol: ${TOL}, maxIter: ${MAX_ITER} }) (maxIter lowered to fit ${LANCZOS_BUDGET_MS / 1000} s at the measured HVP time: ${names.filter((n) => res[n].maxIter < MAX_ITER).map((n) => `${n} ${res[n].maxIter}`).join(', ') || 'none'}); PyTorch: the same number of Lanczos steps (full reorthogonalization), its faster HVP route\n`);
 for (const n of names) {
   const r = res[n];
   const m = r.meta;
