@@ -6,7 +6,7 @@
 // but every hesse result is compared with PyTorch's float64 reference before it is timed, and a
 // mismatch is printed in the table instead of a time.
 //
-//   npm run build && node bench/models.mjs [control resnet20 resnet20_bn transformer] [--tol 1e-3] [--max-iter 100] [--lanczos-budget 240]
+//   npm run build && node bench/models.mjs [control resnet20 resnet20_bn transformer transformer_float] [--tol 1e-3] [--max-iter 100] [--lanczos-budget 240]
 //
 // The peer writes bench/.out/<model>/ (ONNX file, data, direction v, float64 references, element
 // map between ONNX initializers and torch parameters); see torch_models.py's docstring.
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import * as h from '../dist/index.js';
 
-const ALL = ['control', 'resnet20', 'resnet20_bn', 'transformer'];
+const ALL = ['control', 'resnet20', 'resnet20_bn', 'transformer', 'transformer_float'];
 const OUT = fileURLToPath(new URL('./.out/', import.meta.url));
 const PEER = fileURLToPath(new URL('./peers/torch_models.py', import.meta.url));
 const PYTHONS = ['/usr/bin/python3', 'python3'];

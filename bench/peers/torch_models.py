@@ -156,10 +156,21 @@ def resnet(n, fold):
     return make
 
 
-def transformer():
+class FloatTransformer(TokenTransformer):
+    """The same encoder on float features [N, T, fin]: a Linear projection in place of the embedding."""
+
+    def __init__(self, fin, T, d, heads, ff, layers, classes):
+        super().__init__(1, T, d, heads, ff, layers, classes)
+        self.embed = nn.Linear(fin, d)
+
+
+def transformer(tokens=True):
     torch.manual_seed(0)
     N, T, vocab = 32, 32, 100
-    m = TokenTransformer(vocab, T, d=64, heads=4, ff=256, layers=2, classes=10).eval()
+    if tokens:
+        m = TokenTransformer(vocab, T, d=64, heads=4, ff=256, layers=2, classes=10).eval()
+    else:
+        m = FloatTransformer(16, T, d=64, heads=4, ff=256, layers=2, classes=10).eval()
     # nn.TransformerEncoder deep-copies one layer, and LayerNorm starts at ones/zeros: the exporter
     # would merge equal initializers into one (a shared parameter). Trained weights differ; so here.
     with torch.no_grad():
@@ -170,7 +181,7 @@ def transformer():
                 p.normal_(0, 0.02)
             else:
                 p.normal_(0, 1 / math.sqrt(p.shape[1]))
-    x = torch.randint(0, vocab, (N, T))
+    x = torch.randint(0, vocab, (N, T)) if tokens else torch.randn(N, T, 16)
     y = torch.randint(0, 10, (N,))
     return m, x, y
 
@@ -191,6 +202,8 @@ MODELS = {
                         desc="the same ResNet-20 with BatchNorm kept (eval semantics: running statistics are buffers, BN weight/bias parameters; exported with TrainingMode.PRESERVE)"),
     "transformer": dict(make=transformer, mode="EVAL",
                         desc="token ids [32, 32] (vocab 100), embedding + learned positions, 2 post-norm TransformerEncoderLayers (d = 64, 4 heads, ff 256, ReLU), mean over positions, FC 10, CE"),
+    "transformer_float": dict(make=lambda: transformer(False), mode="EVAL",
+                              desc="the same encoder on float features [32, 32, 16]: Linear(16, 64) in place of the embedding (no integer input)"),
 }
 
 
