@@ -21,6 +21,7 @@ export {
 } from './transforms.js';
 export * as nn from './nn.js';
 export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions, type Progress } from './objective.js';
+export type { HostArray } from './batches.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
   eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh, eigvalsh, cholesky,
@@ -33,7 +34,7 @@ export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type Hessia
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from './laplace.js';
-export { Kfac, type KfacLayer } from './kfac.js';
+export { Kfac, type KfacLayer, type KfacUncovered } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
 export { type Model, type ParamBlock } from './nn.js';
 export * as npy from './io/npy.js';

@@ -77,7 +77,7 @@ export class Laplace {
       G = obj.gaussNewton('dense');
     }
     const d = this.size;
-    const n = obj.batchSize;
+    const n = obj.samples; // N over all batches: Laplace's N·G is the summed log-likelihood's
     this.precision = Float64Array.from(G, (v) => n * v);
     for (let i = 0; i < d; i++) this.precision[i * d + i]! += tau;
     const { values, vectors } = eigh(this.precision, d);

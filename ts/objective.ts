@@ -3,6 +3,11 @@
  * gradient, Hessian-vector products and the Hessian all reuse it. Data are staged in wasm once;
  * each call copies only the parameters (and directions) it is given.
  *
+ * With `batchSize` B < N the data stay on the JS side and the objective is the exact mean over
+ * all N samples, accumulated batch by batch (ts/batches.ts): one compiled program per distinct
+ * batch size (B, and the short last batch), each batch staged in turn and its results weighted
+ * Bᵢ/N. Batching is this orchestration layer only; each per-batch call is the unbatched one.
+ *
  * The objective is generic in its dtype D (that of x and y): a float64 objective's loss, gradient
  * and products are Float64Array, a float32 one's Float32Array. Directions and points may be given
  * in either precision and are converted to D.
@@ -13,25 +18,39 @@ import type { Tensor, DType, TypedArrayOf } from './tensor.js';
 import { Graph, traced } from './trace.js';
 import { u32, type NativeOperator, type Vector } from './curvature.js';
 import { Kfac } from './kfac.js';
+import { batchSeed, hostOf, plan, rowsOf, WeightedSum, type Batch, type Host, type HostArray } from './batches.js';
+import { core } from './runtime.js';
+import type { RawKfac } from './wasm/hesse.js';
 import { denseFromProducts } from './transforms.js';
 import * as check from './validate.js';
 
-/** The batch an objective is built on: inputs x [N, …] and targets y (omitted for 'mean_output'), one dtype. */
+/**
+ * The data an objective is built on: inputs x [N, …] and targets y (omitted for 'mean_output'),
+ * one dtype; each a Tensor or a {@link HostArray} `{ data, shape }` kept on the JS side (with
+ * `batchSize`, only one batch at a time is then in wasm).
+ */
 export interface ObjectiveData<D extends DType = DType> {
-  /** Inputs, batch first: [N, …]. */
-  x: Tensor<D>;
-  /** Targets: class indices [N] (as numbers) for cross-entropy, else shaped like the output; x's dtype (D is inferred from x). */
-  y?: Tensor<NoInfer<D>>;
+  /** Inputs, samples first: [N, …]. */
+  x: Tensor<D> | HostArray<D>;
+  /**
+   * Targets: class indices (as numbers) for cross-entropy, [N] for an output [N, C], [N, d1, …]
+   * for [N, C, d1, …] (PyTorch's class axis 1) or for [N, d1, …, C] (classes last, e.g.
+   * per-token logits [N, T, C]); else shaped like the output. x's dtype (D is inferred from x).
+   */
+  y?: Tensor<NoInfer<D>> | HostArray<NoInfer<D>>;
 }
 
 /**
  * A curvature matrix of the objective: the Hessian H; the generalized Gauss–Newton
  * G = Jᵀ Hℓ J (J the Jacobian of the network output, Hℓ the loss Hessian in output space; PSD for
  * MSE, cross-entropy and BCE, where it equals the Fisher); the empirical Fisher
- * (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
+ * (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ from per-sample gradients with the true labels; the Monte Carlo Fisher, with
  * `samples` (an integer ≥ 1) labels per sample drawn from the model's predictive distribution (an
- * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0). Anything else is an
- * INVALID_ARGUMENT error.
+ * unbiased estimate of G; reproducible by `seed`, an integer ≥ 0, default 0; with `batchSize`
+ * B < N each batch draws from its own seed, so the estimate depends on B). Anything else is an
+ * INVALID_ARGUMENT error. A sample, for the Fisher and Monte Carlo, is a position of the output:
+ * a row of [N, C]; each of the N·T rows of per-token logits [N, T, C] (or [N, C, T]) and of an
+ * MSE output [N, T, D] (curvlinops' convention; ARCHITECTURE.md, "A sample").
  */
 export type Curvature = 'hessian' | 'ggn' | 'fisher' | { mcFisher: { samples: number; seed?: number } };
 /** Losses (PyTorch's mean reductions); 'ce' and 'bce' are aliases; 'mean_output' is the mean of the model's output, with no targets. */
@@ -58,6 +77,21 @@ export interface ObjectiveOptions {
   wrt?: 'params' | 'input';
   /** Check parameters, data and directions for NaN/±∞ and throw instead of propagating them (default false). */
   checkFinite?: boolean;
+  /**
+   * Samples per batch B, an integer ≥ 1 (default N: one batch). With B < N every quantity is
+   * still the exact mean over all N samples, accumulated batch by batch (weights Bᵢ/N; the last
+   * batch may be short), with the intermediates of one batch in wasm at a time. Monte Carlo
+   * draws (`mcFisher`, `monteCarlo`, K-FAC 'mc') are seeded per batch, so they depend on B.
+   * B ≥ N is one batch. Not with wrt 'input' (which differentiates all of x at once) unless B ≥ N.
+   */
+  batchSize?: number;
+  /**
+   * Cross-entropy only: the class axis of the model's output (NumPy-style, negative from the end;
+   * not the batch axis 0). Default: inferred from the shapes, 1 for [N, C, d1, …] with labels
+   * [N, d1, …] (PyTorch's), the last for [N, d1, …, C]; needed only where both fit ([N, K, K]
+   * with labels [N, K] is refused as ambiguous without it).
+   */
+  classAxis?: number;
 }
 
 /** Options of the dense curvature matrices ({@link Objective.dense}, `hessian`, `ggn`). */
@@ -95,6 +129,15 @@ export interface KfacOptions {
 /** Progress of a long computation: `done` of `total` units of the phase named `phase`. */
 export type Progress = (done: number, total: number, phase: string) => void;
 
+/** One compiled program, for batches of one size: the loss at node `out`, the network output at `f`. */
+interface BatchProgram {
+  graph: Graph;
+  out: number;
+  f: number;
+  /** The index of the batch whose data are staged in it (−1: none, or x replaced by a point). */
+  staged: number;
+}
+
 /** What a dense build is called in progress reports, by wasm curvature name. */
 const DENSE_NAMES: Record<string, string> = { hessian: 'Hessian (HVPs)', ggn: 'GGN (GGN products)', fisher: 'Fisher (Fisher products)', 'mc-fisher': 'Monte Carlo Fisher (products)' };
 
@@ -114,23 +157,29 @@ export class Objective<D extends DType = DType> implements Disposable {
   readonly dtype: D;
   /** Length of the variable: P for wrt 'params', x.size for wrt 'input'. */
   readonly size: number;
+  /** The program of the first (full-size) batch; `#programs` has one per distinct batch size. */
   readonly #graph: Graph;
-  readonly #out: number;
   readonly #loss: LossKind;
-  /** Node of the network output f(x; θ), where Gauss–Newton curvature splits J and Hℓ. */
+  /** Node of the network output f(x; θ) in `#graph`, where Gauss–Newton curvature splits J and Hℓ. */
   readonly #f: number;
+  readonly #programs = new Map<number, BatchProgram>();
+  readonly #batches: readonly Batch[];
   readonly #wrt: number;
   readonly #check: boolean;
+  /** Cross-entropy's class axis as the user gave it (checked against the output's rank when built). */
+  readonly #classAxis: number | undefined;
   readonly #xShape: readonly number[];
   readonly #yShape: readonly number[] | undefined;
-  #x!: TypedArrayOf<D>;
+  #x!: Host;
+  #y: Host | undefined;
   #params!: TypedArrayOf<D>;
 
   /**
    * Compiles the objective (see {@link objective}).
    * @throws HesseError INVALID_ARGUMENT for an unknown loss or option, targets given to (or missing
-   *   from) a loss; DTYPE_MISMATCH if x and y differ in dtype; SHAPE_MISMATCH if their batch sizes
-   *   differ or the model does not fit x; LENGTH_MISMATCH for `params` not P long.
+   *   from) a loss, a bad batchSize, or wrt 'input' with batchSize < N; DTYPE_MISMATCH if x and y
+   *   differ in dtype; SHAPE_MISMATCH if their sample counts differ or the model does not fit x
+   *   (or a batch of it: a model whose batch dimension is fixed); LENGTH_MISMATCH for `params` not P long.
    */
   constructor(
     /** The model whose parameters θ the objective differentiates. */
@@ -139,40 +188,127 @@ export class Objective<D extends DType = DType> implements Disposable {
     data: ObjectiveData<D>,
     options: ObjectiveOptions = {},
   ) {
-    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite']);
+    const opts = check.options(options, 'objective', ['params', 'seed', 'wrt', 'checkFinite', 'batchSize', 'classAxis']);
     const kind = LOSSES[check.oneOf(loss, 'objective: loss', LOSS_NAMES)];
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
-    const { x, y } = data;
+    this.#classAxis = opts.classAxis;
+    const x = hostOf(data.x, 'objective: x');
+    const y = data.y === undefined ? undefined : hostOf(data.y, 'objective: y');
     if (kind === 'mean_output' ? y !== undefined : y === undefined) {
       throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
     }
     if (y && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (opts.classAxis !== undefined && kind !== 'cross_entropy') throw new HesseError('INVALID_ARGUMENT', `objective: classAxis applies to cross-entropy, not to the ${kind} loss`);
     if (y && x.shape[0] !== y.shape[0]) {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
     }
-    this.dtype = x.dtype;
+    const n = x.shape[0] ?? 1;
+    const batchSize = opts.batchSize === undefined ? n : check.integer(opts.batchSize, 'objective: batchSize', 1);
+    if (wrt === 'input' && batchSize < n) {
+      throw new HesseError('INVALID_ARGUMENT', `objective: wrt 'input' differentiates with respect to all of x [${x.shape.join(', ')}] at once, so it cannot be split into batches of ${batchSize} of the N = ${n} samples; omit batchSize (or make it ≥ N), or use wrt 'params'`);
+    }
+    this.#batches = plan(n, batchSize);
+    this.dtype = x.dtype as D;
     this.#loss = kind;
     this.#xShape = x.shape;
     this.#yShape = y?.shape;
     this.#wrt = wrt === 'input' ? 0 : -1;
     this.#check = check.flag(opts.checkFinite, 'objective: checkFinite');
-    this.size = wrt === 'input' ? x.size : model.size;
+    this.size = wrt === 'input' ? x.data.length : model.size;
     this.params = opts.params ?? model.init({ seed, dtype: this.dtype });
-    this.#graph = new Graph(this.dtype);
     try {
-      const xs = this.#graph.input(x.shape);
-      const f = model.build(xs);
-      this.#f = f.id;
-      this.#out = (y ? traced.loss(this.#graph, kind as Exclude<LossKind, 'mean_output'>, f, this.#graph.input(y.shape)) : traced.reduce(f, 'mean', undefined, false)).id;
-      if (this.#graph.raw.nParams() !== model.size) {
-        throw new Error(`internal: the program has ${this.#graph.raw.nParams()} parameters, the model lists ${model.size}`);
+      for (const b of this.#batches) {
+        if (!this.#programs.has(b.rows)) this.#programs.set(b.rows, this.#compile(b.rows, x.shape, y?.shape, n, batchSize));
       }
       this.setData(data);
     } catch (e) {
-      this.#graph.dispose();
+      this.dispose();
       throw e;
     }
+    const first = this.#programs.get(this.#batches[0]!.rows)!;
+    this.#graph = first.graph;
+    this.#f = first.f;
+  }
+
+  /**
+   * The program for batches of `batchRows` samples (x [batchRows, …], y [batchRows, …]). When that is not all N
+   * samples, an error building it (a model whose batch dimension is fixed) says which batch size.
+   */
+  #compile(batchRows: number, xShape: readonly number[], yShape: readonly number[] | undefined, n: number, batchSize: number): BatchProgram {
+    const graph = new Graph(this.dtype);
+    try {
+      const f = this.model.build(graph.input([batchRows, ...xShape.slice(1)]));
+      // Curvature splits at the loss's rows [R, C] (one row per position, classes last for
+      // cross-entropy; the output itself for [N, C]): see ARCHITECTURE.md, "a sample".
+      let rows = f.id;
+      let out: number;
+      if (yShape) {
+        const lossKind = this.#loss as Exclude<LossKind, 'mean_output'>;
+        const ys = graph.input([batchRows, ...yShape.slice(1)]);
+        const classAxis = this.#classAxis === undefined ? undefined : check.axis(this.#classAxis, f.shape.length, 'objective: classAxis');
+        let targets: number;
+        [rows, targets] = call(() => graph.raw.lossRows(lossKind, f.id, ys.id, classAxis)) as unknown as [number, number];
+        out = call(() => graph.raw.loss(lossKind, rows, targets));
+      } else {
+        out = traced.reduce(f, 'mean', undefined, false).id;
+      }
+      if (graph.raw.nParams() !== this.model.size) {
+        throw new Error(`internal: the program has ${graph.raw.nParams()} parameters, the model lists ${this.model.size}`);
+      }
+      return { graph, out, f: rows, staged: -1 };
+    } catch (e) {
+      graph.dispose();
+      if (batchRows === n || !(e instanceof HesseError)) throw e;
+      // The model's own message, whole; unless it already speaks of batches, what a failure on
+      // another batch size usually means.
+      const hint = /batch/i.test(e.message) ? '' : '; a model whose batch dimension is fixed (in its input shape, or baked into a constant such as a Reshape target) runs only on batches of that size: use a batch size that it was exported for and that divides N, or export it with a dynamic batch axis';
+      throw new HesseError(e.code, `objective: a batch of ${batchRows} samples (N = ${n} in batches of ${batchSize}${batchRows < batchSize ? ', the last one short' : ''}) does not fit the model: ${e.message}${hint}`);
+    }
+  }
+
+  /**
+   * Runs `fn` on every batch in turn, its data staged in its program (and the parameters
+   * `params` staged there first), and returns Σᵢ (Bᵢ/N)·fn(batch i) elementwise (one batch: its
+   * results as they are). An error in a batch names its samples.
+   */
+  #sum(params: Vector, fn: (p: BatchProgram, b: Batch) => readonly (Float32Array | Float64Array)[]): (Float32Array | Float64Array)[] {
+    if (this.#batches.length === 1) {
+      const p = this.#stage(this.#batches[0]!);
+      call(() => p.graph.raw.setParams(params));
+      return [...fn(p, this.#batches[0]!)];
+    }
+    const acc = new WeightedSum();
+    for (const b of this.#batches) {
+      try {
+        const p = this.#stage(b);
+        call(() => p.graph.raw.setParams(params));
+        acc.add(fn(p, b), b.weight);
+      } catch (e) {
+        throw e instanceof HesseError ? new HesseError(e.code, `samples ${b.start}–${b.start + b.rows - 1} (batch ${b.index + 1} of ${this.#batches.length}; an index below counts from sample ${b.start}): ${e.message}`) : e;
+      }
+    }
+    return acc.result();
+  }
+
+  /** The program of batch `b`, with its data staged (copied in only when another batch was there). */
+  #stage(b: Batch): BatchProgram {
+    const p = this.#programs.get(b.rows)!;
+    if (p.staged !== b.index) {
+      p.staged = -1; // until both are in: never half a batch
+      call(() => p.graph.raw.setInput(0, rowsOf(this.#x, b.start, b.rows)));
+      if (this.#y) call(() => p.graph.raw.setInput(1, rowsOf(this.#y!, b.start, b.rows)));
+      p.staged = b.index;
+    }
+    return p;
+  }
+
+  /** The wasm curvature name for batch `b`: Monte Carlo draws get the batch's own seed ({@link batchSeed}). */
+  #batchCurvature(name: string, b: Batch): string {
+    if (b.index === 0 || !name.startsWith('mc-fisher:')) return name;
+    const parts = name.split(':');
+    parts[3] = String(batchSeed(Number(parts[3]), b.index));
+    return parts.join(':');
   }
 
   /**
@@ -189,34 +325,41 @@ export class Objective<D extends DType = DType> implements Disposable {
   }
 
   /**
-   * Replaces the batch (same shapes and dtype as the one the objective was built with).
-   * @throws HesseError SHAPE_MISMATCH for other shapes, DTYPE_MISMATCH for another dtype; the old batch then stays.
+   * Replaces the data (same shapes and dtype as those the objective was built with).
+   * @throws HesseError SHAPE_MISMATCH for other shapes, DTYPE_MISMATCH for another dtype; the old data then stay.
    */
   setData(data: ObjectiveData<D>): void {
+    // Copy both out first (a disposed tensor throws here), then check, then stage: never half a batch.
+    const x = hostOf(data.x, 'setData: x');
+    const y = data.y === undefined ? undefined : hostOf(data.y, 'setData: y');
     const same = (a: readonly number[] | undefined, b: readonly number[] | undefined) => a === b || (!!a && !!b && a.length === b.length && a.every((d, i) => d === b[i]));
     const fmt = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'none');
-    if (!same(data.x.shape, this.#xShape) || !same(data.y?.shape, this.#yShape)) {
-      throw new HesseError('SHAPE_MISMATCH', `setData: expected x ${fmt(this.#xShape)} and y ${fmt(this.#yShape)}, got ${fmt(data.x.shape)} and ${fmt(data.y?.shape)}`);
+    if (!same(x.shape, this.#xShape) || !same(y?.shape, this.#yShape)) {
+      throw new HesseError('SHAPE_MISMATCH', `setData: expected x ${fmt(this.#xShape)} and y ${fmt(this.#yShape)}, got ${fmt(x.shape)} and ${fmt(y?.shape)}`);
     }
-    for (const [name, t] of [['x', data.x], ['y', data.y]] as const) {
+    for (const [name, t] of [['x', x], ['y', y]] as const) {
       if (t && t.dtype !== this.dtype) throw new HesseError('DTYPE_MISMATCH', `setData: ${name} is ${t.dtype} but this objective is ${this.dtype}`);
     }
-    // Copy both out first (a disposed tensor throws here), then stage: never half a batch.
-    const xs = data.x.toArray() as TypedArrayOf<D>;
-    const ys = data.y?.toArray();
-    call(() => this.#graph.raw.setInput(0, xs));
-    if (ys) call(() => this.#graph.raw.setInput(1, ys));
-    this.#x = xs;
+    this.#x = x;
+    this.#y = y;
+    for (const p of this.#programs.values()) p.staged = -1;
+    // One batch: staged now, as before (later calls copy only parameters and directions).
+    if (this.#batches.length === 1) this.#stage(this.#batches[0]!);
   }
 
-  /** N, the batch size (axis 0 of x). */
-  get batchSize(): number {
+  /** N, the number of samples (axis 0 of x), over all batches. */
+  get samples(): number {
     return this.#xShape[0] ?? 1;
+  }
+
+  /** B, the samples per batch: `batchSize` as given, at most N (N when not given). */
+  get batchSize(): number {
+    return this.#batches[0]!.rows;
   }
 
   /** The current value of the variable: the parameters (length P), or x (length x.size) for wrt 'input'. */
   point(): TypedArrayOf<D> {
-    return this.#wrt < 0 ? this.params : this.#x;
+    return (this.#wrt < 0 ? this.params : this.#x.data) as TypedArrayOf<D>;
   }
 
   /** `v` checked to have `n` values and converted to D (no copy when it already is D). */
@@ -231,12 +374,18 @@ export class Objective<D extends DType = DType> implements Disposable {
    * [value, value tangents, gradient, gradient tangents] to copy back (bits 1, 2, 4, 8).
    */
   #run(at: Vector | undefined, tangents: TypedArrayOf<D> | undefined, k: number, backward: boolean, curvature = 'hessian', returns = 15): TypedArrayOf<D>[] {
-    const raw = this.#graph.raw;
     const point = at === undefined ? undefined : this.#vec(at, this.size, this.#wrt < 0 ? 'at (the parameters)' : 'at (the input x)');
-    call(() => raw.setParams(this.#wrt < 0 && point ? point : this.params));
-    if (this.#wrt >= 0) call(() => raw.setInput(0, point ?? this.#x));
     const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
-    return call(() => raw.run(this.#out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, curvature, this.#f, returns)) as unknown as TypedArrayOf<D>[];
+    return this.#sum(this.#wrt < 0 && point ? point : this.params, (p, b) => {
+      const raw = p.graph.raw;
+      if (this.#wrt >= 0 && point) {
+        // wrt 'input' is one batch (checked at construction): x is the variable; a point
+        // replaces the staged x until the next call stages the data again.
+        p.staged = -1;
+        call(() => raw.setInput(0, point));
+      }
+      return call(() => raw.run(p.out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, this.#batchCurvature(curvature, b), p.f, returns)) as unknown as TypedArrayOf<D>[];
+    }) as TypedArrayOf<D>[];
   }
 
   /**
@@ -270,7 +419,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   ggnvp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('ggnvp', 'ggn', v, 1, at);
   }
-  /** F·v for the empirical Fisher (1/N) Σᵢ ∇ℓᵢ ∇ℓᵢᵀ (per-sample gradients with the true labels). v has length P. */
+  /** F·v for the empirical Fisher (1/R) Σᵣ ∇ℓᵣ ∇ℓᵣᵀ (per-position gradients with the true labels: R = N for an [N, C] output, N·T for [N, T, C]; see {@link Curvature}). v has length P. */
   fisherVp(v: Vector, at?: Vector): TypedArrayOf<D> {
     return this.#products('fisherVp', 'fisher', v, 1, at);
   }
@@ -338,7 +487,9 @@ export class Objective<D extends DType = DType> implements Disposable {
    * The explicit Gauss–Newton matrix by the SIMD SYRK G = A·Aᵀ, A = [M₁ᵀ … M_Nᵀ], Mᵢ = LᵢᵀJᵢ
    * (Jᵢ from forward mode, Lᵢ the closed-form factor of the loss Hessian; see ARCHITECTURE.md):
    * `'dense'` [P, P] row-major; `'diagonal'` [P]; `'layers'` the per-layer diagonal blocks
-   * [Pₗ, Pₗ], by layer name (PyTorch's module index). With `monteCarlo`, the unbiased estimate
+   * [Pₗ, Pₗ], by layer name (PyTorch's module index: the part of the block names before the
+   * first '.', adjacent blocks of one name together; a name met again after other blocks is
+   * keyed `<name>@<offset>`). With `monteCarlo`, the unbiased estimate
    * from sampled labels. States its memory need (A is P × N·C) and refuses past `maxBytes`
    * (default 512 MiB). The result is D, or Float64Array with `accumulate: 'f64'`.
    * @throws HesseError INVALID_ARGUMENT for an unknown part or option, or wrt 'input'; OUT_OF_MEMORY past `maxBytes`.
@@ -371,21 +522,30 @@ export class Objective<D extends DType = DType> implements Disposable {
     const shapeF = this.#graph.raw.shape(this.#f);
     const rows = mc ? shapeF[0]! * samples : shapeF.reduce((a, b) => a * b, 1);
     const el = this.dtype === 'float64' || accumulate ? 8 : 4;
+    // A layer is a run of adjacent blocks named `<layer>.…`: a block range must be contiguous,
+    // so a name met again after other blocks (an ONNX file's folded weight placed after the
+    // named parameters) is its own layer, `<layer>@<offset>`, not a range over the blocks between.
     const layers = new Map<string, { offset: number; size: number }>();
+    let last: { name: string; l: { offset: number; size: number } } | undefined;
     for (const b of this.model.blocks) {
       const name = b.name.split('.')[0]!;
-      const l = layers.get(name) ?? { offset: b.offset, size: 0 };
-      l.size += b.size;
-      layers.set(name, l);
+      if (last && last.name === name && last.l.offset + last.l.size === b.offset) {
+        last.l.size += b.size;
+        continue;
+      }
+      const l = { offset: b.offset, size: b.size };
+      layers.set(layers.has(name) ? `${name}@${b.offset}` : name, l);
+      last = { name, l };
     }
     const outBytes = part === 'dense' ? P * P : part === 'diagonal' ? P : [...layers.values()].reduce((s, l) => s + l.size * l.size, 0);
-    const bytes = (P * rows + outBytes) * el;
+    // Batched: one batch's factor and result, plus the float64 running sum.
+    const batched = this.#batches.length > 1;
+    const bytes = (P * rows + outBytes) * el + (batched ? outBytes * 8 : 0);
     if (bytes > limit) {
-      throw new HesseError('OUT_OF_MEMORY', `${what}: P = ${P} and N·C = ${rows} need ${(bytes / MiB).toFixed(1)} MiB (the P × N·C factor plus the result), over the limit of ${(limit / MiB).toFixed(1)} MiB; use ggnvp products, or a smaller batch`);
+      throw new HesseError('OUT_OF_MEMORY', `${what}: P = ${P} and N·C = ${rows}${batched ? ' per batch' : ''} need ${(bytes / MiB).toFixed(1)} MiB (the P × N·C factor plus the result${batched ? ' and its running sum' : ''}), over the limit of ${(limit / MiB).toFixed(1)} MiB; use ggnvp products, or a smaller batch${batched ? 'Size' : ''}`);
     }
-    call(() => this.#graph.raw.setParams(this.params));
     const ranges = part === 'layers' ? [...layers.values()].flatMap((l) => [l.offset, l.size]) : [];
-    const out = call(() => this.#graph.raw.gaussNewton(this.#f, this.#loss, part === 'layers' ? 'blocks' : part, u32(chunk), new Uint32Array(ranges), u32(samples), seed, accumulate)) as Vector;
+    const [out] = this.#sum(this.params, (p, b) => [call(() => p.graph.raw.gaussNewton(p.f, this.#loss, part === 'layers' ? 'blocks' : part, u32(chunk), new Uint32Array(ranges), u32(samples), batchSeed(seed, b.index), accumulate)) as Vector]) as [Vector];
     if (part !== 'layers') return out;
     let off = 0;
     return Object.fromEntries(
@@ -435,8 +595,17 @@ export class Objective<D extends DType = DType> implements Disposable {
         if (this.#wrt >= 0) {
           throw new HesseError('INVALID_ARGUMENT', 'spectral estimators on input derivatives are not supported yet; use the matvec of a plain { size, matvec } operator');
         }
-        call(() => this.#graph.raw.setParams(this.params));
-        return call(() => this.#graph.raw.curvatureOperator(this.#out, name, this.#f));
+        if (this.#batches.length === 1) {
+          const [b] = this.#batches;
+          const p = this.#stage(b!);
+          call(() => p.graph.raw.setParams(this.params));
+          return call(() => p.graph.raw.curvatureOperator(p.out, name, p.f));
+        }
+        // Batched: each product is Σᵢ (Bᵢ/N)·Cᵢ·v over the batches (curvatureProducts), at the
+        // parameters of now. The algorithm runs in wasm and calls back here once per product,
+        // which stages each batch in turn: one batch's data and intermediates in wasm at a time.
+        const at = this.params.slice();
+        return core().RawOperator.fromFunction(this.size, (v: Float64Array) => Float64Array.from(this.curvatureProducts(curvature, v, 1, at)));
       },
     };
   }
@@ -444,7 +613,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   /**
    * K-FAC factors (Martens & Grosse 2015; KFC for conv2d) of the model's linear and conv2d layers
    * at the current parameters: `'exact'` (the loss Hessian's factor, C backward vectors per
-   * sample) or `'mc'` (`samples` labels drawn from the model's predictive distribution, `seed`).
+   * position) or `'mc'` (`samples` labels per position drawn from the model's predictive
+   * distribution, `seed`). The layers are found by pattern in the model's graph (a MatMul/Gemm
+   * or Conv2d by a parameter, with an optional bias add; ONNX imports included); the parameter
+   * blocks no layer covers are listed in the result's `uncovered`.
    * @throws HesseError INVALID_ARGUMENT for an unknown variant or option, wrt 'input', or a model with no linear or conv2d layer.
    */
   kfac(options: KfacOptions = {}): Kfac {
@@ -453,8 +625,29 @@ export class Objective<D extends DType = DType> implements Disposable {
     const samples = check.positive(opts.samples ?? 1, 'kfac: samples');
     const seed = check.seed(opts.seed ?? 0, 'kfac: seed');
     if (this.#wrt >= 0) throw new HesseError('INVALID_ARGUMENT', 'kfac: K-FAC is defined for parameters; this objective differentiates with respect to the input');
-    call(() => this.#graph.raw.setParams(this.params));
-    return new Kfac(call(() => this.#graph.raw.kfac(this.#f, this.#loss, variant, u32(samples), seed)), this.model.size);
+    // Batched: the factors of each batch's mean loss, combined with weights Bᵢ/N (A and B alike;
+    // see RawKfac.addScaled), which are those of the mean over all N samples.
+    const acc: { raw?: RawKfac } = {};
+    try {
+      this.#sum(this.params, (p, b) => {
+        const k = call(() => p.graph.raw.kfac(p.f, this.#loss, variant, u32(samples), batchSeed(seed, b.index)));
+        if (!acc.raw) {
+          acc.raw = k;
+          if (this.#batches.length > 1) k.scale(b.weight);
+        } else {
+          try {
+            call(() => acc.raw!.addScaled(k, b.weight));
+          } finally {
+            k.free();
+          }
+        }
+        return [];
+      });
+    } catch (e) {
+      acc.raw?.free();
+      throw e;
+    }
+    return new Kfac(acc.raw!, this.model.blocks);
   }
 
   /** Named views (no copies) into a flat parameter-shaped vector (params, gradient, HVP), by PyTorch's parameter names. */
@@ -463,7 +656,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   }
   /** Frees the program and its staged data; any later call throws DISPOSED. Idempotent. */
   dispose(): void {
-    this.#graph.dispose();
+    for (const p of this.#programs.values()) p.graph.dispose();
   }
   /** `using obj = objective(…)` disposes it at the end of the scope. */
   [Symbol.dispose](): void {
@@ -472,18 +665,30 @@ export class Objective<D extends DType = DType> implements Disposable {
 }
 
 /**
- * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program.
+ * L(θ) = loss(model(x; θ), y) over float64 host arrays `{ data: Float64Array, shape }` (see the
+ * generic overload): a float64 objective.
+ */
+export function objective(model: Model, loss: LossName, data: { x: HostArray<'float64'>; y?: Tensor<'float64'> | HostArray<'float64'> }, opts?: ObjectiveOptions): Objective<'float64'>;
+/** L(θ) over float32 host arrays `{ data: Float32Array, shape }` (see the generic overload): a float32 objective. */
+export function objective(model: Model, loss: LossName, data: { x: HostArray<'float32'>; y?: Tensor<'float32'> | HostArray<'float32'> }, opts?: ObjectiveOptions): Objective<'float32'>;
+/**
+ * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program (one per batch
+ * size with `batchSize`).
  *
  * @param model an `nn.sequential` or ONNX model.
- * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the batch, y class
- *   indices [N]), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
- * @param data x [N, …] and y, of one dtype D: the objective's dtype.
+ * @param loss 'mse' (mean over all elements), 'cross_entropy' / 'ce' (mean over the positions, y
+ *   class indices: [N] for [N, C] logits, [N, d1, …] for [N, C, d1, …] or [N, d1, …, C]; see
+ *   `classAxis`), 'bce_with_logits' / 'bce' (mean over all elements), or 'mean_output' (no y).
+ * @param data x [N, …] and y, of one dtype D: the objective's dtype; Tensors or host arrays.
  * @example
  * const obj = objective(model, 'cross_entropy', { x, y }, { seed: 0 });
  * const g = obj.grad();           // Float64Array for float64 data
  * const hv = obj.hvp(g);          // H·g
+ * // All N samples, 256 at a time: the same mean, one batch in wasm at a time.
+ * const big = objective(model, 'cross_entropy', { x: { data: xs, shape: [N, 64] }, y: { data: ys, shape: [N] } }, { batchSize: 256 });
  * @throws HesseError see {@link Objective}'s constructor.
  */
+export function objective<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts?: ObjectiveOptions): Objective<D>;
 export function objective<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts: ObjectiveOptions = {}): Objective<D> {
   return new Objective(model, loss, data, opts);
 }

@@ -204,8 +204,10 @@ const lossFn =
 /** Mean over all elements of (pred − target)², a scalar (PyTorch's `MSELoss`); shapes must match. */
 export const mseLoss = lossFn('mse');
 /**
- * Mean over the batch of −log softmax(logits)[label] (PyTorch's `CrossEntropyLoss`): logits
- * [N, C], labels [N] class indices stored as numbers; a label outside [0, C) is an error.
+ * Mean over the positions of −log softmax(logits)[label] (PyTorch's `CrossEntropyLoss`): logits
+ * [N, C] with labels [N], or [N, C, d1, …] with [N, d1, …] (class axis 1), or [N, d1, …, C]
+ * with [N, d1, …] (class axis last); class indices stored as numbers; a label outside [0, C)
+ * is an error, and so are shapes that fit both axes ([N, K, K] with [N, K]: permute first).
  */
 export const crossEntropy = lossFn('cross_entropy');
 /** Mean over all elements of softplus(z) − y·z, a scalar (PyTorch's `BCEWithLogitsLoss`); shapes must match. */
@@ -328,9 +330,10 @@ export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOpt
   const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
   const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
   if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
+  const attrs = new Uint32Array([s[0], s[1], p[0], p[1], p[0], p[1], 1, 1, 1]);
   const g = graphOf(x, w);
-  if (g) return traced.conv2d(g, x, w, s, p) as Out<A, B>;
-  return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), s[0], s[1], p[0], p[1]))) as Out<A, B>;
+  if (g) return traced.conv2d(g, x, w, attrs) as Out<A, B>;
+  return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), attrs))) as Out<A, B>;
 }
 
 /** The kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). Another name is INVALID_ARGUMENT. */

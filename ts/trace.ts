@@ -122,14 +122,15 @@ export const traced = {
     return g.sym((r) => r.binary(op, x.id, y.id));
   },
   scale: (x: Sym, c: number) => x.graph.sym((r) => r.scale(x.id, c)),
-  act: (x: Sym, name: string, alpha = 0) => x.graph.sym((r) => r.act(x.id, name, alpha)),
+  act: (x: Sym, name: string, alpha = 0, beta = 0) => x.graph.sym((r) => r.act(x.id, name, alpha, beta)),
   matmul: (g: Graph, a: Operand, b: Operand, ta = false, tb = false) => {
     const [x, y] = [g.lift(a), g.lift(b)];
     return g.sym((r) => r.matmul(x.id, y.id, ta, tb));
   },
-  conv2d: (g: Graph, x: Operand, w: Operand, s: [number, number], p: [number, number]) => {
+  /** attrs: stride h, w; pads top, left, bottom, right; dilation h, w; groups. */
+  conv2d: (g: Graph, x: Operand, w: Operand, attrs: Uint32Array) => {
     const [a, b] = [g.lift(x), g.lift(w)];
-    return g.sym((r) => r.conv2d(a.id, b.id, s[0], s[1], p[0], p[1]));
+    return g.sym((r) => r.conv2d(a.id, b.id, attrs));
   },
   reshape: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.reshape(x.id, shape as number[])),
   transpose: (x: Sym) => x.graph.sym((r) => r.transpose(x.id)),

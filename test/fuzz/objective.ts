@@ -183,8 +183,14 @@ export const objective: Kind = {
       return t;
     }, 0);
     const methods = Array.from({ length: r.int(1, 4) }, () => genMethod(r, wrtInput, labelsBad, loss === 'mean_output', wrtInput ? P(cnn ? [N, ...img] : [N, d0]) : nParams));
+    // batchSize (drawn last, so the cases before it are unchanged): B < N splits the data and every
+    // method then runs batch by batch (the same oracles apply); wrt 'input' refuses B < N.
+    const bRoll = r.next();
+    const batch: Opt = bRoll < 0.55 ? { value: undefined, validity: 'ok' } : bRoll < 0.92 ? { value: r.int(1, N + 2), validity: 'ok' } : { value: r.pick([0, -1, 1.5, NaN, Infinity, '2', {}]), validity: 'err' };
+    if (wrtInput && typeof batch.value === 'number' && batch.validity === 'ok' && batch.value < N) batch.validity = 'err';
+    const options = batch.value === undefined ? o.value : { ...o.value, batchSize: batch.value };
     return {
-      kind: 'objective', dt, cnn, N, d0, img, layers: net.layers, smooth: net.smooth, loss, C, labels, labelsBad, options: o.value, construct, methods,
+      kind: 'objective', dt, cnn, N, d0, img, layers: net.layers, smooth: net.smooth, loss, C, labels, labelsBad, options, construct: combine(construct, batch.validity), methods,
       xShape: cnn ? [N, ...img] : [N, d0],
     };
   },

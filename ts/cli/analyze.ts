@@ -12,7 +12,7 @@ import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curv
 import { init } from '../runtime.js';
 import { objective, type LossName, type Objective, type Progress } from '../objective.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx.js';
-import { npyToTensor, parseNpy } from '../io/npy.js';
+import { npyToTensor, parseNpy, type NpyArray } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
 
 /** The curvature matrices the commands take with --matrix. */
@@ -56,6 +56,11 @@ export interface CommonOptions {
   seed?: number;
   /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
+  /**
+   * --batch-size: samples per batch B (an integer ≥ 1; default all N). Every quantity is still
+   * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
+   */
+  batchSize?: number;
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -104,17 +109,42 @@ async function readFile(read: ReadFile, path: string, what: string): Promise<Uin
  * every derivative) and fit the dtype; the first that does not is named by its flat index.
  */
 async function readTensor(read: ReadFile, path: string, what: string, dtype: DType): Promise<Tensor> {
+  return npyToTensor(await readChecked(read, path, what, dtype), dtype);
+}
+
+/** A .npy file parsed, with the checks of {@link readTensor} (finite, fits the dtype). */
+async function readChecked(read: ReadFile, path: string, what: string, dtype: DType): Promise<NpyArray> {
   const arr = parseNpy(await readFile(read, path, what), { name: `${what} '${path}'` });
   if (arr.dtype === 'float32' || arr.dtype === 'float64') {
     const d = arr.data;
+    // The message is built only for the element that fails (x may hold many millions).
+    const where = (i: number) => `${what} '${path}' (${arr.dtype} [${arr.shape.join(', ')}]): element ${i} (flat index${arr.shape.length > 1 ? `, at [${unravel(i, arr.shape).join(', ')}]` : ''})`;
     for (let i = 0; i < d.length; i++) {
       const v = d[i]!;
-      const where = `${what} '${path}' (${arr.dtype} [${arr.shape.join(', ')}]): element ${i} (flat index${arr.shape.length > 1 ? `, at [${unravel(i, arr.shape).join(', ')}]` : ''})`;
-      if (!Number.isFinite(v)) bad(`${where} is ${v}; replace NaN and ±∞ in the data (e.g. np.nan_to_num) before analyzing`);
-      if (dtype === 'float32' && !Number.isFinite(Math.fround(v))) bad(`${where} is ${v}, beyond the float32 range; pass --f64 to compute in float64`);
+      if (!Number.isFinite(v)) bad(`${where(i)} is ${v}; replace NaN and ±∞ in the data (e.g. np.nan_to_num) before analyzing`);
+      if (dtype === 'float32' && !Number.isFinite(Math.fround(v))) bad(`${where(i)} is ${v}, beyond the float32 range; pass --f64 to compute in float64`);
     }
   }
-  return npyToTensor(arr, dtype);
+  return arr;
+}
+
+/**
+ * A .npy file as a host array of `dtype` (checked as by {@link readTensor}) that never enters
+ * wasm whole: float data are converted in JS; other dtypes (int64 labels) go through
+ * npyToTensor's exact conversion.
+ */
+async function readHost(read: ReadFile, path: string, what: string, dtype: DType): Promise<{ data: Float32Array | Float64Array; shape: number[] }> {
+  const arr = await readChecked(read, path, what, dtype);
+  if (arr.dtype === 'float32' || arr.dtype === 'float64') {
+    const data = arr.dtype === dtype ? arr.data : dtype === 'float64' ? Float64Array.from(arr.data) : Float32Array.from(arr.data);
+    return { data, shape: [...arr.shape] };
+  }
+  const t = npyToTensor(arr, dtype);
+  try {
+    return { data: t.toArray(), shape: [...t.shape] };
+  } finally {
+    t.dispose();
+  }
 }
 
 /** The row-major multi-index of flat index `i` in `shape`. */
@@ -162,15 +192,20 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
   const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
   const dtype: DType = o.f64 ? 'float64' : 'float32';
   const loss = LOSS_NAMES[o.loss!]!;
-  const x = await readTensor(read, o.x!, '--x', dtype);
-  const y = loss === 'mean_output' ? undefined : await readTensor(read, o.y!, '--y', dtype);
+  // Kept on the JS side (host arrays), so that with --batch-size only one batch is in wasm.
+  const x = await readHost(read, o.x!, '--x', dtype);
+  const y = loss === 'mean_output' ? undefined : await readHost(read, o.y!, '--y', dtype);
+  const n = x.shape[0] ?? 1;
+  if (o.wrt === 'input' && o.batchSize !== undefined && o.batchSize < n) {
+    bad(`--wrt input differentiates with respect to all of --x (${n} samples) at once, so it cannot be split into batches of ${o.batchSize}; drop --batch-size (or make it ≥ ${n})`);
+  }
   const params = model.init({ dtype });
   const k = params.findIndex((v) => !Number.isFinite(v));
   if (k >= 0) {
     const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
     bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
   }
-  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params' });
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize });
   let value: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.
@@ -244,7 +279,7 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
-    const base = { loss, params: model.size };
+    const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize };
     const n = obj.size;
     switch (command) {
       case 'loss':

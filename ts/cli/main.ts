@@ -158,7 +158,8 @@ for (const [name, description] of ANALYSES) {
     .option('--f64', 'compute in float64')
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress bar')
-    .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'));
+    .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
+    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'));
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
   if (name === 'hvp' || name === 'diag' || name === 'spectrum') {

@@ -449,7 +449,7 @@ export class OnnxModel implements Model {
         if (perAxis('dilations', 2, [1, 1]).some((d) => d !== 1)) fail('dilation ≠ 1 is not supported');
         if (int('group', 1) !== 1) fail('grouped convolution is not supported');
         if (pads[0] !== pads[2] || pads[1] !== pads[3]) fail(`asymmetric pads [${pads.join(', ')}] are not supported`);
-        let y = traced.conv2d(g, x, w, [s[0]!, s[1]!], [pads[0]!, pads[1]!]);
+        let y = traced.conv2d(g, x, w, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[0]!, pads[1]!, 1, 1, 1]));
         if (ins[2]) {
           const b = sym(2);
           y = traced.binary(g, 'add', y, traced.reshape(b, [1, b.size, 1, 1]));

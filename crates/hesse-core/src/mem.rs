@@ -41,6 +41,7 @@ pub fn oom<T>(what: &str, n: usize) -> Error {
 pub unsafe trait Zeroable: Copy {}
 unsafe impl Zeroable for f32 {}
 unsafe impl Zeroable for f64 {}
+unsafe impl Zeroable for i64 {}
 
 /// `n` zeros, or an `OutOfMemory` error naming `what` and the bytes.
 pub fn try_zeros<T: Zeroable>(n: usize, what: &str) -> Result<Vec<T>> {

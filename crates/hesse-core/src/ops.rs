@@ -2,7 +2,7 @@
 //! shapes), allocate the output without aborting, and dispatch to a kernel by dtype and [`Isa`].
 
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
-use crate::kernels::{self, Binary, Conv2d, Isa, MatRef, Reduce, Unary};
+use crate::kernels::{self, Binary, Conv2d, ConvAttrs, Isa, MatRef, Reduce, Unary};
 use crate::kernels::lanes::HasLanes;
 use crate::shape::{broadcast, normalize_axis, numel};
 use crate::tensor::{try_zeros, Data, Dtype, Element, Tensor};
@@ -197,9 +197,9 @@ pub fn transpose(x: &Tensor) -> Result<Tensor> {
     with_dtype!(x.dtype(), T => go::<T>(x))
 }
 
-/// conv2d(x [N, C, H, W], w [O, C, KH, KW]) → [N, O, OH, OW], as PyTorch's F.conv2d (no bias).
-pub fn conv2d(isa: Isa, x: &Tensor, w: &Tensor, stride: (usize, usize), padding: (usize, usize)) -> Result<Tensor> {
-    let g = Conv2d::new(x.shape(), w.shape(), stride, padding)?;
+/// conv2d(x [N, C, H, W], w [O, C/groups, KH, KW]) → [N, O, OH, OW], as PyTorch's F.conv2d (no bias).
+pub fn conv2d(isa: Isa, x: &Tensor, w: &Tensor, attrs: ConvAttrs) -> Result<Tensor> {
+    let g = Conv2d::new(x.shape(), w.shape(), attrs)?;
     let (oh, ow) = g.out_hw();
     let out_shape = [g.n, g.o, oh, ow];
     fn go<T: Element + HasLanes>(isa: Isa, g: &Conv2d, x: &Tensor, w: &Tensor, out_shape: &[usize]) -> Result<Tensor> {

@@ -1,7 +1,7 @@
 //! Every SIMD kernel against its scalar reference, on random shapes that include the awkward
 //! sizes (1, 3, 17, 129: not multiples of the lane width, MR or NR) and random strides.
 
-use hesse_core::kernels::{self, Binary, Conv2d, Isa, MatRef, Reduce, Unary};
+use hesse_core::kernels::{self, Binary, Conv2d, ConvAttrs, Isa, MatRef, Reduce, Unary};
 use hesse_core::kernels::lanes::HasLanes;
 use hesse_core::real::Real;
 use proptest::prelude::*;
@@ -165,21 +165,140 @@ proptest! {
         }
     }
 
+    /// Forward and both adjoints, SIMD and scalar, against the naive conv of this file (f64),
+    /// over random groups (depthwise included), dilations, asymmetric pads and strides.
     #[test]
-    fn conv2d_im2col_matches_direct(n in 1usize..3, c in 1usize..4, h in 1usize..9, w in 1usize..9, o in 1usize..5,
-                                    kh in 1usize..4, kw in 1usize..4, s in (1usize..3, 1usize..3), p in (0usize..2, 0usize..2), seed in values(53)) {
-        prop_assume!(h + 2 * p.0 >= kh && w + 2 * p.1 >= kw);
-        let g = Conv2d { n, c, h, w, o, kh, kw, stride: s, padding: p };
-        let (oh, ow) = g.out_hw();
-        let x: Vec<f64> = (0..n * c * h * w).map(|i| seed[i % 53]).collect();
-        let wt: Vec<f64> = (0..o * c * kh * kw).map(|i| seed[(i * 7 + 3) % 53]).collect();
-        let (mut a, mut b) = (vec![0.0; n * o * oh * ow], vec![0.0; n * o * oh * ow]);
-        kernels::conv2d(Isa::Scalar, &g, &x, &wt, &mut a).unwrap();
-        kernels::conv2d(Isa::Simd, &g, &x, &wt, &mut b).unwrap();
-        for i in 0..a.len() {
-            prop_assert!((a[i] - b[i]).abs() <= 1e-12 * (c * kh * kw) as f64 * 9.0, "conv2d {g:?} at {i}");
+    fn conv2d_kernels_match_naive(n in 1usize..3, groups in 1usize..4, cg in 1usize..3, og in 1usize..3, h in 1usize..9, w in 1usize..9,
+                                  kh in 1usize..4, kw in 1usize..4, s in (1usize..3, 1usize..3), d in (1usize..3, 1usize..3),
+                                  pads in (0usize..3, 0usize..3, 0usize..3, 0usize..3), seed in values(53)) {
+        let (c, o) = (groups * cg, groups * og);
+        let a = ConvAttrs { stride: s, pads: [pads.0, pads.1, pads.2, pads.3], dilation: d, groups };
+        prop_assume!(h + pads.0 + pads.2 > d.0 * (kh - 1) && w + pads.1 + pads.3 > d.1 * (kw - 1));
+        let g = Conv2d::new(&[n, c, h, w], &[o, cg, kh, kw], a).unwrap();
+        check_conv_kernels(&g, &seed)?;
+    }
+}
+
+/// y[n, o, oy, ox] = Σ_{c, ky, kx} x[n, (o / (O/G))·Cg + c, oy·sh + ky·dh − top, ox·sw + kx·dw − left]·w[o, c, ky, kx]:
+/// PyTorch's conv2d written out as loops, independent of the kernels' indexing. The output size
+/// is computed here too: ⌊(H + top + bottom − dh(KH − 1) − 1)/sh⌋ + 1.
+fn naive_conv(xs: [usize; 4], ws: [usize; 4], a: ConvAttrs, x: &[f64], wt: &[f64]) -> (Vec<f64>, usize, usize) {
+    let [n, c, h, w] = xs;
+    let [o, cg, kh, kw] = ws;
+    let [top, left, bottom, right] = a.pads.map(|p| p as i64);
+    let (sh, sw, dh, dw) = (a.stride.0 as i64, a.stride.1 as i64, a.dilation.0 as i64, a.dilation.1 as i64);
+    let oh = ((h as i64 + top + bottom - dh * (kh as i64 - 1) - 1) / sh + 1) as usize;
+    let ow = ((w as i64 + left + right - dw * (kw as i64 - 1) - 1) / sw + 1) as usize;
+    let og = o / a.groups;
+    assert_eq!(cg * a.groups, c);
+    let mut y = vec![0.0; n * o * oh * ow];
+    for b in 0..n {
+        for oc in 0..o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = 0.0;
+                    for ci in 0..cg {
+                        let ic = (oc / og) * cg + ci;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = oy as i64 * sh + ky as i64 * dh - top;
+                                let ix = ox as i64 * sw + kx as i64 * dw - left;
+                                if iy >= 0 && iy < h as i64 && ix >= 0 && ix < w as i64 {
+                                    s += x[((b * c + ic) * h + iy as usize) * w + ix as usize] * wt[((oc * cg + ci) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    y[((b * o + oc) * oh + oy) * ow + ox] = s;
+                }
+            }
         }
     }
+    (y, oh, ow)
+}
+
+/// The kernels of geometry `g` (forward, grad input, grad weight; SIMD and scalar) against
+/// [`naive_conv`]: the forward directly, the adjoints through their defining identities
+/// ⟨gy, conv(x, w)⟩ = ⟨gx(gy, w), x⟩ = ⟨gw(x, gy), w⟩ and against the naive conv's own
+/// derivative columns (gx[i] = ⟨gy, conv(eᵢ, w)⟩) on small cases.
+fn check_conv_kernels(g: &Conv2d, seed: &[f64]) -> Result<(), TestCaseError> {
+    let (oh, ow) = g.out_hw();
+    let xs = [g.n, g.c, g.h, g.w];
+    let ws = g.weight_shape();
+    let x: Vec<f64> = (0..xs.iter().product()).map(|i| seed[i % 53]).collect();
+    let wt: Vec<f64> = (0..ws.iter().product()).map(|i| seed[(i * 7 + 3) % 53]).collect();
+    let gy: Vec<f64> = (0..g.n * g.o * oh * ow).map(|i| seed[(i * 11 + 5) % 53]).collect();
+    let (want, noh, now) = naive_conv(xs, ws, g.attrs(), &x, &wt);
+    prop_assert_eq!((noh, now), (oh, ow), "output size {:?}", g);
+    let taps = (g.cg() * g.kh * g.kw) as f64;
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    // The naive conv's own adjoints, by linearity: gx[i] = ⟨gy, conv(eᵢ, w)⟩, gw[j] = ⟨gy, conv(x, eⱼ)⟩.
+    let unit = |len: usize, i: usize| (0..len).map(|j| if i == j { 1.0 } else { 0.0 }).collect::<Vec<_>>();
+    let small = x.len() + wt.len() <= 400;
+    for isa in [Isa::Scalar, Isa::Simd] {
+        let mut y = vec![f64::NAN; want.len()];
+        kernels::conv2d(isa, g, &x, &wt, &mut y).unwrap();
+        for i in 0..y.len() {
+            prop_assert!((y[i] - want[i]).abs() <= 1e-12 * taps * 9.0, "{:?} conv2d {:?} at {}: {} vs {}", isa, g, i, y[i], want[i]);
+        }
+        let (mut gx, mut gw) = (vec![f64::NAN; x.len()], vec![f64::NAN; wt.len()]);
+        kernels::conv2d_grad_input(isa, g, &gy, &wt, &mut gx).unwrap();
+        kernels::conv2d_grad_weight(isa, g, &x, &gy, &mut gw).unwrap();
+        let lhs = dot(&gy, &want);
+        let tol = 1e-11 * (1.0 + dot(&gy.iter().map(|v| v.abs()).collect::<Vec<_>>(), &want.iter().map(|v| v.abs()).collect::<Vec<_>>()));
+        prop_assert!((lhs - dot(&gx, &x)).abs() <= tol, "{:?} input adjoint {:?}: {} vs {}", isa, g, lhs, dot(&gx, &x));
+        prop_assert!((lhs - dot(&gw, &wt)).abs() <= tol, "{:?} weight adjoint {:?}: {} vs {}", isa, g, lhs, dot(&gw, &wt));
+        if small {
+            for i in 0..x.len() {
+                let col = dot(&gy, &naive_conv(xs, ws, g.attrs(), &unit(x.len(), i), &wt).0);
+                prop_assert!((gx[i] - col).abs() <= 1e-12 * (1.0 + col.abs()) * 9.0, "{:?} gx {:?} at {}: {} vs {}", isa, g, i, gx[i], col);
+            }
+            for j in 0..wt.len() {
+                let col = dot(&gy, &naive_conv(xs, ws, g.attrs(), &x, &unit(wt.len(), j)).0);
+                prop_assert!((gw[j] - col).abs() <= 1e-12 * (1.0 + col.abs()) * 9.0 * (g.n * oh * ow) as f64, "{:?} gw {:?} at {}: {} vs {}", isa, g, j, gw[j], col);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Named geometries the exporters emit: depthwise 3×3 (MobileNet), a dilated grouped conv with
+/// asymmetric pads (ONNX's SAME_UPPER puts the extra pad at the end), a strided 1×1, a kernel
+/// that only fits with padding, and one that reads padding only in some taps.
+#[test]
+fn conv2d_named_geometries_match_naive() {
+    let seed: Vec<f64> = (0..53).map(|i| ((i as f64 * 0.7311).sin() * 2.9).fract() * 3.0).collect();
+    let cases: [([usize; 4], [usize; 4], ConvAttrs); 6] = [
+        ([2, 6, 7, 7], [6, 1, 3, 3], ConvAttrs { stride: (1, 1), pads: [1, 1, 1, 1], dilation: (1, 1), groups: 6 }),
+        ([1, 4, 8, 6], [8, 1, 3, 3], ConvAttrs { stride: (2, 2), pads: [0, 0, 1, 1], dilation: (1, 1), groups: 4 }),
+        ([2, 6, 9, 8], [4, 3, 3, 2], ConvAttrs { stride: (1, 2), pads: [2, 0, 1, 3], dilation: (2, 3), groups: 2 }),
+        ([1, 3, 5, 5], [5, 3, 1, 1], ConvAttrs { stride: (2, 2), pads: [0; 4], dilation: (1, 1), groups: 1 }),
+        ([1, 2, 2, 2], [3, 2, 3, 3], ConvAttrs { stride: (1, 1), pads: [1, 1, 0, 0], dilation: (1, 1), groups: 1 }),
+        ([1, 2, 4, 4], [2, 1, 2, 2], ConvAttrs { stride: (3, 3), pads: [3, 0, 0, 3], dilation: (3, 3), groups: 2 }),
+    ];
+    for (xs, ws, a) in cases {
+        let g = Conv2d::new(&xs, &ws, a).unwrap_or_else(|e| panic!("{xs:?} {ws:?} {a:?}: {}", e.message));
+        check_conv_kernels(&g, &seed).unwrap();
+    }
+}
+
+/// Conv2d::new is the one geometry check: each bad geometry is an error naming what is wrong.
+#[test]
+fn conv2d_geometry_errors_name_the_problem() {
+    let a = ConvAttrs::default();
+    let err = |xs: &[usize], ws: &[usize], a: ConvAttrs| Conv2d::new(xs, ws, a).unwrap_err().message;
+    assert!(err(&[1, 4, 5, 5], &[4, 2, 3, 3], ConvAttrs { groups: 3, ..a }).contains("groups 3 must divide"));
+    assert!(err(&[1, 4, 5, 5], &[6, 1, 3, 3], ConvAttrs { groups: 4, ..a }).contains("groups 4 must divide"));
+    assert!(err(&[1, 4, 5, 5], &[4, 2, 3, 3], ConvAttrs { groups: 4, ..a }).contains("1 channels per group"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { groups: 0, ..a }).contains("groups must be ≥ 1"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { dilation: (0, 1), ..a }).contains("dilation must be ≥ 1"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { stride: (1, 0), ..a }).contains("stride must be ≥ 1"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { dilation: (3, 1), ..a }).contains("dilated to 7×3"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { dilation: (usize::MAX, 1), ..a }).contains("conv2d of input [1, 4, 5, 5]"));
+    assert!(err(&[1, 4, 5, 5], &[4, 4, 3, 3], ConvAttrs { pads: [usize::MAX, 0, 1, 0], ..a }).contains("conv2d of input"));
+    // A dilated kernel that fits only thanks to asymmetric padding.
+    let g = Conv2d::new(&[1, 1, 3, 3], &[1, 1, 3, 3], ConvAttrs { dilation: (2, 2), pads: [0, 2, 2, 0], ..a }).unwrap();
+    assert_eq!(g.out_hw(), (1, 1));
 }
 
 #[test]
@@ -217,14 +336,14 @@ fn logsumexp_known_values_and_infinities() {
 fn conv2d_known_values() {
     // 1×1×3×3 input 1..9, 2×2 kernel of ones, stride 1, padding 0 → sums of 2×2 windows.
     let x: Vec<f64> = (1..=9).map(|v| v as f64).collect();
-    let g = Conv2d { n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, stride: (1, 1), padding: (0, 0) };
+    let g = Conv2d::new(&[1, 1, 3, 3], &[1, 1, 2, 2], ConvAttrs::default()).unwrap();
     for isa in [Isa::Scalar, Isa::Simd] {
         let mut out = [0.0; 4];
         kernels::conv2d(isa, &g, &x, &[1.0; 4], &mut out).unwrap();
         assert_eq!(out, [12.0, 16.0, 24.0, 28.0]);
     }
     // Padding 1, stride 2: corners see only the inside.
-    let g = Conv2d { padding: (1, 1), stride: (2, 2), ..g };
+    let g = Conv2d::new(&[1, 1, 3, 3], &[1, 1, 2, 2], ConvAttrs::symmetric((2, 2), (1, 1))).unwrap();
     let mut out = [0.0; 4];
     kernels::conv2d(Isa::Simd, &g, &x, &[1.0; 4], &mut out).unwrap();
     assert_eq!(out, [1.0, 5.0, 11.0, 28.0]);
@@ -234,7 +353,7 @@ fn conv2d_known_values() {
 /// ⟨gw(x, gy), w⟩, and their SIMD and scalar versions agree.
 #[test]
 fn conv2d_backward_kernels_are_adjoints() {
-    let g = Conv2d { n: 2, c: 3, h: 7, w: 6, o: 4, kh: 3, kw: 2, stride: (2, 1), padding: (1, 1) };
+    let g = Conv2d::new(&[2, 3, 7, 6], &[4, 3, 3, 2], ConvAttrs::symmetric((2, 1), (1, 1))).unwrap();
     let (oh, ow) = g.out_hw();
     let f = |i: usize, s: f64| ((i as f64 * s).sin() * 1.7).fract();
     let x: Vec<f64> = (0..g.n * g.c * g.h * g.w).map(|i| f(i, 0.37)).collect();

@@ -8,6 +8,7 @@ use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::{Act, Curvature, CurvatureOp, GaussNewtonPart, KfacVariant, LossKind, Program, Run, Wrt};
 use hesse_core::linalg::{self, CgOpts, LanczosOpts, Which};
 use hesse_core::Isa;
+use hesse_core::kernels::ConvAttrs;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -19,7 +20,7 @@ enum Step {
     Scale(usize, f64),
     Act(u8, usize, f64),
     MatMul(usize, usize, bool, bool),
-    Conv(usize, usize, (usize, usize), (usize, usize)),
+    Conv(usize, usize, ConvAttrs),
     Reshape(usize, Vec<usize>),
     Transpose(usize),
     Permute(usize, Vec<usize>),
@@ -58,7 +59,8 @@ fn pair() -> impl Strategy<Value = (usize, usize)> {
     (dim(), dim())
 }
 fn act(i: u8, a: f64) -> Act {
-    [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Softplus, Act::SoftplusThreshold, Act::GeluErf, Act::Elu(a), Act::LeakyRelu(a), Act::Pow(a), Act::PosInfToNan][i as usize % 15]
+    [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Softplus, Act::SoftplusThreshold, Act::GeluErf, Act::Elu(a), Act::LeakyRelu(a), Act::Pow(a), Act::PosInfToNan,
+     Act::HardSigmoid { alpha: a, beta: 0.5 }, Act::HardSwish, Act::Silu, Act::Clip { lo: a, hi: 1.0 }, Act::HardTanh { lo: 0.0, hi: a }][i as usize % 20]
 }
 fn layer() -> impl Strategy<Value = Layer> {
     prop_oneof![
@@ -78,7 +80,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (node(), -3.0..3.0f64).prop_map(|(x, c)| Step::Scale(x, c)),
         2 => (any::<u8>(), node(), -2.0..2.0f64).prop_map(|(i, x, a)| Step::Act(i, x, a)),
         2 => (node(), node(), any::<bool>(), any::<bool>()).prop_map(|(a, b, ta, tb)| Step::MatMul(a, b, ta, tb)),
-        1 => (node(), node(), pair(), pair()).prop_map(|(x, w, s, p)| Step::Conv(x, w, s, p)),
+        1 => (node(), node(), pair(), (pair(), pair()), pair(), dim())
+            .prop_map(|(x, w, stride, (a, b), dilation, groups)| Step::Conv(x, w, ConvAttrs { stride, pads: [a.0, a.1, b.0, b.1], dilation, groups })),
         1 => (node(), shape()).prop_map(|(x, s)| Step::Reshape(x, s)),
         1 => node().prop_map(Step::Transpose),
         1 => (node(), prop::collection::vec(0usize..5, 0..5)).prop_map(|(x, p)| Step::Permute(x, p)),
@@ -110,7 +113,7 @@ fn build(steps: &[Step]) -> Program {
             Step::Scale(x, c) => p.scale(x, c),
             Step::Act(i, x, a) => p.act(x, act(i, a)),
             Step::MatMul(a, b, ta, tb) => p.matmul(a, b, ta, tb),
-            Step::Conv(x, w, s, pad) => p.conv2d(x, w, s, pad),
+            Step::Conv(x, w, a) => p.conv2d(x, w, a),
             Step::Reshape(x, sh) => p.reshape(x, &sh),
             Step::Transpose(x) => p.transpose(x),
             Step::Permute(x, perm) => p.permute(x, &perm),
@@ -153,7 +156,7 @@ fn resolved(p: &Program, s: Step) -> Step {
         Step::Scale(x, c) => Step::Scale(r(x), c),
         Step::Act(i, x, a) => Step::Act(i, r(x), a),
         Step::MatMul(a, b, ta, tb) => Step::MatMul(r(a), r(b), ta, tb),
-        Step::Conv(x, w, st, pa) => Step::Conv(r(x), r(w), st, pa),
+        Step::Conv(x, w, a) => Step::Conv(r(x), r(w), a),
         Step::Reshape(x, sh) => Step::Reshape(r(x), sh),
         Step::Transpose(x) => Step::Transpose(r(x)),
         Step::Permute(x, perm) => Step::Permute(r(x), perm),

@@ -172,9 +172,19 @@ pub fn transpose(x: &RawTensor) -> JsResult<RawTensor> {
     wrap(ops::transpose(&x.t))
 }
 
+/// conv2d with `attrs` [strideH, strideW, top, left, bottom, right, dilationH, dilationW, groups].
 #[wasm_bindgen]
-pub fn conv2d(x: &RawTensor, w: &RawTensor, stride_h: u32, stride_w: u32, pad_h: u32, pad_w: u32) -> JsResult<RawTensor> {
-    wrap(ops::conv2d(isa(), &x.t, &w.t, (stride_h as usize, stride_w as usize), (pad_h as usize, pad_w as usize)))
+pub fn conv2d(x: &RawTensor, w: &RawTensor, attrs: &[u32]) -> JsResult<RawTensor> {
+    wrap(ops::conv2d(isa(), &x.t, &w.t, conv_attrs(attrs)?))
+}
+
+/// The nine conv2d attributes as [`hesse_core::kernels::ConvAttrs`] (the TS side validated them).
+pub(crate) fn conv_attrs(a: &[u32]) -> JsResult<hesse_core::kernels::ConvAttrs> {
+    let u = |i: usize| a[i] as usize;
+    if a.len() != 9 {
+        return Err(js_error(Error::invalid(format!("conv2d: expected 9 attributes (stride 2, pads 4, dilation 2, groups), got {}", a.len()))));
+    }
+    Ok(hesse_core::kernels::ConvAttrs { stride: (u(0), u(1)), pads: [u(2), u(3), u(4), u(5)], dilation: (u(6), u(7)), groups: u(8) })
 }
 
 /// Selects the kernel family for all later ops: "simd" (default) or "scalar" (the reference).

@@ -5,6 +5,7 @@
 use crate::js::{any_from_js, copy_into, from_js, JsElement};
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
+use hesse_core::autodiff::op::{Indices, Pool2d};
 use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, LossKind, Program, Run, Wrt};
 use hesse_core::mem::{try_copy, try_vec, try_zeros};
 use hesse_core::{Dtype, Error, ErrorCode};
@@ -104,7 +105,8 @@ impl RawProgram {
     }
 }
 
-fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
+/// A pointwise function by name; `alpha` and `beta` are its constants where it has some.
+fn parse_act(name: &str, alpha: f64, beta: f64) -> JsResult<Act> {
     Ok(match name {
         "relu" => Act::Relu,
         "leaky_relu" => Act::LeakyRelu(alpha),
@@ -122,6 +124,11 @@ fn parse_act(name: &str, alpha: f64) -> JsResult<Act> {
         "pow" => Act::Pow(alpha),
         "softplus_exact" => Act::Softplus,
         "recip" => Act::Recip,
+        "hard_sigmoid" => Act::HardSigmoid { alpha, beta },
+        "hard_swish" => Act::HardSwish,
+        "silu" => Act::Silu,
+        "clip" => Act::Clip { lo: alpha, hi: beta },
+        "hardtanh" => Act::HardTanh { lo: alpha, hi: beta },
         _ => return Err(js_error(Error::new(ErrorCode::InvalidArgument, format!("unsupported op '{name}'")))),
     })
 }
@@ -149,8 +156,37 @@ fn parse_layer(v: &Value) -> Result<Layer, Error> {
         "leaky_relu" => Layer::Act(Act::LeakyRelu(num("slope", 0.01))),
         "elu" => Layer::Act(Act::Elu(num("alpha", 1.0))),
         "gelu" if v.get("approximate").and_then(Value::as_str) == Some("tanh") => Layer::Act(Act::GeluTanh),
-        other => Layer::Act(parse_act(other, 0.0).map_err(|_| Error::invalid(format!("unknown layer type '{other}'")))?),
+        other => Layer::Act(parse_act(other, 0.0, 0.0).map_err(|_| Error::invalid(format!("unknown layer type '{other}'")))?),
     })
+}
+
+/// Integers from an Int32Array or a BigInt64Array (copied exactly: never through floats).
+fn ints_from_js(v: &JsValue, what: &str) -> JsResult<Vec<i64>> {
+    use wasm_bindgen::JsCast;
+    if let Some(a) = v.dyn_ref::<js_sys::Int32Array>() {
+        let mut tmp = try_vec::<i32>(a.length() as usize, what).map_err(js_error)?;
+        tmp.resize(a.length() as usize, 0);
+        a.copy_to(&mut tmp);
+        let mut out = try_vec::<i64>(tmp.len(), what).map_err(js_error)?;
+        out.extend(tmp.iter().map(|&x| i64::from(x)));
+        return Ok(out);
+    }
+    if let Some(a) = v.dyn_ref::<js_sys::BigInt64Array>() {
+        let mut out = try_vec::<i64>(a.length() as usize, what).map_err(js_error)?;
+        out.resize(a.length() as usize, 0);
+        a.copy_to(&mut out);
+        return Ok(out);
+    }
+    Err(js_error(Error::invalid(format!("{what}: expected an Int32Array or a BigInt64Array of integers"))))
+}
+
+/// Integers passed as a Float64Array (slice bounds, pads): each must be integral; beyond
+/// ±2⁶³ they saturate (ONNX's INT64_MAX / INT64_MIN "to the end" sentinels arrive as ±2⁶³).
+fn i64s(v: &[f64], what: &str) -> JsResult<Vec<i64>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, &x)| if x.fract() == 0.0 { Ok(x as i64) } else { Err(js_error(Error::invalid(format!("{what}[{i}] = {x} is not an integer")))) })
+        .collect()
 }
 
 fn check_slot(slot: usize, n: usize) -> JsResult<()> {
@@ -230,16 +266,19 @@ impl RawProgram {
     pub fn scale(&mut self, x: u32, c: f64) -> JsResult<u32> {
         self.build(|p| p.scale(x as usize, c))
     }
-    /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α).
-    pub fn act(&mut self, x: u32, name: &str, alpha: f64) -> JsResult<u32> {
-        let a = parse_act(name, alpha)?;
+    /// A pointwise function by name (`alpha`: leaky_relu's slope, elu's α, pow's p,
+    /// hard_sigmoid's α, clip's and hardtanh's lower bound; `beta`: hard_sigmoid's β, the upper bound).
+    pub fn act(&mut self, x: u32, name: &str, alpha: f64, beta: f64) -> JsResult<u32> {
+        let a = parse_act(name, alpha, beta)?;
         self.build(|p| p.act(x as usize, a))
     }
     pub fn matmul(&mut self, a: u32, b: u32, ta: bool, tb: bool) -> JsResult<u32> {
         self.build(|p| p.matmul(a as usize, b as usize, ta, tb))
     }
-    pub fn conv2d(&mut self, x: u32, w: u32, sh: u32, sw: u32, ph: u32, pw: u32) -> JsResult<u32> {
-        self.build(|p| p.conv2d(x as usize, w as usize, (sh as usize, sw as usize), (ph as usize, pw as usize)))
+    /// conv2d with `attrs` [strideH, strideW, top, left, bottom, right, dilationH, dilationW, groups].
+    pub fn conv2d(&mut self, x: u32, w: u32, attrs: &[u32]) -> JsResult<u32> {
+        let a = crate::conv_attrs(attrs)?;
+        self.build(|p| p.conv2d(x as usize, w as usize, a))
     }
     pub fn reshape(&mut self, x: u32, shape: &[u32]) -> JsResult<u32> {
         self.build(|p| p.reshape(x as usize, &usize_shape(shape)))
@@ -292,6 +331,99 @@ impl RawProgram {
         let arr = v.as_array().ok_or_else(|| js_error(Error::invalid("layers: expected an array")))?;
         let layers = arr.iter().map(parse_layer).collect::<Result<Vec<_>, _>>().map_err(js_error)?;
         self.build(|p| p.sequential(x as usize, &layers))
+    }
+
+    /// An index (integer) input of `shape`: returns its slot (not a node id). Its values are
+    /// staged with `setIndexInput` and used by the gathers that name the slot.
+    #[wasm_bindgen(js_name = indexInput)]
+    pub fn index_input(&mut self, shape: &[u32]) -> JsResult<u32> {
+        self.prog.index_input(&usize_shape(shape)).map(|s| s as u32).map_err(js_error)
+    }
+    /// Stages index input `slot` from an Int32Array or BigInt64Array (checked, never wrapped).
+    #[wasm_bindgen(js_name = setIndexInput)]
+    pub fn set_index_input(&mut self, slot: u32, values: JsValue) -> JsResult<()> {
+        let v = ints_from_js(&values, &format!("index input {slot}"))?;
+        self.prog.set_index_input(slot as usize, v).map_err(js_error)
+    }
+    /// ONNX Gather of node `x` along `axis`: at index input `slot` when slot ≥ 0, else at the
+    /// constant `values` (Int32Array | BigInt64Array) of `shape`.
+    pub fn gather(&mut self, x: u32, axis: i32, slot: i32, shape: &[u32], values: JsValue) -> JsResult<u32> {
+        let idx = if slot >= 0 {
+            Indices::Input(slot as usize)
+        } else {
+            Indices::Const { shape: usize_shape(shape), values: ints_from_js(&values, "gather: indices")? }
+        };
+        self.build(|p| p.gather(x as usize, i64::from(axis), idx))
+    }
+    /// ONNX Slice (`has_axes`/`has_steps` false: the defaults).
+    #[allow(clippy::too_many_arguments)]
+    pub fn slice(&mut self, x: u32, starts: &[f64], ends: &[f64], axes: &[f64], has_axes: bool, steps: &[f64], has_steps: bool) -> JsResult<u32> {
+        let (st, en) = (i64s(starts, "slice: starts")?, i64s(ends, "slice: ends")?);
+        let ax = if has_axes { Some(i64s(axes, "slice: axes")?) } else { None };
+        let sp = if has_steps { Some(i64s(steps, "slice: steps")?) } else { None };
+        self.build(|p| p.slice(x as usize, &st, &en, ax.as_deref(), sp.as_deref()))
+    }
+    /// ONNX Pad, constant mode: pads [b₁…b_r, e₁…e_r].
+    pub fn pad(&mut self, x: u32, pads: &[f64], value: f64) -> JsResult<u32> {
+        let pads = i64s(pads, "pad: pads")?;
+        self.build(|p| p.pad(x as usize, &pads, value))
+    }
+    /// ONNX Expand (bidirectional broadcast with `shape`).
+    pub fn expand(&mut self, x: u32, shape: &[u32]) -> JsResult<u32> {
+        self.build(|p| p.expand(x as usize, &usize_shape(shape)))
+    }
+    /// where(mask, x, y) with a constant mask (one byte per element, non-zero = true) of `mask_shape`.
+    #[wasm_bindgen(js_name = whereConst)]
+    pub fn where_const(&mut self, mask_shape: &[u32], mask: &[u8], x: u32, y: u32) -> JsResult<u32> {
+        let m: Vec<bool> = mask.iter().map(|&b| b != 0).collect();
+        self.build(|p| p.where_const(&usize_shape(mask_shape), &m, x as usize, y as usize))
+    }
+    /// sum | mean | max over `axes` (all when `all`).
+    #[wasm_bindgen(js_name = reduceAxes)]
+    pub fn reduce_axes(&mut self, op: &str, x: u32, axes: &[i32], all: bool, keepdims: bool) -> JsResult<u32> {
+        let ax: Vec<i64> = axes.iter().map(|&a| i64::from(a)).collect();
+        let ax = if all { None } else { Some(ax.as_slice()) };
+        let x = x as usize;
+        self.build(|p| match op {
+            "sum" => p.sum_axes(x, ax, keepdims),
+            "mean" => p.mean_axes(x, ax, keepdims),
+            "max" => p.max_axes(x, ax, keepdims),
+            _ => Err(Error::invalid(format!("unsupported reduction '{op}'"))),
+        })
+    }
+    /// softmax | log_softmax | logsumexp (kept as 1) over `axis`.
+    #[wasm_bindgen(js_name = onAxis)]
+    pub fn on_axis(&mut self, op: &str, x: u32, axis: i32) -> JsResult<u32> {
+        let (x, a) = (x as usize, i64::from(axis));
+        self.build(|p| match op {
+            "softmax" => p.softmax_axis(x, a),
+            "log_softmax" => p.log_softmax_axis(x, a),
+            "logsumexp" => p.logsumexp_axis(x, a),
+            _ => Err(Error::invalid(format!("unsupported op '{op}'"))),
+        })
+    }
+    /// max | avg pooling of [N, C, H, W]: kernel, stride, pads [top, left, bottom, right],
+    /// dilation, ceil mode (and count_include_pad for avg).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pool2d(&mut self, op: &str, x: u32, kernel: &[u32], stride: &[u32], pads: &[u32], dilation: &[u32], ceil_mode: bool, count_include_pad: bool) -> JsResult<u32> {
+        let pair = |v: &[u32], what: &str| -> JsResult<(usize, usize)> {
+            match v {
+                [a, b] => Ok((*a as usize, *b as usize)),
+                _ => Err(js_error(Error::invalid(format!("{op}: {what} needs 2 values, got {}", v.len())))),
+            }
+        };
+        let pads: [usize; 4] = match pads {
+            [t, l, b, r] => [*t as usize, *l as usize, *b as usize, *r as usize],
+            _ => return Err(js_error(Error::invalid(format!("{op}: pads needs 4 values [top, left, bottom, right], got {}", pads.len())))),
+        };
+        let p2 = Pool2d { kernel: pair(kernel, "kernel")?, stride: pair(stride, "stride")?, pads, dilation: pair(dilation, "dilation")?, ceil_mode };
+        let x = x as usize;
+        self.build(|p| match op {
+            "max" => p.max_pool2d(x, p2),
+            "avg" => p.avg_pool2d(x, p2, count_include_pad),
+            "global_avg" => p.global_avg_pool(x),
+            _ => Err(Error::invalid(format!("unsupported pooling '{op}'"))),
+        })
     }
 
     /// Stages the flat parameter vector (a Float32Array or Float64Array of the program's dtype),

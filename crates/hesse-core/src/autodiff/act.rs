@@ -37,6 +37,17 @@ pub enum Act {
     Pow(f64),
     /// x, but NaN at +∞ (f′ = 1): the softmax normalizer (see `Program::log_softmax`).
     PosInfToNan,
+    /// max(0, min(1, αx + β)) (ONNX HardSigmoid; PyTorch's hardsigmoid is α = 1/6, β = 1/2).
+    HardSigmoid { alpha: f64, beta: f64 },
+    /// x·relu6(x + 3)/6 (PyTorch's hardswish, ONNX HardSwish).
+    HardSwish,
+    /// x·σ(x) (SiLU, swish).
+    Silu,
+    /// min(max(x, lo), hi), torch.clamp / ONNX Clip (±∞ for an absent bound; all hi if lo > hi).
+    Clip { lo: f64, hi: f64 },
+    /// The same function as F.hardtanh(x, lo, hi) (relu6 = hardtanh(0, 6)), which differs from
+    /// Clip only in f′ at the bounds (see the tower).
+    HardTanh { lo: f64, hi: f64 },
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -64,6 +75,11 @@ impl Act {
             Act::Erf => "erf",
             Act::Pow(_) => "pow",
             Act::PosInfToNan => "pos_inf_to_nan",
+            Act::HardSigmoid { .. } => "hard_sigmoid",
+            Act::HardSwish => "hard_swish",
+            Act::Silu => "silu",
+            Act::Clip { .. } => "clip",
+            Act::HardTanh { .. } => "hardtanh",
         }
     }
 
@@ -198,6 +214,48 @@ impl Act {
                 let r = 1.0 / v.sqrt();
                 pick(r, -0.5 * r / v, 0.75 * r / (v * v))
             }
+            // Piecewise linear in t = αx + β. f′ = α strictly inside 0 < t < 1 and 0 at and
+            // beyond the kinks (PyTorch's hardsigmoid_backward: α where −3 < x < 3); f″ = 0.
+            Act::HardSigmoid { alpha, beta } => {
+                if x.is_nan() {
+                    return [x; 3];
+                }
+                let t = alpha * x + beta;
+                pick(t.clamp(0.0, 1.0), if t > 0.0 && t < 1.0 { alpha } else { 0.0 }, 0.0)
+            }
+            // f = x·relu6(x + 3)/6: 0 below −3, x(x + 3)/6 on [−3, 3], x above 3. PyTorch's
+            // hardswish_backward takes the inner branch on the closed interval (f′ = x/3 + 1/2,
+            // so −1/2 at −3 and 3/2 at 3) and its double backward takes f″ = 1/3 on the open
+            // interval only (0 at ±3); both are kept here, digit for digit.
+            Act::HardSwish => {
+                if x.is_nan() {
+                    return [x; 3];
+                }
+                let f = x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
+                let d1 = if x < -3.0 {
+                    0.0
+                } else if x <= 3.0 {
+                    x / 3.0 + 0.5
+                } else {
+                    1.0
+                };
+                pick(f, d1, if x > -3.0 && x < 3.0 { 1.0 / 3.0 } else { 0.0 })
+            }
+            // f = xσ, f′ = σ + xσ(1 − σ) = σ(1 + x(1 − σ)), f″ = σ(1 − σ)(2 + x(1 − 2σ)).
+            Act::Silu => {
+                let s = sigmoid(x);
+                pick(x * s, s * (1.0 + x * (1.0 - s)), s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s)))
+            }
+            // torch.clamp's backward passes the gradient where lo ≤ x ≤ hi (closed; nowhere if
+            // lo > hi, where f ≡ hi); F.hardtanh's where lo < x < hi (open; so relu6′(0) = 0, as
+            // relu′(0) = 0). f″ = 0 for both. NaN stays NaN (clamp propagates it).
+            Act::Clip { lo, hi } | Act::HardTanh { lo, hi } => {
+                if x.is_nan() {
+                    return [x; 3];
+                }
+                let inside = if matches!(self, Act::Clip { .. }) { lo <= x && x <= hi } else { lo < x && x < hi };
+                pick(x.max(lo).min(hi), if inside { 1.0 } else { 0.0 }, 0.0)
+            }
         }
     }
 }
@@ -286,9 +344,11 @@ mod tests {
     /// Each tower's f′ and f″ against central differences of the level below.
     #[test]
     fn towers_are_consistent_with_finite_differences() {
-        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5), Act::Erf, Act::Pow(3.0), Act::Pow(-1.5), Act::Pow(0.7)];
+        let acts = [Act::Relu, Act::LeakyRelu(0.1), Act::Tanh, Act::Sigmoid, Act::GeluErf, Act::GeluTanh, Act::Softplus, Act::SoftplusThreshold, Act::Elu(1.3), Act::Exp, Act::Log, Act::Sqrt, Act::Square, Act::Recip, Act::Rsqrt(1e-5), Act::Erf, Act::Pow(3.0), Act::Pow(-1.5), Act::Pow(0.7),
+            Act::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }, Act::HardSigmoid { alpha: 0.2, beta: 0.5 }, Act::HardSwish, Act::Silu,
+            Act::Clip { lo: -1.0, hi: 2.0 }, Act::Clip { lo: f64::NEG_INFINITY, hi: 0.5 }, Act::HardTanh { lo: 0.0, hi: 6.0 }];
         for act in acts {
-            for x in [-2.3, -0.7, 0.31, 1.4, 3.9] {
+            for x in [-4.1, -2.3, -0.7, 0.31, 1.4, 3.9, 7.5] {
                 let x = if matches!(act, Act::Log | Act::Sqrt | Act::Rsqrt(_) | Act::Pow(_)) { x.abs() } else { x };
                 for order in 0..2u8 {
                     let h = 1e-5;
@@ -302,5 +362,72 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Values against their defining formulas (written independently of the towers).
+    #[test]
+    fn new_activations_match_their_formulas() {
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        for x in [-7.0, -3.0, -2.9, -0.4, 0.0, 1.1, 2.99, 3.0, 6.0, 6.5] {
+            let relu6 = |v: f64| v.max(0.0).min(6.0);
+            assert_eq!(Act::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }.tower(x)[0], (x / 6.0 + 0.5).max(0.0).min(1.0));
+            assert_eq!(Act::HardSwish.tower(x)[0], x * relu6(x + 3.0) / 6.0);
+            assert!((Act::Silu.tower(x)[0] - x * sig(x)).abs() <= 1e-15 * (1.0 + x.abs()));
+            assert_eq!(Act::HardTanh { lo: 0.0, hi: 6.0 }.tower(x)[0], relu6(x));
+            assert_eq!(Act::Clip { lo: -1.0, hi: 2.0 }.tower(x)[0], x.max(-1.0).min(2.0));
+        }
+        // torch.clamp with min > max gives max everywhere, with gradient 0.
+        assert_eq!(Act::Clip { lo: 3.0, hi: 1.0 }.tower(0.0), [1.0, 0.0, 0.0]);
+        assert_eq!(Act::Clip { lo: 3.0, hi: 1.0 }.tower(5.0), [1.0, 0.0, 0.0]);
+        for act in [Act::HardSigmoid { alpha: 0.2, beta: 0.5 }, Act::HardSwish, Act::Clip { lo: 0.0, hi: 1.0 }, Act::HardTanh { lo: 0.0, hi: 1.0 }, Act::Silu] {
+            assert!(act.tower(f64::NAN).iter().all(|v| v.is_nan()), "{act:?} at NaN");
+        }
+    }
+
+    /// At the kinks each tower returns what PyTorch's backward (and double backward) returns
+    /// there: the derivative is a choice at a kink, and hesse's choice is PyTorch's.
+    #[test]
+    fn kinks_follow_pytorch() {
+        let d = |a: Act, x: f64| [a.tower(x)[1], a.tower(x)[2]];
+        // hardsigmoid_backward: 1/6 where −3 < x < 3 (open), else 0; double backward 0.
+        let hs = Act::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 };
+        assert_eq!(d(hs, -3.0), [0.0, 0.0]);
+        assert_eq!(d(hs, 3.0), [0.0, 0.0]);
+        assert_eq!(d(hs, 0.0), [1.0 / 6.0, 0.0]);
+        // hardswish_backward: x/3 + 1/2 on the closed [−3, 3]; double backward 1/3 on (−3, 3).
+        assert_eq!(d(Act::HardSwish, -3.0), [-0.5, 0.0]);
+        assert_eq!(d(Act::HardSwish, 3.0), [1.5, 0.0]);
+        assert_eq!(d(Act::HardSwish, 0.0), [0.5, 1.0 / 3.0]);
+        assert_eq!(d(Act::HardSwish, -3.5), [0.0, 0.0]);
+        assert_eq!(d(Act::HardSwish, 3.5), [1.0, 0.0]);
+        // hardtanh_backward (relu6): 0 at both bounds; clamp's backward: 1 at both bounds.
+        let relu6 = Act::HardTanh { lo: 0.0, hi: 6.0 };
+        assert_eq!(d(relu6, 0.0), [0.0, 0.0]);
+        assert_eq!(d(relu6, 6.0), [0.0, 0.0]);
+        let clip = Act::Clip { lo: 0.0, hi: 6.0 };
+        assert_eq!(d(clip, 0.0), [1.0, 0.0]);
+        assert_eq!(d(clip, 6.0), [1.0, 0.0]);
+        assert_eq!(d(clip, 6.5), [0.0, 0.0]);
+        // relu: threshold_backward on the result, 0 at 0.
+        assert_eq!(d(Act::Relu, 0.0), [0.0, 0.0]);
+        // leaky_relu_backward: x > 0 ? 1 : slope, so slope at 0.
+        assert_eq!(d(Act::LeakyRelu(0.1), 0.0), [0.1, 0.0]);
+        // elu_backward (is_result = false): x ≤ 0 ? α·eˣ : 1, so α at 0; its double backward α·eˣ there.
+        assert_eq!(d(Act::Elu(1.3), 0.0), [1.3, 1.3]);
+        assert_eq!(Act::Elu(1.3).tower(0.0)[0], 0.0);
+        // softplus (β = 1, threshold 20): x > 20 is the identity; x = 20 is still log1p(eˣ).
+        let sp = Act::SoftplusThreshold;
+        assert_eq!(sp.tower(20.5), [20.5, 1.0, 0.0]);
+        let at20 = sp.tower(20.0);
+        assert!((at20[0] - (20.0 + (-20f64).exp().ln_1p())).abs() < 1e-13 && at20[1] < 1.0 && at20[2] > 0.0, "{at20:?}");
+        // GELU (erf): f′(0) = Φ(0) = 1/2, f″(0) = 2φ(0) = 2/√(2π); tanh form: f′(0) = 1/2,
+        // f″(0) = √(2/π).
+        let g = Act::GeluErf.tower(0.0);
+        assert_eq!([g[1], g[2]], [0.5, 2.0 * INV_SQRT_2PI]);
+        let g = Act::GeluTanh.tower(0.0);
+        assert_eq!([g[1], g[2]], [0.5, SQRT_2_OVER_PI]);
+        // GELU against PyTorch's published formula values at x = 1 (erf: 0.8413447460685429).
+        assert!((Act::GeluErf.tower(1.0)[0] - 0.841_344_746_068_542_9).abs() < 1e-15);
+        assert!((Act::GeluTanh.tower(1.0)[0] - 0.5 * (1.0 + (SQRT_2_OVER_PI * (1.0 + GELU_C)).tanh())).abs() < 1e-15);
     }
 }

@@ -3,9 +3,11 @@
 //! order) through the primitives they are made of.
 
 use super::act::Act;
+use super::gauss_newton::LossKind;
 use super::op::{axis as norm_axis, Op};
 use super::program::{LayerKind, LayerRecord, Program};
 use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::ConvAttrs;
 
 impl Program {
     /// A constant of `shape` (captured tensors and numbers while tracing).
@@ -33,8 +35,8 @@ impl Program {
     pub fn matmul(&mut self, a: usize, b: usize, ta: bool, tb: bool) -> Result<usize> {
         self.push(Op::MatMul { ta, tb }, &[a, b], None)
     }
-    pub fn conv2d(&mut self, x: usize, w: usize, stride: (usize, usize), padding: (usize, usize)) -> Result<usize> {
-        self.push(Op::Conv2d { stride, padding }, &[x, w], None)
+    pub fn conv2d(&mut self, x: usize, w: usize, attrs: ConvAttrs) -> Result<usize> {
+        self.push(Op::Conv2d(attrs), &[x, w], None)
     }
     pub fn reshape(&mut self, x: usize, shape: &[usize]) -> Result<usize> {
         self.push(Op::Reshape, &[x], Some(shape))
@@ -118,17 +120,71 @@ impl Program {
         let sq = self.act(d, Act::Square)?;
         self.mean(sq, None, false)
     }
-    /// Mean over the batch of −log softmax(logits)[label] (PyTorch's CrossEntropyLoss with class
-    /// indices). `labels` holds N class indices as numbers; out-of-range labels are an error at run time.
+    /// Cross-entropy as PyTorch's `CrossEntropyLoss` (class indices, no weights, reduction
+    /// 'mean'): logits [N, C] with labels [N], or [N, C, d1, …] with labels [N, d1, …] (the class
+    /// axis is 1), the mean over the N·d1·… positions of −log softmax(logits)[label]. Logits
+    /// [N, d1, …, C] with labels [N, d1, …] (the class axis last, as a sequence model's per-token
+    /// logits [N, T, C] come) are taken too, when the PyTorch reading does not fit the shapes;
+    /// shapes that fit both are refused as ambiguous ([`ce_class_axis`]; the objective's
+    /// `classAxis` says which). Out-of-range labels are an error at run time.
     pub fn cross_entropy(&mut self, logits: usize, labels: usize) -> Result<usize> {
-        let (ls, ys) = (self.shape(logits)?.to_vec(), self.shape(labels)?.to_vec());
-        if ls.len() != 2 || ys.len() != 1 || ls[0] != ys[0] {
-            return Err(Error::shape(format!(
-                "cross_entropy: expected logits [N, C] and labels [N], got {} and {}",
-                fmt_shape(&ls),
-                fmt_shape(&ys)
-            )));
+        let (rows, targets) = self.loss_rows(LossKind::CrossEntropy, logits, labels)?;
+        self.cross_entropy_rows(rows, targets)
+    }
+
+    /// The loss `kind` of `pred` and `target` as its rows: (pred as [R, C], target as [R] for
+    /// cross-entropy, else [R, C]). A row is one position of the output, the unit the empirical
+    /// and Monte Carlo Fisher and K-FAC treat as a sample (curvlinops' convention): cross-entropy
+    /// with the class axis moved last, so R = N·d1·… and C the classes; MSE and BCE over the last
+    /// axis ([N, …, D] → [N·…, D]; [N] → [N, 1]; a scalar → [1, 1]). The loss of the rows equals
+    /// the loss of the original shapes (the same elements, the same means), so the Gauss–Newton
+    /// split at the rows is the split at `pred` (a permutation and a reshape are linear). Adds no
+    /// node where the shapes already are rows.
+    pub fn loss_rows(&mut self, kind: LossKind, pred: usize, target: usize) -> Result<(usize, usize)> {
+        self.loss_rows_with(kind, pred, target, None)
+    }
+
+    /// [`Program::loss_rows`] with cross-entropy's class axis given (see [`ce_class_axis`]; a
+    /// NumPy-style axis, negative from the end), or inferred from the shapes when None.
+    pub fn loss_rows_with(&mut self, kind: LossKind, pred: usize, target: usize, class_axis: Option<i64>) -> Result<(usize, usize)> {
+        let (ps, ts) = (self.shape(pred)?.to_vec(), self.shape(target)?.to_vec());
+        match kind {
+            LossKind::CrossEntropy => {
+                let explicit = class_axis.map(|a| norm_axis("cross_entropy: class axis", a, &ps)).transpose()?;
+                let axis = ce_class_axis(&ps, &ts, explicit)?;
+                let r = ps.len();
+                if r == 2 {
+                    return Ok((pred, target));
+                }
+                let classes = ps[axis];
+                let rows = crate::mem::product("cross_entropy: positions", &ts)?;
+                // Class axis last: output axis a is input axis perm[a].
+                let last = if axis == r - 1 {
+                    pred
+                } else {
+                    let perm: Vec<usize> = (0..r).filter(|&a| a != axis).chain([axis]).collect();
+                    self.permute(pred, &perm)?
+                };
+                let p2 = self.reshape(last, &[rows, classes])?;
+                let t1 = self.reshape(target, &[rows])?;
+                Ok((p2, t1))
+            }
+            LossKind::Mse | LossKind::BceWithLogits => {
+                self.same_shape(if kind == LossKind::Mse { "mse" } else { "bce_with_logits" }, pred, target)?;
+                let rows = match ps.len() {
+                    2 => return Ok((pred, target)),
+                    0 => [1, 1],
+                    1 => [ps[0], 1],
+                    r => [crate::mem::product("loss rows", &ps[..r - 1])?, ps[r - 1]],
+                };
+                Ok((self.reshape(pred, &rows)?, self.reshape(target, &rows)?))
+            }
         }
+    }
+
+    /// Mean over the rows of −log softmax(logits)[label], logits [R, C], labels [R].
+    fn cross_entropy_rows(&mut self, logits: usize, labels: usize) -> Result<usize> {
+        let n = self.shape(logits)?[0];
         // Σᵢ lse(xᵢ) − Σᵢ xᵢ[yᵢ]: the label's logit is picked, not weighted by a one-hot (a
         // −∞ logit elsewhere would give 0 · (−∞) = NaN; PyTorch's answer is finite).
         let lse = self.softmax_normalizer(logits)?;
@@ -136,7 +192,7 @@ impl Program {
         let total_lse = self.sum(lse, None, false)?;
         let total_picked = self.sum(picked, None, false)?;
         let nll = self.sub(total_lse, total_picked)?;
-        self.scale(nll, 1.0 / ls[0] as f64)
+        self.scale(nll, 1.0 / n as f64)
     }
     /// Mean over all elements of softplus(z) − y·z (PyTorch's BCEWithLogitsLoss).
     pub fn bce_with_logits(&mut self, logits: usize, target: usize) -> Result<usize> {
@@ -168,7 +224,7 @@ impl Program {
             } {
                 let blocks: Vec<(usize, usize)> = self.param_blocks().into_iter().filter(|(off, _)| *off >= n_params).map(|(off, s)| (off, s.iter().product())).collect();
                 let conv = match *layer {
-                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, stride, padding)),
+                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, crate::kernels::ConvAttrs::symmetric(stride, padding))),
                     _ => None,
                 };
                 self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied(), conv });
@@ -176,6 +232,41 @@ impl Program {
             h = out;
         }
         Ok(h)
+    }
+}
+
+/// The class axis of cross-entropy logits `ls` for labels `ts`. Given (`explicit`, any axis
+/// but the batch axis 0): checked to fit, labels = logits without that axis. Inferred: 1 when
+/// ts = [N, d1, …] and ls = [N, C, d1, …] (PyTorch's placement; [N, C] with [N] is its rank-2
+/// case), or the last axis when ts = ls without it ([N, d1, …, C] with [N, d1, …]); shapes that
+/// fit both readings (an [N, K, K] output with labels [N, K]) are refused as ambiguous rather
+/// than read one way silently.
+pub fn ce_class_axis(ls: &[usize], ts: &[usize], explicit: Option<usize>) -> Result<usize> {
+    let r = ls.len();
+    let fits = |a: usize| a >= 1 && a < r && ts.len() + 1 == r && ls[..a] == ts[..a] && ls[a + 1..] == ts[a..];
+    if let Some(a) = explicit {
+        if fits(a) {
+            return Ok(a);
+        }
+        return Err(Error::shape(format!(
+            "cross_entropy: with the class axis {a}, logits {} need labels of their shape without axis {a} (and the batch axis 0 is not a class axis), got {}",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        )));
+    }
+    match (fits(1), r >= 1 && fits(r - 1)) {
+        (true, true) if r > 2 => Err(Error::shape(format!(
+            "cross_entropy: logits {} with labels {} fit both PyTorch's class axis 1 ([N, C, d1, …]) and the class axis last ([N, d1, …, C]); say which (the objective's classAxis option: 1 or -1)",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        ))),
+        (true, _) => Ok(1),
+        (false, true) => Ok(r - 1),
+        (false, false) => Err(Error::shape(format!(
+            "cross_entropy: expected logits [N, C] with labels [N], or [N, C, d1, …] with labels [N, d1, …] (PyTorch's class axis 1), or [N, d1, …, C] with labels [N, d1, …] (class axis last), got {} and {}",
+            fmt_shape(ls),
+            fmt_shape(ts)
+        ))),
     }
 }
 
@@ -207,7 +298,7 @@ impl Layer {
             }
             Layer::Conv2d { inputs, outputs, kernel, stride, padding, bias } => {
                 let w = p.param(&[outputs, inputs, kernel.0, kernel.1])?;
-                let y = p.conv2d(x, w, stride, padding)?;
+                let y = p.conv2d(x, w, ConvAttrs::symmetric(stride, padding))?;
                 if !bias {
                     return Ok(y);
                 }

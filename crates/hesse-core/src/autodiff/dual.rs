@@ -21,10 +21,13 @@ use crate::tensor::Element;
 
 /// What every primitive needs to know besides its operands.
 #[derive(Clone, Copy, Debug)]
-pub struct Ctx {
+pub struct Ctx<'a> {
     pub isa: Isa,
     /// Number of tangents carried by non-zero duals.
     pub k: usize,
+    /// The integer values of the program's index inputs for this run, by slot (checked i64,
+    /// never floats of the run's dtype: float32 is exact only to 2²⁴).
+    pub index_inputs: &'a [std::sync::Arc<Vec<i64>>],
 }
 
 /// Element types the autodiff runs in.
@@ -303,7 +306,7 @@ pub fn conv2d_grad_input<T: Scalar>(cx: &Ctx, g: Conv2d, gy: &Dual<T>, w: &Dual<
 
 /// The weight-adjoint of conv2d, bilinear in (x, gy).
 pub fn conv2d_grad_weight<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, gy: &Dual<T>) -> Result<Dual<T>> {
-    bilinear(cx, x, gy, vec![g.o, g.c, g.kh, g.kw], |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
+    bilinear(cx, x, gy, g.weight_shape().to_vec(), |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
 }
 
 /// Same elements, new shape.
@@ -566,4 +569,172 @@ pub fn permute<T: Scalar>(cx: &Ctx, x: &Dual<T>, perm: &[usize]) -> Result<Dual<
         }
         Ok(())
     })
+}
+
+/// A sparse linear map y = M·x in CSR form: y[i] = Σ_{e ∈ offsets[i]..offsets[i+1]} w[e]·x[cols[e]]
+/// (w = 1 without weights; a row with no entries is 0). Slice, pad, expand, where, gather with
+/// constant indices and average pooling are all such maps; their adjoint Mᵀ is the scatter-add
+/// gx[cols[e]] += w[e]·g[i]. `label` names the op in errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SparseMap {
+    pub label: &'static str,
+    /// numel of the input.
+    pub in_len: usize,
+    /// numel(out) + 1 row starts.
+    pub offsets: Vec<usize>,
+    pub cols: Vec<usize>,
+    pub weights: Option<Vec<f64>>,
+}
+
+impl SparseMap {
+    /// Rows (numel of the output).
+    pub fn rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    /// A map with one entry per row (a gather): y[i] = x[cols[i]], or 0 where cols[i] is None.
+    pub fn gather(label: &'static str, in_len: usize, cols: impl ExactSizeIterator<Item = Option<usize>>) -> Result<SparseMap> {
+        let n = cols.len();
+        let mut offsets = crate::mem::try_vec(crate::mem::add(label, n, 1)?, label)?;
+        let mut cs = crate::mem::try_vec(n, label)?;
+        offsets.push(0);
+        for c in cols {
+            if let Some(c) = c {
+                cs.push(c);
+            }
+            offsets.push(cs.len());
+        }
+        Ok(SparseMap { label, in_len, offsets, cols: cs, weights: None })
+    }
+    /// The map's value on one stacked copy: out (rows) from x (in_len).
+    fn apply_one<T: Scalar>(&self, x: &[T], out: &mut [T]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let r = self.offsets[i]..self.offsets[i + 1];
+            *o = match &self.weights {
+                None => self.cols[r].iter().fold(T::ZERO, |s, &c| s + x[c]),
+                Some(w) => self.cols[r.clone()].iter().zip(&w[r]).fold(T::ZERO, |s, (&c, &wv)| s + T::from_f64(wv) * x[c]),
+            };
+        }
+    }
+    /// The adjoint on one stacked copy: gx (in_len, overwritten) from g (rows).
+    fn apply_t_one<T: Scalar>(&self, g: &[T], gx: &mut [T]) {
+        gx.fill(T::ZERO);
+        for (i, &gi) in g.iter().enumerate() {
+            for e in self.offsets[i]..self.offsets[i + 1] {
+                let w = self.weights.as_ref().map_or(T::ONE, |w| T::from_f64(w[e]));
+                gx[self.cols[e]] += w * gi;
+            }
+        }
+    }
+}
+
+/// y = M·x for a sparse map M (linear), shaped `shape` (numel = M's rows).
+pub fn sparse_apply<T: Scalar>(cx: &Ctx, x: &Dual<T>, m: &SparseMap, shape: Vec<usize>) -> Result<Dual<T>> {
+    let (rows, cols) = (m.rows(), m.in_len);
+    if x.numel() != cols || numel(&shape)? != rows {
+        return Err(Error::shape(format!("{}: the map takes {cols} values to {rows}, got an operand of shape {:?} and output shape {:?}", m.label, x.shape, shape)));
+    }
+    linear_stacked(cx, x, shape, |i, o, copies| {
+        for c in 0..copies {
+            m.apply_one(&i[c * cols..(c + 1) * cols], &mut o[c * rows..(c + 1) * rows]);
+        }
+        Ok(())
+    })
+}
+
+/// gx = Mᵀ·g (the scatter-add adjoint of [`sparse_apply`]), shaped `in_shape`.
+pub fn sparse_apply_t<T: Scalar>(cx: &Ctx, g: &Dual<T>, m: &SparseMap, in_shape: Vec<usize>) -> Result<Dual<T>> {
+    let (rows, cols) = (m.rows(), m.in_len);
+    if g.numel() != rows || numel(&in_shape)? != cols {
+        return Err(Error::shape(format!("{}ᵀ: the adjoint takes {rows} values to {cols}, got a gradient of shape {:?} and input shape {:?}", m.label, g.shape, in_shape)));
+    }
+    linear_stacked(cx, g, in_shape, |i, o, copies| {
+        for c in 0..copies {
+            m.apply_t_one(&i[c * rows..(c + 1) * rows], &mut o[c * cols..(c + 1) * cols]);
+        }
+        Ok(())
+    })
+}
+
+/// The map selecting, in each row of `m`, the entry where the primal `x` is largest (the first
+/// such entry on ties; NaN wins, as PyTorch's max propagates it): the local linear map of a max
+/// over each row's candidates. An empty row is an error.
+pub fn argmax_map<T: Scalar>(x: &[T], m: &SparseMap) -> Result<SparseMap> {
+    let rows = m.rows();
+    let mut cols = crate::mem::try_vec(rows, m.label)?;
+    for i in 0..rows {
+        let r = &m.cols[m.offsets[i]..m.offsets[i + 1]];
+        let Some(&first) = r.first() else {
+            return Err(Error::invalid(format!("{}: output element {i} has no input element to take the maximum of", m.label)));
+        };
+        let mut best = first;
+        for &c in &r[1..] {
+            let (v, b) = (x[c].to_f64(), x[best].to_f64());
+            if b.is_nan() {
+                break;
+            }
+            if v > b || v.is_nan() {
+                best = c;
+            }
+        }
+        cols.push(Some(best));
+    }
+    SparseMap::gather(m.label, m.in_len, cols.into_iter())
+}
+
+/// Batched op(A)·op(B) (NumPy matmul on rank ≥ 2, batch dims broadcast): one 2-D [`matmul`]
+/// (bilinear, the existing tangent rule) per output batch index, on copies of the operand blocks.
+pub fn batched_matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool, shape: Vec<usize>) -> Result<Dual<T>> {
+    if a.shape.len() == 2 && b.shape.len() == 2 {
+        return matmul(cx, a, b, ta, tb);
+    }
+    let r = shape.len();
+    let (m, n) = (shape[r - 2], shape[r - 1]);
+    let batch = &shape[..r - 2];
+    let nb = numel(batch)?;
+    let (ra, rb) = (a.shape.len(), b.shape.len());
+    let (asz, bsz) = (a.shape[ra - 2] * a.shape[ra - 1], b.shape[rb - 2] * b.shape[rb - 1]);
+    // Offsets (in blocks) of each output batch index in a and b, broadcasting.
+    let sa = crate::shape::broadcast_strides(&a.shape[..ra - 2], batch);
+    let sb = crate::shape::broadcast_strides(&b.shape[..rb - 2], batch);
+    let block = |d: &Dual<T>, at: usize, sz: usize| -> Result<Dual<T>> {
+        let shape = d.shape[d.shape.len() - 2..].to_vec();
+        let p = try_copy(&d.p[at * sz..(at + 1) * sz], "matmul")?;
+        let t = match &d.t {
+            Some(t) if cx.k > 0 => {
+                let mut v = crate::mem::try_vec(crate::mem::product("matmul tangents", &[cx.k, sz])?, "matmul tangents")?;
+                let total = d.numel();
+                (0..cx.k).for_each(|k| v.extend_from_slice(&t[k * total + at * sz..k * total + (at + 1) * sz]));
+                Some(v)
+            }
+            _ => None,
+        };
+        Ok(Dual { shape, p, t })
+    };
+    let out_n = numel(&shape)?;
+    let mut p = try_zeros::<T>(out_n, "matmul")?;
+    let mut t: Option<Vec<T>> = None;
+    let mut idx = vec![0usize; batch.len()];
+    for bi in 0..nb {
+        let (oa, ob) = (idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>(), idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>());
+        // (broadcast_strides counts elements of the batch part, i.e. blocks here)
+        let y = matmul(cx, &block(a, oa, asz)?, &block(b, ob, bsz)?, ta, tb)?;
+        p[bi * m * n..(bi + 1) * m * n].copy_from_slice(&y.p);
+        if let Some(yt) = &y.t {
+            let tt = match &mut t {
+                Some(tt) => tt,
+                None => t.insert(try_zeros::<T>(crate::mem::product("matmul tangents", &[cx.k, out_n])?, "matmul tangents")?),
+            };
+            for k in 0..cx.k {
+                tt[k * out_n + bi * m * n..k * out_n + (bi + 1) * m * n].copy_from_slice(&yt[k * m * n..(k + 1) * m * n]);
+            }
+        }
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < batch[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(Dual { shape, p, t })
 }

@@ -4,10 +4,13 @@
 //! factors; then G = A·Aᵀ is one SIMD SYRK, its diagonal the row sums of squares of A, and a
 //! per-layer block a SYRK of a row range of A.
 //!
-//! Conventions (PyTorch's mean reductions, as the losses in builder.rs): MSE averages over all
-//! N·C elements, so Hℓ = 2/(N·C)·I; cross-entropy averages over N, so
-//! Hℓ,ᵢ = (diag(p) − ppᵀ)/N with p = softmax(fᵢ), whose factor is (diag(√p) − p√pᵀ)/√N; BCE
-//! with logits averages over N·C elements, so Hℓ = diag(σ(1 − σ))/(N·C).
+//! The network output is taken as its rows [R, C] ([`LossKind::rows`]; the objective passes the
+//! rows view of `Program::loss_rows`, so cross-entropy's classes are the last axis): a row is one
+//! position, R = N·d1·… (N for an [N, C] output). Conventions (PyTorch's mean reductions, as
+//! the losses in builder.rs): MSE averages over all R·C elements, so Hℓ = 2/(R·C)·I;
+//! cross-entropy averages over the R positions, so Hℓ,ᵣ = (diag(p) − ppᵀ)/R with
+//! p = softmax(fᵣ), whose factor is (diag(√p) − p√pᵀ)/√R; BCE with logits averages over R·C
+//! elements, so Hℓ = diag(σ(1 − σ))/(R·C).
 
 use super::dual::Scalar;
 use super::program::{Program, Run, Wrt};
@@ -24,6 +27,23 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// The rows (R, C) of a network output of `shape` under this loss: the last axis is the row
+    /// ([N, …, C] → R = N·…; [N] → (N, 1); a scalar → (1, 1)). Cross-entropy needs its rows view
+    /// [R, C] itself (classes last, `Program::loss_rows`): reading an [N, C, d…] output's last axis
+    /// as the classes would be silently wrong, so another rank is refused.
+    pub fn rows(self, shape: &[usize], what: &str) -> Result<(usize, usize)> {
+        match shape.len() {
+            0 if self != LossKind::CrossEntropy => Ok((1, 1)),
+            1 if self != LossKind::CrossEntropy => Ok((shape[0], 1)),
+            2 => Ok((shape[0], shape[1])),
+            r if self != LossKind::CrossEntropy && r > 2 => Ok((product(what, &shape[..r - 1])?, shape[r - 1])),
+            _ => Err(Error::shape(format!(
+                "{what}: cross-entropy's network output must be its rows [R, C] (positions × classes; the objective passes them, or build them with Program::loss_rows), got {}",
+                fmt_shape(shape)
+            ))),
+        }
+    }
+
     pub fn parse(name: &str) -> Result<LossKind> {
         match name {
             "mse" => Ok(LossKind::Mse),
@@ -129,13 +149,10 @@ impl Program {
         Ok(a)
     }
 
-    /// A = [M₁ᵀ … M_Nᵀ] (P × N·C, row-major) for the network output at node `f` ([N, C]).
+    /// A = [M₁ᵀ … M_Rᵀ] (P × R·C, row-major) for the network output at node `f`, as its rows
+    /// [R, C] ([`LossKind::rows`]).
     pub fn gauss_newton_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
-        let shape = self.shape(f)?.to_vec();
-        if shape.len() != 2 {
-            return Err(Error::shape(format!("Gauss–Newton: the network output must be [N, C], got {}", fmt_shape(&shape))));
-        }
-        let (n, c) = (shape[0], shape[1]);
+        let (n, c) = kind.rows(self.shape(f)?, "Gauss–Newton")?;
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv = self.run(isa, f, &base)?.output.p;
         let mut a = self.jacobian_t(isa, f, params, inputs, chunk)?;
@@ -145,16 +162,18 @@ impl Program {
         Ok(a)
     }
 
-    /// The Monte Carlo factor A = [… Jᵢᵀsᵢ,ₛ …] (P × N·S): sᵢ,ₛ the loss gradient at a label drawn
-    /// from the model's predictive distribution, scaled so that A·Aᵀ is an unbiased estimate of
-    /// the GGN (each column one reverse sweep's cotangent, K per pass).
+    /// The Monte Carlo factor A = [… Jᵣᵀsᵣ,ₛ …] (P × R·S): sᵣ,ₛ the loss gradient at a label drawn
+    /// from the model's predictive distribution for row r (one label per position), scaled so
+    /// that A·Aᵀ is an unbiased estimate of the GGN (each column one reverse sweep's cotangent,
+    /// K per pass).
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_newton_mc_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], samples: usize, seed: u64, chunk: usize) -> Result<Vec<T>> {
         let shape = self.shape(f)?.to_vec();
-        if shape.len() != 2 || samples == 0 || shape.contains(&0) {
-            return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a non-empty network output [N, C] (got {}) and at least one sample (got {samples})", fmt_shape(&shape))));
+        let (n, c) = kind.rows(&shape, "Monte Carlo Gauss–Newton")?;
+        if samples == 0 || n * c == 0 {
+            return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a non-empty network output (got {}) and at least one sample (got {samples})", fmt_shape(&shape))));
         }
-        let (n, c, p) = (shape[0], shape[1], self.n_params());
+        let p = self.n_params();
         let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
         let fv = try_map(&self.run(isa, f, &base)?.output.p, |v| v.to_f64(), "Monte Carlo Gauss–Newton")?;
         let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?; // [S, N, C]

@@ -1,25 +1,32 @@
 //! K-FAC (Martens & Grosse 2015) for linear and conv2d layers: each layer's block of the
-//! Gauss–Newton matrix approximated by a Kronecker product B ⊗ A.
+//! Gauss–Newton matrix approximated by a Kronecker product B ⊗ A. The layers are found by
+//! pattern in any program (kfac_pattern.rs), so ONNX imports and traced models get K-FAC too.
 //!
 //! Conventions (hesse's; BackPACK and curvlinops differ by factors of N and 2, so check):
-//! - The parameters of a linear layer are ordered as everywhere in hesse: W [out, in] row-major,
-//!   then b [out]. K-FAC works on W̄ = [W | b] [out, in + 1] (row-major), i.e. ā = [a; 1].
-//! - A = (1/N) Σₙ āₙ āₙᵀ, the mean over the batch of the layer inputs' outer products.
-//! - B = Σₙ Σ_c gₙ,c gₙ,cᵀ, a sum over the batch, where gₙ,c is column c of the loss-Hessian
-//!   factor Lₙ (Hℓ,ₙ = LₙLₙᵀ, as in gauss_newton.rs, so it includes the loss's 1/N) back-
-//!   propagated to the layer's output s = a·Wᵀ + b. (Monte Carlo: the gradient of the loss at a
-//!   label sampled from the model's predictive distribution replaces the C columns.)
-//! - Then G_layer ≈ B ⊗ A on vec(W̄), exactly equal for a batch of one; in hesse's own parameter
-//!   order the entry for (W[o, i], W[o′, i′]) is B[o, o′]·A[i, i′], bias entries use i = in.
+//! - A layer's parameters are its weight block as stored, then its bias block (they need not be
+//!   adjacent in the flat vector). K-FAC works on W̄ = [W | b] [out, in + 1] (row-major, W as
+//!   PyTorch's [out, in] whether the block is stored [out, in] or [in, out]), i.e. ā = [a; 1].
+//! - A = (1/M) Σₘ āₘ āₘᵀ, the mean over the M input rows: the batch for an [N, in] input, every
+//!   position for [N, T, in] (K-FAC "expand", Eschenhagen et al. 2023), every output position
+//!   for conv2d (below).
+//! - B = Σₘ Σ_c gₘ,c gₘ,cᵀ, a sum over the rows of the layer output s = a·Wᵀ + b, where gₘ,c is
+//!   the output gradient at row m when column c of every position's loss-Hessian factor Lᵣ
+//!   (Hℓ,ᵣ = LᵣLᵣᵀ, as in gauss_newton.rs, so it includes the loss's 1/R) is backpropagated at
+//!   once. (Monte Carlo: the gradients of the loss at labels sampled from the model's predictive
+//!   distribution, one per position, replace the C columns.)
+//! - Then G_layer ≈ B ⊗ A on vec(W̄), exactly equal for a batch of one (one position); in
+//!   PyTorch's order the entry for (W[o, i], W[o′, i′]) is B[o, o′]·A[i, i′], bias entries use
+//!   i = in.
 //!
 //! - Conv2d (KFC, Grosse & Martens 2016, in its "expand" form, Eschenhagen et al. 2023): every
 //!   output position t is treated as a sample: ā are the im2col patches [C·KH·KW; 1],
 //!   A = (1/(N·T)) Σₙ,ₜ āāᵀ, B = Σₙ,ₜ Σ_c g gᵀ with g the output gradients at position t; W̄ is the
 //!   weight [O, C·KH·KW] row-major (PyTorch's layout) plus the bias column. Exact when N = T = 1.
 //!
-//! All C columns (or S Monte Carlo samples) of every sample go back in one multi-cotangent
-//! reverse sweep: samples do not interact in these networks, so seed c carries Lₙ[:, c] in every
-//! row n at once.
+//! All C columns (or S Monte Carlo samples) of every position go back in one multi-cotangent
+//! reverse sweep: seed c carries Lᵣ[:, c] in every row r at once (exact where rows do not
+//! interact; where they do, as in attention, the cross terms are K-FAC's approximation, as in
+//! curvlinops' "expand").
 
 use super::dual::Scalar;
 use super::gauss_newton::LossKind;
@@ -29,6 +36,7 @@ use crate::kernels::conv::im2col;
 use crate::kernels::{Conv2d, Isa};
 use crate::linalg::Rng;
 use crate::mem::{product, try_map, try_vec, try_zeros};
+use crate::shape::numel;
 
 /// Which B factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,11 +47,12 @@ pub enum KfacVariant {
     MonteCarlo { samples: usize, seed: u64 },
 }
 
-/// The Kronecker factors of one linear layer.
+/// The Kronecker factors of one linear or conv2d layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KfacFactors {
-    /// Index of the layer in its `sequential`.
+    /// Index of the layer in its `sequential`, or its position among the layers found.
     pub layer: usize,
+    pub kind: LayerKind,
     /// A [d_in, d_in] row-major, d_in = in + 1 with a bias.
     pub a: Vec<f64>,
     /// B [out, out] row-major.
@@ -54,6 +63,8 @@ pub struct KfacFactors {
     /// Offsets of the layer's weight and bias in the parameter vector.
     pub weight_offset: usize,
     pub bias_offset: Option<usize>,
+    /// The weight block is stored [in, out] (the ONNX exporter's folded MatMul weight).
+    pub weight_transposed: bool,
 }
 
 impl LossKind {
@@ -147,20 +158,20 @@ impl LossKind {
 }
 
 impl Program {
-    /// K-FAC factors of every linear layer built by `sequential`, for the network output at node
-    /// `f` ([N, C]) under `kind`'s loss. Conv2d layers are not supported yet (an error says so).
+    /// K-FAC factors of every linear and conv2d layer found by pattern
+    /// ([`Program::kfac_layers`]) for the network output at node `f` under `kind`'s loss (f its
+    /// rows [R, C], see [`LossKind::rows`]). An error if no layer is found.
     #[allow(clippy::too_many_arguments)]
     pub fn kfac<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], variant: KfacVariant) -> Result<Vec<KfacFactors>> {
         let shape = self.shape(f)?.to_vec();
-        if shape.len() != 2 {
-            return Err(Error::shape(format!("K-FAC: the network output must be [N, C], got {}", fmt_shape(&shape))));
-        }
-        let (n, c) = (shape[0], shape[1]);
-        // The layers the network output depends on (a program may hold other models too).
-        let anc = self.ancestors(f);
-        let layers: Vec<_> = self.layers().iter().filter(|l| anc.get(l.output) == Some(&true)).cloned().collect();
+        let (n, c) = kind.rows(&shape, "K-FAC")?;
+        let cover = self.kfac_layers(f)?;
+        let layers = cover.layers;
         if layers.is_empty() {
-            return Err(Error::invalid("K-FAC: the model has no linear or conv2d layers"));
+            return Err(Error::invalid(format!(
+                "K-FAC: the model has no linear or conv2d layers (a MatMul/Gemm or Conv2d by a parameter used once, see kfac_pattern.rs); {} parameter block(s) match no pattern",
+                cover.uncovered.len()
+            )));
         }
         if let KfacVariant::MonteCarlo { samples: 0, .. } = variant {
             return Err(Error::invalid("K-FAC: Monte Carlo needs at least one sample"));
@@ -182,42 +193,37 @@ impl Program {
             let (a_val, _) = &o.captured[2 * li];
             let (s_val, s_grad) = &o.captured[2 * li + 1];
             let has_bias = l.bias.is_some();
-            if a_val.shape.first() != Some(&n) || s_val.shape.first() != Some(&n) {
-                return Err(Error::shape(format!(
-                    "K-FAC: layer {} maps {} to {}, but the network output {} has a batch of {n}; K-FAC needs layers over the same batch",
-                    l.index,
-                    fmt_shape(&a_val.shape),
-                    fmt_shape(&s_val.shape),
-                    fmt_shape(&shape)
-                )));
-            }
-            // Rows of ā (one per sample, or per sample and output position for conv2d), and the
-            // output gradients g aligned with them: [K, rows, out].
-            let (patches, d_in_raw, d_out, positions) = match (l.kind, l.conv) {
-                (LayerKind::Conv2d, Some((kernel, stride, padding))) => {
+            let (d_in_raw, d_out) = (l.d_in, l.d_out);
+            // Rows of ā (one per input row: a position of a linear layer's input, an output
+            // position of a conv), and the layout of s's gradients [K, …]: `positions` values of
+            // one output channel are `stride` apart (conv2d: [K, N, O, T]; linear: [K, M, out]).
+            let (patches, positions) = match (l.kind, l.conv) {
+                (LayerKind::Conv2d, Some((kernel, attrs))) => {
                     let (xs, ss) = (&a_val.shape, &s_val.shape);
-                    let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ss[1], kh: kernel.0, kw: kernel.1, stride, padding };
-                    let (rows, t) = (g.c * g.kh * g.kw, ss[2] * ss[3]);
+                    let g = Conv2d::new(xs, &[d_out, xs[1], kernel.0, kernel.1], attrs)?;
+                    let t = ss[2] * ss[3];
                     let img = g.c * g.h * g.w;
-                    let mut col = try_zeros::<T>(rows * t, "K-FAC patches")?;
-                    let mut p = try_vec(product("K-FAC patches (N × positions × C·KH·KW)", &[n, t, rows])?, "K-FAC patches")?;
-                    for i in 0..n {
+                    let mut col = try_zeros::<T>(product("K-FAC patches (C·KH·KW × positions)", &[d_in_raw, t])?, "K-FAC patches")?;
+                    let mut p = try_vec(product("K-FAC patches (N × positions × C·KH·KW)", &[g.n, t, d_in_raw])?, "K-FAC patches")?;
+                    for i in 0..g.n {
                         im2col(&g, &a_val.p[i * img..(i + 1) * img], &mut col);
                         for tt in 0..t {
-                            p.extend((0..rows).map(|r| col[r * t + tt].to_f64()));
+                            p.extend((0..d_in_raw).map(|r| col[r * t + tt].to_f64()));
                         }
                     }
-                    (p, rows, ss[1], t)
+                    (p, t)
                 }
-                _ => (try_map(&a_val.p, |v| v.to_f64(), "K-FAC inputs")?, a_val.shape[1], s_val.shape[1], 1),
+                _ => (try_map(&a_val.p, |v| v.to_f64(), "K-FAC inputs")?, 1),
             };
             let d_in = d_in_raw + usize::from(has_bias);
+            // One input row per output row (a linear layer's rows; a conv's N·T positions).
+            let rows = if d_out == 0 { 0 } else { numel(&s_val.shape)? / d_out };
             // A = mean over rows of āāᵀ.
-            let count = (n * positions) as f64;
+            let count = rows.max(1) as f64;
             let mut a = try_zeros(product("K-FAC A (d_in × d_in)", &[d_in, d_in])?, "K-FAC A")?;
             let mut ab = try_zeros(d_in, "K-FAC A")?;
-            for row in patches.chunks_exact(d_in_raw.max(1)) {
-                ab[..d_in_raw].copy_from_slice(row);
+            for r in 0..rows {
+                ab[..d_in_raw].copy_from_slice(&patches[r * d_in_raw..(r + 1) * d_in_raw]);
                 if has_bias {
                     ab[d_in_raw] = 1.0;
                 }
@@ -227,11 +233,13 @@ impl Program {
                     }
                 }
             }
-            // B = Σ over seeds, samples (and positions) of g gᵀ; s's gradients are [K, N, out(, T)].
+            // B = Σ over seeds and output rows of g gᵀ.
             let mut b = try_zeros(product("K-FAC B (d_out × d_out)", &[d_out, d_out])?, "K-FAC B")?;
             if let Some(gt) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
                 let gv = |idx: usize| gt[idx].to_f64();
-                for kn in 0..k * n {
+                // Blocks of d_out·positions values: [K·N, O, T] for conv2d, [K·M, out] (T = 1).
+                let blocks = if d_out == 0 { 0 } else { gt.len() / (d_out * positions) };
+                for kn in 0..blocks {
                     for tt in 0..positions {
                         let at = |o: usize| gv((kn * d_out + o) * positions + tt);
                         for i in 0..d_out {
@@ -243,7 +251,18 @@ impl Program {
                     }
                 }
             }
-            out.push(KfacFactors { layer: l.index, a, b, d_in, d_out, has_bias, weight_offset: l.weight.0, bias_offset: l.bias.map(|b| b.0) });
+            out.push(KfacFactors {
+                layer: l.index,
+                kind: l.kind,
+                a,
+                b,
+                d_in,
+                d_out,
+                has_bias,
+                weight_offset: l.weight.0,
+                bias_offset: l.bias.map(|b| b.0),
+                weight_transposed: l.weight_transposed,
+            });
         }
         Ok(out)
     }
@@ -272,12 +291,14 @@ impl KfacFactors {
         self.d_out * self.d_in
     }
 
-    /// The layer's slice of a parameter-ordered vector (W row-major, then b) as W̄ [out, d_in].
+    /// The layer's values (its weight block as stored, then its bias) as W̄ [out, d_in].
     fn to_bar(&self, v: &[f64]) -> Result<Vec<f64>> {
         let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
         let mut m = try_zeros(o * di, "K-FAC product")?;
         for r in 0..o {
-            m[r * di..r * di + raw].copy_from_slice(&v[r * raw..(r + 1) * raw]);
+            for i in 0..raw {
+                m[r * di + i] = v[self.weight_index(r, i)];
+            }
             if self.has_bias {
                 m[r * di + raw] = v[o * raw + r];
             }
@@ -289,12 +310,53 @@ impl KfacFactors {
         let (o, di, raw) = (self.d_out, self.d_in, self.d_in - usize::from(self.has_bias));
         let mut v = try_zeros(o * di, "K-FAC product")?;
         for r in 0..o {
-            v[r * raw..(r + 1) * raw].copy_from_slice(&m[r * di..r * di + raw]);
+            for i in 0..raw {
+                v[self.weight_index(r, i)] = m[r * di + i];
+            }
             if self.has_bias {
                 v[o * raw + r] = m[r * di + raw];
             }
         }
         Ok(v)
+    }
+
+    /// Where W[r, i] (PyTorch's [out, in]) sits in the weight block: [out, in] or [in, out].
+    fn weight_index(&self, r: usize, i: usize) -> usize {
+        let raw = self.d_in - usize::from(self.has_bias);
+        if self.weight_transposed {
+            i * self.d_out + r
+        } else {
+            r * raw + i
+        }
+    }
+
+    /// The layer's values (weight block, then bias) out of a full parameter vector.
+    pub fn gather(&self, full: &[f64]) -> Result<Vec<f64>> {
+        let w = self.d_out * (self.d_in - usize::from(self.has_bias));
+        let end = |off: usize, n: usize| off.checked_add(n).filter(|&e| e <= full.len());
+        let (Some(we), bias) = (end(self.weight_offset, w), self.bias_offset.map(|b| (b, end(b, self.d_out)))) else {
+            return Err(Error::new(crate::ErrorCode::LengthMismatch, format!("K-FAC layer {}: its parameters lie outside a vector of {}", self.layer, full.len())));
+        };
+        let mut v = try_vec(self.size(), "K-FAC layer values")?;
+        v.extend_from_slice(&full[self.weight_offset..we]);
+        match bias {
+            Some((b, Some(be))) => v.extend_from_slice(&full[b..be]),
+            Some((_, None)) => return Err(Error::new(crate::ErrorCode::LengthMismatch, format!("K-FAC layer {}: its bias lies outside a vector of {}", self.layer, full.len()))),
+            None => {}
+        }
+        Ok(v)
+    }
+
+    /// Writes the layer's values (weight block, then bias) into a full parameter vector.
+    pub fn scatter(&self, layer: &[f64], full: &mut [f64]) -> Result<()> {
+        let _ = self.gather(full)?; // (bounds)
+        self.check_len(layer, "result")?;
+        let w = self.d_out * (self.d_in - usize::from(self.has_bias));
+        full[self.weight_offset..self.weight_offset + w].copy_from_slice(&layer[..w]);
+        if let Some(b) = self.bias_offset {
+            full[b..b + self.d_out].copy_from_slice(&layer[w..]);
+        }
+        Ok(())
     }
 
     fn check_len(&self, v: &[f64], what: &str) -> Result<()> {
@@ -304,7 +366,7 @@ impl KfacFactors {
         Ok(())
     }
 
-    /// (B ⊗ A)·v for the layer's parameters v (hesse's order): B·W̄·A.
+    /// (B ⊗ A)·v for the layer's values v (weight block as stored, then bias): B·W̄·A.
     pub fn mvp(&self, v: &[f64]) -> Result<Vec<f64>> {
         self.check_len(v, "product")?;
         let (o, di) = (self.d_out, self.d_in);
@@ -337,7 +399,7 @@ pub struct KfacInverse {
 }
 
 impl KfacInverse {
-    /// (B ⊗ A + λI)⁻¹·v for the layer's parameters v (hesse's order).
+    /// (B ⊗ A + λI)⁻¹·v for the layer's values v (weight block as stored, then bias).
     pub fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
         let f = &self.factors;
         f.check_len(v, "inverse")?;

@@ -46,6 +46,11 @@ pub struct Program {
     pub(crate) layers: Vec<LayerRecord>,
     /// Σ numel over the nodes: every run holds each node's value at once.
     elements: u64,
+    /// Shape of each index (integer) input slot: indices for gather, kept apart from the float
+    /// values (no node holds them; `Op::GatherInput` names its slot).
+    index_inputs: Vec<Vec<usize>>,
+    /// The staged values of each index input slot (zeros until set), as checked i64.
+    pub(crate) index_values: Vec<std::sync::Arc<Vec<i64>>>,
 }
 
 /// A point of a program's construction to roll back to ([`Program::mark`]).
@@ -57,6 +62,7 @@ pub struct Mark {
     layers: usize,
     n_params: usize,
     elements: u64,
+    index_inputs: usize,
 }
 
 /// Where a parametrized layer sits in the program: enough for K-FAC's factors.
@@ -72,8 +78,8 @@ pub struct LayerRecord {
     /// Offset and size of its weight, and of its bias if any, in the parameter vector.
     pub weight: (usize, usize),
     pub bias: Option<(usize, usize)>,
-    /// For conv2d: kernel, stride, padding.
-    pub conv: Option<((usize, usize), (usize, usize), (usize, usize))>,
+    /// For conv2d: kernel and attributes.
+    pub conv: Option<((usize, usize), crate::kernels::ConvAttrs)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,7 +214,15 @@ impl Program {
 
     /// The current end of the program, to [`Program::rollback`] to when a build step fails.
     pub fn mark(&self) -> Mark {
-        Mark { nodes: self.nodes.len(), inputs: self.inputs.len(), params: self.params.len(), layers: self.layers.len(), n_params: self.n_params, elements: self.elements }
+        Mark {
+            nodes: self.nodes.len(),
+            inputs: self.inputs.len(),
+            params: self.params.len(),
+            layers: self.layers.len(),
+            n_params: self.n_params,
+            elements: self.elements,
+            index_inputs: self.index_inputs.len(),
+        }
     }
 
     /// Removes everything added since `m` (a failed `sequential` leaves no half-built layers).
@@ -219,6 +233,36 @@ impl Program {
         self.layers.truncate(m.layers);
         self.n_params = m.n_params;
         self.elements = m.elements;
+        self.index_inputs.truncate(m.index_inputs);
+        self.index_values.truncate(m.index_inputs);
+    }
+
+    /// The next index (integer) input, of `shape`: its slot. Its values (zeros until
+    /// [`Program::set_index_input`]) are the indices of the gathers that name the slot.
+    pub fn index_input(&mut self, shape: &[usize]) -> Result<usize> {
+        let n = numel(shape)?;
+        try_reserve(&mut self.index_inputs, 1, "index inputs")?;
+        try_reserve(&mut self.index_values, 1, "index inputs")?;
+        let zeros = std::sync::Arc::new(try_zeros::<i64>(n, "index input")?);
+        self.index_inputs.push(shape.to_vec());
+        self.index_values.push(zeros);
+        Ok(self.index_inputs.len() - 1)
+    }
+    pub fn n_index_inputs(&self) -> usize {
+        self.index_inputs.len()
+    }
+    pub fn index_input_shape(&self, slot: usize) -> Option<&[usize]> {
+        self.index_inputs.get(slot).map(|s| s.as_slice())
+    }
+    /// Stages the values of index input `slot` (numel(shape) integers; their range is checked
+    /// by each gather that uses them, against its own axis, when it runs).
+    pub fn set_index_input(&mut self, slot: usize, values: Vec<i64>) -> Result<()> {
+        let shape = self.index_inputs.get(slot).ok_or_else(|| Error::invalid(format!("no index input slot {slot} (the program has {})", self.index_inputs.len())))?;
+        if values.len() != numel(shape)? {
+            return Err(Error::new(ErrorCode::LengthMismatch, format!("index input {slot} has shape {} ({} values), got {} values", fmt_shape(shape), numel(shape)?, values.len())));
+        }
+        self.index_values[slot] = std::sync::Arc::new(values);
+        Ok(())
     }
 
     /// A lower bound on the elements any run of the program holds at once: the staged
@@ -366,7 +410,7 @@ impl Program {
             return Err(Error::invalid(format!("cannot capture node {bad}: the run stops at node {out}")));
         }
         let n_var = self.check(out, r)?;
-        let cx = Ctx { isa, k: r.k };
+        let cx = Ctx { isa, k: r.k, index_inputs: &self.index_values };
         let dep = self.depends_on(r.wrt);
         // The tangents of the variable's slice [offset, offset + n) for all K directions.
         let leaf_tangents = |offset: usize, n: usize| -> Result<Option<Vec<T>>> {
@@ -476,15 +520,17 @@ impl Program {
     }
 }
 
-/// F·u for the empirical Fisher, per sample i (rows of the batch axis): with gᵢ the gradient of
-/// the mean loss at output row i (so ∇ℓᵢ = N·gᵢ), (1/N)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = N·gᵢ⟨gᵢ, uᵢ⟩.
+/// F·u for the empirical Fisher, per sample i, a sample being a row of the output's last axis
+/// (one position: [N, C] → N rows, [N, T, D] → N·T; gauss_newton.rs `LossKind::rows`, the
+/// objective passes the rows view): with gᵢ the gradient of the mean loss at row i (so
+/// ∇ℓᵢ = R·gᵢ for L = (1/R) Σᵢ ℓᵢ), (1/R)·∇ℓᵢ⟨∇ℓᵢ, uᵢ⟩ = R·gᵢ⟨gᵢ, uᵢ⟩.
 fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
     if g.numel() == 0 {
         return Ok(Some(Vec::new())); // (no loop over the rows of an empty batch)
     }
-    let n = g.shape.first().copied().unwrap_or(1).max(1);
-    let row = g.numel() / n;
+    let row = if g.shape.len() >= 2 { g.shape[g.shape.len() - 1] } else { 1 };
+    let n = g.numel() / row;
     let scale = T::from_f64(n as f64);
     let mut w = try_zeros(k * g.numel(), "empirical Fisher")?;
     for kk in 0..k {
@@ -503,10 +549,11 @@ fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Opti
 /// gradients at sampled labels (the K-FAC Monte Carlo seeds), u = J·v the output tangents.
 fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u64, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
     let Some(u) = f.t.as_ref() else { return Ok(None) };
-    if f.shape.len() != 2 || samples == 0 {
-        return Err(Error::invalid(format!("Monte Carlo Fisher: needs a network output [N, C] (got {}) and at least one sample", fmt_shape(&f.shape))));
+    // One label drawn per row (position) of the output, as the Monte Carlo Gauss–Newton factor.
+    let (n, c) = kind.rows(&f.shape, "Monte Carlo Fisher")?;
+    if samples == 0 {
+        return Err(Error::invalid(format!("Monte Carlo Fisher: needs at least one sample (network output {})", fmt_shape(&f.shape))));
     }
-    let (n, c) = (f.shape[0], f.shape[1]);
     if n * c == 0 {
         return Ok(Some(Vec::new()));
     }

@@ -1,6 +1,14 @@
-//! 2-D convolution (cross-correlation, as PyTorch's conv2d), NCHW input, OIHW weight.
+//! 2-D convolution (cross-correlation, as PyTorch's conv2d and ONNX Conv), NCHW input, weight
+//! [O, C/groups, KH, KW], with stride, dilation, asymmetric zero padding and channel groups
+//! (groups = C is depthwise).
 //!
-//! SIMD path: im2col per image, then one packed GEMM out[O, OH·OW] = W[O, C·KH·KW] · cols.
+//! Output (n, o, oy, ox), with group gi = o / (O/groups) and Cg = C/groups channels per group:
+//!   y[n, o, oy, ox] = Σ_{c < Cg, ky, kx} x[n, gi·Cg + c, oy·sh + ky·dh − top, ox·sw + kx·dw − left]
+//!                                         · w[o, c, ky, kx]        (x = 0 outside the image)
+//! OH = ⌊(H + top + bottom − (dh·(KH − 1) + 1)) / sh⌋ + 1, OW likewise.
+//!
+//! SIMD path: im2col per image (all C channels; group gi's rows are one contiguous block), then
+//! one packed GEMM per group out_gi[O/g, OH·OW] = W_gi[O/g, Cg·KH·KW] · cols_gi.
 //! Scalar reference: the direct seven-loop definition.
 
 use super::gemm::{gemm_simd, MatRef};
@@ -10,76 +18,177 @@ use crate::error::Result;
 use crate::real::Real;
 use crate::tensor::try_zeros;
 
-/// Geometry of one conv2d call (validated by the ops layer).
+/// The attributes of a conv2d beyond its operands' shapes (PyTorch's F.conv2d / ONNX Conv).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvAttrs {
+    /// Step between windows (rows, cols), each ≥ 1.
+    pub stride: (usize, usize),
+    /// Zeros added [top, left, bottom, right] (ONNX's pads order for 2-D: begins, then ends).
+    pub pads: [usize; 4],
+    /// Spacing between kernel taps (rows, cols), each ≥ 1.
+    pub dilation: (usize, usize),
+    /// Channel groups, ≥ 1, dividing both C and O.
+    pub groups: usize,
+}
+
+impl Default for ConvAttrs {
+    fn default() -> Self {
+        ConvAttrs { stride: (1, 1), pads: [0; 4], dilation: (1, 1), groups: 1 }
+    }
+}
+
+impl ConvAttrs {
+    /// Stride and the same padding on both sides of each axis, no dilation, one group.
+    pub fn symmetric(stride: (usize, usize), padding: (usize, usize)) -> ConvAttrs {
+        ConvAttrs { stride, pads: [padding.0, padding.1, padding.0, padding.1], ..ConvAttrs::default() }
+    }
+}
+
+/// Geometry of one conv2d call: operand sizes and attributes. Only [`Conv2d::new`] makes one, so
+/// every field combination the kernels see has been checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2d {
     pub n: usize,
+    /// Input channels (all groups).
     pub c: usize,
     pub h: usize,
     pub w: usize,
+    /// Output channels (all groups).
     pub o: usize,
     pub kh: usize,
     pub kw: usize,
     pub stride: (usize, usize),
-    pub padding: (usize, usize),
+    /// [top, left, bottom, right]
+    pub pads: [usize; 4],
+    pub dilation: (usize, usize),
+    pub groups: usize,
 }
 
 impl Conv2d {
-    /// The geometry of conv2d(x [N, C, H, W], w [O, C, KH, KW]) with `stride` and `padding`,
-    /// checked so that every size and index the kernels compute fits in usize (an overflow is an
-    /// error naming the shapes, never a wrapped output shape).
-    pub fn new(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Conv2d> {
+    /// The geometry of conv2d(x [N, C, H, W], w [O, C/groups, KH, KW]) with `a`, checked so that
+    /// every size and index the kernels compute fits in usize (an overflow is an error naming the
+    /// shapes, never a wrapped output shape). The one conv geometry check.
+    pub fn new(xs: &[usize], ws: &[usize], a: ConvAttrs) -> Result<Conv2d> {
         use crate::error::{fmt_shape, Error};
         use crate::mem::{add, mul, product};
         if xs.len() != 4 || ws.len() != 4 {
-            return Err(Error::shape(format!("conv2d: expected input [N, C, H, W] and weight [O, C, KH, KW], got {} and {}", fmt_shape(xs), fmt_shape(ws))));
+            return Err(Error::shape(format!("conv2d: expected input [N, C, H, W] and weight [O, C/groups, KH, KW], got {} and {}", fmt_shape(xs), fmt_shape(ws))));
         }
-        if xs[1] != ws[1] {
-            return Err(Error::shape(format!("conv2d: input {} has {} channels but weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1])));
+        let g = a.groups;
+        if g == 0 {
+            return Err(Error::invalid("conv2d: groups must be ≥ 1, got 0"));
         }
-        if stride.0 == 0 || stride.1 == 0 {
-            return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {stride:?}")));
+        if xs[1] % g != 0 || ws[0] % g != 0 {
+            return Err(Error::shape(format!(
+                "conv2d: groups {g} must divide the input channels and the output channels, got input {} and weight {}",
+                fmt_shape(xs),
+                fmt_shape(ws)
+            )));
         }
-        let what = format!("conv2d of input {} and weight {} with padding {padding:?}", fmt_shape(xs), fmt_shape(ws));
-        // H + 2p and W + 2p, the padded extents every output index stays below.
-        let ph = add(&what, xs[2], mul(&what, 2, padding.0)?)?;
-        let pw = add(&what, xs[3], mul(&what, 2, padding.1)?)?;
-        if ws[2] == 0 || ws[3] == 0 || ph < ws[2] || pw < ws[3] {
-            return Err(Error::shape(format!("conv2d: kernel {}×{} does not fit input {} with padding {padding:?}", ws[2], ws[3], fmt_shape(xs))));
+        if xs[1] / g != ws[1] {
+            let per = if g == 1 { String::new() } else { format!(" (channels / groups = {} / {g})", xs[1]) };
+            return Err(Error::shape(format!("conv2d: input {} has {} channels per group{per} but weight {} expects {}", fmt_shape(xs), xs[1] / g, fmt_shape(ws), ws[1])));
         }
-        let g = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, padding };
-        let (oh, ow) = g.out_hw();
+        if a.stride.0 == 0 || a.stride.1 == 0 {
+            return Err(Error::invalid(format!("conv2d: stride must be ≥ 1, got {:?}", a.stride)));
+        }
+        if a.dilation.0 == 0 || a.dilation.1 == 0 {
+            return Err(Error::invalid(format!("conv2d: dilation must be ≥ 1, got {:?}", a.dilation)));
+        }
+        let what = format!(
+            "conv2d of input {} and weight {} with pads {:?}, dilation {:?}",
+            fmt_shape(xs),
+            fmt_shape(ws),
+            a.pads,
+            a.dilation
+        );
+        // H + top + bottom and W + left + right, the padded extents every index stays below, and
+        // the dilated kernel extents d·(K − 1) + 1.
+        let ph = add(&what, xs[2], add(&what, a.pads[0], a.pads[2])?)?;
+        let pw = add(&what, xs[3], add(&what, a.pads[1], a.pads[3])?)?;
+        if ws[2] == 0 || ws[3] == 0 {
+            return Err(Error::shape(format!("conv2d: kernel {}×{} of weight {} is empty", ws[2], ws[3], fmt_shape(ws))));
+        }
+        let ekh = add(&what, mul(&what, a.dilation.0, ws[2] - 1)?, 1)?;
+        let ekw = add(&what, mul(&what, a.dilation.1, ws[3] - 1)?, 1)?;
+        if ph < ekh || pw < ekw {
+            return Err(Error::shape(format!(
+                "conv2d: kernel {}×{} (dilated to {ekh}×{ekw}) does not fit input {} with pads {:?} [top, left, bottom, right]",
+                ws[2],
+                ws[3],
+                fmt_shape(xs),
+                a.pads
+            )));
+        }
+        let geo = Conv2d { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride: a.stride, pads: a.pads, dilation: a.dilation, groups: g };
+        let (oh, ow) = geo.out_hw();
         // Every buffer the kernels index: input, weight, output, and one image's im2col matrix.
         product(&what, xs)?;
         product(&what, ws)?;
-        product(&what, &[g.n, g.o, oh, ow])?;
-        product(&what, &[g.c, g.kh, g.kw, oh, ow])?;
-        Ok(g)
+        product(&what, &[geo.n, geo.o, oh, ow])?;
+        product(&what, &[geo.c, geo.kh, geo.kw, oh, ow])?;
+        Ok(geo)
     }
 
-    /// Output height and width: ⌊(H + 2p − K) / s⌋ + 1 (valid for a geometry from [`Conv2d::new`]).
+    /// The attributes this geometry was made with.
+    pub fn attrs(&self) -> ConvAttrs {
+        ConvAttrs { stride: self.stride, pads: self.pads, dilation: self.dilation, groups: self.groups }
+    }
+
+    /// Output height and width: ⌊(H + top + bottom − (d·(K − 1) + 1)) / s⌋ + 1 (valid for a
+    /// geometry from [`Conv2d::new`], which checked that no term overflows or goes negative).
     pub fn out_hw(&self) -> (usize, usize) {
+        let [top, left, bottom, right] = self.pads;
         (
-            (self.h + 2 * self.padding.0 - self.kh) / self.stride.0 + 1,
-            (self.w + 2 * self.padding.1 - self.kw) / self.stride.1 + 1,
+            (self.h + top + bottom - (self.dilation.0 * (self.kh - 1) + 1)) / self.stride.0 + 1,
+            (self.w + left + right - (self.dilation.1 * (self.kw - 1) + 1)) / self.stride.1 + 1,
         )
+    }
+
+    /// The weight's shape [O, C/groups, KH, KW].
+    pub fn weight_shape(&self) -> [usize; 4] {
+        [self.o, self.c / self.groups, self.kh, self.kw]
+    }
+
+    /// Input channels per group.
+    #[inline(always)]
+    pub fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+
+    /// Output channels per group.
+    #[inline(always)]
+    pub fn og(&self) -> usize {
+        self.o / self.groups
     }
 
     /// Input pixel read by output (oy, ox) at kernel tap (ky, kx), or None in the zero padding.
     #[inline(always)]
     fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-        let y = (oy * self.stride.0 + ky).checked_sub(self.padding.0)?;
-        let x = (ox * self.stride.1 + kx).checked_sub(self.padding.1)?;
+        let y = (oy * self.stride.0 + ky * self.dilation.0).checked_sub(self.pads[0])?;
+        let x = (ox * self.stride.1 + kx * self.dilation.1).checked_sub(self.pads[1])?;
         (y < self.h && x < self.w).then_some((y, x))
+    }
+
+    /// Index of x[n, ci, y, xx].
+    #[inline(always)]
+    fn xi(&self, n: usize, ci: usize, y: usize, xx: usize) -> usize {
+        ((n * self.c + ci) * self.h + y) * self.w + xx
+    }
+
+    /// Index of w[o, c, ky, kx] (c within the group).
+    #[inline(always)]
+    fn wi(&self, o: usize, c: usize, ky: usize, kx: usize) -> usize {
+        ((o * self.cg() + c) * self.kh + ky) * self.kw + kx
     }
 }
 
 pub fn conv2d<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
     assert_eq!(x.len(), g.n * g.c * g.h * g.w);
-    assert_eq!(wt.len(), g.o * g.c * g.kh * g.kw);
+    assert_eq!(wt.len(), g.o * g.cg() * g.kh * g.kw);
     assert_eq!(out.len(), g.n * g.o * oh * ow);
-    if x.is_empty() || wt.is_empty() {
+    if x.is_empty() || wt.is_empty() || out.is_empty() {
         // No channels or taps (or nothing to do): the sum is empty. Returning here also keeps
         // the loops below from running over a huge dim of an empty operand.
         out.fill(T::ZERO);
@@ -98,14 +207,15 @@ fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
     let (oh, ow) = g.out_hw();
     for n in 0..g.n {
         for o in 0..g.o {
+            let c0 = (o / g.og()) * g.cg(); // the group's first input channel
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut s = T::ZERO;
-                    for c in 0..g.c {
+                    for c in 0..g.cg() {
                         for ky in 0..g.kh {
                             for kx in 0..g.kw {
                                 if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
-                                    s += x[((n * g.c + c) * g.h + y) * g.w + xx] * wt[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                                    s += x[g.xi(n, c0 + c, y, xx)] * wt[g.wi(o, c, ky, kx)];
                                 }
                             }
                         }
@@ -117,7 +227,8 @@ fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
     }
 }
 
-/// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding).
+/// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding), for
+/// all C channels of one image (so group gi's rows are the block gi·Cg·KH·KW .. (gi+1)·Cg·KH·KW).
 pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     let (oh, ow) = g.out_hw();
     let cols = oh * ow;
@@ -160,24 +271,35 @@ fn col2im<T: Real>(g: &Conv2d, col: &[T], img: &mut [T]) {
     }
 }
 
-fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+/// The per-group blocks of the GEMMs: (rows of one group's cols = Cg·KH·KW, cols = OH·OW).
+fn gemm_dims(g: &Conv2d) -> (usize, usize) {
     let (oh, ow) = g.out_hw();
-    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
-    let mut col = try_zeros::<T>(rows * cols, "conv2d im2col")?;
+    (g.cg() * g.kh * g.kw, oh * ow)
+}
+
+fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
+    let (kg, cols) = gemm_dims(g);
+    let og = g.og();
+    let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d im2col")?;
     let img_len = g.c * g.h * g.w;
     for n in 0..g.n {
         im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
-        let dst = &mut out[n * g.o * cols..(n + 1) * g.o * cols];
-        gemm_simd(T::ONE, MatRef::row_major(wt, g.o, rows), MatRef::row_major(&col, rows, cols), T::ZERO, dst)?;
+        for gi in 0..g.groups {
+            let w_gi = MatRef::row_major(&wt[gi * og * kg..(gi + 1) * og * kg], og, kg);
+            let col_gi = MatRef::row_major(&col[gi * kg * cols..(gi + 1) * kg * cols], kg, cols);
+            let dst = &mut out[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
+            gemm_simd(T::ONE, w_gi, col_gi, T::ZERO, dst)?;
+        }
     }
     Ok(())
 }
 
 /// ∂⟨gy, conv2d(x, w)⟩/∂x: gx [N, C, H, W] from gy [N, O, OH, OW] (overwrites gx).
-/// SIMD: per image, cols = Wᵀ·gy (a GEMM), then col2im. Reference: scatter loops.
+/// SIMD: per image and group, cols_gi = W_giᵀ·gy_gi (a GEMM), then col2im. Reference: scatter loops.
 pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt: &[T], gx: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
-    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let (kg, cols) = gemm_dims(g);
+    let og = g.og();
     let img_len = g.c * g.h * g.w;
     gx.fill(T::ZERO);
     if gx.is_empty() || gy.is_empty() || wt.is_empty() {
@@ -185,24 +307,28 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
     }
     match isa {
         Isa::Simd => {
-            let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
+            let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
             for n in 0..g.n {
-                let gyn = &gy[n * g.o * cols..(n + 1) * g.o * cols];
-                gemm_simd(T::ONE, MatRef::row_major(wt, g.o, rows).t(), MatRef::row_major(gyn, g.o, cols), T::ZERO, &mut col)?;
+                for gi in 0..g.groups {
+                    let gy_gi = &gy[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
+                    let w_gi = MatRef::row_major(&wt[gi * og * kg..(gi + 1) * og * kg], og, kg);
+                    gemm_simd(T::ONE, w_gi.t(), MatRef::row_major(gy_gi, og, cols), T::ZERO, &mut col[gi * kg * cols..(gi + 1) * kg * cols])?;
+                }
                 col2im(g, &col, &mut gx[n * img_len..(n + 1) * img_len]);
             }
         }
         Isa::Scalar => {
             for n in 0..g.n {
                 for o in 0..g.o {
+                    let c0 = (o / og) * g.cg();
                     for oy in 0..oh {
                         for ox in 0..ow {
                             let gv = gy[((n * g.o + o) * oh + oy) * ow + ox];
-                            for c in 0..g.c {
+                            for c in 0..g.cg() {
                                 for ky in 0..g.kh {
                                     for kx in 0..g.kw {
                                         if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
-                                            gx[((n * g.c + c) * g.h + y) * g.w + xx] += gv * wt[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                                            gx[g.xi(n, c0 + c, y, xx)] += gv * wt[g.wi(o, c, ky, kx)];
                                         }
                                     }
                                 }
@@ -216,11 +342,12 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
     Ok(())
 }
 
-/// ∂⟨gy, conv2d(x, w)⟩/∂w: gw [O, C, KH, KW] (overwrites gw).
-/// SIMD: gw = Σₙ gyₙ · colsₙᵀ (GEMMs accumulating with β = 1). Reference: direct loops.
+/// ∂⟨gy, conv2d(x, w)⟩/∂w: gw [O, C/groups, KH, KW] (overwrites gw).
+/// SIMD: gw_gi = Σₙ gy_{n,gi} · cols_{n,gi}ᵀ (GEMMs accumulating with β = 1). Reference: direct loops.
 pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy: &[T], gw: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
-    let (rows, cols) = (g.c * g.kh * g.kw, oh * ow);
+    let (kg, cols) = gemm_dims(g);
+    let og = g.og();
     let img_len = g.c * g.h * g.w;
     gw.fill(T::ZERO);
     if gw.is_empty() || gy.is_empty() || x.is_empty() {
@@ -228,16 +355,20 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
     }
     match isa {
         Isa::Simd => {
-            let mut col = try_zeros::<T>(rows * cols, "conv2d backward")?;
+            let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
             for n in 0..g.n {
                 im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
-                let gyn = &gy[n * g.o * cols..(n + 1) * g.o * cols];
-                gemm_simd(T::ONE, MatRef::row_major(gyn, g.o, cols), MatRef::row_major(&col, rows, cols).t(), T::ONE, gw)?;
+                for gi in 0..g.groups {
+                    let gy_gi = &gy[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
+                    let col_gi = MatRef::row_major(&col[gi * kg * cols..(gi + 1) * kg * cols], kg, cols);
+                    gemm_simd(T::ONE, MatRef::row_major(gy_gi, og, cols), col_gi.t(), T::ONE, &mut gw[gi * og * kg..(gi + 1) * og * kg])?;
+                }
             }
         }
         Isa::Scalar => {
             for o in 0..g.o {
-                for c in 0..g.c {
+                let c0 = (o / og) * g.cg();
+                for c in 0..g.cg() {
                     for ky in 0..g.kh {
                         for kx in 0..g.kw {
                             let mut s = T::ZERO;
@@ -245,12 +376,12 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
                                 for oy in 0..oh {
                                     for ox in 0..ow {
                                         if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
-                                            s += gy[((n * g.o + o) * oh + oy) * ow + ox] * x[((n * g.c + c) * g.h + y) * g.w + xx];
+                                            s += gy[((n * g.o + o) * oh + oy) * ow + ox] * x[g.xi(n, c0 + c, y, xx)];
                                         }
                                     }
                                 }
                             }
-                            gw[((o * g.c + c) * g.kh + ky) * g.kw + kx] = s;
+                            gw[g.wi(o, c, ky, kx)] = s;
                         }
                     }
                 }

@@ -11,7 +11,7 @@ pub mod syrk;
 pub mod unary;
 
 pub use binary::{binary, Binary};
-pub use conv::{conv2d, conv2d_grad_input, conv2d_grad_weight, Conv2d};
+pub use conv::{conv2d, conv2d_grad_input, conv2d_grad_weight, Conv2d, ConvAttrs};
 pub use gemm::{gemm_reference, gemm_simd, MatRef};
 pub use reduce::{reduce, Reduce};
 pub use syrk::syrk;

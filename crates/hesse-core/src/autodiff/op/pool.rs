@@ -1,0 +1,125 @@
+//! Pooling over [N, C, H, W], each a map fixed at build time: max pooling a `MaxMap` (the
+//! window's taps inside the input as candidates; the maximum taken in the primal, its
+//! tangent and VJP a gather/scatter at that index), average pooling a `Map` with weights
+//! 1/divisor, global average pooling the mean over H and W.
+//!
+//! Shape rule (PyTorch's, which ONNX follows): with pads [top, left, bottom, right],
+//! OH = ⌊(H + top + bottom − dil·(KH − 1) − 1)/stride⌋ + 1, ⌈…⌉ with `ceil_mode` — but a last
+//! window that would start inside the bottom padding is dropped ((OH − 1)·stride ≥ H + top).
+
+use crate::autodiff::dual::SparseMap;
+use crate::autodiff::program::Program;
+use crate::error::{fmt_shape, Error, Result};
+use crate::shape::numel;
+
+/// A 2-D pooling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    /// [top, left, bottom, right]
+    pub pads: [usize; 4],
+    pub dilation: (usize, usize),
+    pub ceil_mode: bool,
+}
+
+/// One spatial output size.
+fn out_len(op: &str, what: &str, d: usize, k: usize, s: usize, lo: usize, hi: usize, dil: usize, ceil: bool) -> Result<usize> {
+    if k == 0 || s == 0 || dil == 0 {
+        return Err(Error::invalid(format!("{op}: kernel, stride and dilation must be ≥ 1 ({what}: kernel {k}, stride {s}, dilation {dil})")));
+    }
+    if lo >= k * dil || hi >= k * dil {
+        // (a window entirely in the padding would have no input to pool)
+        return Err(Error::invalid(format!("{op}: pads {lo}, {hi} on {what} must be smaller than the dilated kernel extent {}", k * dil)));
+    }
+    let span = (dil * (k - 1) + 1) as i128;
+    let total = d as i128 + lo as i128 + hi as i128;
+    if total < span {
+        return Err(Error::shape(format!("{op}: the {what} window (extent {span}) is larger than the padded input ({total})")));
+    }
+    let s = s as i128;
+    let mut n = if ceil { (total - span + s - 1) / s + 1 } else { (total - span) / s + 1 };
+    if ceil && (n - 1) * s >= d as i128 + lo as i128 {
+        n -= 1;
+    }
+    Ok(n as usize)
+}
+
+/// Output shape and per-output window taps (flat input indices inside the input, plus the
+/// window's padded extent for average pooling's divisor).
+fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+    if xs.len() != 4 {
+        return Err(Error::shape(format!("{op}: expected x [N, C, H, W], got {}", fmt_shape(xs))));
+    }
+    let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let [top, left, bottom, right] = p.pads;
+    let oh = out_len(op, "height", h, p.kernel.0, p.stride.0, top, bottom, p.dilation.0, p.ceil_mode)?;
+    let ow = out_len(op, "width", w, p.kernel.1, p.stride.1, left, right, p.dilation.1, p.ceil_mode)?;
+    let out = vec![n, c, oh, ow];
+    let rows = numel(&out)?;
+    let taps = crate::mem::product(op, &[rows, p.kernel.0, p.kernel.1])?;
+    let mut offsets = crate::mem::try_vec(rows + 1, op)?;
+    let mut cols = crate::mem::try_vec(taps, op)?;
+    // The padded window size PyTorch divides by with count_include_pad: the window clipped to
+    // the padded input (it can overhang it in ceil mode).
+    let mut padded = crate::mem::try_vec(rows, op)?;
+    offsets.push(0);
+    for nc in 0..n * c {
+        for i in 0..oh {
+            for j in 0..ow {
+                let (h0, w0) = ((i * p.stride.0) as i64 - top as i64, (j * p.stride.1) as i64 - left as i64);
+                let (h_end, w_end) = ((h0 + (p.dilation.0 * (p.kernel.0 - 1) + 1) as i64).min((h + bottom) as i64), (w0 + (p.dilation.1 * (p.kernel.1 - 1) + 1) as i64).min((w + right) as i64));
+                padded.push(((h_end - h0) * (w_end - w0)) as usize);
+                for a in 0..p.kernel.0 {
+                    for b in 0..p.kernel.1 {
+                        let (y, x) = (h0 + (a * p.dilation.0) as i64, w0 + (b * p.dilation.1) as i64);
+                        if y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w {
+                            cols.push((nc * h + y as usize) * w + x as usize);
+                        }
+                    }
+                }
+                offsets.push(cols.len());
+            }
+        }
+    }
+    Ok((out, offsets, cols, padded))
+}
+
+impl Program {
+    /// Max pooling (ONNX MaxPool / `F.max_pool2d`): per window, the largest input tap (padding
+    /// never wins; the first maximal tap in row-major window order on ties).
+    pub fn max_pool2d(&mut self, x: usize, p: Pool2d) -> Result<usize> {
+        let xs = self.shape(x)?.to_vec();
+        let (out, offsets, cols, _) = windows("max_pool2d", &xs, &p)?;
+        let m = SparseMap { label: "max_pool2d", in_len: numel(&xs)?, offsets, cols, weights: None };
+        self.max_map(x, m, &out)
+    }
+
+    /// Average pooling (ONNX AveragePool / `F.avg_pool2d`, dilation 1): the window's sum over
+    /// its divisor, which is the window clipped to the padded input with `count_include_pad`,
+    /// else the number of taps inside the input.
+    pub fn avg_pool2d(&mut self, x: usize, p: Pool2d, count_include_pad: bool) -> Result<usize> {
+        if p.dilation != (1, 1) {
+            return Err(Error::invalid(format!("avg_pool2d: dilation {:?} is not supported (only 1)", p.dilation)));
+        }
+        let xs = self.shape(x)?.to_vec();
+        let (out, offsets, cols, padded) = windows("avg_pool2d", &xs, &p)?;
+        let mut weights = crate::mem::try_vec(cols.len(), "avg_pool2d")?;
+        for r in 0..offsets.len() - 1 {
+            let taps = offsets[r + 1] - offsets[r];
+            let div = if count_include_pad { padded[r] } else { taps };
+            weights.extend(std::iter::repeat_n(1.0 / div as f64, taps));
+        }
+        let m = SparseMap { label: "avg_pool2d", in_len: numel(&xs)?, offsets, cols, weights: Some(weights) };
+        self.map(x, m, &out)
+    }
+
+    /// Global average pooling: [N, C, H, W] → [N, C, 1, 1], the mean over H and W.
+    pub fn global_avg_pool(&mut self, x: usize) -> Result<usize> {
+        let xs = self.shape(x)?;
+        if xs.len() != 4 {
+            return Err(Error::shape(format!("global_avg_pool: expected x [N, C, H, W], got {}", fmt_shape(xs))));
+        }
+        self.mean_axes(x, Some(&[2, 3]), true)
+    }
+}
