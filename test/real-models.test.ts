@@ -9,11 +9,11 @@
  * dense Hessian's diagonal, trace and extreme eigenvalues (P ≤ 3000), K-FAC factors of the
  * linear and conv2d layers; and one model per family through the `hessian` CLI.
  *
- * The rule: a case whose import (loadOnnx, or building the objective on the data) throws
- * UNSUPPORTED_OP is reported as unsupported, with the importer's message, and passes; anything
- * else (another error, a trap, a wrong number) fails. So the suite passes while the importer
- * lacks these ops and checks every number the moment it takes a model. A summary table (model,
- * export, dtype, status, worst relative error) is printed at the end.
+ * Strict: every export must import and match (an UNSUPPORTED_OP is a failure). K-FAC of an
+ * imported model needs layers found by pattern in the graph (the curv helper's Rust work): until
+ * `kfac()` finds layers in an ONNX model, those checks are reported as pending (it.todo), and
+ * run as soon as it does. A summary table (model, export, dtype, status, worst relative error)
+ * is printed at the end.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,18 +102,28 @@ afterAll(() => {
   console.log(['real models (test/fixtures/models):', line({ model: 'model', file: 'export', dtype: 'dtype', status: 'status', worst: 'max rel err' }), ...rows.map(line)].join('\n'));
 });
 
-/** The model and its objective, or the importer's UNSUPPORTED_OP message. Any other error is thrown. */
-async function open(f: Fixture, ex: Export, dtype: h.DType): Promise<{ model: h.OnnxModel; obj: h.Objective } | { unsupported: string }> {
-  try {
-    const model = await h.loadOnnx(readFileSync(join(root, f.name, ex.file)));
-    const { x, y } = data(f, dtype);
-    const obj = h.objective(model, LOSS[f.loss], { x, y }, { params: model.init({ dtype }) });
-    return { model, obj };
-  } catch (e) {
-    if (e instanceof h.HesseError && e.code === 'UNSUPPORTED_OP') return { unsupported: e.message };
-    throw e;
-  }
+/** The model and its objective (any error, UNSUPPORTED_OP included, fails the case). */
+async function open(f: Fixture, ex: Export, dtype: h.DType): Promise<{ model: h.OnnxModel; obj: h.Objective }> {
+  const model = await h.loadOnnx(readFileSync(join(root, f.name, ex.file)));
+  const { x, y } = data(f, dtype);
+  const obj = h.objective(model, LOSS[f.loss], { x, y }, { params: model.init({ dtype }) });
+  return { model, obj };
 }
+
+/** Whether kfac() finds layers in an imported model (pattern matching in the graph; the curv helper's). */
+const kfacOnOnnx = await (async () => {
+  const f = fixtures.find((q) => q.control)!;
+  const { obj } = await open(f, f.exports[0]!, 'float64');
+  try {
+    obj.kfac()[Symbol.dispose]();
+    return true;
+  } catch (e) {
+    if (e instanceof h.HesseError && /no linear or conv2d layers/.test(e.message)) return false;
+    throw e;
+  } finally {
+    obj.dispose();
+  }
+})();
 
 /** |got − want| / scale for each pair of extreme eigenvalues, the worst. */
 const eigError = (got: ArrayLike<number>, want: readonly number[], scale: number) =>
@@ -127,13 +137,7 @@ describe('real models through the library', () => {
   it.each(cases)('%s', async (_, f, ex, dtype) => {
     const row: Row = { model: f.name, file: ex.file, dtype, status: 'error', worst: '' };
     rows.push(row);
-    const opened = await open(f, ex, dtype);
-    if ('unsupported' in opened) {
-      row.status = `unsupported: ${opened.unsupported.split(';')[0]}`;
-      row.worst = `ops: ${ex.op_types.join(' ')}`;
-      return;
-    }
-    const { model, obj } = opened;
+    const { model, obj } = await open(f, ex, dtype);
     using _obj = obj;
     const r = f.refs[ex.ref]!;
     const A = arrays(f, r);
@@ -170,24 +174,38 @@ describe('real models through the library', () => {
         eigError(ends.slice(3).reverse(), r.hessian_eigs_top3!, r.hessian_spectral_radius!),
       );
     }
-    // K-FAC of an imported model is part of the real-models work: today kfac() on any ONNX model
-    // is INVALID_ARGUMENT ('no linear or conv2d layers'), so the control's factors are checked
-    // against nn.sequential (below) instead.
-    if (r.kfac && !f.control) {
-      using kfac = obj.kfac();
-      r.kfac.forEach((k, i) => {
-        const off = ex.kfac_onnx_offsets![i];
-        if (off === null || off === undefined) return; // weight and bias not contiguous in the file's order
-        const l = kfac.layers.find((q) => q.offset === off);
-        expect(l, `K-FAC: no layer at offset ${off} (${k.module})`).toBeDefined();
-        expect([l!.dIn, l!.dOut, l!.hasBias], `K-FAC ${k.module}`).toEqual([k.d_in, k.d_out, k.has_bias]);
-        rel(`kfac ${k.module} A`, l!.a, A[`kfac_${i}_a`]!);
-        rel(`kfac ${k.module} B`, l!.b, A[`kfac_${i}_b`]!);
-      });
-    }
     const [worstName, worst] = Object.entries(errs).reduce((a, b) => (b[1] > a[1] || Number.isNaN(b[1]) ? b : a));
     row.worst = `${worst.toExponential(1)} (${worstName})`;
     row.status = Object.values(errs).every((e) => e <= tol) ? 'pass' : 'FAIL';
+    for (const [what, e] of Object.entries(errs)) expect(e, `${f.name}/${ex.file} ${dtype}: ${what}`).toBeLessThanOrEqual(tol);
+  });
+});
+
+const kfacCases = cases.filter(([, f, ex]) => f.refs[ex.ref]!.kfac && !f.control);
+describe('K-FAC of real models (layers found in the graph)', () => {
+  if (!kfacOnOnnx) {
+    // Pending: kfac() on an ONNX model needs layers found by pattern (Gemm, MatMul + bias, Conv).
+    for (const [name] of kfacCases) it.todo(`${name}: K-FAC factors (pending: kfac() finds no layers in ONNX graphs yet)`);
+    return;
+  }
+  it.each(kfacCases)('%s: K-FAC factors', async (_, f, ex, dtype) => {
+    const { obj } = await open(f, ex, dtype);
+    using _obj = obj;
+    const r = f.refs[ex.ref]!;
+    const A = arrays(f, r);
+    const tol = TOL[dtype];
+    const errs: Record<string, number> = {};
+    const rel = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => (errs[what] = relError(got, want));
+    using kfac = obj.kfac();
+    r.kfac!.forEach((k, i) => {
+      const off = ex.kfac_onnx_offsets![i];
+      if (off === null || off === undefined) return; // weight and bias not contiguous in the file's order
+      const l = kfac.layers.find((q) => q.offset === off);
+      expect(l, `K-FAC: no layer at offset ${off} (${k.module})`).toBeDefined();
+      expect([l!.dIn, l!.dOut, l!.hasBias], `K-FAC ${k.module}`).toEqual([k.d_in, k.d_out, k.has_bias]);
+      rel(`kfac ${k.module} A`, l!.a, A[`kfac_${i}_a`]!);
+      rel(`kfac ${k.module} B`, l!.b, A[`kfac_${i}_b`]!);
+    });
     for (const [what, e] of Object.entries(errs)) expect(e, `${f.name}/${ex.file} ${dtype}: ${what}`).toBeLessThanOrEqual(tol);
   });
 });
@@ -220,23 +238,18 @@ describe('the control fixture', () => {
 
 describe('real models through the hessian CLI (one export per family)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'hesse-real-'));
-  const picks = fixtures.map((f) => [f.name, f, f.exports.find((e) => e.mode === 'eval' && e.opset === 17) ?? f.exports[0]!] as const);
+  // One eval export per family, and each family's opset-17 train export (batch statistics: the CLI warns).
+  const picks = fixtures.flatMap((f) => [f.exports.find((e) => e.mode === 'eval' && e.opset === 17) ?? f.exports[0]!, ...f.exports.filter((e) => e.mode === 'train' && e.opset === 17)].map((ex) => [`${f.name}/${ex.file}`, f, ex] as const));
 
-  it.each(picks)('%s: loss, grad, hvp, GGN diagonal and top eigenvalues in float32 and float64', async (_, f, ex) => {
+  it.each(picks)('%s: loss, grad, H·v, G·v, F·v, GGN diagonal and top eigenvalues in float32 and float64', async (_, f, ex) => {
     const row: Row = { model: f.name, file: ex.file, dtype: 'CLI', status: 'error', worst: '' };
     rows.push(row);
-    const opened = await open(f, ex, 'float64');
-    if ('unsupported' in opened) {
-      row.status = `unsupported: ${opened.unsupported.split(';')[0]}`;
-      return;
-    }
-    opened.obj.dispose();
     const r = f.refs[ex.ref]!;
     const A = arrays(f, r);
     const idx = ex.onnx_param_index;
     const model = join(root, f.name, ex.file);
     const io = ['--x', join(root, f.name, 'x.npy'), '--y', join(root, f.name, 'y.npy'), '--loss', f.loss === 'mse' ? 'mse' : 'ce', '--json', '--quiet'];
-    const vFile = join(tmp, `${f.name}-v.npy`);
+    const vFile = join(tmp, `${f.name}-${ex.mode}-v.npy`);
     writeFileSync(vFile, h.npy.writeNpy({ dtype: 'float32', shape: [r.P], data: Float32Array.from(toOnnx(A.v!, idx)) }));
     const errs: Record<string, number> = {};
     const npyOut = (file: string) => h.npy.parseNpy(readFileSync(file)).data as Float32Array | Float64Array;
@@ -251,11 +264,17 @@ describe('real models through the hessian CLI (one export per family)', () => {
       const loss = await json(['loss', model, ...io, ...flag]);
       expect(loss.params).toBe(r.P);
       errs[`${p} loss`] = relError([loss.loss], [r.loss_value]);
-      const out = join(tmp, `${f.name}-${p}.npy`);
+      const out = join(tmp, `${f.name}-${ex.mode}-${p}.npy`);
       await json(['grad', model, ...io, ...flag, '--out', out]);
       errs[`${p} grad`] = relError(npyOut(out), toOnnx(A.grad!, idx));
       await json(['hvp', model, ...io, ...flag, '--v', vFile, '--out', out]);
       errs[`${p} hvp`] = relError(npyOut(out), toOnnx(A.hvp!, idx));
+      for (const [matrix, key] of [['ggn', 'ggn_v'], ['fisher', 'fisher_v']] as const) {
+        const res = await json(['hvp', model, ...io, ...flag, '--v', vFile, '--matrix', matrix, '--out', out]);
+        errs[`${p} ${matrix}·v`] = relError(npyOut(out), toOnnx(A[key]!, idx));
+        // Batch statistics couple the samples: the CLI says so for GGN and Fisher.
+        expect(res.warnings ?? [], `${f.name}/${ex.file} --matrix ${matrix} warnings`).toHaveLength(ex.mode === 'train' && ex.op_types.includes('BatchNormalization') ? 1 : 0);
+      }
       await json(['diag', model, ...io, ...flag, '--out', out]);
       errs[`${p} ggn diagonal`] = relError(npyOut(out), toOnnx(A.ggn_diag!, idx));
       if (r.hessian_eigs_top3) {

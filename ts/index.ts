@@ -35,6 +35,6 @@ export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';
 export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from './laplace.js';
 export { Kfac, type KfacLayer, type KfacUncovered } from './kfac.js';
-export { loadOnnx, OnnxModel, type OnnxValueInfo } from './io/onnx.js';
+export { loadOnnx, OnnxModel, type OnnxConstantInfo, type OnnxLoadOptions, type OnnxUnsupported, type OnnxValueInfo } from './io/onnx/index.js';
 export { type Model, type ParamBlock } from './nn.js';
 export * as npy from './io/npy.js';

@@ -11,7 +11,7 @@ import { HesseError } from '../errors.js';
 import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curvature.js';
 import { init } from '../runtime.js';
 import { objective, type LossName, type Objective, type Progress } from '../objective.js';
-import { loadOnnx, type OnnxModel } from '../io/onnx.js';
+import { loadOnnx, type OnnxModel } from '../io/onnx/index.js';
 import { npyToTensor, parseNpy, type NpyArray } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
 
@@ -61,6 +61,10 @@ export interface CommonOptions {
    * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
    */
   batchSize?: number;
+  /** --output: the graph output to analyze (default the first). */
+  output?: string;
+  /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
+  input?: string[];
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -189,7 +193,19 @@ function checkOptions(command: string, o: CommonOptions): void {
 /** The model, data and objective a command works on. */
 async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number }> {
   await init();
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
+  const dtype0: DType = o.f64 ? 'float64' : 'float32';
+  const inputs: Record<string, Tensor> = {};
+  for (const spec of o.input ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) bad(`--input '${spec}' must be NAME=FILE.npy (a graph input and its values); e.g. --input mask=mask.npy`);
+    const name = spec.slice(0, eq);
+    if (name in inputs) bad(`--input ${name} is given twice; give each graph input once`);
+    inputs[name] = await readTensor(read, spec.slice(eq + 1), `--input ${name}`, dtype0);
+  }
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output, inputs });
+  if (o.wrt === 'input' && model.input.elem !== 'float') {
+    bad(`--wrt input: the model input '${model.input.name}' is ${model.input.elem === 'int' ? 'integer (indices such as token ids)' : model.input.elem}, and there is no derivative with respect to it; differentiate with respect to the parameters (drop --wrt input)`);
+  }
   const dtype: DType = o.f64 ? 'float64' : 'float32';
   const loss = LOSS_NAMES[o.loss!]!;
   // Kept on the JS side (host arrays), so that with --batch-size only one batch is in wasm.
@@ -250,20 +266,41 @@ async function denseSummary(what: string, m: Float32Array | Float64Array, n: num
   return out;
 }
 
-/** `hessian info MODEL.onnx` */
+/**
+ * `hessian info MODEL.onnx`: inputs, outputs, parameters (P), buffers and constants, op types,
+ * every unsupported op at once (type, nodes, why, with the opset), and the nodes that use batch
+ * statistics. A model with unsupported ops is described too (`supported: false`).
+ */
 export async function info(read: ReadFile, modelPath: string): Promise<Result> {
   await init();
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'));
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { inspect: true });
   return {
     json: {
       inputs: model.inputs,
       outputs: model.outputs,
       parameters: model.blocks.map((b) => ({ name: b.name, shape: b.shape })),
       params: model.size,
+      buffers: model.constants.filter((c) => c.role === 'buffer').map((c) => ({ name: c.name, shape: c.shape })),
+      constants: model.constants.filter((c) => c.role === 'constant').map((c) => ({ name: c.name, shape: c.shape })),
       opset: model.opset,
       op_types: model.opTypes,
+      supported: model.unsupported.length === 0,
+      unsupported: model.unsupported.map((u) => ({ op: u.op, nodes: u.nodes, why: u.why, opset: model.opset })),
+      batch_statistics: model.batchStatistics,
     },
   };
+}
+
+/**
+ * The warning for curvatures that assume per-sample loss terms (GGN, Fisher) on a model whose
+ * BatchNorm normalizes with batch statistics (a training-mode export), or none.
+ */
+function batchStatisticsWarning(model: OnnxModel, matrix: string): string[] {
+  if (!model.batchStatistics.length || matrix === 'hessian') return [];
+  const nodes = model.batchStatistics.map((n) => `'${n}'`).join(', ');
+  return [
+    `the model normalizes with batch statistics (training-mode BatchNormalization: ${nodes}), so the samples of a batch are coupled and the per-sample assumptions of the ${MATRIX_NAMES[matrix as Matrix] ?? matrix} do not hold (it is computed as defined on the batch's output, but is not a sum of per-sample terms); export the model in eval mode (model.eval(), training=TrainingMode.EVAL) for the usual ${MATRIX_NAMES[matrix as Matrix] ?? matrix}`,
+  ];
 }
 
 /** loss | grad | hvp | hessian | ggn | diag | spectrum */
@@ -279,7 +316,8 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
-    const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize };
+    const warnings = batchStatisticsWarning(model, command === 'ggn' ? 'ggn' : command === 'loss' || command === 'grad' || command === 'hessian' ? 'hessian' : matrixOf(command, o));
+    const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize, ...(warnings.length ? { warnings } : {}) };
     const n = obj.size;
     switch (command) {
       case 'loss':

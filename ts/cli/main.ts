@@ -131,7 +131,7 @@ program
 
 program
   .command('info')
-  .description('inputs, outputs, parameter names and shapes, P, op types of an ONNX model')
+  .description('inputs, outputs, parameters (P), buffers, op types of an ONNX model, and every op hesse cannot import')
   .argument('<model>', 'MODEL.onnx')
   .option('--json', 'one JSON object on stdout')
   .action(async (model: string, o: { json?: boolean }) => emit(await info(io.read, model), o));
@@ -159,7 +159,9 @@ for (const [name, description] of ANALYSES) {
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress bar')
     .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
-    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'));
+    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'))
+    .option('--output <name>', 'the graph output to analyze (default the first; hessian info lists them)')
+    .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v]);
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
   if (name === 'hvp' || name === 'diag' || name === 'spectrum') {
@@ -201,6 +203,7 @@ for (const [name, description] of ANALYSES) {
       if (shown !== undefined) bar?.stop();
     }
     if (o.density && result.svg) await writeAtomic(o.density, result.svg, '--density');
+    for (const w of (result.json.warnings as string[] | undefined) ?? []) proc.stderr.write(`hessian: warning: ${w}\n`);
     emit(result, o);
   });
 }

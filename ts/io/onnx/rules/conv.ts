@@ -1,0 +1,71 @@
+/**
+ * Convolution: ONNX Conv, 2-D (x [N, C, H, W], w [O, C/group, kH, kW], optional bias [O]),
+ * strides, explicit pads (or auto_pad VALID / SAME_UPPER / SAME_LOWER resolved to them), groups
+ * (depthwise: group = C); asymmetric pads as explicit zeros. A grouped convolution is the dense one with the block-diagonal weight
+ * W̃[o, c] = w[o, c mod C/g]·[o's group = c's group] (the extra products are exact zeros), so
+ * it needs no kernel of its own and its derivatives are the dense ones'.
+ */
+import { traced } from '../../../trace.js';
+import { add, constant, mul, padConstant, reshape } from './engine.js';
+import { symv, type RuleTable } from './types.js';
+
+/** The conv family: Conv. */
+export const CONV: RuleTable = {
+  Conv: {
+    attrs: ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'],
+    check: (a, invalid) => {
+      for (const [name, min] of [['pads', 0], ['strides', 1], ['dilations', 1], ['kernel_shape', 1]] as const) {
+        const v = a.ints(name);
+        if (v?.some((d) => d < min)) invalid(`${name} must be integers ≥ ${min}, got [${v.join(', ')}]`);
+      }
+      if (a.int('group', 1) < 1) invalid(`group must be ≥ 1, got ${a.int('group', 1)}`);
+      const autoPad = a.str('auto_pad', 'NOTSET');
+      if (!['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(autoPad)) invalid(`auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got '${autoPad}'`);
+      const pads = a.ints('pads');
+      if (pads && pads.length % 2 !== 0) invalid(`pads must hold a begin and an end per spatial axis (an even count), got [${pads.join(', ')}]`);
+    },
+    build: (c) => {
+      const [x, w0] = [c.sym(0), c.sym(1)];
+      if (w0.shape.length !== 4 || x.shape.length !== 4) c.fail(`only 2-D convolution ([N, C, H, W] input, [O, C/group, kH, kW] weight) is supported, got [${x.shape.join(', ')}] and [${w0.shape.join(', ')}]`);
+      const perAxis = (name: string, n: number, dflt: number[]) => {
+        const v = c.a.ints(name) ?? dflt;
+        if (v.length !== n) c.invalid(`${name} [${v.join(', ')}] must hold ${n} values for a 2-D convolution`);
+        return v;
+      };
+      const [O, Cg, kh, kw] = w0.shape as [number, number, number, number];
+      const kernel = c.a.ints('kernel_shape');
+      if (kernel && (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw)) c.invalid(`kernel_shape [${kernel.join(', ')}] does not match the weight [${w0.shape.join(', ')}]`);
+      const s = perAxis('strides', 2, [1, 1]);
+      if (perAxis('dilations', 2, [1, 1]).some((d) => d !== 1)) c.fail('dilation ≠ 1 is not supported');
+      const autoPad = c.a.str('auto_pad', 'NOTSET');
+      let pads = autoPad === 'VALID' ? [0, 0, 0, 0] : perAxis('pads', 4, [0, 0, 0, 0]);
+      if (autoPad.startsWith('SAME')) {
+        // Output ⌈in/stride⌉; the odd pad goes at the end (UPPER) or the beginning (LOWER).
+        const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + [kh, kw][i]! - x.shape[2 + i]!));
+        const lo = tot.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
+        pads = [lo[0]!, lo[1]!, tot[0]! - lo[0]!, tot[1]! - lo[1]!];
+      }
+      let xp = x;
+      if (pads[0] !== pads[2] || pads[1] !== pads[3]) {
+        // Asymmetric: the zeros added explicitly, then a convolution without padding.
+        xp = padConstant(x, [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!], 0);
+        pads = [0, 0, 0, 0];
+      }
+      const groups = c.a.int('group', 1);
+      const C = x.shape[1]!;
+      if (C !== Cg * groups || O % groups !== 0) c.invalid(`the weight [${w0.shape.join(', ')}] with group ${groups} does not fit an input of ${C} channels`);
+      let w = w0;
+      if (groups > 1) {
+        // W̃ = [w w … w] (g copies along the input channels) masked to the block diagonal.
+        const tiled = traced.concat(c.g, Array(groups).fill(w0), 1);
+        const mask = new Float64Array(O * C);
+        const Og = O / groups;
+        for (let o = 0; o < O; o++) for (let ch = 0; ch < C; ch++) mask[o * C + ch] = Math.floor(o / Og) === Math.floor(ch / Cg) ? 1 : 0;
+        w = mul(tiled, constant(c.g, { shape: [O, C, 1, 1], data: mask }));
+      }
+      let y = traced.conv2d(c.g, xp, w, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[0]!, pads[1]!, 1, 1, 1]));
+      if (c.given(2)) y = add(y, reshape(c.sym(2), [1, O, 1, 1]));
+      return symv(y);
+    },
+  },
+};

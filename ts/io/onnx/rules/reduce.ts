@@ -1,0 +1,63 @@
+/**
+ * Reductions: ReduceMean / ReduceSum / ReduceMax over several axes (axes an attribute before
+ * opset 13 (Sum) / 18 (the others), an input from then on; noop_with_empty_axes), Softmax and
+ * LogSoftmax on any axis (opset ≥ 13: that axis; before: the 2-D coercion, normalizing over
+ * the flattened axes from `axis` on).
+ */
+import type { Sym } from '../../../trace.js';
+import { axesArg, normAxis, numel } from '../fold.js';
+import { maximum, reduceAxes, reshape, sliceAxis, softmaxAxis } from './engine.js';
+import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
+
+/** The axes a Reduce* node reduces (normalized, distinct), or undefined for "none" (noop). */
+function reduceAxesOf(c: Ctx, inputFrom: number): number[] | undefined {
+  const x = c.sym(0);
+  const r = x.shape.length;
+  const axes = axesArg(c.ins.map((v, i) => (i > 0 && v?.kind === 'const' ? v : undefined)), c.a, c.opset, inputFrom);
+  if (c.opset >= inputFrom && c.given(1) && c.ins[1]!.kind !== 'const') c.fail('the axes must be a constant known at import time');
+  if (!axes || axes.length === 0) return c.a.int('noop_with_empty_axes', 0) === 1 ? undefined : [...Array(r).keys()];
+  const at = axes.map((a) => normAxis(a, r, c.where, 'axes entry'));
+  if (new Set(at).size !== at.length) c.invalid(`axes [${axes.join(', ')}] repeat an axis`);
+  return at;
+}
+
+const reduction = (op: 'sum' | 'mean' | 'max', inputFrom: number): Rule => ({
+  attrs: ['axes', 'keepdims', 'noop_with_empty_axes'],
+  constInputs: [1],
+  check: (a) => void a.flag('keepdims', true),
+  build: (c) => {
+    const x = c.sym(0);
+    const axes = reduceAxesOf(c, inputFrom);
+    if (!axes) return symv(x);
+    const keep = c.a.flag('keepdims', true);
+    if (op !== 'max') return symv(reduceAxes(x, op, axes, keep));
+    // max over each axis as a pairwise max of its slices (b + relu(a − b)).
+    let y: Sym = x;
+    for (const a of axes) {
+      const parts = Array.from({ length: y.shape[a]! }, (_, i) => sliceAxis(y, a, i, 1));
+      y = parts.reduce((p, q) => maximum(p, q));
+    }
+    return symv(keep ? y : reshape(y, x.shape.filter((_, i) => !axes.includes(i))));
+  },
+});
+
+const softmax = (log: boolean): Rule => ({
+  attrs: ['axis'],
+  build: (c) => {
+    const x = c.sym(0);
+    const r = x.shape.length;
+    if (c.opset >= 13) return symv(softmaxAxis(x, normAxis(c.a.int('axis', -1), r, c.where), log));
+    const k = normAxis(c.a.int('axis', 1), r, c.where);
+    const flat = reshape(x, [numel(x.shape.slice(0, k)), numel(x.shape.slice(k))]);
+    return symv(reshape(softmaxAxis(flat, 1, log), x.shape));
+  },
+});
+
+/** The reduce family: ReduceMean/Sum/Max, Softmax, LogSoftmax. */
+export const REDUCE: RuleTable = {
+  ReduceMean: reduction('mean', 18),
+  ReduceSum: reduction('sum', 13),
+  ReduceMax: reduction('max', 18),
+  Softmax: softmax(false),
+  LogSoftmax: softmax(true),
+};

@@ -1,0 +1,238 @@
+/**
+ * Shape and indexing ops on traced tensors (their all-constant forms fold in fold.ts): Shape,
+ * Flatten, Reshape, Transpose, Concat, (Un)Squeeze, Slice (steps, negative indices), Gather
+ * (constant indices on a traced tensor; traced integer indices, i.e. embeddings, with the
+ * engine's gather), Expand, Pad (constant mode), Split, Identity, Cast, Dropout.
+ */
+import { HesseError } from '../../../errors.js';
+import { traced, type Sym } from '../../../trace.js';
+import { konst, type Attrs } from '../decode.js';
+import { axesArg, expandShape, normAxis, numel, reshapeTarget, sliceArgs, sliceIndices, squeezeShape, transposePerm, unsqueezeShape } from '../fold.js';
+import { add, constant, native, padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
+import { symv, type Ctx, type RuleTable, type Value } from './types.js';
+
+/** x with each axis restricted to its index list (contiguous runs as slices). */
+function takeProduct(x: Sym, per: number[][]): Sym {
+  let y = x;
+  per.forEach((idx, axis) => {
+    const n = y.shape[axis]!;
+    if (idx.length === n && idx.every((v, i) => v === i)) return;
+    const contiguous = idx.every((v, i) => i === 0 || v === idx[i - 1]! + 1);
+    y = contiguous && idx.length > 0 ? sliceAxis(y, axis, idx[0]!, idx.length) : takeAlong(y, axis, idx);
+  });
+  return y;
+}
+
+/** The Dropout rule's refusal of a random mask. */
+function dropoutRatio(c: Ctx): { ratio: number; training: boolean } {
+  if (c.opset < 12) return { ratio: c.a.flt('ratio', 0.5), training: false };
+  const ratio = c.given(1) ? c.konst(1).data[0]! : 0.5;
+  const training = c.given(2) ? c.konst(2).data[0]! !== 0 : false;
+  return { ratio, training };
+}
+
+/** Load-time check of an axes attribute: no axis twice. */
+const noRepeatedAxes = (a: Attrs, invalid: (why: string) => never) => {
+  const axes = a.ints('axes');
+  if (axes && new Set(axes).size !== axes.length) invalid(`axes [${axes.join(', ')}] repeat an axis`);
+};
+
+/** The shape family: shape and indexing ops on traced tensors. */
+export const SHAPE: RuleTable = {
+  Identity: { attrs: [], build: (c) => c.ins[0]! },
+  Shape: {
+    attrs: ['start', 'end'],
+    build: (c) => {
+      const s = c.sym(0).shape;
+      const r = s.length;
+      const clamp = (v: number) => Math.max(0, Math.min(r, v < 0 ? v + r : v));
+      const sl = s.slice(clamp(c.a.int('start', 0)), c.a.has('end') ? clamp(c.a.int('end', r)) : r);
+      return konst([sl.length], sl, 'int');
+    },
+  },
+  Size: { attrs: [], build: (c) => konst([], [c.sym(0).size], 'int') },
+  Cast: {
+    attrs: ['to', 'saturate'],
+    build: (c) => {
+      const to = c.a.int('to', 0);
+      // Float to float (float32/float64/float16): the program has one dtype, so the identity.
+      if (to === 1 || to === 10 || to === 11) return c.ins[0]!;
+      return c.fail(`Cast of a traced tensor to data type ${to} (not a float) has no derivative; hesse casts only constants (shape arithmetic) to integers`);
+    },
+  },
+  Dropout: {
+    attrs: ['ratio', 'seed', 'is_test'],
+    constInputs: [1, 2],
+    build: (c) => {
+      const { ratio, training } = dropoutRatio(c);
+      if (training && ratio > 0) {
+        c.fail(`a training-mode Dropout with ratio ${ratio} draws a fresh random mask each run, so the function has no fixed derivative; export in eval mode (model.eval(), training=TrainingMode.EVAL), or with p = 0`);
+      }
+      const x = c.sym(0);
+      return [symv(x), konst(x.shape, new Float64Array(x.size).fill(1), 'bool')];
+    },
+  },
+  Flatten: {
+    attrs: ['axis'],
+    build: (c) => {
+      const x = c.sym(0);
+      const r = x.shape.length;
+      const ax = c.a.int('axis', 1);
+      const k = ax < 0 ? ax + r : ax;
+      // Flatten's axis may equal the rank (everything in the leading dimension).
+      if (k < 0 || k > r) c.invalid(`axis ${ax} is out of range for an input of shape [${x.shape.join(', ')}] (valid: ${-r}..${r})`);
+      return symv(reshape(x, [numel(x.shape.slice(0, k)), numel(x.shape.slice(k))]));
+    },
+  },
+  Reshape: {
+    attrs: ['allowzero'],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      return symv(reshape(x, reshapeTarget(x.shape, Array.from(c.konst(1).data), c.a.flag('allowzero', false), c.where)));
+    },
+  },
+  Transpose: {
+    attrs: ['perm'],
+    check: (a, invalid) => {
+      const p = a.ints('perm');
+      if (p && !(p.every((v) => Number.isInteger(v) && v >= 0 && v < p.length) && new Set(p).size === p.length)) invalid(`perm [${p.join(', ')}] is not a permutation of 0..${p.length - 1}`);
+    },
+    build: (c) => {
+      const x = c.sym(0);
+      return symv(permute(x, transposePerm(c.a, x.shape, c.where)));
+    },
+  },
+  Concat: {
+    attrs: ['axis'],
+    build: (c) => {
+      const xs = c.ins.map((_, i) => c.sym(i)).filter((s) => s.size > 0 || c.ins.length === 1);
+      return symv(xs.length === 1 ? xs[0]! : traced.concat(c.g, xs, normAxis(c.a.int('axis', 0), xs[0]!.shape.length, c.where)));
+    },
+  },
+  Unsqueeze: {
+    attrs: ['axes'],
+    check: noRepeatedAxes,
+    constInputs: [1],
+    build: (c) => {
+      const axes = axesArg(c.ins.map((v) => (v?.kind === 'const' ? v : undefined)), c.a, c.opset, 13);
+      if (!axes) c.invalid('Unsqueeze needs axes');
+      return symv(reshape(c.sym(0), unsqueezeShape(c.sym(0).shape, axes!, c.where)));
+    },
+  },
+  Squeeze: {
+    attrs: ['axes'],
+    check: noRepeatedAxes,
+    constInputs: [1],
+    build: (c) => {
+      const axes = axesArg(c.ins.map((v) => (v?.kind === 'const' ? v : undefined)), c.a, c.opset, 13);
+      return symv(reshape(c.sym(0), squeezeShape(c.sym(0).shape, axes, c.where)));
+    },
+  },
+  Slice: {
+    attrs: ['starts', 'ends', 'axes'],
+    constInputs: [1, 2, 3, 4],
+    build: (c) => {
+      const x = c.sym(0);
+      const consts = c.ins.map((v, i) => (i === 0 || !v ? undefined : c.konst(i)));
+      const s = sliceArgs(consts, c.a, c.opset, x.shape.length);
+      return symv(takeProduct(x, sliceIndices(x.shape, s.starts, s.ends, s.axes, s.steps, c.where)));
+    },
+  },
+  Gather: {
+    attrs: ['axis'],
+    build: (c) => {
+      const data = c.ins[0];
+      const idx = c.ins[1];
+      if (!data || !idx) return c.invalid('Gather needs data and indices');
+      const r = data.kind === 'const' ? data.shape.length : data.sym.shape.length;
+      const axis = normAxis(c.a.int('axis', 0), r, c.where);
+      if (idx.kind === 'const') {
+        const x = c.sym(0);
+        const n = x.shape[axis]!;
+        const bad = idx.data.find((i) => !Number.isInteger(i) || i < -n || i >= n);
+        if (bad !== undefined) c.invalid(`index ${bad} is out of range for axis ${axis} of size ${n} (shape [${x.shape.join(', ')}])`);
+        const flat = Array.from(idx.data, (i) => (i < 0 ? i + n : i));
+        const y = takeAlong(x, axis, flat);
+        return symv(reshape(y, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)]));
+      }
+      // Indices from the data (token ids): the engine's gather (linear in the table, VJP a scatter-add).
+      const gather = native('gather');
+      if (!gather) throw new HesseError('UNSUPPORTED_OP', `ONNX ${c.where}: Gather with indices computed from the input (an embedding lookup of token ids) needs the engine's gather, which this build lacks`);
+      return symv(gather(c.sym(0), idx.sym, axis) as Sym);
+    },
+  },
+  Expand: {
+    attrs: [],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const out = expandShape(x.shape, Array.from(c.konst(1).data), c.where);
+      if (out.length === x.shape.length && out.every((d, i) => d === x.shape[i])) return symv(x);
+      const f = native('expand');
+      if (f) return symv(f(x, out) as Sym);
+      // x + 0 broadcast: the same values, the broadcast's sum-over-copies as the VJP.
+      return symv(add(x, constant(c.g, { shape: out, data: new Float64Array(numel(out)) })));
+    },
+  },
+  Pad: {
+    attrs: ['mode', 'pads', 'value'],
+    constInputs: [1, 2, 3],
+    build: (c) => {
+      const x = c.sym(0);
+      const r = x.shape.length;
+      const mode = c.a.str('mode', 'constant');
+      if (mode !== 'constant') c.fail(`Pad mode '${mode}' is not supported (only 'constant')`);
+      let pads = c.opset < 11 ? (c.a.ints('pads') ?? []) : Array.from(c.konst(1).data);
+      const value = c.opset < 11 ? c.a.flt('value', 0) : c.given(2) ? c.konst(2).data[0] ?? 0 : 0;
+      if (c.opset >= 18 && c.given(3)) {
+        // pads for the listed axes only.
+        const axes = Array.from(c.konst(3).data, (a) => normAxis(a, r, c.where, 'axes entry'));
+        const full = new Array<number>(2 * r).fill(0);
+        axes.forEach((a, k) => ((full[a] = pads[k]!), (full[a + r] = pads[k + axes.length]!)));
+        pads = full;
+      }
+      if (pads.length !== 2 * r || pads.some((p) => !Number.isInteger(p))) c.invalid(`pads [${pads.join(', ')}] must hold 2 × rank ${r} integers`);
+      if (pads.every((p) => p === 0)) return symv(x);
+      if (pads.some((p) => p < 0)) c.fail(`negative pads [${pads.join(', ')}] (cropping) are not supported`);
+      return symv(padConstant(x, pads, value));
+    },
+  },
+  // Tile: the input concatenated repeats[a] times along each axis a.
+  Tile: {
+    attrs: [],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const reps = Array.from(c.konst(1).data);
+      if (reps.length !== x.shape.length || reps.some((r) => !Number.isInteger(r) || r < 0)) c.invalid(`repeats [${reps.join(', ')}] must hold one integer ≥ 0 per axis of [${x.shape.join(', ')}]`);
+      let y = x;
+      reps.forEach((r, a) => {
+        if (r !== 1) y = traced.concat(c.g, Array(r).fill(y), a);
+      });
+      return symv(y);
+    },
+  },
+  Split: {
+    attrs: ['axis', 'split', 'num_outputs'],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const axis = normAxis(c.a.int('axis', 0), x.shape.length, c.where);
+      const n = x.shape[axis]!;
+      let sizes = c.opset < 13 ? c.a.ints('split') : c.given(1) ? Array.from(c.konst(1).data) : undefined;
+      if (!sizes) {
+        const k = c.a.has('num_outputs') ? c.a.int('num_outputs', 1) : c.nOut;
+        const each = Math.ceil(n / k);
+        sizes = Array.from({ length: k }, (_, i) => Math.max(0, Math.min(each, n - i * each)));
+      }
+      if (sizes.reduce((s, v) => s + v, 0) !== n) c.invalid(`split sizes [${sizes.join(', ')}] do not add up to ${n}`);
+      let at = 0;
+      return sizes.map((s): Value => {
+        const y = sliceAxis(x, axis, at, s);
+        at += s;
+        return symv(y);
+      });
+    },
+  },
+};
