@@ -384,7 +384,7 @@ impl RawProgram {
     /// where(mask, x, y) with a constant mask (one byte per element, non-zero = true) of `mask_shape`.
     #[wasm_bindgen(js_name = whereConst)]
     pub fn where_const(&mut self, mask_shape: &[u32], mask: &[u8], x: u32, y: u32) -> JsResult<u32> {
-        let m: Vec<bool> = mask.iter().map(|&b| b != 0).collect();
+        let m = hesse_core::mem::try_map(mask, |&b| b != 0, "where: mask").map_err(js_error)?;
         self.build(|p| p.where_const(&usize_shape(mask_shape), &m, x as usize, y as usize))
     }
     /// sum | mean | max over `axes` (all when `all`).
