@@ -28,12 +28,12 @@ describe('the raw bindings validate their arguments', () => {
   it('conv2d padding that overflows wasm32 sizes is an error, not a wrapped [1, 1, 2, 2] zero', () => {
     using x = f64([1, 2, 3, 4], [1, 1, 2, 2]);
     using w = f64([1], [1, 1, 1, 1]);
-    const e = hesseError(() => raw(() => core().conv2d(x.raw('t'), w.raw('t'), 1, 1, 2 ** 31, 0)));
+    const e = hesseError(() => raw(() => core().conv2d(x.raw('t'), w.raw('t'), new Uint32Array([1, 1, 2 ** 31, 0, 2 ** 31, 0, 1, 1, 1]))));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toContain('conv2d');
     expect(e.message).toContain('[1, 1, 2, 2]');
     // An output too big to address: OUT_OF_MEMORY naming the op (H + 2p fits, the output does not).
-    expect(hesseError(() => raw(() => core().conv2d(x.raw('t'), w.raw('t'), 1, 1, 2 ** 30 - 1, 2 ** 30 - 1))).code).toBe('OUT_OF_MEMORY');
+    expect(hesseError(() => raw(() => core().conv2d(x.raw('t'), w.raw('t'), new Uint32Array([1, 1, 2 ** 30 - 1, 2 ** 30 - 1, 2 ** 30 - 1, 2 ** 30 - 1, 1, 1, 1])))).code).toBe('OUT_OF_MEMORY');
     using y = h.conv2d(x, w, { padding: 1 });
     expect(y.shape).toEqual([1, 1, 4, 4]);
     expect(Array.from(y.toArray())).toEqual([0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0]);

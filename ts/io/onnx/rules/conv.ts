@@ -1,8 +1,7 @@
 /**
  * Convolution: ONNX Conv, 2-D (x [N, C, H, W], w [O, C/group, kH, kW], optional bias [O]),
- * strides, explicit pads [top, left, bottom, right] (or auto_pad VALID / SAME_UPPER / SAME_LOWER
- * resolved to them), dilations and groups (depthwise: group = C): all the engine's conv2d
- * attributes, passed as they are.
+ * strides, dilations, explicit pads (asymmetric too; auto_pad VALID / SAME_UPPER / SAME_LOWER
+ * resolved to them), groups (depthwise: group = C): the engine's conv2d.
  */
 import { traced } from '../../../trace.js';
 import { add, reshape } from './engine.js';
@@ -35,20 +34,20 @@ export const CONV: RuleTable = {
       const kernel = c.a.ints('kernel_shape');
       if (kernel && (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw)) c.invalid(`kernel_shape [${kernel.join(', ')}] does not match the weight [${w0.shape.join(', ')}]`);
       const s = perAxis('strides', 2, [1, 1]);
-      const d = perAxis('dilations', 2, [1, 1]);
+      const dil = perAxis('dilations', 2, [1, 1]);
       const autoPad = c.a.str('auto_pad', 'NOTSET');
       let pads = autoPad === 'VALID' ? [0, 0, 0, 0] : perAxis('pads', 4, [0, 0, 0, 0]);
       if (autoPad.startsWith('SAME')) {
-        // Output ⌈in/stride⌉ for the dilated kernel d·(k − 1) + 1; the odd pad goes at the end
-        // (UPPER) or the beginning (LOWER).
-        const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + d[i]! * ([kh, kw][i]! - 1) + 1 - x.shape[2 + i]!));
+        // Output ⌈in/stride⌉; the odd pad goes at the end (UPPER) or the beginning (LOWER).
+        const ext = [(kh - 1) * dil[0]! + 1, (kw - 1) * dil[1]! + 1];
+        const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + ext[i]! - x.shape[2 + i]!));
         const lo = tot.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
         pads = [lo[0]!, lo[1]!, tot[0]! - lo[0]!, tot[1]! - lo[1]!];
       }
       const groups = c.a.int('group', 1);
       const C = x.shape[1]!;
       if (C !== Cg * groups || O % groups !== 0) c.invalid(`the weight [${w0.shape.join(', ')}] with group ${groups} does not fit an input of ${C} channels`);
-      let y = traced.conv2d(c.g, x, w0, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[2]!, pads[3]!, d[0]!, d[1]!, groups]));
+      let y = traced.conv2d(c.g, x, w0, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[2]!, pads[3]!, dil[0]!, dil[1]!, groups]));
       if (c.given(2)) y = add(y, reshape(c.sym(2), [1, O, 1, 1]));
       return symv(y);
     },
