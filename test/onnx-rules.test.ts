@@ -310,6 +310,34 @@ describe('op families against the ONNX formulas (forward) and central difference
     });
   });
 
+  it('conv: depthwise (group = C), dilated, strided, auto_pad SAME_UPPER (asymmetric pads)', async () => {
+    const [C, H, W, KH, KW] = [3, 6, 5, 3, 2];
+    const xs = seq(C * H * W, 0.29);
+    const ws = seq(C * KH * KW, 0.53);
+    const X = at4(xs, [1, C, H, W]);
+    const Wt = at4(ws.map(Math.fround), [C, 1, KH, KW]);
+    // SAME_UPPER with stride [2, 1], dilation [2, 1]: OH = ⌈6/2⌉ = 3, OW = 5; total pads
+    // (3 − 1)·2 + 2·(3 − 1) + 1 − 6 = 3 rows (1 top, 2 bottom) and 4 + 1·(2 − 1) + 1 − 5 = 1 column (0 left, 1 right).
+    const [OH, OW] = [3, 5];
+    const want: number[] = [];
+    for (let o = 0; o < C; o++)
+      for (let i = 0; i < OH; i++)
+        for (let j = 0; j < OW; j++) {
+          let s = 0;
+          for (let p = 0; p < KH; p++)
+            for (let q = 0; q < KW; q++) {
+              const [r, t] = [i * 2 + p * 2 - 1, j + q];
+              if (r >= 0 && r < H && t >= 0 && t < W) s += X(0, o, r, t) * Wt(o, 0, p, q);
+            }
+          want.push(s);
+        }
+    await checkOp({
+      node: { opType: 'Conv', input: ['x', 'w'], output: ['y'], name: 'dw', attribute: [int('group', C), ints('dilations', [2, 1]), ints('strides', [2, 1]), str('auto_pad', 'SAME_UPPER')] },
+      inits: [floatT('w', [C, 1, KH, KW], ws)],
+      x: xs, xShape: [1, C, H, W], yShape: [1, C, OH, OW], want, params: C * KH * KW,
+    });
+  });
+
   it('pool: AveragePool with pads, count_include_pad 0 and 1; MaxPool with overlapping windows; GlobalAveragePool', async () => {
     const [N, C, H, W] = [1, 2, 4, 5];
     const xs = seq(N * C * H * W, 0.83);

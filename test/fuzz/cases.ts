@@ -680,7 +680,6 @@ const conv: Kind = {
     validity = combine(stride.validity, padding.validity);
     const pad = (v: unknown) => (Array.isArray(v) ? v : [v ?? 0, v ?? 0]) as number[];
     const p = pad(padding.validity === 'ok' ? padding.value : 0);
-    if (validity === 'ok' && (KH > H + 2 * p[0]! || KW > W + 2 * p[1]!)) validity = 'err';
     let ws = [O, C, KH, KW];
     if (r.chance(0.08)) {
       ws = [O, C + 1, KH, KW];
@@ -688,16 +687,38 @@ const conv: Kind = {
     }
     const xs = r.chance(0.05) ? [C, H, W] : [N, C, H, W];
     if (xs.length === 3) validity = 'err';
-    return { kind: 'conv', x: tspec(r, xs, dt), w: tspec(r, ws, dt), stride: stride.value, padding: padding.value, validity };
+    // Groups (depthwise, or a count that does not divide C), dilation and ONNX pads
+    // [top, left, bottom, right]: drawn after the rest, so the draws above are unchanged.
+    let groups: Opt = { value: undefined, validity: 'ok' };
+    const gRoll = r.next();
+    if (gRoll < 0.05) groups = { value: r.pick([0, -1, 1.5, NaN, '2', 2 ** 32]), validity: 'err' };
+    else if (gRoll < 0.3 && O % C === 0 && ws[1] === C) {
+      groups = { value: C, validity: 'ok' };
+      ws = [O, 1, KH, KW];
+    } else if (gRoll < 0.35) groups = { value: C + 1, validity: 'err' }; // divides neither C nor (here) the weight
+    const dilation: Opt = r.chance(0.3) ? pairOpt(1, 3) : { value: undefined, validity: 'ok' };
+    let pads: Opt = { value: undefined, validity: 'ok' };
+    if (padding.value === undefined && r.chance(0.25)) {
+      pads = r.chance(0.1) ? { value: r.pick([[0, 0, -1, 0], [1, 1, 1], 1.5]), validity: 'err' } : { value: [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)], validity: 'ok' };
+    }
+    validity = combine(validity, groups.validity, dilation.validity, pads.validity);
+    if (validity === 'ok') {
+      // The dilated kernel d·(k − 1) + 1 must fit the padded input.
+      const pd = (pads.value as number[] | undefined) ?? [p[0]!, p[1]!, p[0]!, p[1]!];
+      const dl = pad(dilation.value ?? 1) as number[];
+      if (dl[0]! * (KH - 1) + 1 > H + pd[0]! + pd[2]! || dl[1]! * (KW - 1) + 1 > W + pd[1]! + pd[3]!) validity = 'err';
+    }
+    return { kind: 'conv', x: tspec(r, xs, dt), w: tspec(r, ws, dt), stride: stride.value, padding: padding.value, groups: groups.value, dilation: dilation.value, pads: pads.value, validity };
   },
   run(s, ctx, live) {
     const { H } = ctx;
     const [x, w] = [T(H, s.x, live), T(H, s.w, live)];
-    const o = { stride: s.stride, padding: s.padding };
+    const o = convOpts(s);
     const outs = bothKernels(H, (k) => ctx.attempt(`conv2d (${k})`, s.validity, () => keep(live, H.conv2d(x, w, o)), litOpts(o)));
     if (!outs[0] || s.validity === 'err') return;
     const pair = (v: unknown, d: number) => (Array.isArray(v) ? v : [v ?? d, v ?? d]) as number[];
-    const ref = conv2dRef(dataOf(s.x), s.x.shape, dataOf(s.w), s.w.shape, pair(s.stride, 1), pair(s.padding, 0));
+    const more = { pads: s.pads ?? undefined, dilation: s.dilation == null ? undefined : pair(s.dilation, 1), groups: s.groups ?? undefined };
+    const ref = conv2dRef(dataOf(s.x), s.x.shape, dataOf(s.w), s.w.shape, pair(s.stride, 1), pair(s.padding, 0), more);
     const xs = dataOf(s.x);
     if (!allFinite(xs) || !allFinite(dataOf(s.w))) return;
     outs.forEach((y, i) =>
@@ -710,9 +731,16 @@ const conv: Kind = {
     );
   },
   code(s) {
-    return `conv2d(${litT(s.x)}, ${litT(s.w)}, ${litOpts({ stride: s.stride, padding: s.padding })})`;
+    return `conv2d(${litT(s.x)}, ${litT(s.w)}, ${litOpts(convOpts(s))})`;
   },
 };
+
+/** conv2d's options of a step: the given ones only (an omitted one is the default). */
+function convOpts(s: Step): Record<string, unknown> {
+  const o: Record<string, unknown> = { stride: s.stride, padding: s.padding };
+  for (const k of ['groups', 'dilation', 'pads'] as const) if (s[k] !== undefined) o[k] = s[k];
+  return o;
+}
 
 // ---- traced functions through the transforms ----------------------------------------------------
 

@@ -271,20 +271,35 @@ export function reduceRef(x: ArrayLike<number>, shape: readonly number[], axis: 
 }
 
 /** PyTorch's conv2d (cross-correlation, zero padding). */
-export function conv2dRef(x: ArrayLike<number>, [N, C, H, W]: number[], w: ArrayLike<number>, [O, , KH, KW]: number[], [sh, sw]: number[], [ph, pw]: number[]): { shape: number[]; values: Float64Array } {
-  const OH = Math.floor((H + 2 * ph - KH) / sh) + 1;
-  const OW = Math.floor((W + 2 * pw - KW) / sw) + 1;
+export function conv2dRef(
+  x: ArrayLike<number>,
+  [N, C, H, W]: number[],
+  w: ArrayLike<number>,
+  [O, , KH, KW]: number[],
+  [sh, sw]: number[],
+  [ph, pw]: number[],
+  more: { pads?: number[]; dilation?: number[]; groups?: number } = {},
+): { shape: number[]; values: Float64Array } {
+  // pads [top, left, bottom, right] (ONNX) override the symmetric [ph, pw]; output channel o
+  // reads input group ⌊o/(O/G)⌋ of C/G channels, taps d apart.
+  const [top, left, bottom, right] = more.pads ?? [ph, pw, ph, pw];
+  const [dh, dw] = more.dilation ?? [1, 1];
+  const G = more.groups ?? 1;
+  const [Cg, Og] = [C / G, O / G];
+  const OH = Math.floor((H + top! + bottom! - dh! * (KH - 1) - 1) / sh) + 1;
+  const OW = Math.floor((W + left! + right! - dw! * (KW - 1) - 1) / sw) + 1;
   const out = new Float64Array(N * O * OH * OW);
   for (let n = 0; n < N; n++)
     for (let o = 0; o < O; o++)
       for (let i = 0; i < OH; i++)
         for (let j = 0; j < OW; j++) {
           let s = 0;
-          for (let c = 0; c < C; c++)
+          for (let c = 0; c < Cg; c++)
             for (let u = 0; u < KH; u++)
               for (let v = 0; v < KW; v++) {
-                const [y, z] = [i * sh + u - ph, j * sw + v - pw];
-                if (y >= 0 && y < H && z >= 0 && z < W) s += x[((n * C + c) * H + y) * W + z]! * w[((o * C + c) * KH + u) * KW + v]!;
+                const [y, z] = [i * sh + u * dh! - top!, j * sw + v * dw! - left!];
+                const ic = Math.floor(o / Og) * Cg + c;
+                if (y >= 0 && y < H && z >= 0 && z < W) s += x[((n * C + ic) * H + y) * W + z]! * w[((o * Cg + c) * KH + u) * KW + v]!;
               }
           out[((n * O + o) * OH + i) * OW + j] = s;
         }

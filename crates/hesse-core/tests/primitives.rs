@@ -120,6 +120,10 @@ fn registry() -> Vec<Case> {
         case("conv2d grouped, dilated, asymmetric pads", &[&[1, 4, 6, 5], &[6, 2, 2, 3]], 0.0, |p, x| {
             p.push(Op::Conv2d(ConvAttrs { stride: (1, 2), pads: [1, 0, 0, 2], dilation: (2, 1), groups: 2 }), &[x[0], x[1]], None).unwrap()
         }),
+        // Depthwise (groups = C = O) takes the direct SIMD path, not the per-group GEMMs.
+        case("conv2d depthwise, strided, SAME_UPPER-like pads", &[&[2, 3, 5, 6], &[3, 1, 3, 3]], 0.0, |p, x| {
+            p.push(Op::Conv2d(ConvAttrs { stride: (2, 2), pads: [1, 1, 1, 2], dilation: (1, 2), groups: 3 }), &[x[0], x[1]], None).unwrap()
+        }),
         case("reshape", &[&[2, 6]], 0.0, |p, x| p.push(Op::Reshape, &[x[0]], Some(&[3, 4])).unwrap()),
         case("transpose", &[&[2, 3]], 0.0, |p, x| p.push(Op::Transpose, &[x[0]], None).unwrap()),
         case("permute", &[&[2, 3, 4]], 0.0, |p, x| p.push(Op::Permute(vec![2, 0, 1]), &[x[0]], None).unwrap()),

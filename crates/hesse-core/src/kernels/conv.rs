@@ -81,7 +81,7 @@ impl Conv2d {
         if g == 0 {
             return Err(Error::invalid("conv2d: groups must be ≥ 1, got 0"));
         }
-        if xs[1] % g != 0 || ws[0] % g != 0 {
+        if !xs[1].is_multiple_of(g) || !ws[0].is_multiple_of(g) {
             return Err(Error::shape(format!(
                 "conv2d: groups {g} must divide the input channels and the output channels, got input {} and weight {}",
                 fmt_shape(xs),
