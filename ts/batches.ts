@@ -20,6 +20,25 @@ export interface HostArray<D extends DType = DType> {
   shape: readonly number[];
 }
 
+/**
+ * Integer data kept on the JS side: token ids or other indices for a model whose input is
+ * integer (`inputKind: 'index'`), exact whatever the objective's float dtype.
+ */
+export interface IndexHostArray {
+  /** The indices, row-major. */
+  data: Int32Array | BigInt64Array;
+  /** The shape, samples first; its product is data.length. */
+  shape: readonly number[];
+}
+
+/** A host copy of integer x: exact indices and their shape. */
+export interface IndexHost {
+  /** The indices, row-major. */
+  data: Int32Array | BigInt64Array;
+  /** The shape, samples first. */
+  shape: readonly number[];
+}
+
 /** A host copy of an objective's x or y: its values, shape and dtype. */
 export interface Host {
   /** The values, row-major. */
@@ -91,10 +110,43 @@ export function hostOf(v: Tensor | HostArray, what: string): Host {
   return { data, shape: [...shape], dtype };
 }
 
+/**
+ * x of an integer-input model as exact indices: integer typed arrays as given; floats (a Tensor,
+ * a float host array: ids written as numbers) checked to be integers, and, in float32, below 2²⁴
+ * (past it float32 no longer holds every integer, so an id may already have been rounded).
+ * @throws HesseError INVALID_ARGUMENT naming the first value that is not an exact index.
+ */
+export function indexHostOf(v: Tensor | HostArray | IndexHostArray, what: string): IndexHost {
+  const d = (v as IndexHostArray | null)?.data;
+  if (d instanceof Int32Array || d instanceof BigInt64Array) {
+    const shape = (v as IndexHostArray).shape;
+    if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
+      throw new HesseError('INVALID_ARGUMENT', `${what}.shape must be an array of integers ≥ 0, got ${check.describe(shape)}`);
+    }
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size !== d.length) throw new HesseError('SHAPE_MISMATCH', `${what}: shape ${check.fmtShape(shape)} has ${size} values but data has ${d.length}`);
+    return { data: d, shape: [...shape] };
+  }
+  const f = hostOf(v as Tensor | HostArray, what);
+  const limit = f.dtype === 'float32' ? 2 ** 24 : 2 ** 31;
+  const out = new Int32Array(f.data.length);
+  for (let i = 0; i < f.data.length; i++) {
+    const x = f.data[i]!;
+    if (!Number.isInteger(x) || Math.abs(x) >= limit) {
+      throw new HesseError(
+        'INVALID_ARGUMENT',
+        `${what}: the model's input is integer (indices such as token ids), but value ${x} at index ${i} is not ${Number.isInteger(x) ? `an index exact in ${f.dtype} (|i| < 2^${Math.log2(limit)}); pass an Int32Array or BigInt64Array host array` : 'an integer'}`,
+      );
+    }
+    out[i] = x;
+  }
+  return { data: out, shape: f.shape };
+}
+
 /** The values of samples [start, start + rows) of a host array (a view, no copy). */
-export function rowsOf(h: Host, start: number, rows: number): Float32Array | Float64Array {
+export function rowsOf<A extends Float32Array | Float64Array | Int32Array | BigInt64Array>(h: { data: A; shape: readonly number[] }, start: number, rows: number): A {
   const width = h.shape.slice(1).reduce((a, b) => a * b, 1);
-  return h.data.subarray(start * width, (start + rows) * width);
+  return h.data.subarray(start * width, (start + rows) * width) as A;
 }
 
 /**

@@ -24,7 +24,7 @@ export {
 } from './transforms.js';
 export * as nn from './nn.js';
 export { objective, Objective, type LossName, type ObjectiveOptions, type ObjectiveData, type Curvature, type GaussNewtonOptions, type DenseOptions, type KfacOptions, type Progress } from './objective.js';
-export type { HostArray } from './batches.js';
+export type { HostArray, IndexHostArray } from './batches.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
   eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh, eigvalsh, cholesky,

@@ -9,7 +9,7 @@ import { HesseError } from './errors.js';
 import * as check from './validate.js';
 import type { DType } from './tensor.js';
 import { mulberry32 } from './random.js';
-import { traced, type Sym } from './trace.js';
+import { traced, type IndexSym, type Sym } from './trace.js';
 
 /** A size given once for both spatial axes, or as [height, width]. */
 export type Pair = number | readonly [number, number];
@@ -198,8 +198,14 @@ export interface Model {
   init(opts?: { seed?: number; dtype?: DType }): Float32Array | Float64Array;
   /** Named views (no copies) into a flat parameter-shaped vector (LENGTH_MISMATCH unless it has P values). */
   views<A extends Float32Array | Float64Array>(flat: A): Record<string, A>;
-  /** Records the model applied to `x` in x's graph; returns its output. */
-  build(x: Sym): Sym;
+  /**
+   * What the model's input holds: 'float' (default) or 'index' (integers such as token ids, an
+   * index input of the program: `build` then gets an IndexSym, and objectives stage x exactly as
+   * integers, never as floats of the program dtype).
+   */
+  readonly inputKind?: 'float' | 'index';
+  /** Records the model applied to `x` in x's graph (an IndexSym when inputKind is 'index'); returns its output. */
+  build(x: Sym | IndexSym): Sym;
 }
 
 /**

@@ -15,10 +15,10 @@
 import { call, HesseError } from './errors.js';
 import type { Model } from './nn.js';
 import type { Tensor, DType, TypedArrayOf } from './tensor.js';
-import { Graph, traced } from './trace.js';
+import { Graph, traced, type IndexSym } from './trace.js';
 import { u32, type NativeOperator, type Vector } from './curvature.js';
 import { Kfac } from './kfac.js';
-import { batchSeed, hostOf, plan, rowsOf, WeightedSum, type Batch, type Host, type HostArray } from './batches.js';
+import { batchSeed, hostOf, indexHostOf, plan, rowsOf, WeightedSum, type Batch, type Host, type HostArray, type IndexHost, type IndexHostArray } from './batches.js';
 import { core } from './runtime.js';
 import type { RawKfac } from './wasm/hesse.js';
 import { denseFromProducts } from './transforms.js';
@@ -30,8 +30,12 @@ import * as check from './validate.js';
  * `batchSize`, only one batch at a time is then in wasm).
  */
 export interface ObjectiveData<D extends DType = DType> {
-  /** Inputs, samples first: [N, …]. */
-  x: Tensor<D> | HostArray<D>;
+  /**
+   * Inputs, samples first: [N, …]. For a model whose input is integer (`inputKind: 'index'`:
+   * token ids), x is staged as exact indices: an {@link IndexHostArray} (Int32Array or
+   * BigInt64Array), or floats holding integers (below 2²⁴ in float32).
+   */
+  x: Tensor<D> | HostArray<D> | IndexHostArray;
   /**
    * Targets: class indices (as numbers) for cross-entropy, [N] for an output [N, C], [N, d1, …]
    * for [N, C, d1, …] (PyTorch's class axis 1) or for [N, d1, …, C] (classes last, e.g.
@@ -132,6 +136,8 @@ export type Progress = (done: number, total: number, phase: string) => void;
 /** One compiled program, for batches of one size: the loss at node `out`, the network output at `f`. */
 interface BatchProgram {
   graph: Graph;
+  /** x as an index input (an integer-input model), else undefined (x is float input 0). */
+  xIndex: IndexSym | undefined;
   out: number;
   f: number;
   /** The index of the batch whose data are staged in it (−1: none, or x replaced by a point). */
@@ -170,7 +176,7 @@ export class Objective<D extends DType = DType> implements Disposable {
   readonly #classAxis: number | undefined;
   readonly #xShape: readonly number[];
   readonly #yShape: readonly number[] | undefined;
-  #x!: Host;
+  #x!: Host | IndexHost;
   #y: Host | undefined;
   #params!: TypedArrayOf<D>;
 
@@ -193,12 +199,15 @@ export class Objective<D extends DType = DType> implements Disposable {
     const wrt = check.oneOf(opts.wrt ?? 'params', 'objective: wrt', ['params', 'input']);
     const seed = check.seed(opts.seed ?? 0, 'objective: seed');
     this.#classAxis = opts.classAxis;
-    const x = hostOf(data.x, 'objective: x');
     const y = data.y === undefined ? undefined : hostOf(data.y, 'objective: y');
+    const x = this.#hostX(model, data.x, 'objective: x');
+    if (model.inputKind === 'index' && wrt === 'input') {
+      throw new HesseError('INVALID_ARGUMENT', `objective: wrt 'input': the model's input is integer (indices such as token ids), which has no derivative; use wrt 'params'`);
+    }
     if (kind === 'mean_output' ? y !== undefined : y === undefined) {
       throw new HesseError('INVALID_ARGUMENT', kind === 'mean_output' ? 'objective: the mean_output loss takes no targets (omit y)' : `objective: the ${kind} loss needs targets y`);
     }
-    if (y && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
+    if (y && 'dtype' in x && y.dtype !== x.dtype) throw new HesseError('DTYPE_MISMATCH', `objective: x is ${x.dtype} but y is ${y.dtype}`);
     if (opts.classAxis !== undefined && kind !== 'cross_entropy') throw new HesseError('INVALID_ARGUMENT', `objective: classAxis applies to cross-entropy, not to the ${kind} loss`);
     if (y && x.shape[0] !== y.shape[0]) {
       throw new HesseError('SHAPE_MISMATCH', `objective: x [${x.shape.join(', ')}] and y [${y.shape.join(', ')}] have different batch sizes`);
@@ -209,7 +218,8 @@ export class Objective<D extends DType = DType> implements Disposable {
       throw new HesseError('INVALID_ARGUMENT', `objective: wrt 'input' differentiates with respect to all of x [${x.shape.join(', ')}] at once, so it cannot be split into batches of ${batchSize} of the N = ${n} samples; omit batchSize (or make it ≥ N), or use wrt 'params'`);
     }
     this.#batches = plan(n, batchSize);
-    this.dtype = x.dtype as D;
+    // An index x (token ids) has no float dtype: the targets' (float32 without targets).
+    this.dtype = ('dtype' in x && x.dtype ? x.dtype : (y?.dtype ?? 'float32')) as D;
     this.#loss = kind;
     this.#xShape = x.shape;
     this.#yShape = y?.shape;
@@ -238,7 +248,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   #compile(batchRows: number, xShape: readonly number[], yShape: readonly number[] | undefined, n: number, batchSize: number): BatchProgram {
     const graph = new Graph(this.dtype);
     try {
-      const f = this.model.build(graph.input([batchRows, ...xShape.slice(1)]));
+      const xShapeB = [batchRows, ...xShape.slice(1)];
+      // Integer x (token ids) is an index input: exact integers, not floats of the dtype.
+      const xIndex = this.model.inputKind === 'index' ? graph.indexInput(xShapeB) : undefined;
+      const f = this.model.build(xIndex ?? graph.input(xShapeB));
       // Curvature splits at the loss's rows [R, C] (one row per position, classes last for
       // cross-entropy; the output itself for [N, C]): see ARCHITECTURE.md, "a sample".
       let rows = f.id;
@@ -256,7 +269,7 @@ export class Objective<D extends DType = DType> implements Disposable {
       if (graph.raw.nParams() !== this.model.size) {
         throw new Error(`internal: the program has ${graph.raw.nParams()} parameters, the model lists ${this.model.size}`);
       }
-      return { graph, out, f: rows, staged: -1 };
+      return { graph, xIndex, out, f: rows, staged: -1 };
     } catch (e) {
       graph.dispose();
       if (batchRows === n || !(e instanceof HesseError)) throw e;
@@ -296,8 +309,10 @@ export class Objective<D extends DType = DType> implements Disposable {
     const p = this.#programs.get(b.rows)!;
     if (p.staged !== b.index) {
       p.staged = -1; // until both are in: never half a batch
-      call(() => p.graph.raw.setInput(0, rowsOf(this.#x, b.start, b.rows)));
-      if (this.#y) call(() => p.graph.raw.setInput(1, rowsOf(this.#y!, b.start, b.rows)));
+      // Float inputs are numbered in creation order: x (unless it is an index input), then y.
+      if (p.xIndex) p.graph.setIndexInput(p.xIndex, rowsOf(this.#x as IndexHost, b.start, b.rows));
+      else call(() => p.graph.raw.setInput(0, rowsOf(this.#x as Host, b.start, b.rows)));
+      if (this.#y) call(() => p.graph.raw.setInput(p.xIndex ? 0 : 1, rowsOf(this.#y!, b.start, b.rows)));
       p.staged = b.index;
     }
     return p;
@@ -330,14 +345,14 @@ export class Objective<D extends DType = DType> implements Disposable {
    */
   setData(data: ObjectiveData<D>): void {
     // Copy both out first (a disposed tensor throws here), then check, then stage: never half a batch.
-    const x = hostOf(data.x, 'setData: x');
     const y = data.y === undefined ? undefined : hostOf(data.y, 'setData: y');
+    const x = this.#hostX(this.model, data.x, 'setData: x');
     const same = (a: readonly number[] | undefined, b: readonly number[] | undefined) => a === b || (!!a && !!b && a.length === b.length && a.every((d, i) => d === b[i]));
     const fmt = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'none');
     if (!same(x.shape, this.#xShape) || !same(y?.shape, this.#yShape)) {
       throw new HesseError('SHAPE_MISMATCH', `setData: expected x ${fmt(this.#xShape)} and y ${fmt(this.#yShape)}, got ${fmt(x.shape)} and ${fmt(y?.shape)}`);
     }
-    for (const [name, t] of [['x', x], ['y', y]] as const) {
+    for (const [name, t] of [['x', 'dtype' in x ? x : undefined], ['y', y]] as const) {
       if (t && t.dtype !== this.dtype) throw new HesseError('DTYPE_MISMATCH', `setData: ${name} is ${t.dtype} but this objective is ${this.dtype}`);
     }
     this.#x = x;
@@ -345,6 +360,19 @@ export class Objective<D extends DType = DType> implements Disposable {
     for (const p of this.#programs.values()) p.staged = -1;
     // One batch: staged now, as before (later calls copy only parameters and directions).
     if (this.#batches.length === 1) this.#stage(this.#batches[0]!);
+  }
+
+  /**
+   * x as the model takes it: exact indices for an integer input (an index host; its dtype is then
+   * the targets', float32 without targets), else a float host copy.
+   */
+  #hostX(model: Model, x: ObjectiveData<D>['x'], what: string): (Host | IndexHost) & { dtype?: DType } {
+    if (model.inputKind === 'index') return indexHostOf(x, what);
+    const d = (x as IndexHostArray | null)?.data;
+    if (d instanceof Int32Array || d instanceof BigInt64Array) {
+      throw new HesseError('INVALID_ARGUMENT', `${what}: integer data (${d.constructor.name}) for a model whose input is float; pass a Float32Array or Float64Array`);
+    }
+    return hostOf(x as Tensor | HostArray, what);
   }
 
   /** N, the number of samples (axis 0 of x), over all batches. */

@@ -12,6 +12,7 @@ import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curv
 import { init } from '../runtime.js';
 import { objective, type LossName, type Objective, type Progress } from '../objective.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx/index.js';
+import type { IndexHostArray } from '../batches.js';
 import { npyToTensor, parseNpy, type NpyArray } from '../io/npy.js';
 import type { DType, Tensor } from '../tensor.js';
 
@@ -151,6 +152,18 @@ async function readHost(read: ReadFile, path: string, what: string, dtype: DType
   }
 }
 
+/**
+ * --x of a model whose input is integer (token ids): exact indices, never floats of the dtype
+ * (float32 holds integers exactly only to 2²⁴). int64 and int32 files as they are, uint8/bool
+ * widened; a float file must hold integers (the objective checks each).
+ */
+async function readIndexHost(read: ReadFile, path: string, what: string, dtype: DType): Promise<IndexHostArray | { data: Float32Array | Float64Array; shape: number[] }> {
+  const arr = await readChecked(read, path, what, dtype);
+  if (arr.dtype === 'int64' || arr.dtype === 'int32') return { data: arr.data, shape: [...arr.shape] };
+  if (arr.dtype === 'uint8' || arr.dtype === 'bool') return { data: Int32Array.from(arr.data), shape: [...arr.shape] };
+  return { data: arr.data, shape: [...arr.shape] };
+}
+
 /** The row-major multi-index of flat index `i` in `shape`. */
 function unravel(i: number, shape: readonly number[]): number[] {
   const idx = new Array<number>(shape.length);
@@ -209,7 +222,7 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
   const dtype: DType = o.f64 ? 'float64' : 'float32';
   const loss = LOSS_NAMES[o.loss!]!;
   // Kept on the JS side (host arrays), so that with --batch-size only one batch is in wasm.
-  const x = await readHost(read, o.x!, '--x', dtype);
+  const x = model.inputKind === 'index' ? await readIndexHost(read, o.x!, '--x', dtype) : await readHost(read, o.x!, '--x', dtype);
   const y = loss === 'mean_output' ? undefined : await readHost(read, o.y!, '--y', dtype);
   const n = x.shape[0] ?? 1;
   if (o.wrt === 'input' && o.batchSize !== undefined && o.batchSize < n) {

@@ -24,7 +24,7 @@
 import { HesseError } from '../../errors.js';
 import { blockViews, type Model, type ParamBlock } from '../../nn.js';
 import { Tensor, type DType } from '../../tensor.js';
-import type { Sym } from '../../trace.js';
+import { IndexSym, type Sym } from '../../trace.js';
 import { attributesOf, defaultOpset, elemClass, invalidNode, konst, nodeName, num, tensorValues, type Const, type ElemClass, type GraphProto, type ModelProto, type NodeProto, type ValueInfo } from './decode.js';
 import { fold, foldable } from './fold.js';
 import { RULES } from './rules/index.js';
@@ -90,6 +90,10 @@ export class OnnxModel implements Model {
   readonly input: OnnxValueInfo;
   /** The output the model returns. */
   readonly output: OnnxValueInfo;
+  /** 'index' when the input is integer (token ids: staged exactly, as an index input), else 'float'. */
+  get inputKind(): 'float' | 'index' {
+    return this.input.elem === 'int' ? 'index' : 'float';
+  }
   /** Distinct op types of the graph, in first-seen order. */
   readonly opTypes: readonly string[];
   /** The version of the default ONNX opset the file imports (0 when it names none). */
@@ -258,7 +262,7 @@ export class OnnxModel implements Model {
   }
 
   /** Records the ONNX graph applied to x; returns the chosen output. */
-  build(x: Sym): Sym {
+  build(x: Sym | IndexSym): Sym {
     if (this.unsupported.length) throw unsupportedError(this.unsupported, this.opset);
     const g = x.graph;
     const input = this.input;
@@ -275,7 +279,10 @@ export class OnnxModel implements Model {
         `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
       );
     const env = new Map<string, Value>();
-    env.set(input.name, symv(x));
+    if ((x instanceof IndexSym) !== (this.inputKind === 'index')) {
+      throw new HesseError('INVALID_ARGUMENT', `the ONNX input '${input.name}' is ${input.elem === 'int' ? 'integer (indices such as token ids): build it on an index input (Graph.indexInput)' : 'float: build it on a float input'}`);
+    }
+    env.set(input.name, x instanceof IndexSym ? { kind: 'index', sym: x } : symv(x));
     // Parameters first, in their flat order, so the program's parameter vector is the file's.
     for (const [name, p] of this.#params) env.set(name, symv(g.param(p.shape)));
     for (const [name, c] of this.#consts) env.set(name, c);
@@ -340,6 +347,7 @@ export class OnnxModel implements Model {
       sym: (i) => {
         const v = ins[i];
         if (!v) return fail(`input ${i} is missing`);
+        if (v.kind === 'index') return fail(`input ${i} is the integer input '${this.input.name}' (indices such as token ids), which only a Gather takes (as its indices); cast it to float in the model if it is meant as a float feature`);
         return v.kind === 'sym' ? v.sym : constant(g, v);
       },
       konst: (i) => {

@@ -105,7 +105,7 @@ export const ELEMENTWISE: RuleTable = {
       const branch = (i: number) => {
         const v = c.ins[i];
         if (!v) return c.invalid(`input ${i} is missing`);
-        return v.kind === 'const' ? v : v.sym;
+        return v.kind === 'const' ? v : c.sym(i);
       };
       return symv(whereConst(mask, branch(1), branch(2), c.g));
     },

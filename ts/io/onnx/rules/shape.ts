@@ -43,20 +43,35 @@ export const SHAPE: RuleTable = {
   Shape: {
     attrs: ['start', 'end'],
     build: (c) => {
-      const s = c.sym(0).shape;
+      const v = c.ins[0];
+      if (!v) return c.invalid('Shape needs an input');
+      // Any value's shape is known at import, integer data's (token ids) included.
+      const s = v.kind === 'const' ? v.shape : v.sym.shape;
       const r = s.length;
       const clamp = (v: number) => Math.max(0, Math.min(r, v < 0 ? v + r : v));
       const sl = s.slice(clamp(c.a.int('start', 0)), c.a.has('end') ? clamp(c.a.int('end', r)) : r);
       return konst([sl.length], sl, 'int');
     },
   },
-  Size: { attrs: [], build: (c) => konst([], [c.sym(0).size], 'int') },
+  Size: {
+    attrs: [],
+    build: (c) => {
+      const v = c.ins[0];
+      if (!v) return c.invalid('Size needs an input');
+      return konst([], [(v.kind === 'const' ? v.shape : v.sym.shape).reduce((a, b) => a * b, 1)], 'int');
+    },
+  },
   Cast: {
     attrs: ['to', 'saturate'],
     build: (c) => {
       const to = c.a.int('to', 0);
       // Float to float (float32/float64/float16): the program has one dtype, so the identity.
-      if (to === 1 || to === 10 || to === 11) return c.ins[0]!;
+      if (to === 1 || to === 10 || to === 11) {
+        if (c.ins[0]?.kind === 'index') return c.fail(`Cast of the integer input (indices such as token ids) to a float (type ${to}) is not supported: integer data feeds only Gather indices`);
+        return c.ins[0]!;
+      }
+      // Integer data (token ids) cast to another integer type: the same indices.
+      if (c.ins[0]?.kind === 'index' && [2, 3, 4, 5, 6, 7, 12, 13].includes(to)) return c.ins[0];
       return c.fail(`Cast of a traced tensor to data type ${to} (not a float) has no derivative; hesse casts only constants (shape arithmetic) to integers`);
     },
   },

@@ -3,7 +3,7 @@
  * known at import time) and how it builds from traced tensors. The rule tables of the families
  * (elementwise.ts, linalg.ts, …) are `Record<opType, Rule>`, merged in rules/index.ts.
  */
-import type { Graph, Sym } from '../../../trace.js';
+import type { Graph, IndexSym, Sym } from '../../../trace.js';
 import type { Attrs, Const, NodeProto } from '../decode.js';
 
 /** A traced tensor: a node of the program being built. */
@@ -13,8 +13,18 @@ export interface SymValue {
   /** The node. */
   readonly sym: Sym;
 }
-/** A value during the walk: a traced tensor, or a constant known at import time. */
-export type Value = Const | SymValue;
+/**
+ * Integer data of the program (an index input: token ids), not a float node: only a Gather's
+ * indices may take it (an embedding lookup); anything else is refused, naming the node.
+ */
+export interface IndexValue {
+  /** The tag of integer data. */
+  readonly kind: 'index';
+  /** The index input. */
+  readonly sym: IndexSym;
+}
+/** A value during the walk: a traced tensor, integer data, or a constant known at import time. */
+export type Value = Const | SymValue | IndexValue;
 
 /** What a rule sees of its node. */
 export interface Ctx {
