@@ -200,6 +200,11 @@ export interface Model {
   views<A extends Float32Array | Float64Array>(flat: A): Record<string, A>;
   /** Records the model applied to `x` in x's graph; returns its output. */
   build(x: Sym): Sym;
+  /**
+   * What x is: 'float' (the default) or 'index', integer ids (an ONNX model on token ids): the
+   * objective then makes x an index input (`Graph.indexInput`) and hands it to `build`.
+   */
+  readonly inputClass?: 'float' | 'index';
 }
 
 /**

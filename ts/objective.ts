@@ -15,7 +15,7 @@
 import { call, HesseError } from './errors.js';
 import type { Model } from './nn.js';
 import type { Tensor, DType, TypedArrayOf } from './tensor.js';
-import { Graph, traced } from './trace.js';
+import { Graph, traced, type IndexSym, type Sym } from './trace.js';
 import { u32, type NativeOperator, type Vector } from './curvature.js';
 import { Kfac } from './kfac.js';
 import { batchSeed, hostOf, plan, rowsOf, WeightedSum, type Batch, type Host, type HostArray } from './batches.js';
@@ -136,6 +136,8 @@ interface BatchProgram {
   f: number;
   /** The index of the batch whose data are staged in it (−1: none, or x replaced by a point). */
   staged: number;
+  /** x as an index input (a model whose inputClass is 'index'; y is then float input 0), else undefined. */
+  ix?: IndexSym;
 }
 
 /** What a dense build is called in progress reports, by wasm curvature name. */
@@ -205,6 +207,9 @@ export class Objective<D extends DType = DType> implements Disposable {
     }
     const n = x.shape[0] ?? 1;
     const batchSize = opts.batchSize === undefined ? n : check.integer(opts.batchSize, 'objective: batchSize', 1);
+    if (wrt === 'input' && model.inputClass === 'index') {
+      throw new HesseError('INVALID_ARGUMENT', "objective: wrt 'input': the model's input is integer (indices such as token ids), which has no derivative; use wrt 'params'");
+    }
     if (wrt === 'input' && batchSize < n) {
       throw new HesseError('INVALID_ARGUMENT', `objective: wrt 'input' differentiates with respect to all of x [${x.shape.join(', ')}] at once, so it cannot be split into batches of ${batchSize} of the N = ${n} samples; omit batchSize (or make it ≥ N), or use wrt 'params'`);
     }
@@ -238,7 +243,10 @@ export class Objective<D extends DType = DType> implements Disposable {
   #compile(batchRows: number, xShape: readonly number[], yShape: readonly number[] | undefined, n: number, batchSize: number): BatchProgram {
     const graph = new Graph(this.dtype);
     try {
-      const f = this.model.build(graph.input([batchRows, ...xShape.slice(1)]));
+      const xShapeB = [batchRows, ...xShape.slice(1)];
+      // Integer ids are an index input (exact integers, read by gathers), not floats of the dtype.
+      const ix = this.model.inputClass === 'index' ? graph.indexInput(xShapeB) : undefined;
+      const f = this.model.build(ix ? (ix as unknown as Sym) : graph.input(xShapeB));
       // Curvature splits at the loss's rows [R, C] (one row per position, classes last for
       // cross-entropy; the output itself for [N, C]): see ARCHITECTURE.md, "a sample".
       let rows = f.id;
@@ -256,7 +264,7 @@ export class Objective<D extends DType = DType> implements Disposable {
       if (graph.raw.nParams() !== this.model.size) {
         throw new Error(`internal: the program has ${graph.raw.nParams()} parameters, the model lists ${this.model.size}`);
       }
-      return { graph, out, f: rows, staged: -1 };
+      return { graph, out, f: rows, staged: -1, ix };
     } catch (e) {
       graph.dispose();
       if (batchRows === n || !(e instanceof HesseError)) throw e;
@@ -296,8 +304,13 @@ export class Objective<D extends DType = DType> implements Disposable {
     const p = this.#programs.get(b.rows)!;
     if (p.staged !== b.index) {
       p.staged = -1; // until both are in: never half a batch
-      call(() => p.graph.raw.setInput(0, rowsOf(this.#x, b.start, b.rows)));
-      if (this.#y) call(() => p.graph.raw.setInput(1, rowsOf(this.#y!, b.start, b.rows)));
+      const xs = rowsOf(this.#x, b.start, b.rows);
+      if (p.ix) {
+        const bad = xs.findIndex((v) => !Number.isInteger(v));
+        if (bad >= 0) throw new HesseError('INVALID_ARGUMENT', `objective: x holds ${xs[bad]} at flat index ${bad}, but the model takes integer ids`);
+        p.graph.setIndexInput(p.ix, Int32Array.from(xs));
+      } else call(() => p.graph.raw.setInput(0, xs));
+      if (this.#y) call(() => p.graph.raw.setInput(p.ix ? 0 : 1, rowsOf(this.#y!, b.start, b.rows)));
       p.staged = b.index;
     }
     return p;

@@ -24,7 +24,7 @@
 import { HesseError } from '../../errors.js';
 import { blockViews, type Model, type ParamBlock } from '../../nn.js';
 import { Tensor, type DType } from '../../tensor.js';
-import type { Sym } from '../../trace.js';
+import type { IndexSym, Sym } from '../../trace.js';
 import { attributesOf, defaultOpset, elemClass, invalidNode, konst, nodeName, num, tensorValues, type Const, type ElemClass, type GraphProto, type ModelProto, type NodeProto, type ValueInfo } from './decode.js';
 import { fold, foldable } from './fold.js';
 import { RULES } from './rules/index.js';
@@ -243,6 +243,11 @@ export class OnnxModel implements Model {
     }
   }
 
+  /** 'index' when the differentiated-through input is integer (token ids): objectives make it an index input. */
+  get inputClass(): 'float' | 'index' {
+    return this.input.elem === 'float' ? 'float' : 'index';
+  }
+
   /** The file's own parameter values (the parameter initializers), flat, P values: float64 unless `dtype: 'float32'`. */
   init(opts: { dtype?: DType } = {}): Float32Array | Float64Array {
     return opts.dtype === 'float32' ? Float32Array.from(this.#initial) : Float64Array.from(this.#initial);
@@ -257,8 +262,8 @@ export class OnnxModel implements Model {
     return blockViews(this.blocks, this.size, flat);
   }
 
-  /** Records the ONNX graph applied to x; returns the chosen output. */
-  build(x: Sym): Sym {
+  /** Records the ONNX graph applied to x (an index input when inputClass is 'index'); returns the chosen output. */
+  build(x: Sym | IndexSym): Sym {
     if (this.unsupported.length) throw unsupportedError(this.unsupported, this.opset);
     const g = x.graph;
     const input = this.input;
@@ -275,7 +280,8 @@ export class OnnxModel implements Model {
         `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
       );
     const env = new Map<string, Value>();
-    env.set(input.name, symv(x));
+    // An index input travels as a traced value; only the rules that take indices (Gather) accept it.
+    env.set(input.name, symv(x as Sym));
     // Parameters first, in their flat order, so the program's parameter vector is the file's.
     for (const [name, p] of this.#params) env.set(name, symv(g.param(p.shape)));
     for (const [name, c] of this.#consts) env.set(name, c);
