@@ -9,10 +9,8 @@
  * dense Hessian's diagonal, trace and extreme eigenvalues (P ≤ 3000), K-FAC factors of the
  * linear and conv2d layers; and one model per family through the `hessian` CLI.
  *
- * Strict: every export must import and match (an UNSUPPORTED_OP is a failure). K-FAC of an
- * imported model needs layers found by pattern in the graph (the curv helper's Rust work): until
- * `kfac()` finds layers in an ONNX model, those checks are reported as pending (it.todo), and
- * run as soon as it does. A summary table (model, export, dtype, status, worst relative error)
+ * Strict: every export must import and match (an UNSUPPORTED_OP is a failure), K-FAC included
+ * (layers found by pattern in the graph). A summary table (model, export, dtype, status, worst relative error)
  * is printed at the end.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -111,20 +109,6 @@ async function open(f: Fixture, ex: Export, dtype: h.DType): Promise<{ model: h.
   return { model, obj };
 }
 
-/** Whether kfac() finds layers in an imported model (pattern matching in the graph; the curv helper's). */
-const kfacOnOnnx = await (async () => {
-  const f = fixtures.find((q) => q.control)!;
-  const { obj } = await open(f, f.exports[0]!, 'float64');
-  try {
-    obj.kfac()[Symbol.dispose]();
-    return true;
-  } catch (e) {
-    if (e instanceof h.HesseError && /no linear or conv2d layers/.test(e.message)) return false;
-    throw e;
-  } finally {
-    obj.dispose();
-  }
-})();
 
 /** |got − want| / scale for each pair of extreme eigenvalues, the worst. */
 const eigError = (got: ArrayLike<number>, want: readonly number[], scale: number) =>
@@ -184,11 +168,6 @@ describe('real models through the library', () => {
 
 const kfacCases = cases.filter(([, f, ex]) => f.refs[ex.ref]!.kfac && !f.control);
 describe('K-FAC of real models (layers found in the graph)', () => {
-  if (!kfacOnOnnx) {
-    // Pending: kfac() on an ONNX model needs layers found by pattern (Gemm, MatMul + bias, Conv).
-    for (const [name] of kfacCases) it.todo(`${name}: K-FAC factors (pending: kfac() finds no layers in ONNX graphs yet)`);
-    return;
-  }
   it.each(kfacCases)('%s: K-FAC factors', async (_, f, ex, dtype) => {
     const { obj } = await open(f, ex, dtype);
     using _obj = obj;
