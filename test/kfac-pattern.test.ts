@@ -267,7 +267,8 @@ describe('the control_cnn ONNX export (Conv + bias, Gemm(transB) + bias)', () =>
   const npz = h.npy.parseNpz(readFileSync(dir + ref.refs.eval.file));
   const arr = (k: string) => Float64Array.from(npz[k]!.data as Float64Array);
 
-  it.each(ref.exports.map((e: { file: string }) => e.file))('%s: K-FAC factors equal the float64 PyTorch references', async (file: string) => {
+  const files: string[] = ref.exports.map((e: { file: string }) => e.file);
+  it.each(files)('%s: K-FAC factors equal the float64 PyTorch references', async (file) => {
     const ex = ref.exports.find((e: { file: string }) => e.file === file);
     const model = await h.loadOnnx(readFileSync(dir + file));
     const x = h.npy.npyToTensor(h.npy.parseNpy(readFileSync(dir + 'x.npy')), 'float64');

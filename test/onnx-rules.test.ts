@@ -529,6 +529,18 @@ describe('CLI: the model input and output', () => {
     expect(JSON.parse(res.stdout).loss).toBeCloseTo(want / 8, 14);
   });
 
+  it('--batch-size: a graph that bakes the exported batch into a Reshape is exit 2 saying so; batch statistics split into batches are a warning', async () => {
+    const tf = (f: string) => join(fx, 'transformer_float', f);
+    const baked = await hessian(['loss', tf('op17.onnx'), '--x', tf('x.npy'), '--y', tf('y.npy'), '--loss', 'ce', '--batch-size', '2']);
+    expect(baked.code).toBe(2);
+    expect(baked.stderr).toMatch(/exported for a batch of 3 .* used with a batch of 2: its graph bakes the batch size into a constant .*dynamic_axes/);
+    const rn = (f: string) => join(fx, 'resnet', f);
+    const res = await hessian(['loss', rn('op17_train.onnx'), '--x', rn('x.npy'), '--y', rn('y.npy'), '--loss', 'ce', '--batch-size', '1', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).warnings).toEqual([expect.stringMatching(/each batch is normalized with its own statistics/)]);
+    expect(res.stderr).toMatch(/^hessian: warning: the model normalizes with batch statistics/);
+  });
+
   it('--output names an output of the graph, or exit 2 listing them', async () => {
     const m = join(fx, 'control_cnn', 'op17.onnx');
     const io = ['--x', join(fx, 'control_cnn', 'x.npy'), '--y', join(fx, 'control_cnn', 'y.npy'), '--loss', 'ce', '--json'];
@@ -549,5 +561,31 @@ describe('CLI: the model input and output', () => {
     expect(info.batch_statistics).toEqual([]);
     const train = JSON.parse((await hessian(['info', join(fx, 'resnet', 'op17_train.onnx'), '--json'])).stdout);
     expect(train.batch_statistics.length).toBeGreaterThan(0);
+  });
+});
+
+describe('exporter variety (test/fixtures/exporter, gen_exporter.py): other ways of writing the families, opsets 11/13/17', () => {
+  const ex = new URL('./fixtures/exporter/', import.meta.url).pathname;
+  const models = ['acts', 'bilstm', 'chunk', 'enc', 'gru2', 'stem'];
+  const rd = (m: string, f: string) => h.npy.parseNpy(readFileSync(join(ex, m, f)));
+  // The references use PyTorch's own constants in float64, the graphs float32 ones (GELU's √2,
+  // folded BatchNorm weights, HardSigmoid's 1/6): ~1e-9 apart, so 1e-7 here; the derivatives of
+  // the imported function itself are checked by central differences.
+  it.each(models.flatMap((m) => [11, 13, 17].map((op) => [m, op] as const)))('%s at opset %d: output and input gradient vs PyTorch, derivatives vs central differences', async (m, op) => {
+    const model = await h.loadOnnx(readFileSync(join(ex, m, `op${op}.onnx`)));
+    const x = h.npy.npyToTensor(rd(m, 'x.npy'), 'float64');
+    expect(relError(forward(model, x), rd(m, 'y_ref.npy').data as Float64Array)).toBeLessThan(1e-7);
+    using inp = h.objective(model, 'mean_output', { x }, { params: model.init({ dtype: 'float64' }), wrt: 'input' });
+    expect(relError(inp.grad(), rd(m, 'gx_ref.npy').data as Float64Array)).toBeLessThan(1e-7);
+    using obj = h.objective(model, 'mean_output', { x }, { params: model.init({ dtype: 'float64' }) });
+    expect(h.gradCheck(obj).relError).toBeLessThan(1e-6);
+    expect(h.hvpCheck(obj).relError).toBeLessThan(1e-5);
+  });
+  it.each(models)('%s through the CLI: grad --wrt input --f64', async (m) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hesse-exporter-'));
+    const out = join(dir, 'gx.npy');
+    const res = await hessian(['grad', join(ex, m, 'op17.onnx'), '--x', join(ex, m, 'x.npy'), '--loss', 'mean-output', '--wrt', 'input', '--f64', '--out', out, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(relError(h.npy.parseNpy(readFileSync(out)).data as Float64Array, rd(m, 'gx_ref.npy').data as Float64Array)).toBeLessThan(1e-7);
   });
 });

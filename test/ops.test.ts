@@ -182,7 +182,8 @@ describe('shape errors name the op and shapes; the instance keeps working', () =
   beforeAll(() => h.setKernels('simd'));
   const cases: [string, () => unknown, string, string[]][] = [
     ['matmul inner dims', () => h.matmul(h.tensor([[1, 2, 3]]), h.tensor([[1, 2]])), 'SHAPE_MISMATCH', ['matmul', '1×3', '1×2']],
-    ['matmul rank', () => h.matmul(h.tensor([1, 2]), h.tensor([[1], [2]])), 'SHAPE_MISMATCH', ['matmul', '[2]']],
+    // (1-D operands are NumPy vectors; a 0-d one has no axis to multiply over)
+    ['matmul rank', () => h.matmul(h.tensor(2), h.tensor([[1], [2]])), 'SHAPE_MISMATCH', ['matmul', '[]']],
     ['broadcast', () => h.add(h.tensor([[1, 2, 3]]), h.tensor([1, 2])), 'SHAPE_MISMATCH', ['[1, 3]', '[2]']],
     ['dtype mix', () => h.add(h.tensor([1]), h.tensor([1], [1], 'float64')), 'DTYPE_MISMATCH', ['float32', 'float64']],
     ['axis', () => h.sum(h.tensor([1, 2]), { axis: 3 }), 'INVALID_ARGUMENT', ['axis of [2]', 'got 3']],

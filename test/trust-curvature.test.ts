@@ -330,7 +330,7 @@ describe('nn layer sizes are non-negative safe integers, reported in the user’
     rejects(() => model.init({ seed: -1 }), 'INVALID_ARGUMENT', /init: seed must be an integer ≥ 0, got -1/);
     rejects(() => model.init({ dtype: 'float16' as never }), 'UNKNOWN_DTYPE', /init: unknown dtype 'float16': use 'float32' or 'float64'/);
     rejects(() => h.nn.linear(3, 2, { biass: false } as never), 'INVALID_ARGUMENT', /^nn\.linear: unknown option 'biass'; the options are bias$/);
-    rejects(() => h.nn.conv2d(1, 2, 3, { pad: 1 } as never), 'INVALID_ARGUMENT', /nn\.conv2d: unknown option 'pad'; the options are stride, padding, bias/);
+    rejects(() => h.nn.conv2d(1, 2, 3, { pad: 1 } as never), 'INVALID_ARGUMENT', /nn\.conv2d: unknown option 'pad'; the options are stride, padding, dilation, groups, bias/);
     rejects(() => h.nn.layerNorm(4, { epsilon: 1e-6 } as never), 'INVALID_ARGUMENT', /nn\.layerNorm: unknown option 'epsilon'/);
     rejects(() => h.nn.sequential([{ type: 'linear', in: 2, out: 2, biases: false } as never]), 'INVALID_ARGUMENT', /nn\.sequential: layer 0 \(linear\): unknown option 'biases'; the options are type, in, out, bias/);
     rejects(() => model.init({ seeds: 1 } as never), 'INVALID_ARGUMENT', /init: unknown option 'seeds'/);

@@ -14,7 +14,10 @@ export {
   setKernels, getKernels,
   type Out, type ReduceOptions, type GemmOptions, type Conv2dOptions,
 } from './ops.js';
-export { Sym } from './trace.js';
+export { Sym, IndexSym } from './trace.js';
+export { gather, slice, pad, expand, where, maxPool2d, avgPool2d, globalAvgPool, type IndicesLike, type Pool2dOptions } from './ops.js';
+export { indices, IndexTensor, type IndexArray, type NestedIndexArray } from './indices.js';
+export { hardSigmoid, hardSwish, silu, clip, hardtanh, relu6, type HardSigmoidOptions } from './ops.js';
 export {
   grad, valueAndGrad, hvp, jvp, vjp, hessian, jacobian,
   type ParamTree, type SymParams, type TensorsOf, type Like, type DTypeOfTree, type DenseOf, type Traceable, type TransformOptions, type HessianOptions,

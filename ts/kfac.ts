@@ -32,7 +32,7 @@ export interface KfacLayer {
   dOut: number;
   /** Whether the layer has a bias (the last row and column of A). */
   hasBias: boolean;
-  /** Where the layer's weight block starts in the flat vector (with its bias right after it, [offset, offset + size) holds the layer; see `biasOffset`). */
+  /** Where the layer's weight block starts in the flat vector; when its bias follows directly (`biasOffset` = offset + size − dOut, as in `nn.sequential`), [offset, offset + size) holds the whole layer. */
   offset: number;
   /** Where the bias block starts in the flat vector (it need not follow the weight), or -1 without a bias. */
   biasOffset: number;

@@ -19,7 +19,7 @@ export type Pair = number | readonly [number, number];
  */
 export type LayerSpec =
   | { type: 'linear'; in: number; out: number; bias?: boolean }
-  | { type: 'conv2d'; in: number; out: number; kernel: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
+  | { type: 'conv2d'; in: number; out: number; kernel: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'flatten' }
   | { type: 'relu' | 'tanh' | 'sigmoid' }
   /** PyTorch's Softplus; `beta` and `threshold` may be given only as its defaults 1 and 20 (what hesse computes). */
@@ -32,7 +32,7 @@ export type LayerSpec =
 /** The fields each layer type takes (anything else in a spec is an error, never ignored). */
 const LAYER_FIELDS = {
   linear: ['type', 'in', 'out', 'bias'],
-  conv2d: ['type', 'in', 'out', 'kernel', 'stride', 'padding', 'bias'],
+  conv2d: ['type', 'in', 'out', 'kernel', 'stride', 'padding', 'dilation', 'groups', 'bias'],
   flatten: ['type'],
   relu: ['type'],
   tanh: ['type'],
@@ -94,16 +94,24 @@ function checkLayer(spec: LayerSpec, where: string): LayerSpec {
   switch (spec.type) {
     case 'linear':
       return { type: 'linear', in: dim(spec.in, `${where}: in`, 1), out: dim(spec.out, `${where}: out`, 1), bias: bias(spec.bias) };
-    case 'conv2d':
+    case 'conv2d': {
+      const [cin, cout] = [dim(spec.in, `${where}: in`, 1), dim(spec.out, `${where}: out`, 1)];
+      const dilation = dims(spec.dilation ?? 1, `${where}: dilation`, 1);
+      const groups = dim(spec.groups ?? 1, `${where}: groups`, 1);
+      if (cin % groups !== 0 || cout % groups !== 0) throw new HesseError('INVALID_ARGUMENT', `${where}: groups ${groups} must divide in (${cin}) and out (${cout})`);
       return {
         type: 'conv2d',
-        in: dim(spec.in, `${where}: in`, 1),
-        out: dim(spec.out, `${where}: out`, 1),
+        in: cin,
+        out: cout,
         kernel: dims(spec.kernel, `${where}: kernel`, 1),
         stride: dims(spec.stride ?? 1, `${where}: stride`, 1),
         padding: dims(spec.padding ?? 0, `${where}: padding`, 0),
+        // Only where they differ from PyTorch's defaults (dilation 1, groups 1), so a plain conv's spec is unchanged.
+        ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilation } : {}),
+        ...(groups !== 1 ? { groups } : {}),
         bias: bias(spec.bias),
       };
+    }
     case 'leaky_relu':
       return { type: 'leaky_relu', slope: check.finite(spec.slope ?? 0.01, `${where}: slope`) };
     case 'elu':
@@ -134,19 +142,23 @@ export function linear(inFeatures: number, outFeatures: number, options: { bias?
   return checkLayer({ type: 'linear', in: inFeatures, out: outFeatures, bias: opts.bias }, 'nn.linear');
 }
 /**
- * 2-D convolution (PyTorch's nn.Conv2d, groups 1, dilation 1): input [N, in, H, W], weight
- * [out, in, kh, kw], output [N, out, ⌊(H + 2·ph − kh)/sh⌋ + 1, ⌊(W + 2·pw − kw)/sw⌋ + 1].
+ * 2-D convolution (PyTorch's nn.Conv2d): input [N, in, H, W], weight [out, in/groups, kh, kw],
+ * output [N, out, ⌊(H + 2·ph − dh·(kh − 1) − 1)/sh⌋ + 1, ⌊(W + 2·pw − dw·(kw − 1) − 1)/sw⌋ + 1].
  * @param inChannels an integer ≥ 1.
  * @param outChannels an integer ≥ 1.
  * @param kernel kh = kw, or [kh, kw]: integers ≥ 1.
  * @param options.stride sh = sw or [sh, sw], integers ≥ 1 (default 1).
  * @param options.padding zeros added on each side, ph = pw or [ph, pw], integers ≥ 0 (default 0).
+ * @param options.dilation spacing between kernel taps, dh = dw or [dh, dw], integers ≥ 1 (default 1).
+ * @param options.groups channel groups, an integer ≥ 1 dividing in and out (default 1; groups = in = out is depthwise).
+ *   K-FAC covers only groups 1 (a grouped weight has no single Kronecker factorization).
  * @param options.bias whether to add a bias per output channel (default true).
  * @throws HesseError INVALID_ARGUMENT for a size outside those ranges.
  */
-export function conv2d(inChannels: number, outChannels: number, kernel: Pair, options: { stride?: Pair; padding?: Pair; bias?: boolean } = {}): LayerSpec {
-  const opts = check.options(options, 'nn.conv2d', ['stride', 'padding', 'bias']);
-  return checkLayer({ type: 'conv2d', in: inChannels, out: outChannels, kernel, stride: opts.stride, padding: opts.padding, bias: opts.bias }, 'nn.conv2d');
+export function conv2d(inChannels: number, outChannels: number, kernel: Pair, options: { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean } = {}): LayerSpec {
+  const opts = check.options(options, 'nn.conv2d', ['stride', 'padding', 'dilation', 'groups', 'bias']);
+  const spec = { type: 'conv2d' as const, in: inChannels, out: outChannels, kernel, stride: opts.stride, padding: opts.padding, bias: opts.bias };
+  return checkLayer({ ...spec, ...(opts.dilation !== undefined ? { dilation: opts.dilation } : {}), ...(opts.groups !== undefined ? { groups: opts.groups } : {}) }, 'nn.conv2d');
 }
 /** [N, ...] → [N, prod(...)]. */
 export const flatten = (): LayerSpec => ({ type: 'flatten' });
@@ -226,8 +238,10 @@ export class Sequential implements Model {
       if (l.type === 'linear' || l.type === 'conv2d') {
         // PyTorch's default: kaiming_uniform(a = √5) for weights and U(±1/√fan_in) for biases, both bound 1/√fan_in.
         const [kh, kw] = l.type === 'conv2d' ? pair(l.kernel) : [1, 1];
-        const bound = 1 / Math.sqrt(l.in * kh * kw);
-        add(`${i}.weight`, l.type === 'conv2d' ? [l.out, l.in, kh, kw] : [l.out, l.in], { uniform: bound });
+        // fan_in = (in/groups)·kh·kw: PyTorch's, from the weight's shape.
+        const inPer = l.type === 'conv2d' ? l.in / (l.groups ?? 1) : l.in;
+        const bound = 1 / Math.sqrt(inPer * kh * kw);
+        add(`${i}.weight`, l.type === 'conv2d' ? [l.out, inPer, kh, kw] : [l.out, l.in], { uniform: bound });
         if (l.bias ?? true) add(`${i}.bias`, [l.out], { uniform: bound });
       } else if (l.type === 'layer_norm') {
         add(`${i}.weight`, [l.dim], { constant: 1 });

@@ -11,9 +11,10 @@
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
-import { evalEager, graphOf, Sym, traced, type Operand } from './trace.js';
+import { evalEager, graphOf, IndexSym, Sym, traced, type Operand } from './trace.js';
+import { IndexTensor, indices, type IndexArray } from './indices.js';
 import type { RawTensor } from './wasm/hesse.js';
-import { axis as checkAxis, count, describe, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, permutation, positive } from './validate.js';
+import { axis as checkAxis, count, describe, dims, fmtShape, dtype as checkDtype, finite, flag, integer, oneOf, options, permutation, positive } from './validate.js';
 
 /** The dtype of a tensor type (never for numbers and symbols). */
 type DTypeOf<X> = X extends Tensor<infer D> ? D : never;
@@ -69,12 +70,12 @@ const binary =
 
 /** An elementwise function: an eager kernel on tensors (when there is one), a program node on symbols. */
 const unary =
-  (op: string, kernel: boolean, alpha = 0) =>
+  (op: string, kernel: boolean, alpha = 0, beta = 0) =>
   <X extends Arr>(x: X): Out<X> => {
-    if (x instanceof Sym) return traced.act(x, op, alpha) as Out<X>;
+    if (x instanceof Sym) return traced.act(x, op, alpha, beta) as Out<X>;
     const raw = rawOf(x, op);
     if (kernel) return new Tensor(call(() => core().unary(op, raw))) as Out<X>;
-    return evalEager([x as Tensor], (s) => traced.act(s, op, alpha)) as Out<X>;
+    return evalEager([x as Tensor], (s) => traced.act(s, op, alpha, beta)) as Out<X>;
   };
 
 /** a + b elementwise with NumPy broadcasting (`torch.add`, `jnp.add`); either may be a number. */
@@ -127,12 +128,85 @@ export const softplus = unary('softplus', false);
 export const gelu = <X extends Arr>(x: X, opts: { approximate?: 'none' | 'tanh' } = {}): Out<X> =>
   unary(oneOf(opts.approximate ?? 'none', 'gelu: approximate', ['none', 'tanh']) === 'tanh' ? 'gelu_tanh' : 'gelu', false)(x);
 
+/** Options of {@link hardSigmoid}. */
+export interface HardSigmoidOptions {
+  /** Slope α (default 1/6, PyTorch's). */
+  alpha?: number;
+  /** Offset β (default 1/2, PyTorch's). */
+  beta?: number;
+}
+/**
+ * max(0, min(1, αx + β)) elementwise: ONNX HardSigmoid; the defaults α = 1/6, β = 1/2 are
+ * PyTorch's `F.hardsigmoid`. The derivative is α strictly inside the ramp and 0 at and beyond
+ * its ends (PyTorch's choice at the kinks). A non-finite α or β, or another option, is INVALID_ARGUMENT.
+ */
+export function hardSigmoid<X extends Arr>(x: X, opts: HardSigmoidOptions = {}): Out<X> {
+  const o = options(opts, 'hardSigmoid', ['alpha', 'beta']);
+  return unary('hard_sigmoid', false, finite(o.alpha ?? 1 / 6, 'hardSigmoid: alpha'), finite(o.beta ?? 0.5, 'hardSigmoid: beta'))(x);
+}
+/**
+ * x·relu6(x + 3)/6 elementwise (`F.hardswish`, ONNX HardSwish). Derivative x/3 + 1/2 on the
+ * closed [−3, 3] (so −1/2 at −3 and 3/2 at 3, as PyTorch's backward), 0 below, 1 above.
+ */
+export const hardSwish = unary('hard_swish', false);
+/** x·σ(x) elementwise (`F.silu`, swish). */
+export const silu = unary('silu', false);
+/** A clip bound: undefined is `dflt` (no bound), ±Infinity is allowed, NaN and non-numbers are not. */
+function bound(v: unknown, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  return v === Infinity || v === -Infinity ? v : finite(v, what);
+}
+/**
+ * min(max(x, lo), hi) elementwise with constant bounds (`torch.clamp`, ONNX Clip); an omitted
+ * bound is no bound. As torch.clamp: the derivative is 1 on the closed [lo, hi] and 0 outside;
+ * lo > hi gives hi everywhere (derivative 0). A NaN bound is INVALID_ARGUMENT.
+ */
+export const clip = <X extends Arr>(x: X, lo?: number, hi?: number): Out<X> => unary('clip', false, bound(lo, -Infinity, 'clip: lo'), bound(hi, Infinity, 'clip: hi'))(x);
+/**
+ * min(max(x, lo), hi) elementwise as `F.hardtanh` (defaults −1, 1): the same values as
+ * {@link clip}, but the derivative is 1 only strictly inside (lo, hi), as PyTorch's hardtanh
+ * (so relu6′(0) = 0, like relu′(0)). Non-finite bounds are INVALID_ARGUMENT.
+ */
+export const hardtanh = <X extends Arr>(x: X, lo = -1, hi = 1): Out<X> => unary('hardtanh', false, finite(lo, 'hardtanh: lo'), finite(hi, 'hardtanh: hi'))(x);
+/** min(max(x, 0), 6) elementwise, `F.relu6` = hardtanh(x, 0, 6) (derivative 0 at 0 and at 6, as PyTorch's). */
+export const relu6 = <X extends Arr>(x: X): Out<X> => hardtanh(x, 0, 6);
+
 /** Options of {@link sum}, {@link mean}, {@link max}, {@link logsumexp}. */
 export interface ReduceOptions {
-  /** Axis to reduce (negative counts from the end); all axes when omitted. */
-  axis?: number;
-  /** Keep the reduced axis as a dimension of size 1. */
+  /**
+   * Axis or axes to reduce (negative count from the end; each at most once); all axes when
+   * omitted. An empty array reduces nothing (numpy's `axis=()`).
+   */
+  axis?: number | readonly number[];
+  /** Keep the reduced axes as dimensions of size 1. */
   keepdims?: boolean;
+}
+
+/** The reduced axes, normalized (undefined: all), or INVALID_ARGUMENT naming the op and the value. */
+function reduceAxes(op: string, axis: ReduceOptions['axis'], shape: readonly number[]): number[] | undefined {
+  if (axis === undefined) return undefined;
+  const what = `${op}: axis of ${fmtShape(shape)}`;
+  if (!Array.isArray(axis)) return [checkAxis(axis, shape.length, what)];
+  const axes = (axis as readonly number[]).map((a, i) => checkAxis(a, shape.length, `${what} [${i}]`));
+  const twice = axes.find((a, i) => axes.indexOf(a) !== i);
+  if (twice !== undefined) throw new HesseError('INVALID_ARGUMENT', `${op}: axis ${twice} appears twice in ${fmtShape(axis as number[])} (of ${fmtShape(shape)})`);
+  return axes;
+}
+
+/** logsumexp over normalized axes on a Sym (any one axis, or all). */
+function tracedLogsumexp(x: Sym, axes: number[] | undefined, keep: boolean): Sym {
+  const rank = x.shape.length;
+  if (axes !== undefined && axes.length !== 1 && !(axes.length === rank && rank > 0)) {
+    if (axes.length === 0) return x;
+    throw new HesseError('UNSUPPORTED_OP', `logsumexp: over ${axes.length} of ${rank} axes is not supported in a traced function (one axis, or all)`);
+  }
+  if (axes === undefined || axes.length !== 1 || rank === 0) {
+    const flat = traced.reshape(x, [x.size]);
+    const l = traced.onAxis(flat, 'logsumexp', 0);
+    return traced.reshape(l, keep ? x.shape.map(() => 1) : []);
+  }
+  const l = traced.onAxis(x, 'logsumexp', axes[0]!);
+  return keep ? l : traced.reshape(l, x.shape.filter((_, i) => i !== axes[0]));
 }
 
 const reduction =
@@ -140,46 +214,49 @@ const reduction =
   <X extends Arr>(x: X, opts: ReduceOptions = {}): Out<X> => {
     const keep = flag(opts.keepdims, `${op}: keepdims`);
     if (!(x instanceof Sym)) rawOf(x, op); // a live Tensor, or an error naming the op
-    const rank = x.shape.length;
-    const ax = opts.axis === undefined ? undefined : checkAxis(opts.axis, rank, `${op}: axis of ${fmtShape(x.shape)}`);
+    const axes = reduceAxes(op, opts.axis, x.shape);
+    const single = axes === undefined || axes.length === 1;
     if (x instanceof Sym) {
-      if (op === 'max') notTraceable('max', 'use logsumexp as a smooth maximum');
-      if (op === 'logsumexp') {
-        const last = rank - 1;
-        if ((ax ?? (rank === 1 ? 0 : undefined)) !== last) {
-          throw new HesseError('UNSUPPORTED_OP', `logsumexp: inside a traced function only the last axis is supported (axis ${last} of ${fmtShape(x.shape)})`);
-        }
-        const l = traced.lastAxis(x, 'logsumexp');
-        return (keep ? l : traced.reshape(l, x.shape.slice(0, -1))) as Out<X>;
-      }
-      return traced.reduce(x, op, ax, keep) as Out<X>;
+      if (op === 'logsumexp') return tracedLogsumexp(x, axes, keep) as Out<X>;
+      if (op !== 'max' && single) return traced.reduce(x, op, axes?.[0], keep) as Out<X>;
+      return traced.reduceAxes(x, op, axes, keep) as Out<X>;
     }
-    return new Tensor(call(() => core().reduce(op, rawOf(x, op), ax, keep))) as Out<X>;
+    if (single) return new Tensor(call(() => core().reduce(op, rawOf(x, op), axes?.[0], keep))) as Out<X>;
+    if (op === 'logsumexp') return evalEager([x as Tensor], (s) => tracedLogsumexp(s, axes, keep)) as Out<X>;
+    return evalEager([x as Tensor], (s) => traced.reduceAxes(s, op, axes, keep)) as Out<X>;
   };
 
-/** Σ x over `axis` (all axes when omitted), as `torch.sum` / `jnp.sum`. Throws INVALID_ARGUMENT for an axis outside [−rank, rank). */
+/** Σ x over `axis` (one axis, several, or all when omitted), as `torch.sum` / `jnp.sum`. Throws INVALID_ARGUMENT for an axis outside [−rank, rank) or repeated. */
 export const sum = reduction('sum');
-/** The mean over `axis` (all axes when omitted), as `torch.mean` / `jnp.mean`. */
+/** The mean over `axis` (one, several, or all when omitted), as `torch.mean` / `jnp.mean`. */
 export const mean = reduction('mean');
-/** The maximum over `axis` (all axes when omitted), as `jnp.max`. Eager only: UNSUPPORTED_OP in a traced function (use logsumexp). */
+/**
+ * The maximum over `axis` (one, several, or all when omitted), as `jnp.max` / `torch.amax`;
+ * NaN propagates. Its derivative (traced) goes to the first maximal element in row-major
+ * order: at ties PyTorch's amax splits the gradient evenly instead.
+ */
 export const max = reduction('max');
 /**
  * log Σ exp x over `axis` (all when omitted), computed as m + log Σ exp(x − m) so it does not
- * overflow (`torch.logsumexp`). In a traced function only the last axis (UNSUPPORTED_OP otherwise).
+ * overflow (`torch.logsumexp`). In a traced function one axis (any) or all of them.
  */
 export const logsumexp = reduction('logsumexp');
 
-/** softmax(x)ᵢ = exp(xᵢ − logsumexp(x)) over the last axis (`torch.softmax(x, -1)`). */
-export function softmax<X extends Arr>(x: X): Out<X> {
-  if (x instanceof Sym) return traced.lastAxis(x, 'softmax') as Out<X>;
-  rawOf(x, 'softmax');
-  return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'softmax')) as Out<X>;
+/** softmax(x)ᵢ = exp(xᵢ − logsumexp(x)) over `axis` (default −1, the last; `torch.softmax(x, axis)`). */
+export function softmax<X extends Arr>(x: X, axis = -1): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'softmax');
+  const a = checkAxis(axis, x.shape.length, `softmax: axis of ${fmtShape(x.shape)}`);
+  const build = (s: Sym) => (a === s.shape.length - 1 ? traced.lastAxis(s, 'softmax') : traced.onAxis(s, 'softmax', a));
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
 }
-/** log softmax(x) = x − logsumexp(x) over the last axis (`torch.log_softmax(x, -1)`). */
-export function logSoftmax<X extends Arr>(x: X): Out<X> {
-  if (x instanceof Sym) return traced.lastAxis(x, 'log_softmax') as Out<X>;
-  rawOf(x, 'logSoftmax');
-  return evalEager([x as Tensor], (s) => traced.lastAxis(s, 'log_softmax')) as Out<X>;
+/** log softmax(x) = x − logsumexp(x) over `axis` (default −1, the last; `torch.log_softmax(x, axis)`). */
+export function logSoftmax<X extends Arr>(x: X, axis = -1): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'logSoftmax');
+  const a = checkAxis(axis, x.shape.length, `logSoftmax: axis of ${fmtShape(x.shape)}`);
+  const build = (s: Sym) => (a === s.shape.length - 1 ? traced.lastAxis(s, 'log_softmax') : traced.onAxis(s, 'log_softmax', a));
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
 }
 /**
  * (x − mean)/√(var + eps) over the last axis with the biased variance, as `F.layer_norm` without
@@ -213,9 +290,33 @@ export const crossEntropy = lossFn('cross_entropy');
 /** Mean over all elements of softplus(z) − y·z, a scalar (PyTorch's `BCEWithLogitsLoss`); shapes must match. */
 export const bceWithLogits = lossFn('bce_with_logits');
 
-/** A·B of 2-D tensors [m, k]·[k, n] → [m, n] (`torch.mm`). Throws SHAPE_MISMATCH naming both shapes. */
+/**
+ * A·B with NumPy matmul semantics (`torch.matmul`, `np.matmul`): 2-D is [m, k]·[k, n] → [m, n];
+ * higher ranks multiply the last two axes with the batch axes broadcast ([2, 1, m, k]·[3, k, n]
+ * → [2, 3, m, n]); a 1-D operand is a row (a) or column (b) vector whose axis is dropped from
+ * the result. Throws SHAPE_MISMATCH naming both shapes.
+ */
 export function matmul<A extends Arr, B extends Arr>(a: A, b: B): Out<A, B> {
-  return gemm(a, b);
+  const g = graphOf(a, b);
+  if (!g) {
+    rawOf(a, 'matmul', 'a');
+    rawOf(b, 'matmul', 'b');
+  }
+  const [sa, sb] = [(a as Arr).shape, (b as Arr).shape];
+  if (sa.length === 0 || sb.length === 0) throw new HesseError('SHAPE_MISMATCH', `matmul: operands must have rank ≥ 1, got ${fmtShape(sa)} and ${fmtShape(sb)}`);
+  if (sa.length === 2 && sb.length === 2) return gemm(a, b);
+  const build = (x: Sym, y: Sym): Sym => {
+    const xv = sa.length === 1 ? traced.reshape(x, [1, sa[0]!]) : x;
+    const yv = sb.length === 1 ? traced.reshape(y, [sb[0]!, 1]) : y;
+    const out = traced.matmul(x.graph, xv, yv);
+    if (sa.length > 1 && sb.length > 1) return out;
+    const s = [...out.shape];
+    if (sb.length === 1) s.splice(s.length - 1, 1);
+    if (sa.length === 1) s.splice(s.length - (sb.length === 1 ? 1 : 2), 1);
+    return traced.reshape(out, s);
+  };
+  if (g) return build(g.lift(a), g.lift(b)) as Out<A, B>;
+  return evalEager([a as Tensor, b as Tensor], build) as Out<A, B>;
 }
 
 /** Options of {@link gemm}. */
@@ -305,35 +406,275 @@ export function astype<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   return new Tensor<D>(call(() => rawOf(x, 'astype').astype(dt)));
 }
 
-/** Options of {@link conv2d}: a number applies to both spatial dims. */
+/** Options of {@link conv2d}: a number applies to both spatial dims (to all four sides for pads). */
 export interface Conv2dOptions {
   /** Step between windows, ≥ 1 (default 1). */
   stride?: number | [number, number];
-  /** Zeros added on each side, ≥ 0 (default 0). */
-  padding?: number | [number, number];
-  /** Spacing between kernel taps: only 1 (the default) is supported; anything else is UNSUPPORTED_OP, never ignored. */
+  /**
+   * PyTorch's padding: zeros on both sides of each axis (p or [ph, pw], default 0), or 'valid'
+   * (none) or 'same' (output size = input size; stride 1; an odd total puts the extra zero at
+   * the bottom/right, as PyTorch). Not together with `pads`.
+   */
+  padding?: number | [number, number] | 'valid' | 'same';
+  /** ONNX's pads: [top, left, bottom, right] (asymmetric), or [ph, pw], or p. Not together with `padding`. */
+  pads?: number | [number, number] | [number, number, number, number];
+  /** Spacing between kernel taps, ≥ 1 (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups, ≥ 1 (default 1), dividing C and O; w is [O, C/groups, KH, KW]; groups = C is depthwise. */
+  groups?: number;
+}
+
+/** conv2d's attributes once checked: integers ≥ 1 (pads ≥ 0) in u32. */
+interface ConvAttrs {
+  /** [strideH, strideW] */
+  stride: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  /** [dilationH, dilationW] */
+  dilation: [number, number];
+  /** Channel groups (C and O both divisible by it; the core checks). */
+  groups: number;
 }
 
 /**
- * 2-D cross-correlation as PyTorch's `F.conv2d` (no bias, dilation 1, groups 1): x [N, C, H, W],
- * w [O, C, KH, KW] → [N, O, OH, OW] with OH = ⌊(H + 2·padH − KH)/strideH⌋ + 1 (OW likewise).
+ * Checks conv2d's options (each bad one an INVALID_ARGUMENT naming it) and resolves them against
+ * the kernel size `kernel` [KH, KW] (for padding 'same').
+ */
+function conv2dAttrs(opts: Conv2dOptions, kernel: readonly number[]): ConvAttrs {
+  const o = options(opts, 'conv2d', ['stride', 'padding', 'pads', 'dilation', 'groups']);
+  /** A number for every entry or an array of one of the lengths `lens`, each checked by `check` (named stride[0] etc.). */
+  const list = (v: unknown, dflt: number, what: string, lens: number[], check: (d: unknown, what: string) => number): number[] => {
+    if (Array.isArray(v) && !lens.includes(v.length)) {
+      throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be a number or ${lens.map((n) => (n === 2 ? 'an [h, w] pair' : '[top, left, bottom, right]')).join(' or ')}, got ${v.length} values`);
+    }
+    return Array.isArray(v) ? v.map((d, i) => check(d, `conv2d: ${what}[${i}]`)) : [check(v ?? dflt, `conv2d: ${what}`)];
+  };
+  const pair = (v: number[]): [number, number] => [v[0]!, v[v.length - 1]!];
+  const stride = pair(list(o.stride, 1, 'stride', [2], (d, what) => positive(d, what, 0xffffffff)));
+  const dilation = pair(list(o.dilation, 1, 'dilation', [2], (d, what) => positive(d, what, 0xffffffff)));
+  const groups = positive(o.groups ?? 1, 'conv2d: groups');
+  if (o.padding !== undefined && o.pads !== undefined) throw new HesseError('INVALID_ARGUMENT', 'conv2d: give padding (PyTorch) or pads (ONNX), not both');
+  let pads: [number, number, number, number];
+  if (o.padding === 'valid') pads = [0, 0, 0, 0];
+  else if (o.padding === 'same') {
+    if (stride[0] !== 1 || stride[1] !== 1) throw new HesseError('INVALID_ARGUMENT', `conv2d: padding 'same' needs stride 1 (as PyTorch), got stride ${fmtShape(stride)}`);
+    // PyTorch: total = d·(k − 1) per axis, begin = ⌊total/2⌋, end = the rest.
+    const total = [dilation[0] * ((kernel[0] ?? 1) - 1), dilation[1] * ((kernel[1] ?? 1) - 1)];
+    pads = [Math.floor(total[0]! / 2), Math.floor(total[1]! / 2), total[0]! - Math.floor(total[0]! / 2), total[1]! - Math.floor(total[1]! / 2)];
+  } else if (typeof o.padding === 'string') {
+    throw new HesseError('INVALID_ARGUMENT', `conv2d: padding must be a count, an [h, w] pair, 'valid' or 'same', got '${o.padding}'`);
+  } else if (o.pads !== undefined) {
+    const p = list(o.pads, 0, 'pads', [2, 4], (d, what) => count(d, what, 0xffffffff));
+    pads = p.length === 4 ? [p[0]!, p[1]!, p[2]!, p[3]!] : [p[0]!, p[p.length - 1]!, p[0]!, p[p.length - 1]!];
+  } else {
+    const [ph, pw] = pair(list(o.padding, 0, 'padding', [2], (d, what) => count(d, what, 0xffffffff)));
+    pads = [ph, pw, ph, pw];
+  }
+  return { stride, pads, dilation, groups };
+}
+
+/**
+ * 2-D cross-correlation as PyTorch's `F.conv2d` (no bias) and ONNX Conv: x [N, C, H, W],
+ * w [O, C/groups, KH, KW] → [N, O, OH, OW] with OH = ⌊(H + top + bottom − dilationH·(KH − 1) − 1)/strideH⌋ + 1
+ * (OW likewise). Groups split the channels (output channel o reads input group ⌊o/(O/groups)⌋);
+ * groups = C is a depthwise convolution. Bad options are INVALID_ARGUMENT naming the option;
+ * shapes that do not fit (channels not divisible by groups, a kernel larger than the padded
+ * input) are SHAPE_MISMATCH naming both shapes.
  */
 export function conv2d<A extends Arr, B extends Arr>(x: A, w: B, opts: Conv2dOptions = {}): Out<A, B> {
-  /** A number for both spatial dims or an [h, w] pair, each checked by `check` (named stride[0] etc.). */
-  const pair = (v: unknown, dflt: number, what: string, check: (d: unknown, what: string) => number): [number, number] => {
-    if (Array.isArray(v) && v.length !== 2) throw new HesseError('INVALID_ARGUMENT', `conv2d: ${what} must be a number or an [h, w] pair, got ${v.length} values`);
-    const p = Array.isArray(v) ? v : [v ?? dflt, v ?? dflt];
-    return [check(p[0], `conv2d: ${what}${Array.isArray(v) ? '[0]' : ''}`), check(p[1], `conv2d: ${what}${Array.isArray(v) ? '[1]' : ''}`)];
-  };
-  const s = pair(opts.stride, 1, 'stride', (d, what) => positive(d, what, 0xffffffff));
-  const p = pair(opts.padding, 0, 'padding', (d, what) => count(d, what, 0xffffffff));
-  const dil = pair(opts.dilation, 1, 'dilation', (d, what) => positive(d, what, 0xffffffff));
-  if (dil[0] !== 1 || dil[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `conv2d: dilation ${fmtShape(dil)} is not supported, only 1`);
-  const attrs = new Uint32Array([s[0], s[1], p[0], p[1], p[0], p[1], 1, 1, 1]);
+  const kernel = w instanceof Tensor || w instanceof Sym ? w.shape.slice(2) : [];
+  const a = conv2dAttrs(opts, kernel);
+  const attrs = Uint32Array.of(a.stride[0], a.stride[1], ...a.pads, a.dilation[0], a.dilation[1], a.groups);
   const g = graphOf(x, w);
   if (g) return traced.conv2d(g, x, w, attrs) as Out<A, B>;
   return new Tensor(call(() => core().conv2d(rawOf(x, 'conv2d', 'x'), rawOf(w, 'conv2d', 'w'), attrs))) as Out<A, B>;
+}
+
+/** What `gather` takes as indices: constant {@link IndexTensor}s, integer typed arrays or arrays (1-D), or an index input of the trace. */
+export type IndicesLike = IndexTensor | IndexSym | IndexArray | readonly (number | bigint)[];
+
+/**
+ * ONNX Gather / `np.take(x, indices, axis)`: out = x.shape[:axis] + indices.shape +
+ * x.shape[axis+1:], out[o, j, i] = x[o, indices[j], i]. A negative index counts from the end
+ * once; one outside [−d, d) is INVALID_ARGUMENT naming it and the bound. Linear in x (its VJP a
+ * scatter-add), so embeddings are `gather(weights, ids)`. The indices are integers, never floats
+ * of the dtype: an {@link IndexTensor} ({@link indices}), an Int32Array / BigInt64Array / array
+ * of integers (1-D), or, in a traced function, an index input (`Graph.indexInput`).
+ */
+export function gather<X extends Arr>(x: X, idx: IndicesLike, axis = 0): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'gather');
+  const a = checkAxis(axis, x.shape.length, `gather: axis of ${fmtShape(x.shape)}`);
+  if ((idx as unknown) instanceof Sym || (idx as unknown) instanceof Tensor) {
+    throw new HesseError('INVALID_ARGUMENT', `gather: indices must be integers (an IndexTensor from indices(), an Int32Array / BigInt64Array, or an index input from Graph.indexInput), not a float ${idx instanceof Sym ? 'symbolic tensor' : 'tensor'} of shape ${fmtShape((idx as unknown as Sym).shape)}`);
+  }
+  const ix = idx instanceof IndexSym || idx instanceof IndexTensor ? idx : indices(idx as IndexArray);
+  if (ix instanceof IndexSym && !(x instanceof Sym)) throw new HesseError('INVALID_ARGUMENT', 'gather: an index input (Graph.indexInput) needs a traced x; pass constant indices to gather a tensor');
+  if (x instanceof Sym) return traced.gather(x.graph, x, ix, a) as Out<X>;
+  return evalEager([x as Tensor], (s) => traced.gather(s.graph, s, ix, a)) as Out<X>;
+}
+
+/** A list of integers (slice bounds, pads), each checked; `what` names it. */
+function ints(v: unknown, what: string, min = -Number.MAX_VALUE): number[] {
+  if (!Array.isArray(v)) throw new HesseError('INVALID_ARGUMENT', `${what} must be an array of integers, got ${describe(v)}`);
+  return v.map((d, i) => {
+    // Bounds beyond 2⁵³ (ONNX's INT64_MAX "to the end") are fine: they clamp.
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < min) throw new HesseError('INVALID_ARGUMENT', `${what}[${i}] must be an integer${min > -Number.MAX_VALUE ? ` ≥ ${min}` : ''}, got ${String(d)}`);
+    return d;
+  });
+}
+
+/**
+ * ONNX Slice (`x[start:end:step]` per listed axis): `axes` default 0…starts.length−1 (negative
+ * count from the end, each once), `steps` default 1 (never 0; negative walks backwards).
+ * Negative starts/ends count from the end; then they clamp to [0, d] (step > 0) or to
+ * [0, d−1] / [−1, d−1] (step < 0), so ±huge bounds mean "to the end". Axis a of the result has
+ * max(0, ⌈(end − start)/step⌉) elements.
+ */
+export function slice<X extends Arr>(x: X, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'slice');
+  const [st, en] = [ints(starts, 'slice: starts'), ints(ends, 'slice: ends')];
+  const ax = axes === undefined ? undefined : ints(axes, 'slice: axes');
+  const sp = steps === undefined ? undefined : ints(steps, 'slice: steps');
+  if (sp?.includes(0)) throw new HesseError('INVALID_ARGUMENT', `slice: steps must be non-zero, got ${fmtShape(sp)}`);
+  const build = (s: Sym) => traced.slice(s, st, en, ax, sp);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
+}
+
+/**
+ * ONNX Pad, constant mode (`F.pad(x, …, value)`): pads = [b₁…b_r, e₁…e_r], b_a elements before
+ * and e_a after axis a (negative crops); the new elements are `value` (default 0).
+ */
+export function pad<X extends Arr>(x: X, pads: readonly number[], value = 0): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'pad');
+  const p = ints(pads, 'pad: pads');
+  if (p.length !== 2 * x.shape.length) throw new HesseError('INVALID_ARGUMENT', `pad: pads needs 2·rank = ${2 * x.shape.length} entries [begins…, ends…] for ${fmtShape(x.shape)}, got ${p.length}`);
+  if (typeof value !== 'number') throw new HesseError('INVALID_ARGUMENT', `pad: value must be a number, got ${describe(value)}`);
+  const build = (s: Sym) => traced.pad(s, p, value);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
+}
+
+/** ONNX Expand: x broadcast together with `shape` (numpy rules, both ways): the result has shape broadcast(x.shape, shape). */
+export function expand<X extends Arr>(x: X, shape: readonly number[]): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'expand');
+  const s = dims(shape, 'expand: shape');
+  const build = (y: Sym) => traced.expand(y, s);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
+}
+
+/**
+ * `where(mask, x, y)` (`torch.where`, ONNX Where with a constant condition): x where the mask
+ * is non-zero, else y, the three broadcast together. The mask is a constant: a Tensor (its
+ * values when traced) or booleans with their shape; a symbolic mask is INVALID_ARGUMENT.
+ */
+export function where<A extends Operand, B extends Operand>(mask: Tensor | { data: ArrayLike<boolean | number>; shape: readonly number[] }, x: A, y: B): Out<A, B> {
+  let m: Uint8Array;
+  let ms: readonly number[];
+  if ((mask as unknown) instanceof Sym) throw new HesseError('INVALID_ARGUMENT', 'where: the mask must be a constant (a Tensor or booleans), not a symbolic tensor');
+  if (mask instanceof Tensor) {
+    rawOf(mask, 'where', 'mask');
+    m = Uint8Array.from(mask.toArray(), (v) => (v !== 0 ? 1 : 0));
+    ms = mask.shape;
+  } else if (mask && typeof mask === 'object' && 'data' in mask && 'shape' in mask) {
+    ms = dims(mask.shape, 'where: mask.shape');
+    m = Uint8Array.from(Array.from(mask.data as ArrayLike<boolean | number>), (v) => (v ? 1 : 0));
+  } else {
+    throw new HesseError('INVALID_ARGUMENT', `where: mask must be a Tensor or { data, shape }, got ${describe(mask)}`);
+  }
+  const g = graphOf(x, y);
+  if (g) return traced.where(g, ms, m, x, y) as Out<A, B>;
+  const like = x instanceof Tensor ? x : y instanceof Tensor ? y : undefined;
+  if (!like) throw new HesseError('INVALID_ARGUMENT', 'where: x or y must be a tensor');
+  const lift = (v: Operand) => (v instanceof Tensor ? v : tensor([v as number], [], like.dtype));
+  const [tx, ty] = [lift(x), lift(y)];
+  try {
+    return evalEager([tx, ty], (a, b) => traced.where(a.graph, ms, m, a, b)) as Out<A, B>;
+  } finally {
+    if (tx !== x) tx.dispose();
+    if (ty !== y) ty.dispose();
+  }
+}
+
+/** Options of {@link maxPool2d} and {@link avgPool2d}; a number applies to both spatial dims. */
+export interface Pool2dOptions {
+  /** Window size [kh, kw] (required). */
+  kernel: number | readonly [number, number];
+  /** Step between windows (default: the kernel, as PyTorch). */
+  stride?: number | readonly [number, number];
+  /** Padding: p, [ph, pw] or [top, left, bottom, right] (default 0). Padding never wins a max. */
+  pads?: number | readonly number[];
+  /** Spacing between taps (default 1; max pooling only). */
+  dilation?: number | readonly [number, number];
+  /** Output size by ⌈…⌉ instead of ⌊…⌋ (a last window starting in the padding is dropped). */
+  ceilMode?: boolean;
+  /** Average pooling: divide by the padded window size (default true, as PyTorch) or by the taps inside the input. */
+  countIncludePad?: boolean;
+}
+
+/** kernel, stride, pads [t, l, b, r], dilation of pooling options, checked. */
+function poolGeometry(op: string, opts: Pool2dOptions): { k: number[]; s: number[]; p: number[]; d: number[] } {
+  if (!opts || typeof opts !== 'object') throw new HesseError('INVALID_ARGUMENT', `${op}: needs options { kernel, stride?, pads?, … }, got ${describe(opts)}`);
+  const pair = (v: unknown, dflt: number[] | undefined, what: string, check: (d: unknown, what: string) => number): number[] => {
+    if (v === undefined && dflt) return dflt;
+    if (Array.isArray(v)) {
+      if (v.length !== 2) throw new HesseError('INVALID_ARGUMENT', `${op}: ${what} must be a number or an [h, w] pair, got ${v.length} values`);
+      return v.map((d, i) => check(d, `${op}: ${what}[${i}]`));
+    }
+    const d = check(v, `${op}: ${what}`);
+    return [d, d];
+  };
+  const k = pair(opts.kernel, undefined, 'kernel', (d, w) => positive(d, w, 0xffff));
+  const s = pair(opts.stride, k, 'stride', (d, w) => positive(d, w, 0xffff));
+  const d = pair(opts.dilation, [1, 1], 'dilation', (d, w) => positive(d, w, 0xffff));
+  const pv = opts.pads ?? 0;
+  let p: number[];
+  if (typeof pv === 'number') p = [pv, pv, pv, pv];
+  else if (Array.isArray(pv) && pv.length === 2) p = [pv[0], pv[1], pv[0], pv[1]];
+  else if (Array.isArray(pv) && pv.length === 4) p = [...pv];
+  else throw new HesseError('INVALID_ARGUMENT', `${op}: pads must be p, [ph, pw] or [top, left, bottom, right], got ${describe(pv)}`);
+  p = p.map((v, i) => count(v, `${op}: pads[${i}]`, 0xffff));
+  return { k, s, p, d };
+}
+
+/**
+ * Max pooling of x [N, C, H, W] (`F.max_pool2d`, ONNX MaxPool): per window the largest input
+ * element (padding never wins). OH = ⌊(H + top + bottom − dil·(kh − 1) − 1)/stride⌋ + 1 (⌈…⌉
+ * with ceilMode). Traced, the maximum's index is taken from the primal: its tangent and VJP are
+ * a gather and a scatter at that index (the first maximal tap on ties).
+ */
+export function maxPool2d<X extends Arr>(x: X, opts: Pool2dOptions): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'maxPool2d');
+  const { k, s, p, d } = poolGeometry('maxPool2d', opts);
+  const ceil = flag(opts.ceilMode, 'maxPool2d: ceilMode');
+  const build = (y: Sym) => traced.pool2d(y, 'max', k, s, p, d, ceil, false);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
+}
+
+/**
+ * Average pooling of x [N, C, H, W] (`F.avg_pool2d`, ONNX AveragePool; dilation 1): per window
+ * the sum over the divisor: the window clipped to the padded input with countIncludePad (the
+ * default, as PyTorch), else the number of elements inside the input.
+ */
+export function avgPool2d<X extends Arr>(x: X, opts: Pool2dOptions): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'avgPool2d');
+  const { k, s, p, d } = poolGeometry('avgPool2d', opts);
+  if (d[0] !== 1 || d[1] !== 1) throw new HesseError('UNSUPPORTED_OP', `avgPool2d: dilation ${fmtShape(d)} is not supported, only 1`);
+  const ceil = flag(opts.ceilMode, 'avgPool2d: ceilMode');
+  const cip = flag(opts.countIncludePad, 'avgPool2d: countIncludePad', true);
+  const build = (y: Sym) => traced.pool2d(y, 'avg', k, s, p, d, ceil, cip);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
+}
+
+/** Global average pooling (ONNX GlobalAveragePool): [N, C, H, W] → [N, C, 1, 1], the mean over H and W. */
+export function globalAvgPool<X extends Arr>(x: X): Out<X> {
+  if (!(x instanceof Sym)) rawOf(x, 'globalAvgPool');
+  const build = (y: Sym) => traced.pool2d(y, 'global_avg', [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], false, true);
+  if (x instanceof Sym) return build(x) as Out<X>;
+  return evalEager([x as Tensor], build) as Out<X>;
 }
 
 /** The kernel family for all later ops: 'simd' (default) or 'scalar' (the reference; for tests and benchmarks). Another name is INVALID_ARGUMENT. */

@@ -6,8 +6,9 @@
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
 import { Tensor, tensor, type DType } from './tensor.js';
+import { IndexTensor, type IndexArray } from './indices.js';
 import type { RawProgram } from './wasm/hesse.js';
-import { fmtShape } from './validate.js';
+import { describe, fmtShape } from './validate.js';
 
 /**
  * A symbolic tensor: a node of the program being traced (JAX's tracer). The ops accept it where
@@ -27,6 +28,32 @@ export class Sym {
     this.#graph = graph;
   }
   /** @internal The program this node belongs to. */
+  get graph(): Graph {
+    return this.#graph;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+}
+
+/**
+ * An index (integer) input of a program: a slot whose integer values (token ids, say) are
+ * staged per run with `Graph.setIndexInput`, read by the gathers that take it. It is not a
+ * node and has no derivative; only `shape` is known while tracing.
+ */
+export class IndexSym {
+  readonly #graph: Graph;
+  /** @internal */
+  constructor(
+    graph: Graph,
+    /** @internal The index input slot. */ readonly slot: number,
+    /** Dimensions, outermost first. */
+    readonly shape: readonly number[],
+  ) {
+    this.#graph = graph;
+  }
+  /** @internal The program this input belongs to. */
   get graph(): Graph {
     return this.#graph;
   }
@@ -65,6 +92,22 @@ export class Graph {
   /** An input (batch) slot of `shape`, staged per run. */
   input(shape: readonly number[]): Sym {
     return this.sym((r) => r.input(shape as number[]));
+  }
+  /** An index (integer) input slot of `shape`, for {@link gather}'s indices (token ids [N, T]). */
+  indexInput(shape: readonly number[]): IndexSym {
+    const slot = call(() => this.raw.indexInput(shape as number[]));
+    return new IndexSym(this, slot, [...shape]);
+  }
+  /**
+   * Stages the values of an index input for the next runs: an Int32Array or BigInt64Array of
+   * its size (checked exactly, never wrapped: LENGTH_MISMATCH or INVALID_ARGUMENT otherwise).
+   */
+  setIndexInput(ix: IndexSym, values: IndexArray): void {
+    if (ix.graph !== this) throw new HesseError('INVALID_ARGUMENT', 'setIndexInput: an index input of another program');
+    if (!(values instanceof Int32Array || values instanceof BigInt64Array)) {
+      throw new HesseError('INVALID_ARGUMENT', `setIndexInput: values must be an Int32Array or a BigInt64Array, got ${describe(values)}`);
+    }
+    call(() => this.raw.setIndexInput(ix.slot, values));
   }
   /**
    * An operand as a node of this program: a Sym of this trace as is; a Tensor or number captured
@@ -146,6 +189,35 @@ export const traced = {
     return g.sym((r) => r.loss(kind, p.id, t.id));
   },
   sequential: (x: Sym, layers: unknown[]) => x.graph.sym((r) => r.sequential(x.id, JSON.stringify(layers))),
+  /** ONNX Gather along `axis` at an index input or constant indices. */
+  gather: (g: Graph, x: Operand, idx: IndexSym | IndexTensor, axis: number) => {
+    const s = g.lift(x);
+    if (idx instanceof IndexSym) {
+      if (idx.graph !== g) throw new HesseError('INVALID_ARGUMENT', 'gather: an index input of another trace was used here');
+      return g.sym((r) => r.gather(s.id, axis, idx.slot, [], new Int32Array(0)));
+    }
+    return g.sym((r) => r.gather(s.id, axis, -1, idx.shape as number[], idx.data));
+  },
+  /** ONNX Slice (bounds as numbers; ±2⁶³ and beyond saturate). */
+  slice: (x: Sym, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]) =>
+    x.graph.sym((r) => r.slice(x.id, new Float64Array(starts), new Float64Array(ends), new Float64Array(axes ?? []), axes !== undefined, new Float64Array(steps ?? []), steps !== undefined)),
+  /** ONNX Pad, constant mode. */
+  pad: (x: Sym, pads: readonly number[], value: number) => x.graph.sym((r) => r.pad(x.id, new Float64Array(pads), value)),
+  /** ONNX Expand. */
+  expand: (x: Sym, shape: readonly number[]) => x.graph.sym((r) => r.expand(x.id, shape as number[])),
+  /** where(mask, x, y) with a constant mask (bytes, non-zero = true). */
+  where: (g: Graph, maskShape: readonly number[], mask: Uint8Array, x: Operand, y: Operand) => {
+    const [a, b] = [g.lift(x), g.lift(y)];
+    return g.sym((r) => r.whereConst(maskShape as number[], mask, a.id, b.id));
+  },
+  /** sum | mean | max over several axes (all when undefined). */
+  reduceAxes: (x: Sym, op: 'sum' | 'mean' | 'max', axes: readonly number[] | undefined, keepdims: boolean) =>
+    x.graph.sym((r) => r.reduceAxes(op, x.id, new Int32Array(axes ?? []), axes === undefined, keepdims)),
+  /** softmax | log_softmax | logsumexp (kept as 1) over any axis. */
+  onAxis: (x: Sym, op: 'softmax' | 'log_softmax' | 'logsumexp', axis: number) => x.graph.sym((r) => r.onAxis(op, x.id, axis)),
+  /** max | avg | global_avg pooling of [N, C, H, W]. */
+  pool2d: (x: Sym, op: 'max' | 'avg' | 'global_avg', kernel: readonly number[], stride: readonly number[], pads: readonly number[], dilation: readonly number[], ceilMode: boolean, countIncludePad: boolean) =>
+    x.graph.sym((r) => r.pool2d(op, x.id, new Uint32Array(kernel), new Uint32Array(stride), new Uint32Array(pads), new Uint32Array(dilation), ceilMode, countIncludePad)),
 };
 
 /**

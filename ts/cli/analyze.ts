@@ -56,15 +56,15 @@ export interface CommonOptions {
   seed?: number;
   /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
+  /** --output: the graph output to analyze (default the first). */
+  output?: string;
+  /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
+  input?: string[];
   /**
    * --batch-size: samples per batch B (an integer ≥ 1; default all N). Every quantity is still
    * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
    */
   batchSize?: number;
-  /** --output: the graph output to analyze (default the first). */
-  output?: string;
-  /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
-  input?: string[];
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -317,6 +317,9 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
     const warnings = batchStatisticsWarning(model, command === 'ggn' ? 'ggn' : command === 'loss' || command === 'grad' || command === 'hessian' ? 'hessian' : matrixOf(command, o));
+    if (model.batchStatistics.length && obj.batchSize < obj.samples) {
+      warnings.push(`the model normalizes with batch statistics and --batch-size ${obj.batchSize} splits the ${obj.samples} samples: each batch is normalized with its own statistics, so every quantity is the mean over batches of a batch-size-dependent function, not the model on all ${obj.samples} samples at once`);
+    }
     const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize, ...(warnings.length ? { warnings } : {}) };
     const n = obj.size;
     switch (command) {

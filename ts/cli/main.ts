@@ -159,9 +159,9 @@ for (const [name, description] of ANALYSES) {
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress bar')
     .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
-    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'))
     .option('--output <name>', 'the graph output to analyze (default the first; hessian info lists them)')
-    .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v]);
+    .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'));
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
   if (name === 'hvp' || name === 'diag' || name === 'spectrum') {

@@ -63,9 +63,9 @@ fn models() -> Vec<(&'static str, Model)> {
         model(
             &[2, 2, 5, 5],
             &[
-                Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
+                Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1, bias: true },
                 Layer::Act(Act::Tanh),
-                Layer::Conv2d { inputs: 3, outputs: 2, kernel: (2, 2), stride: (2, 2), padding: (0, 0), bias: true },
+                Layer::Conv2d { inputs: 3, outputs: 2, kernel: (2, 2), stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1, bias: true },
                 Layer::Flatten,
                 lin(8, 3),
             ],
@@ -414,7 +414,7 @@ fn conv_kfac_is_exact_for_one_sample_and_position() {
     for (h, pad) in [(3usize, 0usize), (4, 1)] {
         let mut prog = Program::new();
         let x = prog.input(&[1, 2, h, h]).unwrap();
-        let conv = Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (pad, pad), bias: true };
+        let conv = Layer::Conv2d { inputs: 2, outputs: 3, kernel: (3, 3), stride: (1, 1), padding: (pad, pad), dilation: (1, 1), groups: 1, bias: true };
         let side = h + 2 * pad - 2;
         let f = prog.sequential(x, &[conv, Layer::Act(Act::Tanh), Layer::Flatten, lin(3 * side * side, 2)]).unwrap();
         let y = prog.input(&[1]).unwrap();
@@ -491,4 +491,80 @@ fn concat_and_permute() {
     assert!(prog.clone().permute(c, &[0, 0, 1]).is_err());
     let e = prog.clone().concat(&[a, w], 1).unwrap_err(); // [2, 3, 4] and [4, 2, 4]
     assert!(e.message.contains("[2, 3, 4]") && e.message.contains("[4, 2, 4]"), "{}", e.message);
+}
+
+/// K-FAC's layers found by pattern in a hand-built program as the ONNX importer writes it (a
+/// folded [in, out] weight, the bias added first, Reshapes around the product, an elementwise
+/// parameter no pattern covers), on per-token logits [1, 1, C] under cross-entropy: B ⊗ A is the
+/// exact GGN block for one position, and the explicit GGN of the [N, C, T] class-axis-1 logits
+/// equals that of the same logits class-last.
+#[test]
+fn kfac_by_pattern_and_cross_entropy_on_rows() {
+    use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind};
+    let (d, hid, c) = (3usize, 4usize, 5usize);
+    let build = |n: usize, t: usize, class_axis_1: bool| {
+        let mut p = Program::new();
+        let x = p.input(&[n, t, d]).unwrap();
+        let w1t = p.param(&[d, hid]).unwrap();
+        let b1 = p.param(&[hid]).unwrap();
+        let scale = p.param(&[hid]).unwrap();
+        let w2 = p.param(&[c, hid]).unwrap();
+        let b2 = p.param(&[c]).unwrap();
+        let xr = p.reshape(x, &[n * t, d]).unwrap();
+        let s1 = p.matmul(xr, w1t, false, false).unwrap();
+        let s1 = p.reshape(s1, &[n, t, hid]).unwrap();
+        let s1 = p.add(b1, s1).unwrap();
+        let z = p.act(s1, Act::Tanh).unwrap();
+        let z = p.mul(z, scale).unwrap();
+        let zr = p.reshape(z, &[n * t, hid]).unwrap();
+        let w2t = p.transpose(w2).unwrap();
+        let o = p.matmul(zr, w2t, false, false).unwrap();
+        let o = p.reshape(o, &[n, t, c]).unwrap();
+        let mut f = p.add(o, b2).unwrap();
+        if class_axis_1 {
+            f = p.permute(f, &[0, 2, 1]).unwrap();
+        }
+        let y = p.input(&[n, t]).unwrap();
+        let (rows, labels) = p.loss_rows(LossKind::CrossEntropy, f, y).unwrap();
+        p.cross_entropy(rows, labels).unwrap();
+        (p, rows)
+    };
+    let (p1, f1) = build(1, 1, false);
+    let params = wave(p1.n_params(), 0.37);
+    let (xv, yv) = (wave(d, 1.1), vec![3.0]);
+    let inputs: [&[f64]; 2] = [&xv, &yv];
+    let cover = p1.kfac_layers(f1).unwrap();
+    assert_eq!(cover.layers.iter().map(|l| (l.weight, l.weight_transposed, l.bias)).collect::<Vec<_>>(), vec![((0, d * hid), true, Some((d * hid, hid))), ((d * hid + 2 * hid, c * hid), false, Some((d * hid + 2 * hid + c * hid, c)))]);
+    assert_eq!(cover.uncovered, vec![(d * hid + hid, hid)]);
+    let factors = p1.kfac(Isa::Simd, f1, LossKind::CrossEntropy, &params, &inputs, KfacVariant::Exact).unwrap();
+    let g = p1.gauss_newton(Isa::Simd, f1, LossKind::CrossEntropy, &params, &inputs, 64, &GaussNewtonPart::Dense).unwrap();
+    let np = p1.n_params();
+    for k in &factors {
+        // The layer's flat indices: weight block, then bias (adjacent here).
+        let idx: Vec<usize> = (k.weight_offset..k.weight_offset + k.size()).collect();
+        let m = idx.len();
+        let mut kron = vec![0.0; m * m];
+        for j in 0..m {
+            let mut e = vec![0.0; m];
+            e[j] = 1.0;
+            let col = k.mvp(&e).unwrap();
+            (0..m).for_each(|i| kron[i * m + j] = col[i]);
+        }
+        let block: Vec<f64> = (0..m * m).map(|q| g[idx[q / m] * np + idx[q % m]]).collect();
+        assert!(rel_err(&kron, &block) < 1e-12, "layer {}: {}", k.layer, rel_err(&kron, &block));
+    }
+    // [N, C, T] with labels [N, T] (PyTorch's class axis 1) vs [N, T, C]: the same GGN.
+    let (pa, fa) = build(2, 3, false);
+    let (pb, fb) = build(2, 3, true);
+    let params = wave(pa.n_params(), 0.29);
+    let (xv, yv) = (wave(2 * 3 * d, 0.9), vec![0.0, 4.0, 2.0, 1.0, 1.0, 3.0]);
+    let inputs: [&[f64]; 2] = [&xv, &yv];
+    let ga = pa.gauss_newton(Isa::Simd, fa, LossKind::CrossEntropy, &params, &inputs, 64, &GaussNewtonPart::Dense).unwrap();
+    let gb = pb.gauss_newton(Isa::Simd, fb, LossKind::CrossEntropy, &params, &inputs, 64, &GaussNewtonPart::Dense).unwrap();
+    assert!(rel_err(&ga, &gb) < 1e-13);
+    assert_eq!(pb.shape(fb).unwrap(), &[6, c]);
+    // Cross-entropy's curvature refuses an output that is not its rows.
+    let mut bad = Program::new();
+    let x = bad.input(&[2, 3, 4]).unwrap();
+    assert!(bad.gauss_newton(Isa::Simd, x, LossKind::CrossEntropy, &[], &[&[0.0; 24]], 8, &GaussNewtonPart::Diagonal).unwrap_err().to_string().contains("rows [R, C]"));
 }

@@ -30,7 +30,7 @@ fn layer(v: &Value) -> Layer {
     };
     match v["type"].as_str().unwrap() {
         "linear" => Layer::Linear { inputs: int("in"), outputs: int("out"), bias: true },
-        "conv2d" => Layer::Conv2d { inputs: int("in"), outputs: int("out"), kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"), bias: true },
+        "conv2d" => Layer::Conv2d { inputs: int("in"), outputs: int("out"), kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"), dilation: (1, 1), groups: 1, bias: true },
         "flatten" => Layer::Flatten,
         "layer_norm" => Layer::LayerNorm { dim: int("dim"), eps: v["eps"].as_f64().unwrap() },
         "relu" => Layer::Act(Act::Relu),

@@ -65,7 +65,8 @@ fn act(i: u8, a: f64) -> Act {
 fn layer() -> impl Strategy<Value = Layer> {
     prop_oneof![
         (dim(), dim(), any::<bool>()).prop_map(|(inputs, outputs, bias)| Layer::Linear { inputs, outputs, bias }),
-        (dim(), dim(), pair(), pair(), pair(), any::<bool>()).prop_map(|(inputs, outputs, kernel, stride, padding, bias)| Layer::Conv2d { inputs, outputs, kernel, stride, padding, bias }),
+        (dim(), dim(), pair(), pair(), pair(), pair(), dim(), any::<bool>())
+            .prop_map(|(inputs, outputs, kernel, stride, padding, dilation, groups, bias)| Layer::Conv2d { inputs, outputs, kernel, stride, padding, dilation, groups, bias }),
         Just(Layer::Flatten),
         (any::<u8>(), -2.0..2.0f64).prop_map(|(i, a)| Layer::Act(act(i, a))),
         (dim(), -1.0..1.0f64).prop_map(|(dim, eps)| Layer::LayerNorm { dim, eps }),
@@ -176,7 +177,7 @@ fn model(p: &mut Program, n: usize, d: usize, hidden: usize, classes: usize, con
     let x = match conv {
         Some((c, hw, k, stride, padding)) => {
             let x = p.input(&[n, c, hw, hw])?;
-            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), bias: loss.is_multiple_of(2) });
+            layers.push(Layer::Conv2d { inputs: c, outputs: d, kernel: (k, k), stride: (stride, stride), padding: (padding, padding), dilation: (1, 1), groups: 1, bias: loss.is_multiple_of(2) });
             layers.push(Layer::Act(a));
             layers.push(Layer::Flatten);
             x

@@ -3,6 +3,7 @@
 //! (and with a +∞ logit PyTorch's NaN).
 
 use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind, Program, Run, Wrt};
+use hesse_core::kernels::ConvAttrs;
 use hesse_core::{ops, Dtype, ErrorCode, Isa, Tensor};
 
 fn run<'a>(params: &'a [f64], inputs: &'a [&'a [f64]], tangents: &'a [f64], k: usize) -> Run<'a, f64> {
@@ -14,20 +15,20 @@ fn conv_padding_that_overflows_is_an_error_not_a_wrapped_shape() {
     let x = Tensor::zeros(&[1, 1, 2, 2], Dtype::F32).unwrap();
     let w = Tensor::zeros(&[1, 1, 1, 1], Dtype::F32).unwrap();
     // 2·p overflows usize: before, H + 2p wrapped and the op returned a small, wrong output.
-    let e = ops::conv2d(Isa::Simd, &x, &w, (1, 1), (usize::MAX / 2 + 1, 0)).unwrap_err();
+    let e = ops::conv2d(Isa::Simd, &x, &w, ConvAttrs::symmetric((1, 1), (usize::MAX / 2 + 1, 0))).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArgument);
     assert!(e.message.contains("conv2d") && e.message.contains("[1, 1, 2, 2]"), "{}", e.message);
     // An output whose element count overflows: OUT_OF_MEMORY naming the op.
-    let e = ops::conv2d(Isa::Simd, &x, &w, (1, 1), (usize::MAX / 8, usize::MAX / 8)).unwrap_err();
+    let e = ops::conv2d(Isa::Simd, &x, &w, ConvAttrs::symmetric((1, 1), (usize::MAX / 8, usize::MAX / 8))).unwrap_err();
     assert_eq!(e.code, ErrorCode::OutOfMemory, "{}", e.message);
     assert!(e.message.contains("conv2d"), "{}", e.message);
     // The same geometry check guards programs.
     let mut p = Program::new();
     let xi = p.input(&[1, 1, 2, 2]).unwrap();
     let wi = p.param(&[1, 1, 1, 1]).unwrap();
-    assert_eq!(p.conv2d(xi, wi, (1, 1), (usize::MAX / 2 + 1, 0)).unwrap_err().code, ErrorCode::InvalidArgument);
+    assert_eq!(p.conv2d(xi, wi, ConvAttrs::symmetric((1, 1), (usize::MAX / 2 + 1, 0))).unwrap_err().code, ErrorCode::InvalidArgument);
     // ...and a sane conv still works after it.
-    let y = ops::conv2d(Isa::Simd, &x, &w, (1, 1), (1, 1)).unwrap();
+    let y = ops::conv2d(Isa::Simd, &x, &w, ConvAttrs::symmetric((1, 1), (1, 1))).unwrap();
     assert_eq!(y.shape(), &[1, 1, 4, 4]);
 }
 

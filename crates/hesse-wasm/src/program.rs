@@ -150,7 +150,16 @@ fn parse_layer(v: &Value) -> Result<Layer, Error> {
     let kind = v.get("type").and_then(Value::as_str).ok_or_else(|| bad("needs a 'type'"))?;
     Ok(match kind {
         "linear" => Layer::Linear { inputs: int("in")?, outputs: int("out")?, bias },
-        "conv2d" => Layer::Conv2d { inputs: int("in")?, outputs: int("out")?, kernel: pair("kernel", 1)?, stride: pair("stride", 1)?, padding: pair("padding", 0)?, bias },
+        "conv2d" => Layer::Conv2d {
+            inputs: int("in")?,
+            outputs: int("out")?,
+            kernel: pair("kernel", 1)?,
+            stride: pair("stride", 1)?,
+            padding: pair("padding", 0)?,
+            dilation: pair("dilation", 1)?,
+            groups: if v.get("groups").is_some() { int("groups")? } else { 1 },
+            bias,
+        },
         "flatten" => Layer::Flatten,
         "layer_norm" => Layer::LayerNorm { dim: int("dim")?, eps: num("eps", 1e-5) },
         "leaky_relu" => Layer::Act(Act::LeakyRelu(num("slope", 0.01))),
@@ -375,7 +384,7 @@ impl RawProgram {
     /// where(mask, x, y) with a constant mask (one byte per element, non-zero = true) of `mask_shape`.
     #[wasm_bindgen(js_name = whereConst)]
     pub fn where_const(&mut self, mask_shape: &[u32], mask: &[u8], x: u32, y: u32) -> JsResult<u32> {
-        let m: Vec<bool> = mask.iter().map(|&b| b != 0).collect();
+        let m = hesse_core::mem::try_map(mask, |&b| b != 0, "where: mask").map_err(js_error)?;
         self.build(|p| p.where_const(&usize_shape(mask_shape), &m, x as usize, y as usize))
     }
     /// sum | mean | max over `axes` (all when `all`).

@@ -284,7 +284,7 @@ export class OnnxModel implements Model {
       try {
         this.#apply(node, env, g, this.#needed);
       } catch (e) {
-        if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '')}`);
+        if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '').replace(/; is the input the shape.*$/, '')}`);
         // Errors from the core (a shape rule) name the core op; say which node of the file it was.
         if (e instanceof HesseError && !e.message.startsWith('ONNX ')) {
           throw new HesseError(e.code, `ONNX ${nodeName(node, this.opset)}: ${e.message}; is the input the shape the model was exported for? (onnx.checker.check_model(model, full_check=True) checks the model)`);

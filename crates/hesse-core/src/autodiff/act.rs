@@ -370,7 +370,8 @@ mod tests {
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         for x in [-7.0, -3.0, -2.9, -0.4, 0.0, 1.1, 2.99, 3.0, 6.0, 6.5] {
             let relu6 = |v: f64| v.max(0.0).min(6.0);
-            assert_eq!(Act::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }.tower(x)[0], (x / 6.0 + 0.5).max(0.0).min(1.0));
+            // αx + β and PyTorch's (x + 3)/6 round differently (an ulp).
+            assert!((Act::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }.tower(x)[0] - (x + 3.0).max(0.0).min(6.0) / 6.0).abs() <= 4e-16);
             assert_eq!(Act::HardSwish.tower(x)[0], x * relu6(x + 3.0) / 6.0);
             assert!((Act::Silu.tower(x)[0] - x * sig(x)).abs() <= 1e-15 * (1.0 + x.abs()));
             assert_eq!(Act::HardTanh { lo: 0.0, hi: 6.0 }.tower(x)[0], relu6(x));

@@ -224,7 +224,7 @@ impl Program {
             } {
                 let blocks: Vec<(usize, usize)> = self.param_blocks().into_iter().filter(|(off, _)| *off >= n_params).map(|(off, s)| (off, s.iter().product())).collect();
                 let conv = match *layer {
-                    Layer::Conv2d { kernel, stride, padding, .. } => Some((kernel, crate::kernels::ConvAttrs::symmetric(stride, padding))),
+                    Layer::Conv2d { kernel, stride, padding, dilation, groups, .. } => Some((kernel, conv_layer_attrs(stride, padding, dilation, groups))),
                     _ => None,
                 };
                 self.layers.push(LayerRecord { index, kind, input: h, output: out, weight: blocks[0], bias: blocks.get(1).copied(), conv });
@@ -270,13 +270,18 @@ pub fn ce_class_axis(ls: &[usize], ts: &[usize], explicit: Option<usize>) -> Res
     }
 }
 
+/// A conv layer's attributes (PyTorch's nn.Conv2d pads both sides alike).
+fn conv_layer_attrs(stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize), groups: usize) -> ConvAttrs {
+    ConvAttrs { dilation, groups, ..ConvAttrs::symmetric(stride, padding) }
+}
+
 /// The layers of `nn.sequential`; parameters are created in PyTorch's named_parameters order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
     /// y = x·Wᵀ + b, W [out, in], b [out].
     Linear { inputs: usize, outputs: usize, bias: bool },
-    /// W [out, in, kh, kw], b [out].
-    Conv2d { inputs: usize, outputs: usize, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), bias: bool },
+    /// W [out, in/groups, kh, kw], b [out] (PyTorch's nn.Conv2d: padding on both sides).
+    Conv2d { inputs: usize, outputs: usize, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize), groups: usize, bias: bool },
     /// [N, ...] → [N, prod(...)].
     Flatten,
     Act(Act),
@@ -296,9 +301,13 @@ impl Layer {
                 let b = if bias { Some(p.param(&[outputs])?) } else { None };
                 p.linear(x, w, b)
             }
-            Layer::Conv2d { inputs, outputs, kernel, stride, padding, bias } => {
-                let w = p.param(&[outputs, inputs, kernel.0, kernel.1])?;
-                let y = p.conv2d(x, w, ConvAttrs::symmetric(stride, padding))?;
+            Layer::Conv2d { inputs, outputs, kernel, stride, padding, dilation, groups, bias } => {
+                // Checked before the weight [out, in/groups, kh, kw] is made of it.
+                if groups == 0 || inputs % groups != 0 || outputs % groups != 0 {
+                    return Err(Error::invalid(format!("conv2d({inputs} → {outputs}): groups {groups} must be ≥ 1 and divide both channel counts")));
+                }
+                let w = p.param(&[outputs, inputs / groups, kernel.0, kernel.1])?;
+                let y = p.conv2d(x, w, conv_layer_attrs(stride, padding, dilation, groups))?;
                 if !bias {
                     return Ok(y);
                 }

@@ -6,7 +6,11 @@
 //! - linear maps L (reshape, sum, expand, add, scale): (Lx)˙ = L ẋ;
 //! - bilinear maps B (mul, matmul, conv and its adjoints): B(a, b)˙ = B(ȧ, b) + B(a, ḃ);
 //! - pointwise f: f(x)˙ = f′(x)·ẋ (from the derivative towers in `act.rs`);
-//! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ.
+//! - logsumexp: lse(x)˙ = Σ softmax(x)·ẋ;
+//! - sparse maps M ([`SparseMap`]: slice, pad, expand, where, gather, average pooling) are
+//!   linear, (Mx)˙ = M ẋ, with the adjoint Mᵀ (scatter-add); a max over candidates is the
+//!   sparse map S(x) selecting each row's argmax in the primal, (S(x)x)˙ = S(x) ẋ (S is
+//!   locally constant, so no second-order term).
 //!
 //! With K = 0 (no tangents) these are plain tensor ops; the reverse sweep in `program.rs`
 //! is written with them once, so the same code gives gradients (K = 0) and, run on duals,
@@ -587,6 +591,20 @@ pub struct SparseMap {
 }
 
 impl SparseMap {
+    /// Checks the CSR structure (monotone offsets ending at cols.len(), columns below in_len,
+    /// one weight per entry), so that applying the map cannot index out of bounds.
+    pub fn check(&self) -> Result<()> {
+        let ok = self.offsets.first() == Some(&0)
+            && self.offsets.last() == Some(&self.cols.len())
+            && self.offsets.windows(2).all(|w| w[0] <= w[1])
+            && self.cols.iter().all(|&c| c < self.in_len)
+            && self.weights.as_ref().is_none_or(|w| w.len() == self.cols.len());
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("{}: malformed sparse map ({} rows, {} entries, {} inputs)", self.label, self.rows(), self.cols.len(), self.in_len)))
+        }
+    }
     /// Rows (numel of the output).
     pub fn rows(&self) -> usize {
         self.offsets.len().saturating_sub(1)
@@ -681,51 +699,54 @@ pub fn argmax_map<T: Scalar>(x: &[T], m: &SparseMap) -> Result<SparseMap> {
     SparseMap::gather(m.label, m.in_len, cols.into_iter())
 }
 
-/// Batched op(A)·op(B) (NumPy matmul on rank ≥ 2, batch dims broadcast): one 2-D [`matmul`]
-/// (bilinear, the existing tangent rule) per output batch index, on copies of the operand blocks.
+/// Batched op(A)·op(B) (NumPy matmul on rank ≥ 2, batch dims broadcast; bilinear, the
+/// tangent rule of [`matmul`]): one GEMM per output batch index on views of the operands'
+/// blocks (broadcast operands reuse theirs), and per tangent k the two terms
+/// op(Ȧₖ)·op(B) + op(A)·op(Ḃₖ) accumulated into its block.
 pub fn batched_matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool, shape: Vec<usize>) -> Result<Dual<T>> {
     if a.shape.len() == 2 && b.shape.len() == 2 {
         return matmul(cx, a, b, ta, tb);
     }
+    fn view<T: Scalar>(x: &[T], rows: usize, cols: usize, t: bool) -> MatRef<'_, T> {
+        let v = MatRef::row_major(x, rows, cols);
+        if t {
+            v.t()
+        } else {
+            v
+        }
+    }
     let r = shape.len();
-    let (m, n) = (shape[r - 2], shape[r - 1]);
+    let mn = shape[r - 2] * shape[r - 1];
     let batch = &shape[..r - 2];
     let nb = numel(batch)?;
     let (ra, rb) = (a.shape.len(), b.shape.len());
-    let (asz, bsz) = (a.shape[ra - 2] * a.shape[ra - 1], b.shape[rb - 2] * b.shape[rb - 1]);
-    // Offsets (in blocks) of each output batch index in a and b, broadcasting.
+    let (ar, ac, br, bc) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 2], b.shape[rb - 1]);
+    let (asz, bsz) = (ar * ac, br * bc);
+    // Block offsets of each output batch index in a and b (0 along broadcast batch dims).
     let sa = crate::shape::broadcast_strides(&a.shape[..ra - 2], batch);
     let sb = crate::shape::broadcast_strides(&b.shape[..rb - 2], batch);
-    let block = |d: &Dual<T>, at: usize, sz: usize| -> Result<Dual<T>> {
-        let shape = d.shape[d.shape.len() - 2..].to_vec();
-        let p = try_copy(&d.p[at * sz..(at + 1) * sz], "matmul")?;
-        let t = match &d.t {
-            Some(t) if cx.k > 0 => {
-                let mut v = crate::mem::try_vec(crate::mem::product("matmul tangents", &[cx.k, sz])?, "matmul tangents")?;
-                let total = d.numel();
-                (0..cx.k).for_each(|k| v.extend_from_slice(&t[k * total + at * sz..k * total + (at + 1) * sz]));
-                Some(v)
-            }
-            _ => None,
-        };
-        Ok(Dual { shape, p, t })
-    };
     let out_n = numel(&shape)?;
     let mut p = try_zeros::<T>(out_n, "matmul")?;
-    let mut t: Option<Vec<T>> = None;
+    let any_t = cx.k > 0 && (a.t.is_some() || b.t.is_some());
+    let mut t = if any_t { Some(try_zeros::<T>(crate::mem::product("matmul tangents", &[cx.k, out_n])?, "matmul tangents")?) } else { None };
+    let (na, nbn) = (a.numel(), b.numel());
     let mut idx = vec![0usize; batch.len()];
     for bi in 0..nb {
-        let (oa, ob) = (idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>(), idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>());
-        // (broadcast_strides counts elements of the batch part, i.e. blocks here)
-        let y = matmul(cx, &block(a, oa, asz)?, &block(b, ob, bsz)?, ta, tb)?;
-        p[bi * m * n..(bi + 1) * m * n].copy_from_slice(&y.p);
-        if let Some(yt) = &y.t {
-            let tt = match &mut t {
-                Some(tt) => tt,
-                None => t.insert(try_zeros::<T>(crate::mem::product("matmul tangents", &[cx.k, out_n])?, "matmul tangents")?),
-            };
+        let oa = idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>() * asz;
+        let ob = idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>() * bsz;
+        let (pa, pb) = (view(&a.p[oa..oa + asz], ar, ac, ta), view(&b.p[ob..ob + bsz], br, bc, tb));
+        kernels::gemm(cx.isa, T::ONE, pa, pb, T::ZERO, &mut p[bi * mn..(bi + 1) * mn])?;
+        if let Some(t) = &mut t {
             for k in 0..cx.k {
-                tt[k * out_n + bi * m * n..k * out_n + (bi + 1) * m * n].copy_from_slice(&yt[k * m * n..(k + 1) * m * n]);
+                let out = &mut t[k * out_n + bi * mn..k * out_n + (bi + 1) * mn];
+                if let Some(at) = &a.t {
+                    let d = view(&at[k * na + oa..k * na + oa + asz], ar, ac, ta);
+                    kernels::gemm(cx.isa, T::ONE, d, pb, T::ONE, out)?;
+                }
+                if let Some(bt) = &b.t {
+                    let d = view(&bt[k * nbn + ob..k * nbn + ob + bsz], br, bc, tb);
+                    kernels::gemm(cx.isa, T::ONE, pa, d, T::ONE, out)?;
+                }
             }
         }
         for d in (0..idx.len()).rev() {

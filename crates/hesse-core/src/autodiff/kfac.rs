@@ -218,6 +218,15 @@ impl Program {
             let d_in = d_in_raw + usize::from(has_bias);
             // One input row per output row (a linear layer's rows; a conv's N·T positions).
             let rows = if d_out == 0 { 0 } else { numel(&s_val.shape)? / d_out };
+            if patches.len() != rows * d_in_raw {
+                return Err(Error::shape(format!(
+                    "K-FAC: layer {} maps {} to {}: {} input rows of {d_in_raw} for {rows} output rows of {d_out}",
+                    l.index,
+                    fmt_shape(&a_val.shape),
+                    fmt_shape(&s_val.shape),
+                    patches.len() / d_in_raw.max(1)
+                )));
+            }
             // A = mean over rows of āāᵀ.
             let count = rows.max(1) as f64;
             let mut a = try_zeros(product("K-FAC A (d_in × d_in)", &[d_in, d_in])?, "K-FAC A")?;

@@ -8,11 +8,14 @@
 //! OH = ⌊(H + top + bottom − (dh·(KH − 1) + 1)) / sh⌋ + 1, OW likewise.
 //!
 //! SIMD path: im2col per image (all C channels; group gi's rows are one contiguous block), then
-//! one packed GEMM per group out_gi[O/g, OH·OW] = W_gi[O/g, Cg·KH·KW] · cols_gi.
+//! one packed GEMM per group out_gi[O/g, OH·OW] = W_gi[O/g, Cg·KH·KW] · cols_gi. A depthwise conv
+//! (one input and one output channel per group) would be GEMMs of one row, all packing and no
+//! reuse, so it runs directly instead: per tap, a row axpy (out_row += w·x_row) over the output
+//! positions whose input is inside the image, vectorized along the row when the stride is 1.
 //! Scalar reference: the direct seven-loop definition.
 
 use super::gemm::{gemm_simd, MatRef};
-use super::lanes::HasLanes;
+use super::lanes::{HasLanes, Lanes};
 use super::Isa;
 use crate::error::Result;
 use crate::real::Real;
@@ -150,6 +153,12 @@ impl Conv2d {
         [self.o, self.c / self.groups, self.kh, self.kw]
     }
 
+    /// One input and one output channel per group (groups = C = O): the direct SIMD path.
+    #[inline]
+    pub fn is_depthwise(&self) -> bool {
+        self.cg() == 1 && self.og() == 1
+    }
+
     /// Input channels per group.
     #[inline(always)]
     pub fn cg(&self) -> usize {
@@ -199,8 +208,97 @@ pub fn conv2d<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], wt: &[T], out: 
             reference(g, x, wt, out);
             Ok(())
         }
+        Isa::Simd if g.is_depthwise() => {
+            depthwise(g, x, wt, out);
+            Ok(())
+        }
         Isa::Simd => im2col_gemm(g, x, wt, out),
     }
+}
+
+/// Output positions [lo, hi) of one axis whose input index o·s + off − pad (off = k·d, one tap)
+/// lies in [0, len): lo = ⌈(pad − off)/s⌉⁺, hi = min(out_len, ⌊(len + pad − off − 1)/s⌋ + 1).
+#[inline]
+fn inside(out_len: usize, len: usize, s: usize, off: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > off { (pad - off).div_ceil(s) } else { 0 };
+    let hi = if len + pad > off { out_len.min((len + pad - off - 1) / s + 1) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// y += a·x (equal lengths), in lanes.
+#[inline]
+fn axpy<T: Real + HasLanes>(a: T, x: &[T], y: &mut [T]) {
+    let w = <T::V as Lanes>::WIDTH;
+    let body = x.len() / w * w;
+    let av = T::V::splat(a);
+    for (yc, xc) in y[..body].chunks_exact_mut(w).zip(x[..body].chunks_exact(w)) {
+        // SAFETY: both chunks have exactly `w` elements.
+        unsafe { av.mul_add(T::V::load(xc.as_ptr()), T::V::load(yc.as_ptr())).store(yc.as_mut_ptr()) }
+    }
+    for (yv, &xv) in y[body..].iter_mut().zip(&x[body..]) {
+        *yv += a * xv;
+    }
+}
+
+/// Σ x·y (equal lengths), in lanes.
+#[inline]
+fn dot<T: Real + HasLanes>(x: &[T], y: &[T]) -> T {
+    let w = <T::V as Lanes>::WIDTH;
+    let body = x.len() / w * w;
+    let mut acc = T::V::splat(T::ZERO);
+    for (xc, yc) in x[..body].chunks_exact(w).zip(y[..body].chunks_exact(w)) {
+        // SAFETY: both chunks have exactly `w` elements.
+        acc = unsafe { T::V::load(xc.as_ptr()).mul_add(T::V::load(yc.as_ptr()), acc) };
+    }
+    let mut s = acc.sum();
+    for (&xv, &yv) in x[body..].iter().zip(&y[body..]) {
+        s += xv * yv;
+    }
+    s
+}
+
+/// For each (image, output channel o, reading input channel o / (O/groups) alone) and each tap
+/// (ky, kx): the output rows and the span of each row whose input is inside the image, with the
+/// input offset of the span's first element: `f(n, o, ci, tap index, oy, iy, (ox_lo, ox_hi), ix_lo)`.
+/// The one walk the three depthwise kernels share.
+fn depthwise_taps(g: &Conv2d, mut f: impl FnMut(usize, usize, usize, usize, usize, usize, (usize, usize), usize)) {
+    let (oh, ow) = g.out_hw();
+    for n in 0..g.n {
+        for o in 0..g.o {
+            let ci = o / g.og();
+            for ky in 0..g.kh {
+                let (ylo, yhi) = inside(oh, g.h, g.stride.0, ky * g.dilation.0, g.pads[0]);
+                for kx in 0..g.kw {
+                    let (xlo, xhi) = inside(ow, g.w, g.stride.1, kx * g.dilation.1, g.pads[1]);
+                    if xlo == xhi {
+                        continue;
+                    }
+                    let ix_lo = xlo * g.stride.1 + kx * g.dilation.1 - g.pads[1];
+                    for oy in ylo..yhi {
+                        let iy = oy * g.stride.0 + ky * g.dilation.0 - g.pads[0];
+                        f(n, o, ci, (o * g.kh + ky) * g.kw + kx, oy, iy, (xlo, xhi), ix_lo);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The depthwise forward: out[n, o, oy, lo..hi] += w[o, tap] · x[n, ci, iy, ix_lo ..(step sw)].
+fn depthwise<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
+    let (oh, ow) = g.out_hw();
+    let sw = g.stride.1;
+    out.fill(T::ZERO);
+    depthwise_taps(g, |n, o, ci, tap, oy, iy, (lo, hi), ix| {
+        let row = &mut out[((n * g.o + o) * oh + oy) * ow..][lo..hi];
+        let src = &x[g.xi(n, ci, iy, 0)..][ix..];
+        let wv = wt[tap];
+        if sw == 1 {
+            axpy(wv, &src[..hi - lo], row);
+        } else {
+            row.iter_mut().enumerate().for_each(|(j, y)| *y += wv * src[j * sw]);
+        }
+    });
 }
 
 fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
@@ -306,6 +404,20 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
         return Ok(());
     }
     match isa {
+        // gx[n, ci, iy, ix_lo ..] += w[o, tap] · gy[n, o, oy, lo..hi] (the forward's axpy, transposed).
+        Isa::Simd if g.is_depthwise() => {
+            let sw = g.stride.1;
+            depthwise_taps(g, |n, o, ci, tap, oy, iy, (lo, hi), ix| {
+                let src = &gy[((n * g.o + o) * oh + oy) * ow..][lo..hi];
+                let dst = &mut gx[g.xi(n, ci, iy, 0)..][ix..];
+                let wv = wt[tap];
+                if sw == 1 {
+                    axpy(wv, src, &mut dst[..hi - lo]);
+                } else {
+                    src.iter().enumerate().for_each(|(j, &v)| dst[j * sw] += wv * v);
+                }
+            });
+        }
         Isa::Simd => {
             let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
             for n in 0..g.n {
@@ -354,6 +466,15 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
         return Ok(());
     }
     match isa {
+        // gw[o, tap] = Σ over images and rows of ⟨gy[n, o, oy, lo..hi], x[n, ci, iy, ix_lo ..]⟩.
+        Isa::Simd if g.is_depthwise() => {
+            let sw = g.stride.1;
+            depthwise_taps(g, |n, o, ci, tap, oy, iy, (lo, hi), ix| {
+                let gyr = &gy[((n * g.o + o) * oh + oy) * ow..][lo..hi];
+                let xr = &x[g.xi(n, ci, iy, 0)..][ix..];
+                gw[tap] += if sw == 1 { dot(gyr, &xr[..hi - lo]) } else { gyr.iter().enumerate().fold(T::ZERO, |s, (j, &v)| s + v * xr[j * sw]) };
+            });
+        }
         Isa::Simd => {
             let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
             for n in 0..g.n {

@@ -1,12 +1,10 @@
 /**
  * Convolution: ONNX Conv, 2-D (x [N, C, H, W], w [O, C/group, kH, kW], optional bias [O]),
- * strides, explicit pads (or auto_pad VALID / SAME_UPPER / SAME_LOWER resolved to them), groups
- * (depthwise: group = C); asymmetric pads as explicit zeros. A grouped convolution is the dense one with the block-diagonal weight
- * W̃[o, c] = w[o, c mod C/g]·[o's group = c's group] (the extra products are exact zeros), so
- * it needs no kernel of its own and its derivatives are the dense ones'.
+ * strides, dilations, explicit pads (asymmetric too; auto_pad VALID / SAME_UPPER / SAME_LOWER
+ * resolved to them), groups (depthwise: group = C): the engine's conv2d.
  */
 import { traced } from '../../../trace.js';
-import { add, constant, mul, padConstant, reshape } from './engine.js';
+import { add, reshape } from './engine.js';
 import { symv, type RuleTable } from './types.js';
 
 /** The conv family: Conv. */
@@ -36,34 +34,20 @@ export const CONV: RuleTable = {
       const kernel = c.a.ints('kernel_shape');
       if (kernel && (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw)) c.invalid(`kernel_shape [${kernel.join(', ')}] does not match the weight [${w0.shape.join(', ')}]`);
       const s = perAxis('strides', 2, [1, 1]);
-      if (perAxis('dilations', 2, [1, 1]).some((d) => d !== 1)) c.fail('dilation ≠ 1 is not supported');
+      const dil = perAxis('dilations', 2, [1, 1]);
       const autoPad = c.a.str('auto_pad', 'NOTSET');
       let pads = autoPad === 'VALID' ? [0, 0, 0, 0] : perAxis('pads', 4, [0, 0, 0, 0]);
       if (autoPad.startsWith('SAME')) {
         // Output ⌈in/stride⌉; the odd pad goes at the end (UPPER) or the beginning (LOWER).
-        const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + [kh, kw][i]! - x.shape[2 + i]!));
+        const ext = [(kh - 1) * dil[0]! + 1, (kw - 1) * dil[1]! + 1];
+        const tot = [0, 1].map((i) => Math.max(0, (Math.ceil(x.shape[2 + i]! / s[i]!) - 1) * s[i]! + ext[i]! - x.shape[2 + i]!));
         const lo = tot.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
         pads = [lo[0]!, lo[1]!, tot[0]! - lo[0]!, tot[1]! - lo[1]!];
-      }
-      let xp = x;
-      if (pads[0] !== pads[2] || pads[1] !== pads[3]) {
-        // Asymmetric: the zeros added explicitly, then a convolution without padding.
-        xp = padConstant(x, [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!], 0);
-        pads = [0, 0, 0, 0];
       }
       const groups = c.a.int('group', 1);
       const C = x.shape[1]!;
       if (C !== Cg * groups || O % groups !== 0) c.invalid(`the weight [${w0.shape.join(', ')}] with group ${groups} does not fit an input of ${C} channels`);
-      let w = w0;
-      if (groups > 1) {
-        // W̃ = [w w … w] (g copies along the input channels) masked to the block diagonal.
-        const tiled = traced.concat(c.g, Array(groups).fill(w0), 1);
-        const mask = new Float64Array(O * C);
-        const Og = O / groups;
-        for (let o = 0; o < O; o++) for (let ch = 0; ch < C; ch++) mask[o * C + ch] = Math.floor(o / Og) === Math.floor(ch / Cg) ? 1 : 0;
-        w = mul(tiled, constant(c.g, { shape: [O, C, 1, 1], data: mask }));
-      }
-      let y = traced.conv2d(c.g, xp, w, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[0]!, pads[1]!, 1, 1, 1]));
+      let y = traced.conv2d(c.g, x, w0, new Uint32Array([s[0]!, s[1]!, pads[0]!, pads[1]!, pads[2]!, pads[3]!, dil[0]!, dil[1]!, groups]));
       if (c.given(2)) y = add(y, reshape(c.sym(2), [1, O, 1, 1]));
       return symv(y);
     },

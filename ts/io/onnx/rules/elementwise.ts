@@ -8,7 +8,7 @@
  */
 import { HesseError } from '../../../errors.js';
 import { traced } from '../../../trace.js';
-import { act, add, clip, mul, native, reshape, sub, whereConst } from './engine.js';
+import { act, add, clip, mul, reshape, sub, whereConst } from './engine.js';
 import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 /** A pointwise activation tower of the core, with its α from an attribute. */
@@ -30,12 +30,8 @@ function scalarInput(c: Ctx, i: number, what: string): number | undefined {
   return k.data[0]!;
 }
 
-/** max(0, min(1, αx + β)). */
-function hardSigmoid(c: Ctx, alpha: number, beta: number) {
-  const f = native('hardSigmoid');
-  if (f) return f(c.sym(0), { alpha, beta }) as ReturnType<typeof clip>;
-  return clip(add(traced.scale(c.sym(0), alpha), beta), 0, 1);
-}
+/** max(0, min(1, αx + β)): the core's HardSigmoid tower. */
+const hardSigmoid = (c: Ctx, alpha: number, beta: number) => act(c.sym(0), 'hard_sigmoid', alpha, beta);
 
 /** float32(1/6), the α of ONNX HardSwish's function body (onnx/defs/math/defs.cc). */
 const HARDSWISH_ALPHA = Math.fround(1 / 6);
@@ -88,10 +84,6 @@ export const ELEMENTWISE: RuleTable = {
     build: (c) => {
       const lo = c.opset < 11 ? (c.a.has('min') ? c.a.flt('min', 0) : undefined) : scalarInput(c, 1, 'min');
       const hi = c.opset < 11 ? (c.a.has('max') ? c.a.flt('max', 0) : undefined) : scalarInput(c, 2, 'max');
-      if (lo !== undefined && hi !== undefined && lo > hi) {
-        // ONNX: every output is max when min > max; a constant, no derivative.
-        return symv(add(mul(c.sym(0), 0), hi));
-      }
       return symv(clip(c.sym(0), lo, hi));
     },
   },
@@ -101,11 +93,8 @@ export const ELEMENTWISE: RuleTable = {
   },
   HardSwish: {
     attrs: [],
-    build: (c) => {
-      const f = native('hardSwish');
-      if (f) return symv(f(c.sym(0)) as ReturnType<typeof clip>);
-      return symv(mul(c.sym(0), hardSigmoid(c, HARDSWISH_ALPHA, 0.5)));
-    },
+    // x·HardSigmoid_{float32(1/6), 0.5}(x), ONNX's definition (the core's hard_swish tower uses 1/6 exactly, ~3e-8 away).
+    build: (c) => symv(mul(c.sym(0), hardSigmoid(c, HARDSWISH_ALPHA, 0.5))),
   },
   Where: {
     attrs: [],

@@ -1,11 +1,11 @@
 /**
  * The engine calls the rules build with, in one place: the traced forms (ts/trace.ts) for the
- * ops the core has always had, and for the newer ones (gather, slice, pad, expand, where, clip,
- * pooling, hardsigmoid/hardswish: the op surface of ARCHITECTURE.md) the ops.ts functions when
+ * ops the core has (conv2d with groups, the Clip/HardSigmoid towers, …), and for the newer ones
+ * (gather, slice, pad, expand, where, pooling, batched matmul: the op surface of ARCHITECTURE.md) the ops.ts functions when
  * this build has them. Where it does not, each helper builds the same function from older
  * primitives, exactly: a slice or gather with constant indices is a product with a 0/1
  * selection matrix (x·1 + Σ x·0 = x, bitwise, for finite x); max(a, b) = b + relu(a − b);
- * clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi); a batched matmul is a broadcast product
+ * a batched matmul is a broadcast product
  * summed over k. Their derivatives are those of the primitives, so every quantity stays exact.
  */
 import * as ops from '../../../ops.js';
@@ -30,7 +30,7 @@ export const mul = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b
 /** a / b (broadcast). */
 export const div = (a: Sym | number, b: Sym | number, g = (a as Sym).graph ?? (b as Sym).graph) => traced.binary(g, 'div', a, b);
 /** A pointwise tower of the core by name (act.rs), with its α. */
-export const act = (x: Sym, name: string, alpha = 0) => traced.act(x, name, alpha);
+export const act = (x: Sym, name: string, alpha = 0, beta = 0) => traced.act(x, name, alpha, beta);
 /** Reshape, or x itself when the shape is already that. */
 export const reshape = (x: Sym, shape: readonly number[]) => (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : traced.reshape(x, shape));
 /** Permute, or x itself for the identity permutation. */
@@ -92,16 +92,8 @@ export function batchedMatmul(a: Sym, b: Sym): Sym {
 /** max(a, b) elementwise: b + relu(a − b). */
 export const maximum = (a: Sym, b: Sym) => add(b, act(sub(a, b), 'relu'));
 
-/** clip(x, lo, hi) with constant bounds (either may be absent). */
-export function clip(x: Sym, lo: number | undefined, hi: number | undefined): Sym {
-  const f = native('clip');
-  if (f) return f(x, lo, hi) as Sym;
-  // lo + relu(x − lo) − relu(x − hi) = clamp to [lo, hi] for lo ≤ hi.
-  let y = x;
-  if (lo !== undefined) y = add(act(sub(y, lo), 'relu'), lo);
-  if (hi !== undefined) y = sub(y, act(sub(y, hi), 'relu'));
-  return y;
-}
+/** clip(x, lo, hi) with constant bounds (either may be absent: ±∞), the core's Clip tower (all hi when lo > hi, as ONNX). */
+export const clip = (x: Sym, lo: number | undefined, hi: number | undefined): Sym => act(x, 'clip', lo ?? -Infinity, hi ?? Infinity);
 
 /** where(mask, x, y) for a constant mask (all three broadcast). */
 export function whereConst(mask: Const, x: Sym | Const, y: Sym | Const, g: Graph): Sym {

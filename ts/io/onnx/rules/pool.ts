@@ -39,6 +39,9 @@ function windowOf(c: Ctx, x: Sym): Window {
   return { kernel: [k![0]!, k![1]!], stride: [s[0]!, s[1]!], pads: p as Window['pads'], ceil: c.a.flag('ceil_mode', false) };
 }
 
+/** A convolution (the engine's conv2d) with these strides and pads [t, l, b, r]. */
+const conv = (x: Sym, k: Sym, stride: readonly number[], pads: readonly number[]) => traced.conv2d(x.graph, x, k, new Uint32Array([stride[0]!, stride[1]!, ...pads, 1, 1, 1]));
+
 /** x [N, C, H, W] as [N·C, 1, H, W] through `f`, back to [N, C, ·, ·]. */
 function perChannel(x: Sym, f: (y: Sym) => Sym): Sym {
   const [N, C, H, W] = x.shape as [number, number, number, number];
@@ -75,7 +78,7 @@ export const POOL: RuleTable = {
           // Symmetric pads go to the conv; asymmetric ones are explicit zeros.
           const sym = pt === pb && pl === pr;
           const y = sym ? y0 : padConstant(y0, [0, 0, pt, pl, 0, 0, pb, pr], 0);
-          let out = traced.conv2d(c.g, y, k, new Uint32Array([...w.stride, ...(sym ? [pt, pl, pt, pl] : [0, 0, 0, 0]), 1, 1, 1]));
+          let out = conv(y, k, w.stride, sym ? [pt, pl, pt, pl] : [0, 0, 0, 0]);
           if (!include && (pt || pl || pb || pr)) {
             // Rescale each window by kH·kW / (its count of real input elements).
             const [H, W] = [y0.shape[2]!, y0.shape[3]!];
@@ -110,7 +113,7 @@ export const POOL: RuleTable = {
           const tap = (i: number, j: number) => {
             const onehot = new Float64Array(kh * kw);
             onehot[i * kw + j] = 1;
-            return traced.conv2d(c.g, y, constant(c.g, { shape: [1, 1, kh, kw], data: onehot }), new Uint32Array([...w.stride, 0, 0, 0, 0, 1, 1, 1]));
+            return conv(y, constant(c.g, { shape: [1, 1, kh, kw], data: onehot }), w.stride, [0, 0, 0, 0]);
           };
           let m = tap(pt, pl);
           for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) if (i !== pt || j !== pl) m = add(m, act(sub(tap(i, j), m), 'relu'));

@@ -23,6 +23,7 @@ pub(super) fn infer_shape(op: &Op, shapes: &[&[usize]], target: Option<&[usize]>
         }
         Op::Map(m) | Op::MaxMap(m) => {
             let t = target.ok_or_else(|| Error::invalid(format!("{}: needs an output shape", m.label)))?;
+            m.check()?;
             if numel(shapes[0])? != m.in_len || numel(t)? != m.rows() {
                 return Err(Error::shape(format!("{}: the map takes {} values to {}, got input {} and output {}", m.label, m.in_len, m.rows(), fmt_shape(shapes[0]), fmt_shape(t))));
             }

@@ -23,15 +23,32 @@ pub(super) fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Resu
             if tb { "ᵀ" } else { "" }
         )));
     }
-    let mut out = broadcast("matmul (batch dims)", &a[..ra - 2], &b[..rb - 2])?;
+    let mut out = broadcast("matmul", &a[..ra - 2], &b[..rb - 2])
+        .map_err(|_| Error::shape(format!("matmul: the batch dimensions of {} and {} cannot be broadcast together", fmt_shape(a), fmt_shape(b))))?;
     out.extend([m, n]);
     crate::shape::numel(&out)?;
     Ok(out)
 }
 
-/// Batched op(A)·op(B) on duals (bilinear: the 2-D rule per batch).
+/// Whether A [..., m, k] (not transposed) times a 2-D B folds A's batch into its rows: one
+/// [B·m, k]·op(B) GEMM instead of B small ones (a linear layer on [N, T, d] activations).
+fn folds(a: &[usize], b: &[usize], ta: bool) -> bool {
+    a.len() > 2 && b.len() == 2 && !ta
+}
+
+/// A dual [..., r, c] viewed as [(...)·r, c] (a copy; reshape is linear).
+fn rows<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
+    let c = *x.shape.last().expect("rank ≥ 2");
+    dual::reshape(cx, x, vec![x.numel().checked_div(c).unwrap_or(0), c])
+}
+
+/// Batched op(A)·op(B) on duals (bilinear: the 2-D rule per batch, or one GEMM when it folds).
 fn bmm<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool) -> Result<Dual<T>> {
     let shape = matmul_shape(&a.shape, &b.shape, ta, tb)?;
+    if folds(&a.shape, &b.shape, ta) && a.numel() > 0 {
+        let y = dual::matmul(cx, &rows(cx, a)?, b, false, tb)?;
+        return dual::reshape(cx, &y, shape);
+    }
     dual::batched_matmul(cx, a, b, ta, tb, shape)
 }
 
@@ -69,7 +86,19 @@ pub(super) fn vjp<T: Scalar>(op: &Op, cx: &Ctx, ins: &[&Dual<T>], g: Dual<T>, wa
                 gs[0] = Some(dual::sum_to_owned(cx, ga, &a.shape)?);
             }
             if want(1) {
-                let gb = if *tb { bmm(cx, g, a, true, *ta)? } else { bmm(cx, a, g, !*ta, false)? };
+                let gb = if folds(&a.shape, &b.shape, *ta) && a.numel() > 0 {
+                    // Σ over the batch of the per-batch adjoints is one GEMM over the folded rows.
+                    let (af, gf) = (rows(cx, a)?, rows(cx, g)?);
+                    if *tb {
+                        dual::matmul(cx, &gf, &af, true, false)?
+                    } else {
+                        dual::matmul(cx, &af, &gf, true, false)?
+                    }
+                } else if *tb {
+                    bmm(cx, g, a, true, *ta)?
+                } else {
+                    bmm(cx, a, g, !*ta, false)?
+                };
                 gs[1] = Some(dual::sum_to_owned(cx, gb, &b.shape)?);
             }
         }

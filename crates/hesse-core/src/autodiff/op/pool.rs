@@ -23,16 +23,28 @@ pub struct Pool2d {
     pub ceil_mode: bool,
 }
 
+/// One spatial axis of a window: input size, kernel, stride, pads before/after, dilation.
+struct Axis {
+    d: usize,
+    k: usize,
+    s: usize,
+    lo: usize,
+    hi: usize,
+    dil: usize,
+}
+
 /// One spatial output size.
-fn out_len(op: &str, what: &str, d: usize, k: usize, s: usize, lo: usize, hi: usize, dil: usize, ceil: bool) -> Result<usize> {
+fn out_len(op: &str, what: &str, a: Axis, ceil: bool) -> Result<usize> {
+    let Axis { d, k, s, lo, hi, dil } = a;
     if k == 0 || s == 0 || dil == 0 {
         return Err(Error::invalid(format!("{op}: kernel, stride and dilation must be ≥ 1 ({what}: kernel {k}, stride {s}, dilation {dil})")));
     }
-    if lo >= k * dil || hi >= k * dil {
-        // (a window entirely in the padding would have no input to pool)
-        return Err(Error::invalid(format!("{op}: pads {lo}, {hi} on {what} must be smaller than the dilated kernel extent {}", k * dil)));
+    let reach = dil as i128 * (k as i128 - 1);
+    if lo as i128 > reach || hi as i128 > reach {
+        // (else a window could lie entirely in the padding, with no input to pool)
+        return Err(Error::invalid(format!("{op}: pads {lo}, {hi} on {what} must be at most dilation·(kernel − 1) = {reach}")));
     }
-    let span = (dil * (k - 1) + 1) as i128;
+    let span = reach + 1;
     let total = d as i128 + lo as i128 + hi as i128;
     if total < span {
         return Err(Error::shape(format!("{op}: the {what} window (extent {span}) is larger than the padded input ({total})")));
@@ -45,16 +57,24 @@ fn out_len(op: &str, what: &str, d: usize, k: usize, s: usize, lo: usize, hi: us
     Ok(n as usize)
 }
 
-/// Output shape and per-output window taps (flat input indices inside the input, plus the
-/// window's padded extent for average pooling's divisor).
-fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+/// The windows of a pooling: the output shape, per output its taps inside the input (CSR:
+/// `offsets`, flat input indices `cols`), and the window's size clipped to the padded input
+/// (average pooling's divisor with count_include_pad).
+struct Windows {
+    out: Vec<usize>,
+    offsets: Vec<usize>,
+    cols: Vec<usize>,
+    padded: Vec<usize>,
+}
+
+fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<Windows> {
     if xs.len() != 4 {
         return Err(Error::shape(format!("{op}: expected x [N, C, H, W], got {}", fmt_shape(xs))));
     }
     let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
     let [top, left, bottom, right] = p.pads;
-    let oh = out_len(op, "height", h, p.kernel.0, p.stride.0, top, bottom, p.dilation.0, p.ceil_mode)?;
-    let ow = out_len(op, "width", w, p.kernel.1, p.stride.1, left, right, p.dilation.1, p.ceil_mode)?;
+    let oh = out_len(op, "height", Axis { d: h, k: p.kernel.0, s: p.stride.0, lo: top, hi: bottom, dil: p.dilation.0 }, p.ceil_mode)?;
+    let ow = out_len(op, "width", Axis { d: w, k: p.kernel.1, s: p.stride.1, lo: left, hi: right, dil: p.dilation.1 }, p.ceil_mode)?;
     let out = vec![n, c, oh, ow];
     let rows = numel(&out)?;
     let taps = crate::mem::product(op, &[rows, p.kernel.0, p.kernel.1])?;
@@ -67,12 +87,14 @@ fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<(Vec<usize>, Ve
     for nc in 0..n * c {
         for i in 0..oh {
             for j in 0..ow {
-                let (h0, w0) = ((i * p.stride.0) as i64 - top as i64, (j * p.stride.1) as i64 - left as i64);
-                let (h_end, w_end) = ((h0 + (p.dilation.0 * (p.kernel.0 - 1) + 1) as i64).min((h + bottom) as i64), (w0 + (p.dilation.1 * (p.kernel.1 - 1) + 1) as i64).min((w + right) as i64));
+                let (h0, w0) = (i as i64 * p.stride.0 as i64 - top as i64, j as i64 * p.stride.1 as i64 - left as i64);
+                // (spans fit i64: out_len checked each against the padded input)
+                let span = |k: usize, dil: usize| dil as i64 * (k as i64 - 1) + 1;
+                let (h_end, w_end) = ((h0 + span(p.kernel.0, p.dilation.0)).min(h as i64 + bottom as i64), (w0 + span(p.kernel.1, p.dilation.1)).min(w as i64 + right as i64));
                 padded.push(((h_end - h0) * (w_end - w0)) as usize);
                 for a in 0..p.kernel.0 {
                     for b in 0..p.kernel.1 {
-                        let (y, x) = (h0 + (a * p.dilation.0) as i64, w0 + (b * p.dilation.1) as i64);
+                        let (y, x) = (h0 + a as i64 * p.dilation.0 as i64, w0 + b as i64 * p.dilation.1 as i64);
                         if y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w {
                             cols.push((nc * h + y as usize) * w + x as usize);
                         }
@@ -82,7 +104,7 @@ fn windows(op: &'static str, xs: &[usize], p: &Pool2d) -> Result<(Vec<usize>, Ve
             }
         }
     }
-    Ok((out, offsets, cols, padded))
+    Ok(Windows { out, offsets, cols, padded })
 }
 
 impl Program {
@@ -90,7 +112,7 @@ impl Program {
     /// never wins; the first maximal tap in row-major window order on ties).
     pub fn max_pool2d(&mut self, x: usize, p: Pool2d) -> Result<usize> {
         let xs = self.shape(x)?.to_vec();
-        let (out, offsets, cols, _) = windows("max_pool2d", &xs, &p)?;
+        let Windows { out, offsets, cols, .. } = windows("max_pool2d", &xs, &p)?;
         let m = SparseMap { label: "max_pool2d", in_len: numel(&xs)?, offsets, cols, weights: None };
         self.max_map(x, m, &out)
     }
@@ -103,7 +125,7 @@ impl Program {
             return Err(Error::invalid(format!("avg_pool2d: dilation {:?} is not supported (only 1)", p.dilation)));
         }
         let xs = self.shape(x)?.to_vec();
-        let (out, offsets, cols, padded) = windows("avg_pool2d", &xs, &p)?;
+        let Windows { out, offsets, cols, padded } = windows("avg_pool2d", &xs, &p)?;
         let mut weights = crate::mem::try_vec(cols.len(), "avg_pool2d")?;
         for r in 0..offsets.len() - 1 {
             let taps = offsets[r + 1] - offsets[r];

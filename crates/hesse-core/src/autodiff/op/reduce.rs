@@ -1,4 +1,6 @@
-//! Reductions: sum (one axis or all) and log Σ exp over the last axis.
+//! Reductions: sum (one axis or all) and log Σ exp over the last axis (primitives); sums and
+//! means over several axes, max over several axes (a `MaxMap`), and softmax, log-softmax and
+//! logsumexp on any axis (composites, built here).
 
 use super::{misrouted, Op};
 use crate::autodiff::act::Act;

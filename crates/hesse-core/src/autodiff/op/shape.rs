@@ -1,4 +1,6 @@
-//! Shape ops: reshape, permute, concat. All linear; their VJPs are the inverse rearrangement.
+//! Shape ops: reshape, permute, concat (primitives), and the builders of slice, pad, expand and
+//! where, each a `Map` (index.rs). All linear; their VJPs are the inverse rearrangement (for a
+//! map, its transpose: a scatter-add).
 
 use super::{misrouted, Op};
 use crate::autodiff::dual::{self, Ctx, Dual, Scalar};
@@ -124,7 +126,13 @@ fn slice_axis(d: usize, start: i64, end: i64, step: i64) -> (i128, i128, usize) 
         (s, e) = (s.clamp(0, (d - 1).max(0)), e.clamp(-1, d - 1));
     }
     // count = max(0, ⌈(e − s)/step⌉)
-    let count = if st > 0 { (e - s + st - 1).div_euclid(st) } else { (s - e + (-st) - 1).div_euclid(-st) };
+    let count = if d == 0 {
+        0 // (an empty axis has nothing to take, whatever the clamped bounds say)
+    } else if st > 0 {
+        (e - s + st - 1).div_euclid(st)
+    } else {
+        (s - e + (-st) - 1).div_euclid(-st)
+    };
     (s, st, count.max(0) as usize)
 }
 
@@ -203,7 +211,9 @@ impl Program {
         if value == 0.0 {
             return self.map(x, m, &out);
         }
-        let fill: Vec<f64> = crate::mem::try_map(&m.offsets.windows(2).map(|w| w[0] == w[1]).collect::<Vec<_>>(), |&empty| if empty { value } else { 0.0 }, "pad")?;
+        // value where the map's row is empty (a padded position), 0 where it takes x
+        let mut fill = crate::mem::try_vec(m.rows(), "pad")?;
+        fill.extend(m.offsets.windows(2).map(|w| if w[0] == w[1] { value } else { 0.0 }));
         let y = self.map(x, m, &out)?;
         let c = self.constant(&out, fill)?;
         self.add(y, c)
