@@ -382,7 +382,8 @@ def ggnvp_double_backward(model, x, y, params, vs):
 
 
 def timeit(fn, samples=5, min_s=0.2):
-    """Median seconds→ms of `samples` batches after a warm-up call, each batch ≥ min_s of calls."""
+    """Fastest ms a call over `samples` batches after a warm-up call, each batch ≥ min_s of calls
+    (on a shared machine noise only slows calls down; bench/models.mjs takes hesse's best too)."""
     fn()
     ts = []
     for _ in range(samples):
@@ -394,7 +395,7 @@ def timeit(fn, samples=5, min_s=0.2):
             if t >= min_s:
                 break
         ts.append(1e3 * t / n)
-    return sorted(ts)[samples // 2]
+    return min(ts)
 
 
 def lanczos(hvp, n, steps, k, dtype, seed=0):
