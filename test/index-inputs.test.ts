@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as h from '../ts/index.js';
-import { encodeModel, valueInfo } from './cli-run.js';
+import { encodeModel, hessian, valueInfo } from './cli-run.js';
 import { expectClose, randn, rng } from './helpers.js';
 
 const dir = join(__dirname, 'fixtures/models/transformer_tokens');
@@ -108,5 +108,21 @@ describe('integer model inputs (token ids)', () => {
     expect(Number.isFinite(ok.loss())).toBe(true);
     const mlp = h.nn.sequential([h.nn.linear(6, 2)]);
     expect(() => h.objective(mlp, 'cross_entropy', { x: { data: Int32Array.from(ids.data, Number), shape: ids.shape }, y: y64 })).toThrowError(/integer data \(Int32Array\) for a model whose input is float/);
+  });
+
+  it('the CLI: int64 ids as --x, exact; --class-axis picks the class axis, a wrong one exits 2 with one line', async () => {
+    const [m, x, y] = ['op17.onnx', 'x.npy', 'y.npy'].map((f) => join(dir, f));
+    const base = ['loss', m, '--x', x, '--y', y, '--loss', 'ce', '--json', '--f64'];
+    const def = await hessian(base);
+    expect(def.code, def.stderr).toBe(0);
+    expect(Math.abs(JSON.parse(def.stdout).loss - ref.refs.eval.loss_value)).toBeLessThan(1e-9);
+    const last = await hessian([...base, '--class-axis', '-1']);
+    expect(JSON.parse(last.stdout).loss).toBe(JSON.parse(def.stdout).loss);
+    const wrong = await hessian([...base, '--class-axis', '1']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^hessian: cross_entropy: with the class axis 1, logits \[2, 6, 11\] need labels[^\n]*\n$/);
+    const wrt = await hessian(['grad', m, '--x', x, '--y', y, '--loss', 'ce', '--wrt', 'input']);
+    expect(wrt.code).toBe(2);
+    expect(wrt.stderr).toMatch(/integer \(indices such as token ids\)/);
   });
 });

@@ -66,6 +66,8 @@ export interface CommonOptions {
    * the mean over all N samples of --x, accumulated batch by batch; N need not be a multiple of B.
    */
   batchSize?: number;
+  /** --class-axis: cross-entropy's class axis in the model output (NumPy-style; default inferred). */
+  classAxis?: number;
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -234,7 +236,7 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
     const b = model.blocks.find((blk) => k >= blk.offset && k < blk.offset + blk.size)!;
     bad(`the model's parameter '${b.name}' [${b.shape.join(', ')}] holds ${params[k]} at flat index ${k - b.offset}${dtype === 'float32' ? ' in float32' : ''}; re-export the model with finite weights`);
   }
-  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize });
+  const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize, classAxis: o.classAxis });
   let value: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.

@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { HesseError, type HesseErrorCode } from '../errors.js';
 import { writeNpy } from '../io/npy.js';
-import { positive, seed } from '../validate.js';
+import { integer, positive, seed } from '../validate.js';
 import { analyze, info, MATRICES, type CommonOptions, type Io, type Result } from './analyze.js';
 import { demo } from './demo.js';
 import { curvatureDemo } from './curvature-demo.js';
@@ -161,7 +161,8 @@ for (const [name, description] of ANALYSES) {
     .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
     .option('--output <name>', 'the graph output to analyze (default the first; hessian info lists them)')
     .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'));
+    .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'))
+    .option('--class-axis <n>', "ce only: the output's class axis (default: 1 for [N, C, d…] with labels [N, d…], PyTorch's; the last for [N, d…, C]); needed only where both fit", integerOption('--class-axis', (v, w) => integer(v, w, -64, 64), '1'));
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');
   if (name === 'hvp') cmd.option('--v <file>', 'the direction v, .npy');
   if (name === 'hvp' || name === 'diag' || name === 'spectrum') {
