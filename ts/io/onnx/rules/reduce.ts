@@ -4,9 +4,8 @@
  * LogSoftmax on any axis (opset ≥ 13: that axis; before: the 2-D coercion, normalizing over
  * the flattened axes from `axis` on).
  */
-import type { Sym } from '../../../trace.js';
 import { axesArg, normAxis, numel } from '../fold.js';
-import { maximum, reduceAxes, reshape, sliceAxis, softmaxAxis } from './engine.js';
+import { reduceAxes, reshape, softmaxAxis } from './engine.js';
 import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 /** The axes a Reduce* node reduces (normalized, distinct), or undefined for "none" (noop). */
@@ -30,14 +29,7 @@ const reduction = (op: 'sum' | 'mean' | 'max', inputFrom: number): Rule => ({
     const axes = reduceAxesOf(c, inputFrom);
     if (!axes) return symv(x);
     const keep = c.a.flag('keepdims', true);
-    if (op !== 'max') return symv(reduceAxes(x, op, axes, keep));
-    // max over each axis as a pairwise max of its slices (b + relu(a − b)).
-    let y: Sym = x;
-    for (const a of axes) {
-      const parts = Array.from({ length: y.shape[a]! }, (_, i) => sliceAxis(y, a, i, 1));
-      y = parts.reduce((p, q) => maximum(p, q));
-    }
-    return symv(keep ? y : reshape(y, x.shape.filter((_, i) => !axes.includes(i))));
+    return symv(reduceAxes(x, op, axes, keep));
   },
 });
 

@@ -4,11 +4,11 @@
  * (constant indices on a traced tensor; traced integer indices, i.e. embeddings, with the
  * engine's gather), Expand, Pad (constant mode), Split, Identity, Cast, Dropout.
  */
-import { HesseError } from '../../../errors.js';
+import * as ops from '../../../ops.js';
 import { traced, type Sym } from '../../../trace.js';
 import { konst, type Attrs } from '../decode.js';
 import { axesArg, expandShape, normAxis, numel, reshapeTarget, sliceArgs, sliceIndices, squeezeShape, transposePerm, unsqueezeShape } from '../fold.js';
-import { add, constant, native, padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
+import { padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
 import { symv, type Ctx, type RuleTable, type Value } from './types.js';
 
 /** x with each axis restricted to its index list (contiguous runs as slices). */
@@ -172,9 +172,8 @@ export const SHAPE: RuleTable = {
         return symv(reshape(y, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)]));
       }
       // Indices from the data (token ids): the engine's gather (linear in the table, VJP a scatter-add).
-      const gather = native('gather');
-      if (!gather) throw new HesseError('UNSUPPORTED_OP', `ONNX ${c.where}: Gather with indices computed from the input (an embedding lookup of token ids) needs the engine's gather, which this build lacks`);
-      return symv(gather(c.sym(0), idx.sym, axis) as Sym);
+      if (idx.kind !== 'index') return c.fail('Gather indices computed from float tensors (an argmax, say) have no derivative and are not supported; indices must be constants or the integer input (token ids)');
+      return symv(ops.gather(c.sym(0), idx.sym, axis));
     },
   },
   Expand: {
@@ -184,10 +183,7 @@ export const SHAPE: RuleTable = {
       const x = c.sym(0);
       const out = expandShape(x.shape, Array.from(c.konst(1).data), c.where);
       if (out.length === x.shape.length && out.every((d, i) => d === x.shape[i])) return symv(x);
-      const f = native('expand');
-      if (f) return symv(f(x, out) as Sym);
-      // x + 0 broadcast: the same values, the broadcast's sum-over-copies as the VJP.
-      return symv(add(x, constant(c.g, { shape: out, data: new Float64Array(numel(out)) })));
+      return symv(ops.expand(x, out));
     },
   },
   Pad: {
