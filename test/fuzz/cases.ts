@@ -1559,8 +1559,8 @@ const traced: Kind = {
       }
       case 'vjp': {
         const res = ctx.attempt(label, s.validity, () => X.vjp(f, params, batch, o) as [Tensor, (u: Tensor) => unknown]);
+        if (res) keep(live, res[0]); // freed also when it should not have returned (else a false leak)
         if (!res || s.validity === 'err') return;
-        keep(live, res[0]);
         const u = T(H, { shape: s.outShape, dtype: s.dt, fill: 'small', seed: 12 }, live);
         const back = ctx.attempt('vjp pullback', s.validity, () => keepTree(res[1](u)));
         const wrong = T(H, { shape: [size(s.outShape) + 1], dtype: s.dt, fill: 'small', seed: 12 }, live);
