@@ -6,7 +6,7 @@
  * persists) and reports them.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,17 @@ interface Run {
   done: boolean;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux); undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in USER_HZ = 100 ticks
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * One worker process until it exits (trap), finishes, or hangs in a case. A case still running
  * at `deadline` is stopped without a finding (the budget ran out, not the case's time).
@@ -94,14 +105,29 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     let outOfBudget = false;
     let stderr = '';
     let buf = '';
+    // A case past its limit is a hang only if the worker spent the time computing: on a loaded
+    // machine (shared CI cores) a trivial case was seen to miss the 10 s wall limit and then pass
+    // on replay, alone and after the same 18k cases. So a worker that used less than half the
+    // limit in CPU time was starved, not hung: it gets more wall time, up to 3× the limit (a
+    // deadlock, which uses no CPU, is still a hang then). Where /proc is missing, wall time decides.
+    let caseStart = 0;
+    let caseCpu: number | undefined;
+    const fire = (budget: number) => {
+      const cpu = cpuSeconds(child.pid);
+      const starved = cpu !== undefined && caseCpu !== undefined && cpu - caseCpu < caseTimeoutMs / 2000;
+      if (budget < caseTimeoutMs) outOfBudget = true;
+      else if (starved && Date.now() - caseStart < 3 * caseTimeoutMs) return wait();
+      else hung = true;
+      child.kill('SIGKILL');
+    };
+    const wait = () => {
+      const budget = deadline - Date.now();
+      timer = setTimeout(() => fire(budget), Math.max(0, Math.min(caseTimeoutMs, budget)));
+    };
     const arm = () => {
       clearTimeout(timer);
-      const budget = deadline - Date.now();
-      timer = setTimeout(() => {
-        if (budget < caseTimeoutMs) outOfBudget = true;
-        else hung = true;
-        child.kill('SIGKILL');
-      }, Math.max(0, Math.min(caseTimeoutMs, budget)));
+      [caseStart, caseCpu] = [Date.now(), cpuSeconds(child.pid)];
+      wait();
     };
     const add = (i: number, f: Finding) => run.findings.set(i, [...(run.findings.get(i) ?? []), f]);
     child.stdout.on('data', (d: Buffer) => {
@@ -138,7 +164,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         add(
           current,
           hung
-            ? { cls: 'hang', op: 'case', detail: `no result within ${caseTimeoutMs / 1000} s` }
+            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker)` }
             : { cls: 'crash', op: 'worker', detail: `the worker died (exit ${code}, signal ${sig}): ${stderr.trim().split('\n').slice(-3).join(' / ')}` },
         );
       } else if (!run.done && code !== 0 && run.ran.length === 0) {
