@@ -111,6 +111,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     // limit in CPU time was starved, not hung: it gets more wall time, up to 3× the limit (a
     // deadlock, which uses no CPU, is still a hang then). Where /proc is missing, wall time decides.
     let caseStart = 0;
+    let startState = '';
     let caseCpu: number | undefined;
     const fire = (budget: number) => {
       const cpu = cpuSeconds(child.pid);
@@ -136,7 +137,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let ev: { t: string; i: number; f?: Finding };
+        let ev: { t: string; i: number; f?: Finding; state?: string };
         try {
           ev = JSON.parse(line);
         } catch {
@@ -144,6 +145,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         }
         if (ev.t === 'start') {
           current = ev.i;
+          startState = ev.state ?? '';
           arm();
         } else if (ev.t === 'finding') add(ev.i, ev.f!);
         else if (ev.t === 'end') {
@@ -164,7 +166,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         add(
           current,
           hung
-            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker)` }
+            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker; it started with ${startState})` }
             : { cls: 'crash', op: 'worker', detail: `the worker died (exit ${code}, signal ${sig}): ${stderr.trim().split('\n').slice(-3).join(' / ')}` },
         );
       } else if (!run.done && code !== 0 && run.ran.length === 0) {

@@ -30,7 +30,9 @@ function* cases(): Generator<Case> {
 }
 
 for (const c of cases()) {
-  out({ t: 'start', i: c.index });
+  // The state a case starts from (a hang's report shows it: a full JS heap means GC thrashing).
+  const m = H.memoryStats();
+  out({ t: 'start', i: c.index, state: `JS heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB, wasm ${(m.wasmBytes / 2 ** 20).toFixed(0)} MiB, ${m.liveTensors} live tensors` });
   const { findings, trapped } = runCase(H, c);
   for (const f of findings) out({ t: 'finding', i: c.index, f });
   const broken = canary(H);
