@@ -62,4 +62,29 @@ describe('fuzz regressions', () => {
     const want = 0.5 / Math.sqrt(0.25 + 1e-5); // row [1e-40, 1]: mean 0.5, biased variance 0.25
     for (const y of [y32, y64]) expect(Math.abs(y[3]! - want)).toBeLessThan(1e-6);
   });
+
+  // ReduceOptions documents several axes for every reduction, but logsumexp over 2 of 3 axes
+  // threw UNSUPPORTED_OP, eagerly too (the fuzz case: logsumexp(x, { axis: [-1, 1], keepdims:
+  // true })). Reference: m + log Σ exp(x − m) per kept index in float64; the gradient of
+  // Σ lse over those axes is the softmax over them.
+  it('logsumexp over several (not all) axes: eager value and traced gradient', () => {
+    const shape = [4, 2, 3];
+    const x = T(shape, 'float64', 'rand', 17);
+    const xs = Array.from(x.toArray());
+    const lse = (vals: number[]) => { const m = Math.max(...vals); return m + Math.log(vals.reduce((s, v) => s + Math.exp(v - m), 0)); };
+    // Over axes 1 and 2: one value per i.
+    const want = [0, 1, 2, 3].map((i) => lse(xs.slice(i * 6, (i + 1) * 6)));
+    const y = h.logsumexp(x, { axis: [-1, 1], keepdims: true });
+    expect(y.shape).toEqual([4, 1, 1]);
+    Array.from(y.toArray()).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-12));
+    expect(h.logsumexp(x, { axis: [2, 1] }).shape).toEqual([4]);
+    // Over axes 0 and 2 (not adjacent): one value per j.
+    const want02 = [0, 1].map((j) => lse([0, 1, 2, 3].flatMap((i) => xs.slice(i * 6 + j * 3, i * 6 + j * 3 + 3))));
+    Array.from(h.logsumexp(x, { axis: [0, 2] }).toArray()).forEach((v, j) => expect(Math.abs(v - want02[j]!)).toBeLessThan(1e-12));
+    const g = h.grad((z: h.Sym) => h.sum(h.logsumexp(z, { axis: [0, 2] })))(x as never) as unknown as h.Tensor;
+    Array.from(g.toArray()).forEach((v, k) => {
+      const j = Math.floor(k / 3) % 2;
+      expect(Math.abs(v - Math.exp(xs[k]! - want02[j]!))).toBeLessThan(1e-12);
+    });
+  });
 });
