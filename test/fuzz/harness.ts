@@ -95,7 +95,7 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: number, deadline = Infinity): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--max-old-space-size=4096', worker], {
-      env: { ...process.env, FUZZ_WASM: join(root, 'ts', 'wasm', 'hesse_bg.wasm'), ...env },
+      env: { ...process.env, FUZZ_WASM: join(root, 'ts', 'wasm', 'hesse_bg.wasm'), FUZZ_WATCHDOG_MS: String(Math.round(caseTimeoutMs * 0.6)), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const run: Run = { findings: new Map(), ran: [], done: false };
@@ -112,6 +112,8 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     // deadlock, which uses no CPU, is still a hang then). Where /proc is missing, wall time decides.
     let caseStart = 0;
     let startState = '';
+    /** The hung case's stack, from the worker's watchdog thread. */
+    let stack = '';
     let caseCpu: number | undefined;
     const fire = (budget: number) => {
       const cpu = cpuSeconds(child.pid);
@@ -137,7 +139,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let ev: { t: string; i: number; f?: Finding; state?: string };
+        let ev: { t: string; i: number; f?: Finding; state?: string; frames?: string };
         try {
           ev = JSON.parse(line);
         } catch {
@@ -146,8 +148,10 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         if (ev.t === 'start') {
           current = ev.i;
           startState = ev.state ?? '';
+          stack = '';
           arm();
-        } else if (ev.t === 'finding') add(ev.i, ev.f!);
+        } else if (ev.t === 'stack' && ev.i === current) stack = ev.frames ?? '';
+        else if (ev.t === 'finding') add(ev.i, ev.f!);
         else if (ev.t === 'end') {
           run.ran.push(ev.i);
           current = undefined;
@@ -166,7 +170,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         add(
           current,
           hung
-            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker; it started with ${startState})` }
+            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker; it started with ${startState})${stack ? ` [at ${stack}]` : ''}` }
             : { cls: 'crash', op: 'worker', detail: `the worker died (exit ${code}, signal ${sig}): ${stderr.trim().split('\n').slice(-3).join(' / ')}` },
         );
       } else if (!run.done && code !== 0 && run.ran.length === 0) {
