@@ -87,4 +87,24 @@ describe('fuzz regressions', () => {
       expect(Math.abs(v - Math.exp(xs[k]! - want02[j]!))).toBeLessThan(1e-12);
     });
   });
+
+  // The loss was Σ lse − Σ picked over the rows, which cancels when one row's logits are huge:
+  // rows [0, −0] (label 1) and [1e30, −1e30] (label 0) gave 0. PyTorch averages per-sample
+  // losses: (log 2 + 0)/2. The gradient (softmax − onehot)/N must not change either.
+  it('crossEntropy: per-row losses before the mean (the fuzz case with a 1e30 row)', () => {
+    for (const dt of ['float32', 'float64'] as const) {
+      const x = T([2, 2], dt, 'special', 113);
+      expect(Array.from(x.toArray())).toEqual([0, -0, 1e30, -1e30].map((v) => (dt === 'float32' ? Math.fround(v) : v)));
+      const l = h.crossEntropy(x, h.tensor([1, 0], [2], dt)).toArray()[0]!;
+      expect(Math.abs(l - Math.log(2) / 2)).toBeLessThan(dt === 'float32' ? 1e-7 : 1e-15);
+    }
+    const x = h.tensor([0.5, -1, 2, 0.25, 3, -2], [2, 3], 'float64');
+    const g = Array.from((h.grad((z: h.Sym) => h.crossEntropy(z, h.tensor([2, 0], [2], 'float64')))(x as never) as unknown as h.Tensor).toArray());
+    const xs = Array.from(x.toArray());
+    [0, 1].forEach((i) => {
+      const row = xs.slice(i * 3, i * 3 + 3);
+      const z = row.reduce((s, v) => s + Math.exp(v), 0);
+      row.forEach((v, j) => expect(Math.abs(g[i * 3 + j]! - (Math.exp(v) / z - (j === [2, 0][i] ? 1 : 0)) / 2)).toBeLessThan(1e-15));
+    });
+  });
 });
