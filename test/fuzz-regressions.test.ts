@@ -107,4 +107,23 @@ describe('fuzz regressions', () => {
       row.forEach((v, j) => expect(Math.abs(g[i * 3 + j]! - (Math.exp(v) / z - (j === [2, 0][i] ? 1 : 0)) / 2)).toBeLessThan(1e-15));
     });
   });
+
+  // matrix(5, 'sym', 54) has the spectrum ±3.05384, ±0.908434, 0: power iteration settles into
+  // a two-cycle between the ±3.05 eigenvectors whose Rayleigh quotient (−1.716) is steady but no
+  // eigenvalue, and it said converged. Now a stop also needs a small residual ‖Av − λv‖.
+  it('powerIteration: a ±λ dominant pair is not reported as converged to a non-eigenvalue', () => {
+    const a = matrix(5, 'sym', 54);
+    const op = { size: 5, matvec: (v: Float64Array, out: Float64Array) => out.set(matvec(a, v)) };
+    const r = h.powerIteration(op, 3, { maxIter: 67, tol: 1e-10 });
+    const spectrum = [-3.05384, -0.908434, 0, 0.908434, 3.05384];
+    const isEig = (l: number) => spectrum.some((e) => Math.abs(e - l) < 1e-4);
+    expect(r.converged && !Array.from(r.values).every(isEig)).toBe(false);
+    expect(r.converged).toBe(false);
+    // A matrix with a clear top eigenvalue still converges, to it (the spd fuzz matrix).
+    const b = matrix(5, 'spd', 3);
+    const top = h.eigh(b, 5).values.at(-1)!;
+    const rb = h.powerIteration({ size: 5, matvec: (v: Float64Array, out: Float64Array) => out.set(matvec(b, v)) }, 1, { maxIter: 1000 });
+    expect(rb.converged).toBe(true);
+    expect(Math.abs(rb.values[0]! - top)).toBeLessThan(1e-6 * top);
+  });
 });
