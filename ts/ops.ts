@@ -611,8 +611,8 @@ export interface Pool2dOptions {
   stride?: number | readonly [number, number];
   /**
    * Padding: p, [ph, pw] or [top, left, bottom, right] (default 0). Padding never wins a max.
-   * Each pad is at most dilation·(kernel − 1) on its axis (so no window lies wholly in the
-   * padding); a larger one is INVALID_ARGUMENT.
+   * Each pad is at most dilation·(kernel − 1) on its axis, and every window must hold an
+   * element of the input (dilated taps can skip over a small input); else INVALID_ARGUMENT.
    */
   pads?: number | readonly number[];
   /** Spacing between taps (default 1; max pooling only). */
