@@ -77,16 +77,17 @@ interface Run {
   done: boolean;
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
+/** CPU seconds a process has used, [user, system], from /proc (Linux); undefined elsewhere. */
+function cpuTimes(pid: number | undefined): [number, number] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in USER_HZ = 100 ticks
+    return [Number(f[11]) / 100, Number(f[12]) / 100]; // utime, stime (fields 14, 15) in USER_HZ = 100 ticks
   } catch {
     return undefined;
   }
 }
+const cpuSeconds = (pid: number | undefined): number | undefined => cpuTimes(pid)?.reduce((a, b) => a + b);
 
 /**
  * One worker process until it exits (trap), finishes, or hangs in a case. A case still running
@@ -111,6 +112,9 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     // limit in CPU time was starved, not hung: it gets more wall time, up to 3× the limit (a
     // deadlock, which uses no CPU, is still a hang then). Where /proc is missing, wall time decides.
     let caseStart = 0;
+    let caseTimes: [number, number] | undefined;
+    /** User and system CPU seconds the hung case used (system time: page faults, reclaim). */
+    let used = '';
     let startState = '';
     /** The hung case's stack, from the worker's watchdog thread. */
     let stack = '';
@@ -120,7 +124,11 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
       const starved = cpu !== undefined && caseCpu !== undefined && cpu - caseCpu < caseTimeoutMs / 2000;
       if (budget < caseTimeoutMs) outOfBudget = true;
       else if (starved && Date.now() - caseStart < 3 * caseTimeoutMs) return wait();
-      else hung = true;
+      else {
+        hung = true;
+        const t = cpuTimes(child.pid);
+        if (t && caseTimes) used = `; CPU user ${(t[0] - caseTimes[0]).toFixed(1)} s, system ${(t[1] - caseTimes[1]).toFixed(1)} s`;
+      }
       child.kill('SIGKILL');
     };
     const wait = () => {
@@ -129,7 +137,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     };
     const arm = () => {
       clearTimeout(timer);
-      [caseStart, caseCpu] = [Date.now(), cpuSeconds(child.pid)];
+      [caseStart, caseCpu, caseTimes] = [Date.now(), cpuSeconds(child.pid), cpuTimes(child.pid)];
       wait();
     };
     const add = (i: number, f: Finding) => run.findings.set(i, [...(run.findings.get(i) ?? []), f]);
@@ -170,7 +178,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         add(
           current,
           hung
-            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s of a busy worker; it started with ${startState})${stack ? ` [at ${stack}]` : ''}` }
+            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s, or 3× for a starved worker; it started with ${startState}${used})${stack ? ` [at ${stack}]` : ''}` }
             : { cls: 'crash', op: 'worker', detail: `the worker died (exit ${code}, signal ${sig}): ${stderr.trim().split('\n').slice(-3).join(' / ')}` },
         );
       } else if (!run.done && code !== 0 && run.ran.length === 0) {
