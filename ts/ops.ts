@@ -193,12 +193,18 @@ function reduceAxes(op: string, axis: ReduceOptions['axis'], shape: readonly num
   return axes;
 }
 
-/** logsumexp over normalized axes on a Sym (any one axis, or all). */
+/** logsumexp over normalized axes on a Sym (one axis, several, or all). */
 function tracedLogsumexp(x: Sym, axes: number[] | undefined, keep: boolean): Sym {
   const rank = x.shape.length;
   if (axes !== undefined && axes.length !== 1 && !(axes.length === rank && rank > 0)) {
     if (axes.length === 0) return x;
-    throw new HesseError('UNSUPPORTED_OP', `logsumexp: over ${axes.length} of ${rank} axes is not supported in a traced function (one axis, or all)`);
+    // Several (not all) axes: one axis at a time, lse_{a,b}(x) = lse_a(lse_b(x)) exactly (the
+    // inner sums of exp factor). This was an UNSUPPORTED_OP, also for eager tensors, whose
+    // documented axes include several (the fuzz suite found it). Each step keeps its axis (size
+    // 1), so the later axes' indices stay valid; the kept axes go at the end unless keepdims.
+    let l = x;
+    for (const a of axes) l = traced.onAxis(l, 'logsumexp', a);
+    return keep ? l : traced.reshape(l, x.shape.filter((_, i) => !axes.includes(i)));
   }
   if (axes === undefined || axes.length !== 1 || rank === 0) {
     const flat = traced.reshape(x, [x.size]);
@@ -238,7 +244,7 @@ export const mean = reduction('mean');
 export const max = reduction('max');
 /**
  * log Σ exp x over `axis` (all when omitted), computed as m + log Σ exp(x − m) so it does not
- * overflow (`torch.logsumexp`). In a traced function one axis (any) or all of them.
+ * overflow (`torch.logsumexp`); several axes reduce one after another (the same value).
  */
 export const logsumexp = reduction('logsumexp');
 
@@ -603,7 +609,11 @@ export interface Pool2dOptions {
   kernel: number | readonly [number, number];
   /** Step between windows (default: the kernel, as PyTorch). */
   stride?: number | readonly [number, number];
-  /** Padding: p, [ph, pw] or [top, left, bottom, right] (default 0). Padding never wins a max. */
+  /**
+   * Padding: p, [ph, pw] or [top, left, bottom, right] (default 0). Padding never wins a max.
+   * Each pad is at most dilation·(kernel − 1) on its axis, and every window must hold an
+   * element of the input (dilated taps can skip over a small input); else INVALID_ARGUMENT.
+   */
   pads?: number | readonly number[];
   /** Spacing between taps (default 1; max pooling only). */
   dilation?: number | readonly [number, number];

@@ -10,7 +10,7 @@ import {
   type DT, type Fill, type Opt, type TSpec, type Validity,
 } from './gen.js';
 import {
-  Ctx, UNARY_REF, allFinite, broadcastRef, broadcastShape, conv2dRef, dot, expectClose, expectFinite, expectShape, fail, jacobiEigenvalues, matmulRef, matvec, maxAbs, norm, reduceRef, strides,
+  Ctx, UNARY_REF, allFinite, broadcastRef, broadcastShape, conv2dRef, dot, expectClose, expectFinite, expectShape, fail, jacobiEigenvalues, matmulRef, matvec, maxAbs, norm, reduceAxesRef, reduceRef, strides,
 } from './oracle.js';
 import type { Tensor } from '../../ts/index.js';
 
@@ -148,7 +148,7 @@ function nested(shape: number[], ragged: boolean): unknown {
 
 // ---- elementwise -----------------------------------------------------------------------------
 
-const UNARY = ['neg', 'abs', 'square', 'sqrt', 'relu', 'exp', 'log', 'tanh', 'sigmoid', 'leakyRelu', 'elu', 'softplus', 'gelu'] as const;
+const UNARY = ['neg', 'abs', 'square', 'sqrt', 'relu', 'exp', 'log', 'tanh', 'sigmoid', 'leakyRelu', 'elu', 'softplus', 'gelu', 'hardSigmoid', 'hardSwish', 'silu', 'clip', 'hardtanh', 'relu6'] as const;
 
 const unary: Kind = {
   gen(r) {
@@ -157,6 +157,17 @@ const unary: Kind = {
     let param: Opt = { value: undefined, validity: 'ok' };
     if (op === 'leakyRelu' || op === 'elu') param = r.chance(0.1) ? { value: r.pick(['0.1', {}]), validity: 'err' } : r.chance(0.1) ? { value: r.pick([NaN, Infinity]), validity: 'any' } : { value: r.pick([undefined, 0.2, 1, 2.5, 0]), validity: 'ok' };
     if (op === 'gelu') param = enumOpt(r, ['none', 'tanh']);
+    // clip: bounds undefined (none), finite or ±∞; NaN or a non-number is INVALID_ARGUMENT. hardtanh: finite bounds.
+    if (op === 'clip' || op === 'hardtanh') {
+      const b = (): Opt => (r.chance(0.1) ? { value: r.pick([NaN, '1', {}, ...(op === 'hardtanh' ? [Infinity, -Infinity] : [])]), validity: 'err' } : { value: r.pick([undefined, -1, 0.5, 2, ...(op === 'clip' ? [Infinity, -Infinity] : [])]), validity: 'ok' });
+      const [lo, hi] = [b(), b()];
+      param = { value: [lo.value, hi.value], validity: combine(lo.validity, hi.validity) };
+    }
+    // hardSigmoid: { alpha, beta } finite; another key is INVALID_ARGUMENT (validate.options).
+    if (op === 'hardSigmoid') {
+      const roll = r.next();
+      param = roll < 0.1 ? { value: r.pick([{ alpha: NaN }, { beta: '1' }, { gamma: 1 }, { alpha: Infinity }]), validity: 'err' } : roll < 0.5 ? { value: undefined, validity: 'ok' } : { value: { alpha: r.pick([0.2, 1 / 6, -1]), beta: r.pick([undefined, 0.5, 0]) }, validity: 'ok' };
+    }
     return { kind: 'unary', op, x, param: param.value, validity: param.validity };
   },
   run(s, ctx, live) {
@@ -164,6 +175,7 @@ const unary: Kind = {
     const x = T(H, s.x, live);
     const call = () => {
       const f = (H as unknown as Record<string, (x: Tensor, p?: unknown) => Tensor>)[s.op]!;
+      if (s.op === 'clip' || s.op === 'hardtanh') return keep(live, (f as (x: Tensor, a?: unknown, b?: unknown) => Tensor)(x, ...(s.param as unknown[])));
       return keep(live, s.op === 'gelu' ? f(x, s.param === undefined ? undefined : { approximate: s.param }) : f(x, s.param));
     };
     const outs = bothKernels(H, (k) => ctx.attempt(`${s.op} (${k})`, s.validity, call));
@@ -171,14 +183,19 @@ const unary: Kind = {
     const xs = dataOf(s.x);
     const p = s.param ?? (s.op === 'leakyRelu' ? 0.01 : 1);
     const ref = UNARY_REF[s.op === 'gelu' && s.param === 'tanh' ? 'geluTanh' : s.op]!;
-    const want = Float64Array.from(xs, (v) => ref(v, p));
+    const bounds = (s.param ?? []) as (number | undefined)[];
+    const want = Float64Array.from(xs, (v) =>
+      s.op === 'clip' ? UNARY_REF.clip!(v, bounds[0] ?? -Infinity, bounds[1] ?? Infinity)
+      : s.op === 'hardtanh' ? UNARY_REF.clip!(v, bounds[0] ?? -1, bounds[1] ?? 1)
+      : s.op === 'hardSigmoid' ? UNARY_REF.hardSigmoid!(v, (s.param as { alpha?: number })?.alpha ?? 1 / 6, (s.param as { beta?: number })?.beta ?? 0.5)
+      : ref(v, p));
     outs.forEach((y, i) =>
       ctx.check(s.op, () => {
         if (!y) return;
         expectShape(s.op, y.shape, s.x.shape);
         const got = y.toArray();
         const { rtol, atol } = tol(s.x.dtype);
-        const loose = s.op === 'gelu' || s.op === 'softplus' || s.op === 'elu' || s.op === 'sigmoid' || s.op === 'tanh' ? 10 : 1;
+        const loose = s.op === 'gelu' || s.op === 'softplus' || s.op === 'elu' || s.op === 'sigmoid' || s.op === 'tanh' || s.op === 'silu' || s.op === 'hardSigmoid' || s.op === 'hardSwish' ? 10 : 1;
         const finiteIn = Float64Array.from(want, (w, j) => (Number.isFinite(xs[j]!) ? w : NaN));
         const gotMasked = Float64Array.from(got, (g, j) => (Number.isFinite(xs[j]!) ? g : NaN));
         expectClose(`${s.op} (${i ? 'scalar' : 'simd'})`, gotMasked, rounded(s.x.dtype, finiteIn), rtol * loose, atol);
@@ -189,7 +206,7 @@ const unary: Kind = {
     );
   },
   code(s) {
-    const arg = s.op === 'gelu' ? (s.param === undefined ? '' : `, { approximate: ${lit(s.param)} }`) : s.param === undefined ? '' : `, ${lit(s.param)}`;
+    const arg = s.op === 'gelu' ? (s.param === undefined ? '' : `, { approximate: ${lit(s.param)} }`) : s.op === 'clip' || s.op === 'hardtanh' ? (s.param as unknown[]).map((b) => `, ${lit(b)}`).join('') : s.param === undefined ? '' : `, ${lit(s.param)}`;
     return `${s.op}(${litT(s.x)}${arg})  // with setKernels('simd') and setKernels('scalar')`;
   },
 };
@@ -266,8 +283,17 @@ const reduce: Kind = {
     let axis: unknown;
     let validity: Validity = 'ok';
     const roll = r.next();
-    if (roll < 0.35) axis = undefined;
-    else if (roll < 0.85) {
+    if (roll < 0.3) axis = undefined;
+    else if (roll < 0.5) {
+      // Several axes at once (ReduceOptions: each at most once; [] reduces nothing).
+      axis = axesSubset(r, rank);
+      if (rank >= 1 && r.chance(0.15)) {
+        const a = axis as number[];
+        if (r.chance(0.5) && a.length) a.push(a[0]! < 0 ? a[0]! + rank : a[0]! - rank); // the same axis twice
+        else a.push(r.pick([rank, -rank - 1, 0.5]));
+        validity = 'err';
+      }
+    } else if (roll < 0.85) {
       axis = rank ? r.int(-rank, rank - 1) : r.pick([0, -1]);
       if (!rank) validity = 'err';
     } else {
@@ -277,7 +303,7 @@ const reduce: Kind = {
     const kd = boolOpt(r);
     validity = combine(validity, kd.validity);
     // max of nothing has no value: an error or −∞ are both defensible.
-    const emptyAxis = size(x.shape) === 0 || (typeof axis === 'number' && x.shape[axis < 0 ? axis + rank : axis] === 0);
+    const emptyAxis = size(x.shape) === 0 || (typeof axis === 'number' && x.shape[axis < 0 ? axis + rank : axis] === 0) || (Array.isArray(axis) && axis.some((a) => x.shape[a < 0 ? a + rank : a] === 0));
     if (op !== 'sum' && emptyAxis && validity === 'ok') validity = 'any';
     return { kind: 'reduce', op, x, axis, keepdims: kd.value, validity };
   },
@@ -287,11 +313,10 @@ const reduce: Kind = {
     const o = litOpts({ axis: s.axis, keepdims: s.keepdims });
     const f = (H as unknown as Record<string, (x: Tensor, o: unknown) => Tensor>)[s.op]!;
     const outs = bothKernels(H, (k) => ctx.attempt(`${s.op} (${k})`, s.validity, () => keep(live, f(x, { axis: s.axis, keepdims: s.keepdims })), o));
-    if (!outs[0] || s.validity === 'err' || (s.axis !== undefined && typeof s.axis !== 'number') || (s.keepdims !== undefined && typeof s.keepdims !== 'boolean')) return;
+    if (!outs[0] || s.validity === 'err' || (s.axis !== undefined && typeof s.axis !== 'number' && !Array.isArray(s.axis)) || (s.keepdims !== undefined && typeof s.keepdims !== 'boolean')) return;
     const rank = s.x.shape.length;
-    const ax = s.axis === undefined ? undefined : s.axis < 0 ? s.axis + rank : s.axis;
     const xs = dataOf(s.x);
-    const ref = reduceRef(xs, s.x.shape, ax, !!s.keepdims, s.op);
+    const ref = Array.isArray(s.axis) ? reduceAxesRef(xs, s.x.shape, normAxes(s.axis, rank), !!s.keepdims, s.op) : reduceRef(xs, s.x.shape, s.axis === undefined ? undefined : s.axis < 0 ? s.axis + rank : s.axis, !!s.keepdims, s.op);
     const mag = xs.reduce((m, v) => m + Math.abs(v), 0);
     outs.forEach((y, i) =>
       ctx.check(s.op, () => {
@@ -324,6 +349,7 @@ const gemm: Kind = {
     let validity: Validity = 'ok';
     const roll = r.next();
     if (roll < 0.07) {
+      // gemm is 2-D only (matmul takes these: see the matmulNd kind).
       as = r.pick([[m], [2, m, k], []]);
       validity = 'err';
     } else if (roll < 0.14) {
@@ -335,7 +361,7 @@ const gemm: Kind = {
       const big = 2 ** 16;
       return { kind: 'gemm', a: tspec(r, [big, 1], dt, 'small'), b: tspec(r, [1, big], dt, 'small'), m: big, k: 1, n: big, ta: false, tb: false, alpha: 1, beta: 0, useMatmul: true, validity: 'err' };
     }
-    const useMatmul = !ta && !tb && r.chance(0.4);
+    const useMatmul = !ta && !tb && as.length === 2 && r.chance(0.4);
     const alpha = useMatmul ? 1 : r.weighted([[4, 1], [3, r.int(-3, 3) / 2], [0.3, NaN]] as const);
     let beta: unknown = 0;
     let c: TSpec | undefined;
@@ -363,6 +389,7 @@ const gemm: Kind = {
     if (!outs[0] || s.validity === 'err') return;
     const [ad, bd] = [dataOf(s.a), dataOf(s.b)];
     if (!allFinite(ad) || !allFinite(bd) || !Number.isFinite(s.alpha)) return;
+    if (s.a.dtype === 'float32' && s.k * maxAbs(ad) * maxAbs(bd) > 1e38) return; // products overflow float32 (then α = 0 meets ±∞)
     const ab = matmulRef(ad, bd, s.m, s.k, s.n, s.ta, s.tb);
     const cd = c ? dataOf(s.c) : undefined;
     if (cd && !allFinite(cd)) return;
@@ -382,6 +409,246 @@ const gemm: Kind = {
     return `gemm(${litT(s.a)}, ${litT(s.b)}, ${litOpts({ transA: s.ta, transB: s.tb, alpha: s.alpha, beta: s.beta })
       .replace(/ }$/, s.c ? `, c: ${litT(s.c)} }` : ' }')
       .replace(/^\{\}$/, s.c ? `{ c: ${litT(s.c)} }` : '{}')})  // with both kernels`;
+  },
+};
+
+// ---- NumPy matmul (batched, 1-D operands) -------------------------------------------------------
+
+const matmulNd: Kind = {
+  gen(r) {
+    const dt = dtypeOf(r);
+    const [m, k, n] = [dim(r, 4), dim(r, 4), dim(r, 4)];
+    const batch = Array.from({ length: r.weighted([[3, 0], [3, 1], [2, 2]] as const) }, () => dim(r, 3));
+    const ra = r.weighted([[2, 1], [2, 2], [3, 3]] as const);
+    const rb = r.weighted([[2, 1], [2, 2], [3, 3]] as const);
+    const bat = (rk: number) => (rk === 3 ? batch.map((d) => (r.chance(0.3) ? 1 : d)) : []);
+    let as = ra === 1 ? [k] : [...bat(ra), m, k];
+    let bs = rb === 1 ? [k] : [...bat(rb), k, n];
+    if (r.chance(0.1)) as = r.pick([[], [k + 1], [...as.slice(0, -1), k + 1]]);
+    if (r.chance(0.05)) bs = r.pick([[], [3, ...bs]]);
+    if (r.chance(0.05) && as.length >= 3 && bs.length >= 3 && as[0]! !== 1) bs = [as[0]! + 1, ...bs.slice(1)]; // batch dims that do not broadcast
+    // A contracted dim that differs, a 0-d operand or batch dims that do not broadcast: SHAPE_MISMATCH.
+    const out = matmulShape(as, bs);
+    return { kind: 'matmulNd', a: tspec(r, as, dt), b: tspec(r, bs, dt), validity: out ? 'ok' : 'err' };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const [a, b] = [T(H, s.a, live), T(H, s.b, live)];
+    const outs = bothKernels(H, (k) => ctx.attempt(`matmul nd (${k})`, s.validity, () => keep(live, H.matmul(a, b)), `${lit(s.a.shape)} · ${lit(s.b.shape)}`));
+    if (!outs[0] || s.validity === 'err') return;
+    const [ad, bd] = [dataOf(s.a), dataOf(s.b)];
+    if (!allFinite(ad) || !allFinite(bd)) return;
+    const want = matmulNdRef(ad, s.a.shape, bd, s.b.shape);
+    const kk = s.a.shape[s.a.shape.length - 1]!;
+    if (s.a.dtype === 'float32' && kk * maxAbs(ad) * maxAbs(bd) > 1e38) return; // products overflow float32: ±∞ or NaN are right
+    outs.forEach((y, i) =>
+      ctx.check('matmul nd', () => {
+        if (!y) return;
+        expectShape(`matmul ${lit(s.a.shape)} · ${lit(s.b.shape)}`, y.shape, want.shape);
+        expectClose(`matmul nd (${i ? 'scalar' : 'simd'})`, y.toArray(), want.values, 0, (s.a.dtype === 'float32' ? 2e-6 : 1e-14) * (1 + kk * maxAbs(ad) * maxAbs(bd)));
+      }),
+    );
+  },
+  code(s) {
+    return `matmul(${litT(s.a)}, ${litT(s.b)})  // with both kernels`;
+  },
+};
+
+/** NumPy matmul in float64 (the batch dims broadcast, 1-D operands promoted and dropped). */
+function matmulNdRef(a: Float64Array, as: number[], b: Float64Array, bs: number[]): { shape: number[]; values: Float64Array } {
+  const shape = matmulShape(as, bs)!;
+  const [a2, b2] = [as.length === 1 ? [1, as[0]!] : as, bs.length === 1 ? [bs[0]!, 1] : bs];
+  const [m, k, n] = [a2[a2.length - 2]!, a2[a2.length - 1]!, b2[b2.length - 1]!];
+  const batch = broadcastShape(a2.slice(0, -2), b2.slice(0, -2))!;
+  const nb = size(batch);
+  const values = new Float64Array(nb * m * n);
+  const off = (sh: number[], bi: number) => {
+    const bsh = sh.slice(0, -2);
+    const st = strides(bsh);
+    let o = 0;
+    for (let d = 0; d < bsh.length; d++) {
+      const coord = Math.floor(bi / size(batch.slice(batch.length - bsh.length + d + 1))) % batch[batch.length - bsh.length + d]!;
+      o += (bsh[d] === 1 ? 0 : coord) * st[d]!;
+    }
+    return o * size(sh.slice(-2));
+  };
+  for (let bi = 0; bi < nb; bi++) {
+    const c = matmulRef(a.subarray(off(a2, bi)), b.subarray(off(b2, bi)), m, k, n);
+    values.set(c, bi * m * n);
+  }
+  return { shape, values };
+}
+
+// ---- slice, pad, expand, where, gather (eager) ------------------------------------------------
+
+/** out[i] = x[src(coords of i)] or `fill` where src says -1: the reference of every index op. */
+function mapRef(x: ArrayLike<number>, xs: readonly number[], out: readonly number[], src: (c: number[]) => number[] | undefined, fill = 0): Float64Array {
+  const os = strides(out);
+  const is = strides(xs);
+  return Float64Array.from({ length: size(out) }, (_, i) => {
+    const c = out.map((d, a) => Math.floor(i / os[a]!) % d);
+    const from = src(c);
+    return from ? x[from.reduce((k, v, a) => k + v * is[a]!, 0)]! : fill;
+  });
+}
+
+const INDEX_OPS = ['slice', 'pad', 'expand', 'where', 'gather'] as const;
+
+const indexOps: Kind = {
+  gen(r) {
+    const op = r.pick(INDEX_OPS);
+    const dt = dtypeOf(r);
+    const sh = shapeOf(r, 4);
+    const rank = sh.length;
+    const x = tspec(r, sh, dt);
+    const bad = r.chance(0.2);
+    if (op === 'slice') {
+      if (!rank) return { kind: 'indexOps', op, x, args: [[], []], validity: 'ok' };
+      const args: unknown[] = sliceArgs(r, sh);
+      let validity: Validity = 'ok';
+      if (bad) {
+        const [st, en] = args as number[][];
+        // A zero step, starts/ends of different lengths, an axis twice or out of range, a fraction, a non-array.
+        const how = st!.length ? r.pick(['step0', 'len', 'dupAxis', 'axisRange', 'frac', 'notArray'] as const) : r.pick(['len', 'notArray'] as const);
+        if (how === 'step0') args[3] = st!.map(() => 0);
+        if (how === 'len') args[1] = [...en!, 1];
+        if (how === 'dupAxis') (args[0] = [...st!, 0]), (args[1] = [...en!, 1]), (args[2] = [...((args[2] as number[]) ?? st!.map((_, i) => i)), ((args[2] as number[]) ?? [0])[0]!]), (args[3] = args[3] && [...(args[3] as number[]), 1]);
+        if (how === 'axisRange') (args[2] = st!.map((_, i) => (i === 0 ? rank : i))), (args[3] = undefined);
+        if (how === 'frac') args[0] = st!.map((v, i) => (i === 0 ? (Math.abs(v) < 2 ** 40 ? v + 0.5 : 0.5) : v)); // 2⁵³ + 0.5 is 2⁵³
+        if (how === 'notArray') args[0] = 3;
+        validity = 'err';
+      }
+      return { kind: 'indexOps', op, x, args, validity };
+    }
+    if (op === 'pad') {
+      const p: unknown[] = padArgs(r, sh);
+      let validity: Validity = 'ok';
+      if (bad) {
+        const how = r.pick(['len', 'frac', 'nan'] as const);
+        if (how === 'len') p.push(1);
+        else if (p.length) p[0] = how === 'frac' ? 0.5 : NaN;
+        else p.push(1);
+        validity = 'err';
+      }
+      // Cropping more than an axis holds: not documented either way (an error or nothing left).
+      if (validity === 'ok' && r.chance(0.1) && rank) (p[0] = -(sh[0]! + 1)), (validity = 'any');
+      return { kind: 'indexOps', op, x, pads: p, value: r.pick([undefined, 0, 2.5, NaN]), validity };
+    }
+    if (op === 'expand') {
+      let t: unknown[] = expandTarget(r, sh);
+      let validity: Validity = 'ok';
+      if (bad) {
+        const how = r.pick(['nobroadcast', 'baddim'] as const);
+        const j = sh.findIndex((d) => d >= 2);
+        if (how === 'nobroadcast' && j >= 0) (t = [...sh]), (t[j] = sh[j]! + 1), (validity = 'err');
+        else if (how === 'baddim') (t = [...t, r.pick([-1, 1.5, NaN])]), (validity = 'err');
+      }
+      return { kind: 'indexOps', op, x, to: t, validity };
+    }
+    if (op === 'where') {
+      const ms = partner(r, sh);
+      const ys = partner(r, sh);
+      const y = r.chance(0.2) ? r.pick([0, -1.5, NaN]) : tspec(r, ys, dt);
+      const m = { shape: ms, data: Array.from({ length: size(ms) }, () => r.pick([0, 1, true, false, 2])) };
+      const yShape = typeof y === 'number' ? [] : y.shape;
+      const ok = broadcastShape(sh, ms) && broadcastShape(broadcastShape(sh, ms)!, yShape);
+      let validity: Validity = ok ? 'ok' : 'err';
+      const form = r.pick(['object', 'tensor'] as const);
+      if (bad && size(ms) > 0) (m.data = m.data.slice(1)), (validity = 'err'); // mask data shorter than its shape
+      return { kind: 'indexOps', op, x, mask: m, form, y, left: r.chance(0.5), validity };
+    }
+    // gather: indices of any shape (IndexTensor from indices()), a flat Int32Array or number array.
+    if (!rank) return { kind: 'indexOps', op, x, idx: [0], idxShape: [1], form: 'array', axis: 0, validity: 'err' };
+    const axis = r.int(-rank, rank - 1);
+    const d = sh[(axis + rank) % rank]!;
+    const idxShape = r.weighted([[3, [r.int(0, 4)]], [1, [r.int(1, 2), r.int(1, 3)]], [0.5, []]] as const);
+    const idx = Array.from({ length: size(idxShape) }, () => (d ? r.int(-d, d - 1) : 0));
+    let validity: Validity = d === 0 && idx.length ? 'err' : 'ok';
+    if (bad && idx.length) (idx[0] = r.pick([d, -d - 1, 2 ** 31 - 1, -(2 ** 40)])), (validity = 'err');
+    let ax: unknown = axis;
+    if (r.chance(0.05)) (ax = r.pick([rank, -rank - 1, 0.5])), (validity = 'err');
+    const form = idxShape.length === 1 ? r.pick(['array', 'int32', 'indices'] as const) : 'indices';
+    if (form === 'int32' && idx.length && Math.abs(idx[0]!) > 2 ** 31 - 1) idx[0] = d; // an Int32Array would wrap it
+    return { kind: 'indexOps', op, x, idx, idxShape, form, axis: ax, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const x = T(H, s.x, live);
+    const xs = dataOf(s.x);
+    const sh = s.x.shape as number[];
+    const rank = sh.length;
+    const X = H as unknown as Record<string, (...a: unknown[]) => Tensor>;
+    let want: { shape: number[]; values: Float64Array } | undefined;
+    let call: () => Tensor;
+    if (s.op === 'slice') {
+      call = () => X.slice!(x, ...s.args);
+      if (s.validity !== 'err') {
+        const [st, en, ax, sp] = s.args as [number[], number[], number[] | undefined, number[] | undefined];
+        const out = sliceShape(sh, [st, en, ax, sp]);
+        const first = sh.map(() => 0);
+        const step = sh.map(() => 1);
+        (ax ?? st.map((_, i) => i)).forEach((a0, i) => {
+          const a = a0 < 0 ? a0 + rank : a0;
+          first[a] = sliceAxis(sh[a]!, st[i]!, en[i]!, sp?.[i] ?? 1).first;
+          step[a] = sp?.[i] ?? 1;
+        });
+        want = { shape: out, values: mapRef(xs, sh, out, (c) => c.map((v, a) => first[a]! + v * step[a]!)) };
+      }
+    } else if (s.op === 'pad') {
+      call = () => (s.value === undefined ? X.pad!(x, s.pads) : X.pad!(x, s.pads, s.value));
+      if (s.validity === 'ok') {
+        const p = s.pads as number[];
+        const out = sh.map((d, i) => d + p[i]! + p[i + rank]!);
+        want = { shape: out, values: mapRef(xs, sh, out, (c) => { const from = c.map((v, a) => v - p[a]!); return from.every((v, a) => v >= 0 && v < sh[a]!) ? from : undefined; }, rounded(s.x.dtype, [s.value ?? 0])[0]) };
+      }
+    } else if (s.op === 'expand') {
+      call = () => X.expand!(x, s.to);
+      if (s.validity === 'ok') {
+        const out = broadcastShape(sh, s.to)!;
+        want = { shape: out, values: mapRef(xs, sh, out, (c) => sh.map((d, a) => (d === 1 ? 0 : c[c.length - rank + a]!))) };
+      }
+    } else if (s.op === 'where') {
+      const y = typeof s.y === 'number' ? s.y : T(H, s.y, live);
+      const maskArg = s.form === 'tensor' && s.validity !== 'err' ? keep(live, H.tensor(s.mask.data.map((v: unknown) => (v ? 1 : 0)), s.mask.shape, s.x.dtype)) : s.mask;
+      call = () => (s.left ? X.where!(maskArg, x, y) : X.where!(maskArg, y, x));
+      if (s.validity === 'ok') {
+        const ys = typeof s.y === 'number' ? [] : (s.y.shape as number[]);
+        const yd = typeof s.y === 'number' ? rounded(s.x.dtype, [s.y]) : dataOf(s.y);
+        const out = broadcastShape(broadcastShape(sh, s.mask.shape)!, ys)!;
+        const m = broadcastRef(Float64Array.from(s.mask.data, (v: unknown) => (v ? 1 : 0)), s.mask.shape, new Float64Array(1), [], out, (a) => a);
+        const xv = broadcastRef(xs, sh, new Float64Array(1), [], out, (a) => a);
+        const yv = broadcastRef(yd, ys, new Float64Array(1), [], out, (a) => a);
+        want = { shape: out, values: Float64Array.from(m, (mi, i) => (mi ? (s.left ? xv : yv)[i]! : (s.left ? yv : xv)[i]!)) };
+      }
+    } else {
+      const ix = s.form === 'array' ? s.idx : s.form === 'int32' ? Int32Array.from(s.idx) : (() => { try { return H.indices(s.idx, s.idxShape); } catch { return s.idx; } })();
+      call = () => X.gather!(x, ix, s.axis);
+      if (s.validity === 'ok') {
+        const a = (s.axis as number) < 0 ? s.axis + rank : s.axis;
+        const is = s.idxShape as number[];
+        const out = [...sh.slice(0, a), ...is, ...sh.slice(a + 1)];
+        const ist = strides(is);
+        want = { shape: out, values: mapRef(xs, sh, out, (c) => { const j = c.slice(a, a + is.length).reduce((k, v, q) => k + v * ist[q]!, 0); const v = s.idx[j] as number; return [...c.slice(0, a), v < 0 ? v + sh[a]! : v, ...c.slice(a + is.length)]; }) };
+      }
+    }
+    const y = ctx.attempt(s.op, s.validity, () => keep(live, call()), `of ${lit(sh)}`);
+    if (!y || !want) return;
+    ctx.check(s.op, () => {
+      expectShape(s.op, y.shape, want!.shape);
+      expectClose(s.op, y.toArray(), rounded(s.x.dtype, want!.values), 0, 0);
+    });
+  },
+  code(s) {
+    if (s.op === 'slice') return `slice(${litT(s.x)}, ${(s.args as unknown[]).filter((v, j) => v !== undefined || j < 2).map(lit).join(', ')})`;
+    if (s.op === 'pad') return `pad(${litT(s.x)}, ${lit(s.pads)}${s.value === undefined ? '' : `, ${lit(s.value)}`})`;
+    if (s.op === 'expand') return `expand(${litT(s.x)}, ${lit(s.to)})`;
+    if (s.op === 'where') {
+      const m = s.form === 'tensor' ? `tensor(${lit(s.mask.data.map((v: unknown) => (v ? 1 : 0)))}, ${lit(s.mask.shape)}, '${s.x.dtype}')` : lit(s.mask);
+      const y = typeof s.y === 'number' ? lit(s.y) : litT(s.y);
+      return `where(${m}, ${s.left ? `${litT(s.x)}, ${y}` : `${y}, ${litT(s.x)}`})`;
+    }
+    const ix = s.form === 'array' ? lit(s.idx) : s.form === 'int32' ? `Int32Array.from(${lit(s.idx)})` : `indices(${lit(s.idx)}, ${lit(s.idxShape)})`;
+    return `gather(${litT(s.x)}, ${ix}, ${lit(s.axis)})`;
   },
 };
 
@@ -540,6 +807,107 @@ const layout: Kind = {
   },
 };
 
+/** NumPy matmul's result shape (1-D operands promoted and dropped), or undefined where it does not fit. */
+export function matmulShape(a: readonly number[], b: readonly number[]): number[] | undefined {
+  if (!a.length || !b.length) return undefined;
+  const [a2, b2] = [a.length === 1 ? [1, a[0]!] : [...a], b.length === 1 ? [b[0]!, 1] : [...b]];
+  const [m, k] = a2.slice(-2) as [number, number];
+  const [k2, n] = b2.slice(-2) as [number, number];
+  if (k !== k2) return undefined;
+  const batch = broadcastShape(a2.slice(0, -2), b2.slice(0, -2));
+  if (!batch) return undefined;
+  return [...batch, ...(a.length === 1 ? [] : [m]), ...(b.length === 1 ? [] : [n])];
+}
+
+/** A random set of distinct axes of a rank (possibly empty), as an array in random order, some negative. */
+function axesSubset(r: Rng, rank: number): number[] {
+  const picked = Array.from({ length: rank }, (_, i) => i).filter(() => r.chance(0.5));
+  return picked.sort(() => r.next() - 0.5).map((a) => (r.chance(0.3) ? a - rank : a));
+}
+
+/** Normalized reduced axes: all for undefined. */
+function normAxes(axis: number | number[] | undefined, rank: number): number[] {
+  if (axis === undefined) return Array.from({ length: rank }, (_, i) => i);
+  return (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a));
+}
+
+function reducedShape(sh: readonly number[], axes: number[], keep: boolean): number[] {
+  return keep ? sh.map((d, i) => (axes.includes(i) ? 1 : d)) : sh.filter((_, i) => !axes.includes(i));
+}
+
+/** ONNX Slice on one axis of size d: the first index and the count (ops.ts slice's TSDoc). */
+export function sliceAxis(d: number, start: number, end: number, step: number): { first: number; count: number } {
+  let [s, e] = [start < 0 ? start + d : start, end < 0 ? end + d : end];
+  if (step > 0) [s, e] = [Math.min(Math.max(s, 0), d), Math.min(Math.max(e, 0), d)];
+  else [s, e] = [Math.min(Math.max(s, 0), d - 1), Math.min(Math.max(e, -1), d - 1)];
+  return { first: s, count: Math.max(0, Math.ceil((e - s) / step)) };
+}
+
+/** Slice arguments valid for a shape: [starts, ends, axes?, steps?]. */
+function sliceArgs(r: Rng, sh: readonly number[]): [number[], number[], number[] | undefined, number[] | undefined] {
+  const rank = sh.length;
+  const axes = r.chance(0.3) ? Array.from({ length: r.int(1, rank) }, (_, i) => i) : axesSubset(r, rank);
+  const explicitAxes = !(axes.every((a, i) => a === i) && r.chance(0.5));
+  const bound = (d: number) => r.weighted([[6, r.int(-d - 1, d + 1)], [1, r.pick([2 ** 40, -(2 ** 40), 2 ** 53])]] as const);
+  const starts = axes.map((a) => bound(sh[a < 0 ? a + rank : a]!));
+  const ends = axes.map((a) => bound(sh[a < 0 ? a + rank : a]!));
+  const steps = r.chance(0.5) ? axes.map(() => r.pick([1, 2, -1, -2, 3])) : undefined;
+  return [starts, ends, explicitAxes || steps ? axes : undefined, steps];
+}
+
+function sliceShape(sh: readonly number[], [starts, ends, axes, steps]: [number[], number[], number[] | undefined, number[] | undefined]): number[] {
+  const out = [...sh];
+  (axes ?? starts.map((_, i) => i)).forEach((a0, i) => {
+    const a = a0 < 0 ? a0 + sh.length : a0;
+    out[a] = sliceAxis(sh[a]!, starts[i]!, ends[i]!, steps?.[i] ?? 1).count;
+  });
+  return out;
+}
+
+/** Pads [b…, e…] for a shape (negatives crop, never below 0 elements). */
+function padArgs(r: Rng, sh: readonly number[]): number[] {
+  const b = sh.map((d) => r.int(d >= 1 ? -1 : 0, 2));
+  const e = sh.map((d, i) => r.int(Math.max(-1, -(d + b[i]!)), 2));
+  return [...b, ...e];
+}
+
+/** A shape that expand() broadcasts `sh` to (both ways, as ONNX Expand). */
+function expandTarget(r: Rng, sh: readonly number[]): number[] {
+  const t = sh.map((d) => (d === 1 ? r.pick([1, 2, 3]) : r.chance(0.3) ? 1 : d));
+  return r.chance(0.3) ? [r.int(1, 2), ...t] : r.chance(0.2) ? t.slice(1) : t;
+}
+
+/** A traced index op on shape `sh` (rank ≥ 1): slice, pad, expand, gather or where; valid by construction. */
+function genIndexOp(r: Rng, sh: number[], dt: DT): { op: TOp; shape: number[] } {
+  const rank = sh.length;
+  const which = r.pick(['slice', 'pad', 'expand', 'gather', 'where'] as const);
+  if (which === 'slice') {
+    const a = sliceArgs(r, sh);
+    return { op: { slice: a }, shape: sliceShape(sh, a) };
+  }
+  if (which === 'pad') {
+    const p = padArgs(r, sh);
+    return { op: { pad: p, value: r.pick([undefined, 0.5]) }, shape: sh.map((d, i) => d + p[i]! + p[i + rank]!) };
+  }
+  if (which === 'expand') {
+    const t = expandTarget(r, sh);
+    return { op: { expand: t }, shape: broadcastShape(sh, t)! };
+  }
+  if (which === 'gather') {
+    const axis = r.int(-rank, rank - 1);
+    const d = sh[(axis + rank) % rank]!;
+    const idx = d === 0 ? [] : Array.from({ length: r.int(0, 4) }, () => r.int(-d, d - 1));
+    return { op: { gather: idx, axis }, shape: sh.map((x, i) => (i === (axis + rank) % rank ? idx.length : x)) };
+  }
+  const ms = partner(r, sh);
+  const mshape = broadcastShape(sh, ms) ? ms : sh;
+  const mask = { shape: mshape, data: Array.from({ length: size(mshape) }, () => (r.chance(0.5) ? 1 : 0)) };
+  const ys = partner(r, sh);
+  const y = r.chance(0.3) ? r.pick([0, -1.5]) : tspec(r, broadcastShape(broadcastShape(sh, mshape)!, ys) ? ys : sh, dt, 'small');
+  const out = broadcastShape(broadcastShape(sh, mshape)!, typeof y === 'number' ? [] : y.shape)!;
+  return { op: { where: mask, y, left: r.chance(0.5) }, shape: out };
+}
+
 /** A random shape with `n` elements. */
 function factorize(r: Rng, n: number): number[] {
   if (n === 0) return r.pick([[0], [0, 3], [2, 0]]);
@@ -561,8 +929,11 @@ const rowwise: Kind = {
       const shape = shapeOf(r, 3, r.chance(0.1) ? 40 : 5);
       let eps: Opt = { value: undefined, validity: 'ok' };
       if (op === 'layerNorm') eps = r.chance(0.15) ? { value: r.pick([NaN, '1e-5', -1, Infinity]), validity: 'err' } : { value: r.pick([undefined, 1e-5, 1e-3, 0.1]), validity: 'ok' };
-      const validity = combine(eps.validity, shape.length === 0 || size(shape) === 0 ? 'any' : 'ok');
-      return { kind: 'rowwise', op, x: tspec(r, shape, dt, r.chance(0.1) ? 'special' : 'rand'), eps: eps.value, validity };
+      // softmax / logSoftmax on any axis (default −1); an axis outside [−rank, rank) is INVALID_ARGUMENT.
+      let axis: Opt = { value: undefined, validity: 'ok' };
+      if (op !== 'layerNorm' && shape.length && r.chance(0.5)) axis = r.chance(0.1) ? { value: r.pick([shape.length, -shape.length - 1, 0.5, '0']), validity: 'err' } : { value: r.int(-shape.length, shape.length - 1), validity: 'ok' };
+      const validity = combine(eps.validity, axis.validity, shape.length === 0 || size(shape) === 0 ? 'any' : 'ok');
+      return { kind: 'rowwise', op, x: tspec(r, shape, dt, r.chance(0.1) ? 'special' : 'rand'), eps: eps.value, axis: axis.value, validity };
     }
     const N = dim(r);
     const C = r.int(1, 5);
@@ -591,12 +962,29 @@ const rowwise: Kind = {
     const f32 = s.x.dtype === 'float32';
     if (s.op === 'softmax' || s.op === 'logSoftmax' || s.op === 'layerNorm') {
       const y = ctx.attempt(s.op, s.validity, () =>
-        keep(live, s.op === 'layerNorm' ? H.layerNorm(x, s.eps === undefined ? {} : { eps: s.eps }) : (H as unknown as Record<string, (x: Tensor) => Tensor>)[s.op]!(x)),
+        keep(live, s.op === 'layerNorm' ? H.layerNorm(x, s.eps === undefined ? {} : { eps: s.eps }) : (H as unknown as Record<string, (x: Tensor, a?: number) => Tensor>)[s.op]!(x, s.axis)),
       );
       if (!y || s.validity === 'err') return;
       ctx.check(s.op, () => {
         expectShape(s.op, y.shape, sh);
         const got = y.toArray();
+        if (s.axis !== undefined && s.axis !== -1 && s.axis !== sh.length - 1) {
+          // Another axis: the reference moves it last (softmax of each fibre along it).
+          const a = s.axis < 0 ? s.axis + sh.length : s.axis;
+          const [len, inner] = [sh[a]!, size(sh.slice(a + 1))];
+          const want = new Float64Array(xs.length);
+          for (let o = 0; o < size(sh.slice(0, a)); o++)
+            for (let i = 0; i < inner; i++) {
+              const at = (k: number) => (o * len + k) * inner + i;
+              const fibre = Array.from({ length: len }, (_, k) => xs[at(k)]!);
+              const m = Math.max(...fibre);
+              const lse = m + Math.log(fibre.reduce((t, b) => t + Math.exp(b - m), 0));
+              fibre.forEach((b, k) => (want[at(k)] = s.op === 'softmax' ? Math.exp(b - lse) : b - lse));
+            }
+          if (!allFinite(xs)) return;
+          expectClose(`${s.op} axis ${s.axis}`, got, want, f32 ? 1e-4 : 1e-9, f32 ? 1e-4 : 1e-10);
+          return;
+        }
         const want = new Float64Array(xs.length);
         const eps = s.eps ?? 1e-5;
         for (let i = 0; i < rows; i++) {
@@ -656,7 +1044,7 @@ const rowwise: Kind = {
   code(s) {
     if (s.op === 'crossEntropy') return `crossEntropy(${litT(s.x)}, ${s.ys.length === 1 ? `tensor(${lit(s.labels)}, [${s.labels.length}], '${s.x.dtype}')` : `zeros(${lit(s.ys)}, '${s.x.dtype}')`})`;
     if (s.op === 'mseLoss' || s.op === 'bceWithLogits') return `${s.op}(${litT(s.x)}, ${litT(s.y)})`;
-    return `${s.op}(${litT(s.x)}${s.op === 'layerNorm' && s.eps !== undefined ? `, { eps: ${lit(s.eps)} }` : ''})`;
+    return `${s.op}(${litT(s.x)}${s.op === 'layerNorm' && s.eps !== undefined ? `, { eps: ${lit(s.eps)} }` : ''}${s.axis !== undefined ? `, ${lit(s.axis)}` : ''})`;
   },
 };
 
@@ -665,7 +1053,9 @@ const rowwise: Kind = {
 const conv: Kind = {
   gen(r) {
     const dt = dtypeOf(r);
-    const [N, C, H, W, O] = [dim(r, 3), r.int(1, 3), r.int(1, 7), r.int(1, 7), r.int(1, 3)];
+    // Groups split C and O (w is [O, C/groups, KH, KW]); groups = C is depthwise.
+    const groups = r.weighted([[5, 1], [1, 2], [1, 3]] as const);
+    const [N, C, H, W, O] = [dim(r, 3), groups * r.int(1, 2), r.int(1, 7), r.int(1, 7), groups * r.int(1, 2)];
     const [KH, KW] = [r.int(1, 4), r.int(1, 4)];
     let validity: Validity = 'ok';
     const pairOpt = (lo: number, hi: number): Opt => {
@@ -675,40 +1065,31 @@ const conv: Kind = {
       return { value: r.chance(0.5) ? r.int(lo, hi) : [r.int(lo, hi), r.int(lo, hi)], validity: 'ok' };
     };
     const stride = pairOpt(1, 3);
-    const padding: Opt = r.chance(0.03) ? { value: 60000, validity: 'err' } : pairOpt(0, 2); // 60000: a [120k, 120k] output, OUT_OF_MEMORY
-    if (padding.value === 0) padding.validity = 'ok';
-    validity = combine(stride.validity, padding.validity);
-    const pad = (v: unknown) => (Array.isArray(v) ? v : [v ?? 0, v ?? 0]) as number[];
-    const p = pad(padding.validity === 'ok' ? padding.value : 0);
-    let ws = [O, C, KH, KW];
+    const dilation: Opt = r.chance(0.7) ? { value: undefined, validity: 'ok' } : pairOpt(1, 2);
+    // PyTorch's symmetric padding, or ONNX's pads [top, left, bottom, right] (not both).
+    const onnx = r.chance(0.3);
+    let padding: Opt = { value: undefined, validity: 'ok' };
+    let pads: Opt = { value: undefined, validity: 'ok' };
+    if (onnx) pads = r.chance(0.1) ? { value: r.pick([[1, 2, 3], [-1, 0, 0, 0], [0.5, 0, 0, 0]]), validity: 'err' } : { value: r.pick([[r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)], [r.int(0, 2), r.int(0, 2)], r.int(0, 2)]), validity: 'ok' };
+    else {
+      padding = r.chance(0.03) ? { value: 60000, validity: 'err' } : pairOpt(0, 2); // 60000: a [120k, 120k] output, OUT_OF_MEMORY
+      if (padding.value === 0) padding.validity = 'ok';
+      if (padding.value !== undefined && r.chance(0.05)) pads = { value: 1, validity: 'err' }; // both padding and pads
+    }
+    validity = combine(stride.validity, padding.validity, pads.validity, dilation.validity);
+    const g = groupsOpt(r, groups);
+    validity = combine(validity, g.validity);
+    const pv = padding.validity === 'ok' && pads.validity === 'ok' ? padsOf(onnx ? pads.value : padding.value) : [0, 0, 0, 0];
+    const dl = dilation.validity === 'ok' ? pairOf(dilation.value, 1) : [1, 1];
+    if (validity === 'ok' && (dl[0]! * (KH - 1) + 1 > H + pv[0]! + pv[2]! || dl[1]! * (KW - 1) + 1 > W + pv[1]! + pv[3]!)) validity = 'err';
+    let ws = [O, C / groups, KH, KW];
     if (r.chance(0.08)) {
-      ws = [O, C + 1, KH, KW];
+      ws = r.pick([[O, C / groups + 1, KH, KW], ...(groups > 1 ? [[O + 1, C / groups, KH, KW]] : [])]);
       validity = 'err';
     }
     const xs = r.chance(0.05) ? [C, H, W] : [N, C, H, W];
     if (xs.length === 3) validity = 'err';
-    // Groups (depthwise, or a count that does not divide C), dilation and ONNX pads
-    // [top, left, bottom, right]: drawn after the rest, so the draws above are unchanged.
-    let groups: Opt = { value: undefined, validity: 'ok' };
-    const gRoll = r.next();
-    if (gRoll < 0.05) groups = { value: r.pick([0, -1, 1.5, NaN, '2', 2 ** 32]), validity: 'err' };
-    else if (gRoll < 0.3 && O % C === 0 && ws[1] === C) {
-      groups = { value: C, validity: 'ok' };
-      ws = [O, 1, KH, KW];
-    } else if (gRoll < 0.35) groups = { value: C + 1, validity: 'err' }; // divides neither C nor (here) the weight
-    const dilation: Opt = r.chance(0.3) ? pairOpt(1, 3) : { value: undefined, validity: 'ok' };
-    let pads: Opt = { value: undefined, validity: 'ok' };
-    if (padding.value === undefined && r.chance(0.25)) {
-      pads = r.chance(0.1) ? { value: r.pick([[0, 0, -1, 0], [1, 1, 1], 1.5]), validity: 'err' } : { value: [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)], validity: 'ok' };
-    }
-    validity = combine(validity, groups.validity, dilation.validity, pads.validity);
-    if (validity === 'ok') {
-      // The dilated kernel d·(k − 1) + 1 must fit the padded input.
-      const pd = (pads.value as number[] | undefined) ?? [p[0]!, p[1]!, p[0]!, p[1]!];
-      const dl = pad(dilation.value ?? 1) as number[];
-      if (dl[0]! * (KH - 1) + 1 > H + pd[0]! + pd[2]! || dl[1]! * (KW - 1) + 1 > W + pd[1]! + pd[3]!) validity = 'err';
-    }
-    return { kind: 'conv', x: tspec(r, xs, dt), w: tspec(r, ws, dt), stride: stride.value, padding: padding.value, groups: groups.value, dilation: dilation.value, pads: pads.value, validity };
+    return { kind: 'conv', x: tspec(r, xs, dt), w: tspec(r, ws, dt), stride: stride.value, padding: padding.value, pads: pads.value, dilation: dilation.value, groups: g.value, validity };
   },
   run(s, ctx, live) {
     const { H } = ctx;
@@ -716,9 +1097,7 @@ const conv: Kind = {
     const o = convOpts(s);
     const outs = bothKernels(H, (k) => ctx.attempt(`conv2d (${k})`, s.validity, () => keep(live, H.conv2d(x, w, o)), litOpts(o)));
     if (!outs[0] || s.validity === 'err') return;
-    const pair = (v: unknown, d: number) => (Array.isArray(v) ? v : [v ?? d, v ?? d]) as number[];
-    const more = { pads: s.pads ?? undefined, dilation: s.dilation == null ? undefined : pair(s.dilation, 1), groups: s.groups ?? undefined };
-    const ref = conv2dRef(dataOf(s.x), s.x.shape, dataOf(s.w), s.w.shape, pair(s.stride, 1), pair(s.padding, 0), more);
+    const ref = conv2dRef(dataOf(s.x), s.x.shape, dataOf(s.w), s.w.shape, pairOf(s.stride, 1), padsOf(s.pads ?? s.padding), pairOf(s.dilation, 1), s.groups ?? 1);
     const xs = dataOf(s.x);
     if (!allFinite(xs) || !allFinite(dataOf(s.w))) return;
     outs.forEach((y, i) =>
@@ -735,18 +1114,128 @@ const conv: Kind = {
   },
 };
 
-/** conv2d's options of a step: the given ones only (an omitted one is the default). */
-function convOpts(s: Step): Record<string, unknown> {
-  const o: Record<string, unknown> = { stride: s.stride, padding: s.padding };
-  for (const k of ['groups', 'dilation', 'pads'] as const) if (s[k] !== undefined) o[k] = s[k];
-  return o;
+const convOpts = (s: Step) => ({ stride: s.stride, padding: s.padding, pads: s.pads, dilation: s.dilation, groups: s.groups });
+/** [h, w] of a number-or-pair option. */
+const pairOf = (v: unknown, d: number) => (Array.isArray(v) ? v : [v ?? d, v ?? d]) as number[];
+/** [top, left, bottom, right] of p, [ph, pw] or four pads. */
+const padsOf = (v: unknown): number[] => (Array.isArray(v) ? (v.length === 4 ? v : [v[0], v[1], v[0], v[1]]) : [v ?? 0, v ?? 0, v ?? 0, v ?? 0]) as number[];
+/** The groups option: mostly the drawn groups (or omitted when 1), sometimes not a positive integer. */
+function groupsOpt(r: Rng, groups: number): Opt {
+  if (r.chance(0.05)) return { value: r.pick([0, -1, 1.5, NaN, '2']), validity: 'err' };
+  return { value: groups === 1 && r.chance(0.5) ? undefined : groups, validity: 'ok' };
+}
+
+// ---- pooling -------------------------------------------------------------------------------------
+
+const pool: Kind = {
+  gen(r) {
+    const dt = dtypeOf(r);
+    const op = r.pick(['maxPool2d', 'avgPool2d', 'globalAvgPool'] as const);
+    const xs = r.chance(0.05) ? [r.int(1, 3), r.int(1, 5), r.int(1, 5)] : [dim(r, 2), r.int(1, 3), dim(r, 6), dim(r, 6)];
+    let validity: Validity = xs.length === 4 ? 'ok' : 'err';
+    if (op === 'globalAvgPool') return { kind: 'pool', op, x: tspec(r, xs, dt), validity: validity === 'ok' && xs[2]! * xs[3]! === 0 ? 'any' : validity };
+    const k = [r.int(1, 3), r.int(1, 3)];
+    const kernel: unknown = r.chance(0.1) ? r.pick([0, -1, 1.5, [1, 2, 3], undefined]) : r.chance(0.5) && k[0] === k[1] ? k[0] : k;
+    if (!(typeof kernel === 'number' ? kernel >= 1 && Number.isInteger(kernel) : Array.isArray(kernel) && kernel.length === 2)) validity = 'err';
+    const stride: unknown = r.chance(0.4) ? undefined : r.chance(0.05) ? 0 : [r.int(1, 3), r.int(1, 3)];
+    if (stride === 0) validity = 'err';
+    const dilation: unknown = op === 'maxPool2d' && r.chance(0.3) ? [r.int(1, 2), r.int(1, 2)] : undefined;
+    const dl = pairOf(dilation, 1);
+    // Each pad at most dilation·(kernel − 1) on its axis (Pool2dOptions.pads), mostly within.
+    const p = [0, 1, 2, 3].map((i) => (r.chance(0.6) ? 0 : r.int(0, r.chance(0.9) ? dl[i % 2]! * (k[i % 2]! - 1) : 2)));
+    const pads: unknown = r.chance(0.05) ? r.pick([-1, [1, 2, 3], 0.5]) : r.pick([undefined, p[0], [p[0], p[1]], p]);
+    if (pads === -1 || pads === 0.5 || (Array.isArray(pads) && pads.length === 3)) validity = 'err';
+    else if (padsOf(pads).some((v, i) => v > dl[i % 2]! * (k[i % 2]! - 1))) validity = 'err';
+    const ceilMode = boolOpt(r);
+    const cip = op === 'avgPool2d' ? boolOpt(r) : { value: undefined, validity: 'ok' as Validity };
+    validity = combine(validity, ceilMode.validity, cip.validity);
+    if (validity === 'ok') {
+      const g = poolOut(xs, pairOf(kernel, 0), pairOf(stride ?? kernel, 0), padsOf(pads), pairOf(dilation, 1), ceilMode.value === true);
+      if (g.oh < 1 || g.ow < 1) validity = 'err'; // a window larger than the padded input
+      // A window none of whose taps is inside the input (dilated taps can skip it): INVALID_ARGUMENT.
+      const hits = (n: number, o: number, a: number) => Array.from({ length: o }, (_, i) => Array.from({ length: pairOf(kernel, 0)[a]! }, (_, u) => i * pairOf(stride ?? kernel, 0)[a]! - padsOf(pads)[a]! + u * dl[a]!).some((y) => y >= 0 && y < n)).every(Boolean);
+      if (validity === 'ok' && (!hits(xs[2]!, g.oh, 0) || !hits(xs[3]!, g.ow, 1)) && xs[2]! * xs[3]! > 0) validity = op === 'maxPool2d' ? 'err' : 'any';
+      if (xs[0]! * xs[1]! === 0 && validity === 'ok') validity = 'any';
+      // An empty H or W: windows wholly in the padding, a max of nothing (an error or a value).
+      if (op === 'maxPool2d' && xs[2]! * xs[3]! === 0 && validity === 'ok') validity = 'any';
+    }
+    return { kind: 'pool', op, x: tspec(r, xs, dt), kernel, stride, pads, dilation, ceilMode: ceilMode.value, countIncludePad: cip.value, validity };
+  },
+  run(s, ctx, live) {
+    const { H } = ctx;
+    const x = T(H, s.x, live);
+    const o = poolOpts(s);
+    const X = H as unknown as Record<string, (x: Tensor, o?: unknown) => Tensor>;
+    const y = ctx.attempt(s.op, s.validity, () => keep(live, s.op === 'globalAvgPool' ? X.globalAvgPool!(x) : X[s.op]!(x, o)), litOpts(o));
+    if (!y || s.validity === 'err') return;
+    const xs = dataOf(s.x);
+    if (!allFinite(xs)) return;
+    const ref = poolRef(s, xs);
+    ctx.check(s.op, () => {
+      expectShape(s.op, y.shape, ref.shape);
+      // Sums in another order cancel differently (1e30 − 1e30 + 1 …): atol scales with max |x|.
+      expectClose(s.op, y.toArray(), ref.values, s.x.dtype === 'float32' ? 1e-5 : 1e-12, (s.x.dtype === 'float32' ? 1e-6 : 1e-14) * (1 + maxAbs(xs)) * s.x.shape.reduce((a: number, b: number) => a + b, 1), false);
+    });
+  },
+  code(s) {
+    return s.op === 'globalAvgPool' ? `globalAvgPool(${litT(s.x)})` : `${s.op}(${litT(s.x)}, ${litOpts(poolOpts(s))})`;
+  },
+};
+
+const poolOpts = (s: Step) => ({ kernel: s.kernel, stride: s.stride, pads: s.pads, dilation: s.dilation, ceilMode: s.ceilMode, countIncludePad: s.countIncludePad });
+
+/** Output size of pooling (ops.ts maxPool2d's TSDoc; ceil mode drops a last window that starts in the bottom/right padding, as PyTorch). */
+function poolOut(xs: number[], k: number[], st: number[], p: number[], d: number[], ceil: boolean): { oh: number; ow: number } {
+  const one = (n: number, a: number) => {
+    const span = n + p[a]! + p[a + 2]! - d[a]! * (k[a]! - 1) - 1;
+    if (span < 0) return 0;
+    let o = (ceil ? Math.ceil(span / st[a]!) : Math.floor(span / st[a]!)) + 1;
+    if (ceil && (o - 1) * st[a]! >= n + p[a]!) o--;
+    return o;
+  };
+  return { oh: one(xs[2]!, 0), ow: one(xs[3]!, 1) };
+}
+
+/** Max / average / global average pooling in float64 (PyTorch's rules; NaN-free input). */
+function poolRef(s: Step, x: Float64Array): { shape: number[]; values: Float64Array } {
+  const [N, C, Hh, W] = s.x.shape as number[];
+  if (s.op === 'globalAvgPool') {
+    const v = new Float64Array(N! * C!);
+    for (let i = 0; i < N! * C!; i++) v[i] = x.slice(i * Hh! * W!, (i + 1) * Hh! * W!).reduce((a, b) => a + b, 0) / (Hh! * W!);
+    return { shape: [N!, C!, 1, 1], values: v };
+  }
+  const k = pairOf(s.kernel, 0);
+  const st = pairOf(s.stride ?? s.kernel, 0);
+  const p = padsOf(s.pads);
+  const d = pairOf(s.dilation, 1);
+  const { oh, ow } = poolOut(s.x.shape, k, st, p, d, s.ceilMode === true);
+  const out = new Float64Array(N! * C! * oh * ow);
+  for (let nc = 0; nc < N! * C!; nc++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++) {
+        const [h0, w0] = [i * st[0]! - p[0]!, j * st[1]! - p[1]!];
+        let [m, sum, inside] = [-Infinity, 0, 0];
+        for (let u = 0; u < k[0]!; u++)
+          for (let v = 0; v < k[1]!; v++) {
+            const [y, z] = [h0 + u * d[0]!, w0 + v * d[1]!];
+            if (y < 0 || y >= Hh! || z < 0 || z >= W!) continue;
+            const xv = x[(nc * Hh! + y) * W! + z]!;
+            m = Math.max(m, xv);
+            sum += xv;
+            inside++;
+          }
+        // The divisor with countIncludePad: the window clipped to the padded input (PyTorch).
+        const padded = (Math.min(h0 + k[0]!, Hh! + p[2]!) - h0) * (Math.min(w0 + k[1]!, W! + p[3]!) - w0);
+        out[(nc * oh + i) * ow + j] = s.op === 'maxPool2d' ? (inside ? m : NaN) : sum / (s.countIncludePad === false ? inside : padded);
+      }
+  return { shape: [N!, C!, oh, ow], values: out };
 }
 
 // ---- traced functions through the transforms ----------------------------------------------------
 
 /** One op of a traced function; `shape` is the shape after it. */
 type TOp =
-  | { u: string; p?: number }
+  | { u: string; p?: number; args?: unknown[] }
   | { b: 'add' | 'sub' | 'mul' | 'div'; c: TSpec; left: boolean }
   | { scale: number }
   | { matmul: TSpec }
@@ -754,13 +1243,18 @@ type TOp =
   | { transpose: true }
   | { permute: number[] }
   | { concat: number }
-  | { reduce: 'sum' | 'mean'; axis?: number; keepdims?: boolean }
-  | { row: 'softmax' | 'logSoftmax' | 'layerNorm' }
+  | { reduce: 'sum' | 'mean' | 'max' | 'logsumexp'; axis?: number | number[]; keepdims?: boolean }
+  | { row: 'softmax' | 'logSoftmax' | 'layerNorm'; axis?: number }
   | { batch: true }
-  | { bad: 'abs' | 'maximum' | 'max' | 'logsumexp0' };
+  | { slice: [number[], number[], number[] | undefined, number[] | undefined] }
+  | { pad: number[]; value?: number }
+  | { expand: number[] }
+  | { gather: number[]; axis: number }
+  | { where: { shape: number[]; data: number[] }; y: TSpec | number; left: boolean }
+  | { bad: 'abs' | 'maximum' };
 
-const SMOOTH = ['square', 'tanh', 'sigmoid', 'softplus', 'gelu', 'exp', 'neg', 'logSigmoid', 'sqrt1p'];
-const KINKED = ['relu', 'elu', 'leakyRelu'];
+const SMOOTH = ['square', 'tanh', 'sigmoid', 'softplus', 'gelu', 'exp', 'neg', 'logSigmoid', 'sqrt1p', 'silu'];
+const KINKED = ['relu', 'elu', 'leakyRelu', 'hardSwish', 'relu6', 'hardSigmoid', 'clip', 'hardtanh'];
 const TRANSFORMS = ['grad', 'valueAndGrad', 'hvp', 'jvp', 'vjp', 'hessian', 'jacobian'] as const;
 
 /**
@@ -779,7 +1273,7 @@ function applyOps(H: H, x: unknown, ops: TOp[], consts: unknown[], batch: unknow
     if ('u' in op) {
       if (op.u === 'logSigmoid') y = f('log', f('sigmoid', y));
       else if (op.u === 'sqrt1p') y = f('sqrt', f('add', f('square', y), 1));
-      else y = f(op.u, y, ...(op.p === undefined ? [] : [op.p]));
+      else y = f(op.u, y, ...(op.args ?? (op.p === undefined ? [] : [op.p])));
     } else if ('b' in op) y = op.left ? f(op.b, consts[i], y) : f(op.b, y, consts[i]);
     else if ('scale' in op) y = f('mul', y, op.scale);
     else if ('matmul' in op) y = f('matmul', y, consts[i]);
@@ -788,18 +1282,21 @@ function applyOps(H: H, x: unknown, ops: TOp[], consts: unknown[], batch: unknow
     else if ('permute' in op) y = f('permute', y, op.permute);
     else if ('concat' in op) y = f('concat', [y, y], op.concat);
     else if ('reduce' in op) y = f(op.reduce, y, { axis: op.axis, keepdims: op.keepdims });
-    else if ('row' in op) y = f(op.row, y);
+    else if ('row' in op) y = op.axis === undefined ? f(op.row, y) : f(op.row, y, op.axis);
     else if ('batch' in op) y = f('mul', y, batch);
+    else if ('slice' in op) y = f('slice', y, ...op.slice);
+    else if ('pad' in op) y = f('pad', y, op.pad, ...(op.value === undefined ? [] : [op.value]));
+    else if ('expand' in op) y = f('expand', y, op.expand);
+    else if ('gather' in op) y = f('gather', y, Int32Array.from(op.gather), op.axis);
+    else if ('where' in op) y = op.left ? f('where', op.where, y, consts[i] ?? op.y) : f('where', op.where, consts[i] ?? op.y, y);
     else if (op.bad === 'abs') y = f('abs', y);
-    else if (op.bad === 'maximum') y = f('maximum', y, 0);
-    else if (op.bad === 'max') y = f('max', y);
-    else y = f('logsumexp', y, { axis: 0 });
+    else y = f('maximum', y, 0);
   });
   return y;
 }
 
 function opCode(op: TOp, i: number, y: string): string {
-  if ('u' in op) return op.u === 'logSigmoid' ? `log(sigmoid(${y}))` : op.u === 'sqrt1p' ? `sqrt(add(square(${y}), 1))` : `${op.u}(${y}${op.p === undefined ? '' : `, ${op.p}`})`;
+  if ('u' in op) return op.u === 'logSigmoid' ? `log(sigmoid(${y}))` : op.u === 'sqrt1p' ? `sqrt(add(square(${y}), 1))` : `${op.u}(${[y, ...(op.args ?? (op.p === undefined ? [] : [op.p])).map(lit)].join(', ')})`;
   if ('b' in op) return op.left ? `${op.b}(c${i}, ${y})` : `${op.b}(${y}, c${i})`;
   if ('scale' in op) return `mul(${y}, ${op.scale})`;
   if ('matmul' in op) return `matmul(${y}, c${i})`;
@@ -808,10 +1305,17 @@ function opCode(op: TOp, i: number, y: string): string {
   if ('permute' in op) return `permute(${y}, ${lit(op.permute)})`;
   if ('concat' in op) return `concat([${y}, ${y}], ${op.concat})`;
   if ('reduce' in op) return `${op.reduce}(${y}, ${litOpts({ axis: op.axis, keepdims: op.keepdims })})`;
-  if ('row' in op) return `${op.row}(${y})`;
+  if ('row' in op) return `${op.row}(${y}${op.axis === undefined ? '' : `, ${op.axis}`})`;
   if ('batch' in op) return `mul(${y}, b)`;
+  if ('slice' in op) return `slice(${[y, ...op.slice.filter((v, j) => v !== undefined || j < 2).map(lit)].join(', ')})`;
+  if ('pad' in op) return `pad(${y}, ${lit(op.pad)}${op.value === undefined ? '' : `, ${lit(op.value)}`})`;
+  if ('expand' in op) return `expand(${y}, ${lit(op.expand)})`;
+  if ('gather' in op) return `gather(${y}, Int32Array.from(${lit(op.gather)}), ${op.axis})`;
+  if ('where' in op) {
+    const other = typeof op.y === 'number' ? lit(op.y) : `c${i}`;
+    return `where(${lit(op.where)}, ${op.left ? `${y}, ${other}` : `${other}, ${y}`})`;
+  }
   if (op.bad === 'maximum') return `maximum(${y}, 0)`;
-  if (op.bad === 'logsumexp0') return `logsumexp(${y}, { axis: 0 })`;
   return `${op.bad}(${y})`;
 }
 
@@ -828,13 +1332,18 @@ function genOps(r: Rng, shape: number[], dt: DT, withBatch: boolean): { ops: TOp
   for (let k = 0; k < n; k++) {
     const rank = sh.length;
     const choice = r.weighted([
-      [5, 'u'], [1.5, 'kink'], [3, 'b'], [1, 'scale'], [rank === 2 ? 2 : 0, 'matmul'], [1, 'reshape'], [rank === 2 ? 1 : 0, 'transpose'],
-      [rank >= 2 ? 1 : 0, 'permute'], [rank >= 1 ? 0.7 : 0, 'concat'], [rank >= 1 ? 1 : 0, 'reduce'], [rank >= 1 ? 1.2 : 0, 'row'], [0.25, 'bad'],
+      [5, 'u'], [1.5, 'kink'], [3, 'b'], [1, 'scale'], [rank >= 1 ? 2 : 0, 'matmul'], [1, 'reshape'], [rank === 2 ? 1 : 0, 'transpose'],
+      [rank >= 2 ? 1 : 0, 'permute'], [rank >= 1 ? 0.7 : 0, 'concat'], [rank >= 1 ? 1.5 : 0, 'reduce'], [rank >= 1 ? 1.2 : 0, 'row'],
+      [rank >= 1 ? 1.5 : 0, 'index'], [0.2, 'bad'],
     ] as const);
     if (choice === 'u') ops.push({ u: r.pick(SMOOTH) });
     else if (choice === 'kink') {
       const u = r.pick(KINKED);
-      ops.push(u === 'relu' ? { u } : { u, p: r.pick([0.1, 1.5]) });
+      if (u === 'elu' || u === 'leakyRelu') ops.push({ u, p: r.pick([0.1, 1.5]) });
+      else if (u === 'clip') ops.push({ u, args: r.pick([[-0.25, 0.25], [undefined, 0.1], [-0.1], [0.3, -0.3], [-Infinity, Infinity]]) });
+      else if (u === 'hardtanh') ops.push({ u, args: r.pick([[], [-0.2, 0.3], [-2, 2]]) });
+      else if (u === 'hardSigmoid') ops.push({ u, args: r.pick([[], [{ alpha: 0.5, beta: 0.25 }], [{ alpha: -2 }]]) });
+      else ops.push({ u });
       smooth = false;
     } else if (choice === 'b') {
       const b = r.pick(['add', 'sub', 'mul', 'div'] as const);
@@ -846,9 +1355,13 @@ function genOps(r: Rng, shape: number[], dt: DT, withBatch: boolean): { ops: TOp
       sh = out;
     } else if (choice === 'scale') ops.push({ scale: r.pick([0.5, -2, 3, 0]) });
     else if (choice === 'matmul') {
+      // NumPy matmul: a 1-D constant (a column, dropped from the result) or [k, n], or, for a
+      // rank ≥ 3 x, a batched [b…, k, n] that broadcasts with x's batch dims.
+      const k = sh[rank - 1]!;
       const nOut = dim(r, 4);
-      ops.push({ matmul: tspec(r, [sh[1]!, nOut], dt, 'small') });
-      sh = [sh[0]!, nOut];
+      const cShape = r.chance(0.3) ? [k] : rank >= 3 && r.chance(0.5) ? [...sh.slice(1, rank - 2).map((d) => (r.chance(0.5) ? 1 : d)), k, nOut] : [k, nOut];
+      ops.push({ matmul: tspec(r, cShape, dt, 'small') });
+      sh = matmulShape(sh, cShape)!;
     } else if (choice === 'reshape') {
       const to = factorize(r, size(sh));
       if (size(sh) === 0) continue;
@@ -866,23 +1379,28 @@ function genOps(r: Rng, shape: number[], dt: DT, withBatch: boolean): { ops: TOp
       ops.push({ concat: axis });
       sh = sh.map((d, i) => (i === (axis + rank) % rank ? 2 * d : d));
     } else if (choice === 'reduce') {
-      const axis = r.chance(0.3) ? undefined : r.int(-rank, rank - 1);
+      const red = r.pick(['sum', 'mean', 'max', 'logsumexp'] as const);
+      const roll = r.next();
+      // One axis, several (an array, any order, negatives allowed), or all (undefined).
+      const axis: number | number[] | undefined = roll < 0.25 ? undefined : roll < 0.65 ? r.int(-rank, rank - 1) : axesSubset(r, rank);
       const keepdims = r.chance(0.4) ? true : undefined;
-      const red = r.pick(['sum', 'mean'] as const);
-      if (red === 'mean' && (axis === undefined ? size(sh) === 0 : sh[(axis + rank) % rank] === 0)) emptyMean = true;
+      const axes = normAxes(axis, rank);
+      if (red !== 'sum' && axes.some((a) => sh[a] === 0)) emptyMean = true;
+      if (red === 'max') smooth = false;
       ops.push({ reduce: red, axis, keepdims });
-      sh = reduceRef([], sh, axis === undefined ? undefined : (axis + rank) % rank, !!keepdims, 'sum').shape;
+      sh = reducedShape(sh, axes, !!keepdims);
     } else if (choice === 'row') {
-      if (sh[rank - 1] === 0) continue;
-      ops.push({ row: r.pick(['softmax', 'logSoftmax', 'layerNorm'] as const) });
+      const row = r.pick(['softmax', 'logSoftmax', 'layerNorm'] as const);
+      const axis = row !== 'layerNorm' && r.chance(0.5) ? r.int(-rank, rank - 1) : undefined;
+      if (sh[axis === undefined ? rank - 1 : (axis + rank) % rank] === 0) continue;
+      ops.push({ row, axis });
+    } else if (choice === 'index') {
+      const g = genIndexOp(r, sh, dt);
+      ops.push(g.op);
+      sh = g.shape;
     } else {
-      ops.push({ bad: r.pick(['abs', 'maximum', 'max', 'logsumexp0'] as const) });
+      ops.push({ bad: r.pick(['abs', 'maximum'] as const) });
       bad = true;
-      if ((ops[ops.length - 1] as { bad: string }).bad === 'max') sh = [];
-      if ((ops[ops.length - 1] as { bad: string }).bad === 'logsumexp0') {
-        if (rank <= 1) ops.pop(), (bad = ops.some((o) => 'bad' in o)); // axis 0 is the last axis there: supported
-        else sh = sh.slice(1);
-      }
     }
   }
   return { ops, shape: sh, smooth, bad, emptyMean };
@@ -923,7 +1441,7 @@ const traced: Kind = {
   run(s, ctx, live) {
     const { H } = ctx;
     const ops = s.ops as TOp[];
-    const consts = ops.map((op) => ('c' in op ? T(H, op.c, live) : 'matmul' in op ? T(H, op.matmul, live) : undefined));
+    const consts = ops.map((op) => ('c' in op ? T(H, op.c, live) : 'matmul' in op ? T(H, op.matmul, live) : 'where' in op && typeof op.y !== 'number' ? T(H, op.y, live) : undefined));
     const xSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: s.fill, seed: 5 };
     const wSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 6 };
     const bSpec: TSpec = { shape: s.xs, dtype: s.dt, fill: 'pos', seed: 7 };
@@ -1028,7 +1546,10 @@ const traced: Kind = {
           if (got.length !== n) fail(`hvp: ${got.length} values, expected ${n}`);
           if (!exact) return;
           const gradAt = (x: Float64Array) => flatOf(keepTree(X.grad(f, o)(wrtInput ? params : treeOfFlat(x), ...(wrtInput ? [treeOfFlat(x)] : batch))));
-          const want = fd(1e-4, gradAt, v);
+          // Richardson: (4·D(h/2) − D(h))/3 is O(h⁴) accurate; a plain O(h²) difference missed
+          // 2.7e-4 relative for a layerNorm of 2-element rows (curvature on the √eps scale).
+          const [d1, d2] = [fd(1e-4, gradAt, v), fd(5e-5, gradAt, v)];
+          const want = Float64Array.from(d1, (a, i) => (4 * d2[i]! - a) / 3);
           expectClose('hvp vs central difference of grad', got, want, 1e-4, 1e-5 * scaleOf(want));
         });
         return;
@@ -1047,8 +1568,8 @@ const traced: Kind = {
       }
       case 'vjp': {
         const res = ctx.attempt(label, s.validity, () => X.vjp(f, params, batch, o) as [Tensor, (u: Tensor) => unknown]);
+        if (res) keep(live, res[0]); // freed also when it should not have returned (else a false leak)
         if (!res || s.validity === 'err') return;
-        keep(live, res[0]);
         const u = T(H, { shape: s.outShape, dtype: s.dt, fill: 'small', seed: 12 }, live);
         const back = ctx.attempt('vjp pullback', s.validity, () => keepTree(res[1](u)));
         const wrong = T(H, { shape: [size(s.outShape) + 1], dtype: s.dt, fill: 'small', seed: 12 }, live);
@@ -1101,7 +1622,7 @@ const traced: Kind = {
   code(s) {
     const ops = s.ops as TOp[];
     const consts = ops
-      .map((op, i) => ('c' in op ? `const c${i} = ${litT(op.c)};` : 'matmul' in op ? `const c${i} = ${litT(op.matmul)};` : ''))
+      .map((op, i) => ('c' in op ? `const c${i} = ${litT(op.c)};` : 'matmul' in op ? `const c${i} = ${litT(op.matmul)};` : 'where' in op && typeof op.y !== 'number' ? `const c${i} = ${litT(op.y)};` : ''))
       .filter(Boolean);
     let y = s.tree === 'tensor' ? 'x' : 'mul(x, w)';
     ops.forEach((op, i) => (y = opCode(op, i, y)));
@@ -1201,7 +1722,8 @@ const estimator: Kind = {
     if (b && b.fill === 'special') validity = combine(validity, 'any');
     // A broken matvec shows only when a product is taken (none for n = 0 or maxIter 0), and the
     // "short" data of an empty matrix is still empty.
-    const noProducts = n === 0 || o.maxIter?.value === 0;
+    const zeroB = b !== undefined && b.len === n && Array.from({ length: n }, (_, i) => fillValue(b!.fill, i, 4)).every((x) => x === 0); // x = 0 at once
+    const noProducts = n === 0 || o.maxIter?.value === 0 || zeroB;
     if ((['bad-len', 'bad-throw', 'bad-string'].includes(form) && noProducts) || (form === 'bad-data' && n === 0)) {
       if (validity === 'err' && !(b && b.len !== n)) validity = 'any';
     }
@@ -1439,6 +1961,6 @@ const lifecycle: Kind = {
 };
 
 /** The tensor-level step kinds (objective.ts adds the objectives; suite.ts weighs them). */
-export const KINDS = { create, unary, binary, reduce, gemm, layout, rowwise, conv, traced, estimator, lifecycle };
+export const KINDS = { create, unary, binary, reduce, gemm, matmulNd, layout, indexOps, rowwise, conv, pool, traced, estimator, lifecycle };
 
 export type { Kind };

@@ -6,7 +6,7 @@
  * persists) and reports them.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,18 @@ interface Run {
   done: boolean;
 }
 
+/** CPU seconds a process has used, [user, system], from /proc (Linux); undefined elsewhere. */
+function cpuTimes(pid: number | undefined): [number, number] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return [Number(f[11]) / 100, Number(f[12]) / 100]; // utime, stime (fields 14, 15) in USER_HZ = 100 ticks
+  } catch {
+    return undefined;
+  }
+}
+const cpuSeconds = (pid: number | undefined): number | undefined => cpuTimes(pid)?.reduce((a, b) => a + b);
+
 /**
  * One worker process until it exits (trap), finishes, or hangs in a case. A case still running
  * at `deadline` is stopped without a finding (the budget ran out, not the case's time).
@@ -84,7 +96,7 @@ interface Run {
 function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: number, deadline = Infinity): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--max-old-space-size=4096', worker], {
-      env: { ...process.env, FUZZ_WASM: join(root, 'ts', 'wasm', 'hesse_bg.wasm'), ...env },
+      env: { ...process.env, FUZZ_WASM: join(root, 'ts', 'wasm', 'hesse_bg.wasm'), FUZZ_WATCHDOG_MS: String(Math.round(caseTimeoutMs * 0.6)), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const run: Run = { findings: new Map(), ran: [], done: false };
@@ -94,14 +106,39 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
     let outOfBudget = false;
     let stderr = '';
     let buf = '';
+    // A case past its limit is a hang only if the worker spent the time computing: on a loaded
+    // machine (shared CI cores) a trivial case was seen to miss the 10 s wall limit and then pass
+    // on replay, alone and after the same 18k cases. So a worker that used less than half the
+    // limit in CPU time was starved, not hung: it gets more wall time, up to 3× the limit (a
+    // deadlock, which uses no CPU, is still a hang then). Where /proc is missing, wall time decides.
+    let caseStart = 0;
+    let caseTimes: [number, number] | undefined;
+    /** User and system CPU seconds the hung case used (system time: page faults, reclaim). */
+    let used = '';
+    let startState = '';
+    /** The hung case's stack, from the worker's watchdog thread. */
+    let stack = '';
+    let caseCpu: number | undefined;
+    const fire = (budget: number) => {
+      const cpu = cpuSeconds(child.pid);
+      const starved = cpu !== undefined && caseCpu !== undefined && cpu - caseCpu < caseTimeoutMs / 2000;
+      if (budget < caseTimeoutMs) outOfBudget = true;
+      else if (starved && Date.now() - caseStart < 3 * caseTimeoutMs) return wait();
+      else {
+        hung = true;
+        const t = cpuTimes(child.pid);
+        if (t && caseTimes) used = `; CPU user ${(t[0] - caseTimes[0]).toFixed(1)} s, system ${(t[1] - caseTimes[1]).toFixed(1)} s`;
+      }
+      child.kill('SIGKILL');
+    };
+    const wait = () => {
+      const budget = deadline - Date.now();
+      timer = setTimeout(() => fire(budget), Math.max(0, Math.min(caseTimeoutMs, budget)));
+    };
     const arm = () => {
       clearTimeout(timer);
-      const budget = deadline - Date.now();
-      timer = setTimeout(() => {
-        if (budget < caseTimeoutMs) outOfBudget = true;
-        else hung = true;
-        child.kill('SIGKILL');
-      }, Math.max(0, Math.min(caseTimeoutMs, budget)));
+      [caseStart, caseCpu, caseTimes] = [Date.now(), cpuSeconds(child.pid), cpuTimes(child.pid)];
+      wait();
     };
     const add = (i: number, f: Finding) => run.findings.set(i, [...(run.findings.get(i) ?? []), f]);
     child.stdout.on('data', (d: Buffer) => {
@@ -110,7 +147,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let ev: { t: string; i: number; f?: Finding };
+        let ev: { t: string; i: number; f?: Finding; state?: string; frames?: string };
         try {
           ev = JSON.parse(line);
         } catch {
@@ -118,8 +155,11 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         }
         if (ev.t === 'start') {
           current = ev.i;
+          startState = ev.state ?? '';
+          stack = '';
           arm();
-        } else if (ev.t === 'finding') add(ev.i, ev.f!);
+        } else if (ev.t === 'stack' && ev.i === current) stack = ev.frames ?? '';
+        else if (ev.t === 'finding') add(ev.i, ev.f!);
         else if (ev.t === 'end') {
           run.ran.push(ev.i);
           current = undefined;
@@ -138,7 +178,7 @@ function runWorker(worker: string, env: Record<string, string>, caseTimeoutMs: n
         add(
           current,
           hung
-            ? { cls: 'hang', op: 'case', detail: `no result within ${caseTimeoutMs / 1000} s` }
+            ? { cls: 'hang', op: 'case', detail: `no result within ${((Date.now() - caseStart) / 1000).toFixed(0)} s (limit ${caseTimeoutMs / 1000} s, or 3× for a starved worker; it started with ${startState}${used})${stack ? ` [at ${stack}]` : ''}` }
             : { cls: 'crash', op: 'worker', detail: `the worker died (exit ${code}, signal ${sig}): ${stderr.trim().split('\n').slice(-3).join(' / ')}` },
         );
       } else if (!run.done && code !== 0 && run.ran.length === 0) {

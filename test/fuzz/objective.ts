@@ -82,7 +82,8 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
   if (name === 'hessian' || name === 'ggn') {
     const chunk = countOpt(r, 1, 8, 0.15, [0]);
     if (chunk.value === 0) chunk.validity = 'err';
-    const maxBytes: Opt = r.chance(0.08) ? { value: r.pick([8, -1, NaN]), validity: 'err' } : { value: undefined, validity: 'ok' };
+    // maxBytes 8 is a limit that a 1×1 matrix fits (a P = 1 objective, e.g. wrt a 1-element input): either.
+    const maxBytes: Opt = r.chance(0.08) ? ((v) => ({ value: v, validity: v === 8 ? 'any' : 'err' }) as Opt)(r.pick([8, -1, NaN])) : { value: undefined, validity: 'ok' };
     const o = opts({ chunk, maxBytes });
     m.opts = o.value;
     m.validity = combine(m.validity, o.validity);
@@ -92,7 +93,7 @@ function genMethod(r: Rng, wrtInput: boolean, labelsBad: boolean, meanOutput: bo
     if (chunk.value === 0) chunk.validity = 'err';
     const mc: Opt = r.chance(0.25) ? (r.chance(0.7) ? { value: { samples: r.int(1, 3), seed: r.int(0, 9) }, validity: 'ok' } : { value: { samples: r.pick([0, -1, 1.5, NaN]) }, validity: 'err' }) : { value: undefined, validity: 'ok' };
     const accumulate: Opt = r.chance(0.2) ? (r.chance(0.7) ? { value: 'f64', validity: 'ok' } : { value: r.pick(['f32', 'float64', true]), validity: 'err' }) : { value: undefined, validity: 'ok' };
-    const maxBytes: Opt = r.chance(0.06) ? { value: r.pick([8, -1, NaN]), validity: 'err' } : { value: undefined, validity: 'ok' };
+    const maxBytes: Opt = r.chance(0.06) ? ((v) => ({ value: v, validity: v === 8 ? 'any' : 'err' }) as Opt)(r.pick([8, -1, NaN])) : { value: undefined, validity: 'ok' };
     const o = opts({ chunk, monteCarlo: mc, accumulate, maxBytes });
     m.opts = o.value;
     m.validity = combine(m.validity, o.validity, ['dense', 'diagonal', 'layers'].includes(m.part as string) ? 'ok' : 'err');

@@ -187,7 +187,7 @@ export function erf(x: number): number {
 const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
 
 /** Pointwise functions by the op's public name; `p` is leakyRelu's slope / elu's alpha. */
-export const UNARY_REF: Record<string, (x: number, p: number) => number> = {
+export const UNARY_REF: Record<string, (x: number, p: number, q?: number) => number> = {
   neg: (x) => -x,
   abs: Math.abs,
   square: (x) => x * x,
@@ -202,6 +202,13 @@ export const UNARY_REF: Record<string, (x: number, p: number) => number> = {
   softplus,
   gelu: (x) => (x === Infinity ? Infinity : x === -Infinity ? -0 : 0.5 * x * (1 + erf(x / Math.SQRT2))),
   geluTanh: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
+  // The activations of ops.ts (PyTorch's): NaN propagates through min/max (Math.min/max do too).
+  hardSigmoid: (x, a, b = 0.5) => Math.max(0, Math.min(1, a * x + b)),
+  hardSwish: (x) => (x * Math.max(0, Math.min(6, x + 3))) / 6,
+  silu: (x) => x / (1 + Math.exp(-x)),
+  /** clip(x, lo, hi) = min(max(x, lo), hi) (lo > hi gives hi, as torch.clamp). */
+  clip: (x, lo, hi = Infinity) => Math.min(Math.max(x, lo), hi),
+  relu6: (x) => Math.min(Math.max(x, 0), 6),
 };
 
 /** NumPy broadcasting of two shapes, or undefined where they do not broadcast. */
@@ -270,36 +277,31 @@ export function reduceRef(x: ArrayLike<number>, shape: readonly number[], axis: 
   return { shape: out, values };
 }
 
-/** PyTorch's conv2d (cross-correlation, zero padding). */
-export function conv2dRef(
-  x: ArrayLike<number>,
-  [N, C, H, W]: number[],
-  w: ArrayLike<number>,
-  [O, , KH, KW]: number[],
-  [sh, sw]: number[],
-  [ph, pw]: number[],
-  more: { pads?: number[]; dilation?: number[]; groups?: number } = {},
-): { shape: number[]; values: Float64Array } {
-  // pads [top, left, bottom, right] (ONNX) override the symmetric [ph, pw]; output channel o
-  // reads input group ⌊o/(O/G)⌋ of C/G channels, taps d apart.
-  const [top, left, bottom, right] = more.pads ?? [ph, pw, ph, pw];
-  const [dh, dw] = more.dilation ?? [1, 1];
-  const G = more.groups ?? 1;
-  const [Cg, Og] = [C / G, O / G];
-  const OH = Math.floor((H + top! + bottom! - dh! * (KH - 1) - 1) / sh) + 1;
-  const OW = Math.floor((W + left! + right! - dw! * (KW - 1) - 1) / sw) + 1;
+/** Reduction over several axes (normalized, distinct): one axis at a time, then the kept ones dropped. */
+export function reduceAxesRef(x: ArrayLike<number>, shape: readonly number[], axes: readonly number[], keep: boolean, op: 'sum' | 'mean' | 'max' | 'logsumexp'): { shape: number[]; values: Float64Array } {
+  let cur = { shape: [...shape], values: Float64Array.from(x) };
+  // sum of sums, mean of means (equal counts), max of maxes, lse of lses: all the joint reduction.
+  for (const a of axes) cur = reduceRef(cur.values, cur.shape, a, true, op);
+  return { shape: keep ? cur.shape : shape.filter((_, i) => !axes.includes(i)), values: cur.values };
+}
+
+/** PyTorch's conv2d (cross-correlation, zero padding): stride, pads [top, left, bottom, right], dilation, groups. */
+export function conv2dRef(x: ArrayLike<number>, [N, C, H, W]: number[], w: ArrayLike<number>, [O, Cg, KH, KW]: number[], [sh, sw]: number[], [pt, pl, pb, pr]: number[], [dh, dw]: number[] = [1, 1], groups = 1): { shape: number[]; values: Float64Array } {
+  const OH = Math.floor((H + pt + pb - dh * (KH - 1) - 1) / sh) + 1;
+  const OW = Math.floor((W + pl + pr - dw * (KW - 1) - 1) / sw) + 1;
   const out = new Float64Array(N * O * OH * OW);
+  const perGroup = O / groups;
   for (let n = 0; n < N; n++)
     for (let o = 0; o < O; o++)
       for (let i = 0; i < OH; i++)
         for (let j = 0; j < OW; j++) {
           let s = 0;
+          const g = Math.floor(o / perGroup);
           for (let c = 0; c < Cg; c++)
             for (let u = 0; u < KH; u++)
               for (let v = 0; v < KW; v++) {
-                const [y, z] = [i * sh + u * dh! - top!, j * sw + v * dw! - left!];
-                const ic = Math.floor(o / Og) * Cg + c;
-                if (y >= 0 && y < H && z >= 0 && z < W) s += x[((n * C + ic) * H + y) * W + z]! * w[((o * Cg + c) * KH + u) * KW + v]!;
+                const [y, z] = [i * sh + u * dh - pt, j * sw + v * dw - pl];
+                if (y >= 0 && y < H && z >= 0 && z < W) s += x[((n * C + g * Cg + c) * H + y) * W + z]! * w[((o * Cg + c) * KH + u) * KW + v]!;
               }
           out[((n * O + o) * OH + i) * OW + j] = s;
         }

@@ -13,7 +13,7 @@ type H = Ctx['H'];
 const KINDS: Record<string, Kind> = { ...TENSOR_KINDS, objective };
 /** How often each step kind is drawn. */
 const WEIGHTS: [number, string][] = [
-  [2, 'create'], [3, 'unary'], [3, 'binary'], [3, 'reduce'], [3, 'gemm'], [2, 'layout'], [2, 'rowwise'], [2, 'conv'], [7, 'traced'], [5, 'estimator'], [8, 'objective'], [1, 'lifecycle'],
+  [2, 'create'], [3, 'unary'], [3, 'binary'], [3, 'reduce'], [3, 'gemm'], [2, 'layout'], [2, 'rowwise'], [2, 'conv'], [2, 'matmulNd'], [3, 'indexOps'], [2, 'pool'], [7, 'traced'], [5, 'estimator'], [8, 'objective'], [1, 'lifecycle'],
 ];
 
 export function genCase(seed: number, index: number): Case {

@@ -185,13 +185,16 @@ impl Program {
     /// Mean over the rows of −log softmax(logits)[label], logits [R, C], labels [R].
     fn cross_entropy_rows(&mut self, logits: usize, labels: usize) -> Result<usize> {
         let n = self.shape(logits)?[0];
-        // Σᵢ lse(xᵢ) − Σᵢ xᵢ[yᵢ]: the label's logit is picked, not weighted by a one-hot (a
-        // −∞ logit elsewhere would give 0 · (−∞) = NaN; PyTorch's answer is finite).
-        let lse = self.softmax_normalizer(logits)?;
-        let picked = self.push(Op::Pick, &[logits, labels], None)?;
-        let total_lse = self.sum(lse, None, false)?;
-        let total_picked = self.sum(picked, None, false)?;
-        let nll = self.sub(total_lse, total_picked)?;
+        // Σᵢ (lse(xᵢ) − xᵢ[yᵢ]): the label's logit is picked, not weighted by a one-hot (a
+        // −∞ logit elsewhere would give 0 · (−∞) = NaN; PyTorch's answer is finite). Each row's
+        // difference is taken before the sum, as PyTorch's per-sample losses: Σ lse − Σ picked
+        // cancels catastrophically when one row's logits are huge (rows [0, 0] and [1e30, −1e30]
+        // gave 0 instead of log(2)/2; found by the fuzz suite).
+        let lse = self.softmax_normalizer(logits)?; // [R, 1]
+        let lse = self.reshape(lse, &[n])?;
+        let picked = self.push(Op::Pick, &[logits, labels], None)?; // [R]
+        let per_row = self.sub(lse, picked)?;
+        let nll = self.sum(per_row, None, false)?;
         self.scale(nll, 1.0 / n as f64)
     }
     /// Mean over all elements of softplus(z) − y·z (PyTorch's BCEWithLogitsLoss).
