@@ -25,6 +25,7 @@ import { HesseError } from '../../errors.js';
 import { blockViews, type Model, type ParamBlock } from '../../nn.js';
 import { Tensor, type DType } from '../../tensor.js';
 import { IndexSym, type Sym } from '../../trace.js';
+import { unmergeInitializers } from './unmerge.js';
 import { attributesOf, defaultOpset, elemClass, invalidNode, konst, nodeName, num, tensorValues, type Const, type ElemClass, type GraphProto, type ModelProto, type NodeProto, type ValueInfo } from './decode.js';
 import { fold, foldable } from './fold.js';
 import { RULES } from './rules/index.js';
@@ -114,7 +115,7 @@ export class OnnxModel implements Model {
 
   /** @internal Use {@link loadOnnx}. */
   constructor(model: ModelProto, opts: OnnxLoadOptions = {}) {
-    const graph = model.graph;
+    const graph = model.graph && unmergeInitializers(model.graph);
     if (!graph || !graph.node) throw new HesseError('MALFORMED_FILE', 'this ONNX file has no graph');
     this.#graph = graph;
     const opset = (this.opset = defaultOpset(model));
