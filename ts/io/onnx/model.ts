@@ -75,6 +75,15 @@ export interface OnnxLoadOptions {
   inspect?: boolean;
 }
 
+/** float32's largest finite value (torch.finfo(torch.float32).max). */
+const F32_MAX = 3.4028234663852886e38;
+
+/** Whether `data` holds a value no trained weight holds: ±∞, NaN, or ±float32-max (the mask fills of attention). */
+function maskSentinel(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (!(Math.abs(data[i]!) < F32_MAX)) return true;
+  return false;
+}
+
 /** A model loaded from ONNX: a hesse `Model` plus what the file says about itself. */
 export class OnnxModel implements Model {
   /** P: the number of parameters (the parameter initializers' elements, in file order, flat). */
@@ -197,7 +206,9 @@ export class OnnxModel implements Model {
     this.#consts = new Map();
     for (const { name, v } of inits) {
       const u = uses.get(name) ?? [];
-      if (v.elem !== 'float' || !u.includes('param')) {
+      // A float initializer holding a mask sentinel (±∞, NaN, or ±float32-max = torch.finfo.min/max)
+      // is a buffer PyTorch registered (a causal mask added to the scores), never a weight.
+      if (v.elem !== 'float' || !u.includes('param') || maskSentinel(v.data)) {
         this.#consts.set(name, v);
         if (v.elem === 'float') constants.push({ name, shape: [...v.shape], role: u.length === 0 ? 'unused' : u.includes('buffer') ? 'buffer' : 'constant' });
         continue;
