@@ -288,7 +288,7 @@ export class OnnxModel implements Model {
     const baked = (why: string) =>
       new HesseError(
         'SHAPE_MISMATCH',
-        `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
+        `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape, a recurrent layer's initial state), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
       );
     const env = new Map<string, Value>();
     if ((x instanceof IndexSym) !== (this.inputKind === 'index')) {
@@ -303,7 +303,9 @@ export class OnnxModel implements Model {
       try {
         this.#apply(node, env, g, this.#needed);
       } catch (e) {
-        if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '').replace(/; is the input the shape.*$/, '')}`);
+        // At another batch, a shape error (SHAPE_MISMATCH from the core, MALFORMED_FILE from a rule's
+        // shape check, e.g. an LSTM's initial_h of the exported batch) is the baked batch size.
+        if (e instanceof HesseError && otherBatch && (e.code === 'SHAPE_MISMATCH' || e.code === 'MALFORMED_FILE')) throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '').replace(/; is the input the shape.*$/, '').replace(/; the model is invalid.*$/, '')}`);
         // Errors from the core (a shape rule) name the core op; say which node of the file it was.
         if (e instanceof HesseError && !e.message.startsWith('ONNX ')) {
           throw new HesseError(e.code, `ONNX ${nodeName(node, this.opset)}: ${e.message}; is the input the shape the model was exported for? (onnx.checker.check_model(model, full_check=True) checks the model)`);
