@@ -210,8 +210,11 @@ export function transposePerm(a: Attrs, shape: readonly number[], where: string)
 const FOLDS = new Set([
   'Constant', 'Identity', 'Cast', 'CastLike', 'Shape', 'Size', 'Gather', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Concat', 'Slice', 'Transpose', 'Expand',
   'ConstantOfShape', 'Range', 'Add', 'Sub', 'Mul', 'Div', 'Mod', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Min', 'Max', 'Pow', 'Equal', 'Less',
-  'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Where', 'ReduceProd', 'ReduceSum', 'Dropout', 'Trilu',
+  'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Where', 'ReduceProd', 'ReduceSum', 'Dropout', 'Trilu', 'Exp', 'Log', 'Tanh',
 ]);
+
+/** Float math that folds on constants (ops that also have a rule for traced inputs). */
+const MATH: Record<string, (v: number) => number> = { Exp: Math.exp, Log: Math.log, Tanh: Math.tanh };
 /** Whether `fold` evaluates `op` when all its inputs are constants. */
 export const foldable = (op: string) => FOLDS.has(op);
 
@@ -430,6 +433,10 @@ export function fold(op: string, ins: (Const | undefined)[], a: Attrs, opset: nu
       const cls = c(1).elem === 'float' || c(2).elem === 'float' ? 'float' : c(1).elem;
       return [elementwise(where, [c(0), c(1), c(2)], cls, (m, p, q) => (m !== 0 ? p : q))];
     }
+    case 'Exp':
+    case 'Log':
+    case 'Tanh':
+      return [konst(c(0).shape, c(0).data.map(MATH[op]!), 'float')];
     case 'Trilu': {
       const x = c(0);
       const m = triluMask(x.shape, triluK(ins[1], where), a.int('upper', 1) === 1, where);

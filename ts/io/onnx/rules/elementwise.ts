@@ -57,6 +57,22 @@ export const ELEMENTWISE: RuleTable = {
   Reciprocal: activation('recip'),
   LeakyRelu: activation('leaky_relu', 'alpha', 0.01),
   Elu: activation('elu', 'alpha', 1),
+  // Selu(x) = γ·elu_α(x) (ONNX's float32 defaults α = 1.67326319217681884765625, γ = 1.05070102214813232421875).
+  Selu: {
+    attrs: ['alpha', 'gamma'],
+    build: (c) => symv(traced.scale(act(c.sym(0), 'elu', c.a.flt('alpha', 1.67326319217681884765625)), c.a.flt('gamma', 1.05070102214813232421875))),
+  },
+  // Celu(x) = max(0, x) + min(0, α(exp(x/α) − 1)) = α·elu_1(x/α).
+  Celu: {
+    attrs: ['alpha'],
+    check: (a, invalid) => {
+      if (!(a.flt('alpha', 1) !== 0)) invalid('alpha must be nonzero');
+    },
+    build: (c) => {
+      const al = c.a.flt('alpha', 1);
+      return symv(traced.scale(act(traced.scale(c.sym(0), 1 / al), 'elu', 1), al));
+    },
+  },
   Pow: {
     attrs: [],
     constInputs: [1],
