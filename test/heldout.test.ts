@@ -12,7 +12,8 @@
  * hesse's parameter order is the file's initializer order, not named_parameters', so the
  * references are order-free: the loss, P, the sorted gradient, and the sorted H·θ and G·θ with
  * v = θ itself (read in hesse's order from the file): a permutation of the parameters permutes
- * g, Hθ and Gθ alike. A model with ops out of scope (ConvTranspose, Resize) must exit 2 with one
+ * g, Hθ and Gθ alike. Exports with a dynamic batch axis (and sequence axis, for the token
+ * models) are also run in batches of 1. A model with ops out of scope (ConvTranspose, Resize) must exit 2 with one
  * line naming each op, its nodes and the opset.
  */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ interface Meta {
   kind: string;
   loss_cli: 'ce' | 'mse';
   opsets: number[];
+  dynamic: boolean;
 }
 
 const root = new URL('./fixtures/heldout/', import.meta.url).pathname;
@@ -78,6 +80,13 @@ describe('held-out real models through the CLI', () => {
             const r = await hessian(['hvp', ...base, '--v', v, '--matrix', matrix, '--out', out(matrix)]);
             expect(r.code, r.stderr).toBe(0);
             expect(sortedRel(readNpy(out(matrix)), readNpy(join(dir, `${ref}.npy`)))).toBeLessThan(tol);
+          }
+          if (meta.dynamic) {
+            // A dynamic batch axis (and sequence axis for token models): batches of 1, the same mean.
+            const b = await hessian(['grad', ...base, '--batch-size', '1', '--out', out('g1')]);
+            expect(b.code, b.stderr).toBe(0);
+            expect(Math.abs((JSON.parse(b.stdout) as { loss: number }).loss - meta.loss) / Math.abs(meta.loss)).toBeLessThan(tol);
+            expect(sortedRel(readNpy(out('g1')), readNpy(join(dir, 'grad_sorted.npy')))).toBeLessThan(tol);
           }
         }, 120_000);
       }

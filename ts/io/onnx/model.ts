@@ -75,6 +75,9 @@ export interface OnnxLoadOptions {
   inspect?: boolean;
 }
 
+/** Ops whose output carries no derivative of their inputs (comparisons, logic, shapes). */
+const NONDIFF = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Shape', 'Size', 'ConstantOfShape', 'Range', 'Sign']);
+
 /** float32's largest finite value (torch.finfo(torch.float32).max). */
 const F32_MAX = 3.4028234663852886e38;
 
@@ -185,9 +188,24 @@ export class OnnxModel implements Model {
     const alias = new Map<string, string>();
     const uses = new Map<string, ('param' | 'buffer' | 'constant')[]>();
     const root = (n: string) => alias.get(n) ?? n;
+    // The values the output depends on differentiably: a float initializer reaching the output
+    // only through comparisons, shapes or integer casts (a causal-mask buffer sliced to the
+    // sequence length and compared with 0) is a constant, not a parameter.
+    const diff = new Set([output.name]);
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i]!;
+      const op = node.opType ?? '';
+      if (!this.#live.has(node) || !(node.output ?? []).some((o) => diff.has(o)) || NONDIFF.has(op)) continue;
+      if (op === 'Cast' && elemClass(attributesOf(node, nodeName(node, opset)).int('to', 0)) !== 'float') continue;
+      const rule = RULES[op];
+      (node.input ?? []).forEach((name, slot) => {
+        if (name && !rule?.constInputs?.includes(slot) && !rule?.buffers?.includes(slot)) diff.add(name);
+      });
+    }
     for (const node of nodes) {
       if (!this.#live.has(node)) continue;
       const rule = RULES[node.opType ?? ''];
+      const differentiable = (node.output ?? []).some((o) => diff.has(o));
       (node.input ?? []).forEach((name, slot) => {
         if (!name) return;
         const r = root(name);
@@ -195,7 +213,7 @@ export class OnnxModel implements Model {
           for (const o of node.output ?? []) alias.set(o, r);
           return;
         }
-        const kind = !rule ? 'constant' : rule.buffers?.includes(slot) ? 'buffer' : rule.constInputs?.includes(slot) ? 'constant' : 'param';
+        const kind = !rule ? 'constant' : rule.buffers?.includes(slot) ? 'buffer' : rule.constInputs?.includes(slot) || !differentiable ? 'constant' : 'param';
         uses.set(r, [...(uses.get(r) ?? []), kind]);
       });
     }
