@@ -210,10 +210,37 @@ export function transposePerm(a: Attrs, shape: readonly number[], where: string)
 const FOLDS = new Set([
   'Constant', 'Identity', 'Cast', 'CastLike', 'Shape', 'Size', 'Gather', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Concat', 'Slice', 'Transpose', 'Expand',
   'ConstantOfShape', 'Range', 'Add', 'Sub', 'Mul', 'Div', 'Mod', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Min', 'Max', 'Pow', 'Equal', 'Less',
-  'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Where', 'ReduceProd', 'ReduceSum', 'Dropout',
+  'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Where', 'ReduceProd', 'ReduceSum', 'Dropout', 'Trilu', 'Exp', 'Log', 'Tanh',
 ]);
+
+/** Float math that folds on constants (ops that also have a rule for traced inputs). */
+const MATH: Record<string, (v: number) => number> = { Exp: Math.exp, Log: Math.log, Tanh: Math.tanh };
 /** Whether `fold` evaluates `op` when all its inputs are constants. */
 export const foldable = (op: string) => FOLDS.has(op);
+
+/**
+ * Trilu's keep-mask over the last two axes of `shape` (opset 14): element (…, i, j) is kept when
+ * j − i ≥ k (upper = 1, torch.triu(x, k)) or j − i ≤ k (upper = 0, torch.tril(x, k)).
+ */
+export function triluMask(shape: readonly number[], k: number, upper: boolean, where: string): Float64Array {
+  if (shape.length < 2) invalidNode(where, `Trilu needs an input of rank ≥ 2, got shape [${shape.join(', ')}]`);
+  if (!Number.isSafeInteger(k)) invalidNode(where, `k must be an integer, got ${k}`);
+  const [M, N] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
+  const mask = new Float64Array(numel(shape));
+  for (let f = 0; f < mask.length; f++) {
+    const j = f % N;
+    const i = Math.floor(f / N) % M;
+    mask[f] = (upper ? j - i >= k : j - i <= k) ? 1 : 0;
+  }
+  return mask;
+}
+
+/** Trilu's k: the optional scalar input 1 (default 0). */
+export function triluK(k: Const | undefined, where: string): number {
+  if (!k) return 0;
+  if (k.data.length !== 1) invalidNode(where, `k must be a scalar, got shape [${k.shape.join(', ')}]`);
+  return k.data[0]!;
+}
 
 /** C-style integer division (truncation toward zero), as ONNX integer Div. */
 const truncDiv = (p: number, q: number, where: string) => {
@@ -405,6 +432,15 @@ export function fold(op: string, ins: (Const | undefined)[], a: Attrs, opset: nu
     case 'Where': {
       const cls = c(1).elem === 'float' || c(2).elem === 'float' ? 'float' : c(1).elem;
       return [elementwise(where, [c(0), c(1), c(2)], cls, (m, p, q) => (m !== 0 ? p : q))];
+    }
+    case 'Exp':
+    case 'Log':
+    case 'Tanh':
+      return [konst(c(0).shape, c(0).data.map(MATH[op]!), 'float')];
+    case 'Trilu': {
+      const x = c(0);
+      const m = triluMask(x.shape, triluK(ins[1], where), a.int('upper', 1) === 1, where);
+      return [konst(x.shape, x.data.map((v, i) => (m[i] ? v : 0)), x.elem)];
     }
     case 'ReduceProd':
     case 'ReduceSum': {

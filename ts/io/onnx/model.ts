@@ -25,6 +25,7 @@ import { HesseError } from '../../errors.js';
 import { blockViews, type Model, type ParamBlock } from '../../nn.js';
 import { Tensor, type DType } from '../../tensor.js';
 import { IndexSym, type Sym } from '../../trace.js';
+import { unmergeInitializers } from './unmerge.js';
 import { attributesOf, defaultOpset, elemClass, invalidNode, konst, nodeName, num, tensorValues, type Const, type ElemClass, type GraphProto, type ModelProto, type NodeProto, type ValueInfo } from './decode.js';
 import { fold, foldable } from './fold.js';
 import { RULES } from './rules/index.js';
@@ -74,6 +75,18 @@ export interface OnnxLoadOptions {
   inspect?: boolean;
 }
 
+/** Ops whose output carries no derivative of their inputs (comparisons, logic, shapes). */
+const NONDIFF = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'Shape', 'Size', 'ConstantOfShape', 'Range', 'Sign']);
+
+/** float32's largest finite value (torch.finfo(torch.float32).max). */
+const F32_MAX = 3.4028234663852886e38;
+
+/** Whether `data` holds a value no trained weight holds: ±∞, NaN, or ±float32-max (the mask fills of attention). */
+function maskSentinel(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (!(Math.abs(data[i]!) < F32_MAX)) return true;
+  return false;
+}
+
 /** A model loaded from ONNX: a hesse `Model` plus what the file says about itself. */
 export class OnnxModel implements Model {
   /** P: the number of parameters (the parameter initializers' elements, in file order, flat). */
@@ -114,7 +127,7 @@ export class OnnxModel implements Model {
 
   /** @internal Use {@link loadOnnx}. */
   constructor(model: ModelProto, opts: OnnxLoadOptions = {}) {
-    const graph = model.graph;
+    const graph = model.graph && unmergeInitializers(model.graph);
     if (!graph || !graph.node) throw new HesseError('MALFORMED_FILE', 'this ONNX file has no graph');
     this.#graph = graph;
     const opset = (this.opset = defaultOpset(model));
@@ -175,9 +188,24 @@ export class OnnxModel implements Model {
     const alias = new Map<string, string>();
     const uses = new Map<string, ('param' | 'buffer' | 'constant')[]>();
     const root = (n: string) => alias.get(n) ?? n;
+    // The values the output depends on differentiably: a float initializer reaching the output
+    // only through comparisons, shapes or integer casts (a causal-mask buffer sliced to the
+    // sequence length and compared with 0) is a constant, not a parameter.
+    const diff = new Set([output.name]);
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i]!;
+      const op = node.opType ?? '';
+      if (!this.#live.has(node) || !(node.output ?? []).some((o) => diff.has(o)) || NONDIFF.has(op)) continue;
+      if (op === 'Cast' && elemClass(attributesOf(node, nodeName(node, opset)).int('to', 0)) !== 'float') continue;
+      const rule = RULES[op];
+      (node.input ?? []).forEach((name, slot) => {
+        if (name && !rule?.constInputs?.includes(slot) && !rule?.buffers?.includes(slot)) diff.add(name);
+      });
+    }
     for (const node of nodes) {
       if (!this.#live.has(node)) continue;
       const rule = RULES[node.opType ?? ''];
+      const differentiable = (node.output ?? []).some((o) => diff.has(o));
       (node.input ?? []).forEach((name, slot) => {
         if (!name) return;
         const r = root(name);
@@ -185,7 +213,7 @@ export class OnnxModel implements Model {
           for (const o of node.output ?? []) alias.set(o, r);
           return;
         }
-        const kind = !rule ? 'constant' : rule.buffers?.includes(slot) ? 'buffer' : rule.constInputs?.includes(slot) ? 'constant' : 'param';
+        const kind = !rule ? 'constant' : rule.buffers?.includes(slot) ? 'buffer' : rule.constInputs?.includes(slot) || !differentiable ? 'constant' : 'param';
         uses.set(r, [...(uses.get(r) ?? []), kind]);
       });
     }
@@ -196,7 +224,9 @@ export class OnnxModel implements Model {
     this.#consts = new Map();
     for (const { name, v } of inits) {
       const u = uses.get(name) ?? [];
-      if (v.elem !== 'float' || !u.includes('param')) {
+      // A float initializer holding a mask sentinel (±∞, NaN, or ±float32-max = torch.finfo.min/max)
+      // is a buffer PyTorch registered (a causal mask added to the scores), never a weight.
+      if (v.elem !== 'float' || !u.includes('param') || maskSentinel(v.data)) {
         this.#consts.set(name, v);
         if (v.elem === 'float') constants.push({ name, shape: [...v.shape], role: u.length === 0 ? 'unused' : u.includes('buffer') ? 'buffer' : 'constant' });
         continue;
@@ -276,7 +306,7 @@ export class OnnxModel implements Model {
     const baked = (why: string) =>
       new HesseError(
         'SHAPE_MISMATCH',
-        `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
+        `${why}. The model was exported for a batch of ${n0} (input '${input.name}' [${input.shape.join(', ')}]) and is used with a batch of ${x.shape[0]}: its graph bakes the batch size into a constant (a Reshape to a fixed shape, a recurrent layer's initial state), so it only computes batches of ${n0}; re-export with dynamic_axes={'${input.name}': {0: 'batch'}, '${this.output.name}': {0: 'batch'}}, or use batches of ${n0} (--batch-size ${n0})`,
       );
     const env = new Map<string, Value>();
     if ((x instanceof IndexSym) !== (this.inputKind === 'index')) {
@@ -291,7 +321,9 @@ export class OnnxModel implements Model {
       try {
         this.#apply(node, env, g, this.#needed);
       } catch (e) {
-        if (e instanceof HesseError && otherBatch && e.code === 'SHAPE_MISMATCH') throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '').replace(/; is the input the shape.*$/, '')}`);
+        // At another batch, a shape error (SHAPE_MISMATCH from the core, MALFORMED_FILE from a rule's
+        // shape check, e.g. an LSTM's initial_h of the exported batch) is the baked batch size.
+        if (e instanceof HesseError && otherBatch && (e.code === 'SHAPE_MISMATCH' || e.code === 'MALFORMED_FILE')) throw baked(`ONNX ${nodeName(node, this.opset)}: ${e.message.replace(/^ONNX [^:]*: /, '').replace(/; is the input the shape.*$/, '').replace(/; the model is invalid.*$/, '')}`);
         // Errors from the core (a shape rule) name the core op; say which node of the file it was.
         if (e instanceof HesseError && !e.message.startsWith('ONNX ')) {
           throw new HesseError(e.code, `ONNX ${nodeName(node, this.opset)}: ${e.message}; is the input the shape the model was exported for? (onnx.checker.check_model(model, full_check=True) checks the model)`);

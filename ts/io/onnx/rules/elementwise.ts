@@ -9,6 +9,8 @@
 import { HesseError } from '../../../errors.js';
 import { traced } from '../../../trace.js';
 import { act, add, clip, mul, reshape, sub, whereConst } from './engine.js';
+import { konst } from '../decode.js';
+import { triluK, triluMask } from '../fold.js';
 import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 /** A pointwise activation tower of the core, with its α from an attribute. */
@@ -36,7 +38,7 @@ const hardSigmoid = (c: Ctx, alpha: number, beta: number) => act(c.sym(0), 'hard
 /** float32(1/6), the α of ONNX HardSwish's function body (onnx/defs/math/defs.cc). */
 const HARDSWISH_ALPHA = Math.fround(1 / 6);
 
-/** The elementwise family: arithmetic, activations, Clip/HardSigmoid/HardSwish, Where. */
+/** The elementwise family: arithmetic, activations, Clip/HardSigmoid/HardSwish, Where, Trilu. */
 export const ELEMENTWISE: RuleTable = {
   Add: binary('add'),
   Sub: binary('sub'),
@@ -55,6 +57,22 @@ export const ELEMENTWISE: RuleTable = {
   Reciprocal: activation('recip'),
   LeakyRelu: activation('leaky_relu', 'alpha', 0.01),
   Elu: activation('elu', 'alpha', 1),
+  // Selu(x) = γ·elu_α(x) (ONNX's float32 defaults α = 1.67326319217681884765625, γ = 1.05070102214813232421875).
+  Selu: {
+    attrs: ['alpha', 'gamma'],
+    build: (c) => symv(traced.scale(act(c.sym(0), 'elu', c.a.flt('alpha', 1.67326319217681884765625)), c.a.flt('gamma', 1.05070102214813232421875))),
+  },
+  // Celu(x) = max(0, x) + min(0, α(exp(x/α) − 1)) = α·elu_1(x/α).
+  Celu: {
+    attrs: ['alpha'],
+    check: (a, invalid) => {
+      if (!(a.flt('alpha', 1) !== 0)) invalid('alpha must be nonzero');
+    },
+    build: (c) => {
+      const al = c.a.flt('alpha', 1);
+      return symv(traced.scale(act(traced.scale(c.sym(0), 1 / al), 'elu', 1), al));
+    },
+  },
   Pow: {
     attrs: [],
     constInputs: [1],
@@ -108,6 +126,17 @@ export const ELEMENTWISE: RuleTable = {
         return v.kind === 'const' ? v : c.sym(i);
       };
       return symv(whereConst(mask, branch(1), branch(2), c.g));
+    },
+  },
+  // Trilu(x, k) on a computed x: where(keep-mask, x, 0), the mask from the static shape (opset 14+: torch.triu/tril).
+  Trilu: {
+    attrs: ['upper'],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const k = triluK(c.given(1) ? c.konst(1) : undefined, c.where);
+      const mask = konst(x.shape, triluMask(x.shape, k, c.a.int('upper', 1) === 1, c.where), 'bool');
+      return symv(whereConst(mask, x, konst([], [0], 'float'), c.g));
     },
   },
   // |x| = relu(x) + relu(−x).

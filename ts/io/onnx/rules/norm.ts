@@ -1,5 +1,9 @@
 /**
- * Normalization: BatchNormalization and LayerNormalization.
+ * Normalization: BatchNormalization, LayerNormalization, InstanceNormalization.
+ *
+ * InstanceNormalization (PyTorch's InstanceNorm and GroupNorm export to it, GroupNorm through a
+ * Reshape to [N, G, −1]): y = (x − μ)·(σ² + ε)^(−1/2)·scale[c] + B[c], μ and σ² (biased) over
+ * the spatial axes 2.. of each (n, c): the core's layer_norm on the last axis of [N, C, S].
  *
  * BatchNormalization, eval semantics (the default): y = (x − mean)·(var + ε)^(−1/2)·scale + B
  * per channel (axis 1), with `input_mean`/`input_var` the running statistics: buffers, constants
@@ -19,7 +23,7 @@ import { symv, type RuleTable } from './types.js';
 /** Whether a BatchNormalization node normalizes with batch statistics (training mode). */
 export const bnTraining = (a: Attrs, opset: number, nOut: number) => (opset >= 14 ? a.flag('training_mode', false) : nOut > 1);
 
-/** The norm family: BatchNormalization, LayerNormalization. */
+/** The norm family: BatchNormalization, LayerNormalization, InstanceNormalization. */
 export const NORM: RuleTable = {
   BatchNormalization: {
     attrs: ['epsilon', 'momentum', 'training_mode', 'spatial'],
@@ -57,6 +61,25 @@ export const NORM: RuleTable = {
         y = mul(sub(x, perChannel(mean?.kind === 'const' ? constant(c.g, mean) : c.sym(3))), inv);
       }
       return [symv(add(mul(y, scale), bias))];
+    },
+  },
+  InstanceNormalization: {
+    attrs: ['epsilon'],
+    check: (a, invalid) => {
+      const eps = a.flt('epsilon', 1e-5);
+      if (!(eps > 0)) invalid(`epsilon must be a finite number > 0, got ${eps}`);
+    },
+    build: (c) => {
+      const x = c.sym(0);
+      const r = x.shape.length;
+      if (r < 3) c.invalid(`the input must be [N, C, d1, …], got [${x.shape.join(', ')}]`);
+      const [N, C] = [x.shape[0]!, x.shape[1]!];
+      const perChannel = (s: Sym) => {
+        if (s.size !== C) c.invalid(`scale and B must be [${C}], got [${s.shape.join(', ')}]`);
+        return reshape(s, [1, C, ...Array(r - 2).fill(1)]);
+      };
+      const y = reshape(traced.lastAxis(reshape(x, [N, C, x.size / (N * C)]), 'layer_norm', c.a.flt('epsilon', 1e-5)), x.shape);
+      return [symv(add(mul(y, perChannel(c.sym(1))), perChannel(c.sym(2))))];
     },
   },
   LayerNormalization: {

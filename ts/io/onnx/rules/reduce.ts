@@ -1,11 +1,13 @@
 /**
- * Reductions: ReduceMean / ReduceSum / ReduceMax over several axes (axes an attribute before
+ * Reductions: ReduceMean / ReduceSum / ReduceMax / ReduceMin (−max(−x)) / ReduceSumSquare (Σx²) /
+ * ReduceL2 (√Σx²) / ReduceLogSumExp (m + log Σ e^(x−m), m the max) over several axes (axes an attribute before
  * opset 13 (Sum) / 18 (the others), an input from then on; noop_with_empty_axes), Softmax and
  * LogSoftmax on any axis (opset ≥ 13: that axis; before: the 2-D coercion, normalizing over
  * the flattened axes from `axis` on).
  */
 import { axesArg, normAxis, numel } from '../fold.js';
-import { reduceAxes, reshape, softmaxAxis } from './engine.js';
+import { traced } from '../../../trace.js';
+import { act, add, reduceAxes, reshape, softmaxAxis, sub } from './engine.js';
 import { symv, type Ctx, type Rule, type RuleTable } from './types.js';
 
 /** The axes a Reduce* node reduces (normalized, distinct), or undefined for "none" (noop). */
@@ -20,16 +22,33 @@ function reduceAxesOf(c: Ctx, inputFrom: number): number[] | undefined {
   return at;
 }
 
-const reduction = (op: 'sum' | 'mean' | 'max', inputFrom: number): Rule => ({
+/** x → f(x) before the reduction, and g after it: ReduceSumSquare = Σx², ReduceL2 = √(Σx²) (F.normalize, torch.norm). */
+const towers: Record<string, [string | undefined, string | undefined]> = { sum: [undefined, undefined], mean: [undefined, undefined], max: [undefined, undefined], sumsq: ['square', undefined], l2: ['square', 'sqrt'] };
+
+const reduction = (kind: 'sum' | 'mean' | 'max' | 'sumsq' | 'l2' | 'min' | 'lse', inputFrom: number): Rule => ({
   attrs: ['axes', 'keepdims', 'noop_with_empty_axes'],
   constInputs: [1],
   check: (a) => void a.flag('keepdims', true),
   build: (c) => {
     const x = c.sym(0);
     const axes = reduceAxesOf(c, inputFrom);
-    if (!axes) return symv(x);
+    if (kind === 'min' || kind === 'lse') {
+      if (!axes) return symv(x);
+      const keep = c.a.flag('keepdims', true);
+      // min(x) = −max(−x).
+      if (kind === 'min') return symv(traced.scale(reduceAxes(traced.scale(x, -1), 'max', axes, keep), -1));
+      // log Σ eˣ = m + log Σ e^(x − m), m = max(x) (any m gives the same value and derivatives; the max keeps e^(·) ≤ 1).
+      const m = reduceAxes(x, 'max', axes, true);
+      const y = add(m, act(reduceAxes(act(sub(x, m), 'exp'), 'sum', axes, true), 'log'));
+      return symv(keep ? y : reshape(y, x.shape.filter((_, i) => !axes.includes(i))));
+    }
+    const [pre, post] = towers[kind]!;
+    const op = kind === 'mean' || kind === 'max' ? kind : 'sum';
+    const xp = pre ? act(x, pre) : x;
+    if (!axes) return symv(post ? act(xp, post) : xp);
     const keep = c.a.flag('keepdims', true);
-    return symv(reduceAxes(x, op, axes, keep));
+    const y = reduceAxes(xp, op, axes, keep);
+    return symv(post ? act(y, post) : y);
   },
 });
 
@@ -45,11 +64,15 @@ const softmax = (log: boolean): Rule => ({
   },
 });
 
-/** The reduce family: ReduceMean/Sum/Max, Softmax, LogSoftmax. */
+/** The reduce family: ReduceMean/Sum/Max/Min/SumSquare/L2/LogSumExp, Softmax, LogSoftmax. */
 export const REDUCE: RuleTable = {
   ReduceMean: reduction('mean', 18),
   ReduceSum: reduction('sum', 13),
   ReduceMax: reduction('max', 18),
+  ReduceSumSquare: reduction('sumsq', 18),
+  ReduceL2: reduction('l2', 18),
+  ReduceMin: reduction('min', 18),
+  ReduceLogSumExp: reduction('lse', 18),
   Softmax: softmax(false),
   LogSoftmax: softmax(true),
 };

@@ -2,13 +2,16 @@
  * Shape and indexing ops on traced tensors (their all-constant forms fold in fold.ts): Shape,
  * Flatten, Reshape, Transpose, Concat, (Un)Squeeze, Slice (steps, negative indices), Gather
  * (constant indices on a traced tensor; traced integer indices, i.e. embeddings, with the
- * engine's gather), Expand, Pad (constant mode), Split, Identity, Cast, Dropout.
+ * engine's gather), Expand, Pad (constant mode), Split, Identity, Cast, Dropout, DepthToSpace /
+ * SpaceToDepth (F.pixel_shuffle / pixel_unshuffle: reshape, transpose, reshape), CumSum (linear:
+ * the axis moved last and multiplied by the constant triangular matrix U, U[i, j] = 1 where i ≤ j
+ * (i ≥ j reversed; strictly for exclusive)).
  */
 import * as ops from '../../../ops.js';
 import { traced, type Sym } from '../../../trace.js';
 import { konst, type Attrs } from '../decode.js';
 import { axesArg, expandShape, normAxis, numel, reshapeTarget, sliceArgs, sliceIndices, squeezeShape, transposePerm, unsqueezeShape } from '../fold.js';
-import { padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
+import { batchedMatmul, constant, padConstant, permute, reshape, sliceAxis, takeAlong } from './engine.js';
 import { symv, type Ctx, type RuleTable, type Value } from './types.js';
 
 /** x with each axis restricted to its index list (contiguous runs as slices). */
@@ -39,6 +42,57 @@ const noRepeatedAxes = (a: Attrs, invalid: (why: string) => never) => {
 
 /** The shape family: shape and indexing ops on traced tensors. */
 export const SHAPE: RuleTable = {
+  DepthToSpace: {
+    attrs: ['blocksize', 'mode'],
+    check: (a, invalid) => {
+      if (!(a.int('blocksize', 0) >= 1)) invalid(`blocksize must be ≥ 1, got ${a.int('blocksize', 0)}`);
+      const m = a.str('mode', 'DCR');
+      if (m !== 'DCR' && m !== 'CRD') invalid(`mode must be DCR or CRD, got '${m}'`);
+    },
+    build: (c) => {
+      const x = c.sym(0);
+      const b = c.a.int('blocksize', 1);
+      if (x.shape.length !== 4 || x.shape[1]! % (b * b) !== 0) c.invalid(`the input must be [N, C, H, W] with C divisible by blocksize² = ${b * b}, got [${x.shape.join(', ')}]`);
+      const [N, C, H, W] = x.shape as [number, number, number, number];
+      const Co = C / (b * b);
+      const dcr = c.a.str('mode', 'DCR') === 'DCR';
+      const t = dcr ? permute(reshape(x, [N, b, b, Co, H, W]), [0, 3, 4, 1, 5, 2]) : permute(reshape(x, [N, Co, b, b, H, W]), [0, 1, 4, 2, 5, 3]);
+      return symv(reshape(t, [N, Co, H * b, W * b]));
+    },
+  },
+  SpaceToDepth: {
+    attrs: ['blocksize'],
+    check: (a, invalid) => {
+      if (!(a.int('blocksize', 0) >= 1)) invalid(`blocksize must be ≥ 1, got ${a.int('blocksize', 0)}`);
+    },
+    build: (c) => {
+      const x = c.sym(0);
+      const b = c.a.int('blocksize', 1);
+      if (x.shape.length !== 4 || x.shape[2]! % b !== 0 || x.shape[3]! % b !== 0) c.invalid(`the input must be [N, C, H, W] with H and W divisible by blocksize ${b}, got [${x.shape.join(', ')}]`);
+      const [N, C, H, W] = x.shape as [number, number, number, number];
+      return symv(reshape(permute(reshape(x, [N, C, H / b, b, W / b, b]), [0, 3, 5, 1, 2, 4]), [N, C * b * b, H / b, W / b]));
+    },
+  },
+  CumSum: {
+    attrs: ['exclusive', 'reverse'],
+    constInputs: [1],
+    build: (c) => {
+      const x = c.sym(0);
+      const r = x.shape.length;
+      const ax = c.konst(1);
+      if (ax.data.length !== 1) c.invalid(`axis must be a scalar, got shape [${ax.shape.join(', ')}]`);
+      const k = normAxis(ax.data[0]!, r, c.where);
+      const L = x.shape[k]!;
+      const [excl, rev] = [c.a.int('exclusive', 0) === 1, c.a.int('reverse', 0) === 1];
+      const U = new Float64Array(L * L);
+      for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) U[i * L + j] = (rev ? (excl ? i > j : i >= j) : excl ? i < j : i <= j) ? 1 : 0;
+      const perm = [...Array(r).keys()].filter((a) => a !== k).concat([k]);
+      const inv = perm.map((_, i) => perm.indexOf(i));
+      const xt = permute(x, perm);
+      const y = batchedMatmul(r === 1 ? reshape(xt, [1, L]) : xt, constant(c.g, { shape: [L, L], data: U }));
+      return symv(permute(r === 1 ? reshape(y, [L]) : y, inv));
+    },
+  },
   Identity: { attrs: [], build: (c) => c.ins[0]! },
   Shape: {
     attrs: ['start', 'end'],
