@@ -37,7 +37,7 @@ interface Meta {
 const root = new URL('./fixtures/heldout/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'hesse-heldout-'));
 const OUT_OF_SCOPE = new Set(['decoderish']);
-const models = readdirSync(root).filter((d) => !OUT_OF_SCOPE.has(d)).sort();
+const models = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory() && !OUT_OF_SCOPE.has(d.name)).map((d) => d.name).sort();
 
 /** A .npy as float64 numbers. */
 const readNpy = (p: string) => Float64Array.from(h.npy.parseNpy(readFileSync(p)).data as ArrayLike<number>);

@@ -81,9 +81,12 @@ const NONDIFF = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEq
 /** float32's largest finite value (torch.finfo(torch.float32).max). */
 const F32_MAX = 3.4028234663852886e38;
 
-/** Whether `data` holds a value no trained weight holds: ±∞, NaN, or ±float32-max (the mask fills of attention). */
+/**
+ * Whether `data` holds a mask fill no trained weight holds: ±∞ or ±float32-max (attention's
+ * masks). NaN is not one: a NaN weight is a broken model, reported as such when it is used.
+ */
 function maskSentinel(data: ArrayLike<number>): boolean {
-  for (let i = 0; i < data.length; i++) if (!(Math.abs(data[i]!) < F32_MAX)) return true;
+  for (let i = 0; i < data.length; i++) if (Math.abs(data[i]!) >= F32_MAX) return true;
   return false;
 }
 
@@ -224,7 +227,7 @@ export class OnnxModel implements Model {
     this.#consts = new Map();
     for (const { name, v } of inits) {
       const u = uses.get(name) ?? [];
-      // A float initializer holding a mask sentinel (±∞, NaN, or ±float32-max = torch.finfo.min/max)
+      // A float initializer holding a mask sentinel (±∞ or ±float32-max = torch.finfo.min/max)
       // is a buffer PyTorch registered (a causal mask added to the scores), never a weight.
       if (v.elem !== 'float' || !u.includes('param') || maskSentinel(v.data)) {
         this.#consts.set(name, v);
