@@ -325,22 +325,26 @@ fn reference<T: Real>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) {
     }
 }
 
-/// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding), for
-/// all C channels of one image (so group gi's rows are the block gi·Cg·KH·KW .. (gi+1)·Cg·KH·KW).
-pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
+/// For each row r = (c·KH + ky)·KW + kx of one image's im2col matrix and each output row oy:
+/// `f(r, c, oy, Some((iy, (ox_lo, ox_hi), ix_lo)))` where the tap reads input row iy over the
+/// output span [ox_lo, ox_hi) starting at input column ix_lo (step sw), or `f(r, c, oy, None)`
+/// where the whole output row reads padding. The span bounds come from [`inside`] once per tap,
+/// so the copy loops below carry no per-element bounds test (a per-element `source` test was
+/// most of im2col's and col2im's time).
+fn col_rows(g: &Conv2d, mut f: impl FnMut(usize, usize, usize, Option<(usize, (usize, usize), usize)>)) {
     let (oh, ow) = g.out_hw();
-    let cols = oh * ow;
     for c in 0..g.c {
         for ky in 0..g.kh {
+            let (ylo, yhi) = inside(oh, g.h, g.stride.0, ky * g.dilation.0, g.pads[0]);
             for kx in 0..g.kw {
                 let r = (c * g.kh + ky) * g.kw + kx;
-                let dst = &mut col[r * cols..(r + 1) * cols];
+                let (xlo, xhi) = inside(ow, g.w, g.stride.1, kx * g.dilation.1, g.pads[1]);
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        dst[oy * ow + ox] = match g.source(oy, ox, ky, kx) {
-                            Some((y, xx)) => img[(c * g.h + y) * g.w + xx],
-                            None => T::ZERO,
-                        };
+                    if oy < ylo || oy >= yhi || xlo == xhi {
+                        f(r, c, oy, None);
+                    } else {
+                        let iy = oy * g.stride.0 + ky * g.dilation.0 - g.pads[0];
+                        f(r, c, oy, Some((iy, (xlo, xhi), xlo * g.stride.1 + kx * g.dilation.1 - g.pads[1])));
                     }
                 }
             }
@@ -348,25 +352,44 @@ pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     }
 }
 
-/// The adjoint of [`im2col`]: img[c, y, x] += Σ of the cols entries that read it.
-fn col2im<T: Real>(g: &Conv2d, col: &[T], img: &mut [T]) {
+/// cols[(c·KH + ky)·KW + kx, oy·OW + ox] = image pixel read at that tap (0 in the padding), for
+/// all C channels of one image (so group gi's rows are the block gi·Cg·KH·KW .. (gi+1)·Cg·KH·KW).
+pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     let (oh, ow) = g.out_hw();
-    let cols = oh * ow;
-    for c in 0..g.c {
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let r = (c * g.kh + ky) * g.kw + kx;
-                let src = &col[r * cols..(r + 1) * cols];
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        if let Some((y, xx)) = g.source(oy, ox, ky, kx) {
-                            img[(c * g.h + y) * g.w + xx] += src[oy * ow + ox];
-                        }
-                    }
+    let (cols, sw) = (oh * ow, g.stride.1);
+    col_rows(g, |r, c, oy, span| {
+        let dst = &mut col[r * cols + oy * ow..][..ow];
+        match span {
+            None => dst.fill(T::ZERO),
+            Some((iy, (lo, hi), ix)) => {
+                dst[..lo].fill(T::ZERO);
+                dst[hi..].fill(T::ZERO);
+                let src = &img[(c * g.h + iy) * g.w + ix..];
+                if sw == 1 {
+                    dst[lo..hi].copy_from_slice(&src[..hi - lo]);
+                } else {
+                    dst[lo..hi].iter_mut().enumerate().for_each(|(j, d)| *d = src[j * sw]);
                 }
             }
         }
-    }
+    });
+}
+
+/// The adjoint of [`im2col`]: img[c, y, x] += Σ of the cols entries that read it.
+fn col2im<T: Real + HasLanes>(g: &Conv2d, col: &[T], img: &mut [T]) {
+    let (oh, ow) = g.out_hw();
+    let (cols, sw) = (oh * ow, g.stride.1);
+    col_rows(g, |r, c, oy, span| {
+        if let Some((iy, (lo, hi), ix)) = span {
+            let src = &col[r * cols + oy * ow..][lo..hi];
+            let dst = &mut img[(c * g.h + iy) * g.w + ix..];
+            if sw == 1 {
+                axpy(T::ONE, src, &mut dst[..hi - lo]);
+            } else {
+                src.iter().enumerate().for_each(|(j, &v)| dst[j * sw] += v);
+            }
+        }
+    });
 }
 
 /// The per-group blocks of the GEMMs: (rows of one group's cols = Cg·KH·KW, cols = OH·OW).

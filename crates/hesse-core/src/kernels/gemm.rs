@@ -82,10 +82,10 @@ pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta:
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                pack_panels(pack_b, kc, nc, nr, |p, j| b.at(pc + p, jc + j));
+                pack_view(pack_b, b, pc, jc, kc, nc, nr, false);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack_panels(pack_a, kc, mc, MR, |p, i| a.at(ic + i, pc + p));
+                    pack_view(pack_a, a, ic, pc, mc, kc, MR, true);
                     for jr in (0..nc).step_by(nr) {
                         let nrr = nr.min(nc - jr);
                         let bp = &pack_b[jr * kc..(jr + nr) * kc];
@@ -137,6 +137,35 @@ fn scale<T: Real>(c: &mut [T], beta: T) {
         c.fill(T::ZERO);
     } else if beta != T::ONE {
         c.iter_mut().for_each(|x| *x = *x * beta);
+    }
+}
+
+/// Packs the block of `m` starting at (r0, c0) into panels of `panel` columns: B's `depth × width`
+/// block (rows r0.., cols c0..; panels run across columns) or, with `across_rows`, A's
+/// `width × depth` block (panels run down rows, so the packed matrix is the block's transpose).
+/// Where the panel direction is contiguous in memory (stride 1: row-major B, or A = a transposed
+/// row-major matrix) each full panel row is one slice copy; packing is a large share of a GEMM
+/// with few rows (conv2d's O = 16 output channels), and the per-element strided read was most of it.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn pack_view<T: Real>(buf: &mut [T], m: MatRef<T>, r0: usize, c0: usize, rows: usize, cols: usize, panel: usize, across_rows: bool) {
+    // (depth, width) of the packed block and the strides along them.
+    let (depth, width, sd, sw) = if across_rows { (cols, rows, m.cs, m.rs) } else { (rows, cols, m.rs, m.cs) };
+    let base = r0 * m.rs + c0 * m.cs;
+    if sw != 1 {
+        pack_panels(buf, depth, width, panel, |p, j| m.data[base + p * sd + j * sw]);
+        return;
+    }
+    for q in 0..width.div_ceil(panel) {
+        let out = &mut buf[q * panel * depth..(q + 1) * panel * depth];
+        let j0 = q * panel;
+        let n = panel.min(width - j0);
+        for p in 0..depth {
+            let src = &m.data[base + p * sd + j0..][..n];
+            let row = &mut out[p * panel..(p + 1) * panel];
+            row[..n].copy_from_slice(src);
+            row[n..].fill(T::ZERO);
+        }
     }
 }
 
