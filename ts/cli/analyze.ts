@@ -57,6 +57,8 @@ export interface CommonOptions {
   seed?: number;
   /** Probes of diag's stochastic estimate, for a matrix too large to form (default 100). */
   samples?: number;
+  /** --buffer NAME (repeatable): float initializers that are buffers (register_buffer), not parameters. */
+  buffer?: string[];
   /** --output: the graph output to analyze (default the first). */
   output?: string;
   /** --input NAME=FILE (repeatable): values for the graph's other inputs (a mask, …), each a .npy: constants of the model. */
@@ -217,7 +219,7 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
     if (name in inputs) bad(`--input ${name} is given twice; give each graph input once`);
     inputs[name] = await readTensor(read, spec.slice(eq + 1), `--input ${name}`, dtype0);
   }
-  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output, inputs });
+  const model = await loadOnnx(await readFile(read, modelPath, 'the model'), { output: o.output, inputs, buffers: o.buffer });
   if (o.wrt === 'input' && model.input.elem !== 'float') {
     bad(`--wrt input: the model input '${model.input.name}' is ${model.input.elem === 'int' ? 'integer (indices such as token ids)' : model.input.elem}, and there is no derivative with respect to it; differentiate with respect to the parameters (drop --wrt input)`);
   }

@@ -160,6 +160,7 @@ for (const [name, description] of ANALYSES) {
     .option('--quiet', 'no progress bar')
     .option('--seed <n>', 'seed of randomized estimates (an integer ≥ 0, default 0)', integerOption('--seed', seed, '1'))
     .option('--output <name>', 'the graph output to analyze (default the first; hessian info lists them)')
+    .option('--buffer <name>', 'a float initializer that is a buffer (register_buffer: a positional table), not a parameter; repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v])
     .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'))
     .option('--class-axis <n>', "ce only: the output's class axis (default: 1 for [N, C, d…] with labels [N, d…], PyTorch's; the last for [N, d…, C]); needed only where both fit", integerOption('--class-axis', (v, w) => integer(v, w, -64, 64), '1'));

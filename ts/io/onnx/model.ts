@@ -73,6 +73,14 @@ export interface OnnxLoadOptions {
   inputs?: Record<string, Tensor | { shape: readonly number[]; data: ArrayLike<number> }>;
   /** Load even a model that uses unsupported ops (for `hesse info`): `unsupported` lists them; building it throws. */
   inspect?: boolean;
+  /**
+   * Float initializers that are buffers (PyTorch `register_buffer`: a sinusoidal positional
+   * table, rotary cos/sin): constants of the model, not parameters, so P matches
+   * named_parameters. ONNX stores buffers and parameters alike, and only ±∞/float32-max masks
+   * and BatchNorm statistics are recognized as buffers by themselves. Each name must be a float
+   * initializer of the graph (INVALID_ARGUMENT otherwise, listing them).
+   */
+  buffers?: readonly string[];
 }
 
 /** Ops whose output carries no derivative of their inputs (comparisons, logic, shapes). */
@@ -225,8 +233,18 @@ export class OnnxModel implements Model {
     const constants: OnnxConstantInfo[] = [];
     this.#params = new Map();
     this.#consts = new Map();
+    const given = new Set(opts.buffers ?? []);
+    const floats = inits.filter(({ v }) => v.elem === 'float').map(({ name }) => name);
+    for (const b of given) {
+      if (!floats.includes(b)) throw new HesseError('INVALID_ARGUMENT', `buffers: '${b}' is not a float initializer of the graph (they are: ${floats.join(', ') || 'none'}); 'hessian info' lists them`);
+    }
     for (const { name, v } of inits) {
       const u = uses.get(name) ?? [];
+      if (given.has(name)) {
+        this.#consts.set(name, v);
+        constants.push({ name, shape: [...v.shape], role: 'buffer' });
+        continue;
+      }
       // A float initializer holding a mask sentinel (±∞ or ±float32-max = torch.finfo.min/max)
       // is a buffer PyTorch registered (a causal mask added to the scores), never a weight.
       if (v.elem !== 'float' || !u.includes('param') || maskSentinel(v.data)) {
