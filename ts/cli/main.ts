@@ -18,10 +18,23 @@ interface NodeProcess {
   argv: string[];
   pid: number;
   exitCode?: number;
-  stdout: { write(s: string): void };
+  stdout: { write(s: string): void; on(event: 'error', f: (e: { code?: string }) => void): void };
   stderr: { write(s: string): void; isTTY?: boolean };
+  exit(code: number): never;
 }
 const proc = (globalThis as unknown as { process: NodeProcess }).process;
+// A reader that stops early (`hessian demo | head`) closes the pipe: the rest of stdout is
+// dropped and the command finishes its work (files it writes are written whole), as if nobody
+// read it, instead of dying on an unhandled EPIPE; any other stdout error is a real failure.
+let stdoutClosed = false;
+proc.stdout.on('error', (e) => {
+  if (stdoutClosed || e.code === 'EPIPE') {
+    stdoutClosed = true; // later writes to the closed stream fail again: nothing more to say
+    return;
+  }
+  proc.stderr.write(`hessian: writing to stdout failed (${e.code ?? 'unknown error'}); check where the output goes\n`);
+  proc.exit(1);
+});
 const fsName = 'node:fs/promises';
 const fs = (await import(fsName)) as {
   readFile(p: string | URL): Promise<Uint8Array>;
