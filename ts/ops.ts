@@ -248,22 +248,20 @@ export const max = reduction('max');
  */
 export const logsumexp = reduction('logsumexp');
 
+/** The softmax family on one axis (the last by the core's fused rule, any other moved there and back). */
+const softmaxOn =
+  (name: 'softmax' | 'logSoftmax', op: 'softmax' | 'log_softmax') =>
+  <X extends Arr>(x: X, axis = -1): Out<X> => {
+    if (!(x instanceof Sym)) rawOf(x, name);
+    const a = checkAxis(axis, x.shape.length, `${name}: axis of ${fmtShape(x.shape)}`);
+    const build = (s: Sym) => (a === s.shape.length - 1 ? traced.lastAxis(s, op) : traced.onAxis(s, op, a));
+    if (x instanceof Sym) return build(x) as Out<X>;
+    return evalEager([x as Tensor], build) as Out<X>;
+  };
 /** softmax(x)ᵢ = exp(xᵢ − logsumexp(x)) over `axis` (default −1, the last; `torch.softmax(x, axis)`). */
-export function softmax<X extends Arr>(x: X, axis = -1): Out<X> {
-  if (!(x instanceof Sym)) rawOf(x, 'softmax');
-  const a = checkAxis(axis, x.shape.length, `softmax: axis of ${fmtShape(x.shape)}`);
-  const build = (s: Sym) => (a === s.shape.length - 1 ? traced.lastAxis(s, 'softmax') : traced.onAxis(s, 'softmax', a));
-  if (x instanceof Sym) return build(x) as Out<X>;
-  return evalEager([x as Tensor], build) as Out<X>;
-}
+export const softmax = softmaxOn('softmax', 'softmax');
 /** log softmax(x) = x − logsumexp(x) over `axis` (default −1, the last; `torch.log_softmax(x, axis)`). */
-export function logSoftmax<X extends Arr>(x: X, axis = -1): Out<X> {
-  if (!(x instanceof Sym)) rawOf(x, 'logSoftmax');
-  const a = checkAxis(axis, x.shape.length, `logSoftmax: axis of ${fmtShape(x.shape)}`);
-  const build = (s: Sym) => (a === s.shape.length - 1 ? traced.lastAxis(s, 'log_softmax') : traced.onAxis(s, 'log_softmax', a));
-  if (x instanceof Sym) return build(x) as Out<X>;
-  return evalEager([x as Tensor], build) as Out<X>;
-}
+export const logSoftmax = softmaxOn('logSoftmax', 'log_softmax');
 /**
  * (x − mean)/√(var + eps) over the last axis with the biased variance, as `F.layer_norm` without
  * the affine part (multiply and add it yourself). `eps` (default 1e-5) must be finite and ≥ 0.

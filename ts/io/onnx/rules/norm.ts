@@ -18,7 +18,13 @@
 import { traced, type Sym } from '../../../trace.js';
 import { act, add, constant, div, mul, reduceAxes, reshape, sub } from './engine.js';
 import type { Attrs } from '../decode.js';
-import { symv, type RuleTable } from './types.js';
+import { symv, type Rule, type RuleTable } from './types.js';
+
+/** The epsilon attribute of the normalizations: a finite number > 0 (default 1e-5). */
+const checkEpsilon: Rule['check'] = (a, invalid) => {
+  const eps = a.flt('epsilon', 1e-5);
+  if (!(eps > 0)) invalid(`epsilon must be a finite number > 0, got ${eps}`);
+};
 
 /** Whether a BatchNormalization node normalizes with batch statistics (training mode). */
 export const bnTraining = (a: Attrs, opset: number, nOut: number) => (opset >= 14 ? a.flag('training_mode', false) : nOut > 1);
@@ -65,10 +71,7 @@ export const NORM: RuleTable = {
   },
   InstanceNormalization: {
     attrs: ['epsilon'],
-    check: (a, invalid) => {
-      const eps = a.flt('epsilon', 1e-5);
-      if (!(eps > 0)) invalid(`epsilon must be a finite number > 0, got ${eps}`);
-    },
+    check: checkEpsilon,
     build: (c) => {
       const x = c.sym(0);
       const r = x.shape.length;
@@ -84,10 +87,7 @@ export const NORM: RuleTable = {
   },
   LayerNormalization: {
     attrs: ['axis', 'epsilon', 'stash_type'],
-    check: (a, invalid) => {
-      const eps = a.flt('epsilon', 1e-5);
-      if (!(eps > 0)) invalid(`epsilon must be a finite number > 0, got ${eps}`);
-    },
+    check: checkEpsilon,
     build: (c) => {
       const x = c.sym(0);
       const r = x.shape.length;
