@@ -402,3 +402,103 @@ fn syrk_equals_a_times_a_transposed() {
         }
     }
 }
+
+/// Geometries past the GEMM's blocking (depth C·KH·KW > KC = 256, OH·OW > NC = 1024), where the
+/// im2col panels (`PackedB`) or the shifted image (`ShiftedB`) are read block by block, with groups and strides: f64 against the
+/// naive conv, and f32 SIMD against the f32 scalar kernels (the f32 panels are twice as wide).
+#[test]
+fn conv2d_kernels_match_naive_past_the_gemm_blocks() {
+    let seed: Vec<f64> = (0..53).map(|i| ((i * 37 % 53) as f64 / 26.5) - 1.0).collect();
+    for (xs, ws, a) in [
+        ([2, 32, 34, 34], [8, 32, 3, 3], ConvAttrs::symmetric((1, 1), (1, 1))),
+        ([1, 64, 33, 35], [6, 32, 3, 3], ConvAttrs { groups: 2, ..ConvAttrs::symmetric((1, 1), (1, 1)) }),
+        ([2, 40, 20, 21], [5, 40, 3, 2], ConvAttrs { stride: (2, 1), pads: [1, 0, 2, 1], dilation: (1, 2), groups: 1 }),
+        // OW = 32 and 16, multiples of both panel widths: B read in place from the padded image.
+        ([2, 32, 40, 32], [8, 32, 3, 3], ConvAttrs::symmetric((1, 1), (1, 1))),
+        ([1, 16, 12, 16], [4, 8, 3, 3], ConvAttrs { stride: (1, 1), pads: [2, 2, 2, 2], dilation: (2, 2), groups: 2 }),
+        ([3, 5, 9, 8], [7, 5, 2, 1], ConvAttrs { stride: (1, 1), pads: [0, 1, 1, 0], dilation: (1, 1), groups: 1 }),
+    ] {
+        let g = Conv2d::new(&xs, &ws, a).unwrap();
+        check_conv_kernels(&g, &seed).unwrap();
+        let (oh, ow) = g.out_hw();
+        let x: Vec<f32> = (0..xs.iter().product()).map(|i| seed[i % 53] as f32).collect();
+        let wt: Vec<f32> = (0..ws.iter().product()).map(|i| seed[(i * 7 + 3) % 53] as f32).collect();
+        let gy: Vec<f32> = (0..g.n * g.o * oh * ow).map(|i| seed[(i * 11 + 5) % 53] as f32).collect();
+        let run = |isa: Isa| {
+            let (mut y, mut gx, mut gw) = (vec![f32::NAN; gy.len()], vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()]);
+            kernels::conv2d(isa, &g, &x, &wt, &mut y).unwrap();
+            kernels::conv2d_grad_input(isa, &g, &gy, &wt, &mut gx).unwrap();
+            kernels::conv2d_grad_weight(isa, &g, &x, &gy, &mut gw).unwrap();
+            (y, gx, gw)
+        };
+        let (want, got) = (run(Isa::Scalar), run(Isa::Simd));
+        // Sums of ≤ 1e5 products of values in [−1, 1]: f32 reassociation error ≤ len·ε·Σ|terms|.
+        for (name, w, o, terms) in [("conv2d", &want.0, &got.0, g.cg() * 9), ("grad input", &want.1, &got.1, g.og() * 9), ("grad weight", &want.2, &got.2, g.n * oh * ow)] {
+            let tol = 2.0 * terms as f32 * f32::EPSILON * terms as f32;
+            for (i, (a, b)) in w.iter().zip(o.iter()).enumerate() {
+                assert!((a - b).abs() <= tol, "f32 {name} {g:?} at {i}: simd {b} vs scalar {a} (tol {tol})");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The fused conv kernels (primal and K tangents in one pass, sharing each image's im2col)
+    /// against the plain scalar kernels composed by bilinearity: B(ȧₖ, b) + B(a, ḃₖ), for K = 2,
+    /// each operand's tangent present or absent, over groups, strides, dilations and pads.
+    #[test]
+    fn fused_conv_tangents_are_the_bilinear_sums(n in 1usize..3, groups in 1usize..3, cg in 1usize..4, og in 1usize..4, h in 2usize..8, w in 2usize..8,
+                                                  kh in 1usize..4, kw in 1usize..4, s in (1usize..3, 1usize..3), pads in (0usize..2, 0usize..2, 0usize..2, 0usize..2),
+                                                  which in 1usize..4, seed in values(53)) {
+        let (c, o) = (groups * cg, groups * og);
+        prop_assume!(h + pads.0 + pads.2 >= kh && w + pads.1 + pads.3 >= kw && !(cg == 1 && og == 1 && groups > 1));
+        let a = ConvAttrs { stride: s, pads: [pads.0, pads.1, pads.2, pads.3], dilation: (1, 1), groups };
+        let g = Conv2d::new(&[n, c, h, w], &[o, cg, kh, kw], a).unwrap();
+        prop_assume!(kernels::conv::fused(Isa::Simd, &g));
+        let (oh, ow) = g.out_hw();
+        let k = 2;
+        let fill = |len: usize, m: usize| (0..len).map(|i| seed[(i * m + 1) % 53]).collect::<Vec<f64>>();
+        let (xl, wl, yl) = (n * c * h * w, o * cg * kh * kw, n * o * oh * ow);
+        let (x, wt, gy) = (fill(xl, 3), fill(wl, 5), fill(yl, 7));
+        let (tx, tw, tgy) = (fill(k * xl, 11), fill(k * wl, 13), fill(k * yl, 17));
+        let (use_a, use_b) = (which & 1 != 0, which & 2 != 0);
+        // One plain kernel `f(a, b) → out` (scalar reference), the tangent sum by bilinearity.
+        let sum = |f: &dyn Fn(&[f64], &[f64], &mut [f64]), a: &[f64], b: &[f64], ta: &[f64], tb: &[f64], out_len: usize| {
+            let (al, bl) = (a.len(), b.len());
+            let mut t = vec![0.0; k * out_len];
+            for kk in 0..k {
+                let mut tmp = vec![0.0; out_len];
+                if use_a { f(&ta[kk * al..(kk + 1) * al], b, &mut tmp); t[kk * out_len..(kk + 1) * out_len].iter_mut().zip(&tmp).for_each(|(d, v)| *d += v); }
+                if use_b { f(a, &tb[kk * bl..(kk + 1) * bl], &mut tmp); t[kk * out_len..(kk + 1) * out_len].iter_mut().zip(&tmp).for_each(|(d, v)| *d += v); }
+            }
+            let mut p = vec![0.0; out_len];
+            f(a, b, &mut p);
+            (p, t)
+        };
+        let close = |what: &str, got: &[f64], want: &[f64]| -> Result<(), TestCaseError> {
+            for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                prop_assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()) * 64.0, "{what} {g:?} at {i}: fused {a} vs composed {b}");
+            }
+            Ok(())
+        };
+        let fwd = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d(Isa::Scalar, &g, a, b, o).unwrap();
+        let (p, t) = sum(&fwd, &x, &wt, &tx, &tw, yl);
+        let (mut fp, mut ft) = (vec![f64::NAN; yl], vec![f64::NAN; k * yl]);
+        kernels::conv::conv2d_fused(&g, &x, &wt, kernels::conv::Tangents { k, a: use_a.then_some(&tx[..]), b: use_b.then_some(&tw[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
+        close("conv2d", &fp, &p)?;
+        close("conv2d tangents", &ft, &t)?;
+        let gin = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d_grad_input(Isa::Scalar, &g, a, b, o).unwrap();
+        let (p, t) = sum(&gin, &gy, &wt, &tgy, &tw, xl);
+        let (mut fp, mut ft) = (vec![f64::NAN; xl], vec![f64::NAN; k * xl]);
+        kernels::conv::grad_input_fused(&g, &gy, &wt, kernels::conv::Tangents { k, a: use_a.then_some(&tgy[..]), b: use_b.then_some(&tw[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
+        close("grad input", &fp, &p)?;
+        close("grad input tangents", &ft, &t)?;
+        let gwt = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d_grad_weight(Isa::Scalar, &g, a, b, o).unwrap();
+        let (p, t) = sum(&gwt, &x, &gy, &tx, &tgy, wl);
+        let (mut fp, mut ft) = (vec![f64::NAN; wl], vec![f64::NAN; k * wl]);
+        kernels::conv::grad_weight_fused(&g, &x, &gy, kernels::conv::Tangents { k, a: use_a.then_some(&tx[..]), b: use_b.then_some(&tgy[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
+        close("grad weight", &fp, &p)?;
+        close("grad weight tangents", &ft, &t)?;
+    }
+}

@@ -297,20 +297,51 @@ fn with_acc<T: Scalar>(out: &mut [T], acc: bool, f: impl FnOnce(&mut [T]) -> Res
     }
 }
 
+/// A bilinear map whose kernel computes the primal and all K tangents B(ȧₖ, b) + B(a, ḃₖ) in
+/// one call, `f(a, b, tangents, out, tangent_out)`: conv2d's fused kernels, which share each
+/// image's im2col between the primal and the tangent terms (kernels::conv::Tangents).
+fn bilinear_fused<T: Scalar>(
+    cx: &Ctx,
+    a: &Dual<T>,
+    b: &Dual<T>,
+    shape: Vec<usize>,
+    f: impl FnOnce(&[T], &[T], kernels::conv::Tangents<T>, Option<&mut [T]>, Option<&mut [T]>) -> Result<()>,
+) -> Result<Dual<T>> {
+    let n = numel(&shape)?;
+    let mut p = try_zeros::<T>(n, "bilinear map")?;
+    let any = cx.k > 0 && (a.t.is_some() || b.t.is_some());
+    let mut t = if any { Some(try_zeros::<T>(n * cx.k, "tangents")?) } else { None };
+    let tan = if any { kernels::conv::Tangents { k: cx.k, a: a.t.as_deref(), b: b.t.as_deref() } } else { kernels::conv::Tangents::NONE };
+    f(&a.p, &b.p, tan, Some(&mut p), t.as_deref_mut())?;
+    Ok(Dual { shape, p, t })
+}
+
 /// conv2d(x, w) (bilinear).
 pub fn conv2d<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, w: &Dual<T>) -> Result<Dual<T>> {
     let (oh, ow) = g.out_hw();
-    bilinear(cx, x, w, vec![g.n, g.o, oh, ow], |xs, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d(cx.isa, &g, xs, ws, o)))
+    let shape = vec![g.n, g.o, oh, ow];
+    if kernels::conv::fused(cx.isa, &g) {
+        return bilinear_fused(cx, x, w, shape, |xs, ws, tan, y, ty| kernels::conv::conv2d_fused(&g, xs, ws, tan, y, ty));
+    }
+    bilinear(cx, x, w, shape, |xs, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d(cx.isa, &g, xs, ws, o)))
 }
 
 /// The input-adjoint of conv2d, bilinear in (gy, w).
 pub fn conv2d_grad_input<T: Scalar>(cx: &Ctx, g: Conv2d, gy: &Dual<T>, w: &Dual<T>) -> Result<Dual<T>> {
-    bilinear(cx, gy, w, vec![g.n, g.c, g.h, g.w], |gys, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_input(cx.isa, &g, gys, ws, o)))
+    let shape = vec![g.n, g.c, g.h, g.w];
+    if kernels::conv::fused(cx.isa, &g) {
+        return bilinear_fused(cx, gy, w, shape, |gys, ws, tan, gx, tgx| kernels::conv::grad_input_fused(&g, gys, ws, tan, gx, tgx));
+    }
+    bilinear(cx, gy, w, shape, |gys, ws, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_input(cx.isa, &g, gys, ws, o)))
 }
 
 /// The weight-adjoint of conv2d, bilinear in (x, gy).
 pub fn conv2d_grad_weight<T: Scalar>(cx: &Ctx, g: Conv2d, x: &Dual<T>, gy: &Dual<T>) -> Result<Dual<T>> {
-    bilinear(cx, x, gy, g.weight_shape().to_vec(), |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
+    let shape = g.weight_shape().to_vec();
+    if kernels::conv::fused(cx.isa, &g) {
+        return bilinear_fused(cx, x, gy, shape, |xs, gys, tan, gw, tgw| kernels::conv::grad_weight_fused(&g, xs, gys, tan, gw, tgw));
+    }
+    bilinear(cx, x, gy, shape, |xs, gys, out, acc| with_acc(out, acc, |o| kernels::conv2d_grad_weight(cx.isa, &g, xs, gys, o)))
 }
 
 /// Same elements, new shape.

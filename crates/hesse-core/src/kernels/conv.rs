@@ -14,7 +14,7 @@
 //! positions whose input is inside the image, vectorized along the row when the stride is 1.
 //! Scalar reference: the direct seven-loop definition.
 
-use super::gemm::{gemm_simd, MatRef};
+use super::gemm::{gemm_packed_b, gemm_shifted_b, gemm_simd, panel_width, MatRef, PackedB, ShiftedB};
 use super::lanes::{HasLanes, Lanes};
 use super::Isa;
 use crate::error::Result;
@@ -212,7 +212,7 @@ pub fn conv2d<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], wt: &[T], out: 
             depthwise(g, x, wt, out);
             Ok(())
         }
-        Isa::Simd => im2col_gemm(g, x, wt, out),
+        Isa::Simd => conv2d_fused(g, x, wt, Tangents::NONE, Some(out), None),
     }
 }
 
@@ -375,6 +375,72 @@ pub fn im2col<T: Real>(g: &Conv2d, img: &[T], col: &mut [T]) {
     });
 }
 
+/// One output row's entries of tap row r: the pixels `src[(ox − lo)·sw]` over the span
+/// [lo, hi) and zeros outside it, handed to `put(ox0, ox1, pixels)` in three runs, where
+/// `pixels` is None for zeros or Some(src) with entry ox = src[(ox − ox0)·sw].
+#[inline(always)]
+fn row_runs<'s, T: Real>(ow: usize, span: Option<(&'s [T], (usize, usize))>, mut put: impl FnMut(usize, usize, Option<&'s [T]>)) {
+    match span {
+        None => put(0, ow, None),
+        Some((src, (lo, hi))) => {
+            put(0, lo, None);
+            put(lo, hi, Some(src));
+            put(hi, ow, None);
+        }
+    }
+}
+
+/// dst[i·step] = the run's entries (zeros, or src[(from + i)·sw]) for i < dst.len() / step.
+#[inline(always)]
+fn write_run<T: Real>(dst: &mut [T], step: usize, pixels: Option<&[T]>, from: usize, sw: usize) {
+    match pixels {
+        None => dst.iter_mut().step_by(step).for_each(|d| *d = T::ZERO),
+        Some(src) if step == 1 && sw == 1 => dst.copy_from_slice(&src[from..from + dst.len()]),
+        Some(src) => dst.iter_mut().step_by(step).enumerate().for_each(|(i, d)| *d = src[(from + i) * sw]),
+    }
+}
+
+/// [`im2col`] written straight into the GEMM's B panels ([`PackedB`] of depth C·KH·KW, columns
+/// the OH·OW output positions; group gi is rows gi·Cg·KH·KW..): the forward GEMM then packs
+/// nothing. `buf` holds `PackedB::len(C·KH·KW, OH·OW)` values, zero where a panel pads past OH·OW
+/// (never written). Each output row is written in runs that stay inside one panel (contiguous).
+fn im2col_packed<T: Real + HasLanes>(g: &Conv2d, img: &[T], buf: &mut [T]) {
+    let (_, ow) = g.out_hw();
+    let (depth, sw, nr) = (g.c * g.kh * g.kw, g.stride.1, panel_width::<T>());
+    col_rows(g, |r, c, oy, span| {
+        let src = span.map(|(iy, lohi, ix)| (&img[(c * g.h + iy) * g.w + ix..], lohi));
+        row_runs(ow, src, |a, b, pixels| {
+            let mut ox = a;
+            while ox < b {
+                let pos = oy * ow + ox;
+                let run = (nr - pos % nr).min(b - ox);
+                let at = PackedB::<T>::index(depth, r, pos);
+                write_run(&mut buf[at..at + run], 1, pixels, ox - a, sw);
+                ox += run;
+            }
+        });
+    });
+}
+
+/// The transpose of [`im2col`], per group, as B panels: group gi's block (at gi·len, len =
+/// `PackedB::len(OH·OW, Cg·KH·KW)`) is B[pos, r − gi·Cg·KH·KW] of depth OH·OW, the right operand
+/// of the weight gradient gy_gi · colsᵀ, which would otherwise be packed by a strided transpose.
+/// Consecutive output positions are NR apart in a panel.
+fn im2col_packed_t<T: Real + HasLanes>(g: &Conv2d, img: &[T], buf: &mut [T]) {
+    let (_, ow) = g.out_hw();
+    let (kg, cols) = gemm_dims(g);
+    let (len, sw, nr) = (PackedB::<T>::len(cols, kg), g.stride.1, panel_width::<T>());
+    col_rows(g, |r, c, oy, span| {
+        let gi = c / g.cg();
+        let block = &mut buf[gi * len..(gi + 1) * len];
+        // B[pos, j] for j = r − gi·kg: panel j / NR, lane j mod NR, NR values per position.
+        let at = PackedB::<T>::index(cols, oy * ow, r - gi * kg);
+        let dst = &mut block[at..at + (ow - 1) * nr + 1];
+        let src = span.map(|(iy, lohi, ix)| (&img[(c * g.h + iy) * g.w + ix..], lohi));
+        row_runs(ow, src, |a, b, pixels| if a < b { write_run(&mut dst[a * nr..(b - 1) * nr + 1], nr, pixels, 0, sw) });
+    });
+}
+
 /// The adjoint of [`im2col`]: img[c, y, x] += Σ of the cols entries that read it.
 fn col2im<T: Real + HasLanes>(g: &Conv2d, col: &[T], img: &mut [T]) {
     let (oh, ow) = g.out_hw();
@@ -398,30 +464,11 @@ fn gemm_dims(g: &Conv2d) -> (usize, usize) {
     (g.cg() * g.kh * g.kw, oh * ow)
 }
 
-fn im2col_gemm<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], out: &mut [T]) -> Result<()> {
-    let (kg, cols) = gemm_dims(g);
-    let og = g.og();
-    let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d im2col")?;
-    let img_len = g.c * g.h * g.w;
-    for n in 0..g.n {
-        im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
-        for gi in 0..g.groups {
-            let w_gi = MatRef::row_major(&wt[gi * og * kg..(gi + 1) * og * kg], og, kg);
-            let col_gi = MatRef::row_major(&col[gi * kg * cols..(gi + 1) * kg * cols], kg, cols);
-            let dst = &mut out[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
-            gemm_simd(T::ONE, w_gi, col_gi, T::ZERO, dst)?;
-        }
-    }
-    Ok(())
-}
-
 /// ∂⟨gy, conv2d(x, w)⟩/∂x: gx [N, C, H, W] from gy [N, O, OH, OW] (overwrites gx).
 /// SIMD: per image and group, cols_gi = W_giᵀ·gy_gi (a GEMM), then col2im. Reference: scatter loops.
 pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt: &[T], gx: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
-    let (kg, cols) = gemm_dims(g);
     let og = g.og();
-    let img_len = g.c * g.h * g.w;
     gx.fill(T::ZERO);
     if gx.is_empty() || gy.is_empty() || wt.is_empty() {
         return Ok(());
@@ -441,17 +488,7 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
                 }
             });
         }
-        Isa::Simd => {
-            let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
-            for n in 0..g.n {
-                for gi in 0..g.groups {
-                    let gy_gi = &gy[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
-                    let w_gi = MatRef::row_major(&wt[gi * og * kg..(gi + 1) * og * kg], og, kg);
-                    gemm_simd(T::ONE, w_gi.t(), MatRef::row_major(gy_gi, og, cols), T::ZERO, &mut col[gi * kg * cols..(gi + 1) * kg * cols])?;
-                }
-                col2im(g, &col, &mut gx[n * img_len..(n + 1) * img_len]);
-            }
-        }
+        Isa::Simd => grad_input_fused(g, gy, wt, Tangents::NONE, Some(gx), None)?,
         Isa::Scalar => {
             for n in 0..g.n {
                 for o in 0..g.o {
@@ -481,9 +518,7 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
 /// SIMD: gw_gi = Σₙ gy_{n,gi} · cols_{n,gi}ᵀ (GEMMs accumulating with β = 1). Reference: direct loops.
 pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy: &[T], gw: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
-    let (kg, cols) = gemm_dims(g);
     let og = g.og();
-    let img_len = g.c * g.h * g.w;
     gw.fill(T::ZERO);
     if gw.is_empty() || gy.is_empty() || x.is_empty() {
         return Ok(());
@@ -498,17 +533,7 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
                 gw[tap] += if sw == 1 { dot(gyr, &xr[..hi - lo]) } else { gyr.iter().enumerate().fold(T::ZERO, |s, (j, &v)| s + v * xr[j * sw]) };
             });
         }
-        Isa::Simd => {
-            let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
-            for n in 0..g.n {
-                im2col(g, &x[n * img_len..(n + 1) * img_len], &mut col);
-                for gi in 0..g.groups {
-                    let gy_gi = &gy[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols];
-                    let col_gi = MatRef::row_major(&col[gi * kg * cols..(gi + 1) * kg * cols], kg, cols);
-                    gemm_simd(T::ONE, MatRef::row_major(gy_gi, og, cols), col_gi.t(), T::ONE, &mut gw[gi * og * kg..(gi + 1) * og * kg])?;
-                }
-            }
-        }
+        Isa::Simd => grad_weight_fused(g, x, gy, Tangents::NONE, Some(gw), None)?,
         Isa::Scalar => {
             for o in 0..g.o {
                 let c0 = (o / og) * g.cg();
@@ -528,6 +553,256 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
                             gw[g.wi(o, c, ky, kx)] = s;
                         }
                     }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// K stacked tangents ([K, len] each, None: zero) of a conv kernel's two operands, for the fused
+/// kernels below, which compute a bilinear B(a, b) and its tangents B(ȧₖ, b) + B(a, ḃₖ) in one
+/// pass over the images, so that what depends on one image of one operand (its im2col, or the
+/// column matrix before col2im) is built once and used by the primal and every tangent term.
+/// Per HVP of a conv layer that is 4 im2col and 2 col2im passes instead of 6 and 3, and no
+/// temporary for the sum of the two tangent terms (the second GEMM accumulates, β = 1).
+#[derive(Clone, Copy, Debug)]
+pub struct Tangents<'a, T> {
+    pub k: usize,
+    pub a: Option<&'a [T]>,
+    pub b: Option<&'a [T]>,
+}
+
+impl<T> Tangents<'_, T> {
+    pub const NONE: Self = Tangents { k: 0, a: None, b: None };
+    fn any(&self) -> bool {
+        self.k > 0 && (self.a.is_some() || self.b.is_some())
+    }
+}
+
+/// Whether [`conv2d_dual`] and its adjoints run fused (the SIMD im2col/GEMM path); otherwise
+/// the caller composes the plain kernels (scalar reference, depthwise).
+pub fn fused(isa: Isa, g: &Conv2d) -> bool {
+    isa == Isa::Simd && !g.is_depthwise()
+}
+
+/// Group gi's block of a [O, Cg·KH·KW] weight, row-major [O/g, Cg·KH·KW].
+#[inline]
+fn weight_gi<'w, T: Copy>(g: &Conv2d, w: &'w [T], gi: usize) -> MatRef<'w, T> {
+    let (kg, og) = (gemm_dims(g).0, g.og());
+    MatRef::row_major(&w[gi * og * kg..(gi + 1) * og * kg], og, kg)
+}
+
+/// Image n, group gi of an output-shaped [N, O, OH·OW] tensor: row-major [O/g, OH·OW].
+#[inline]
+fn out_gi<'y, T: Copy>(g: &Conv2d, y: &'y [T], n: usize, gi: usize) -> MatRef<'y, T> {
+    let (cols, og) = (gemm_dims(g).1, g.og());
+    MatRef::row_major(&y[(n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols], og, cols)
+}
+
+/// Where image n, group gi sits in an output-shaped tensor.
+#[inline]
+fn out_range(g: &Conv2d, n: usize, gi: usize) -> std::ops::Range<usize> {
+    let (cols, og) = (gemm_dims(g).1, g.og());
+    (n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols
+}
+
+/// B panels (depth, row0, k, n) over `data`.
+#[inline]
+fn packed<T>(data: &[T], (depth, row0, k, n): (usize, usize, usize, usize)) -> PackedB<'_, T> {
+    PackedB { data, depth, row0, k, n }
+}
+
+/// `t[kk]`'s block of `len` values at `at` (tangent kk of one image).
+#[inline]
+fn tan_at<T>(t: &[T], kk: usize, total: usize, at: usize, len: usize) -> &[T] {
+    &t[kk * total + at..][..len]
+}
+
+/// One image of conv2d's right operand B = cols [C·KH·KW, OH·OW] as the GEMM reads it: im2col
+/// panels ([`im2col_packed`]), or, for a stride-1 conv whose OW is a multiple of the panel width,
+/// the image zero-padded once and read in place ([`ShiftedB`]: row (c, ky, kx) is the padded image
+/// shifted by c·Hp·Wp + ky·dh·Wp + kx·dw), which writes 1.1× the image instead of KH·KW×.
+enum Cols<T> {
+    Packed(Vec<T>),
+    Shifted { image: Vec<T>, offs: Vec<usize>, hp: usize, wp: usize },
+}
+
+impl<T: Real + HasLanes> Cols<T> {
+    fn new(g: &Conv2d) -> Result<Self> {
+        let (_, ow) = g.out_hw();
+        let (kg, cols) = gemm_dims(g);
+        if g.stride == (1, 1) && ow % panel_width::<T>() == 0 {
+            let [top, left, bottom, right] = g.pads;
+            let (hp, wp) = (g.h + top + bottom, g.w + left + right);
+            let mut offs = crate::mem::try_vec(kg, "conv2d shifts")?;
+            for c in 0..g.cg() {
+                for ky in 0..g.kh {
+                    offs.extend((0..g.kw).map(|kx| (c * hp + ky * g.dilation.0) * wp + kx * g.dilation.1));
+                }
+            }
+            return Ok(Cols::Shifted { image: try_zeros(g.c * hp * wp, "conv2d padded image")?, offs, hp, wp });
+        }
+        Ok(Cols::Packed(try_zeros(PackedB::<T>::len(g.groups * kg, cols), "conv2d im2col")?))
+    }
+
+    /// Makes this image (C·H·W values) the operand.
+    fn load(&mut self, g: &Conv2d, img: &[T]) {
+        match self {
+            Cols::Packed(col) => im2col_packed(g, img, col),
+            Cols::Shifted { image, hp, wp, .. } => {
+                let (top, left) = (g.pads[0], g.pads[1]);
+                for c in 0..g.c {
+                    for y in 0..g.h {
+                        image[(c * *hp + top + y) * *wp + left..][..g.w].copy_from_slice(&img[(c * g.h + y) * g.w..][..g.w]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// c ← a·B_gi + β·c for group gi's rows of B.
+    fn gemm(&self, g: &Conv2d, a: MatRef<T>, gi: usize, beta: T, c: &mut [T]) -> Result<()> {
+        let (kg, cols) = gemm_dims(g);
+        match self {
+            Cols::Packed(col) => gemm_packed_b(T::ONE, a, PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }, beta, c),
+            Cols::Shifted { image, offs, hp, wp } => {
+                let (_, ow) = g.out_hw();
+                let group = &image[gi * g.cg() * hp * wp..(gi + 1) * g.cg() * hp * wp];
+                gemm_shifted_b(T::ONE, a, ShiftedB { image: group, offs, ow, pitch: *wp, n: cols }, beta, c)
+            }
+        }
+    }
+}
+
+/// y = conv2d(x, w) (when `y` is given) and ẏₖ = conv2d(ẋₖ, w) + conv2d(x, ẇₖ) into `ty`
+/// ([K, len(y)], required when a tangent is), fused as [`Tangents`] says. PRECONDITION: the
+/// operands have the lengths of `g` (as [`conv2d`]); `fused(Isa::Simd, g)`.
+pub fn conv2d_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], tan: Tangents<T>, mut y: Option<&mut [T]>, mut ty: Option<&mut [T]>) -> Result<()> {
+    let (kg, cols) = gemm_dims(g);
+    let (img_len, w_len) = (g.c * g.h * g.w, g.o * kg);
+    let y_len = g.n * g.o * cols;
+    let mut col = Cols::new(g)?;
+    let mut col_t = if tan.any() && tan.a.is_some() { Some(Cols::new(g)?) } else { None };
+    for n in 0..g.n {
+        col.load(g, &x[n * img_len..(n + 1) * img_len]);
+        for gi in 0..g.groups {
+            if let Some(y) = y.as_deref_mut() {
+                col.gemm(g, weight_gi(g, wt, gi), gi, T::ZERO, &mut y[out_range(g, n, gi)])?;
+            }
+        }
+        if !tan.any() {
+            continue;
+        }
+        let ty = ty.as_deref_mut().expect("tangent output");
+        for kk in 0..tan.k {
+            let dst = |gi: usize| {
+                let r = out_range(g, n, gi);
+                (kk * y_len + r.start)..(kk * y_len + r.end)
+            };
+            if let Some(tw) = tan.b {
+                for gi in 0..g.groups {
+                    col.gemm(g, weight_gi(g, &tw[kk * w_len..(kk + 1) * w_len], gi), gi, T::ZERO, &mut ty[dst(gi)])?;
+                }
+            }
+            if let (Some(tx), Some(col_t)) = (tan.a, col_t.as_mut()) {
+                col_t.load(g, tan_at(tx, kk, g.n * img_len, n * img_len, img_len));
+                let beta = if tan.b.is_some() { T::ONE } else { T::ZERO };
+                for gi in 0..g.groups {
+                    col_t.gemm(g, weight_gi(g, wt, gi), gi, beta, &mut ty[dst(gi)])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// gx = conv2dᵀ_x(gy, w) (when given) and ġxₖ = conv2dᵀ_x(ġyₖ, w) + conv2dᵀ_x(gy, ẇₖ), with
+/// a = gy and b = w in [`Tangents`]: per image the column matrix W_giᵀ·gy_gi, and for each
+/// tangent the sum W_giᵀ·ġy_gi + Ẇ_giᵀ·gy_gi, each scattered by one col2im (it is linear).
+pub fn grad_input_fused<T: Real + HasLanes>(g: &Conv2d, gy: &[T], wt: &[T], tan: Tangents<T>, mut gx: Option<&mut [T]>, mut tgx: Option<&mut [T]>) -> Result<()> {
+    let (kg, cols) = gemm_dims(g);
+    let (img_len, w_len) = (g.c * g.h * g.w, g.o * kg);
+    let (y_len, x_len) = (g.n * g.o * cols, g.n * img_len);
+    let mut col = try_zeros::<T>(g.groups * kg * cols, "conv2d backward")?;
+    let col_gi = |gi: usize| gi * kg * cols..(gi + 1) * kg * cols;
+    if let Some(gx) = gx.as_deref_mut() {
+        gx.fill(T::ZERO);
+    }
+    if let Some(t) = tgx.as_deref_mut() {
+        t.fill(T::ZERO);
+    }
+    for n in 0..g.n {
+        if let Some(gx) = gx.as_deref_mut() {
+            for gi in 0..g.groups {
+                let r = col_gi(gi);
+                gemm_simd(T::ONE, weight_gi(g, wt, gi).t(), out_gi(g, gy, n, gi), T::ZERO, &mut col[r])?;
+            }
+            col2im(g, &col, &mut gx[n * img_len..(n + 1) * img_len]);
+        }
+        if !tan.any() {
+            continue;
+        }
+        let tgx = tgx.as_deref_mut().expect("tangent output");
+        for kk in 0..tan.k {
+            for gi in 0..g.groups {
+                let r = col_gi(gi);
+                let mut beta = T::ZERO;
+                if let Some(tgy) = tan.a {
+                    gemm_simd(T::ONE, weight_gi(g, wt, gi).t(), out_gi(g, &tgy[kk * y_len..(kk + 1) * y_len], n, gi), T::ZERO, &mut col[r.clone()])?;
+                    beta = T::ONE;
+                }
+                if let Some(tw) = tan.b {
+                    gemm_simd(T::ONE, weight_gi(g, &tw[kk * w_len..(kk + 1) * w_len], gi).t(), out_gi(g, gy, n, gi), beta, &mut col[r])?;
+                }
+            }
+            col2im(g, &col, &mut tgx[kk * x_len + n * img_len..][..img_len]);
+        }
+    }
+    Ok(())
+}
+
+/// gw = conv2dᵀ_w(x, gy) = Σₙ gyₙ·colsₙᵀ (when given) and ġwₖ = Σₙ ġyₖₙ·colsₙᵀ + gyₙ·cols(ẋₖₙ)ᵀ,
+/// with a = x and b = gy in [`Tangents`]: each image's transposed im2col serves the primal and
+/// every ġy term.
+pub fn grad_weight_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], gy: &[T], tan: Tangents<T>, mut gw: Option<&mut [T]>, mut tgw: Option<&mut [T]>) -> Result<()> {
+    let (kg, cols) = gemm_dims(g);
+    let (og, img_len, w_len) = (g.og(), g.c * g.h * g.w, g.o * kg);
+    let y_len = g.n * g.o * cols;
+    let len = PackedB::<T>::len(cols, kg);
+    let mut colt = try_zeros::<T>(g.groups * len, "conv2d backward")?;
+    let mut colt_t = if tan.any() && tan.a.is_some() { try_zeros::<T>(g.groups * len, "conv2d backward")? } else { Vec::new() };
+    let view = (cols, 0, cols, kg);
+    let block = |gi: usize| gi * len..(gi + 1) * len;
+    let w_at = |gi: usize| gi * og * kg..(gi + 1) * og * kg;
+    if let Some(gw) = gw.as_deref_mut() {
+        gw.fill(T::ZERO);
+    }
+    if let Some(t) = tgw.as_deref_mut() {
+        t.fill(T::ZERO);
+    }
+    for n in 0..g.n {
+        im2col_packed_t(g, &x[n * img_len..(n + 1) * img_len], &mut colt);
+        for gi in 0..g.groups {
+            if let Some(gw) = gw.as_deref_mut() {
+                gemm_packed_b(T::ONE, out_gi(g, gy, n, gi), packed(&colt[block(gi)], view), T::ONE, &mut gw[w_at(gi)])?;
+            }
+        }
+        if !tan.any() {
+            continue;
+        }
+        let tgw = tgw.as_deref_mut().expect("tangent output");
+        for kk in 0..tan.k {
+            let out = &mut tgw[kk * w_len..(kk + 1) * w_len];
+            if let Some(tgy) = tan.b {
+                for gi in 0..g.groups {
+                    gemm_packed_b(T::ONE, out_gi(g, &tgy[kk * y_len..(kk + 1) * y_len], n, gi), packed(&colt[block(gi)], view), T::ONE, &mut out[w_at(gi)])?;
+                }
+            }
+            if let Some(tx) = tan.a {
+                im2col_packed_t(g, tan_at(tx, kk, g.n * img_len, n * img_len, img_len), &mut colt_t);
+                for gi in 0..g.groups {
+                    gemm_packed_b(T::ONE, out_gi(g, gy, n, gi), packed(&colt_t[block(gi)], view), T::ONE, &mut out[w_at(gi)])?;
                 }
             }
         }

@@ -65,7 +65,90 @@ pub fn gemm_reference<T: Real>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c:
 /// The packed, register-blocked SIMD GEMM. Same contract as [`gemm_reference`]; errors only
 /// when the packing scratch (at most (MC + NC)·KC elements) cannot be allocated.
 pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) -> Result<()> {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+    gemm_blocked(alpha, a, BSource::View(b), beta, c)
+}
+
+/// [`gemm_simd`] with B already in the microkernel's panel layout ([`PackedB`]): for a producer
+/// that can write B that way directly (conv2d's im2col), which saves the pack, the larger share
+/// of a GEMM with few rows of A (conv2d's 16 output channels).
+pub fn gemm_packed_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: PackedB<T>, beta: T, c: &mut [T]) -> Result<()> {
+    gemm_blocked(alpha, a, BSource::Packed(b), beta, c)
+}
+
+/// Columns of one B panel: two lane vectors (the microkernel's NR).
+pub fn panel_width<T: HasLanes>() -> usize {
+    2 * <T::V as Lanes>::WIDTH
+}
+
+/// A `k × n` matrix B stored as the microkernel's panels: panel q holds columns q·NR.. (NR =
+/// [`panel_width`]) as rows of NR contiguous values, zero-padded past n, `depth` rows a panel, of
+/// which B is rows `row0 .. row0 + k` (so one buffer of all im2col rows serves every group):
+/// B[p, j] = data[(j / NR)·NR·depth + (row0 + p)·NR + j mod NR].
+#[derive(Clone, Copy, Debug)]
+pub struct PackedB<'a, T> {
+    pub data: &'a [T],
+    pub depth: usize,
+    pub row0: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl<T: HasLanes> PackedB<'_, T> {
+    /// Values a buffer of `depth` rows and `n` columns holds (whole panels).
+    pub fn len(depth: usize, n: usize) -> usize {
+        n.div_ceil(panel_width::<T>()) * panel_width::<T>() * depth
+    }
+    /// Index of B[p, j] (p counted from row 0 of the buffer).
+    #[inline(always)]
+    pub fn index(depth: usize, p: usize, j: usize) -> usize {
+        let nr = panel_width::<T>();
+        (j / nr) * nr * depth + p * nr + j % nr
+    }
+}
+
+/// B read in place from a zero-padded image, with no im2col and no packing: row p of B (one
+/// channel and tap of a stride-1 convolution) is the image shifted by `offs[p]`, and column j (an
+/// output position (oy, ox), ox < ow) sits at (j / ow)·pitch + j mod ow:
+/// B[p, j] = image[offs[p] + (j / ow)·pitch + j mod ow], k = offs.len(), n = OH·ow.
+/// Valid when ow is a multiple of NR ([`panel_width`]): then each panel's NR columns lie in one
+/// output row and a panel row is NR adjacent values, read straight by the microkernel.
+#[derive(Clone, Copy, Debug)]
+pub struct ShiftedB<'a, T> {
+    pub image: &'a [T],
+    pub offs: &'a [usize],
+    pub ow: usize,
+    pub pitch: usize,
+    pub n: usize,
+}
+
+/// [`gemm_simd`] with B read in place from an image ([`ShiftedB`]): conv2d without im2col.
+pub fn gemm_shifted_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: ShiftedB<T>, beta: T, c: &mut [T]) -> Result<()> {
+    gemm_blocked(alpha, a, BSource::Shifted(b), beta, c)
+}
+
+enum BSource<'a, T> {
+    View(MatRef<'a, T>),
+    Packed(PackedB<'a, T>),
+    Shifted(ShiftedB<'a, T>),
+}
+
+fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: BSource<T>, beta: T, c: &mut [T]) -> Result<()> {
+    let (m, k) = (a.rows, a.cols);
+    let n = match &b {
+        BSource::View(b) => b.cols,
+        BSource::Packed(b) => {
+            assert!(b.k == k && b.row0 + b.k <= b.depth && b.data.len() >= PackedB::<T>::len(b.depth, b.n));
+            b.n
+        }
+        BSource::Shifted(b) => {
+            let nr = panel_width::<T>();
+            // Every read, up to the last panel's last value at the largest shift, is in the image.
+            let last = b.n.checked_sub(1).map(|j| (j / b.ow) * b.pitch + b.ow - 1);
+            let max_off = b.offs.iter().copied().max().unwrap_or(0);
+            assert!(b.offs.len() == k && b.ow > 0 && b.ow % nr == 0 && b.n % b.ow == 0 && last.is_none_or(|l| l + max_off < b.image.len()));
+            b.n
+        }
+    };
     let w = <T::V as Lanes>::WIDTH;
     let nr = 2 * w;
     scale(c, beta);
@@ -74,7 +157,7 @@ pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta:
     }
     let kc_max = KC.min(k);
     let a_len = MC.min(m.next_multiple_of(MR)) * kc_max;
-    let b_len = NC.min(n.next_multiple_of(nr)) * kc_max;
+    let b_len = if matches!(b, BSource::View(_)) { NC.min(n.next_multiple_of(nr)) * kc_max } else { 0 };
     T::with_scratch(a_len + b_len + MR * nr, |buf| {
         let (pack_a, rest) = buf.split_at_mut(a_len);
         let (pack_b, tile) = rest.split_at_mut(b_len);
@@ -82,17 +165,40 @@ pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta:
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                pack_view(pack_b, b, pc, jc, kc, nc, nr, false);
+                // Panel jr / NR of this block: `kc` rows of NR values at panels[base + jr·stride..]
+                // (packed), or at shifts offs[pc + p] from the panel's output position (shifted).
+                let (panels, base, stride) = match &b {
+                    BSource::View(bv) => {
+                        pack_view(pack_b, *bv, pc, jc, kc, nc, nr, false);
+                        (&*pack_b, 0, kc)
+                    }
+                    BSource::Packed(pb) => (pb.data, jc * pb.depth + (pb.row0 + pc) * nr, pb.depth),
+                    BSource::Shifted(sb) => (sb.image, 0, 0),
+                };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     pack_view(pack_a, a, ic, pc, mc, kc, MR, true);
                     for jr in (0..nc).step_by(nr) {
                         let nrr = nr.min(nc - jr);
-                        let bp = &pack_b[jr * kc..(jr + nr) * kc];
                         for ir in (0..mc).step_by(MR) {
                             let mrr = MR.min(mc - ir);
                             let ap = &pack_a[ir * kc..(ir + MR) * kc];
-                            microkernel::<T::V>(kc, ap, bp, tile);
+                            match &b {
+                                BSource::Shifted(sb) => {
+                                    let pos = jc + jr;
+                                    let at = panels.as_ptr().wrapping_add((pos / sb.ow) * sb.pitch + pos % sb.ow);
+                                    let offs = &sb.offs[pc..pc + kc];
+                                    // SAFETY: the bounds assert at the top covers every shift
+                                    // of every panel of this output position range.
+                                    unsafe { microkernel::<T::V>(kc, ap, |p| at.wrapping_add(*offs.get_unchecked(p)), tile) }
+                                }
+                                _ => {
+                                    let bp = &panels[base + jr * stride..][..kc * nr];
+                                    let at = bp.as_ptr();
+                                    // SAFETY: bp holds the kc rows of NR values read.
+                                    unsafe { microkernel::<T::V>(kc, ap, |p| at.wrapping_add(p * nr), tile) }
+                                }
+                            }
                             let c0 = (ic + ir) * n + jc + jr;
                             if mrr == MR && nrr == nr {
                                 update_full_tile::<T::V>(&mut c[c0..], n, tile, alpha);
@@ -143,63 +249,72 @@ fn scale<T: Real>(c: &mut [T], beta: T) {
 /// Packs the block of `m` starting at (r0, c0) into panels of `panel` columns: B's `depth × width`
 /// block (rows r0.., cols c0..; panels run across columns) or, with `across_rows`, A's
 /// `width × depth` block (panels run down rows, so the packed matrix is the block's transpose).
-/// Where the panel direction is contiguous in memory (stride 1: row-major B, or A = a transposed
-/// row-major matrix) each full panel row is one slice copy; packing is a large share of a GEMM
-/// with few rows (conv2d's O = 16 output channels), and the per-element strided read was most of it.
+/// Packing is a large share of a GEMM with few rows (conv2d's O = 16 output channels) or few
+/// columns (its 8×8 late stages), so both layouts avoid per-element bounds checks and calls:
+/// - panel direction contiguous (stride 1: row-major B, or A = a transposed row-major matrix):
+///   each panel row is `panel` adjacent values, copied in lanes (a `copy_from_slice` of 8
+///   floats is a `memcpy` call in wasm, and those calls were most of the packing time);
+/// - otherwise (row-major A, transposed B) each panel row gathers one value from each of
+///   `panel` streams that are each contiguous along the depth when the depth stride is 1.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn pack_view<T: Real>(buf: &mut [T], m: MatRef<T>, r0: usize, c0: usize, rows: usize, cols: usize, panel: usize, across_rows: bool) {
+fn pack_view<T: Real + HasLanes>(buf: &mut [T], m: MatRef<T>, r0: usize, c0: usize, rows: usize, cols: usize, panel: usize, across_rows: bool) {
     // (depth, width) of the packed block and the strides along them.
     let (depth, width, sd, sw) = if across_rows { (cols, rows, m.cs, m.rs) } else { (rows, cols, m.rs, m.cs) };
-    let base = r0 * m.rs + c0 * m.cs;
-    if sw != 1 {
-        pack_panels(buf, depth, width, panel, |p, j| m.data[base + p * sd + j * sw]);
+    if depth == 0 || width == 0 {
         return;
     }
+    let base = r0 * m.rs + c0 * m.cs;
+    // The last element read, (depth − 1, width − 1), and the panels written stay inside the slices.
+    assert!(base + (depth - 1) * sd + (width - 1) * sw < m.data.len() && buf.len() >= width.div_ceil(panel) * panel * depth);
+    let w = <T::V as Lanes>::WIDTH;
+    let src = m.data.as_ptr();
     for q in 0..width.div_ceil(panel) {
-        let out = &mut buf[q * panel * depth..(q + 1) * panel * depth];
         let j0 = q * panel;
         let n = panel.min(width - j0);
-        for p in 0..depth {
-            let src = &m.data[base + p * sd + j0..][..n];
-            let row = &mut out[p * panel..(p + 1) * panel];
-            row[..n].copy_from_slice(src);
-            row[n..].fill(T::ZERO);
-        }
-    }
-}
-
-/// Packs a `depth × width` block, read through `get(p, j)`, into panels of `panel` columns:
-/// panel q holds columns q·panel.. as `depth` rows of `panel` contiguous values, zero-padded.
-fn pack_panels<T: Real>(buf: &mut [T], depth: usize, width: usize, panel: usize, get: impl Fn(usize, usize) -> T) {
-    for q in 0..width.div_ceil(panel) {
-        let out = &mut buf[q * panel * depth..(q + 1) * panel * depth];
-        let j0 = q * panel;
-        let cols = panel.min(width - j0);
-        for p in 0..depth {
-            let row = &mut out[p * panel..(p + 1) * panel];
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = if j < cols { get(p, j0 + j) } else { T::ZERO };
+        let out = buf[q * panel * depth..].as_mut_ptr();
+        // SAFETY: every read is at base + p·sd + (j0 + j)·sw with p < depth and j0 + j < width,
+        // bounded by the assert; every write is inside panel q's `panel · depth` values.
+        unsafe {
+            for p in 0..depth {
+                let s = src.add(base + p * sd + j0 * sw);
+                let d = out.add(p * panel);
+                if sw == 1 && n == panel && panel % w == 0 {
+                    for v in (0..panel).step_by(w) {
+                        T::V::load(s.add(v)).store(d.add(v));
+                    }
+                } else {
+                    for j in 0..n {
+                        *d.add(j) = *s.add(j * sw);
+                    }
+                    for j in n..panel {
+                        *d.add(j) = T::ZERO;
+                    }
+                }
             }
         }
     }
 }
 
-/// tile[MR × 2W] = A_panel (kc × MR, packed) ᵀ· B_panel (kc × 2W, packed): MR·2 vector
-/// accumulators live in registers; each step broadcasts one A value per row and does two
-/// multiply-adds against the two B vectors.
+/// tile[MR × 2W] = A_panel (kc × MR, packed) ᵀ· B_panel (kc × 2W): MR·2 vector accumulators
+/// live in registers; each step broadcasts one A value per row and does two multiply-adds
+/// against the two B vectors of row p, read at `row(p)` (a packed panel, or a shifted image).
+///
+/// # Safety
+/// `row(p)` must point at 2W readable values for every p < kc.
 #[inline(always)]
-fn microkernel<V: Lanes>(kc: usize, a: &[V::Elem], b: &[V::Elem], tile: &mut [V::Elem]) {
+unsafe fn microkernel<V: Lanes>(kc: usize, a: &[V::Elem], row: impl Fn(usize) -> *const V::Elem, tile: &mut [V::Elem]) {
     let w = V::WIDTH;
     let nr = 2 * w;
-    assert!(a.len() >= kc * MR && b.len() >= kc * nr && tile.len() >= MR * nr);
+    assert!(a.len() >= kc * MR && tile.len() >= MR * nr);
     let zero = V::splat(V::Elem::ZERO);
     let (mut c00, mut c01, mut c10, mut c11) = (zero, zero, zero, zero);
     let (mut c20, mut c21, mut c30, mut c31) = (zero, zero, zero, zero);
-    // SAFETY: the assert above bounds every pointer offset below (p < kc).
+    // SAFETY: the assert above bounds every A offset below (p < kc); the caller bounds row(p).
     unsafe {
-        let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
-        for _ in 0..kc {
+        let mut pa = a.as_ptr();
+        for p in 0..kc {
+            let pb = row(p);
             let b0 = V::load(pb);
             let b1 = V::load(pb.add(w));
             let a0 = V::splat(*pa);
@@ -215,7 +330,6 @@ fn microkernel<V: Lanes>(kc: usize, a: &[V::Elem], b: &[V::Elem], tile: &mut [V:
             c30 = a3.mul_add(b0, c30);
             c31 = a3.mul_add(b1, c31);
             pa = pa.add(MR);
-            pb = pb.add(nr);
         }
         let t = tile.as_mut_ptr();
         for (r, (x0, x1)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
