@@ -14,7 +14,7 @@
 //! positions whose input is inside the image, vectorized along the row when the stride is 1.
 //! Scalar reference: the direct seven-loop definition.
 
-use super::gemm::{gemm_packed_b, gemm_shifted_b, gemm_simd, panel_width, MatRef, PackedB, ShiftedB};
+use super::gemm::{gemm_packed_b, gemm_shifted_a, gemm_shifted_b, gemm_simd, panel_width, MatRef, PackedB, ShiftedA, ShiftedB};
 use super::lanes::{HasLanes, Lanes};
 use super::Isa;
 use crate::error::Result;
@@ -390,13 +390,13 @@ fn row_runs<'s, T: Real>(ow: usize, span: Option<(&'s [T], (usize, usize))>, mut
     }
 }
 
-/// dst[i·step] = the run's entries (zeros, or src[(from + i)·sw]) for i < dst.len() / step.
+/// dst[i] = the run's entries: zeros, or src[(from + i)·sw].
 #[inline(always)]
-fn write_run<T: Real>(dst: &mut [T], step: usize, pixels: Option<&[T]>, from: usize, sw: usize) {
+fn write_run<T: Real>(dst: &mut [T], pixels: Option<&[T]>, from: usize, sw: usize) {
     match pixels {
-        None => dst.iter_mut().step_by(step).for_each(|d| *d = T::ZERO),
-        Some(src) if step == 1 && sw == 1 => dst.copy_from_slice(&src[from..from + dst.len()]),
-        Some(src) => dst.iter_mut().step_by(step).enumerate().for_each(|(i, d)| *d = src[(from + i) * sw]),
+        None => dst.fill(T::ZERO),
+        Some(src) if sw == 1 => dst.copy_from_slice(&src[from..from + dst.len()]),
+        Some(src) => dst.iter_mut().enumerate().for_each(|(i, d)| *d = src[(from + i) * sw]),
     }
 }
 
@@ -415,29 +415,10 @@ fn im2col_packed<T: Real + HasLanes>(g: &Conv2d, img: &[T], buf: &mut [T]) {
                 let pos = oy * ow + ox;
                 let run = (nr - pos % nr).min(b - ox);
                 let at = PackedB::<T>::index(depth, r, pos);
-                write_run(&mut buf[at..at + run], 1, pixels, ox - a, sw);
+                write_run(&mut buf[at..at + run], pixels, ox - a, sw);
                 ox += run;
             }
         });
-    });
-}
-
-/// The transpose of [`im2col`], per group, as B panels: group gi's block (at gi·len, len =
-/// `PackedB::len(OH·OW, Cg·KH·KW)`) is B[pos, r − gi·Cg·KH·KW] of depth OH·OW, the right operand
-/// of the weight gradient gy_gi · colsᵀ, which would otherwise be packed by a strided transpose.
-/// Consecutive output positions are NR apart in a panel.
-fn im2col_packed_t<T: Real + HasLanes>(g: &Conv2d, img: &[T], buf: &mut [T]) {
-    let (_, ow) = g.out_hw();
-    let (kg, cols) = gemm_dims(g);
-    let (len, sw, nr) = (PackedB::<T>::len(cols, kg), g.stride.1, panel_width::<T>());
-    col_rows(g, |r, c, oy, span| {
-        let gi = c / g.cg();
-        let block = &mut buf[gi * len..(gi + 1) * len];
-        // B[pos, j] for j = r − gi·kg: panel j / NR, lane j mod NR, NR values per position.
-        let at = PackedB::<T>::index(cols, oy * ow, r - gi * kg);
-        let dst = &mut block[at..at + (ow - 1) * nr + 1];
-        let src = span.map(|(iy, lohi, ix)| (&img[(c * g.h + iy) * g.w + ix..], lohi));
-        row_runs(ow, src, |a, b, pixels| if a < b { write_run(&mut dst[a * nr..(b - 1) * nr + 1], nr, pixels, 0, sw) });
     });
 }
 
@@ -607,25 +588,59 @@ fn out_range(g: &Conv2d, n: usize, gi: usize) -> std::ops::Range<usize> {
     (n * g.o + gi * og) * cols..(n * g.o + (gi + 1) * og) * cols
 }
 
-/// B panels (depth, row0, k, n) over `data`.
-#[inline]
-fn packed<T>(data: &[T], (depth, row0, k, n): (usize, usize, usize, usize)) -> PackedB<'_, T> {
-    PackedB { data, depth, row0, k, n }
-}
-
 /// `t[kk]`'s block of `len` values at `at` (tangent kk of one image).
 #[inline]
 fn tan_at<T>(t: &[T], kk: usize, total: usize, at: usize, len: usize) -> &[T] {
     &t[kk * total + at..][..len]
 }
 
+/// One image zero-padded on all sides ([C, H + top + bottom, W + left + right]), so that every
+/// tap of every output position reads it in place: tap row (c, ky, kx) of group gi's im2col
+/// matrix at output (oy, ox) is image[gi·Cg·Hp·Wp + shift(c, ky, kx) + oy·sh·Wp + ox·sw].
+struct Padded<T> {
+    image: Vec<T>,
+    hp: usize,
+    wp: usize,
+}
+
+impl<T: Real> Padded<T> {
+    fn new(g: &Conv2d) -> Result<Self> {
+        let [top, left, bottom, right] = g.pads;
+        let (hp, wp) = (g.h + top + bottom, g.w + left + right);
+        Ok(Padded { image: try_zeros(g.c * hp * wp, "conv2d padded image")?, hp, wp })
+    }
+    /// Copies in one image (C·H·W values); the border stays zero.
+    fn load(&mut self, g: &Conv2d, img: &[T]) {
+        let (top, left) = (g.pads[0], g.pads[1]);
+        for c in 0..g.c {
+            for y in 0..g.h {
+                self.image[(c * self.hp + top + y) * self.wp + left..][..g.w].copy_from_slice(&img[(c * g.h + y) * g.w..][..g.w]);
+            }
+        }
+    }
+    /// shift(c, ky, kx) = (c·Hp + ky·dh)·Wp + kx·dw for the Cg·KH·KW rows of a group.
+    fn shifts(&self, g: &Conv2d) -> Result<Vec<usize>> {
+        let mut offs = crate::mem::try_vec(gemm_dims(g).0, "conv2d shifts")?;
+        for c in 0..g.cg() {
+            for ky in 0..g.kh {
+                offs.extend((0..g.kw).map(|kx| (c * self.hp + ky * g.dilation.0) * self.wp + kx * g.dilation.1));
+            }
+        }
+        Ok(offs)
+    }
+    /// Group gi's channels.
+    fn group(&self, g: &Conv2d, gi: usize) -> &[T] {
+        let len = g.cg() * self.hp * self.wp;
+        &self.image[gi * len..(gi + 1) * len]
+    }
+}
+
 /// One image of conv2d's right operand B = cols [C·KH·KW, OH·OW] as the GEMM reads it: im2col
 /// panels ([`im2col_packed`]), or, for a stride-1 conv whose OW is a multiple of the panel width,
-/// the image zero-padded once and read in place ([`ShiftedB`]: row (c, ky, kx) is the padded image
-/// shifted by c·Hp·Wp + ky·dh·Wp + kx·dw), which writes 1.1× the image instead of KH·KW×.
+/// the [`Padded`] image read in place ([`ShiftedB`]), which writes 1.1× the image instead of KH·KW×.
 enum Cols<T> {
     Packed(Vec<T>),
-    Shifted { image: Vec<T>, offs: Vec<usize>, hp: usize, wp: usize },
+    Shifted(Padded<T>, Vec<usize>),
 }
 
 impl<T: Real + HasLanes> Cols<T> {
@@ -633,15 +648,9 @@ impl<T: Real + HasLanes> Cols<T> {
         let (_, ow) = g.out_hw();
         let (kg, cols) = gemm_dims(g);
         if g.stride == (1, 1) && ow % panel_width::<T>() == 0 {
-            let [top, left, bottom, right] = g.pads;
-            let (hp, wp) = (g.h + top + bottom, g.w + left + right);
-            let mut offs = crate::mem::try_vec(kg, "conv2d shifts")?;
-            for c in 0..g.cg() {
-                for ky in 0..g.kh {
-                    offs.extend((0..g.kw).map(|kx| (c * hp + ky * g.dilation.0) * wp + kx * g.dilation.1));
-                }
-            }
-            return Ok(Cols::Shifted { image: try_zeros(g.c * hp * wp, "conv2d padded image")?, offs, hp, wp });
+            let padded = Padded::new(g)?;
+            let offs = padded.shifts(g)?;
+            return Ok(Cols::Shifted(padded, offs));
         }
         Ok(Cols::Packed(try_zeros(PackedB::<T>::len(g.groups * kg, cols), "conv2d im2col")?))
     }
@@ -650,14 +659,7 @@ impl<T: Real + HasLanes> Cols<T> {
     fn load(&mut self, g: &Conv2d, img: &[T]) {
         match self {
             Cols::Packed(col) => im2col_packed(g, img, col),
-            Cols::Shifted { image, hp, wp, .. } => {
-                let (top, left) = (g.pads[0], g.pads[1]);
-                for c in 0..g.c {
-                    for y in 0..g.h {
-                        image[(c * *hp + top + y) * *wp + left..][..g.w].copy_from_slice(&img[(c * g.h + y) * g.w..][..g.w]);
-                    }
-                }
-            }
+            Cols::Shifted(padded, _) => padded.load(g, img),
         }
     }
 
@@ -666,10 +668,9 @@ impl<T: Real + HasLanes> Cols<T> {
         let (kg, cols) = gemm_dims(g);
         match self {
             Cols::Packed(col) => gemm_packed_b(T::ONE, a, PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }, beta, c),
-            Cols::Shifted { image, offs, hp, wp } => {
+            Cols::Shifted(padded, offs) => {
                 let (_, ow) = g.out_hw();
-                let group = &image[gi * g.cg() * hp * wp..(gi + 1) * g.cg() * hp * wp];
-                gemm_shifted_b(T::ONE, a, ShiftedB { image: group, offs, ow, pitch: *wp, n: cols }, beta, c)
+                gemm_shifted_b(T::ONE, a, ShiftedB { image: padded.group(g, gi), offs, ow, pitch: padded.wp, n: cols }, beta, c)
             }
         }
     }
@@ -717,10 +718,56 @@ pub fn conv2d_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], tan: Tang
     Ok(())
 }
 
+/// The stride-1 input adjoint as a forward convolution: gx = conv2d(gy, w′) with pads
+/// d·(K − 1) − pad on each side, w′[gi·Cg + c, o, ky, kx] = w[gi·(O/g) + o, c, KH−1−ky, KW−1−kx]
+/// (each group's weight transposed in channels and flipped in space), so that
+/// gx[c, y, x] = Σ_{o, ky, kx} gy[o, y + pad − ky·d, x + pad − kx·d]·w[o, c, ky, kx] needs no
+/// col2im and reads gy in place ([`Cols`]). None where a pad exceeds the dilated kernel.
+fn transposed_geometry(g: &Conv2d) -> Option<Conv2d> {
+    if g.stride != (1, 1) {
+        return None;
+    }
+    let (ekh, ekw) = (g.dilation.0 * (g.kh - 1), g.dilation.1 * (g.kw - 1));
+    let [top, left, bottom, right] = g.pads;
+    let pads = [ekh.checked_sub(top)?, ekw.checked_sub(left)?, ekh.checked_sub(bottom)?, ekw.checked_sub(right)?];
+    let (oh, ow) = g.out_hw();
+    let a = ConvAttrs { stride: (1, 1), pads, dilation: g.dilation, groups: g.groups };
+    Conv2d::new(&[g.n, g.o, oh, ow], &[g.c, g.og(), g.kh, g.kw], a).ok()
+}
+
+/// w′ of [`transposed_geometry`] for K stacked weights [K, O, Cg, KH, KW] → [K, C, O/g, KH, KW].
+fn flip_weights<T: Real>(g: &Conv2d, w: &[T], k: usize) -> Result<Vec<T>> {
+    let (og, cg, taps) = (g.og(), g.cg(), g.kh * g.kw);
+    let len = g.o * cg * taps;
+    let mut out = try_zeros::<T>(k * len, "conv2d flipped weights")?;
+    for kk in 0..k {
+        let (src, dst) = (&w[kk * len..(kk + 1) * len], &mut out[kk * len..(kk + 1) * len]);
+        for gi in 0..g.groups {
+            for o in 0..og {
+                for c in 0..cg {
+                    for t in 0..taps {
+                        dst[((gi * cg + c) * og + o) * taps + (taps - 1 - t)] = src[((gi * og + o) * cg + c) * taps + t];
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// gx = conv2dᵀ_x(gy, w) (when given) and ġxₖ = conv2dᵀ_x(ġyₖ, w) + conv2dᵀ_x(gy, ẇₖ), with
 /// a = gy and b = w in [`Tangents`]: per image the column matrix W_giᵀ·gy_gi, and for each
 /// tangent the sum W_giᵀ·ġy_gi + Ẇ_giᵀ·gy_gi, each scattered by one col2im (it is linear).
 pub fn grad_input_fused<T: Real + HasLanes>(g: &Conv2d, gy: &[T], wt: &[T], tan: Tangents<T>, mut gx: Option<&mut [T]>, mut tgx: Option<&mut [T]>) -> Result<()> {
+    if let Some(gt) = transposed_geometry(g) {
+        let wf = flip_weights(g, wt, 1)?;
+        let twf = match tan.b {
+            Some(tw) if tan.any() => Some(flip_weights(g, tw, tan.k)?),
+            _ => None,
+        };
+        let tan = Tangents { k: tan.k, a: tan.a, b: twf.as_deref() };
+        return conv2d_fused(&gt, gy, &wf, tan, gx, tgx);
+    }
     let (kg, cols) = gemm_dims(g);
     let (img_len, w_len) = (g.c * g.h * g.w, g.o * kg);
     let (y_len, x_len) = (g.n * g.o * cols, g.n * img_len);
@@ -762,49 +809,74 @@ pub fn grad_input_fused<T: Real + HasLanes>(g: &Conv2d, gy: &[T], wt: &[T], tan:
     Ok(())
 }
 
-/// gw = conv2dᵀ_w(x, gy) = Σₙ gyₙ·colsₙᵀ (when given) and ġwₖ = Σₙ ġyₖₙ·colsₙᵀ + gyₙ·cols(ẋₖₙ)ᵀ,
-/// with a = x and b = gy in [`Tangents`]: each image's transposed im2col serves the primal and
-/// every ġy term.
-pub fn grad_weight_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], gy: &[T], tan: Tangents<T>, mut gw: Option<&mut [T]>, mut tgw: Option<&mut [T]>) -> Result<()> {
+/// gw = conv2dᵀ_w(x, gy) (when given) and ġwₖ = conv2dᵀ_w(ẋₖ, gy) + conv2dᵀ_w(x, ġyₖ), with
+/// a = x and b = gy in [`Tangents`], as gwᵀ_gi = Σₙ colsₙ,gi · gyₙ,giᵀ ([Cg·KH·KW, O/g]): the
+/// columns are read in place from each [`Padded`] image ([`ShiftedA`], any stride), which serves
+/// the primal and every ġy term; one transpose at the end gives [O, Cg, KH, KW].
+pub fn grad_weight_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], gy: &[T], tan: Tangents<T>, gw: Option<&mut [T]>, tgw: Option<&mut [T]>) -> Result<()> {
     let (kg, cols) = gemm_dims(g);
     let (og, img_len, w_len) = (g.og(), g.c * g.h * g.w, g.o * kg);
     let y_len = g.n * g.o * cols;
-    let len = PackedB::<T>::len(cols, kg);
-    let mut colt = try_zeros::<T>(g.groups * len, "conv2d backward")?;
-    let mut colt_t = if tan.any() && tan.a.is_some() { try_zeros::<T>(g.groups * len, "conv2d backward")? } else { Vec::new() };
-    let view = (cols, 0, cols, kg);
-    let block = |gi: usize| gi * len..(gi + 1) * len;
-    let w_at = |gi: usize| gi * og * kg..(gi + 1) * og * kg;
-    if let Some(gw) = gw.as_deref_mut() {
-        gw.fill(T::ZERO);
+    let (oh, ow) = g.out_hw();
+    let mut img = Padded::new(g)?;
+    let mut img_t = if tan.any() && tan.a.is_some() { Some(Padded::new(g)?) } else { None };
+    let offs = img.shifts(g)?;
+    let mut posoff = crate::mem::try_vec(cols, "conv2d positions")?;
+    for oy in 0..oh {
+        posoff.extend((0..ow).map(|ox| oy * g.stride.0 * img.wp + ox * g.stride.1));
     }
-    if let Some(t) = tgw.as_deref_mut() {
-        t.fill(T::ZERO);
-    }
+    // gwᵀ per group, [groups, kg, og], for the primal and each tangent.
+    let mut acc = try_zeros::<T>(if gw.is_some() { w_len } else { 0 }, "conv2d backward")?;
+    let mut tacc = try_zeros::<T>(if tan.any() { tan.k * w_len } else { 0 }, "conv2d backward")?;
+    let at = |gi: usize| gi * kg * og..(gi + 1) * kg * og;
+    let gemm = |im: &Padded<T>, gy: &[T], n: usize, gi: usize, c: &mut [T]| {
+        gemm_shifted_a(T::ONE, ShiftedA { image: im.group(g, gi), offs: &offs, posoff: &posoff }, out_gi(g, gy, n, gi).t(), T::ONE, c)
+    };
     for n in 0..g.n {
-        im2col_packed_t(g, &x[n * img_len..(n + 1) * img_len], &mut colt);
-        for gi in 0..g.groups {
-            if let Some(gw) = gw.as_deref_mut() {
-                gemm_packed_b(T::ONE, out_gi(g, gy, n, gi), packed(&colt[block(gi)], view), T::ONE, &mut gw[w_at(gi)])?;
+        img.load(g, &x[n * img_len..(n + 1) * img_len]);
+        if gw.is_some() {
+            for gi in 0..g.groups {
+                gemm(&img, gy, n, gi, &mut acc[at(gi)])?;
             }
         }
         if !tan.any() {
             continue;
         }
-        let tgw = tgw.as_deref_mut().expect("tangent output");
         for kk in 0..tan.k {
-            let out = &mut tgw[kk * w_len..(kk + 1) * w_len];
+            let out = &mut tacc[kk * w_len..(kk + 1) * w_len];
             if let Some(tgy) = tan.b {
                 for gi in 0..g.groups {
-                    gemm_packed_b(T::ONE, out_gi(g, &tgy[kk * y_len..(kk + 1) * y_len], n, gi), packed(&colt[block(gi)], view), T::ONE, &mut out[w_at(gi)])?;
+                    gemm(&img, &tgy[kk * y_len..(kk + 1) * y_len], n, gi, &mut out[at(gi)])?;
                 }
             }
-            if let Some(tx) = tan.a {
-                im2col_packed_t(g, tan_at(tx, kk, g.n * img_len, n * img_len, img_len), &mut colt_t);
+            if let (Some(tx), Some(img_t)) = (tan.a, img_t.as_mut()) {
+                img_t.load(g, tan_at(tx, kk, g.n * img_len, n * img_len, img_len));
                 for gi in 0..g.groups {
-                    gemm_packed_b(T::ONE, out_gi(g, gy, n, gi), packed(&colt_t[block(gi)], view), T::ONE, &mut out[w_at(gi)])?;
+                    gemm(img_t, gy, n, gi, &mut out[at(gi)])?;
                 }
             }
+        }
+    }
+    // [groups, kg, og] → [groups, og, kg] = [O, Cg, KH, KW].
+    let untranspose = |src: &[T], dst: &mut [T]| {
+        for gi in 0..g.groups {
+            for r in 0..kg {
+                for o in 0..og {
+                    dst[(gi * og + o) * kg + r] = src[(gi * kg + r) * og + o];
+                }
+            }
+        }
+    };
+    if let Some(gw) = gw {
+        untranspose(&acc, gw);
+    }
+    if let Some(tgw) = tgw {
+        if tan.any() {
+            for kk in 0..tan.k {
+                untranspose(&tacc[kk * w_len..(kk + 1) * w_len], &mut tgw[kk * w_len..(kk + 1) * w_len]);
+            }
+        } else {
+            tgw.fill(T::ZERO);
         }
     }
     Ok(())

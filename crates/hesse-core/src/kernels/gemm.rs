@@ -65,14 +65,14 @@ pub fn gemm_reference<T: Real>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c:
 /// The packed, register-blocked SIMD GEMM. Same contract as [`gemm_reference`]; errors only
 /// when the packing scratch (at most (MC + NC)·KC elements) cannot be allocated.
 pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, a, BSource::View(b), beta, c)
+    gemm_blocked(alpha, ASource::View(a), BSource::View(b), beta, c)
 }
 
 /// [`gemm_simd`] with B already in the microkernel's panel layout ([`PackedB`]): for a producer
 /// that can write B that way directly (conv2d's im2col), which saves the pack, the larger share
 /// of a GEMM with few rows of A (conv2d's 16 output channels).
 pub fn gemm_packed_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: PackedB<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, a, BSource::Packed(b), beta, c)
+    gemm_blocked(alpha, ASource::View(a), BSource::Packed(b), beta, c)
 }
 
 /// Columns of one B panel: two lane vectors (the microkernel's NR).
@@ -123,7 +123,30 @@ pub struct ShiftedB<'a, T> {
 
 /// [`gemm_simd`] with B read in place from an image ([`ShiftedB`]): conv2d without im2col.
 pub fn gemm_shifted_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: ShiftedB<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, a, BSource::Shifted(b), beta, c)
+    gemm_blocked(alpha, ASource::View(a), BSource::Shifted(b), beta, c)
+}
+
+/// A read in place from a zero-padded image, with no im2col and no packing: A[i, p] =
+/// image[offs[i] + posoff[p]] (row i one channel and tap, column p one output position at any
+/// stride), m = offs.len(), k = posoff.len(): the left operand of conv2d's weight gradient
+/// gwᵀ = cols · gyᵀ, whose im2col would otherwise be written transposed for every image.
+#[derive(Clone, Copy, Debug)]
+pub struct ShiftedA<'a, T> {
+    pub image: &'a [T],
+    pub offs: &'a [usize],
+    pub posoff: &'a [usize],
+}
+
+/// [`gemm_simd`] with A read in place from an image ([`ShiftedA`]).
+pub fn gemm_shifted_a<T: Real + HasLanes>(alpha: T, a: ShiftedA<T>, b: MatRef<T>, beta: T, c: &mut [T]) -> Result<()> {
+    let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
+    assert!(a.offs.is_empty() || a.posoff.is_empty() || max(a.offs) + max(a.posoff) < a.image.len());
+    gemm_blocked(alpha, ASource::Shifted(a), BSource::View(b), beta, c)
+}
+
+enum ASource<'a, T> {
+    View(MatRef<'a, T>),
+    Shifted(ShiftedA<'a, T>),
 }
 
 enum BSource<'a, T> {
@@ -132,8 +155,11 @@ enum BSource<'a, T> {
     Shifted(ShiftedB<'a, T>),
 }
 
-fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: BSource<T>, beta: T, c: &mut [T]) -> Result<()> {
-    let (m, k) = (a.rows, a.cols);
+fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta: T, c: &mut [T]) -> Result<()> {
+    let (m, k) = match &a {
+        ASource::View(a) => (a.rows, a.cols),
+        ASource::Shifted(a) => (a.offs.len(), a.posoff.len()),
+    };
     let n = match &b {
         BSource::View(b) => b.cols,
         BSource::Packed(b) => {
@@ -156,7 +182,7 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: BSource<T>, beta:
         return Ok(());
     }
     let kc_max = KC.min(k);
-    let a_len = MC.min(m.next_multiple_of(MR)) * kc_max;
+    let a_len = if matches!(a, ASource::View(_)) { MC.min(m.next_multiple_of(MR)) * kc_max } else { 0 };
     let b_len = if matches!(b, BSource::View(_)) { NC.min(n.next_multiple_of(nr)) * kc_max } else { 0 };
     T::with_scratch(a_len + b_len + MR * nr, |buf| {
         let (pack_a, rest) = buf.split_at_mut(a_len);
@@ -177,26 +203,48 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: BSource<T>, beta:
                 };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack_view(pack_a, a, ic, pc, mc, kc, MR, true);
+                    if let ASource::View(av) = &a {
+                        pack_view(pack_a, *av, ic, pc, mc, kc, MR, true);
+                    }
                     for jr in (0..nc).step_by(nr) {
                         let nrr = nr.min(nc - jr);
                         for ir in (0..mc).step_by(MR) {
                             let mrr = MR.min(mc - ir);
-                            let ap = &pack_a[ir * kc..(ir + MR) * kc];
-                            match &b {
+                            // The microkernel reads row p of the B panel at bptr + shift(p):
+                            // packed panels (p·NR) or a shifted image (its row shifts), and A's
+                            // column p from the packed panel or in place. Both choices are made
+                            // here, outside the loop, so each combination is its own loop.
+                            let (bptr, shifts) = match &b {
                                 BSource::Shifted(sb) => {
                                     let pos = jc + jr;
-                                    let at = panels.as_ptr().wrapping_add((pos / sb.ow) * sb.pitch + pos % sb.ow);
-                                    let offs = &sb.offs[pc..pc + kc];
-                                    // SAFETY: the bounds assert at the top covers every shift
-                                    // of every panel of this output position range.
-                                    unsafe { microkernel::<T::V>(kc, ap, |p| at.wrapping_add(*offs.get_unchecked(p)), tile) }
+                                    (panels.as_ptr().wrapping_add((pos / sb.ow) * sb.pitch + pos % sb.ow), Some(&sb.offs[pc..pc + kc]))
                                 }
-                                _ => {
-                                    let bp = &panels[base + jr * stride..][..kc * nr];
-                                    let at = bp.as_ptr();
-                                    // SAFETY: bp holds the kc rows of NR values read.
-                                    unsafe { microkernel::<T::V>(kc, ap, |p| at.wrapping_add(p * nr), tile) }
+                                _ => (panels[base + jr * stride..][..kc * nr].as_ptr(), None),
+                            };
+                            // SAFETY (every read below): the asserts at the top bound every shifted
+                            // read; packed panels hold kc rows of NR (B) or MR (A) values.
+                            macro_rules! tile_with_a {
+                                ($a:expr) => {
+                                    match shifts {
+                                        Some(o) => unsafe { microkernel::<T::V>(kc, $a, |p| bptr.add(*o.get_unchecked(p)), tile) },
+                                        None => unsafe { microkernel::<T::V>(kc, $a, |p| bptr.add(p * nr), tile) },
+                                    }
+                                };
+                            }
+                            match &a {
+                                ASource::View(_) => {
+                                    let pa = pack_a[ir * kc..(ir + MR) * kc].as_ptr();
+                                    tile_with_a!(|p| [*pa.add(p * MR), *pa.add(p * MR + 1), *pa.add(p * MR + 2), *pa.add(p * MR + 3)])
+                                }
+                                ASource::Shifted(sa) => {
+                                    // Rows past m repeat the last row (their tile rows are dropped).
+                                    let row = |i: usize| sa.image.as_ptr().wrapping_add(sa.offs[(ic + ir + i).min(m - 1)]);
+                                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                                    let po = &sa.posoff[pc..pc + kc];
+                                    tile_with_a!(|p| {
+                                        let q = *po.get_unchecked(p);
+                                        [*r0.add(q), *r1.add(q), *r2.add(q), *r3.add(q)]
+                                    })
                                 }
                             }
                             let c0 = (ic + ir) * n + jc + jr;
@@ -296,40 +344,40 @@ fn pack_view<T: Real + HasLanes>(buf: &mut [T], m: MatRef<T>, r0: usize, c0: usi
     }
 }
 
-/// tile[MR × 2W] = A_panel (kc × MR, packed) ᵀ· B_panel (kc × 2W): MR·2 vector accumulators
-/// live in registers; each step broadcasts one A value per row and does two multiply-adds
-/// against the two B vectors of row p, read at `row(p)` (a packed panel, or a shifted image).
+/// tile[MR × 2W] = A_panel (kc × MR) ᵀ· B_panel (kc × 2W): MR·2 vector accumulators live in
+/// registers; each step broadcasts the MR values `a(p)` of A's column p and does two
+/// multiply-adds against the two B vectors of row p, read at `row(p)` (packed panels, or
+/// shifted images read in place).
 ///
 /// # Safety
-/// `row(p)` must point at 2W readable values for every p < kc.
+/// `row(p)` must point at 2W readable values, and `a(p)` read only valid values, for p < kc.
 #[inline(always)]
-unsafe fn microkernel<V: Lanes>(kc: usize, a: &[V::Elem], row: impl Fn(usize) -> *const V::Elem, tile: &mut [V::Elem]) {
+unsafe fn microkernel<V: Lanes>(kc: usize, a: impl Fn(usize) -> [V::Elem; MR], row: impl Fn(usize) -> *const V::Elem, tile: &mut [V::Elem]) {
     let w = V::WIDTH;
     let nr = 2 * w;
-    assert!(a.len() >= kc * MR && tile.len() >= MR * nr);
+    assert!(tile.len() >= MR * nr);
     let zero = V::splat(V::Elem::ZERO);
     let (mut c00, mut c01, mut c10, mut c11) = (zero, zero, zero, zero);
     let (mut c20, mut c21, mut c30, mut c31) = (zero, zero, zero, zero);
-    // SAFETY: the assert above bounds every A offset below (p < kc); the caller bounds row(p).
+    // SAFETY: the caller bounds row(p) (and what a(p) reads) for p < kc.
     unsafe {
-        let mut pa = a.as_ptr();
         for p in 0..kc {
             let pb = row(p);
             let b0 = V::load(pb);
             let b1 = V::load(pb.add(w));
-            let a0 = V::splat(*pa);
+            let [v0, v1, v2, v3] = a(p);
+            let a0 = V::splat(v0);
             c00 = a0.mul_add(b0, c00);
             c01 = a0.mul_add(b1, c01);
-            let a1 = V::splat(*pa.add(1));
+            let a1 = V::splat(v1);
             c10 = a1.mul_add(b0, c10);
             c11 = a1.mul_add(b1, c11);
-            let a2 = V::splat(*pa.add(2));
+            let a2 = V::splat(v2);
             c20 = a2.mul_add(b0, c20);
             c21 = a2.mul_add(b1, c21);
-            let a3 = V::splat(*pa.add(3));
+            let a3 = V::splat(v3);
             c30 = a3.mul_add(b0, c30);
             c31 = a3.mul_add(b1, c31);
-            pa = pa.add(MR);
         }
         let t = tile.as_mut_ptr();
         for (r, (x0, x1)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
