@@ -14,7 +14,7 @@
 //! positions whose input is inside the image, vectorized along the row when the stride is 1.
 //! Scalar reference: the direct seven-loop definition.
 
-use super::gemm::{gemm_packed_b, gemm_shifted_a, gemm_shifted_b, gemm_simd, panel_width, MatRef, PackedB, ShiftedA, ShiftedB};
+use super::gemm::{gemm_packed_a, gemm_shifted_a, gemm_simd, panel_width, BOperand, MatRef, PackedA, PackedB, ShiftedA, ShiftedB};
 use super::lanes::{HasLanes, Lanes};
 use super::Isa;
 use crate::error::Result;
@@ -664,32 +664,48 @@ impl<T: Real + HasLanes> Cols<T> {
     }
 
     /// c ← a·B_gi + β·c for group gi's rows of B.
-    fn gemm(&self, g: &Conv2d, a: MatRef<T>, gi: usize, beta: T, c: &mut [T]) -> Result<()> {
+    fn gemm(&self, g: &Conv2d, a: &PackedA<T>, gi: usize, beta: T, c: &mut [T]) -> Result<()> {
         let (kg, cols) = gemm_dims(g);
-        match self {
-            Cols::Packed(col) => gemm_packed_b(T::ONE, a, PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }, beta, c),
-            Cols::Shifted(padded, offs) => {
-                let (_, ow) = g.out_hw();
-                gemm_shifted_b(T::ONE, a, ShiftedB { image: padded.group(g, gi), offs, ow, pitch: padded.wp, n: cols }, beta, c)
-            }
+        let b = match self {
+            Cols::Packed(col) => BOperand::Packed(PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }),
+            Cols::Shifted(padded, offs) => BOperand::Shifted(ShiftedB { image: padded.group(g, gi), offs, ow: g.out_hw().1, pitch: padded.wp, n: cols }),
+        };
+        gemm_packed_a(T::ONE, a, b, beta, c)
+    }
+}
+
+/// The K stacked weights [K, O, Cg, KH, KW] packed per tangent and group for the GEMMs of every
+/// image: [kk · groups + gi].
+fn pack_weights<T: Real + HasLanes>(g: &Conv2d, w: &[T], k: usize) -> Result<Vec<PackedA<T>>> {
+    let w_len = g.o * gemm_dims(g).0;
+    let mut out = crate::mem::try_vec(k * g.groups, "packed weights")?;
+    for kk in 0..k {
+        for gi in 0..g.groups {
+            out.push(PackedA::pack(weight_gi(g, &w[kk * w_len..(kk + 1) * w_len], gi))?);
         }
     }
+    Ok(out)
 }
 
 /// y = conv2d(x, w) (when `y` is given) and ẏₖ = conv2d(ẋₖ, w) + conv2d(x, ẇₖ) into `ty`
 /// ([K, len(y)], required when a tangent is), fused as [`Tangents`] says. PRECONDITION: the
 /// operands have the lengths of `g` (as [`conv2d`]); `fused(Isa::Simd, g)`.
 pub fn conv2d_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], tan: Tangents<T>, mut y: Option<&mut [T]>, mut ty: Option<&mut [T]>) -> Result<()> {
-    let (kg, cols) = gemm_dims(g);
-    let (img_len, w_len) = (g.c * g.h * g.w, g.o * kg);
+    let cols = gemm_dims(g).1;
+    let img_len = g.c * g.h * g.w;
     let y_len = g.n * g.o * cols;
     let mut col = Cols::new(g)?;
     let mut col_t = if tan.any() && tan.a.is_some() { Some(Cols::new(g)?) } else { None };
+    let w_p = pack_weights(g, wt, 1)?;
+    let tw_p = match tan.b {
+        Some(tw) if tan.any() => pack_weights(g, tw, tan.k)?,
+        _ => Vec::new(),
+    };
     for n in 0..g.n {
         col.load(g, &x[n * img_len..(n + 1) * img_len]);
         for gi in 0..g.groups {
             if let Some(y) = y.as_deref_mut() {
-                col.gemm(g, weight_gi(g, wt, gi), gi, T::ZERO, &mut y[out_range(g, n, gi)])?;
+                col.gemm(g, &w_p[gi], gi, T::ZERO, &mut y[out_range(g, n, gi)])?;
             }
         }
         if !tan.any() {
@@ -701,16 +717,16 @@ pub fn conv2d_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], tan: Tang
                 let r = out_range(g, n, gi);
                 (kk * y_len + r.start)..(kk * y_len + r.end)
             };
-            if let Some(tw) = tan.b {
+            if tan.b.is_some() {
                 for gi in 0..g.groups {
-                    col.gemm(g, weight_gi(g, &tw[kk * w_len..(kk + 1) * w_len], gi), gi, T::ZERO, &mut ty[dst(gi)])?;
+                    col.gemm(g, &tw_p[kk * g.groups + gi], gi, T::ZERO, &mut ty[dst(gi)])?;
                 }
             }
             if let (Some(tx), Some(col_t)) = (tan.a, col_t.as_mut()) {
                 col_t.load(g, tan_at(tx, kk, g.n * img_len, n * img_len, img_len));
                 let beta = if tan.b.is_some() { T::ONE } else { T::ZERO };
                 for gi in 0..g.groups {
-                    col_t.gemm(g, weight_gi(g, wt, gi), gi, beta, &mut ty[dst(gi)])?;
+                    col_t.gemm(g, &w_p[gi], gi, beta, &mut ty[dst(gi)])?;
                 }
             }
         }

@@ -65,14 +65,7 @@ pub fn gemm_reference<T: Real>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c:
 /// The packed, register-blocked SIMD GEMM. Same contract as [`gemm_reference`]; errors only
 /// when the packing scratch (at most (MC + NC)·KC elements) cannot be allocated.
 pub fn gemm_simd<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, ASource::View(a), BSource::View(b), beta, c)
-}
-
-/// [`gemm_simd`] with B already in the microkernel's panel layout ([`PackedB`]): for a producer
-/// that can write B that way directly (conv2d's im2col), which saves the pack, the larger share
-/// of a GEMM with few rows of A (conv2d's 16 output channels).
-pub fn gemm_packed_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: PackedB<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, ASource::View(a), BSource::Packed(b), beta, c)
+    gemm_blocked(alpha, ASource::View(a), BOperand::View(b), beta, c)
 }
 
 /// Columns of one B panel: two lane vectors (the microkernel's NR).
@@ -121,11 +114,6 @@ pub struct ShiftedB<'a, T> {
     pub n: usize,
 }
 
-/// [`gemm_simd`] with B read in place from an image ([`ShiftedB`]): conv2d without im2col.
-pub fn gemm_shifted_b<T: Real + HasLanes>(alpha: T, a: MatRef<T>, b: ShiftedB<T>, beta: T, c: &mut [T]) -> Result<()> {
-    gemm_blocked(alpha, ASource::View(a), BSource::Shifted(b), beta, c)
-}
-
 /// A read in place from a zero-padded image, with no im2col and no packing: A[i, p] =
 /// image[offs[i] + posoff[p]] (row i one channel and tap, column p one output position at any
 /// stride), m = offs.len(), k = posoff.len(): the left operand of conv2d's weight gradient
@@ -141,32 +129,59 @@ pub struct ShiftedA<'a, T> {
 pub fn gemm_shifted_a<T: Real + HasLanes>(alpha: T, a: ShiftedA<T>, b: MatRef<T>, beta: T, c: &mut [T]) -> Result<()> {
     let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
     assert!(a.offs.is_empty() || a.posoff.is_empty() || max(a.offs) + max(a.posoff) < a.image.len());
-    gemm_blocked(alpha, ASource::Shifted(a), BSource::View(b), beta, c)
+    gemm_blocked(alpha, ASource::Shifted(a), BOperand::View(b), beta, c)
 }
 
-enum ASource<'a, T> {
-    View(MatRef<'a, T>),
-    Shifted(ShiftedA<'a, T>),
+/// An `m × k` matrix A already in the microkernel's panels (MR rows each, the whole depth k):
+/// A[i, p] = data[(i / MR)·MR·k + p·MR + i mod MR], zero-padded past m. For an A used by many
+/// GEMMs (conv2d's weights, once per image): [`PackedA::pack`] it once.
+#[derive(Clone, Debug)]
+pub struct PackedA<T> {
+    data: Vec<T>,
+    m: usize,
+    k: usize,
 }
 
-enum BSource<'a, T> {
+impl<T: Real + HasLanes> PackedA<T> {
+    pub fn pack(a: MatRef<T>) -> Result<Self> {
+        let mut data = crate::mem::try_zeros(a.rows.div_ceil(MR) * MR * a.cols, "packed matrix")?;
+        pack_view(&mut data, a, 0, 0, a.rows, a.cols, MR, true);
+        Ok(PackedA { data, m: a.rows, k: a.cols })
+    }
+}
+
+/// [`gemm_simd`] with A already packed ([`PackedA`]).
+pub fn gemm_packed_a<T: Real + HasLanes>(alpha: T, a: &PackedA<T>, b: BOperand<T>, beta: T, c: &mut [T]) -> Result<()> {
+    gemm_blocked(alpha, ASource::Packed(a), b, beta, c)
+}
+
+/// A right operand in any of its forms, for [`gemm_packed_a`].
+#[derive(Clone, Copy, Debug)]
+pub enum BOperand<'a, T> {
     View(MatRef<'a, T>),
     Packed(PackedB<'a, T>),
     Shifted(ShiftedB<'a, T>),
 }
 
-fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta: T, c: &mut [T]) -> Result<()> {
+enum ASource<'a, T> {
+    View(MatRef<'a, T>),
+    Packed(&'a PackedA<T>),
+    Shifted(ShiftedA<'a, T>),
+}
+
+fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BOperand<T>, beta: T, c: &mut [T]) -> Result<()> {
     let (m, k) = match &a {
         ASource::View(a) => (a.rows, a.cols),
+        ASource::Packed(a) => (a.m, a.k),
         ASource::Shifted(a) => (a.offs.len(), a.posoff.len()),
     };
     let n = match &b {
-        BSource::View(b) => b.cols,
-        BSource::Packed(b) => {
+        BOperand::View(b) => b.cols,
+        BOperand::Packed(b) => {
             assert!(b.k == k && b.row0 + b.k <= b.depth && b.data.len() >= PackedB::<T>::len(b.depth, b.n));
             b.n
         }
-        BSource::Shifted(b) => {
+        BOperand::Shifted(b) => {
             let nr = panel_width::<T>();
             // Every read, up to the last panel's last value at the largest shift, is in the image.
             let last = b.n.checked_sub(1).map(|j| (j / b.ow) * b.pitch + b.ow - 1);
@@ -183,7 +198,7 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta
     }
     let kc_max = KC.min(k);
     let a_len = if matches!(a, ASource::View(_)) { MC.min(m.next_multiple_of(MR)) * kc_max } else { 0 };
-    let b_len = if matches!(b, BSource::View(_)) { NC.min(n.next_multiple_of(nr)) * kc_max } else { 0 };
+    let b_len = if matches!(b, BOperand::View(_)) { NC.min(n.next_multiple_of(nr)) * kc_max } else { 0 };
     T::with_scratch(a_len + b_len + MR * nr, |buf| {
         let (pack_a, rest) = buf.split_at_mut(a_len);
         let (pack_b, tile) = rest.split_at_mut(b_len);
@@ -194,12 +209,12 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta
                 // Panel jr / NR of this block: `kc` rows of NR values at panels[base + jr·stride..]
                 // (packed), or at shifts offs[pc + p] from the panel's output position (shifted).
                 let (panels, base, stride) = match &b {
-                    BSource::View(bv) => {
+                    BOperand::View(bv) => {
                         pack_view(pack_b, *bv, pc, jc, kc, nc, nr, false);
                         (&*pack_b, 0, kc)
                     }
-                    BSource::Packed(pb) => (pb.data, jc * pb.depth + (pb.row0 + pc) * nr, pb.depth),
-                    BSource::Shifted(sb) => (sb.image, 0, 0),
+                    BOperand::Packed(pb) => (pb.data, jc * pb.depth + (pb.row0 + pc) * nr, pb.depth),
+                    BOperand::Shifted(sb) => (sb.image, 0, 0),
                 };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
@@ -215,7 +230,7 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta
                             // column p from the packed panel or in place. Both choices are made
                             // here, outside the loop, so each combination is its own loop.
                             let (bptr, shifts) = match &b {
-                                BSource::Shifted(sb) => {
+                                BOperand::Shifted(sb) => {
                                     let pos = jc + jr;
                                     (panels.as_ptr().wrapping_add((pos / sb.ow) * sb.pitch + pos % sb.ow), Some(&sb.offs[pc..pc + kc]))
                                 }
@@ -232,8 +247,11 @@ fn gemm_blocked<T: Real + HasLanes>(alpha: T, a: ASource<T>, b: BSource<T>, beta
                                 };
                             }
                             match &a {
-                                ASource::View(_) => {
-                                    let pa = pack_a[ir * kc..(ir + MR) * kc].as_ptr();
+                                ASource::View(_) | ASource::Packed(_) => {
+                                    let pa = match &a {
+                                        ASource::Packed(pa) => pa.data[(ic + ir) * k + pc * MR..][..kc * MR].as_ptr(),
+                                        _ => pack_a[ir * kc..(ir + MR) * kc].as_ptr(),
+                                    };
                                     tile_with_a!(|p| [*pa.add(p * MR), *pa.add(p * MR + 1), *pa.add(p * MR + 2), *pa.add(p * MR + 3)])
                                 }
                                 ASource::Shifted(sa) => {
