@@ -502,3 +502,13 @@ proptest! {
         close("grad weight tangents", &ft, &t)?;
     }
 }
+
+/// A tiny output whose zero-padded input would not fit the address space (huge pads, a dilated
+/// kernel spanning them): refused by the geometry, so the SIMD path never sizes that buffer.
+#[test]
+fn conv2d_geometry_refuses_a_padded_image_past_usize() {
+    let big = 1usize << (usize::BITS / 2);
+    let a = ConvAttrs { stride: (1, 1), pads: [big / 2; 4], dilation: (big, big), groups: 1 };
+    let e = Conv2d::new(&[1, 1, 1, 1], &[1, 1, 2, 2], a).unwrap_err();
+    assert!(e.to_string().contains("conv2d"), "{e}");
+}

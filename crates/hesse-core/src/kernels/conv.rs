@@ -130,6 +130,10 @@ impl Conv2d {
         product(&what, ws)?;
         product(&what, &[geo.n, geo.o, oh, ow])?;
         product(&what, &[geo.c, geo.kh, geo.kw, oh, ow])?;
+        // The SIMD path's buffers: one zero-padded image, and the im2col matrix with its columns
+        // rounded up to whole GEMM panels (at most 8 wide).
+        product(&what, &[geo.c, ph, pw])?;
+        product(&what, &[geo.c, geo.kh, geo.kw, add(&what, oh * ow, 7)?])?;
         Ok(geo)
     }
 
