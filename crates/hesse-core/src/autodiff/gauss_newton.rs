@@ -4,98 +4,15 @@
 //! factors; then G = A·Aᵀ is one SIMD SYRK, its diagonal the row sums of squares of A, and a
 //! per-layer block a SYRK of a row range of A.
 //!
-//! The network output is taken as its rows [R, C] ([`LossKind::rows`]; the objective passes the
-//! rows view of `Program::loss_rows`, so cross-entropy's classes are the last axis): a row is one
-//! position, R = N·d1·… (N for an [N, C] output). Conventions (PyTorch's mean reductions, as
-//! the losses in builder.rs): MSE averages over all R·C elements, so Hℓ = 2/(R·C)·I;
-//! cross-entropy averages over the R positions, so Hℓ,ᵣ = (diag(p) − ppᵀ)/R with
-//! p = softmax(fᵣ), whose factor is (diag(√p) − p√pᵀ)/√R; BCE with logits averages over R·C
-//! elements, so Hℓ = diag(σ(1 − σ))/(R·C).
+//! The loss-Hessian factors Lᵢ and their conventions live in `loss_hessian.rs` (one home for
+//! the loss algebra, shared with K-FAC and the Monte Carlo curvatures).
 
 use super::dual::Scalar;
+pub use super::loss_hessian::LossKind;
 use super::program::{Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::{syrk, Isa};
 use crate::mem::{product, try_map, try_zeros};
-
-/// The losses whose output-space Hessian has a closed-form factor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossKind {
-    Mse,
-    CrossEntropy,
-    BceWithLogits,
-}
-
-impl LossKind {
-    /// The rows (R, C) of a network output of `shape` under this loss: the last axis is the row
-    /// ([N, …, C] → R = N·…; [N] → (N, 1); a scalar → (1, 1)). Cross-entropy needs its rows view
-    /// [R, C] itself (classes last, `Program::loss_rows`): reading an [N, C, d…] output's last axis
-    /// as the classes would be silently wrong, so another rank is refused.
-    pub fn rows(self, shape: &[usize], what: &str) -> Result<(usize, usize)> {
-        match shape.len() {
-            0 if self != LossKind::CrossEntropy => Ok((1, 1)),
-            1 if self != LossKind::CrossEntropy => Ok((shape[0], 1)),
-            2 => Ok((shape[0], shape[1])),
-            r if self != LossKind::CrossEntropy && r > 2 => Ok((product(what, &shape[..r - 1])?, shape[r - 1])),
-            _ => Err(Error::shape(format!(
-                "{what}: cross-entropy's network output must be its rows [R, C] (positions × classes; the objective passes them, or build them with Program::loss_rows), got {}",
-                fmt_shape(shape)
-            ))),
-        }
-    }
-
-    pub fn parse(name: &str) -> Result<LossKind> {
-        match name {
-            "mse" => Ok(LossKind::Mse),
-            "cross_entropy" | "ce" => Ok(LossKind::CrossEntropy),
-            "bce_with_logits" | "bce" => Ok(LossKind::BceWithLogits),
-            _ => Err(Error::invalid(format!("no Gauss–Newton factor for loss '{name}': use mse, cross_entropy or bce_with_logits (or the Hessian)"))),
-        }
-    }
-
-    /// Replaces A_i = Jᵢᵀ (columns of sample i, C of them, of the P × N·C matrix `a`) by A_i·Lᵢ.
-    fn apply_factor<T: Scalar>(self, a: &mut [T], p: usize, f: &[T], n: usize, c: usize) -> Result<()> {
-        let cols = n * c;
-        match self {
-            LossKind::Mse => {
-                let s = T::from_f64((2.0 / cols as f64).sqrt());
-                a.iter_mut().for_each(|v| *v = *v * s);
-            }
-            LossKind::BceWithLogits => {
-                let scale = try_map(
-                    f,
-                    |&z| {
-                        let s = 1.0 / (1.0 + (-z.to_f64()).exp());
-                        T::from_f64((s * (1.0 - s) / cols as f64).sqrt())
-                    },
-                    "Gauss–Newton factor",
-                )?;
-                for row in a.chunks_exact_mut(cols) {
-                    row.iter_mut().zip(&scale).for_each(|(v, &s)| *v = *v * s);
-                }
-            }
-            LossKind::CrossEntropy => {
-                // (A·L)[:, c'] = √p_c′ (A[:, c′] − Σ_c p_c A[:, c]) / √N.
-                let inv_sqrt_n = 1.0 / (n as f64).sqrt();
-                for i in 0..n {
-                    let fi = &f[i * c..(i + 1) * c];
-                    let m = fi.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64()));
-                    let e: Vec<f64> = fi.iter().map(|&v| (v.to_f64() - m).exp()).collect();
-                    let z: f64 = e.iter().sum();
-                    let prob: Vec<f64> = e.iter().map(|v| v / z).collect();
-                    for r in 0..p {
-                        let block = &mut a[r * cols + i * c..r * cols + (i + 1) * c];
-                        let s: f64 = block.iter().zip(&prob).map(|(v, q)| v.to_f64() * q).sum();
-                        for (v, q) in block.iter_mut().zip(&prob) {
-                            *v = T::from_f64(q.sqrt() * (v.to_f64() - s) * inv_sqrt_n);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What to build from A.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,8 +33,7 @@ use super::gauss_newton::LossKind;
 use super::program::{LayerKind, Program, Run, Wrt};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::im2col;
-use crate::kernels::{Conv2d, Isa};
-use crate::linalg::Rng;
+use crate::kernels::{self, Conv2d, Isa, MatRef};
 use crate::mem::{product, try_map, try_vec, try_zeros};
 use crate::shape::numel;
 
@@ -65,96 +64,6 @@ pub struct KfacFactors {
     pub bias_offset: Option<usize>,
     /// The weight block is stored [in, out] (the ONNX exporter's folded MatMul weight).
     pub weight_transposed: bool,
-}
-
-impl LossKind {
-    /// Seeds [K, N, C] for reverse sweeps from the network output (row n of seed k is one backward
-    /// vector of sample n): the loss-Hessian factor's columns (exact) or scaled loss gradients at
-    /// labels drawn from the model (Monte Carlo). K-FAC's B, the Monte Carlo GGN and the Monte
-    /// Carlo Fisher all use these.
-    pub(crate) fn output_space_seeds(self, f: &[f64], n: usize, c: usize, variant: KfacVariant) -> Result<Vec<f64>> {
-        if n * c == 0 {
-            return Ok(Vec::new()); // (an empty batch or output: no loop over the other)
-        }
-        let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
-        let softmax = |row: &[f64]| {
-            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
-            let z: f64 = e.iter().sum();
-            e.into_iter().map(|v| v / z).collect::<Vec<f64>>()
-        };
-        match variant {
-            KfacVariant::Exact => {
-                let mut u = try_zeros(product("output-space seeds (C × N × C)", &[c, n, c])?, "output-space seeds")?;
-                for i in 0..n {
-                    let row = &f[i * c..(i + 1) * c];
-                    let p = if self == LossKind::CrossEntropy { softmax(row) } else { Vec::new() };
-                    for col in 0..c {
-                        let seed = &mut u[(col * n + i) * c..(col * n + i + 1) * c];
-                        match self {
-                            LossKind::Mse => seed[col] = (2.0 / (n * c) as f64).sqrt(),
-                            LossKind::BceWithLogits => {
-                                let s = sigmoid(row[col]);
-                                seed[col] = (s * (1.0 - s) / (n * c) as f64).sqrt();
-                            }
-                            // Column c of (diag(√p) − p√pᵀ)/√N.
-                            LossKind::CrossEntropy => {
-                                for (a, v) in seed.iter_mut().enumerate() {
-                                    *v = ((if a == col { p[a].sqrt() } else { 0.0 }) - p[a] * p[col].sqrt()) / (n as f64).sqrt();
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(u)
-            }
-            KfacVariant::MonteCarlo { samples, seed } => {
-                // Seed s, row i: ∇ℓᵢ at a sampled label, scaled by 1/√(N·S) so that the sum over
-                // samples estimates Σᵢ Hℓ,ᵢ/N (ℓᵢ the per-sample loss, the objective their mean).
-                let mut rng = Rng::new(seed);
-                let scale = 1.0 / ((n * samples) as f64).sqrt();
-                let mut u = try_zeros(product("Monte Carlo seeds (samples × N × C)", &[samples, n, c])?, "Monte Carlo seeds")?;
-                for s in 0..samples {
-                    for i in 0..n {
-                        let row = &f[i * c..(i + 1) * c];
-                        let out = &mut u[(s * n + i) * c..(s * n + i + 1) * c];
-                        match self {
-                            // y ~ Cat(softmax f): ∇ = p − onehot(y).
-                            LossKind::CrossEntropy => {
-                                let p = softmax(row);
-                                let (mut acc, r, mut y) = (0.0, rng.uniform(), c - 1);
-                                for (j, &q) in p.iter().enumerate() {
-                                    acc += q;
-                                    if r < acc {
-                                        y = j;
-                                        break;
-                                    }
-                                }
-                                for (j, o) in out.iter_mut().enumerate() {
-                                    *o = scale * (p[j] - if j == y { 1.0 } else { 0.0 });
-                                }
-                            }
-                            // ℓᵢ = ‖f − y‖²/C is −log N(y; f, (C/2)I): ∇ = (2/C)(f − y) = −(2/C)ε.
-                            LossKind::Mse => {
-                                for o in out.iter_mut() {
-                                    *o = scale * (-2.0 / c as f64) * rng.gaussian() * (c as f64 / 2.0).sqrt();
-                                }
-                            }
-                            // ℓᵢ = (1/C)·Σ bce: ∇ of −log p is σ − y, y ~ Bernoulli(σ); ×1/√C.
-                            LossKind::BceWithLogits => {
-                                for (j, o) in out.iter_mut().enumerate() {
-                                    let s = sigmoid(row[j]);
-                                    let y = if rng.uniform() < s { 1.0 } else { 0.0 };
-                                    *o = scale * (s - y) / (c as f64).sqrt();
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(u)
-            }
-        }
-    }
 }
 
 impl Program {
@@ -227,36 +136,39 @@ impl Program {
                     patches.len() / d_in_raw.max(1)
                 )));
             }
-            // A = mean over rows of āāᵀ.
+            // A = mean over rows of āāᵀ, ā = [patch; 1]: PᵀP/count (one GEMM over the patch
+            // matrix P [rows, d_in_raw], transposed as a view), bordered by P's column sums/count
+            // and rows/count for the bias.
             let count = rows.max(1) as f64;
             let mut a = try_zeros(product("K-FAC A (d_in × d_in)", &[d_in, d_in])?, "K-FAC A")?;
-            let mut ab = try_zeros(d_in, "K-FAC A")?;
-            for r in 0..rows {
-                ab[..d_in_raw].copy_from_slice(&patches[r * d_in_raw..(r + 1) * d_in_raw]);
-                if has_bias {
-                    ab[d_in_raw] = 1.0;
-                }
-                for i in 0..d_in {
-                    for j in 0..d_in {
-                        a[i * d_in + j] += ab[i] * ab[j] / count;
-                    }
-                }
+            let pm = MatRef::row_major(&patches, rows, d_in_raw);
+            let mut ptp = try_zeros(d_in_raw * d_in_raw, "K-FAC A")?;
+            kernels::gemm(isa, 1.0 / count, pm.t(), pm, 0.0, &mut ptp)?;
+            for i in 0..d_in_raw {
+                a[i * d_in..i * d_in + d_in_raw].copy_from_slice(&ptp[i * d_in_raw..(i + 1) * d_in_raw]);
             }
-            // B = Σ over seeds and output rows of g gᵀ.
+            if has_bias {
+                for j in 0..d_in_raw {
+                    let m = (0..rows).map(|r| patches[r * d_in_raw + j]).sum::<f64>() / count;
+                    a[j * d_in + d_in_raw] = m;
+                    a[d_in_raw * d_in + j] = m;
+                }
+                a[d_in_raw * d_in + d_in_raw] = rows as f64 / count;
+            }
+            // B = Σ over seeds and output rows of g gᵀ: the gradient tangents are blocks
+            // G [d_out, positions] ([K·N, O, T] for conv2d, [K·M, out] with T = 1 for linear),
+            // and B = Σ_blocks G·Gᵀ, one GEMM per block (for T = 1 one GEMM of all of them).
             let mut b = try_zeros(product("K-FAC B (d_out × d_out)", &[d_out, d_out])?, "K-FAC B")?;
-            if let Some(gt) = s_grad.as_ref().and_then(|g| g.t.as_ref()) {
-                let gv = |idx: usize| gt[idx].to_f64();
-                // Blocks of d_out·positions values: [K·N, O, T] for conv2d, [K·M, out] (T = 1).
-                let blocks = if d_out == 0 { 0 } else { gt.len() / (d_out * positions) };
-                for kn in 0..blocks {
-                    for tt in 0..positions {
-                        let at = |o: usize| gv((kn * d_out + o) * positions + tt);
-                        for i in 0..d_out {
-                            let gi = at(i);
-                            for j in 0..d_out {
-                                b[i * d_out + j] += gi * at(j);
-                            }
-                        }
+            if let Some(gt) = s_grad.as_ref().and_then(|g| g.t.as_ref()).filter(|_| d_out > 0) {
+                let g = try_map(gt, |v| v.to_f64(), "K-FAC B")?;
+                let blocks = g.len() / (d_out * positions);
+                if positions == 1 {
+                    let gm = MatRef::row_major(&g, blocks, d_out);
+                    kernels::gemm(isa, 1.0, gm.t(), gm, 0.0, &mut b)?;
+                } else {
+                    for kn in 0..blocks {
+                        let gm = MatRef::row_major(&g[kn * d_out * positions..(kn + 1) * d_out * positions], d_out, positions);
+                        kernels::gemm(isa, 1.0, gm, gm.t(), 1.0, &mut b)?;
                     }
                 }
             }
@@ -277,20 +189,13 @@ impl Program {
     }
 }
 
-/// Row-major products of small dense matrices: C = op(X)·op(Y), X [r, k] (or [k, r] when tx).
+/// Row-major products of the factors' dense matrices: C = op(X)·op(Y), X [r, k] (or [k, r] when
+/// tx), by the SIMD GEMM (a transpose is a view).
 fn matmul(x: &[f64], y: &[f64], r: usize, k: usize, c: usize, tx: bool, ty: bool) -> Result<Vec<f64>> {
     let mut out = try_zeros(r * c, "K-FAC product")?;
-    for i in 0..r {
-        for p in 0..k {
-            let xv = if tx { x[p * r + i] } else { x[i * k + p] };
-            if xv == 0.0 {
-                continue;
-            }
-            for j in 0..c {
-                out[i * c + j] += xv * if ty { y[j * k + p] } else { y[p * c + j] };
-            }
-        }
-    }
+    let xm = if tx { MatRef::row_major(x, k, r).t() } else { MatRef::row_major(x, r, k) };
+    let ym = if ty { MatRef::row_major(y, c, k).t() } else { MatRef::row_major(y, k, c) };
+    kernels::gemm(Isa::Simd, 1.0, xm, ym, 0.0, &mut out)?;
     Ok(out)
 }
 

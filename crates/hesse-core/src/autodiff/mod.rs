@@ -8,6 +8,7 @@ pub mod dual;
 pub mod gauss_newton;
 pub mod kfac;
 pub mod kfac_pattern;
+pub mod loss_hessian;
 pub mod op;
 pub mod operator;
 pub mod program;
