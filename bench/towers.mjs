@@ -25,6 +25,7 @@ for (const [i, d] of dists.entries()) {
 
 const [IN, HID, BATCH] = [16, 2048, 256];
 const N = BATCH * HID;
+const ROUNDS = 5;
 /** [label, layer spec, PyTorch module] ('none': the same model without an activation). */
 const ACTS = [
   ['none', null, null],
@@ -75,14 +76,14 @@ for (const [label, spec] of ACTS) {
   const cases = builds.map((b) => setup(b.h, spec));
   res[label] = builds.map(() => ({}));
   // In turns, build by build, so a drift of the machine's speed affects all columns alike.
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     cases.forEach((c, i) => {
       const r = res[label][i];
       (r.hvp ??= []).push(time(() => c.obj.hvp(c.v), { samples: 3 }));
       (r.grad ??= []).push(time(() => c.obj.grad(), { samples: 3 }));
     });
   }
-  for (const r of res[label]) for (const q of ['hvp', 'grad']) r[q] = r[q].sort((a, b) => a - b)[1];
+  for (const r of res[label]) for (const q of ['hvp', 'grad']) r[q] = r[q].sort((a, b) => a - b)[ROUNDS >> 1];
   cases.forEach((c) => c.dispose());
 }
 
@@ -90,7 +91,7 @@ const torchScript = `
 import json, time, torch
 torch.set_num_threads(1); torch.manual_seed(0)
 IN, HID, B = ${IN}, ${HID}, ${BATCH}
-acts = ${JSON.stringify(Object.fromEntries(ACTS.map(([l, , t]) => [l, t])))}
+acts = json.loads('${JSON.stringify(Object.fromEntries(ACTS.map(([l, , t]) => [l, t])))}')
 x, y = torch.rand(B, IN) * 4 - 2, torch.rand(B, 1) * 4 - 2
 def timeit(fn, min_s=0.4):
     fn(); best = []
@@ -127,7 +128,7 @@ const fmt = (v, d = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.toFix
 const ns = (t, t0) => (1e6 * (t - t0)) / N;
 console.log(`hesse ${builds[0].h.wasmVariant()} (f32, one thread), ${builds.map((b) => b.name).join(' vs ')}; ` +
   `${torch ? `PyTorch ${torch.torch} (f32, one thread)` : 'PyTorch: not found, peer skipped'}; Node ${process.version}`);
-console.log(`model ${IN}-${HID}-1, batch ${BATCH}: ${N} activation elements; ms are medians of 3 rounds (each the median of 3 samples)\n`);
+console.log(`model ${IN}-${HID}-1, batch ${BATCH}: ${N} activation elements; ms are medians of ${ROUNDS} rounds (each the median of 3 samples)\n`);
 const head = ['activation', ...builds.flatMap((b) => [`${b.name} HVP ms`, `${b.name} ns/elem`]), ...(builds.length > 1 ? builds.slice(1).map((b) => `HVP ${b.name} / this`) : []), 'PyTorch HVP ms', 'this / PyTorch'];
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`);

@@ -18,7 +18,7 @@
 
 use super::act::Act;
 use crate::error::{Error, Result};
-use crate::kernels::{self, lanes::HasLanes, towers::Towers, Binary, Conv2d, Isa, MatRef, Reduce};
+use crate::kernels::{self, lanes::HasLanes, Binary, Conv2d, Isa, MatRef, Reduce};
 use crate::shape::{broadcast, numel};
 use crate::mem::{try_copy, try_zeros};
 use crate::tensor::Element;
@@ -35,8 +35,8 @@ pub struct Ctx<'a> {
 }
 
 /// Element types the autodiff runs in.
-pub trait Scalar: Element + HasLanes + Towers {}
-impl<T: Element + HasLanes + Towers> Scalar for T {}
+pub trait Scalar: Element + HasLanes {}
+impl<T: Element + HasLanes> Scalar for T {}
 
 #[derive(Clone, Debug)]
 pub struct Dual<T> {

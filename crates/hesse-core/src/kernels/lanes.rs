@@ -54,6 +54,10 @@ pub trait Lanes: Copy {
     fn le_select(self, o: Self, t: Self, f: Self) -> Self;
     /// Lane-wise `if self == o { t } else { f }` (`x.eq_select(x, v, x)` keeps NaN lanes NaN).
     fn eq_select(self, o: Self, t: Self, f: Self) -> Self;
+    /// Whether some lane has self < o (lets a piecewise approximation skip pieces no lane needs).
+    fn any_lt(self, o: Self) -> bool;
+    /// Whether every lane has self < o (false if any lane is NaN).
+    fn all_lt(self, o: Self) -> bool;
     fn sum(self) -> Self::Elem;
     fn reduce_max(self) -> Self::Elem;
     /// tanh lane by lane (libm by default; f32 lanes override with a rational approximation).
@@ -106,7 +110,7 @@ mod imp;
 pub use imp::{F32x4, F64x2};
 
 /// The lane type of each element type, and its reusable kernel scratch.
-pub trait HasLanes: Real {
+pub trait HasLanes: Real + super::towers::Towers {
     type V: Lanes<Elem = Self>;
     /// Runs `f` on a scratch buffer of at least `n` elements, reused across calls (GEMM packing
     /// happens thousands of times per Hessian; allocating each time showed up in profiles).

@@ -99,6 +99,14 @@ macro_rules! portable_lanes {
                 self.select(o, t, f, |a, b| a == b)
             }
             #[inline(always)]
+            fn any_lt(self, o: Self) -> bool {
+                (0..$w).any(|i| self.0[i] < o.0[i])
+            }
+            #[inline(always)]
+            fn all_lt(self, o: Self) -> bool {
+                (0..$w).all(|i| self.0[i] < o.0[i])
+            }
+            #[inline(always)]
             fn sum(self) -> $t {
                 // Pairwise halving, the same order as simd128.rs.
                 let mut s = self.0;

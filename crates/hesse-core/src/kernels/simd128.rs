@@ -77,6 +77,14 @@ impl Lanes for F32x4 {
         F32x4(v128_bitselect(t.0, f.0, f32x4_eq(self.0, o.0)))
     }
     #[inline(always)]
+    fn any_lt(self, o: Self) -> bool {
+        v128_any_true(f32x4_lt(self.0, o.0))
+    }
+    #[inline(always)]
+    fn all_lt(self, o: Self) -> bool {
+        i32x4_all_true(f32x4_lt(self.0, o.0))
+    }
+    #[inline(always)]
     fn sum(self) -> f32 {
         // Pairwise: (l0 + l2) + (l1 + l3), the same order portable.rs uses.
         let s = f32x4_add(self.0, i32x4_shuffle::<2, 3, 0, 1>(self.0, self.0));
@@ -166,6 +174,14 @@ impl Lanes for F64x2 {
     #[inline(always)]
     fn eq_select(self, o: Self, t: Self, f: Self) -> Self {
         F64x2(v128_bitselect(t.0, f.0, f64x2_eq(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn any_lt(self, o: Self) -> bool {
+        v128_any_true(f64x2_lt(self.0, o.0))
+    }
+    #[inline(always)]
+    fn all_lt(self, o: Self) -> bool {
+        i64x2_all_true(f64x2_lt(self.0, o.0))
     }
     #[inline(always)]
     fn sum(self) -> f64 {

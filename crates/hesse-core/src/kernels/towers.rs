@@ -17,7 +17,8 @@ use super::{unary, Isa};
 use crate::autodiff::act::{Act, ERX, PA, PP, QA, QQ, RA, RB, SA, SB};
 
 /// How an element type evaluates towers: f64 by [`Act::tower`], f32 in lanes (see the module).
-pub trait Towers: HasLanes {
+/// A supertrait of [`HasLanes`], so every kernel element type has it.
+pub trait Towers: crate::real::Real {
     /// p ← f⁽ᵒʳᵈᵉʳ⁾(x) and, when given, d ← f⁽ᵒʳᵈᵉʳ⁺¹⁾(x), for order 0 or 1.
     fn towers(isa: Isa, act: Act, order: u8, x: &[Self], p: &mut [Self], d: Option<&mut [Self]>);
 }
@@ -473,38 +474,54 @@ fn horner1<const N: usize>(z: V, coef: &[f64; N]) -> V {
     horner(z, coef).mul_add(z, c(1.0))
 }
 
-/// s_erf.c's pieces at a = |z| (every piece is computed and the lane's own one selected).
+/// s_erf.c's pieces at a = |z|. Each piece is computed only if some lane needs it (a 4-lane
+/// group of typical pre-activations mostly spans one or two of the five ranges), and each lane
+/// then selects its own; pieces no lane needs are left 0, never selected.
 struct Erf {
     a: V,
     /// PP/QQ(a²): erf(z) = z + z·ratio for |z| < 0.84375.
     ratio: V,
     /// PA/QA(a − 1): erf(a) = ERX + mid for 0.84375 ≤ a < 1.25.
     mid: V,
-    /// erfc(a) for a ≥ 1.25: exp(−a² − 0.5625 + R/S(1/a²))/a, a² split as ah² + (a − ah)(a + ah)
-    /// with ah = a to 8 significant bits (Veltkamp), so that −ah² − 0.5625 is exact and the
-    /// reduction in [`exp_parts`] keeps the rest (s_erf.c's trick, in f32).
+    /// erfc(a) for a ≥ 1.25 (and NaN): exp(−a² − 0.5625 + R/S(1/a²))/a, a² split as
+    /// ah² + (a − ah)(a + ah) with ah = a to 8 significant bits (Veltkamp), so that −ah² − 0.5625
+    /// is exact and the reduction in [`exp_parts`] keeps the rest (s_erf.c's trick, in f32).
     tail: V,
 }
 
 impl Erf {
     #[inline(always)]
     fn new(a: V) -> Self {
-        let z = a.mul(a);
-        let ratio = horner(z, &PP).div(horner1(z, &QQ));
-        let s = a.sub(c(1.0));
-        let mid = horner(s, &PA).div(horner1(s, &QA));
-        // erfc(10.5) is below f32's denormals: clamping keeps every term finite.
-        let at = a.max(c(1.25)).min(c(10.5));
-        let s = c(1.0).div(at.mul(at));
-        let near = at.lt_select(c(1.0 / 0.35), c(1.0), c(0.0));
-        let ra = horner(s, &RA).div(horner1(s, &SA));
-        let rb = horner(s, &RB).div(horner1(s, &SB));
-        let rs = near.mul(ra).add(c(1.0).sub(near).mul(rb));
-        let t = at.mul(c(65_537.0));
-        let ah = t.sub(t.sub(at));
-        let hi = c(-0.5625).sub(ah.mul(ah));
-        let lo = ah.sub(at).mul(ah.add(at)).add(rs);
-        Erf { a, ratio, mid, tail: exp_parts(hi, lo).div(at) }
+        let zero = c(0.0);
+        let (b1, b2, b3) = (c(0.84375), c(1.25), c(1.0 / 0.35));
+        let ratio = if a.any_lt(b1) {
+            let z = a.mul(a);
+            horner(z, &PP).div(horner1(z, &QQ))
+        } else {
+            zero
+        };
+        let mid = if a.lt_select(b1, b2, a).any_lt(b2) {
+            let s = a.sub(c(1.0));
+            horner(s, &PA).div(horner1(s, &QA))
+        } else {
+            zero
+        };
+        let tail = if a.all_lt(b2) {
+            zero
+        } else {
+            // erfc(10.5) is below f32's denormals: clamping keeps every term finite.
+            let at = a.max(b2).min(c(10.5));
+            let s = c(1.0).div(at.mul(at));
+            let ra = if a.lt_select(b2, b3, a).any_lt(b3) { horner(s, &RA).div(horner1(s, &SA)) } else { zero };
+            let rb = if a.all_lt(b3) { zero } else { horner(s, &RB).div(horner1(s, &SB)) };
+            let rs = at.lt_select(b3, ra, rb);
+            let t = at.mul(c(65_537.0));
+            let ah = t.sub(t.sub(at));
+            let hi = c(-0.5625).sub(ah.mul(ah));
+            let lo = ah.sub(at).mul(ah.add(at)).add(rs);
+            exp_parts(hi, lo).div(at)
+        };
+        Erf { a, ratio, mid, tail }
     }
     /// erf(z) for z of absolute value a (odd: the small piece keeps the sign of z, −0 included).
     #[inline(always)]
@@ -524,7 +541,7 @@ impl Erf {
 /// erf x in f32 lanes (NaN propagates).
 #[inline(always)]
 fn erf_f32(x: V) -> V {
-    Erf::new(x.abs()).erf(x)
+    x.eq_select(x, Erf::new(x.abs()).erf(x), x)
 }
 
 /// k·xᵠ for constants k, q, chosen once per call: small integers by repeated multiplication
