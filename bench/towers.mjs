@@ -91,7 +91,7 @@ const torchScript = `
 import json, time, torch
 torch.set_num_threads(1); torch.manual_seed(0)
 IN, HID, B = ${IN}, ${HID}, ${BATCH}
-acts = json.loads('${JSON.stringify(Object.fromEntries(ACTS.map(([l, , t]) => [l, t])))}')
+acts = json.loads(r"""${JSON.stringify(Object.fromEntries(ACTS.map(([l, , t]) => [l, t])))}""")
 x, y = torch.rand(B, IN) * 4 - 2, torch.rand(B, 1) * 4 - 2
 def timeit(fn, min_s=0.4):
     fn(); best = []
@@ -118,6 +118,7 @@ print(json.dumps(out))
 let torch = null;
 for (const py of ['/usr/bin/python3', 'python3']) {
   const r = spawnSync(py, ['-c', torchScript], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' }, timeout: 600_000 });
+  if (r.status !== 0) console.error(`${py}: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
   if (r.status === 0) {
     torch = JSON.parse(r.stdout.trim().split('\n').pop());
     break;
