@@ -25,7 +25,7 @@ for (const [i, d] of dists.entries()) {
 
 const [IN, HID, BATCH] = [16, 2048, 256];
 const N = BATCH * HID;
-const ROUNDS = 5;
+const REPS = 5;
 /** [label, layer spec, PyTorch module] ('none': the same model without an activation). */
 const ACTS = [
   ['none', null, null],
@@ -37,24 +37,6 @@ const ACTS = [
   ['elu', { type: 'elu', alpha: 1 }, 'ELU()'],
   ['relu', { type: 'relu' }, 'ReLU()'],
 ];
-
-/** Median ms of repeated calls, after a warm-up, each sample ≥ minMs of work. */
-function time(fn, { samples = 7, minMs = 80 } = {}) {
-  fn();
-  const out = [];
-  for (let s = 0; s < samples; s++) {
-    let n = 0;
-    const t0 = performance.now();
-    let t;
-    do {
-      fn();
-      n++;
-      t = performance.now() - t0;
-    } while (t < minMs);
-    out.push(t / n);
-  }
-  return out.sort((a, b) => a - b)[samples >> 1];
-}
 
 const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 4 - 2);
 const xd = rand(BATCH * IN);
@@ -71,19 +53,22 @@ function setup(h, spec) {
   return { obj, v, dispose: () => (obj.dispose(), x.dispose(), y.dispose()) };
 }
 
+// ms a call from dist/cli/measure.js's `gflops` (one "flop" = 1 µs of a call: 1e6 per ms), which
+// times all cases of a row in turns, batch by batch, so a drift of the machine's speed affects
+// every column alike.
+const { gflops, markdownTable } = await import(pathToFileURL(path.join(dists[0], 'cli/measure.js')).href);
+// Warm-up: the first model of each build grows its wasm memory and lets the JIT tier up; without
+// this the first row measured (none) came out slower than rows with an activation.
+for (const b of builds) {
+  const c = setup(b.h, ACTS[1][1]);
+  for (let i = 0; i < 10; i++) c.obj.hvp(c.v), c.obj.grad();
+  c.dispose();
+}
 const res = {};
 for (const [label, spec] of ACTS) {
   const cases = builds.map((b) => setup(b.h, spec));
-  res[label] = builds.map(() => ({}));
-  // In turns, build by build, so a drift of the machine's speed affects all columns alike.
-  for (let round = 0; round < ROUNDS; round++) {
-    cases.forEach((c, i) => {
-      const r = res[label][i];
-      (r.hvp ??= []).push(time(() => c.obj.hvp(c.v), { samples: 3 }));
-      (r.grad ??= []).push(time(() => c.obj.grad(), { samples: 3 }));
-    });
-  }
-  for (const r of res[label]) for (const q of ['hvp', 'grad']) r[q] = r[q].sort((a, b) => a - b)[ROUNDS >> 1];
+  const rates = gflops(cases.flatMap((c) => [{ fn: () => c.obj.hvp(c.v), flops: 1e6 }, { fn: () => c.obj.grad(), flops: 1e6 }]), { minMs: 100, reps: REPS });
+  res[label] = cases.map((_, i) => ({ hvp: 1 / rates[2 * i], grad: 1 / rates[2 * i + 1] }));
   cases.forEach((c) => c.dispose());
 }
 
@@ -129,20 +114,12 @@ const fmt = (v, d = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.toFix
 const ns = (t, t0) => (1e6 * (t - t0)) / N;
 console.log(`hesse ${builds[0].h.wasmVariant()} (f32, one thread), ${builds.map((b) => b.name).join(' vs ')}; ` +
   `${torch ? `PyTorch ${torch.torch} (f32, one thread)` : 'PyTorch: not found, peer skipped'}; Node ${process.version}`);
-console.log(`model ${IN}-${HID}-1, batch ${BATCH}: ${N} activation elements; ms are medians of ${ROUNDS} rounds (each the median of 3 samples)\n`);
-const head = ['activation', ...builds.flatMap((b) => [`${b.name} HVP ms`, `${b.name} ns/elem`]), ...(builds.length > 1 ? builds.slice(1).map((b) => `HVP ${b.name} / this`) : []), 'PyTorch HVP ms', 'this / PyTorch'];
-console.log(`| ${head.join(' | ')} |`);
-console.log(`|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
-for (const [label] of ACTS) {
+console.log(`model ${IN}-${HID}-1, batch ${BATCH}: ${N} activation elements; ms are medians of ${REPS} batches of ≥ 100 ms, all columns of a row timed in turns\n`);
+const head = ['activation', ...builds.flatMap((b) => [`${b.name} HVP ms`, `${b.name} ns/elem`]), ...builds.slice(1).map((b) => `HVP ${b.name} / this`), 'PyTorch HVP ms', 'this / PyTorch'];
+console.log(markdownTable(head, ACTS.map(([label]) => {
   const row = res[label];
-  const cells = [label, ...row.flatMap((r, i) => [fmt(r.hvp), label === 'none' ? '—' : fmt(ns(r.hvp, res.none[i].hvp), 1)])];
-  cells.push(...row.slice(1).map((r) => fmt(r.hvp / row[0].hvp) + '×'));
   const t = torch?.[`${label}.hvp`];
-  cells.push(fmt(t), t ? fmt(row[0].hvp / t) + '×' : '—');
-  console.log(`| ${cells.join(' | ')} |`);
-}
+  return [label, ...row.flatMap((r, i) => [fmt(r.hvp), label === 'none' ? '—' : fmt(ns(r.hvp, res.none[i].hvp), 1)]), ...row.slice(1).map((r) => fmt(r.hvp / row[0].hvp) + '×'), fmt(t), t ? fmt(row[0].hvp / t) + '×' : '—'];
+})));
 console.log('\nGradients (one tower evaluation per element without tangents, plus the reverse rule):\n');
-const gh = ['activation', ...builds.map((b) => `${b.name} grad ms`), 'PyTorch grad ms'];
-console.log(`| ${gh.join(' | ')} |`);
-console.log(`|${gh.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
-for (const [label] of ACTS) console.log(`| ${[label, ...res[label].map((r) => fmt(r.grad)), fmt(torch?.[`${label}.grad`])].join(' | ')} |`);
+console.log(markdownTable(['activation', ...builds.map((b) => `${b.name} grad ms`), 'PyTorch grad ms'], ACTS.map(([label]) => [label, ...res[label].map((r) => fmt(r.grad)), fmt(torch?.[`${label}.grad`])])));
