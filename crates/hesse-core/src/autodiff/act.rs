@@ -132,8 +132,10 @@ impl Act {
         }
     }
 
-    /// [f(x), f′(x), f″(x)] in f64 with one evaluation of the transcendental (an f32 program
-    /// rounds once at the end; this keeps one formula per derivative).
+    /// [f(x), f′(x), f″(x)] in f64 with one evaluation of the transcendental: what f64 programs
+    /// (and f32 ones on the scalar kernels) evaluate. f32 programs on the SIMD kernels evaluate the
+    /// same derivatives in f32 lanes, rewritten where these formulas would cancel in f32
+    /// (`kernels::towers`; accuracy tested against these in tests/towers_f32.rs).
     pub fn tower(self, x: f64) -> [f64; 3] {
         let pick = |f: f64, d1: f64, d2: f64| [f, d1, d2];
         match self {
