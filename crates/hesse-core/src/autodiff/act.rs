@@ -4,6 +4,7 @@
 //! sweep's rule gx = gy·f′(x), run on dual numbers for forward-over-reverse, needs the tangent of
 //! f′(x), which is f″(x)·ẋ. Nothing else about an activation is needed anywhere.
 
+use crate::kernels::lanes::Lanes;
 use crate::real::Real;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,17 +92,31 @@ impl Act {
 
     /// [f′(x), f″(x)] from y = f(x) alone, for functions whose derivatives are functions of
     /// their value: the reverse sweep then needs no transcendental at all (it has y). In the
-    /// program's own precision (these are a few multiplies, done per element of every pass).
+    /// program's own precision (a few multiplies per element of every pass), over lanes so that
+    /// `kernels::towers::from_output` runs it vectorized; f64 lanes give the scalar f64 results
+    /// bit for bit (the same IEEE operations, in the same order, no fused multiply-add).
     #[inline(always)]
-    pub fn derivs_from_output<T: Real>(self, y: T) -> Option<[T; 2]> {
-        let one = T::ONE;
+    pub fn derivs_from_output<V: Lanes>(self, y: V) -> Option<[V; 2]> {
+        let one = V::splat(V::Elem::ONE);
+        let zero = V::splat(V::Elem::ZERO);
         match self {
-            Act::Tanh => Some([one - y * y, -(y + y) * (one - y * y)]),
-            Act::Sigmoid => Some([y * (one - y), y * (one - y) * (one - (y + y))]),
+            Act::Tanh => {
+                let d = one.sub(y.mul(y));
+                Some([d, y.add(y).neg().mul(d)])
+            }
+            Act::Sigmoid => {
+                let d = y.mul(one.sub(y));
+                Some([d, d.mul(one.sub(y.add(y)))])
+            }
             Act::Exp => Some([y, y]),
-            Act::Relu => Some([if y > T::ZERO { one } else { T::ZERO }, T::ZERO]),
+            Act::Relu => Some([zero.lt_select(y, one, zero), zero]),
             _ => None,
         }
+    }
+
+    /// Whether [`Act::derivs_from_output`] has a rule for this function.
+    pub fn has_derivs_from_output(self) -> bool {
+        self.derivs_from_output(crate::kernels::lanes::F64x2::splat(0.0)).is_some()
     }
 
     /// The elementwise kernel that computes f itself (SIMD where it has a vector form), for
@@ -117,8 +132,10 @@ impl Act {
         }
     }
 
-    /// [f(x), f′(x), f″(x)] in f64 with one evaluation of the transcendental (an f32 program
-    /// rounds once at the end; this keeps one formula per derivative).
+    /// [f(x), f′(x), f″(x)] in f64 with one evaluation of the transcendental: what f64 programs
+    /// (and f32 ones on the scalar kernels) evaluate. f32 programs on the SIMD kernels evaluate the
+    /// same derivatives in f32 lanes, rewritten where these formulas would cancel in f32
+    /// (`kernels::towers`; accuracy tested against these in tests/towers_f32.rs).
     pub fn tower(self, x: f64) -> [f64; 3] {
         let pick = |f: f64, d1: f64, d2: f64| [f, d1, d2];
         match self {
@@ -269,6 +286,33 @@ fn sigmoid(x: f64) -> f64 {
     }
 }
 
+// s_erf.c's coefficients (W. J. Cody), digit for digit: erf below in f64, and the f32 lanes
+// (`kernels::towers`) evaluate the same rational functions rounded to f32.
+// erf(x) = x + x·PP(x²)/QQ(x²) for |x| < 0.84375; EFX = 2/√π − 1.
+#[allow(clippy::excessive_precision)]
+pub(crate) const EFX: f64 = 1.28379167095512586316e-01;
+#[allow(clippy::excessive_precision)]
+pub(crate) const PP: [f64; 5] = [1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02, -5.77027029648944159157e-03, -2.37630166566501626084e-05];
+#[allow(clippy::excessive_precision)]
+pub(crate) const QQ: [f64; 5] = [3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03, 1.32494738004321644526e-04, -3.96022827877536812320e-06];
+// erf(x) = ERX + PA(s)/QA(s), s = |x| − 1, for 0.84375 ≤ |x| < 1.25.
+#[allow(clippy::excessive_precision)]
+pub(crate) const ERX: f64 = 8.45062911510467529297e-01;
+#[allow(clippy::excessive_precision)]
+pub(crate) const PA: [f64; 7] = [-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01, 3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02, -2.16637559486879084300e-03];
+#[allow(clippy::excessive_precision)]
+pub(crate) const QA: [f64; 6] = [1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02, 1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02];
+// erfc(x) = exp(−x² − 0.5625 + R(s)/S(s))/x, s = 1/x², with RA/SA for 1.25 ≤ x < 1/0.35 and
+// RB/SB for 1/0.35 ≤ x < 28.
+#[allow(clippy::excessive_precision)]
+pub(crate) const RA: [f64; 8] = [-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01, -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02, -8.12874355063065934246e+01, -9.81432934416914548592e+00];
+#[allow(clippy::excessive_precision)]
+pub(crate) const SA: [f64; 8] = [1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02, 6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02, 6.57024977031928170135e+00, -6.04244152148580987438e-02];
+#[allow(clippy::excessive_precision)]
+pub(crate) const RB: [f64; 7] = [-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01, -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03, -4.83519191608651397019e+02];
+#[allow(clippy::excessive_precision)]
+pub(crate) const SB: [f64; 7] = [3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03, 3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02, -2.24409524465858183362e+01];
+
 #[allow(clippy::excessive_precision)] // the published constants, digit for digit
 /// erf to full f64 precision (std has none). W. J. Cody's rational approximations (as in
 /// FreeBSD's libm s_erf.c): |error| < 1 ulp-ish, far below what the golden tests resolve.
@@ -278,17 +322,11 @@ pub fn erf(x: f64) -> f64 {
     }
     let ax = x.abs();
     let r = if ax < 0.84375 {
-        const EFX: f64 = 1.28379167095512586316e-01;
-        const PP: [f64; 5] = [1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02, -5.77027029648944159157e-03, -2.37630166566501626084e-05];
-        const QQ: [f64; 5] = [3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03, 1.32494738004321644526e-04, -3.96022827877536812320e-06];
         let z = x * x;
         let p = PP[0] + z * (PP[1] + z * (PP[2] + z * (PP[3] + z * PP[4])));
         let q = 1.0 + z * (QQ[0] + z * (QQ[1] + z * (QQ[2] + z * (QQ[3] + z * QQ[4]))));
         return if ax < 1e-300 { x + EFX * x } else { x + x * (p / q) };
     } else if ax < 1.25 {
-        const ERX: f64 = 8.45062911510467529297e-01;
-        const PA: [f64; 7] = [-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01, 3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02, -2.16637559486879084300e-03];
-        const QA: [f64; 6] = [1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02, 1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02];
         let s = ax - 1.0;
         let p = PA[0] + s * (PA[1] + s * (PA[2] + s * (PA[3] + s * (PA[4] + s * (PA[5] + s * PA[6])))));
         let q = 1.0 + s * (QA[0] + s * (QA[1] + s * (QA[2] + s * (QA[3] + s * (QA[4] + s * QA[5])))));
@@ -310,15 +348,11 @@ pub fn erf(x: f64) -> f64 {
 fn erfc_tail(x: f64) -> f64 {
     let s = 1.0 / (x * x);
     let (r, q) = if x < 1.0 / 0.35 {
-        const RA: [f64; 8] = [-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01, -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02, -8.12874355063065934246e+01, -9.81432934416914548592e+00];
-        const SA: [f64; 8] = [1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02, 6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02, 6.57024977031928170135e+00, -6.04244152148580987438e-02];
         (
             RA[0] + s * (RA[1] + s * (RA[2] + s * (RA[3] + s * (RA[4] + s * (RA[5] + s * (RA[6] + s * RA[7])))))),
             1.0 + s * (SA[0] + s * (SA[1] + s * (SA[2] + s * (SA[3] + s * (SA[4] + s * (SA[5] + s * (SA[6] + s * SA[7]))))))),
         )
     } else {
-        const RB: [f64; 7] = [-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01, -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03, -4.83519191608651397019e+02];
-        const SB: [f64; 7] = [3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03, 3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02, -2.24409524465858183362e+01];
         (
             RB[0] + s * (RB[1] + s * (RB[2] + s * (RB[3] + s * (RB[4] + s * (RB[5] + s * RB[6]))))),
             1.0 + s * (SB[0] + s * (SB[1] + s * (SB[2] + s * (SB[3] + s * (SB[4] + s * (SB[5] + s * SB[6])))))),
@@ -332,6 +366,7 @@ fn erfc_tail(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::lanes::F64x2;
 
     #[test]
     fn erf_matches_known_values() {
@@ -355,8 +390,8 @@ mod tests {
                     let o = order as usize;
                     let fd = (act.tower(x + h)[o] - act.tower(x - h)[o]) / (2.0 * h);
                     let exact = act.tower(x)[o + 1];
-                    if let Some(d) = act.derivs_from_output(act.tower(x)[0]) {
-                        assert!((d[o] - exact).abs() <= 1e-12 * (1.0 + exact.abs()), "{act:?} from output");
+                    if let Some(d) = act.derivs_from_output(F64x2::splat(act.tower(x)[0])) {
+                        assert!((d[o].reduce_max() - exact).abs() <= 1e-12 * (1.0 + exact.abs()), "{act:?} from output");
                     }
                     assert!((fd - exact).abs() <= 1e-6 * (1.0 + exact.abs()), "{act:?} order {} at {x}: fd {fd} vs {exact}", order + 1);
                 }

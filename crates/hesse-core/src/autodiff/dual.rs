@@ -431,41 +431,14 @@ pub fn pointwise<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>) -> Resul
 }
 
 pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>, y: Option<&[T]>) -> Result<Dual<T>> {
-    let o = order as usize;
     let need_d = x.t.is_some() && cx.k > 0;
-    // The value by its (SIMD) kernel, the derivative from the value: no second transcendental.
-    if let (0, Some(kernel)) = (order, act.value_kernel()) {
-        let mut p = try_zeros::<T>(x.numel(), act.name())?;
-        kernels::unary(cx.isa, kernel, &x.p, &mut p);
-        let d: Vec<T> = if need_d { crate::mem::try_map(&p, |&v| act.derivs_from_output(v).expect("has a value kernel")[0], act.name())? } else { Vec::new() };
-        return assemble(cx, x.shape.clone(), p, need_d, |k, out| {
-            let xt = x.tan(k).expect("has tangents");
-            out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
-            Ok(())
-        });
-    }
     let mut p = try_zeros::<T>(x.numel(), act.name())?;
     let mut d = if need_d { try_zeros::<T>(x.numel(), act.name())? } else { Vec::new() };
-    match (y, order) {
-        (Some(y), 1) if act.derivs_from_output(T::ZERO).is_some() => {
-            // f′ and f″ from the forward value: no transcendental.
-            for (i, &v) in y.iter().enumerate() {
-                let [d1, d2] = act.derivs_from_output(v).expect("checked");
-                p[i] = d1;
-                if need_d {
-                    d[i] = d2;
-                }
-            }
-        }
-        _ => {
-            for i in 0..x.numel() {
-                let tw = if o == 0 && !need_d { [act.tower(x.p[i].to_f64())[0], 0.0, 0.0] } else { act.tower(x.p[i].to_f64()) };
-                p[i] = T::from_f64(tw[o]);
-                if need_d {
-                    d[i] = T::from_f64(tw[o + 1]);
-                }
-            }
-        }
+    let dd = if need_d { Some(&mut d[..]) } else { None };
+    match y {
+        // f′ and f″ from the forward value: no transcendental.
+        Some(y) if order == 1 && act.has_derivs_from_output() => kernels::towers::from_output(act, y, &mut p, dd),
+        _ => T::towers(cx.isa, act, order, &x.p, &mut p, dd),
     }
     assemble(cx, x.shape.clone(), p, need_d, |k, out| {
         let xt = x.tan(k).expect("has tangents");

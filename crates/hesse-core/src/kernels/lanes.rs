@@ -48,6 +48,16 @@ pub trait Lanes: Copy {
             Self::load(buf.as_ptr())
         }
     }
+    /// Lane-wise `if self < o { t } else { f }` (false for NaN, as the scalar comparison).
+    fn lt_select(self, o: Self, t: Self, f: Self) -> Self;
+    /// Lane-wise `if self <= o { t } else { f }`.
+    fn le_select(self, o: Self, t: Self, f: Self) -> Self;
+    /// Lane-wise `if self == o { t } else { f }` (`x.eq_select(x, v, x)` keeps NaN lanes NaN).
+    fn eq_select(self, o: Self, t: Self, f: Self) -> Self;
+    /// Whether some lane has self < o (lets a piecewise approximation skip pieces no lane needs).
+    fn any_lt(self, o: Self) -> bool;
+    /// Whether every lane has self < o (false if any lane is NaN).
+    fn all_lt(self, o: Self) -> bool;
     fn sum(self) -> Self::Elem;
     fn reduce_max(self) -> Self::Elem;
     /// tanh lane by lane (libm by default; f32 lanes override with a rational approximation).
@@ -74,7 +84,19 @@ pub fn tanh_f32<V: Lanes<Elem = f32>>(x: V) -> V {
         .mul_add(x2, c(6.372_619_3e-4))
         .mul_add(x2, c(4.893_524_6e-3));
     let q = c(1.198_258_4e-6).mul_add(x2, c(1.185_347_1e-4)).mul_add(x2, c(2.268_434_6e-3)).mul_add(x2, c(4.893_525e-3));
-    x.mul(p).div(q)
+    // Below |x| = 4·10⁻⁴, tanh x rounds to x itself (x³/3 < ½ulp), and x·p would lose bits to
+    // the denormals for |x| ≲ 10⁻³⁵.
+    x.abs().lt_select(c(4e-4), x, x.mul(p).div(q))
+}
+
+/// The bit-level operations of f32 lanes that exp and log need (see `towers.rs`).
+pub trait F32Lanes: Lanes<Elem = f32> {
+    /// self·2ⁿ for integer-valued lanes n with −126 ≤ n ≤ 127 (2ⁿ assembled from its exponent
+    /// bits, (n + 127) << 23).
+    fn mul_pow2(self, n: Self) -> Self;
+    /// (m, e) with self = m·2ᵉ, m ∈ [1, 2), e an integer, for positive normal finite lanes
+    /// (other lanes get meaningless values that callers replace).
+    fn split_exponent(self) -> (Self, Self);
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -88,7 +110,7 @@ mod imp;
 pub use imp::{F32x4, F64x2};
 
 /// The lane type of each element type, and its reusable kernel scratch.
-pub trait HasLanes: Real {
+pub trait HasLanes: Real + super::towers::Towers {
     type V: Lanes<Elem = Self>;
     /// Runs `f` on a scratch buffer of at least `n` elements, reused across calls (GEMM packing
     /// happens thousands of times per Hessian; allocating each time showed up in profiles).

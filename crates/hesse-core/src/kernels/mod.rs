@@ -8,6 +8,7 @@ pub mod gemm;
 pub mod lanes;
 pub mod reduce;
 pub mod syrk;
+pub mod towers;
 pub mod unary;
 
 pub use binary::{binary, Binary};

@@ -20,6 +20,16 @@ macro_rules! portable_lanes {
                 }
                 $name(r)
             }
+            #[inline(always)]
+            fn select(self, o: Self, t: Self, f: Self, pick: impl Fn($t, $t) -> bool) -> Self {
+                let mut r = f.0;
+                for i in 0..$w {
+                    if pick(self.0[i], o.0[i]) {
+                        r[i] = t.0[i];
+                    }
+                }
+                $name(r)
+            }
         }
         impl Lanes for $name {
             type Elem = $t;
@@ -77,6 +87,26 @@ macro_rules! portable_lanes {
                 self.map(Real::abs)
             }
             #[inline(always)]
+            fn lt_select(self, o: Self, t: Self, f: Self) -> Self {
+                self.select(o, t, f, |a, b| a < b)
+            }
+            #[inline(always)]
+            fn le_select(self, o: Self, t: Self, f: Self) -> Self {
+                self.select(o, t, f, |a, b| a <= b)
+            }
+            #[inline(always)]
+            fn eq_select(self, o: Self, t: Self, f: Self) -> Self {
+                self.select(o, t, f, |a, b| a == b)
+            }
+            #[inline(always)]
+            fn any_lt(self, o: Self) -> bool {
+                (0..$w).any(|i| self.0[i] < o.0[i])
+            }
+            #[inline(always)]
+            fn all_lt(self, o: Self) -> bool {
+                (0..$w).all(|i| self.0[i] < o.0[i])
+            }
+            #[inline(always)]
             fn sum(self) -> $t {
                 // Pairwise halving, the same order as simd128.rs.
                 let mut s = self.0;
@@ -96,6 +126,18 @@ macro_rules! portable_lanes {
         }
     };
 }
+impl super::F32Lanes for F32x4 {
+    #[inline(always)]
+    fn mul_pow2(self, n: Self) -> Self {
+        self.zip(n, |x, n| x * f32::from_bits(((n as i32 + 127) as u32) << 23))
+    }
+    #[inline(always)]
+    fn split_exponent(self) -> (Self, Self) {
+        let b = self.0.map(f32::to_bits);
+        (F32x4(b.map(|b| f32::from_bits((b & 0x007f_ffff) | 0x3f80_0000))), F32x4(b.map(|b| ((b >> 23) & 0xff) as i32 as f32 - 127.0)))
+    }
+}
+
 // f32 uses the same tanh approximation as the simd128 lanes (see `lanes::tanh_f32`).
 portable_lanes!(F32x4, f32, 4, super::tanh_f32);
 portable_lanes!(F64x2, f64, 2, |v: F64x2| v.map(Real::tanh));

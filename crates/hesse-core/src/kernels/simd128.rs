@@ -65,6 +65,26 @@ impl Lanes for F32x4 {
         F32x4(f32x4_abs(self.0))
     }
     #[inline(always)]
+    fn lt_select(self, o: Self, t: Self, f: Self) -> Self {
+        F32x4(v128_bitselect(t.0, f.0, f32x4_lt(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn le_select(self, o: Self, t: Self, f: Self) -> Self {
+        F32x4(v128_bitselect(t.0, f.0, f32x4_le(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn eq_select(self, o: Self, t: Self, f: Self) -> Self {
+        F32x4(v128_bitselect(t.0, f.0, f32x4_eq(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn any_lt(self, o: Self) -> bool {
+        v128_any_true(f32x4_lt(self.0, o.0))
+    }
+    #[inline(always)]
+    fn all_lt(self, o: Self) -> bool {
+        i32x4_all_true(f32x4_lt(self.0, o.0))
+    }
+    #[inline(always)]
     fn sum(self) -> f32 {
         // Pairwise: (l0 + l2) + (l1 + l3), the same order portable.rs uses.
         let s = f32x4_add(self.0, i32x4_shuffle::<2, 3, 0, 1>(self.0, self.0));
@@ -75,6 +95,20 @@ impl Lanes for F32x4 {
         let s = f32x4_max(self.0, i32x4_shuffle::<2, 3, 0, 1>(self.0, self.0));
         let s = f32x4_max(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
         f32x4_extract_lane::<0>(s)
+    }
+}
+
+impl super::F32Lanes for F32x4 {
+    #[inline(always)]
+    fn mul_pow2(self, n: Self) -> Self {
+        let bits = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.0), i32x4_splat(127)), 23);
+        F32x4(f32x4_mul(self.0, bits))
+    }
+    #[inline(always)]
+    fn split_exponent(self) -> (Self, Self) {
+        let m = v128_or(v128_and(self.0, i32x4_splat(0x007f_ffff)), i32x4_splat(0x3f80_0000));
+        let e = i32x4_sub(v128_and(u32x4_shr(self.0, 23), i32x4_splat(0xff)), i32x4_splat(127));
+        (F32x4(m), F32x4(f32x4_convert_i32x4(e)))
     }
 }
 
@@ -128,6 +162,26 @@ impl Lanes for F64x2 {
     #[inline(always)]
     fn abs(self) -> Self {
         F64x2(f64x2_abs(self.0))
+    }
+    #[inline(always)]
+    fn lt_select(self, o: Self, t: Self, f: Self) -> Self {
+        F64x2(v128_bitselect(t.0, f.0, f64x2_lt(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn le_select(self, o: Self, t: Self, f: Self) -> Self {
+        F64x2(v128_bitselect(t.0, f.0, f64x2_le(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn eq_select(self, o: Self, t: Self, f: Self) -> Self {
+        F64x2(v128_bitselect(t.0, f.0, f64x2_eq(self.0, o.0)))
+    }
+    #[inline(always)]
+    fn any_lt(self, o: Self) -> bool {
+        v128_any_true(f64x2_lt(self.0, o.0))
+    }
+    #[inline(always)]
+    fn all_lt(self, o: Self) -> bool {
+        i64x2_all_true(f64x2_lt(self.0, o.0))
     }
     #[inline(always)]
     fn sum(self) -> f64 {
