@@ -133,7 +133,7 @@ describe('init() after the failures', () => {
   it('loads from a URL and works', async () => {
     await h.init({ url: `${base}/hesse_bg.wasm` });
     expect(h.isInitialized()).toBe(true);
-    expect(h.wasmVariant()).toBe('simd128') // read from the module's hesse.build section, whoever loaded it;
+    expect(h.wasmVariant()).toBe('simd128'); // read from the module's hesse.build section, whoever loaded it
     using a = h.tensor([[1, 2], [3, 4]], undefined, 'float64');
     using c = h.matmul(a, a);
     expect(c.toList()).toEqual([[7, 10], [15, 22]]);
