@@ -28,7 +28,7 @@ export interface InitOptions {
 
 /** A wasm build and the probe (a minimal module using its features) that says if it can run. */
 interface Variant {
-  name: string;
+  name: 'relaxed-simd' | 'simd128';
   /** A literal `new URL('…', import.meta.url)`, so bundlers (webpack, Vite) see the asset. */
   url: () => URL;
   probe: Uint8Array<ArrayBuffer>;
@@ -84,8 +84,13 @@ let loading: Promise<void> | undefined;
 let variantName: string | undefined;
 let ready = false;
 
+/** The fastest build this runtime can run, by its probe; undefined without WebAssembly SIMD. */
+function bestVariant(): Variant | undefined {
+  return typeof WebAssembly === 'object' ? VARIANTS.find((v) => WebAssembly.validate(v.probe)) : undefined;
+}
+
 function pickVariant(): Variant {
-  const v = typeof WebAssembly === 'object' ? VARIANTS.find((v) => WebAssembly.validate(v.probe)) : undefined;
+  const v = bestVariant();
   if (!v) {
     throw new HesseError('UNSUPPORTED_RUNTIME', 'this JavaScript runtime lacks WebAssembly SIMD (simd128), which hesse needs');
   }
@@ -210,4 +215,18 @@ export function memory(): WebAssembly.Memory {
  */
 export function wasmVariant(): string | undefined {
   return variantName;
+}
+
+/**
+ * The build `init()` loads here when given no source: 'relaxed-simd' (hesse_relaxed_bg.wasm) where
+ * `WebAssembly.validate` accepts relaxed SIMD, else 'simd128' (hesse_bg.wasm); undefined where the
+ * runtime lacks WebAssembly SIMD. For hosts that hand init() a module themselves.
+ * @example
+ * // workerd / Cloudflare Workers: both builds as module imports, the fastest one handed over
+ * import simd128 from 'hessian/hesse_bg.wasm';
+ * import relaxed from 'hessian/hesse_relaxed_bg.wasm';
+ * await init({ module: preferredWasmVariant() === 'relaxed-simd' ? relaxed : simd128 });
+ */
+export function preferredWasmVariant(): 'relaxed-simd' | 'simd128' | undefined {
+  return bestVariant()?.name;
 }
