@@ -66,9 +66,6 @@ const WHAT = "hesse's WebAssembly core";
 /** What every load error suggests: where the file is in the package, and the ways to hand it over. */
 const INSTEAD =
   "the files are the package's dist/wasm/hesse_bg.wasm (export 'hessian/hesse_bg.wasm', every runtime) and dist/wasm/hesse_relaxed_bg.wasm ('hessian/hesse_relaxed_bg.wasm', runtimes with relaxed SIMD): serve one and pass init({ url }), or pass init({ bytes }) or init({ module })";
-/** Added to the compile error of the relaxed build where the runtime lacks relaxed SIMD. */
-const NO_RELAXED =
-  '; these are hesse_relaxed_bg.wasm, which needs relaxed SIMD, and this runtime lacks it (Node 20 needs --experimental-wasm-relaxed-simd): pass hesse_bg.wasm';
 /** How the relaxed build's file ends: its `hesse.build` section (id 0, size 24, name, payload), appended last. */
 const RELAXED_TAG = new Uint8Array([0, 24, 11, ...new TextEncoder().encode('hesse.buildrelaxed-simd')]);
 
@@ -101,8 +98,11 @@ async function compile(bytes: Bytes, from: string): Promise<WebAssembly.Module> 
   try {
     return await WebAssembly.compile(bytes as BufferSource);
   } catch (e) {
-    const hint = !WebAssembly.validate(RELAXED_PROBE) && endsWithRelaxedTag(bytes) ? NO_RELAXED : '';
-    throw loadFailed(WHAT, from, `not a WebAssembly module (${describe(e)})${hint}`, INSTEAD);
+    const why =
+      !WebAssembly.validate(RELAXED_PROBE) && endsWithRelaxedTag(bytes)
+        ? `these are hesse_relaxed_bg.wasm, which needs relaxed SIMD, and this runtime lacks it (Node 20 needs --experimental-wasm-relaxed-simd; ${describe(e)}): pass hesse_bg.wasm`
+        : `not a WebAssembly module (${describe(e)})`;
+    throw loadFailed(WHAT, from, why, INSTEAD);
   }
 }
 
@@ -173,7 +173,8 @@ async function load(opts: InitOptions): Promise<void> {
  * @throws HesseError (as a rejection) UNSUPPORTED_RUNTIME when the runtime lacks WebAssembly
  *   SIMD (simd128), or is a Node without `process.getBuiltinModule`; INVALID_ARGUMENT for an
  *   unknown option, two sources at once, or a source of the wrong type; LOAD_FAILED, naming the
- *   source, when the file cannot be read, is not WebAssembly, or is not this version's hesse_bg.wasm.
+ *   source, when the file cannot be read, is not WebAssembly, is the relaxed build where relaxed SIMD
+ *   is missing, or is not this version's hesse_bg.wasm.
  * @example
  * await init();                              // Node, Deno, bundlers: finds the right .wasm itself
  * await init({ bytes: await file.arrayBuffer() }); // edge runtimes without a file system
