@@ -5,7 +5,9 @@
  * WebAssembly backend, against the simd128 ceiling measured in the same run: the best rate of
  * independent f32x4 mul+add chains, which is what a GEMM without FMA (simd128 has none) can reach.
  * With the relaxed-SIMD build (Node with --experimental-wasm-relaxed-simd, Deno) the same sweep
- * of f32x4.relaxed_madd chains gives the relaxed ceiling too (an FMA where the CPU has one).
+ * of f32x4.relaxed_madd chains gives the relaxed ceiling too (an FMA where the CPU has one), and the
+ * simd128 build, loaded beside it into a second instance of the glue, runs the same products in the
+ * same turns (column `simd128 build`), so the two builds' ratio comes from one run.
  *
  * Run after the build (it imports dist/): `npm run bench:gemm`, or
  * `node --experimental-wasm-relaxed-simd bench/gemm.mjs` for the relaxed build. Prints a markdown table.
@@ -124,6 +126,23 @@ const ceil = simd128Sweep.best;
 // Only the relaxed build's GEMM can use relaxed_madd, so only its runs measure that ceiling.
 const relaxedSweep = wasmVariant() === 'relaxed-simd' ? await fastestChains(true) : undefined;
 
+/**
+ * The simd128 build in this same process, for the relaxed build's runs: the glue imported again
+ * under another URL is a second module instance, initialized with hesse_bg.wasm; its raw `gemm`
+ * is what `matmul` calls for 2-D operands.
+ */
+async function simd128Build() {
+  const glue = await import(new URL('../dist/wasm/hesse.js?build=simd128', import.meta.url).href);
+  await glue.default({ module_or_path: await WebAssembly.compile(fs.readFileSync(new URL('../dist/wasm/hesse_bg.wasm', import.meta.url))) });
+  const upload = (data, shape) => {
+    const t = glue.RawTensor.zeros(shape, 'float32');
+    new Float32Array(glue.wasmMemory().buffer, t.dataPtr(), data.length).set(data);
+    return t;
+  };
+  return { upload, gemm: (a, b) => glue.gemm(a, b, false, false, 1).free() };
+}
+const other = relaxedSweep ? await simd128Build() : undefined;
+
 const results = [];
 const ceilRates = [simd128Sweep.rate];
 const relaxedRates = relaxedSweep ? [relaxedSweep.rate] : [];
@@ -132,7 +151,13 @@ for (const [m, k, n] of SHAPES) {
   const [da, db] = [randomData(m * k), randomData(k * n)];
   const [a, b] = [tensor(da, [m, k]), tensor(db, [k, n])];
   const hesse = (kind) => ({ fn: () => matmul(a, b).dispose(), flops, before: () => setKernels(kind) });
-  const cases = { ceiling: ceil, ...(relaxedSweep && { relaxed: relaxedSweep.best }), simd: hesse('simd'), scalar: hesse('scalar') };
+  const [oa, ob] = other ? [other.upload(da, [m, k]), other.upload(db, [k, n])] : [];
+  const cases = {
+    ceiling: ceil,
+    ...(relaxedSweep && { relaxed: relaxedSweep.best, simd128Build: { fn: () => other.gemm(oa, ob), flops } }),
+    simd: hesse('simd'),
+    scalar: hesse('scalar'),
+  };
   if (flops <= JS_MAX_FLOPS) cases.js = { fn: () => jsMatmul(da, db, m, k, n), flops };
   let ta, tb;
   if (tfjs.tf) {
@@ -143,6 +168,7 @@ for (const [m, k, n] of SHAPES) {
   const r = Object.fromEntries(gflops(Object.values(cases)).map((rate, i) => [Object.keys(cases)[i], rate]));
   setKernels('simd');
   for (const t of [a, b, ta, tb]) t?.dispose();
+  for (const t of [oa, ob]) t?.free();
   ceilRates.push(r.ceiling);
   if (r.relaxed !== undefined) relaxedRates.push(r.relaxed);
   results.push({ ...r, shape: `${m}×${k}×${n}` });
@@ -156,9 +182,10 @@ console.log(`ceiling: ${ceiling.toFixed(2)} GFLOP/s, the highest of ${ceilRates.
   `(lowest ${Math.min(...ceilRates).toFixed(2)}: the spread is this machine's noise)` +
   (relaxedCeiling === undefined ? '' : `; relaxed ceiling: ${relaxedCeiling.toFixed(2)} GFLOP/s, the highest of ${relaxedRates.length} (lowest ${Math.min(...relaxedRates).toFixed(2)})`) + '\n');
 console.log(markdownTable(
-  ['m×k×n', 'hesse simd', 'hesse scalar', 'plain JS', 'TF.js wasm', 'simd / ceiling', ...(relaxedCeiling ? ['simd / relaxed ceiling'] : []), 'simd / scalar', 'simd / TF.js'],
-  results.map((r) => [r.shape, fmt(r.simd), fmt(r.scalar), fmt(r.js, 'skipped'), fmt(r.tf, 'cannot run'),
-    ratio(r.simd, ceiling, '%'), ...(relaxedCeiling ? [ratio(r.simd, relaxedCeiling, '%')] : []), ratio(r.simd, r.scalar), ratio(r.simd, r.tf)]),
+  ['m×k×n', 'hesse simd', ...(other ? ['simd128 build'] : []), 'hesse scalar', 'plain JS', 'TF.js wasm', 'simd / ceiling',
+    ...(other ? ['simd / relaxed ceiling', 'relaxed / simd128 build'] : []), 'simd / scalar', 'simd / TF.js'],
+  results.map((r) => [r.shape, fmt(r.simd), ...(other ? [fmt(r.simd128Build)] : []), fmt(r.scalar), fmt(r.js, 'skipped'), fmt(r.tf, 'cannot run'),
+    ratio(r.simd, ceiling, '%'), ...(other ? [ratio(r.simd, relaxedCeiling, '%'), ratio(r.simd, r.simd128Build)] : []), ratio(r.simd, r.scalar), ratio(r.simd, r.tf)]),
 ));
 const target = results.find((r) => r.shape === TARGET_SHAPE);
 const pct = (100 * target.simd) / ceiling;
