@@ -8,18 +8,7 @@
 // --bytes FILE: init({ bytes }) with that file instead of init(); a load error is printed as
 // { error: { code, message } } and, after it, init() is called again (a failed init may be retried).
 import * as h from '../dist/index.js';
-
-/** Deterministic uniform numbers in [−1, 1) (mulberry32), the same in every runtime. */
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
+import { rng } from './runtimes/checks.mjs'; // integer arithmetic: the same numbers in every runtime
 const fill = (Ctor, n, next, scale = 1) => Ctor.from({ length: n }, () => next() * scale);
 
 async function readFile(path) {
@@ -56,21 +45,14 @@ for (const dtype of ['float32', 'float64']) {
 
 // A tanh MLP with cross-entropy (W1's shape, smaller): gradient, HVP, and the GGN (SYRK);
 // and a 10-5-1 MSE net's full Hessian (multi-tangent GEMMs).
-function mlp(sizes) {
-  const layers = [];
-  for (let i = 0; i + 1 < sizes.length; i++) {
-    layers.push(h.nn.linear(sizes[i], sizes[i + 1]));
-    if (i + 2 < sizes.length) layers.push(h.nn.tanh());
-  }
-  return h.nn.sequential(layers);
-}
+const { linear, tanh, sequential } = h.nn;
 for (const dtype of ['float32', 'float64']) {
   const Ctor = dtype === 'float32' ? Float32Array : Float64Array;
   {
-    const [sizes, batch] = [[64, 48, 32, 10], 40];
+    const batch = 40;
     const next = rng(1);
-    const model = mlp(sizes);
-    const x = h.tensor(fill(Ctor, batch * sizes[0], next, 2), [batch, sizes[0]], dtype);
+    const model = sequential([linear(64, 48), tanh(), linear(48, 32), tanh(), linear(32, 10)]);
+    const x = h.tensor(fill(Ctor, batch * 64, next, 2), [batch, 64], dtype);
     const y = h.tensor(Ctor.from({ length: batch }, (_, i) => (i * 7) % 10), [batch], dtype);
     const obj = h.objective(model, 'cross_entropy', { x, y }, { seed: 0 });
     const at = fill(Ctor, model.size, next, 0.3);
@@ -85,9 +67,9 @@ for (const dtype of ['float32', 'float64']) {
     y.dispose();
   }
   {
-    const [sizes, batch] = [[10, 5, 1], 32];
+    const batch = 32;
     const next = rng(2);
-    const model = mlp(sizes);
+    const model = sequential([linear(10, 5), tanh(), linear(5, 1)]);
     const x = h.tensor(fill(Ctor, batch * 10, next), [batch, 10], dtype);
     const y = h.tensor(fill(Ctor, batch, next), [batch, 1], dtype);
     const obj = h.objective(model, 'mse', { x, y }, { seed: 0 });

@@ -21,7 +21,7 @@ export const SHAPES = [
 export const TOLERANCE = { float32: 1e-5, float64: 1e-12 };
 
 /** Deterministic uniform numbers in [−1, 1) (mulberry32). */
-function rng(seed) {
+export function rng(seed) {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
