@@ -20,8 +20,10 @@ build() { cargo ${CARGO_TOOLCHAIN:-} build -q --release --target wasm32-unknown-
 # simd128 comes from .cargo/config.toml; RUSTFLAGS replaces that setting, so it names both features.
 build & simd=$!
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+simd128,+relaxed-simd" build --target-dir target/relaxed & relaxed=$!
-wait $simd
-wait $relaxed
+status=0
+wait $simd || status=$?
+wait $relaxed || status=$? # both finish before a failure exits, so no cargo is left running
+[ "$status" = 0 ] || { echo "[build-wasm] cargo build failed" >&2; exit "$status"; }
 rm -rf ts/wasm target/relaxed/glue
 wasm-bindgen --target web --out-dir ts/wasm --out-name hesse target/wasm32-unknown-unknown/release/hesse_wasm.wasm
 wasm-bindgen --target web --out-dir target/relaxed/glue --out-name hesse target/relaxed/wasm32-unknown-unknown/release/hesse_wasm.wasm
