@@ -2,6 +2,7 @@
 // autodiff issue, same machine, same run. Prints markdown tables. Not a test: nothing here asserts.
 //
 //   npm run build && node bench/autodiff.mjs          (OPENBLAS_NUM_THREADS=1 is set for the peer)
+//   node --experimental-wasm-relaxed-simd bench/autodiff.mjs   (the relaxed-SIMD build; the header names the build)
 //
 // W1 = MLP 784-256-256-10, tanh, cross-entropy, batch 128   W2 = 64-128-128-10, tanh, CE, batch 256
 // W3 = 10-5-1, tanh, MSE, batch 32 (61 params)              W4 = 20-32-32-3, tanh, CE, batch 64
@@ -106,7 +107,7 @@ const torch = peers(['/usr/bin/python3', 'python3']);
 const js = await runJsPeers(WORKLOADS);
 const fmt = (v, d = 2) => (v === undefined ? '—' : typeof v === 'string' ? v : v.toFixed(d));
 const ratio = (a, b) => (typeof b === 'number' ? fmt(a / b) + '×' : '—');
-console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${torch.torch} (f32, one thread, OPENBLAS_NUM_THREADS=1)` : 'PyTorch: not found (python3 with torch), peer skipped'}; Node ${process.version}\n`);
+console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${torch.torch} (f32, one thread, OPENBLAS_NUM_THREADS=1)` : 'PyTorch: not found (python3 with torch), peer skipped'}; Node ${process.version}${process.execArgv.length ? ` ${process.execArgv.join(' ')}` : ''}\n`);
 for (const [k, n] of Object.entries(js.notes)) console.log(`- ${k}: ${n}`);
 console.log('\n| workload | P | quantity | hesse ms | PyTorch ms | hesse / PyTorch | jax-js ms | hesse / jax-js | TF.js ms |');
 console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');

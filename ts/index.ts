@@ -2,7 +2,7 @@
  * hesse: second-order automatic differentiation for JavaScript and TypeScript.
  * This module only re-exports; each file beside it has one job.
  */
-export { init, isInitialized, wasmVariant, type InitOptions } from './runtime.js';
+export { init, isInitialized, wasmVariant, preferredWasmVariant, type InitOptions } from './runtime.js';
 export { HesseError, type HesseErrorCode } from './errors.js';
 export { Tensor, tensor, zeros, full, memoryStats, type DType, type TensorData, type NestedArray, type NumericArray, type TypedArrayOf } from './tensor.js';
 export {

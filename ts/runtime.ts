@@ -1,10 +1,12 @@
 /**
  * Loading the wasm core once, from wherever the host can get it.
  *
- * One wasm build (simd128) serves every runtime: wasm-bindgen's `web` glue instantiates it from
- * a URL, Response, bytes or Module. A list of build variants, each with a feature probe checked
- * by `WebAssembly.validate`, lets a faster build (relaxed SIMD) be added later and picked where
- * the runtime supports it, without changing callers.
+ * Two wasm builds of the same code, with the same exports (so one wasm-bindgen `web` glue serves
+ * both, instantiating either from a URL, Response, bytes or Module): `hesse_relaxed_bg.wasm`
+ * (relaxed SIMD: `f32x4.relaxed_madd` in the GEMM microkernel and the towers) and `hesse_bg.wasm`
+ * (simd128). An engine without relaxed SIMD (Node 20 without `--experimental-wasm-relaxed-simd`)
+ * rejects the whole relaxed module, so `init()` picks the first build whose probe, a minimal
+ * module using its features, passes `WebAssembly.validate`.
  */
 import initGlue, * as glue from './wasm/hesse.js';
 import { HesseError } from './errors.js';
@@ -26,7 +28,7 @@ export interface InitOptions {
 
 /** A wasm build and the probe (a minimal module using its features) that says if it can run. */
 interface Variant {
-  name: string;
+  name: 'relaxed-simd' | 'simd128';
   /** A literal `new URL('…', import.meta.url)`, so bundlers (webpack, Vite) see the asset. */
   url: () => URL;
   probe: Uint8Array<ArrayBuffer>;
@@ -38,15 +40,39 @@ const SIMD128_PROBE = new Uint8Array([
   0, 0, 0, 0, 0, 0, 0, 0, 11,
 ]);
 
-/** Fastest first. */
-const VARIANTS: Variant[] = [{ name: 'simd128', url: () => new URL('./wasm/hesse_bg.wasm', import.meta.url), probe: SIMD128_PROBE }];
+// (module (func (param v128 v128 v128) (result v128)
+//   local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))
+// (wabt: wat2wasm --enable-relaxed-simd): valid only where relaxed SIMD is.
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32,
+  2, 253, 133, 2, 11,
+]);
+
+/** Fastest first. The names are those scripts/build-wasm.sh writes into each file's `hesse.build` section. */
+const VARIANTS: Variant[] = [
+  { name: 'relaxed-simd', url: () => new URL('./wasm/hesse_relaxed_bg.wasm', import.meta.url), probe: RELAXED_PROBE },
+  { name: 'simd128', url: () => new URL('./wasm/hesse_bg.wasm', import.meta.url), probe: SIMD128_PROBE },
+];
+
+/** The build a module says it is (its `hesse.build` custom section), or 'custom' for one without. */
+function buildName(module: WebAssembly.Module): string {
+  const [tag] = WebAssembly.Module.customSections(module, 'hesse.build');
+  return tag ? new TextDecoder().decode(tag) : 'custom';
+}
 
 /** The ways to hand the wasm over, in `InitOptions`. */
 const SOURCES = ['module', 'bytes', 'url', 'response'] as const;
 const WHAT = "hesse's WebAssembly core";
 /** What every load error suggests: where the file is in the package, and the ways to hand it over. */
 const INSTEAD =
-  "the file is the package's dist/wasm/hesse_bg.wasm (export 'hessian/hesse_bg.wasm'): serve it and pass init({ url }), or pass init({ bytes }) or init({ module })";
+  "the files are the package's dist/wasm/hesse_bg.wasm (export 'hessian/hesse_bg.wasm', every runtime) and dist/wasm/hesse_relaxed_bg.wasm ('hessian/hesse_relaxed_bg.wasm', runtimes with relaxed SIMD): serve one and pass init({ url }), or pass init({ bytes }) or init({ module })";
+/** How the relaxed build's file ends: its `hesse.build` section (id 0, size 24, name, payload), appended last. */
+const RELAXED_TAG = new Uint8Array([0, 24, 11, ...new TextEncoder().encode('hesse.buildrelaxed-simd')]);
+
+function endsWithRelaxedTag(bytes: Bytes): boolean {
+  const b = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes as ArrayBuffer);
+  return b.length >= RELAXED_TAG.length && b.subarray(b.length - RELAXED_TAG.length).every((x, i) => x === RELAXED_TAG[i]);
+}
 /** The module name wasm-bindgen gives the glue's imports; the exports the glue calls first. */
 const GLUE_MODULE = './hesse_bg.js';
 const GLUE_EXPORTS = ['memory', '__wbindgen_start'];
@@ -55,8 +81,13 @@ let loading: Promise<void> | undefined;
 let variantName: string | undefined;
 let ready = false;
 
+/** The fastest build this runtime can run, by its probe; undefined without WebAssembly SIMD. */
+function bestVariant(): Variant | undefined {
+  return typeof WebAssembly === 'object' ? VARIANTS.find((v) => WebAssembly.validate(v.probe)) : undefined;
+}
+
 function pickVariant(): Variant {
-  const v = typeof WebAssembly === 'object' ? VARIANTS.find((v) => WebAssembly.validate(v.probe)) : undefined;
+  const v = bestVariant();
   if (!v) {
     throw new HesseError('UNSUPPORTED_RUNTIME', 'this JavaScript runtime lacks WebAssembly SIMD (simd128), which hesse needs');
   }
@@ -67,7 +98,11 @@ async function compile(bytes: Bytes, from: string): Promise<WebAssembly.Module> 
   try {
     return await WebAssembly.compile(bytes as BufferSource);
   } catch (e) {
-    throw loadFailed(WHAT, from, `not a WebAssembly module (${describe(e)})`, INSTEAD);
+    const why =
+      !WebAssembly.validate(RELAXED_PROBE) && endsWithRelaxedTag(bytes)
+        ? `these are hesse_relaxed_bg.wasm, which needs relaxed SIMD, and this runtime lacks it (Node 20 needs --experimental-wasm-relaxed-simd; ${describe(e)}): pass hesse_bg.wasm`
+        : `not a WebAssembly module (${describe(e)})`;
+    throw loadFailed(WHAT, from, why, INSTEAD);
   }
 }
 
@@ -123,7 +158,7 @@ async function load(opts: InitOptions): Promise<void> {
   } catch (e) {
     throw loadFailed(WHAT, from, `it is not the hesse_bg.wasm of this version of hessian (${describe(e)})`, INSTEAD);
   }
-  variantName = SOURCES.some((k) => opts[k] !== undefined) ? 'custom' : variant.name;
+  variantName = buildName(module);
   ready = true;
 }
 
@@ -131,14 +166,17 @@ async function load(opts: InitOptions): Promise<void> {
  * Loads and instantiates the wasm core. Idempotent: later calls return the first call's promise
  * (their options are ignored once loading has started). A failed load may be retried.
  *
- * @param opts at most one source of the .wasm; none: the package's own dist/wasm/hesse_bg.wasm,
+ * @param opts at most one source of the .wasm; none: the package's own
+ *   dist/wasm/hesse_relaxed_bg.wasm where the runtime has relaxed SIMD, else dist/wasm/hesse_bg.wasm,
  *   read from disk in Node, fetched elsewhere (bundlers see the `new URL(…, import.meta.url)`).
+ *   A caller-supplied source runs whichever of the two it is; `wasmVariant()` says which.
  * @throws HesseError (as a rejection) UNSUPPORTED_RUNTIME when the runtime lacks WebAssembly
  *   SIMD (simd128), or is a Node without `process.getBuiltinModule`; INVALID_ARGUMENT for an
  *   unknown option, two sources at once, or a source of the wrong type; LOAD_FAILED, naming the
- *   source, when the file cannot be read, is not WebAssembly, or is not this version's hesse_bg.wasm.
+ *   source, when the file cannot be read, is not WebAssembly, is the relaxed build where relaxed SIMD
+ *   is missing, or is not this version's hesse_bg.wasm.
  * @example
- * await init();                              // Node, Deno, bundlers: finds hesse_bg.wasm itself
+ * await init();                              // Node, Deno, bundlers: finds the right .wasm itself
  * await init({ bytes: await file.arrayBuffer() }); // edge runtimes without a file system
  */
 export function init(opts?: InitOptions): Promise<void> {
@@ -171,7 +209,25 @@ export function memory(): WebAssembly.Memory {
   return core().wasmMemory() as WebAssembly.Memory;
 }
 
-/** Which wasm build is running ('simd128', or 'custom' when the caller supplied it); undefined before `init()` finished. */
+/**
+ * Which wasm build is running: 'relaxed-simd' (hesse_relaxed_bg.wasm) or 'simd128' (hesse_bg.wasm),
+ * read from the module itself, so also when the caller supplied it ('custom' for a module without
+ * the tag that scripts/build-wasm.sh writes); undefined before `init()` finished.
+ */
 export function wasmVariant(): string | undefined {
   return variantName;
+}
+
+/**
+ * The build `init()` loads here when given no source: 'relaxed-simd' (hesse_relaxed_bg.wasm) where
+ * `WebAssembly.validate` accepts relaxed SIMD, else 'simd128' (hesse_bg.wasm); undefined where the
+ * runtime lacks WebAssembly SIMD. For hosts that hand init() a module themselves.
+ * @example
+ * // workerd / Cloudflare Workers: both builds as module imports, the fastest one handed over
+ * import simd128 from 'hessian/hesse_bg.wasm';
+ * import relaxed from 'hessian/hesse_relaxed_bg.wasm';
+ * await init({ module: preferredWasmVariant() === 'relaxed-simd' ? relaxed : simd128 });
+ */
+export function preferredWasmVariant(): 'relaxed-simd' | 'simd128' | undefined {
+  return bestVariant()?.name;
 }

@@ -32,8 +32,8 @@ const FIXTURE = join(root, 'test', 'fixtures', 'onnx', 'mlp_relu_mse');
 
 // ---- what the tarball must hold, exactly
 /** Every file in the tarball matches one of these; each `required` one is there. */
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^data\/digits\.json$/, /^dist\/(.+\/)?[\w-]+\.(js|d\.ts)$/, /^dist\/wasm\/hesse_bg\.wasm$/];
-const REQUIRED = ['package.json', 'README.md', 'LICENSE', 'data/digits.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/wasm/hesse.js', 'dist/wasm/hesse.d.ts', 'dist/wasm/hesse_bg.wasm'];
+const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^data\/digits\.json$/, /^dist\/(.+\/)?[\w-]+\.(js|d\.ts)$/, /^dist\/wasm\/hesse(_relaxed)?_bg\.wasm$/];
+const REQUIRED = ['package.json', 'README.md', 'LICENSE', 'data/digits.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/wasm/hesse.js', 'dist/wasm/hesse.d.ts', 'dist/wasm/hesse_bg.wasm', 'dist/wasm/hesse_relaxed_bg.wasm'];
 
 // ---- the README's examples
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -106,7 +106,7 @@ async function check(name, fn) {
   return ok;
 }
 
-for (const f of ['dist/index.js', 'dist/wasm/hesse_bg.wasm', 'dist/cli/main.js']) {
+for (const f of ['dist/index.js', 'dist/wasm/hesse_bg.wasm', 'dist/wasm/hesse_relaxed_bg.wasm', 'dist/cli/main.js']) {
   if (!existsSync(join(root, f))) {
     console.error(`${f} is missing: build first (npm run build)`);
     process.exit(2);
@@ -268,7 +268,8 @@ out.dataset.done = '1';
       const server = await serveDir(join(dir, 'public'));
       try {
         const detail = await inPage(server.url, APP_JS, 'app.js');
-        if (!server.served.some((p) => /^\/hesse_bg-\w+\.wasm$/.test(p))) throw new Error(`the bundle did not fetch its wasm: served ${server.served.join(' ')}`);
+        // Chromium has relaxed SIMD: the app must have chosen that build.
+        if (!server.served.some((p) => /^\/hesse_relaxed_bg-\w+\.wasm$/.test(p))) throw new Error(`the bundle did not fetch the relaxed build: served ${server.served.join(' ')}`);
         return `${detail}; served ${server.served.join(' ')}`;
       } finally {
         server.close();
@@ -292,7 +293,9 @@ out.dataset.done = '1';
     await check('Vite build: the quick start, in Chromium', async () => {
       await viteBuild({ ...viteConfig, build: { outDir: join(viteRoot, 'dist'), emptyOutDir: true, target: 'es2022' } });
       const assets = await readdir(join(viteRoot, 'dist', 'assets'));
-      if (!assets.some((f) => /^hesse_bg-.+\.wasm$/.test(f))) throw new Error(`vite build emitted no wasm: ${assets.join(' ')}`);
+      for (const build of ['hesse_bg', 'hesse_relaxed_bg']) {
+        if (!assets.some((f) => f.startsWith(`${build}-`) && f.endsWith('.wasm'))) throw new Error(`vite build did not emit ${build}.wasm: ${assets.join(' ')}`);
+      }
       noWarnings();
       const server = await serveDir(join(viteRoot, 'dist'));
       try {
@@ -320,14 +323,15 @@ out.dataset.done = '1';
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'worker.js'), WORKER_JS);
     await esbuild({ ...WORKER_BUILD, entryPoints: [join(dir, 'worker.js')], outfile: join(dir, 'out', 'worker.js'), absWorkingDir: dir });
-    // The export resolves to the installed file, which becomes the config's wasm module.
-    await cp(require.resolve('hessian/hesse_bg.wasm'), join(dir, 'out', 'hesse_bg.wasm'));
+    // The exports resolve to the installed files, which become the config's wasm modules.
+    for (const f of ['hesse_bg.wasm', 'hesse_relaxed_bg.wasm']) await cp(require.resolve(`hessian/${f}`), join(dir, 'out', f));
     await writeFile(
       join(dir, 'out', 'worker.capnp'),
       workerdConfig(
         [
           ['worker.js', 'esModule', 'worker.js'],
           ['hessian/hesse_bg.wasm', 'wasm', 'hesse_bg.wasm'],
+          ['hessian/hesse_relaxed_bg.wasm', 'wasm', 'hesse_relaxed_bg.wasm'],
         ],
         '2026-01-01',
       ),

@@ -1,5 +1,5 @@
-// Browser: bundles browser-page.mjs with esbuild (bundle, esm, platform browser), puts the wasm
-// where the bundle's `new URL('./wasm/hesse_bg.wasm', import.meta.url)` points, serves the folder
+// Browser: bundles browser-page.mjs with esbuild (bundle, esm, platform browser), puts both wasm
+// builds where the bundle's `new URL('./wasm/hesse_*bg.wasm', import.meta.url)` point, serves the folder
 // from 127.0.0.1 on a random port, opens it in headless /usr/bin/chromium (chromium.mjs) and
 // asserts on the result the page leaves in the DOM.
 // Run: node test/runtimes/browser.mjs   (exit code 0 = all checks passed)
@@ -26,7 +26,7 @@ await build({
   logLevel: 'warning',
   absWorkingDir: root,
 });
-await copyFile(join(root, 'dist', 'wasm', 'hesse_bg.wasm'), join(outDir, 'wasm', 'hesse_bg.wasm'));
+for (const f of ['hesse_bg.wasm', 'hesse_relaxed_bg.wasm']) await copyFile(join(root, 'dist', 'wasm', f), join(outDir, 'wasm', f));
 await writeFile(
   join(outDir, 'index.html'),
   '<!doctype html><meta charset="utf-8"><title>hesse runtime test</title><link rel="icon" href="data:,"><pre id="result"></pre><script type="module" src="./page.js"></script>\n',
@@ -39,8 +39,11 @@ try {
   const allowed = (m) => m.text().startsWith('Failed to load resource') && m.location().url.endsWith('/missing/hesse_bg.wasm');
   const { result, fromWindow, pageErrors } = await withChromium((browser) => runPage(browser, server.url, { allowed }));
   result.checks.push({
-    name: 'page asked for the missing file, then fetched the wasm from the server',
-    ok: server.served.includes('/missing/hesse_bg.wasm (404)') && server.served.includes('/wasm/hesse_bg.wasm'),
+    name: 'page asked for the missing file, then fetched the relaxed build (only) from the server',
+    ok:
+      server.served.includes('/missing/hesse_bg.wasm (404)') &&
+      server.served.includes('/wasm/hesse_relaxed_bg.wasm') &&
+      !server.served.includes('/wasm/hesse_bg.wasm'),
     detail: `served ${server.served.join(' ')}`,
   });
   result.checks.push({ name: 'window.__hesseResult agrees with the DOM', ok: fromWindow === result.ok, detail: '' });

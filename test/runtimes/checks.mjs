@@ -21,7 +21,7 @@ export const SHAPES = [
 export const TOLERANCE = { float32: 1e-5, float64: 1e-12 };
 
 /** Deterministic uniform numbers in [−1, 1) (mulberry32). */
-function rng(seed) {
+export function rng(seed) {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -194,14 +194,15 @@ export function runChecks(hesse) {
 }
 
 /** Text lines describing a result (for logs). */
-/** runChecks, plus that init() with no arguments picked the bundled simd128 build (Node, Deno). */
-export function runChecksBundled(hesse) {
+/** The check that init() loaded the build `expected` ('relaxed-simd' or 'simd128'). */
+export function variantCheck(hesse, expected, how = 'init() picked the bundled') {
+  return { name: `${how} ${expected} build`, ok: hesse.wasmVariant() === expected, detail: `wasmVariant() = ${hesse.wasmVariant()}` };
+}
+
+/** runChecks, plus that init() with no arguments picked the bundled build `expected` (Node, Deno). */
+export function runChecksBundled(hesse, expected) {
   const result = runChecks(hesse);
-  result.checks.unshift({
-    name: 'init() picked the bundled simd128 build',
-    ok: hesse.wasmVariant() === 'simd128',
-    detail: `wasmVariant() = ${hesse.wasmVariant()}`,
-  });
+  result.checks.unshift(variantCheck(hesse, expected));
   result.ok = result.ok && result.checks[0].ok;
   return result;
 }

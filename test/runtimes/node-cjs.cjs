@@ -10,7 +10,7 @@ if (!process.features.require_module) {
   process.exit(1);
 }
 hesse.init().then(() => {
-  const result = runChecksBundled(hesse);
+  const result = runChecksBundled(hesse, 'simd128');
   result.checks.unshift({
     name: "require('hessian') gives the ES module's namespace",
     ok: hesse[Symbol.toStringTag] === 'Module' && typeof hesse.init === 'function',

@@ -1,6 +1,8 @@
-// Runs the runtime tests in sequence: Node (ESM and CommonJS), Deno, Chromium (via playwright-core), workerd.
-// One line per runtime (PASS/FAIL and time); the failing ones' output follows. Exit code 1 if any fails.
-// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-cjs|deno|browser|workerd ...]
+// Runs the runtime tests in sequence: Node (ESM, ESM with --experimental-wasm-relaxed-simd, and
+// CommonJS), Deno, Chromium (via playwright-core), workerd.
+// One line per runtime (PASS/FAIL, time, and the wasm build it ran: wasmVariant()); the failing
+// ones' output follows. Exit code 1 if any fails.
+// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-relaxed|node-cjs|deno|browser|workerd ...]
 // Each test runs in its own process group (group.mjs), killed on timeout or interrupt; the
 // browser and workerd tests also kill the processes they start when they exit.
 import { existsSync } from 'node:fs';
@@ -15,6 +17,7 @@ const TIMEOUT_MS = Number(process.env.RUNTIME_TEST_TIMEOUT_MS) || 60_000;
 
 const RUNTIMES = {
   node: [process.execPath, [join(here, 'node.mjs')]],
+  'node-relaxed': [process.execPath, ['--experimental-wasm-relaxed-simd', join(here, 'node.mjs')]],
   'node-cjs': [process.execPath, [join(here, 'node-cjs.cjs')]],
   deno: [
     join(root, 'node_modules', '.bin', 'deno'),
@@ -37,7 +40,7 @@ for (const p of picked) {
 }
 const names = picked.length ? picked : Object.keys(RUNTIMES);
 
-for (const f of ['index.js', 'wasm/hesse_bg.wasm']) {
+for (const f of ['index.js', 'wasm/hesse_bg.wasm', 'wasm/hesse_relaxed_bg.wasm']) {
   if (!existsSync(join(dist, f))) {
     console.error(`dist/${f} is missing: build first (bash scripts/build-wasm.sh && npm run build:ts)`);
     process.exit(2);
@@ -51,7 +54,9 @@ async function run(name) {
   let output = r.output;
   if (r.error) output += `\n${r.error.message}`;
   if (r.timedOut) output += `\ntimed out after ${TIMEOUT_MS / 1000} s`;
-  return { name, ok: r.code === 0 && !r.timedOut && !r.error, seconds: (performance.now() - started) / 1000, output, code: r.code };
+  // Every runtime test prints the build it checked as `wasmVariant() = NAME` (checks.mjs variantCheck).
+  const variant = /wasmVariant\(\) = ([\w-]+)/.exec(output)?.[1] ?? '?';
+  return { name, ok: r.code === 0 && !r.timedOut && !r.error, seconds: (performance.now() - started) / 1000, output, code: r.code, variant };
 }
 
 const results = [];
@@ -59,7 +64,7 @@ const t0 = performance.now();
 for (const name of names) {
   const r = await run(name);
   results.push(r);
-  console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${name.padEnd(8)} ${r.seconds.toFixed(1).padStart(5)} s${r.ok ? '' : `  (exit ${r.code})`}`);
+  console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${name.padEnd(12)} ${r.seconds.toFixed(1).padStart(5)} s  ${r.ok ? r.variant : `${r.variant.padEnd(12)}  (exit ${r.code})`}`);
   if (verbose || !r.ok) console.log(r.output.trimEnd().replace(/^/gm, '      | '));
 }
 const failed = results.filter((r) => !r.ok).map((r) => r.name);

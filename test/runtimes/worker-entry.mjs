@@ -1,9 +1,15 @@
-// Worker of the workerd test: an edge runtime with no file system. The wasm arrives as a module
-// import of the package export (a `wasm` module named 'hessian/hesse_bg.wasm' in the workerd
-// config; the bundle keeps the import external) and is handed to init({ module }). GET / answers the checks as JSON.
+// Worker of the workerd test: an edge runtime with no file system, which compiles no wasm from
+// bytes. Both builds arrive as module imports of the package exports (`wasm` modules named
+// 'hessian/hesse_bg.wasm' and 'hessian/hesse_relaxed_bg.wasm' in the workerd config; the bundle
+// keeps the imports external); preferredWasmVariant() (WebAssembly.validate of a relaxed-SIMD
+// probe) picks one, handed to init({ module }). GET / answers the checks as JSON.
 import * as hesse from 'hessian';
-import wasmModule from 'hessian/hesse_bg.wasm';
-import { runChecks } from './checks.mjs';
+import simd128Module from 'hessian/hesse_bg.wasm';
+import relaxedModule from 'hessian/hesse_relaxed_bg.wasm';
+import { runChecks, variantCheck } from './checks.mjs';
+
+const preferred = hesse.preferredWasmVariant();
+const wasmModule = preferred === 'relaxed-simd' ? relaxedModule : simd128Module;
 
 let requests = 0;
 
@@ -17,11 +23,12 @@ export default {
       result = runChecks(hesse);
       result.checks.unshift(
         {
-          name: 'wasm came in as a WebAssembly.Module',
-          ok: wasmModule instanceof WebAssembly.Module,
-          detail: Object.prototype.toString.call(wasmModule),
+          name: 'both builds came in as WebAssembly.Modules',
+          ok: simd128Module instanceof WebAssembly.Module && relaxedModule instanceof WebAssembly.Module,
+          detail: [simd128Module, relaxedModule].map((m) => Object.prototype.toString.call(m)).join(', '),
         },
-        { name: "init({ module }) reports 'custom'", ok: hesse.wasmVariant() === 'custom', detail: `wasmVariant() = ${hesse.wasmVariant()}` },
+        // workerd has relaxed SIMD on, so the preferred build is the relaxed one.
+        variantCheck(hesse, 'relaxed-simd', `preferredWasmVariant() = ${preferred}; init({ module }) loaded the`),
       );
       result.ok = result.checks.every((c) => c.ok);
     } catch (e) {

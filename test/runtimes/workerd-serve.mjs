@@ -90,6 +90,6 @@ export const WORKER_BUILD = {
   mainFields: ['module', 'main'],
   conditions: ['workerd', 'worker'],
   target: 'es2022',
-  external: ['hessian/hesse_bg.wasm'],
+  external: ['hessian/hesse_bg.wasm', 'hessian/hesse_relaxed_bg.wasm'],
   logLevel: 'warning',
 };

@@ -1,7 +1,8 @@
 // Edge runtime: workerd (the open-source Cloudflare Workers runtime, node_modules/.bin/workerd).
-// No file system: the bundle (worker-entry.mjs, by esbuild, the wasm import left to workerd) and
-// dist/wasm/hesse_bg.wasm are embedded in the config as an ES module and a `wasm` module, and the
-// worker calls init({ module }). For each compatibility date below: writes a config, runs
+// No file system, no compiling wasm from bytes: the bundle (worker-entry.mjs, by esbuild, the wasm
+// imports left to workerd) and both builds, dist/wasm/hesse_bg.wasm and hesse_relaxed_bg.wasm, are
+// embedded in the config as an ES module and two `wasm` modules; the worker picks one with
+// preferredWasmVariant() and calls init({ module }). For each compatibility date below: writes a config, runs
 // `workerd serve` (workerd-serve.mjs), fetches GET / twice (the second request reuses the
 // initialized instance), asserts, kills workerd.
 // Run: node test/runtimes/workerd.mjs   (exit code 0 = all checks passed)
@@ -30,11 +31,12 @@ const COMPAT = [
 await rm(outDir, { recursive: true, force: true });
 await mkdir(outDir, { recursive: true });
 await build({ ...WORKER_BUILD, entryPoints: [join(here, 'worker-entry.mjs')], outfile: join(outDir, 'worker.js'), absWorkingDir: root });
-await copyFile(join(root, 'dist', 'wasm', 'hesse_bg.wasm'), join(outDir, 'hesse_bg.wasm'));
+for (const f of ['hesse_bg.wasm', 'hesse_relaxed_bg.wasm']) await copyFile(join(root, 'dist', 'wasm', f), join(outDir, f));
 for (const { name, date } of COMPAT) {
   const modules = [
     ['worker.js', 'esModule', 'worker.js'],
     ['hessian/hesse_bg.wasm', 'wasm', 'hesse_bg.wasm'],
+    ['hessian/hesse_relaxed_bg.wasm', 'wasm', 'hesse_relaxed_bg.wasm'],
   ];
   await writeFile(join(outDir, `${name}.capnp`), workerdConfig(modules, date));
 }

@@ -1,4 +1,10 @@
 //! wasm simd128 lanes: one `v128` register per value.
+//!
+//! Built with `+relaxed-simd` as well (the second wasm build, `hesse_relaxed_bg.wasm`),
+//! `mul_add` is `f32x4.relaxed_madd` / `f64x2.relaxed_madd`: one instruction that the engine may
+//! lower to a fused multiply-add (one rounding) or to mul then add (two), per machine. Every
+//! kernel written with `mul_add` (the GEMM microkernel and tile update, the activation towers)
+//! takes it; results differ from the simd128 build by rounding only.
 
 use super::Lanes;
 use core::arch::wasm32::*;
@@ -63,6 +69,11 @@ impl Lanes for F32x4 {
     #[inline(always)]
     fn abs(self) -> Self {
         F32x4(f32x4_abs(self.0))
+    }
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        F32x4(f32x4_relaxed_madd(self.0, b.0, c.0))
     }
     #[inline(always)]
     fn lt_select(self, o: Self, t: Self, f: Self) -> Self {
@@ -162,6 +173,11 @@ impl Lanes for F64x2 {
     #[inline(always)]
     fn abs(self) -> Self {
         F64x2(f64x2_abs(self.0))
+    }
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        F64x2(f64x2_relaxed_madd(self.0, b.0, c.0))
     }
     #[inline(always)]
     fn lt_select(self, o: Self, t: Self, f: Self) -> Self {
