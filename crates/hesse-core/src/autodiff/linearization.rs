@@ -222,6 +222,11 @@ impl<T: Scalar> Linearization<T> {
     pub fn with_cap(record: Record, cap_bytes: usize) -> Self {
         Linearization { record, cap_bytes, seen: None, stats: Reuse::default() }
     }
+    /// A new bound on the tape's bytes (0: never keep one, every run fresh); drops the tape.
+    pub fn set_cap(&mut self, cap_bytes: usize) {
+        self.cap_bytes = cap_bytes;
+        self.clear();
+    }
     /// Drops the tape and the copies of the last point.
     pub fn clear(&mut self) {
         self.seen = None;
