@@ -29,7 +29,7 @@
 
 use super::dual::Scalar;
 use super::program::{Curvature, Outcome, Program, Run, Wrt};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::kernels::Isa;
 use crate::mem::{try_copy, try_vec, try_zeros};
 use std::any::Any;
@@ -252,28 +252,29 @@ impl<T: Scalar> Linearization<T> {
         let same = self.seen.as_ref().is_some_and(|s| s.key == key && s.matches(r));
         if !same {
             self.clear();
-            let tape = if self.record == Record::First { None } else { Some(State::Once) };
-            match tape {
-                Some(once) => {
-                    let o = prog.run_taped(isa, out, r, None)?;
-                    self.stats.fresh += 1;
-                    self.seen = Seen::of(key, r, once).ok(); // (no memory for the copies: no reuse)
-                    return Ok(o);
-                }
-                None => return self.record_run(prog, isa, out, r, key),
+            if self.record == Record::First {
+                return self.record_run(prog, isa, out, r, key);
             }
+            let o = prog.run_taped(isa, out, r, None)?;
+            self.stats.fresh += 1;
+            self.seen = Seen::of(key, r, State::Once).ok(); // (no memory for the copies: no reuse)
+            return Ok(o);
         }
         let seen = self.seen.as_mut().expect("same point");
         match &seen.tape {
             State::Ready(tape) => {
                 tape.rewind();
-                let o = prog.run_taped(isa, out, r, Some(tape)).and_then(|o| tape.finish().map(|_| o));
-                if o.is_err() {
-                    self.clear();
-                } else {
-                    self.stats.replayed += 1;
+                match prog.run_taped(isa, out, r, Some(tape)).and_then(|o| tape.finish().map(|_| o)) {
+                    Ok(o) => {
+                        self.stats.replayed += 1;
+                        Ok(o)
+                    }
+                    Err(e) => {
+                        // Memory the tape holds may be what the run lacked: without it, fresh.
+                        self.clear();
+                        self.retry_fresh(prog, isa, out, r, key, e)
+                    }
                 }
-                o
             }
             State::TooBig => {
                 self.stats.fresh += 1;
@@ -289,7 +290,13 @@ impl<T: Scalar> Linearization<T> {
     fn record_run(&mut self, prog: &Program, isa: Isa, out: usize, r: &Run<'_, T>, key: Key) -> Result<Outcome<T>> {
         let own = (prog.min_run_elements() as u128) * (r.k as u128 + 1) * std::mem::size_of::<T>() as u128;
         let tape = Tape::recorder(own.min(self.cap_bytes as u128) as usize);
-        let o = prog.run_taped(isa, out, r, Some(&tape))?;
+        let o = match prog.run_taped(isa, out, r, Some(&tape)) {
+            Ok(o) => o,
+            Err(e) => {
+                drop(tape);
+                return self.retry_fresh(prog, isa, out, r, key, e);
+            }
+        };
         self.stats.recorded += 1;
         let bytes = tape.bytes();
         let state = match tape.into_replay() {
@@ -304,6 +311,21 @@ impl<T: Scalar> Linearization<T> {
         if self.seen.is_none() {
             self.stats.tape_bytes = 0;
         }
+        Ok(o)
+    }
+}
+
+impl<T: Scalar> Linearization<T> {
+    /// After a run with a tape failed with `e`: out of memory, the run again without one (the
+    /// tape's memory is freed; a run that fits without reuse must not fail because of it); any
+    /// other error is the run's own. The runs of this key then go fresh.
+    fn retry_fresh(&mut self, prog: &Program, isa: Isa, out: usize, r: &Run<'_, T>, key: Key, e: Error) -> Result<Outcome<T>> {
+        if e.code != ErrorCode::OutOfMemory {
+            return Err(e);
+        }
+        let o = prog.run_taped(isa, out, r, None)?;
+        self.stats.fresh += 1;
+        self.seen = Seen::of(key, r, State::TooBig).ok();
         Ok(o)
     }
 }
