@@ -23,7 +23,9 @@ enum Source {
 /// The algorithms borrow it shared (`&RawOperator`), never exclusively: a JS matvec may call
 /// back into hesse, even into this same operator (its size, or another algorithm on it), and
 /// wasm-bindgen would refuse a shared borrow during an exclusive one with a "recursive use of an
-/// object" error. Nothing here needs mutation: products are counted by the algorithms.
+/// object" error. Nothing here needs mutation: products are counted by the algorithms, and a
+/// program's linearization (its snapshot's `Staged::lin`) sits in a RefCell borrowed for one
+/// product at a time.
 #[wasm_bindgen]
 pub struct RawOperator {
     source: Source,
