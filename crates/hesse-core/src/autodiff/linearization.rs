@@ -355,3 +355,55 @@ impl<T: Scalar> Seen<T> {
             }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tape with two results, [1, 2, 3] and [], recorded as one call of two outputs.
+    fn recorded() -> Tape {
+        let t = Tape::recorder(1 << 20);
+        let [a, b] = t
+            .primals::<f64, 2>("test", [3, 0], |[a, _]| {
+                a.copy_from_slice(&[1.0, 2.0, 3.0]);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((a, b), (vec![1.0, 2.0, 3.0], vec![]));
+        t.into_replay().expect("within budget")
+    }
+
+    #[test]
+    fn replay_returns_the_recorded_results_without_computing() {
+        let t = recorded();
+        let [a, b] = t.primals::<f64, 2>("test", [3, 0], |_| panic!("a replay computes nothing")).unwrap();
+        assert_eq!((a, b), (vec![1.0, 2.0, 3.0], vec![]));
+        t.finish().unwrap();
+    }
+
+    #[test]
+    fn a_replay_that_is_not_the_recorded_run_is_an_error() {
+        // Another length, another type, more results than recorded, fewer: errors, not values.
+        let t = recorded();
+        assert!(t.primals::<f64, 2>("test", [4, 0], |_| Ok(())).unwrap_err().message.contains("does not match the tape"));
+        let t = recorded();
+        assert!(t.primals::<f32, 2>("test", [3, 0], |_| Ok(())).is_err());
+        let t = recorded();
+        t.primals::<f64, 2>("test", [3, 0], |_| Ok(())).unwrap();
+        assert!(t.primals::<f64, 1>("test", [1], |_| Ok(())).is_err());
+        let t = recorded();
+        t.primals::<f64, 1>("test", [3], |_| Ok(())).unwrap();
+        assert!(t.finish().unwrap_err().message.contains("used 1 of the linearization's 2"));
+    }
+
+    #[test]
+    fn a_recording_over_its_budget_is_dropped_and_the_run_goes_on() {
+        let t = Tape::recorder(16);
+        let [a] = t.primals::<f64, 1>("test", [3], |[a]| {
+            a.fill(7.0);
+            Ok(())
+        }).unwrap();
+        assert_eq!(a, vec![7.0; 3]); // computed as without a tape
+        assert!(t.into_replay().is_none());
+    }
+}
