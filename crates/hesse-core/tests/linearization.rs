@@ -96,6 +96,7 @@ fn all_bits<T: Scalar>(o: &Outcome<T>) -> [Vec<u64>; 4] {
 
 /// Runs `products` products C·vⱼ (K directions each) through `lin` and fresh, asserting bitwise
 /// equality; returns the last product's H·v bits.
+#[allow(clippy::too_many_arguments)]
 fn products<T: Scalar>(net: &Net, lin: &mut Linearization<T>, params: &[T], inputs: &[Vec<T>], curvature: Curvature, k: usize, products: usize, seed: f64) -> Vec<u64> {
     let ins: Vec<&[T]> = inputs.iter().map(|x| x.as_slice()).collect();
     let p = net.prog.n_params();
@@ -130,7 +131,7 @@ fn replays_match_fresh_runs<T: Scalar>(net: &Net) {
             // New data (x, or the labels of the token model).
             let mut data = inputs.clone();
             let x = &mut data[0];
-            x[0] = x[0] + T::from_f64(if net.name == "transformer" { 1.0 } else { 0.5 });
+            x[0] += T::from_f64(if net.name == "transformer" { 1.0 } else { 0.5 });
             if net.name == "transformer" {
                 x[0] = T::from_f64((x[0].to_f64() as usize % 3) as f64);
             }

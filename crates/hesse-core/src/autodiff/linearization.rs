@@ -207,7 +207,8 @@ pub struct Reuse {
 pub struct Linearization<T> {
     record: Record,
     cap_bytes: usize,
-    seen: Option<Seen<T>>,
+    /// (Boxed: a linearization sits in every staged store, most never used.)
+    seen: Option<Box<Seen<T>>>,
     stats: Reuse,
 }
 
@@ -336,13 +337,14 @@ fn same_bits<T: Scalar>(a: &[T], b: &[T]) -> bool {
 }
 
 impl<T: Scalar> Seen<T> {
-    fn of(key: Key, r: &Run<'_, T>, tape: State) -> Result<Self> {
+    fn of(key: Key, r: &Run<'_, T>, tape: State) -> Result<Box<Self>> {
         let mut inputs = try_vec(r.inputs.len(), "linearization")?;
         for x in r.inputs {
             inputs.push(try_copy(x, "linearization")?);
         }
         let cotangent = r.cotangent.map(|c| try_copy(c, "linearization")).transpose()?;
-        Ok(Seen { key, params: try_copy(r.params, "linearization")?, inputs, cotangent, tape })
+        let params = try_copy(r.params, "linearization")?;
+        Ok(Box::new(Seen { key, params, inputs, cotangent, tape }))
     }
     fn matches(&self, r: &Run<'_, T>) -> bool {
         same_bits(&self.params, r.params)
