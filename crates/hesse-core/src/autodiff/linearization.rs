@@ -25,7 +25,8 @@
 //! `cap_bytes`; past either bound (or when an allocation for it fails) recording stops, the tape
 //! is dropped, and the runs of that key go fresh. Replay is guarded: a result whose length or
 //! type differs from the tape's, or a run that does not consume the whole tape, is an error
-//! (never a wrong result).
+//! (never a wrong result). A run with a tape that runs out of memory is retried once without
+//! one (a run that fits without reuse must not fail because of it).
 
 use super::dual::Scalar;
 use super::program::{Curvature, Outcome, Program, Run, Wrt};
