@@ -87,11 +87,20 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
   w.data = { x: xd, y: yd, params: obj.params.slice(), v, grad: obj.grad(), hvp: obj.hvp(v), hessian: name === 'W3' ? obj.hessian() : undefined };
   const r = (res[name] = { P: model.size });
   r.grad = time(() => obj.grad());
-  r.hvp = time(() => obj.hvp(v));
+  // One HVP from scratch, as the peers compute it: the point alternates between θ and a copy with
+  // one value moved, so no call finds a linearization of its point to replay (ARCHITECTURE.md,
+  // Linearization reuse). `hvpReplay`: repeated at one point, as Lanczos or CG call it.
+  const theta = obj.params.slice();
+  const theta2 = theta.slice();
+  theta2[0] += 1e-3;
+  let flip = 0;
+  const other = () => ((flip ^= 1) ? theta : theta2);
+  r.hvp = time(() => obj.hvp(v, other()));
   r.gradHeap = peakHeap(() => obj.grad());
-  r.hvpHeap = peakHeap(() => obj.hvp(v));
+  r.hvpHeap = peakHeap(() => obj.hvp(v, other()));
+  r.hvpReplay = time(() => obj.hvp(v, theta));
   if (name === 'W3' || name === 'W4') r.hessian = time(() => obj.hessian(), { samples: 5, minMs: name === 'W4' ? 300 : 60 });
-  if (name === 'W2' || name === 'W4') r.ggnvp = time(() => obj.ggnvp(v));
+  if (name === 'W2' || name === 'W4') r.ggnvp = time(() => obj.ggnvp(v, other()));
   if (name === 'W4') {
     r.ggnSyrk = time(() => obj.gaussNewton('dense'), { samples: 5, minMs: 300 });
     r.ggnProducts = time(() => obj.ggn(), { samples: 5, minMs: 300 });
@@ -118,6 +127,10 @@ for (const [name, r] of Object.entries(res)) {
     console.log(`| ${name} | ${r.P} | ${q === 'hessian' ? 'full Hessian' : q} | ${fmt(r[q])} | ${fmt(t)} | ${ratio(r[q], t)} | ${fmt(j)} | ${ratio(r[q], j)} | ${fmt(tf)} |`);
   }
 }
+console.log('\nThe same HVP repeated at one point (the primal results replayed; no peer does this per call):\n');
+console.log('| workload | HVP from scratch ms | HVP at one point ms | ratio |');
+console.log('|---|---:|---:|---:|');
+for (const [name, r] of Object.entries(res)) console.log(`| ${name} | ${fmt(r.hvp)} | ${fmt(r.hvpReplay)} | ${fmt(r.hvpReplay / r.hvp)}× |`);
 console.log('\nTargets of the autodiff issue:\n');
 console.log('| target | measured | met |');
 console.log('|---|---|---|');

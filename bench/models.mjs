@@ -180,8 +180,17 @@ for (const name of names) {
     r.stage = 'timing';
     const samples = 5;
     r.grad = time(() => obj.grad(), samples);
-    r.hvp = time(() => obj.hvp(v), samples);
-    r.ggnvp = time(() => obj.ggnvp(v), samples);
+    // Products from scratch, as PyTorch's are timed: the point alternates between θ and a copy
+    // with one value moved, so no call finds a linearization of its point to replay. `hvpReplay`:
+    // repeated at one point, as Lanczos calls it (the primal results replayed; ARCHITECTURE.md).
+    const theta = obj.params.slice();
+    const theta2 = theta.slice();
+    theta2[0] += 1e-3;
+    let flip = 0;
+    const other = () => ((flip ^= 1) ? theta : theta2);
+    r.hvp = time(() => obj.hvp(v, other()), samples);
+    r.ggnvp = time(() => obj.ggnvp(v, other()), samples);
+    r.hvpReplay = time(() => obj.hvp(v, theta), samples);
     const op = obj.operator('hessian');
     const t0 = performance.now();
     r.maxIter = Math.max(2 * K, Math.min(MAX_ITER, Math.floor(LANCZOS_BUDGET_MS / r.hvp)));
@@ -219,6 +228,7 @@ for (const n of names) {
   const m = r.meta;
   console.log(`- ${n}: ${m ? `${m.desc}; P = ${m.P} (torch parameters), ONNX opset ${m.opset}, ${m.exportMode} export, ops: ${m.ops.join(', ')}; forward ${f(m.forwardFlops / 1e9, 2)} GFLOP (conv/linear/attention matmuls)` : r.error}`);
   if (r.error && m) console.log(`  - hesse: **cannot run**: ${r.error}`);
+  if (r.hvpReplay !== undefined) console.log(`  - hesse HVP from scratch ${f(r.hvp)} ms; repeated at one point (linearization replayed, as in Lanczos) ${f(r.hvpReplay)} ms (${ratio(r.hvpReplay, r.hvp)})`);
   if (r.err) console.log(`  - hesse P = ${r.P}${r.buffersInTheta ? ` (of which ${r.buffersInTheta} are buffers the importer puts in θ: v = 0 there, left out of the comparison)` : ''}; loss ${r.loss.toPrecision(8)} vs f64 ${m.loss64.toPrecision(8)}`);
   const t = torch?.models?.[n];
   if (t && r.err) console.log(`  - agreement bounds (max(${AGREE}, ${SLACK} × PyTorch f32's error, native kernels)): ${['grad', 'hvp', 'ggnvp'].map((q) => `${q} ${e(tolerance(t, q))}`).join(', ')}${m.sensitivity != null ? `; the f64 gradient moves by ${e(m.sensitivity)} when x moves by 1e-7 (ReLU kinks)` : ''}`);

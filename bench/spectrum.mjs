@@ -86,6 +86,17 @@ const X = h.tensor(x, [BATCH, SIZES[0]]);
 const Y = h.tensor(y, [BATCH]);
 const obj = h.objective(model, 'ce', { x: X, y: Y }, { params });
 const op = obj.operator('hessian');
+// The same operator with linearization reuse off (a tape bound of 0 bytes): every product reruns
+// the primal forward and reverse sweeps, as before reuse existed.
+const opFresh = {
+  size: op.size,
+  matvec: op.matvec,
+  rawOperator: () => {
+    const raw = op.rawOperator();
+    raw.setReuseCap(0);
+    return raw;
+  },
+};
 const loss = obj.loss();
 const hv = obj.hvp(v);
 
@@ -98,7 +109,8 @@ const ref = Array.from(reference.values);
 const smallest = h.eigenvalues(obj64.operator('hessian'), 1, { which: 'smallest', tol: 1e-8, seed: 0 }).values[0];
 const f32Tight = h.eigenvalues(op, K, { tol: 1e-8, seed: 0 });
 
-// hesse's HVP alone (obj.hvp, median of 7 batches of 20), to read per-product costs against.
+// hesse's HVP alone (obj.hvp at one point, median of 7 batches of 20: from the third call on, the
+// primal results are replayed), to read per-product costs against.
 const hvpMs = (() => {
   obj.hvp(v);
   const ts = [];
@@ -112,11 +124,14 @@ const hvpMs = (() => {
 
 // hesse: every method once per seed, methods in turns (a drift of the machine hits all alike).
 const lanczos = Object.fromEntries(LANCZOS_TOLS.map((t) => [t, []]));
+const lanczosFresh = Object.fromEntries(LANCZOS_TOLS.map((t) => [t, []]));
 const power = [];
 h.eigenvalues(op, K, { tol: 1e-3, seed: 10_000 }); // warm-up
+h.eigenvalues(opFresh, K, { tol: 1e-3, seed: 10_000 });
 h.powerIteration(op, K, { tol: PYHESSIAN.tol, maxIter: PYHESSIAN.maxIter, seed: 10_000 });
 for (const seed of SEEDS) {
   for (const tol of LANCZOS_TOLS) lanczos[tol].push(timed(() => h.eigenvalues(op, K, { tol, seed })));
+  for (const tol of LANCZOS_TOLS) lanczosFresh[tol].push(timed(() => h.eigenvalues(opFresh, K, { tol, seed })));
   power.push(timed(() => h.powerIteration(op, K, { tol: PYHESSIAN.tol, maxIter: PYHESSIAN.maxIter, seed })));
 }
 
@@ -150,6 +165,7 @@ function summary(runs) {
   };
 }
 const L = Object.fromEntries(LANCZOS_TOLS.map((t) => [t, summary(lanczos[t])]));
+const LF = Object.fromEntries(LANCZOS_TOLS.map((t) => [t, summary(lanczosFresh[t])]));
 const PW = summary(power);
 const T = torch ? Object.fromEntries(Object.entries(torch.runs).map(([n, r]) => [n, summary(r.runs)])) : null;
 // Headline: the loosest Lanczos tolerance whose worst seed is at least as accurate as PyHessian's
@@ -166,13 +182,14 @@ console.log(`hesse ${h.wasmVariant()} (f32, one thread) vs ${torch ? `PyTorch ${
 console.log(`W2: MLP ${SIZES.join('-')}, tanh, cross-entropy, batch ${BATCH}, P = ${P}; parameters model.init({ seed: ${PARAM_SEED} }), x ~ N(0, 1) and labels uniform (mulberry32 seed ${DATA_SEED}), shared with PyTorch through files.`);
 if (torch) console.log(`Same function: loss ${loss.toPrecision(8)} (hesse) vs ${torch.loss.toPrecision(8)} (PyTorch); one HVP differs by ${e(torch.hvpRelDiff)} (relative 2-norm).`);
 console.log(`Reference: Lanczos on the float64 objective, tol ${e(REFERENCE.tol, 0)}: ${ref.map((r) => r.toPrecision(8)).join(', ')} (${reference.products} HVPs, converged ${reference.converged}, largest residual ${e(Math.max(...reference.residuals))}); smallest eigenvalue ${smallest.toPrecision(6)}, so the top ${K} by magnitude are the top ${K} algebraically.`);
-console.log(`One HVP: hesse ${f(hvpMs, 2)} ms (obj.hvp: forward-over-reverse, forward recomputed)${torch ? `; PyTorch ${f(torch.hvpRetainedMs, 2)} ms on the retained gradient graph (PyHessian's way), ${f(torch.hvpRecomputeMs, 2)} ms recomputing forward + double backward` : ''}.`);
+console.log(`One HVP: hesse ${f(hvpMs, 2)} ms (obj.hvp repeated at one point: forward-over-reverse, the primal results replayed)${torch ? `; PyTorch ${f(torch.hvpRetainedMs, 2)} ms on the retained gradient graph (PyHessian's way), ${f(torch.hvpRecomputeMs, 2)} ms recomputing forward + double backward` : ''}.`);
 console.log(`${SEEDS.length} start-vector seeds per method, each run timed once after a warm-up; times and HVPs are medians over the seeds; errors are the worst seed (and the median seed).\n`);
 
 console.log('| system | method | stopping rule | HVPs (median, range) | time ms (median) | ms / HVP | max rel. error vs reference: worst seed (median seed) | all converged |');
 console.log('|---|---|---|---:|---:|---:|---:|---|');
 const row = (sys, method, rule, s) => console.log(`| ${sys} | ${method} | ${rule} | ${s.products} (${s.range}) | ${f(s.ms)} | ${f(s.perHvp, 2)} | ${e(s.worst)} (${e(s.median)}) | ${s.converged ? 'yes' : 'no'} |`);
 for (const t of LANCZOS_TOLS) row('hesse', `Lanczos${t === chosen ? ' **(headline)**' : ''}`, `residual ≤ ${e(t, 0)}·\\|θ\\|`, L[t]);
+for (const t of new Set([chosen, 1e-3])) row('hesse', 'Lanczos, no linearization reuse (setReuseCap(0))', `residual ≤ ${e(t, 0)}·\\|θ\\|`, LF[t]);
 row('hesse', 'power iteration + deflation', `\\|Δλ\\| ≤ ${e(PYHESSIAN.tol, 0)}·\\|λ\\|, ≤ ${PYHESSIAN.maxIter} its`, PW);
 if (T) {
   row('PyTorch', 'PyHessian power iteration + deflation', `\\|Δλ\\|/(\\|λ\\|+1e-6) < ${e(PYHESSIAN.tol, 0)}, ≤ ${PYHESSIAN.maxIter} its (PyHessian's defaults)`, T.pyhessian);
@@ -208,6 +225,8 @@ if (T) {
   console.log(`| same, Lanczos only as accurate as PyHessian's median seed (${e(py.median)}) | Lanczos tol ${e(chosenMedian, 0)}: ${f(lm.ms)} ms, ${lm.products} HVPs, max error ${e(lm.worst)}; ratio ${f(lm.ms / py.ms, 2)}× | ${lm.ms < py.ms ? 'yes' : 'no'} |`);
   const l3 = L[1e-3];
   console.log(`| same, Lanczos at PyHessian's nominal tolerance 1e-3 | ${f(l3.ms)} ms, ${l3.products} HVPs, max error ${e(l3.worst)}; ratio ${f(l3.ms / py.ms, 2)}× | ${l3.ms < py.ms ? 'yes' : 'no'} |`);
+  const lf = LF[chosen];
+  console.log(`| (item 5) linearization reuse: Lanczos tol ${e(chosen, 0)} per HVP with reuse vs without (same run) | ${f(lz.perHvp, 2)} ms vs ${f(lf.perHvp, 2)} ms per HVP; whole call ${f(lz.ms)} ms vs ${f(lf.ms)} ms (ratio ${f(lz.ms / lf.ms, 2)}×); without reuse vs PyHessian ${f(lf.ms / py.ms, 2)}× | — |`);
   const rc = T.recompute;
   console.log(`| (not the target) Lanczos tol ${e(chosen, 0)} vs the same power iteration recomputing each HVP in PyTorch | ${f(lz.ms)} ms vs ${f(rc.ms)} ms; ratio ${f(lz.ms / rc.ms, 2)}× | ${lz.ms < rc.ms ? 'yes' : 'no'} |`);
 } else console.log('| W2: top-5 by Lanczos faster than PyHessian in PyTorch | no peer | — |');

@@ -358,7 +358,7 @@ fn lanczos_on_program_curvature_matches_dense_eigenvalues() {
         let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature };
         let dense = prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap();
         let (exact, _) = eigh(&dense, p).unwrap(); // ascending
-        let mut op = CurvatureOp { prog: &prog, isa: Isa::Simd, out, params: &params, inputs: &inputs, curvature, products: 0 };
+        let mut op = CurvatureOp { prog: &prog, isa: Isa::Simd, out, params: &params, inputs: &inputs, curvature, products: 0, linearization: None };
         // Hessian: the 3 smallest and 3 largest (Which::Both, ascending). The GGN is singular
         // (rank ≤ N·(C − 1) = 16 < P): a Krylov space holds its null space once, so Lanczos finds
         // 0 but not its multiplicity; compare its 3 largest.

@@ -355,7 +355,7 @@ fn exercise(p: &Program, q: &Req) {
     }
     // The curvature as an operator, under two algorithms.
     if n_params <= 256 {
-        let mut op = CurvatureOp { prog: p, isa, out: q.out, params: &params, inputs: &ins, curvature, products: 0 };
+        let mut op = CurvatureOp { prog: p, isa, out: q.out, params: &params, inputs: &ins, curvature, products: 0, linearization: None };
         let _ = linalg::lanczos(&mut op, q.chunk, Which::Both, &LanczosOpts { max_iter: 6, tol: 1e-6, seed: 1, vectors: q.backward, check_symmetry: q.multi });
         if let Ok(opts) = CgOpts::with_damping(0.1) {
             let b = values(n_params + usize::from(q.wrong_len), q.special);

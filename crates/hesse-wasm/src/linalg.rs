@@ -23,7 +23,9 @@ enum Source {
 /// The algorithms borrow it shared (`&RawOperator`), never exclusively: a JS matvec may call
 /// back into hesse, even into this same operator (its size, or another algorithm on it), and
 /// wasm-bindgen would refuse a shared borrow during an exclusive one with a "recursive use of an
-/// object" error. Nothing here needs mutation: products are counted by the algorithms.
+/// object" error. Nothing here needs mutation: products are counted by the algorithms, and a
+/// program's linearization (its snapshot's `Staged::lin`) sits in a RefCell borrowed for one
+/// product at a time.
 #[wasm_bindgen]
 pub struct RawOperator {
     source: Source,
@@ -32,7 +34,11 @@ pub struct RawOperator {
 fn program_apply<T: hesse_core::autodiff::dual::Scalar>(prog: &hesse_core::autodiff::Program, s: &Staged<T>, out: usize, curvature: Curvature, v: &[f64], o: &mut [f64]) -> Result<()> {
     let mut inputs = hesse_core::mem::try_vec(s.inputs.len(), "staged inputs")?;
     inputs.extend(s.inputs.iter().map(|x| x.as_slice()));
-    CurvatureOp { prog, isa: crate::isa(), out, params: &s.params, inputs: &inputs, curvature, products: 0 }.apply(v, o)
+    // The snapshot's linearization: the first product records the primal results, the others
+    // replay them (busy only if a product were to run inside a product: then it runs fresh).
+    let mut lin = s.lin.try_borrow_mut();
+    let linearization = lin.as_deref_mut().ok();
+    CurvatureOp { prog, isa: crate::isa(), out, params: &s.params, inputs: &inputs, curvature, products: 0, linearization }.apply(v, o)
 }
 
 /// The message of a value a JS callback threw (its `message` if an Error, else its string).
@@ -108,6 +114,27 @@ impl RawOperator {
     }
     pub fn size(&self) -> u32 {
         self.n() as u32
+    }
+    /// For a program's curvature: what its linearization did, { fresh, recorded, replayed,
+    /// tapeBytes } (products that computed everything, recorded the primal results, replayed
+    /// them); undefined for other operators. For tests and benchmarks.
+    #[wasm_bindgen(js_name = reuseStats)]
+    pub fn reuse_stats(&self) -> JsValue {
+        match &self.source {
+            Source::Program { store, .. } => {
+                let s = store.reuse_stats();
+                object(&[("fresh", num(s.fresh)), ("recorded", num(s.recorded)), ("replayed", num(s.replayed)), ("tapeBytes", num(s.tape_bytes))])
+            }
+            _ => JsValue::UNDEFINED,
+        }
+    }
+    /// Bounds the bytes the program's linearization may keep (default 1 GiB, and never more
+    /// than one run's own values and tangents); 0 runs every product fresh.
+    #[wasm_bindgen(js_name = setReuseCap)]
+    pub fn set_reuse_cap(&self, bytes: f64) {
+        if let Source::Program { store, .. } = &self.source {
+            store.set_reuse_cap(bytes.clamp(0.0, usize::MAX as f64) as usize);
+        }
     }
 }
 

@@ -6,27 +6,47 @@ use crate::js::{any_from_js, copy_into, from_js, JsElement};
 use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::op::{Indices, Pool2d};
-use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, LossKind, Program, Run, Wrt};
+use hesse_core::autodiff::dual::Scalar;
+use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, Linearization, LossKind, Outcome, Program, Record, Run, Wrt};
+use std::cell::RefCell;
 use hesse_core::mem::{try_copy, try_vec, try_zeros};
 use hesse_core::{Dtype, Error, ErrorCode};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-/// Staged values of one dtype.
-#[derive(Default)]
+/// Staged values of one dtype, and the linearization their curvature products share.
 pub(crate) struct Staged<T> {
     pub(crate) params: Vec<T>,
     pub(crate) inputs: Vec<Vec<T>>,
+    /// The primal results of the last curvature product, replayed by the next ones at the same
+    /// point and mode (hesse-core's linearization.rs; it compares the point itself, so staging
+    /// new values needs no invalidation here). A program's records at the second product of a
+    /// point (its point may change every call: optimizer steps, a batched objective's batches);
+    /// an operator's snapshot at the first (it exists for many products at one point).
+    pub(crate) lin: RefCell<Linearization<T>>,
 }
 
-impl<T: Copy> Staged<T> {
-    /// A copy (for an operator's snapshot), allocated fallibly.
+impl<T: Scalar> Default for Staged<T> {
+    fn default() -> Self {
+        Staged { params: Vec::new(), inputs: Vec::new(), lin: RefCell::new(Linearization::new(Record::Repeat)) }
+    }
+}
+
+impl<T: Scalar> Staged<T> {
+    /// A copy (for an operator's snapshot), allocated fallibly, with a linearization of its own.
     pub(crate) fn try_clone(&self) -> hesse_core::Result<Self> {
         let mut inputs = try_vec(self.inputs.len(), "staged inputs")?;
         for x in &self.inputs {
             inputs.push(try_copy(x, "staged inputs")?);
         }
-        Ok(Staged { params: try_copy(&self.params, "staged parameters")?, inputs })
+        Ok(Staged { params: try_copy(&self.params, "staged parameters")?, inputs, lin: RefCell::new(Linearization::new(Record::First)) })
+    }
+    /// A run of `prog`; a curvature product (K > 0) goes through the linearization.
+    pub(crate) fn run(&self, prog: &Program, out: usize, r: &Run<'_, T>) -> hesse_core::Result<Outcome<T>> {
+        match self.lin.try_borrow_mut() {
+            Ok(mut lin) if r.k > 0 => lin.run(prog, crate::isa(), out, r),
+            _ => prog.run(crate::isa(), out, r),
+        }
     }
     /// The staged inputs as slices.
     pub(crate) fn input_slices(&self) -> JsResult<Vec<&[T]>> {
@@ -47,6 +67,21 @@ impl Store {
             Store::F32(s) => Store::F32(s.try_clone()?),
             Store::F64(s) => Store::F64(s.try_clone()?),
         })
+    }
+    /// The staged values' linearization: what it did so far, and a new bound on its tape.
+    /// (A linearization is borrowed only for the length of one run, which calls no JS: these
+    /// never find it busy.)
+    pub(crate) fn reuse_stats(&self) -> hesse_core::autodiff::Reuse {
+        match self {
+            Store::F32(s) => s.lin.try_borrow().map(|l| l.stats()).unwrap_or_default(),
+            Store::F64(s) => s.lin.try_borrow().map(|l| l.stats()).unwrap_or_default(),
+        }
+    }
+    pub(crate) fn set_reuse_cap(&self, bytes: usize) {
+        let _ = match self {
+            Store::F32(s) => s.lin.try_borrow_mut().map(|mut l| l.set_cap(bytes)),
+            Store::F64(s) => s.lin.try_borrow_mut().map(|mut l| l.set_cap(bytes)),
+        };
     }
     fn elem_size(&self) -> u128 {
         match self {
@@ -580,7 +615,7 @@ fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program
     let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() { None } else { Some(any_from_js(cotangent, "cotangent")?) };
     let inputs = s.input_slices()?;
     let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), cotangents: &[], check_finite, curvature };
-    let o = prog.run(crate::isa(), out, &r).map_err(js_error)?;
+    let o = s.run(prog, out, &r).map_err(js_error)?;
     drop((tan, cot));
     let pick = |bit: u32, v: Option<&[T]>| if returns & bit != 0 { v.map_or_else(|| T::to_js(&[]), T::to_js) } else { T::to_js(&[]) };
     let arr = js_sys::Array::new();

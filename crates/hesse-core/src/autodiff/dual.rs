@@ -17,6 +17,7 @@
 //! forward-over-reverse Hessian-vector products (K ≥ 1).
 
 use super::act::Act;
+use super::linearization::{fresh, Tape};
 use crate::error::{Error, Result};
 use crate::kernels::{self, lanes::HasLanes, Binary, Conv2d, Isa, MatRef, Reduce};
 use crate::shape::{broadcast, numel};
@@ -32,6 +33,26 @@ pub struct Ctx<'a> {
     /// The integer values of the program's index inputs for this run, by slot (checked i64,
     /// never floats of the run's dtype: float32 is exact only to 2²⁴).
     pub index_inputs: &'a [std::sync::Arc<Vec<i64>>],
+    /// The primal results of an earlier run to replay, or a recording of this run's
+    /// (linearization.rs); None: every primal is computed.
+    pub tape: Option<&'a Tape>,
+}
+
+impl Ctx<'_> {
+    /// A costly primal result: `f` fills `n` zeros (or it comes from the tape in a replay). The
+    /// one hook of linearization reuse: every GEMM, convolution, tower and logsumexp primal of
+    /// the rules below goes through here.
+    pub fn primal<T: Scalar>(&self, what: &str, n: usize, f: impl FnOnce(&mut [T]) -> Result<()>) -> Result<Vec<T>> {
+        let [p] = self.primals(what, [n], |[p]| f(p))?;
+        Ok(p)
+    }
+    /// [`Ctx::primal`] for N results computed together (a tower's value and derivative).
+    pub fn primals<T: Scalar, const N: usize>(&self, what: &str, lens: [usize; N], f: impl FnOnce(&mut [Vec<T>; N]) -> Result<()>) -> Result<[Vec<T>; N]> {
+        match self.tape {
+            Some(t) => t.primals(what, lens, f),
+            None => fresh(what, lens, f),
+        }
+    }
 }
 
 /// Element types the autodiff runs in.
@@ -127,8 +148,7 @@ pub fn bilinear<T: Scalar>(
     shape: Vec<usize>,
     f: impl Fn(&[T], &[T], &mut [T], bool) -> Result<()>,
 ) -> Result<Dual<T>> {
-    let mut p = try_zeros::<T>(numel(&shape)?, "bilinear map")?;
-    f(&a.p, &b.p, &mut p, false)?;
+    let p = cx.primal("bilinear map", numel(&shape)?, |p| f(&a.p, &b.p, p, false))?;
     assemble(cx, shape, p, a.t.is_some() || b.t.is_some(), |k, out| {
         let mut acc = false;
         if let Some(at) = a.tan(k) {
@@ -247,8 +267,7 @@ pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool)
     let (br, bc) = (b.shape[0], b.shape[1]);
     let (m, depth, n) = (if ta { ac } else { ar }, if ta { ar } else { ac }, if tb { br } else { bc });
     let gemm = |x: MatRef<T>, y: MatRef<T>, out: &mut [T]| kernels::gemm(cx.isa, T::ONE, x, y, T::ZERO, out);
-    let mut p = try_zeros::<T>(m * n, "matmul")?;
-    gemm(view(&a.p, ar, ac, ta), view(&b.p, br, bc, tb), &mut p)?;
+    let p = cx.primal("matmul", m * n, |p| gemm(view(&a.p, ar, ac, ta), view(&b.p, br, bc, tb), p))?;
     let k = cx.k;
     // (An empty product has zero tangents; its loops below would run over K·m for nothing.)
     if k == 0 || (a.t.is_none() && b.t.is_none()) || m * n == 0 {
@@ -297,22 +316,26 @@ fn with_acc<T: Scalar>(out: &mut [T], acc: bool, f: impl FnOnce(&mut [T]) -> Res
     }
 }
 
-/// A bilinear map whose kernel computes the primal and all K tangents B(ȧₖ, b) + B(a, ḃₖ) in
-/// one call, `f(a, b, tangents, out, tangent_out)`: conv2d's fused kernels, which share each
-/// image's im2col between the primal and the tangent terms (kernels::conv::Tangents).
+/// A bilinear map whose kernel computes the primal and/or all K tangents B(ȧₖ, b) + B(a, ḃₖ)
+/// in one call, `f(a, b, tangents, out, tangent_out)` (None skips that part): conv2d's fused
+/// kernels, which share each image's prepared operand between the tangent terms. The primal is
+/// its own call, through [`Ctx::primal`], so a replay takes it from the tape.
 fn bilinear_fused<T: Scalar>(
     cx: &Ctx,
     a: &Dual<T>,
     b: &Dual<T>,
     shape: Vec<usize>,
-    f: impl FnOnce(&[T], &[T], kernels::conv::Tangents<T>, Option<&mut [T]>, Option<&mut [T]>) -> Result<()>,
+    f: impl Fn(&[T], &[T], kernels::conv::Tangents<T>, Option<&mut [T]>, Option<&mut [T]>) -> Result<()>,
 ) -> Result<Dual<T>> {
     let n = numel(&shape)?;
-    let mut p = try_zeros::<T>(n, "bilinear map")?;
-    let any = cx.k > 0 && (a.t.is_some() || b.t.is_some());
-    let mut t = if any { Some(try_zeros::<T>(n * cx.k, "tangents")?) } else { None };
-    let tan = if any { kernels::conv::Tangents { k: cx.k, a: a.t.as_deref(), b: b.t.as_deref() } } else { kernels::conv::Tangents::NONE };
-    f(&a.p, &b.p, tan, Some(&mut p), t.as_deref_mut())?;
+    let p = cx.primal("bilinear map", n, |p| f(&a.p, &b.p, kernels::conv::Tangents::NONE, Some(p), None))?;
+    let t = if cx.k > 0 && (a.t.is_some() || b.t.is_some()) {
+        let mut t = try_zeros::<T>(n * cx.k, "tangents")?;
+        f(&a.p, &b.p, kernels::conv::Tangents { k: cx.k, a: a.t.as_deref(), b: b.t.as_deref() }, None, Some(&mut t))?;
+        Some(t)
+    } else {
+        None
+    };
     Ok(Dual { shape, p, t })
 }
 
@@ -432,14 +455,15 @@ pub fn pointwise<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>) -> Resul
 
 pub fn pointwise_with_output<T: Scalar>(cx: &Ctx, act: Act, order: u8, x: &Dual<T>, y: Option<&[T]>) -> Result<Dual<T>> {
     let need_d = x.t.is_some() && cx.k > 0;
-    let mut p = try_zeros::<T>(x.numel(), act.name())?;
-    let mut d = if need_d { try_zeros::<T>(x.numel(), act.name())? } else { Vec::new() };
-    let dd = if need_d { Some(&mut d[..]) } else { None };
-    match y {
-        // f′ and f″ from the forward value: no transcendental.
-        Some(y) if order == 1 && act.has_derivs_from_output() => kernels::towers::from_output(act, y, &mut p, dd),
-        _ => T::towers(cx.isa, act, order, &x.p, &mut p, dd),
-    }
+    let [p, d] = cx.primals(act.name(), [x.numel(), if need_d { x.numel() } else { 0 }], |[p, d]| {
+        let dd = if need_d { Some(&mut d[..]) } else { None };
+        match y {
+            // f′ and f″ from the forward value: no transcendental.
+            Some(y) if order == 1 && act.has_derivs_from_output() => kernels::towers::from_output(act, y, p, dd),
+            _ => T::towers(cx.isa, act, order, &x.p, p, dd),
+        }
+        Ok(())
+    })?;
     assemble(cx, x.shape.clone(), p, need_d, |k, out| {
         let xt = x.tan(k).expect("has tangents");
         out.iter_mut().zip(xt).zip(&d).for_each(|((o, &t), &dv)| *o = dv * t);
@@ -453,10 +477,11 @@ pub fn logsumexp<T: Scalar>(cx: &Ctx, x: &Dual<T>) -> Result<Dual<T>> {
     let rows = x.numel() / len.max(1);
     let mut shape = x.shape.clone();
     *shape.last_mut().unwrap() = 1;
-    let mut p = try_zeros::<T>(rows, "logsumexp")?;
-    kernels::reduce(cx.isa, Reduce::LogSumExp, &x.p, rows, len, 1, &mut p);
-    let mut soft: Vec<T> = if x.t.is_some() { try_zeros(x.numel(), "logsumexp")? } else { Vec::new() };
-    soft.iter_mut().zip(&x.p).enumerate().for_each(|(i, (s, &v))| *s = (v - p[i / len]).exp());
+    let [p, soft] = cx.primals("logsumexp", [rows, if x.t.is_some() { x.numel() } else { 0 }], |[p, soft]| {
+        kernels::reduce(cx.isa, Reduce::LogSumExp, &x.p, rows, len, 1, p);
+        soft.iter_mut().zip(&x.p).enumerate().for_each(|(i, (s, &v))| *s = (v - p[i / len]).exp());
+        Ok(())
+    })?;
     assemble(cx, shape, p, x.t.is_some(), |k, out| {
         let xt = x.tan(k).expect("has tangents");
         for (r, o) in out.iter_mut().enumerate() {
@@ -730,17 +755,35 @@ pub fn batched_matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, t
     let sa = crate::shape::broadcast_strides(&a.shape[..ra - 2], batch);
     let sb = crate::shape::broadcast_strides(&b.shape[..rb - 2], batch);
     let out_n = numel(&shape)?;
-    let mut p = try_zeros::<T>(out_n, "matmul")?;
+    // Block offsets (in a, in b) of each output batch index.
+    let mut offs = crate::mem::try_vec(nb, "matmul")?;
+    let mut idx = vec![0usize; batch.len()];
+    for _ in 0..nb {
+        let oa = idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>() * asz;
+        let ob = idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>() * bsz;
+        offs.push((oa, ob));
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < batch[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    let blocks = |oa: usize, ob: usize| (view(&a.p[oa..oa + asz], ar, ac, ta), view(&b.p[ob..ob + bsz], br, bc, tb));
+    let p = cx.primal("matmul", out_n, |p| {
+        for (bi, &(oa, ob)) in offs.iter().enumerate() {
+            let (pa, pb) = blocks(oa, ob);
+            kernels::gemm(cx.isa, T::ONE, pa, pb, T::ZERO, &mut p[bi * mn..(bi + 1) * mn])?;
+        }
+        Ok(())
+    })?;
     let any_t = cx.k > 0 && (a.t.is_some() || b.t.is_some());
     let mut t = if any_t { Some(try_zeros::<T>(crate::mem::product("matmul tangents", &[cx.k, out_n])?, "matmul tangents")?) } else { None };
     let (na, nbn) = (a.numel(), b.numel());
-    let mut idx = vec![0usize; batch.len()];
-    for bi in 0..nb {
-        let oa = idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>() * asz;
-        let ob = idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>() * bsz;
-        let (pa, pb) = (view(&a.p[oa..oa + asz], ar, ac, ta), view(&b.p[ob..ob + bsz], br, bc, tb));
-        kernels::gemm(cx.isa, T::ONE, pa, pb, T::ZERO, &mut p[bi * mn..(bi + 1) * mn])?;
-        if let Some(t) = &mut t {
+    if let Some(t) = &mut t {
+        for (bi, &(oa, ob)) in offs.iter().enumerate() {
+            let (pa, pb) = blocks(oa, ob);
             for k in 0..cx.k {
                 let out = &mut t[k * out_n + bi * mn..k * out_n + (bi + 1) * mn];
                 if let Some(at) = &a.t {
@@ -752,13 +795,6 @@ pub fn batched_matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, t
                     kernels::gemm(cx.isa, T::ONE, pa, d, T::ONE, out)?;
                 }
             }
-        }
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < batch[d] {
-                break;
-            }
-            idx[d] = 0;
         }
     }
     Ok(Dual { shape, p, t })

@@ -2,8 +2,13 @@
 //! pass, for the matrix-free algorithms of `linalg` (Lanczos, Hutchinson, SLQ, CG, MINRES). The
 //! algorithms work in f64; an f32 program rounds v on the way in and widens the product on the
 //! way out.
+//!
+//! With a [`Linearization`] the operator pays for the primal forward and reverse sweeps once: the
+//! first product records their costly results and every later one replays them, running only the
+//! tangent work (bitwise the same products; see linearization.rs).
 
 use super::dual::Scalar;
+use super::linearization::Linearization;
 use super::program::{Curvature, Program, Run, Wrt};
 use crate::error::Result;
 use crate::kernels::Isa;
@@ -19,6 +24,8 @@ pub struct CurvatureOp<'a, T> {
     pub curvature: Curvature,
     /// Products computed so far (the unit of cost every estimator reports).
     pub products: usize,
+    /// Where the products keep their shared primal work (None: each product runs fresh).
+    pub linearization: Option<&'a mut Linearization<T>>,
 }
 
 impl<T: Scalar> LinOp for CurvatureOp<'_, T> {
@@ -39,7 +46,11 @@ impl<T: Scalar> LinOp for CurvatureOp<'_, T> {
             check_finite: false,
             curvature: self.curvature,
         };
-        let g = self.prog.run(self.isa, self.out, &r)?.grad.expect("backward ran");
+        let o = match self.linearization.as_deref_mut() {
+            Some(lin) => lin.run(self.prog, self.isa, self.out, &r)?,
+            None => self.prog.run(self.isa, self.out, &r)?,
+        };
+        let g = o.grad.expect("backward ran");
         self.products += 1;
         match g.t {
             Some(t) => out.iter_mut().zip(&t).for_each(|(o, &x)| *o = x.to_f64()),

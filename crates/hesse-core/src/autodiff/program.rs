@@ -12,6 +12,7 @@
 //! slice of it) or one data input.
 
 use super::dual::{self, Ctx, Dual, Scalar};
+use super::linearization::Tape;
 use super::op::Op;
 use crate::error::{fmt_shape, Error, ErrorCode, Result};
 use crate::kernels::Isa;
@@ -51,6 +52,17 @@ pub struct Program {
     index_inputs: Vec<Vec<usize>>,
     /// The staged values of each index input slot (zeros until set), as checked i64.
     pub(crate) index_values: Vec<std::sync::Arc<Vec<i64>>>,
+    /// Changes (to a value no other program state had) whenever a node is added or removed or an
+    /// index input is staged: what a run computes is a function of it, the output, the mode, the
+    /// parameters and the data (the key of linearization reuse). A clone keeps it: same content.
+    version: u64,
+}
+
+/// A fresh [`Program`] version.
+fn next_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A point of a program's construction to roll back to ([`Program::mark`]).
@@ -153,6 +165,10 @@ impl Program {
     pub fn shape(&self, id: usize) -> Result<&[usize]> {
         self.nodes.get(id).map(|n| n.shape.as_slice()).ok_or_else(|| Error::invalid(format!("no node {id} in this program")))
     }
+    /// See the field: equal versions, equal programs.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
     /// Number of parameters P.
     pub fn n_params(&self) -> usize {
         self.n_params
@@ -189,6 +205,7 @@ impl Program {
         let n = numel(&shape)?;
         try_reserve(&mut self.nodes, 1, "program nodes")?;
         self.nodes.push(Node { op, ins: ins.to_vec(), shape });
+        self.version = next_version();
         self.elements = self.elements.saturating_add(n as u64);
         Ok(self.nodes.len() - 1)
     }
@@ -235,6 +252,7 @@ impl Program {
         self.elements = m.elements;
         self.index_inputs.truncate(m.index_inputs);
         self.index_values.truncate(m.index_inputs);
+        self.version = next_version();
     }
 
     /// The next index (integer) input, of `shape`: its slot. Its values (zeros until
@@ -246,6 +264,7 @@ impl Program {
         let zeros = std::sync::Arc::new(try_zeros::<i64>(n, "index input")?);
         self.index_inputs.push(shape.to_vec());
         self.index_values.push(zeros);
+        self.version = next_version();
         Ok(self.index_inputs.len() - 1)
     }
     pub fn n_index_inputs(&self) -> usize {
@@ -262,6 +281,7 @@ impl Program {
             return Err(Error::new(ErrorCode::LengthMismatch, format!("index input {slot} has shape {} ({} values), got {} values", fmt_shape(shape), numel(shape)?, values.len())));
         }
         self.index_values[slot] = std::sync::Arc::new(values);
+        self.version = next_version();
         Ok(())
     }
 
@@ -406,11 +426,21 @@ impl Program {
     /// [`Program::run`], also returning the values and gradients of the `capture` nodes (layer
     /// inputs and outputs for K-FAC).
     pub fn run_capture<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>, capture: &[usize]) -> Result<Outcome<T>> {
+        self.run_with(isa, out, r, capture, None)
+    }
+
+    /// [`Program::run`] recording its costly primal results on `tape`, or replaying them from
+    /// it (linearization.rs).
+    pub(crate) fn run_taped<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>, tape: Option<&Tape>) -> Result<Outcome<T>> {
+        self.run_with(isa, out, r, &[], tape)
+    }
+
+    fn run_with<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>, capture: &[usize], tape: Option<&Tape>) -> Result<Outcome<T>> {
         if let Some(&bad) = capture.iter().find(|&&c| c > out) {
             return Err(Error::invalid(format!("cannot capture node {bad}: the run stops at node {out}")));
         }
         let n_var = self.check(out, r)?;
-        let cx = Ctx { isa, k: r.k, index_inputs: &self.index_values };
+        let cx = Ctx { isa, k: r.k, index_inputs: &self.index_values, tape };
         let dep = self.depends_on(r.wrt);
         // The tangents of the variable's slice [offset, offset + n) for all K directions.
         let leaf_tangents = |offset: usize, n: usize| -> Result<Option<Vec<T>>> {

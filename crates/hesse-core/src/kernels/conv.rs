@@ -706,7 +706,10 @@ pub fn conv2d_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], wt: &[T], tan: Tang
         _ => Vec::new(),
     };
     for n in 0..g.n {
-        col.load(g, &x[n * img_len..(n + 1) * img_len]);
+        // x's image serves the primal and the terms conv2d(x, ẇₖ).
+        if y.is_some() || (tan.any() && tan.b.is_some()) {
+            col.load(g, &x[n * img_len..(n + 1) * img_len]);
+        }
         for gi in 0..g.groups {
             if let Some(y) = y.as_deref_mut() {
                 col.gemm(g, &w_p[gi], gi, T::ZERO, &mut y[out_range(g, n, gi)])?;
@@ -853,7 +856,10 @@ pub fn grad_weight_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], gy: &[T], tan:
         gemm_shifted_a(T::ONE, ShiftedA { image: im.group(g, gi), offs: &offs, posoff: &posoff }, out_gi(g, gy, n, gi).t(), T::ONE, c)
     };
     for n in 0..g.n {
-        img.load(g, &x[n * img_len..(n + 1) * img_len]);
+        // x's image serves the primal and the terms conv2dᵀ_w(x, ġyₖ).
+        if gw.is_some() || (tan.any() && tan.b.is_some()) {
+            img.load(g, &x[n * img_len..(n + 1) * img_len]);
+        }
         if gw.is_some() {
             for gi in 0..g.groups {
                 gemm(&img, gy, n, gi, &mut acc[at(gi)])?;
