@@ -482,24 +482,26 @@ proptest! {
             }
             Ok(())
         };
-        let fwd = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d(Isa::Scalar, &g, a, b, o).unwrap();
-        let (p, t) = sum(&fwd, &x, &wt, &tx, &tw, yl);
-        let (mut fp, mut ft) = (vec![f64::NAN; yl], vec![f64::NAN; k * yl]);
-        kernels::conv::conv2d_fused(&g, &x, &wt, kernels::conv::Tangents { k, a: use_a.then_some(&tx[..]), b: use_b.then_some(&tw[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
-        close("conv2d", &fp, &p)?;
-        close("conv2d tangents", &ft, &t)?;
-        let gin = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d_grad_input(Isa::Scalar, &g, a, b, o).unwrap();
-        let (p, t) = sum(&gin, &gy, &wt, &tgy, &tw, xl);
-        let (mut fp, mut ft) = (vec![f64::NAN; xl], vec![f64::NAN; k * xl]);
-        kernels::conv::grad_input_fused(&g, &gy, &wt, kernels::conv::Tangents { k, a: use_a.then_some(&tgy[..]), b: use_b.then_some(&tw[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
-        close("grad input", &fp, &p)?;
-        close("grad input tangents", &ft, &t)?;
-        let gwt = |a: &[f64], b: &[f64], o: &mut [f64]| kernels::conv2d_grad_weight(Isa::Scalar, &g, a, b, o).unwrap();
-        let (p, t) = sum(&gwt, &x, &gy, &tx, &tgy, wl);
-        let (mut fp, mut ft) = (vec![f64::NAN; wl], vec![f64::NAN; k * wl]);
-        kernels::conv::grad_weight_fused(&g, &x, &gy, kernels::conv::Tangents { k, a: use_a.then_some(&tx[..]), b: use_b.then_some(&tgy[..]) }, Some(&mut fp), Some(&mut ft)).unwrap();
-        close("grad weight", &fp, &p)?;
-        close("grad weight tangents", &ft, &t)?;
+        type Plain = fn(Isa, &Conv2d, &[f64], &[f64], &mut [f64]) -> hesse_core::Result<()>;
+        type Fused = fn(&Conv2d, &[f64], &[f64], kernels::conv::Tangents<f64>, Option<&mut [f64]>, Option<&mut [f64]>) -> hesse_core::Result<()>;
+        let cases: [(&str, Plain, Fused, (&[f64], &[f64]), (&[f64], &[f64]), usize); 3] = [
+            ("conv2d", kernels::conv2d, kernels::conv::conv2d_fused, (&x, &wt), (&tx, &tw), yl),
+            ("grad input", kernels::conv2d_grad_input, kernels::conv::grad_input_fused, (&gy, &wt), (&tgy, &tw), xl),
+            ("grad weight", kernels::conv2d_grad_weight, kernels::conv::grad_weight_fused, (&x, &gy), (&tx, &tgy), wl),
+        ];
+        for (what, plain, fused, (a, b), (ta, tb), len) in cases {
+            let (p, t) = sum(&|a: &[f64], b: &[f64], o: &mut [f64]| plain(Isa::Scalar, &g, a, b, o).unwrap(), a, b, ta, tb, len);
+            let (mut fp, mut ft) = (vec![f64::NAN; len], vec![f64::NAN; k * len]);
+            fused(&g, a, b, kernels::conv::Tangents { k, a: use_a.then_some(ta), b: use_b.then_some(tb) }, Some(&mut fp), Some(&mut ft)).unwrap();
+            close(what, &fp, &p)?;
+            close(&format!("{what} tangents"), &ft, &t)?;
+            // The primal alone and the tangents alone (a replay takes the primal from its tape).
+            let (mut fp1, mut ft1) = (vec![f64::NAN; len], vec![f64::NAN; k * len]);
+            fused(&g, a, b, kernels::conv::Tangents::NONE, Some(&mut fp1), None).unwrap();
+            fused(&g, a, b, kernels::conv::Tangents { k, a: use_a.then_some(ta), b: use_b.then_some(tb) }, None, Some(&mut ft1)).unwrap();
+            close(what, &fp1, &p)?;
+            close(&format!("{what} tangents alone"), &ft1, &t)?;
+        }
     }
 }
 
