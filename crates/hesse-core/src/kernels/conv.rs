@@ -608,10 +608,11 @@ struct Padded<T> {
 }
 
 impl<T: Real> Padded<T> {
-    fn new(g: &Conv2d) -> Result<Self> {
+    /// The padded image, with `extra` more zero columns on the right (for a wide output).
+    fn new(g: &Conv2d, extra: usize) -> Result<Self> {
         let [top, left, bottom, right] = g.pads;
-        let (hp, wp) = (g.h + top + bottom, g.w + left + right);
-        Ok(Padded { image: try_zeros(g.c * hp * wp, "conv2d padded image")?, hp, wp })
+        let (hp, wp) = (g.h + top + bottom, g.w + left + right + extra);
+        Ok(Padded { image: try_zeros(crate::mem::product("conv2d padded image", &[g.c, hp, wp])?, "conv2d padded image")?, hp, wp })
     }
     /// Copies in one image (C·H·W values); the border stays zero.
     fn load(&mut self, g: &Conv2d, img: &[T]) {
@@ -640,21 +641,26 @@ impl<T: Real> Padded<T> {
 }
 
 /// One image of conv2d's right operand B = cols [C·KH·KW, OH·OW] as the GEMM reads it: im2col
-/// panels ([`im2col_packed`]), or, for a stride-1 conv whose OW is a multiple of the panel width,
-/// the [`Padded`] image read in place ([`ShiftedB`]), which writes 1.1× the image instead of KH·KW×.
+/// panels ([`im2col_packed`]), or, for a stride-1 conv, the [`Padded`] image read in place
+/// ([`ShiftedB`]), which writes 1.1× the image instead of KH·KW×. ShiftedB needs output rows of
+/// whole panels, so where OW is not a multiple of the panel width the GEMM computes a wide output
+/// of OW′ = OW rounded up columns (the image padded OW′ − OW more on the right, so the extra
+/// columns read zeros or pixels, finite, and are dropped) into `wide` [O/g, OH·OW′], compacted.
 enum Cols<T> {
     Packed(Vec<T>),
-    Shifted(Padded<T>, Vec<usize>),
+    Shifted { padded: Padded<T>, offs: Vec<usize>, wide: Vec<T> },
 }
 
 impl<T: Real + HasLanes> Cols<T> {
     fn new(g: &Conv2d) -> Result<Self> {
         let (_, ow) = g.out_hw();
         let (kg, cols) = gemm_dims(g);
-        if g.stride == (1, 1) && ow % panel_width::<T>() == 0 {
-            let padded = Padded::new(g)?;
+        if g.stride == (1, 1) {
+            let owp = ow.next_multiple_of(panel_width::<T>());
+            let padded = Padded::new(g, owp - ow)?;
             let offs = padded.shifts(g)?;
-            return Ok(Cols::Shifted(padded, offs));
+            let wide = if owp == ow { Vec::new() } else { try_zeros(crate::mem::product("conv2d wide output", &[g.og(), cols / ow.max(1), owp])?, "conv2d wide output")? };
+            return Ok(Cols::Shifted { padded, offs, wide });
         }
         Ok(Cols::Packed(try_zeros(PackedB::<T>::len(g.groups * kg, cols), "conv2d im2col")?))
     }
@@ -663,18 +669,32 @@ impl<T: Real + HasLanes> Cols<T> {
     fn load(&mut self, g: &Conv2d, img: &[T]) {
         match self {
             Cols::Packed(col) => im2col_packed(g, img, col),
-            Cols::Shifted(padded, _) => padded.load(g, img),
+            Cols::Shifted { padded, .. } => padded.load(g, img),
         }
     }
 
     /// c ← a·B_gi + β·c for group gi's rows of B.
-    fn gemm(&self, g: &Conv2d, a: &PackedA<T>, gi: usize, beta: T, c: &mut [T]) -> Result<()> {
+    fn gemm(&mut self, g: &Conv2d, a: &PackedA<T>, gi: usize, beta: T, c: &mut [T]) -> Result<()> {
         let (kg, cols) = gemm_dims(g);
-        let b = match self {
-            Cols::Packed(col) => BOperand::Packed(PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }),
-            Cols::Shifted(padded, offs) => BOperand::Shifted(ShiftedB { image: padded.group(g, gi), offs, ow: g.out_hw().1, pitch: padded.wp, n: cols }),
-        };
-        gemm_packed_a(T::ONE, a, b, beta, c)
+        match self {
+            Cols::Packed(col) => gemm_packed_a(T::ONE, a, BOperand::Packed(PackedB { data: col, depth: g.groups * kg, row0: gi * kg, k: kg, n: cols }), beta, c),
+            Cols::Shifted { padded, offs, wide } => {
+                let (oh, ow) = g.out_hw();
+                let owp = ow.next_multiple_of(panel_width::<T>());
+                let b = BOperand::Shifted(ShiftedB { image: padded.group(g, gi), offs, ow: owp, pitch: padded.wp, n: oh * owp });
+                if owp == ow {
+                    return gemm_packed_a(T::ONE, a, b, beta, c);
+                }
+                gemm_packed_a(T::ONE, a, b, T::ZERO, wide)?;
+                // c = β·c + the first OW columns of each wide row (one output channel's row oy).
+                for (crow, wrow) in c.chunks_exact_mut(ow).zip(wide.chunks_exact(owp)) {
+                    for (cv, &wv) in crow.iter_mut().zip(wrow) {
+                        *cv = if beta == T::ZERO { wv } else { beta * *cv + wv };
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -841,8 +861,8 @@ pub fn grad_weight_fused<T: Real + HasLanes>(g: &Conv2d, x: &[T], gy: &[T], tan:
     let (og, img_len, w_len) = (g.og(), g.c * g.h * g.w, g.o * kg);
     let y_len = g.n * g.o * cols;
     let (oh, ow) = g.out_hw();
-    let mut img = Padded::new(g)?;
-    let mut img_t = if tan.any() && tan.a.is_some() { Some(Padded::new(g)?) } else { None };
+    let mut img = Padded::new(g, 0)?;
+    let mut img_t = if tan.any() && tan.a.is_some() { Some(Padded::new(g, 0)?) } else { None };
     let offs = img.shifts(g)?;
     let mut posoff = crate::mem::try_vec(cols, "conv2d positions")?;
     for oy in 0..oh {
