@@ -7,8 +7,11 @@
 //!                                         · w[o, c, ky, kx]        (x = 0 outside the image)
 //! OH = ⌊(H + top + bottom − (dh·(KH − 1) + 1)) / sh⌋ + 1, OW likewise.
 //!
-//! SIMD path: im2col per image (all C channels; group gi's rows are one contiguous block), then
-//! one packed GEMM per group out_gi[O/g, OH·OW] = W_gi[O/g, Cg·KH·KW] · cols_gi. A depthwise conv
+//! SIMD path (the fused kernels at the end of this file): per image and group one GEMM
+//! out_gi[O/g, OH·OW] = W_gi[O/g, Cg·KH·KW] · cols_gi, with W packed once per call and cols read
+//! in place from the zero-padded image for stride 1 ([`Cols`]), else im2col written straight into
+//! the GEMM's panels; the input adjoint of a stride-1 conv is itself such a forward conv, and the
+//! weight adjoint reads cols in place as the GEMM's A. A depthwise conv
 //! (one input and one output channel per group) would be GEMMs of one row, all packing and no
 //! reuse, so it runs directly instead: per tap, a row axpy (out_row += w·x_row) over the output
 //! positions whose input is inside the image, vectorized along the row when the stride is 1.
@@ -450,7 +453,7 @@ fn gemm_dims(g: &Conv2d) -> (usize, usize) {
 }
 
 /// ∂⟨gy, conv2d(x, w)⟩/∂x: gx [N, C, H, W] from gy [N, O, OH, OW] (overwrites gx).
-/// SIMD: per image and group, cols_gi = W_giᵀ·gy_gi (a GEMM), then col2im. Reference: scatter loops.
+/// SIMD: [`grad_input_fused`]. Reference: scatter loops.
 pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt: &[T], gx: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
     let og = g.og();
@@ -500,7 +503,7 @@ pub fn conv2d_grad_input<T: Real + HasLanes>(isa: Isa, g: &Conv2d, gy: &[T], wt:
 }
 
 /// ∂⟨gy, conv2d(x, w)⟩/∂w: gw [O, C/groups, KH, KW] (overwrites gw).
-/// SIMD: gw_gi = Σₙ gy_{n,gi} · cols_{n,gi}ᵀ (GEMMs accumulating with β = 1). Reference: direct loops.
+/// SIMD: [`grad_weight_fused`]. Reference: direct loops.
 pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy: &[T], gw: &mut [T]) -> Result<()> {
     let (oh, ow) = g.out_hw();
     let og = g.og();
@@ -546,11 +549,10 @@ pub fn conv2d_grad_weight<T: Real + HasLanes>(isa: Isa, g: &Conv2d, x: &[T], gy:
 }
 
 /// K stacked tangents ([K, len] each, None: zero) of a conv kernel's two operands, for the fused
-/// kernels below, which compute a bilinear B(a, b) and its tangents B(ȧₖ, b) + B(a, ḃₖ) in one
-/// pass over the images, so that what depends on one image of one operand (its im2col, or the
-/// column matrix before col2im) is built once and used by the primal and every tangent term.
-/// Per HVP of a conv layer that is 4 im2col and 2 col2im passes instead of 6 and 3, and no
-/// temporary for the sum of the two tangent terms (the second GEMM accumulates, β = 1).
+/// kernels below, which compute a bilinear B(a, b) and/or its tangents B(ȧₖ, b) + B(a, ḃₖ) in
+/// one pass over the images, so that what depends on one image of one operand (its padded copy
+/// or im2col, or the column matrix before col2im) is built once and used by every term that
+/// needs it, and the second tangent term accumulates into the first (β = 1, no temporary).
 #[derive(Clone, Copy, Debug)]
 pub struct Tangents<'a, T> {
     pub k: usize,
@@ -565,8 +567,8 @@ impl<T> Tangents<'_, T> {
     }
 }
 
-/// Whether [`conv2d_dual`] and its adjoints run fused (the SIMD im2col/GEMM path); otherwise
-/// the caller composes the plain kernels (scalar reference, depthwise).
+/// Whether [`conv2d_fused`] and its adjoints apply (the SIMD GEMM path); otherwise the caller
+/// composes the plain kernels (scalar reference, depthwise).
 pub fn fused(isa: Isa, g: &Conv2d) -> bool {
     isa == Isa::Simd && !g.is_depthwise()
 }
@@ -799,8 +801,9 @@ fn flip_weights<T: Real>(g: &Conv2d, w: &[T], k: usize) -> Result<Vec<T>> {
 }
 
 /// gx = conv2dᵀ_x(gy, w) (when given) and ġxₖ = conv2dᵀ_x(ġyₖ, w) + conv2dᵀ_x(gy, ẇₖ), with
-/// a = gy and b = w in [`Tangents`]: per image the column matrix W_giᵀ·gy_gi, and for each
-/// tangent the sum W_giᵀ·ġy_gi + Ẇ_giᵀ·gy_gi, each scattered by one col2im (it is linear).
+/// a = gy and b = w in [`Tangents`]. Stride 1: the forward conv of [`transposed_geometry`].
+/// Otherwise per image the column matrix W_giᵀ·gy_gi, and for each tangent the sum
+/// W_giᵀ·ġy_gi + Ẇ_giᵀ·gy_gi, each scattered by one col2im (it is linear).
 pub fn grad_input_fused<T: Real + HasLanes>(g: &Conv2d, gy: &[T], wt: &[T], tan: Tangents<T>, mut gx: Option<&mut [T]>, mut tgx: Option<&mut [T]>) -> Result<()> {
     if let Some(gt) = transposed_geometry(g) {
         let wf = flip_weights(g, wt, 1)?;
