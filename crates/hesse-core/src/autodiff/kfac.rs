@@ -148,10 +148,14 @@ impl Program {
                 a[i * d_in..i * d_in + d_in_raw].copy_from_slice(&ptp[i * d_in_raw..(i + 1) * d_in_raw]);
             }
             if has_bias {
-                for j in 0..d_in_raw {
-                    let m = (0..rows).map(|r| patches[r * d_in_raw + j]).sum::<f64>() / count;
-                    a[j * d_in + d_in_raw] = m;
-                    a[d_in_raw * d_in + j] = m;
+                // P's column sums in one row-major pass.
+                let mut sums = try_zeros::<f64>(d_in_raw, "K-FAC A")?;
+                for row in patches.chunks_exact(d_in_raw.max(1)).take(rows) {
+                    sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                }
+                for (j, &sj) in sums.iter().enumerate() {
+                    a[j * d_in + d_in_raw] = sj / count;
+                    a[d_in_raw * d_in + j] = sj / count;
                 }
                 a[d_in_raw * d_in + d_in_raw] = rows as f64 / count;
             }
