@@ -43,6 +43,22 @@ export interface NativeOperator extends LinearOperator {
 /** What the estimators and solvers accept: an operator known by its products, or a dense matrix. */
 export type OperatorLike = LinearOperator | NativeOperator | DenseMatrix;
 
+/**
+ * A symmetric linear operator whose products arrive asynchronously (computed by workers, or on
+ * a GPU). The async estimators and solvers drive their Krylov iterations with it: each product
+ * is awaited, and a rejected Promise or a result of the wrong length stops the algorithm with a
+ * HesseError.
+ */
+export interface AsyncLinearOperator {
+  /** n: the operator is n × n. */
+  readonly size: number;
+  /** A·v for v of length n (must not modify v; v may be reused after the Promise settles). */
+  matvec(v: Float64Array): Promise<Float64Array | Float32Array>;
+}
+
+/** What the async estimators and solvers accept: any {@link OperatorLike}, or an {@link AsyncLinearOperator}. */
+export type AsyncOperatorLike = OperatorLike | AsyncLinearOperator;
+
 /** A vector argument (b, x0): float32 or float64 values, converted to float64. */
 export type Vector = Float32Array | Float64Array;
 

@@ -28,7 +28,7 @@ export type { HostArray, IndexHostArray } from './batches.js';
 export { gradCheck, hvpCheck, hessianFD, type Differentiable, type CheckResult } from './check.js';
 export {
   eigenvalues, powerIteration, trace, diagonal, spectralDensity, cg, minres, eigh, eigvalsh, cholesky,
-  type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator,
+  type LinearOperator, type DenseMatrix, type OperatorLike, type NativeOperator, type AsyncLinearOperator, type AsyncOperatorLike,
   type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
   type EigenResultWithVectors, type PowerIterationOptions, type PowerIterationResult, type TraceOptions, type TraceResult,
   type DiagonalOptions, type DiagonalResult, type DensityResult, type MinresOptions, type MinresResult, type EighResult, type Vector,
