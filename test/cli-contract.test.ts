@@ -91,6 +91,8 @@ describe('numeric options: exit 2 naming the option and the value', () => {
     [['--top', '1', '--seed', '0.5'], /--seed must be an integer ≥ 0, got 0\.5/],
     [['--top', `${P + 1}`], new RegExp(`--top ${P + 1} asks for more eigenvalues than the ${P} there are.*at most ${P}`)],
     [['--bottom', '1000'], /--bottom 1000 .*P = 83/],
+    [['--top', '1', '--repeat', '0'], /--repeat must be an integer ≥ 1, got 0; e\.g\. --repeat 5/],
+    [['--top', '1', '--repeat', '2.5'], /--repeat must be an integer ≥ 1, got 2\.5/],
   ])('spectrum %j', async (opts, why) => {
     await rejects(['spectrum', model, ...data, ...opts], why);
   });
@@ -100,6 +102,18 @@ describe('numeric options: exit 2 naming the option and the value', () => {
     const j = JSON.parse(r.stdout);
     expect(j.top).toHaveLength(2);
     expect(j.bottom).toHaveLength(1);
+  });
+  it('--repeat R: the same results, and seconds (the median of one computation) a positive number', async () => {
+    const once = JSON.parse((await hessian(['spectrum', model, ...data, '--top', '2', '--json'])).stdout);
+    const r = await hessian(['spectrum', model, ...data, '--top', '2', '--repeat', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.top).toEqual(once.top);
+    for (const s of [j.seconds, once.seconds]) {
+      expect(typeof s).toBe('number');
+      expect(s).toBeGreaterThan(0);
+      expect(s).toBeLessThan(60);
+    }
   });
 });
 

@@ -70,6 +70,8 @@ export interface CommonOptions {
   batchSize?: number;
   /** --class-axis: cross-entropy's class axis in the model output (NumPy-style; default inferred). */
   classAxis?: number;
+  /** --repeat: run the computation this many times (an integer ≥ 1, default 1); `seconds` is the median of one. */
+  repeat?: number;
 }
 
 /** What a command produces: the JSON fields, and an array for --out. */
@@ -338,97 +340,137 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
       warnings.push(`the model normalizes with batch statistics and --batch-size ${obj.batchSize} splits the ${obj.samples} samples: each batch is normalized with its own statistics, so every quantity is the mean over batches of a batch-size-dependent function, not the model on all ${obj.samples} samples at once`);
     }
     const base = { loss, params: model.size, samples: obj.samples, batch_size: obj.batchSize, ...(warnings.length ? { warnings } : {}) };
-    const n = obj.size;
-    switch (command) {
-      case 'loss':
-        return { json: base };
-      case 'grad': {
-        const g = obj.grad();
-        return { json: { ...base, grad_norm: norm(g) }, out: g, shape };
-      }
-      case 'hvp': {
-        const matrix = matrixOf(command, o);
-        const v = await readTensor(read, o.v!, '--v', dtype);
-        if (v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
-        const cv = obj.curvatureProducts(matrix, v.toArray(), 1);
-        return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv, shape };
-      }
-      case 'hessian':
-      case 'ggn': {
-        const bytes = n * n * (dtype === 'float64' ? 8 : 4);
-        if (bytes > 512 * 2 ** 20) {
-          bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hessian spectrum' (--top/--bottom/--trace) instead`);
-        }
-        const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
-        return { json: { ...base, ...(await denseSummary(command === 'ggn' ? 'GGN' : 'Hessian', m, n, progress, allEigenvalues)) }, out: m };
-      }
-      case 'diag': {
-        const matrix = matrixOf(command, o);
-        let d: Float32Array | Float64Array;
-        let exact = true;
-        if (matrix === 'ggn') {
-          // mean-output: the loss is linear in the output, Hℓ = 0, so G = 0.
-          d = o.loss === 'mean-output' ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : obj.gaussNewton('diagonal');
-        } else if (n <= MAX_DENSE_EIGEN) {
-          const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
-          d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
-        } else {
-          const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
-          d = dtype === 'float64' ? est : Float32Array.from(est);
-          exact = false;
-        }
-        return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix, exact }, out: d, shape };
-      }
-      case 'spectrum': {
-        const matrix = matrixOf(command, o);
-        const op = obj.operator(matrix);
-        const seed = o.seed ?? 0;
-        const json: Record<string, unknown> = { ...base, matrix };
-        let products = 0;
-        const top = o.top ?? 0;
-        const bottom = o.bottom ?? 0;
-        for (const [flag, k] of [['--top', top], ['--bottom', bottom]] as const) {
-          if (k > n) bad(`${flag} ${k} asks for more eigenvalues than the ${n} there are (P = ${n}); ask for at most ${n}`);
-        }
-        // Eigenvectors, one row each: the top ones (descending), then the bottom ones (ascending).
-        const vectors: Float64Array[] = [];
-        let converged = true;
-        for (const [key, which, k] of [['top', 'largest', top], ['bottom', 'smallest', bottom]] as const) {
-          if (k === 0) continue;
-          const r = eigenvalues(op, k, { which, seed, vectors: o.vectors });
-          json[key] = Array.from(r.values);
-          products += r.products;
-          converged &&= r.converged;
-          if (r.vectors) vectors.push(r.vectors);
-        }
-        if (top || bottom) json.converged = converged;
-        if (o.trace) {
-          const t = trace(op, { method: 'hutch++', samples: Math.min(3 * n, 300), seed });
-          json.trace = t.trace;
-          products += t.products;
-        }
-        let svg: string | undefined;
-        if (o.density) {
-          const d = spectralDensity(op, { probes: 10, steps: Math.min(n, 80), seed });
-          products += d.products;
-          svg = densitySvg(d.grid, d.density, `${MATRIX_NAMES[matrix]} spectral density (SLQ, ${d.products} products)`);
-        }
-        json.products = products;
-        if (!o.vectors) return { json, svg };
-        const rows = top + bottom;
-        const all = dtype === 'float64' ? new Float64Array(rows * n) : new Float32Array(rows * n);
-        let at = 0;
-        for (const v of vectors) {
-          all.set(v, at);
-          at += v.length;
-        }
-        return { json, svg, out: all, shape: [rows, n] };
-      }
-      default:
-        return bad(`unknown command '${command}'`);
+    // Files are read once, before anything is timed.
+    const v = command === 'hvp' ? await readTensor(read, o.v!, '--v', dtype) : undefined;
+    try {
+      const n = obj.size;
+      if (v && v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
+      return await timed(o.repeat ?? 1, () => compute(command, o, obj, base, dtype, shape, v, progress, allEigenvalues));
+    } finally {
+      v?.dispose();
     }
   } finally {
     obj.dispose();
+  }
+}
+
+/**
+ * Runs `work` `repeat` times and adds `seconds`, the median wall time of one run (loading the
+ * model and data excluded), to its JSON. The last run's result is returned; every run computes
+ * the same thing (seeds included), so it stands for all of them.
+ */
+async function timed(repeat: number, work: () => Promise<Result>): Promise<Result> {
+  const times: number[] = [];
+  let result: Result | undefined;
+  for (let r = 0; r < repeat; r++) {
+    const t0 = performance.now();
+    result = await work();
+    times.push((performance.now() - t0) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  const mid = times.length >> 1;
+  const seconds = times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
+  return { ...result!, json: { ...result!.json, seconds } };
+}
+
+/** The computation of one analysis command on a set-up objective (what `--repeat` times). */
+async function compute(
+  command: string,
+  o: CommonOptions,
+  obj: Objective,
+  base: Record<string, unknown>,
+  dtype: DType,
+  shape: number[] | undefined,
+  v: Tensor | undefined,
+  progress: Progress,
+  allEigenvalues: AllEigenvalues,
+): Promise<Result> {
+  const n = obj.size;
+  switch (command) {
+    case 'loss':
+      return { json: base };
+    case 'grad': {
+      const g = obj.grad();
+      return { json: { ...base, grad_norm: norm(g) }, out: g, shape };
+    }
+    case 'hvp': {
+      const matrix = matrixOf(command, o);
+      const cv = obj.curvatureProducts(matrix, v!.toArray(), 1);
+      return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv, shape };
+    }
+    case 'hessian':
+    case 'ggn': {
+      const bytes = n * n * (dtype === 'float64' ? 8 : 4);
+      if (bytes > 512 * 2 ** 20) {
+        bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hessian spectrum' (--top/--bottom/--trace) instead`);
+      }
+      const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
+      return { json: { ...base, ...(await denseSummary(command === 'ggn' ? 'GGN' : 'Hessian', m, n, progress, allEigenvalues)) }, out: m };
+    }
+    case 'diag': {
+      const matrix = matrixOf(command, o);
+      let d: Float32Array | Float64Array;
+      let exact = true;
+      if (matrix === 'ggn') {
+        // mean-output: the loss is linear in the output, Hℓ = 0, so G = 0.
+        d = o.loss === 'mean-output' ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : obj.gaussNewton('diagonal');
+      } else if (n <= MAX_DENSE_EIGEN) {
+        const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
+        d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
+      } else {
+        const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+        d = dtype === 'float64' ? est : Float32Array.from(est);
+        exact = false;
+      }
+      return { json: { ...base, diag_sum: Array.from(d).reduce((s, v) => s + v, 0), matrix, exact }, out: d, shape };
+    }
+    case 'spectrum': {
+      const matrix = matrixOf(command, o);
+      const op = obj.operator(matrix);
+      const seed = o.seed ?? 0;
+      const json: Record<string, unknown> = { ...base, matrix };
+      let products = 0;
+      const top = o.top ?? 0;
+      const bottom = o.bottom ?? 0;
+      for (const [flag, k] of [['--top', top], ['--bottom', bottom]] as const) {
+        if (k > n) bad(`${flag} ${k} asks for more eigenvalues than the ${n} there are (P = ${n}); ask for at most ${n}`);
+      }
+      // Eigenvectors, one row each: the top ones (descending), then the bottom ones (ascending).
+      const vectors: Float64Array[] = [];
+      let converged = true;
+      for (const [key, which, k] of [['top', 'largest', top], ['bottom', 'smallest', bottom]] as const) {
+        if (k === 0) continue;
+        const r = eigenvalues(op, k, { which, seed, vectors: o.vectors });
+        json[key] = Array.from(r.values);
+        products += r.products;
+        converged &&= r.converged;
+        if (r.vectors) vectors.push(r.vectors);
+      }
+      if (top || bottom) json.converged = converged;
+      if (o.trace) {
+        const t = trace(op, { method: 'hutch++', samples: Math.min(3 * n, 300), seed });
+        json.trace = t.trace;
+        products += t.products;
+      }
+      let svg: string | undefined;
+      if (o.density) {
+        const d = spectralDensity(op, { probes: 10, steps: Math.min(n, 80), seed });
+        products += d.products;
+        svg = densitySvg(d.grid, d.density, `${MATRIX_NAMES[matrix]} spectral density (SLQ, ${d.products} products)`);
+      }
+      json.products = products;
+      if (!o.vectors) return { json, svg };
+      const rows = top + bottom;
+      const all = dtype === 'float64' ? new Float64Array(rows * n) : new Float32Array(rows * n);
+      let at = 0;
+      for (const v of vectors) {
+        all.set(v, at);
+        at += v.length;
+      }
+      return { json, svg, out: all, shape: [rows, n] };
+    }
+    default:
+      return bad(`unknown command '${command}'`);
   }
 }
 
