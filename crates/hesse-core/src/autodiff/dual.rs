@@ -275,10 +275,17 @@ pub fn matmul<T: Scalar>(cx: &Ctx, a: &Dual<T>, b: &Dual<T>, ta: bool, tb: bool)
     }
     let mut t = try_zeros::<T>(k * m * n, "matmul tangents")?;
     if let Some(at) = &a.t {
-        let stacked = if ta { block_transpose(at, k, ar, ac)? } else { std::borrow::Cow::Borrowed(at.as_slice()) };
-        gemm(MatRef::row_major(&stacked, k * m, depth), view(&b.p, br, bc, tb), &mut t)?;
+        // One direction needs no stacking: op(Ȧ) is read through a (transposed) view.
+        let stacked = if ta && k > 1 { block_transpose(at, k, ar, ac)? } else { std::borrow::Cow::Borrowed(at.as_slice()) };
+        let rows = if ta && k == 1 { view(&stacked, ar, ac, true) } else { MatRef::row_major(&stacked, k * m, depth) };
+        gemm(rows, view(&b.p, br, bc, tb), &mut t)?;
     }
-    if let Some(bt) = &b.t {
+    if let (Some(bt), 1) = (&b.t, k) {
+        // One direction: op(A)·op(Ḃ) is [m, n], already t's layout, so it accumulates in place
+        // (β = 1 after the first term), with no wide product to permute.
+        let beta = if a.t.is_some() { T::ONE } else { T::ZERO };
+        kernels::gemm(cx.isa, T::ONE, view(&a.p, ar, ac, ta), view(bt, br, bc, tb), beta, &mut t)?;
+    } else if let Some(bt) = &b.t {
         let stacked = if tb { std::borrow::Cow::Borrowed(bt.as_slice()) } else { block_transpose(bt, k, br, bc)? };
         let mut wide = try_zeros::<T>(m * k * n, "matmul tangents")?;
         gemm(view(&a.p, ar, ac, ta), MatRef::row_major(&stacked, k * n, depth).t(), &mut wide)?;
