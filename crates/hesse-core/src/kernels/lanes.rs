@@ -65,6 +65,22 @@ pub trait Lanes: Copy {
     fn tanh(self) -> Self {
         self.map(Real::tanh)
     }
+    /// Copies the WIDTH × WIDTH block whose row i starts at `src + i·ss`, transposed, to rows
+    /// starting at `dst + j·ds`: dst[j][i] = src[i][j]. GEMM packing gathers panels this way from
+    /// operands stored across the panel (a row-major A, a transposed B). Scalar by default;
+    /// simd128 lanes do it with shuffles in registers.
+    ///
+    /// # Safety
+    /// Rows `src + i·ss` must hold WIDTH readable and rows `dst + j·ds` WIDTH writable
+    /// elements (i, j < WIDTH), the two blocks not overlapping.
+    #[inline(always)]
+    unsafe fn transpose_block(src: *const Self::Elem, ss: usize, dst: *mut Self::Elem, ds: usize) {
+        for i in 0..Self::WIDTH {
+            for j in 0..Self::WIDTH {
+                *dst.add(j * ds + i) = *src.add(i * ss + j);
+            }
+        }
+    }
 }
 
 /// tanh for f32 lanes: the [13/6] minimax rational approximation used by Eigen and XLA

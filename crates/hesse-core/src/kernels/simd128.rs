@@ -107,6 +107,19 @@ impl Lanes for F32x4 {
         let s = f32x4_max(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
         f32x4_extract_lane::<0>(s)
     }
+    /// Rows a, b, c, d: interleave pairs (a0 b0 a1 b1 | a2 b2 a3 b3, likewise c/d), then take
+    /// 64-bit halves (a0 b0 c0 d0, …).
+    #[inline(always)]
+    unsafe fn transpose_block(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+        let r = |i: usize| v128_load(src.add(i * ss) as *const v128);
+        let (a, b, c, d) = (r(0), r(1), r(2), r(3));
+        let (ab_lo, ab_hi) = (i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+        let (cd_lo, cd_hi) = (i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+        v128_store(dst as *mut v128, i64x2_shuffle::<0, 2>(ab_lo, cd_lo));
+        v128_store(dst.add(ds) as *mut v128, i64x2_shuffle::<1, 3>(ab_lo, cd_lo));
+        v128_store(dst.add(2 * ds) as *mut v128, i64x2_shuffle::<0, 2>(ab_hi, cd_hi));
+        v128_store(dst.add(3 * ds) as *mut v128, i64x2_shuffle::<1, 3>(ab_hi, cd_hi));
+    }
 }
 
 impl super::F32Lanes for F32x4 {
@@ -207,5 +220,11 @@ impl Lanes for F64x2 {
     fn reduce_max(self) -> f64 {
         let s = f64x2_max(self.0, i64x2_shuffle::<1, 0>(self.0, self.0));
         f64x2_extract_lane::<0>(s)
+    }
+    #[inline(always)]
+    unsafe fn transpose_block(src: *const f64, ss: usize, dst: *mut f64, ds: usize) {
+        let (a, b) = (v128_load(src as *const v128), v128_load(src.add(ss) as *const v128));
+        v128_store(dst as *mut v128, i64x2_shuffle::<0, 2>(a, b));
+        v128_store(dst.add(ds) as *mut v128, i64x2_shuffle::<1, 3>(a, b));
     }
 }
