@@ -35,7 +35,7 @@ function forward(model: h.OnnxModel, x: h.Tensor<'float64'>): Float64Array {
     const out = model.build(g.input(x.shape));
     g.raw.setInput(0, x.toArray());
     g.raw.setParams(model.init({ dtype: 'float64' }));
-    const [value] = g.raw.run(out.id, -1, undefined, 0, false, undefined, false, 'hessian', 0, 1) as unknown as [Float64Array];
+    const value = g.raw.value(out.id, false).value as Float64Array;
     return Float64Array.from(value);
   } finally {
     g.dispose();

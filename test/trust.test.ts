@@ -68,10 +68,10 @@ describe('the raw bindings validate their arguments', () => {
       expect(hesseError(() => raw(() => p.gaussNewton(f, 'mse', 'blocks', 4, new Uint32Array([2 ** 32 - 1, 2]), 0, 0, false))).code).toBe('INVALID_ARGUMENT');
       // K·n past the address space, and a run up to a node that does not exist.
       const s = raw(() => p.reduce('sum', f, undefined, false));
-      expect(hesseError(() => raw(() => p.run(s, -1, new Float64Array(0), 2 ** 32 - 1, true, undefined, false, 'hessian', 0, 15))).code).toBe('OUT_OF_MEMORY');
-      expect(hesseError(() => raw(() => p.run(999, -1, new Float64Array(0), 0, false, undefined, false, 'hessian', 0, 15))).code).toBe('INVALID_ARGUMENT');
+      expect(hesseError(() => raw(() => p.hvp(s, -1, new Float64Array(0), 2 ** 32 - 1, core().RawCurvature.hessian(), false))).code).toBe('OUT_OF_MEMORY');
+      expect(hesseError(() => raw(() => p.value(999, false))).code).toBe('INVALID_ARGUMENT');
       // ...and it still runs: the sum of an empty batch's outputs is 0, its gradient 0.
-      const [value, , g] = raw(() => p.run(s, -1, new Float64Array(0), 0, true, undefined, false, 'hessian', 0, 15)) as Float64Array[];
+      const { value, grad: g } = raw(() => p.grad(s, -1, false)) as { value: Float64Array; grad: Float64Array };
       expect(Array.from(value!)).toEqual([0]);
       expect(Array.from(g!)).toEqual(new Array(9).fill(0));
     } finally {

@@ -109,7 +109,7 @@ export class Laplace {
       const f = model.build(g.input(x.shape));
       call(() => g.raw.setParams(this.#params));
       call(() => g.raw.setInput(0, x.toArray()));
-      const [mean] = call(() => g.raw.run(f.id, -1, undefined, 0, false, undefined, false, 'hessian', 0, 1)) as unknown as Float64Array[];
+      const mean = call(() => g.raw.value(f.id, false)).value as Float64Array;
       const rows = f.size;
       const jt = call(() => g.raw.jacobianT(f.id, 64)) as Float32Array | Float64Array; // [P, rows]
       const d = this.size;

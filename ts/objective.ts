@@ -20,7 +20,7 @@ import { u32, type NativeOperator, type Vector } from './curvature.js';
 import { Kfac } from './kfac.js';
 import { batchSeed, hostOf, indexHostOf, plan, rowsOf, WeightedSum, type Batch, type Host, type HostArray, type IndexHost, type IndexHostArray } from './batches.js';
 import { core } from './runtime.js';
-import type { RawKfac } from './wasm/hesse.js';
+import type { RawCurvature, RawKfac } from './wasm/hesse.js';
 import { denseFromProducts } from './transforms.js';
 import * as check from './validate.js';
 
@@ -145,7 +145,14 @@ interface BatchProgram {
 }
 
 /** What a dense build is called in progress reports, by wasm curvature name. */
-const DENSE_NAMES: Record<string, string> = { hessian: 'Hessian (HVPs)', ggn: 'GGN (GGN products)', fisher: 'Fisher (Fisher products)', 'mc-fisher': 'Monte Carlo Fisher (products)' };
+/** A checked {@link Curvature}, as the objective's runs name it (wasm's RawCurvature is made from it per batch). */
+type CurvatureSpec = { name: 'hessian' | 'ggn' | 'fisher' } | { name: 'mc-fisher'; samples: number; seed: number };
+const HESSIAN: CurvatureSpec = { name: 'hessian' };
+
+/** What one run of the objective computes (see `#run`). */
+type ObjectiveRun = { mode: 'value' } | { mode: 'grad' } | { mode: 'hvp'; tangents: Float32Array | Float64Array; k: number; curvature: CurvatureSpec };
+
+const DENSE_NAMES: Record<CurvatureSpec['name'], string> = { hessian: 'Hessian (HVPs)', ggn: 'GGN (GGN products)', fisher: 'Fisher (Fisher products)', 'mc-fisher': 'Monte Carlo Fisher (products)' };
 
 /**
  * L(θ) = loss(model(x; θ), y) with every derivative of it from one compiled program. Every method
@@ -318,12 +325,22 @@ export class Objective<D extends DType = DType> implements Disposable {
     return p;
   }
 
-  /** The wasm curvature name for batch `b`: Monte Carlo draws get the batch's own seed ({@link batchSeed}). */
-  #batchCurvature(name: string, b: Batch): string {
-    if (b.index === 0 || !name.startsWith('mc-fisher:')) return name;
-    const parts = name.split(':');
-    parts[3] = String(batchSeed(Number(parts[3]), b.index));
-    return parts.join(':');
+  /**
+   * The wasm curvature of `c` for batch `b` (its network output `p.f`): Monte Carlo draws get
+   * the batch's own seed ({@link batchSeed}). The caller frees it.
+   */
+  #rawCurvature(c: CurvatureSpec, p: BatchProgram, b: Batch): RawCurvature {
+    const C = core().RawCurvature;
+    switch (c.name) {
+      case 'hessian':
+        return C.hessian();
+      case 'ggn':
+        return C.ggn(p.f);
+      case 'fisher':
+        return C.fisher(p.f);
+      case 'mc-fisher':
+        return call(() => C.mcFisher(p.f, this.#loss, c.samples, b.index === 0 ? c.seed : batchSeed(c.seed, b.index)));
+    }
   }
 
   /**
@@ -398,12 +415,11 @@ export class Objective<D extends DType = DType> implements Disposable {
   }
 
   /**
-   * Runs at `at` (the variable's value: parameters, or x for wrt 'input'). `returns`: which of
-   * [value, value tangents, gradient, gradient tangents] to copy back (bits 1, 2, 4, 8).
+   * Runs `req` at `at` (the variable's value: parameters, or x for wrt 'input'), summed over the
+   * batches: [value] for 'value', [value, gradient] for 'grad', [products] for 'hvp'.
    */
-  #run(at: Vector | undefined, tangents: TypedArrayOf<D> | undefined, k: number, backward: boolean, curvature = 'hessian', returns = 15): TypedArrayOf<D>[] {
+  #run(at: Vector | undefined, req: ObjectiveRun): TypedArrayOf<D>[] {
     const point = at === undefined ? undefined : this.#vec(at, this.size, this.#wrt < 0 ? 'at (the parameters)' : 'at (the input x)');
-    const empty = this.dtype === 'float64' ? new Float64Array(0) : new Float32Array(0);
     return this.#sum(this.#wrt < 0 && point ? point : this.params, (p, b) => {
       const raw = p.graph.raw;
       if (this.#wrt >= 0 && point) {
@@ -412,7 +428,22 @@ export class Objective<D extends DType = DType> implements Disposable {
         p.staged = -1;
         call(() => raw.setInput(0, point));
       }
-      return call(() => raw.run(p.out, this.#wrt, tangents ?? empty, k, backward, undefined, this.#check, this.#batchCurvature(curvature, b), p.f, returns)) as unknown as TypedArrayOf<D>[];
+      switch (req.mode) {
+        case 'value':
+          return [call(() => raw.value(p.out, this.#check)).value];
+        case 'grad': {
+          const r = call(() => raw.grad(p.out, this.#wrt, this.#check));
+          return [r.value, r.grad!];
+        }
+        case 'hvp': {
+          const c = this.#rawCurvature(req.curvature, p, b);
+          try {
+            return [call(() => raw.hvp(p.out, this.#wrt, req.tangents, req.k, c, this.#check)).products!];
+          } finally {
+            c.free();
+          }
+        }
+      }
     }) as TypedArrayOf<D>[];
   }
 
@@ -421,11 +452,11 @@ export class Objective<D extends DType = DType> implements Disposable {
    * @throws HesseError LENGTH_MISMATCH if `at` has the wrong length; INVALID_ARGUMENT for non-finite values with `checkFinite` or labels out of range.
    */
   loss(at?: Vector): number {
-    return this.#run(at, undefined, 0, false, 'hessian', 1)[0]![0]!;
+    return this.#run(at, { mode: 'value' })[0]![0]!;
   }
   /** (L, ∇L) in one pass; ∇L has the variable's length. */
   valueAndGrad(at?: Vector): [number, TypedArrayOf<D>] {
-    const [out, , g] = this.#run(at, undefined, 0, true, 'hessian', 5);
+    const [out, g] = this.#run(at, { mode: 'grad' });
     return [out![0]!, g!];
   }
   /** ∇L, the variable's length (P for parameters, in the model's order). */
@@ -438,7 +469,7 @@ export class Objective<D extends DType = DType> implements Disposable {
    * @throws HesseError LENGTH_MISMATCH if v (or at) has another length.
    */
   hvp(v: Vector, at?: Vector): TypedArrayOf<D> {
-    return this.#run(at, this.#vec(v, this.size, 'hvp: v'), 1, true, 'hessian', 8)[3]!;
+    return this.#run(at, { mode: 'hvp', tangents: this.#vec(v, this.size, 'hvp: v'), k: 1, curvature: HESSIAN })[0]!;
   }
   /**
    * G·v, the generalized Gauss–Newton product Jᵀ(Hℓ(J v)): one JVP, the loss's output-space
@@ -472,15 +503,15 @@ export class Objective<D extends DType = DType> implements Disposable {
     return this.#products('curvatureProducts', curvature, vs, k, at);
   }
   #products(what: string, curvature: Curvature, vs: Vector, k: number, at: Vector | undefined): TypedArrayOf<D> {
-    const name = this.#curvatureName(curvature, what);
+    const spec = this.#curvatureSpec(curvature, what);
     const K = check.positive(k, `${what}: k`);
     const label = what === 'ggnvp' || what === 'fisherVp' ? `${what}: v` : `${what}: vs (k·size = ${K}·${this.size})`;
-    return this.#run(at, this.#vec(vs, K * this.size, label), K, true, name, 8)[3]!;
+    return this.#run(at, { mode: 'hvp', tangents: this.#vec(vs, K * this.size, label), k: K, curvature: spec })[0]!;
   }
 
-  /** The wasm name of a curvature, after checking it and that it applies here. */
-  #curvatureName(c: Curvature, what: string): string {
-    let name: string;
+  /** The curvature `c`, after checking it and that it applies here. */
+  #curvatureSpec(c: Curvature, what: string): CurvatureSpec {
+    let spec: CurvatureSpec;
     if (typeof c === 'object' && c !== null && 'mcFisher' in c) {
       check.options(c, `${what}: curvature`, ['mcFisher']);
       const mc = (c as { mcFisher: unknown }).mcFisher as { samples?: unknown; seed?: unknown } | null;
@@ -488,14 +519,14 @@ export class Objective<D extends DType = DType> implements Disposable {
       check.options(mc, `${what}: mcFisher`, ['samples', 'seed']);
       const samples = check.positive(mc.samples, `${what}: mcFisher.samples`);
       const seed = check.seed(mc.seed ?? 0, `${what}: mcFisher.seed`);
-      name = `mc-fisher:${this.#loss}:${u32(samples)}:${seed}`;
+      spec = { name: 'mc-fisher', samples: u32(samples), seed };
     } else {
-      name = check.oneOf(c, `${what}: curvature (or { mcFisher: { samples, seed } })`, ['hessian', 'ggn', 'fisher']);
+      spec = { name: check.oneOf(c, `${what}: curvature (or { mcFisher: { samples, seed } })`, ['hessian', 'ggn', 'fisher']) };
     }
-    if (name !== 'hessian' && this.#wrt >= 0) {
-      throw new HesseError('INVALID_ARGUMENT', `${what}: the ${name.split(':')[0]} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
+    if (spec.name !== 'hessian' && this.#wrt >= 0) {
+      throw new HesseError('INVALID_ARGUMENT', `${what}: the ${spec.name} is defined for parameters; this objective differentiates with respect to the input (use the Hessian)`);
     }
-    return name;
+    return spec;
   }
   /**
    * The dense Hessian ∇²L [size, size] (row-major, symmetric), `chunk` columns per pass.
@@ -593,7 +624,7 @@ export class Objective<D extends DType = DType> implements Disposable {
    */
   dense(curvature: Curvature, options: DenseOptions = {}, at?: Vector): TypedArrayOf<D> {
     const opts = check.options(options, 'dense', ['maxBytes', 'chunk', 'onProgress']);
-    this.#curvatureName(curvature, 'dense');
+    const spec = this.#curvatureSpec(curvature, 'dense');
     const chunk = check.positive(opts.chunk ?? 64, 'dense: chunk');
     const limit = byteLimit(opts.maxBytes, 'dense: maxBytes');
     const n = this.size;
@@ -601,7 +632,7 @@ export class Objective<D extends DType = DType> implements Disposable {
     if (bytes > limit) {
       throw new HesseError('OUT_OF_MEMORY', `${typeof curvature === 'string' ? curvature : 'mcFisher'}: P = ${n} needs a dense ${n}×${n} ${this.dtype} matrix of ${(bytes / MiB).toFixed(1)} MiB, over the limit of ${(limit / MiB).toFixed(1)} MiB; use products (hvp, ggnvp) or the estimators that need only products`);
     }
-    const phase = `building the ${DENSE_NAMES[this.#curvatureName(curvature, 'dense').split(':')[0]!]}`;
+    const phase = `building the ${DENSE_NAMES[spec.name]}`;
     const progress = opts.onProgress;
     const onProgress = progress && ((done: number, total: number) => progress(done, total, phase));
     return denseFromProducts(n, this.dtype, chunk, (units, k) => this.curvatureProducts(curvature, units, k, at), onProgress) as TypedArrayOf<D>;
@@ -615,7 +646,7 @@ export class Objective<D extends DType = DType> implements Disposable {
    * @throws HesseError INVALID_ARGUMENT for an unknown curvature.
    */
   operator(curvature: Curvature = 'hessian'): NativeOperator {
-    const name = this.#curvatureName(curvature, 'operator');
+    const spec = this.#curvatureSpec(curvature, 'operator');
     return {
       size: this.size,
       matvec: (v: Float64Array) => Float64Array.from(this.curvatureProducts(curvature, v, 1)),
@@ -627,7 +658,12 @@ export class Objective<D extends DType = DType> implements Disposable {
           const [b] = this.#batches;
           const p = this.#stage(b!);
           call(() => p.graph.raw.setParams(this.params));
-          return call(() => p.graph.raw.curvatureOperator(p.out, name, p.f));
+          const c = this.#rawCurvature(spec, p, b!);
+          try {
+            return call(() => p.graph.raw.curvatureOperator(p.out, c));
+          } finally {
+            c.free();
+          }
         }
         // Batched: each product is Σᵢ (Bᵢ/N)·Cᵢ·v over the batches (curvatureProducts), at the
         // parameters of now. The algorithm runs in wasm and calls back here once per product,

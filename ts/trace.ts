@@ -232,7 +232,7 @@ export function evalEager(tensors: Tensor[], build: (...xs: Sym[]) => Sym): Tens
     const out = build(...xs);
     tensors.forEach((t, i) => call(() => g.raw.setInput(i, t.toArray())));
     g.raw.setParams(dtype === 'float64' ? new Float64Array(0) : new Float32Array(0));
-    const [value] = call(() => g.raw.run(out.id, -1, undefined, 0, false, undefined, false, 'hessian', 0, 1)) as unknown as [Float32Array | Float64Array];
+    const { value } = call(() => g.raw.value(out.id, false));
     return tensor(value, out.shape, dtype);
   } finally {
     g.dispose();

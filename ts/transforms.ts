@@ -18,6 +18,8 @@ import { call, HesseError } from './errors.js';
 import { Tensor, tensor, type DType } from './tensor.js';
 import { capturedDisposed, Graph, Sym } from './trace.js';
 import { describe, flag, fmtShape, integer, positive } from './validate.js';
+import { core } from './runtime.js';
+import type { RunResult } from './wasm/hesse.js';
 
 /** Parameters as given to a transform: one tensor, an array of tensors or a record of named tensors (a one-level pytree). */
 export type ParamTree = Tensor | readonly Tensor[] | { readonly [name: string]: Tensor };
@@ -224,22 +226,39 @@ function invoke<S extends SymParams>(op: string, f: Traceable<S>, params: unknow
   return { op, c, params: layout.leaves, batch, wrt: argnum - 1, variable, varName: argnum === 0 ? 'params' : `batch[${argnum - 1}]`, checkFinite };
 }
 
-interface RunRequest {
-  tangents?: Typed;
-  k?: number;
-  backward?: boolean;
-  cotangent?: Typed;
-}
+/** What one run computes: the value, the gradient, Jᵀu, K JVPs or K HVPs ([K, n] tangents). */
+type RunRequest =
+  | { mode: 'value' }
+  | { mode: 'grad' }
+  | { mode: 'vjp'; cotangent: Typed }
+  | { mode: 'jvp'; tangents: Typed; k: number }
+  | { mode: 'hvp'; tangents: Typed; k: number };
 
-/** Stages params and batch, runs; returns [output, output tangents, gradient, gradient tangents]. */
-function run(inv: Invocation, req: RunRequest): Typed[] {
+/** Stages params and batch and runs `req`: { value } and the mode's result (see RawProgram). */
+function run(inv: Invocation, req: RunRequest): RunResult {
   const { c } = inv;
   const raw = c.graph.raw;
   call(() => raw.setParams(flatten(inv.params, c.layout)));
   inv.batch.forEach((b, i) => call(() => raw.setInput(i, b.toArray())));
-  return call(() =>
-    raw.run(c.out.id, inv.wrt, req.tangents ?? typedArray(c.layout.dtype, 0), req.k ?? 0, req.backward ?? false, req.cotangent, inv.checkFinite, 'hessian', 0, 15),
-  ) as unknown as Typed[];
+  const out = c.out.id;
+  switch (req.mode) {
+    case 'value':
+      return call(() => raw.value(out, inv.checkFinite));
+    case 'grad':
+      return call(() => raw.grad(out, inv.wrt, inv.checkFinite));
+    case 'vjp':
+      return call(() => raw.vjp(out, inv.wrt, req.cotangent, inv.checkFinite));
+    case 'jvp':
+      return call(() => raw.jvp(out, inv.wrt, req.tangents, req.k, inv.checkFinite));
+    case 'hvp': {
+      const hessian = core().RawCurvature.hessian();
+      try {
+        return call(() => raw.hvp(out, inv.wrt, req.tangents, req.k, hessian, inv.checkFinite));
+      } finally {
+        hessian.free();
+      }
+    }
+  }
 }
 
 /** A direction (v, tangents) structured like the variable, flattened in its order. */
@@ -325,10 +344,10 @@ function gradient<S extends SymParams>(op: string, f: Traceable<S>, opts: Transf
   return (params, ...batch) => {
     const inv = invoke(op, f, params, batch, opts);
     scalarOut(inv);
-    const [out, , g] = run(inv, { backward: true });
-    checkOutput(inv, 'the value', out!, () => 'output');
+    const { value: out, grad: g } = run(inv, { mode: 'grad' });
+    checkOutput(inv, 'the value', out, () => 'output');
     checkOutput(inv, 'the gradient', g!, (i) => inVariable(inv, i));
-    return [out![0]!, unflatten(g!, inv.variable)];
+    return [out[0]!, unflatten(g!, inv.variable)];
   };
 }
 
@@ -348,7 +367,7 @@ export function hvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>
 export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, v: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): ParamTree {
   const inv = invoke('hvp', f, params, batch, opts);
   scalarOut(inv);
-  const [, , , hv] = run(inv, { tangents: direction(inv, v, 'v'), k: 1, backward: true });
+  const hv = run(inv, { mode: 'hvp', tangents: direction(inv, v, 'v'), k: 1 }).products;
   checkOutput(inv, 'the HVP H·v', hv!, (i) => inVariable(inv, i));
   return unflatten(hv!, inv.variable);
 }
@@ -363,13 +382,13 @@ export function hvp<S extends SymParams>(f: Traceable<S>, params: TensorsOf<S>, 
 export function jvp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, tangents: ParamTree, batch?: readonly Tensor[], opts?: TransformOptions): [Tensor<DTypeOfTree<P>>, Tensor<DTypeOfTree<P>>];
 export function jvp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, tangents: ParamTree, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, Tensor] {
   const inv = invoke('jvp', f, primals, batch, opts);
-  const [out, rawT] = run(inv, { tangents: direction(inv, tangents, 'tangents'), k: 1 });
+  const { value: out, tangents: rawT } = run(inv, { mode: 'jvp', tangents: direction(inv, tangents, 'tangents'), k: 1 });
   // An empty variable carries no tangent through the core: J·v is then 0 of the output's shape.
-  const outT = rawT!.length === out!.length ? rawT : typedArray(inv.c.layout.dtype, out!.length);
-  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
-  checkOutput(inv, 'the JVP J·v', outT!, (i) => inOutput(inv, i));
+  const outT = rawT!.length === out.length ? rawT! : typedArray(inv.c.layout.dtype, out.length);
+  checkOutput(inv, 'the value', out, (i) => inOutput(inv, i));
+  checkOutput(inv, 'the JVP J·v', outT, (i) => inOutput(inv, i));
   const { shape } = inv.c.out;
-  return [tensor(out!, shape, inv.c.layout.dtype), tensor(outT!, shape, inv.c.layout.dtype)];
+  return [tensor(out, shape, inv.c.layout.dtype), tensor(outT, shape, inv.c.layout.dtype)];
 }
 
 /**
@@ -384,8 +403,8 @@ export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>
 export function vjp<S extends SymParams, P extends TensorsOf<S>>(f: Traceable<S>, primals: P, batch: readonly Tensor[], opts: WrtInput): [Tensor<DTypeOfTree<P>>, (cotangent: Tensor) => Tensor<DTypeOfTree<P>>];
 export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>, batch: readonly Tensor[] = [], opts: TransformOptions = {}): [Tensor, (cotangent: Tensor) => ParamTree] {
   const inv = invoke('vjp', f, primals, batch, opts);
-  const [out] = run(inv, {});
-  checkOutput(inv, 'the value', out!, (i) => inOutput(inv, i));
+  const { value: out } = run(inv, { mode: 'value' });
+  checkOutput(inv, 'the value', out, (i) => inOutput(inv, i));
   const { shape } = inv.c.out;
   const output: Layout = { kind: 'tensor', keys: [''], shapes: [[...shape]], sizes: [inv.c.out.size], total: inv.c.out.size, dtype: inv.c.layout.dtype };
   const pullback = (u: Tensor): ParamTree => {
@@ -393,11 +412,11 @@ export function vjp<S extends SymParams>(f: Traceable<S>, primals: TensorsOf<S>,
     const cv = cot!.toArray() as Typed;
     const bad = inv.checkFinite ? cv.findIndex((x) => !Number.isFinite(x)) : -1;
     if (bad >= 0) throw new HesseError('INVALID_ARGUMENT', `vjp: checkFinite: the cotangent has a non-finite value (${cv[bad]}) at ${inOutput(inv, bad)}`);
-    const [, , g] = run(inv, { cotangent: cv });
+    const g = run(inv, { mode: 'vjp', cotangent: cv }).grad;
     checkOutput(inv, 'the VJP Jᵀu', g!, (i) => inVariable(inv, i));
     return unflatten(g!, inv.variable);
   };
-  return [tensor(out!, shape, inv.c.layout.dtype), pullback];
+  return [tensor(out, shape, inv.c.layout.dtype), pullback];
 }
 
 /** What {@link hessian} and {@link jacobian} return: a function of params and batch giving a dense matrix of the params' dtype. */
@@ -477,7 +496,7 @@ export function hessian<S extends SymParams>(f: Traceable<S>, opts: HessianOptio
     const n = inv.variable.total;
     const dtype = inv.c.layout.dtype;
     checkDenseSize('hessian', n, n, dtype, maxBytes(inv, opts), 'use hvp, or the curvature estimators that need only products');
-    const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { tangents: units, k, backward: true })[3]!);
+    const h = denseFromProducts(n, dtype, chunkSize(inv, n, opts), (units, k) => run(inv, { mode: 'hvp', tangents: units, k }).products!);
     checkOutput(inv, 'the Hessian', h, (i) => `[${Math.floor(i / n)}, ${i % n}] (${inVariable(inv, Math.floor(i / n))}, ${inVariable(inv, i % n)})`);
     return tensor(h, [n, n], dtype);
   }) as DenseOf<S>;
@@ -501,7 +520,7 @@ export function jacobian<S extends SymParams>(f: Traceable<S>, opts: HessianOpti
     const k = chunkSize(inv, n, opts);
     for (let start = 0; start < n; start += k) {
       const kk = Math.min(k, n - start);
-      const [, outT] = run(inv, { tangents: identityRows(dtype, start, kk, n), k: kk });
+      const outT = run(inv, { mode: 'jvp', tangents: identityRows(dtype, start, kk, n), k: kk }).tangents;
       // An output that depends on nothing (e.g. a sum over an empty value) comes back with no tangent: its columns stay 0.
       if (outT!.length === kk * m) for (let j = 0; j < kk; j++) for (let i = 0; i < m; i++) jac[i * n + start + j] = outT![j * m + i]!;
     }

@@ -1,6 +1,6 @@
 //! Times a full Hessian of the W4 workload natively (for profiling: `valgrind --tool=callgrind`).
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Mode, Program, Run};
 use hesse_core::Isa;
 
 fn main() {
@@ -23,7 +23,7 @@ fn main() {
             let mut v = vec![0f32; kk * p];
             (0..kk).for_each(|r| v[r * p + start + r] = 1.0);
             let inputs: [&[f32]; 2] = [&xs, &ys];
-            let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: kk, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+            let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &v, k: kk, cotangent: None, curvature: Curvature::Hessian });
             std::hint::black_box(prog.run(Isa::Simd, out, &r).unwrap());
         }
     }

@@ -3,7 +3,7 @@
 //! f64 throughout, for models covering every primitive op.
 
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Mode, Program, Run, Wrt};
 use hesse_core::Isa;
 
 struct Model {
@@ -79,7 +79,13 @@ fn models() -> Vec<(&'static str, Model)> {
 impl Model {
     fn run(&self, params: &[f64], wrt: Wrt, x: &[f64], v: &[f64], k: usize, backward: bool) -> hesse_core::autodiff::Outcome<f64> {
         let inputs: [&[f64]; 2] = [x, &self.y];
-        let r = Run { params, inputs: &inputs, wrt, tangents: v, k, backward, cotangent: None, cotangents: &[], check_finite: true, curvature: Default::default() };
+        let mode = match (backward, k) {
+            (false, 0) => Mode::Value,
+            (false, _) => Mode::Jvp { tangents: v, k },
+            (true, 0) => Mode::Grad,
+            (true, _) => Mode::Hvp { tangents: v, k, cotangent: None, curvature: Curvature::Hessian },
+        };
+        let r = Run { params, inputs: &inputs, wrt, mode, check_finite: true };
         self.prog.run(Isa::Simd, self.out, &r).unwrap()
     }
     fn loss(&self, params: &[f64]) -> f64 {
@@ -198,9 +204,9 @@ fn vector_output_jvp_vjp_adjoint() {
     let v = wave(prog.n_params(), 0.8);
     let w = wave(6, 2.3);
     let inputs: [&[f64]; 1] = [&xv];
-    let base = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+    let base = Run::at(&params, &inputs, Mode::Jvp { tangents: &v, k: 1 });
     let jv = prog.run(Isa::Simd, f, &base).unwrap().output.t.unwrap();
-    let r = Run { tangents: &[], k: 0, cotangent: Some(&w), cotangents: &[], ..base };
+    let r = Run { mode: Mode::Vjp { cotangent: &w }, ..base };
     let jtw = prog.run(Isa::Simd, f, &r).unwrap().grad.unwrap().p;
     let lhs: f64 = w.iter().zip(&jv).map(|(a, b)| a * b).sum();
     let rhs: f64 = jtw.iter().zip(&v).map(|(a, b)| a * b).sum();
@@ -212,7 +218,7 @@ fn scalar_and_simd_kernels_give_the_same_hvp() {
     for (name, m) in models() {
         let v = wave(m.params.len(), 2.1);
         let inputs: [&[f64]; 2] = [&m.x, &m.y];
-        let r = Run { params: &m.params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let r = Run::at(&m.params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature: Curvature::Hessian });
         let a = m.prog.run(Isa::Simd, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         let b = m.prog.run(Isa::Scalar, m.out, &r).unwrap().grad.unwrap().t.unwrap();
         assert!(rel_err(&a, &b) < 1e-12, "{name}");
@@ -228,7 +234,7 @@ fn constants_are_leaves() {
     let y = p.constant(&[2], vec![2.0, 0.0]).unwrap();
     let l = p.cross_entropy(f, y).unwrap();
     let params = wave(6, 0.4);
-    let r = Run { params: &params, inputs: &[], wrt: Wrt::Params, tangents: &[], k: 0, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+    let r = Run::at(&params, &[], Mode::Grad);
     let g = p.run(Isa::Simd, l, &r).unwrap().grad.unwrap().p;
     // ∂CE/∂logits = (softmax − onehot)/N: each row sums to zero.
     assert!((g[0] + g[1] + g[2]).abs() < 1e-15 && (g[3] + g[4] + g[5]).abs() < 1e-15);
@@ -259,7 +265,7 @@ fn explicit_gauss_newton_equals_products() {
         let inputs: [&[f64]; 2] = [&xv, &yv];
         let mut eye = vec![0.0; p * p];
         (0..p).for_each(|i| eye[i * p + i] = 1.0);
-        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Curvature::Ggn { output: f } };
+        let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &eye, k: p, cotangent: None, curvature: Curvature::Ggn { output: f } });
         let by_products = prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap();
         let dense = prog.gauss_newton(Isa::Simd, f, kind, &params, &inputs, 7, &GaussNewtonPart::Dense).unwrap();
         assert!(rel_err(&dense, &by_products) < 1e-12, "{loss}: explicit GGN vs products {}", rel_err(&dense, &by_products));
@@ -355,7 +361,7 @@ fn lanczos_on_program_curvature_matches_dense_eigenvalues() {
     for curvature in [Curvature::Hessian, Curvature::Ggn { output: f }] {
         let mut eye = vec![0.0; p * p];
         (0..p).for_each(|i| eye[i * p + i] = 1.0);
-        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &eye, k: p, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature };
+        let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &eye, k: p, cotangent: None, curvature });
         let dense = prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap();
         let (exact, _) = eigh(&dense, p).unwrap(); // ascending
         let mut op = CurvatureOp { prog: &prog, isa: Isa::Simd, out, params: &params, inputs: &inputs, curvature, products: 0, linearization: None };
@@ -397,7 +403,7 @@ fn monte_carlo_fisher_and_diagonal_converge_to_the_ggn() {
         assert!(rel_err(&mc, &exact) < 0.05, "{loss}: MC diagonal {}", rel_err(&mc, &exact));
         let v = wave(prog.n_params(), 0.9);
         let run = |curvature| {
-            let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature };
+            let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature });
             prog.run(Isa::Simd, out, &r).unwrap().grad.unwrap().t.unwrap()
         };
         let gv = run(Curvature::Ggn { output: f });
@@ -459,7 +465,13 @@ fn concat_and_permute() {
     let out = prog.sum(sq, None, false).unwrap();
     let params = wave(prog.n_params(), 0.61);
     let run = |ps: &[f64], node: usize, v: &[f64], k: usize, backward: bool| {
-        let r = Run { params: ps, inputs: &[], wrt: Wrt::Params, tangents: v, k, backward, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let mode = match (backward, k) {
+            (false, 0) => Mode::Value,
+            (false, _) => Mode::Jvp { tangents: v, k },
+            (true, 0) => Mode::Grad,
+            (true, _) => Mode::Hvp { tangents: v, k, cotangent: None, curvature: Curvature::Hessian },
+        };
+        let r = Run::at(ps, &[], mode);
         prog.run(Isa::Simd, node, &r).unwrap()
     };
     // Values: permuted[i, j, l] = concat[j, l, i]; concat[j, l, i] = a[j, l, i] (l < 3) or b[j, 0, i].

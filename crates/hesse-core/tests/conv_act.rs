@@ -3,7 +3,7 @@
 //! (the reverse rule is the adjoint of the forward one), and the HVP of ⟨u, y(θ)⟩ against
 //! central differences of its VJP, under both kernel families.
 
-use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Mode, Program, Run};
 use hesse_core::kernels::ConvAttrs;
 use hesse_core::Isa;
 use proptest::prelude::*;
@@ -23,7 +23,11 @@ fn axpy(a: &[f64], s: f64, b: &[f64]) -> Vec<f64> {
 /// A run of `prog`'s node `out` with respect to the parameters: (value with K = 1 tangent J·v,
 /// gradient Jᵀu with its tangent (∂/∂θ Jᵀu)·v) for cotangent `u` (None: no reverse sweep).
 fn run(prog: &Program, isa: Isa, out: usize, params: &[f64], v: &[f64], u: Option<&[f64]>) -> (Vec<f64>, Vec<f64>, Option<(Vec<f64>, Vec<f64>)>) {
-    let r = Run { params, inputs: &[], wrt: Wrt::Params, tangents: v, k: 1, backward: u.is_some(), cotangent: u, cotangents: &[], check_finite: true, curvature: Default::default() };
+    let mode = match u {
+        None => Mode::Jvp { tangents: v, k: 1 },
+        Some(_) => Mode::Hvp { tangents: v, k: 1, cotangent: u, curvature: Curvature::Hessian },
+    };
+    let r = Run { check_finite: true, ..Run::at(params, &[], mode) };
     let o = prog.run(isa, out, &r).unwrap();
     let n = o.output.p.len();
     let grad = o.grad.map(|g| (g.p.clone(), g.t.unwrap_or_else(|| vec![0.0; params.len()])));

@@ -3,7 +3,7 @@
 //! in f64 (relative error ≤ 1e-10) and f32 (≤ 1e-4).
 
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Mode, Program, Run, Wrt};
 use hesse_core::Isa;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -70,7 +70,8 @@ fn check<T: hesse_core::autodiff::dual::Scalar>(f: &Value, tol: f64) {
     let (params, xv, yv) = (cast(&nums(&f["params"])), cast(&nums(&f["x"])), cast(&nums(&f["y"])));
     let inputs: [&[T]; 2] = [&xv, &yv];
     let go = |wrt: Wrt, v: &[T], k: usize| {
-        let r = Run { params: &params, inputs: &inputs, wrt, tangents: v, k, backward: true, cotangent: None, cotangents: &[], check_finite: true, curvature: Default::default() };
+        let mode = if k == 0 { Mode::Grad } else { Mode::Hvp { tangents: v, k, cotangent: None, curvature: Curvature::Hessian } };
+        let r = Run { params: &params, inputs: &inputs, wrt, mode, check_finite: true };
         prog.run(Isa::Simd, loss, &r).unwrap()
     };
     let o = go(Wrt::Params, &cast(&nums(&f["v"])), 1);

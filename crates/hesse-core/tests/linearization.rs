@@ -7,7 +7,7 @@
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::dual::Scalar;
 use hesse_core::autodiff::op::{Indices, Pool2d};
-use hesse_core::autodiff::{Act, Curvature, CurvatureOp, Linearization, LossKind, Outcome, Program, Record, Reuse, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, CurvatureOp, Linearization, LossKind, Mode, Outcome, Program, Record, Reuse, Run};
 use hesse_core::kernels::{ConvAttrs, Isa};
 use hesse_core::linalg::{lanczos, LanczosOpts, Which};
 
@@ -103,7 +103,7 @@ fn products<T: Scalar>(net: &Net, lin: &mut Linearization<T>, params: &[T], inpu
     let mut last = vec![];
     for j in 0..products {
         let v: Vec<T> = cast(&wave(k * p, seed + 0.37 * j as f64));
-        let r = Run { params, inputs: &ins, wrt: Wrt::Params, tangents: &v, k, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature };
+        let r = Run::at(params, &ins, Mode::Hvp { tangents: &v, k, cotangent: None, curvature });
         let fresh = net.prog.run(Isa::Simd, net.out, &r).unwrap();
         let reused = lin.run(&net.prog, Isa::Simd, net.out, &r).unwrap();
         let (a, b) = (all_bits(&fresh), all_bits(&reused));

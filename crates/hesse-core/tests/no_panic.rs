@@ -5,7 +5,7 @@
 //! must be Ok or an Err; a panic fails the test (in wasm it would kill the instance).
 
 use hesse_core::autodiff::builder::Layer;
-use hesse_core::autodiff::{Act, Curvature, CurvatureOp, GaussNewtonPart, KfacVariant, LossKind, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, CurvatureOp, GaussNewtonPart, KfacVariant, LossKind, Mode, Program, Run, Wrt};
 use hesse_core::linalg::{self, CgOpts, LanczosOpts, Which};
 use hesse_core::Isa;
 use hesse_core::kernels::ConvAttrs;
@@ -326,7 +326,15 @@ fn exercise(p: &Program, q: &Req) {
         2 => Curvature::EmpiricalFisher { output: f },
         _ => Curvature::MonteCarloFisher { output: f, kind, samples: q.samples, seed: 7 },
     };
-    let r = Run { params: &params, inputs: &ins, wrt, tangents: &tangents, k, backward: q.backward, cotangent: cot.as_deref(), cotangents: &cotangents, check_finite: q.check_finite, curvature };
+    // Every mode, with the lengths, K and cotangent drawn independently of one another.
+    let mode = match (q.multi, q.backward || cot.is_some(), k) {
+        (true, _, _) => Mode::Vjps { cotangents: &cotangents, k },
+        (false, false, 0) => Mode::Value,
+        (false, false, _) => Mode::Jvp { tangents: &tangents, k },
+        (false, true, 0) => cot.as_deref().map_or(Mode::Grad, |cotangent| Mode::Vjp { cotangent }),
+        (false, true, _) => Mode::Hvp { tangents: &tangents, k, cotangent: cot.as_deref(), curvature },
+    };
+    let r = Run { params: &params, inputs: &ins, wrt, mode, check_finite: q.check_finite };
     let _ = p.run(isa, q.out, &r);
     let _ = p.run_capture(isa, q.out, &r, &[q.f, q.out / 2]);
 

@@ -10,7 +10,7 @@
 //! of it. So no primitive ships untested.
 
 use hesse_core::autodiff::op::{Indices, Pool2d};
-use hesse_core::autodiff::{Act, Op, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, Mode, Op, Program, Run, Wrt};
 use hesse_core::kernels::ConvAttrs;
 use hesse_core::Isa;
 use std::collections::BTreeSet;
@@ -205,7 +205,14 @@ fn registry() -> Vec<Case> {
 
 fn run(c: &Case, theta: &[f64], tangents: &[f64], k: usize, backward: bool, cotangent: Option<&[f64]>, out: usize) -> hesse_core::autodiff::Outcome<f64> {
     let inputs: Vec<&[f64]> = c.inputs.iter().map(|v| v.as_slice()).collect();
-    let r = Run { params: theta, inputs: &inputs, wrt: Wrt::Params, tangents, k, backward, cotangent, cotangents: &[], check_finite: true, curvature: Default::default() };
+    let mode = match (backward || cotangent.is_some(), k, cotangent) {
+        (false, 0, _) => Mode::Value,
+        (false, _, _) => Mode::Jvp { tangents, k },
+        (true, 0, None) => Mode::Grad,
+        (true, 0, Some(cotangent)) => Mode::Vjp { cotangent },
+        (true, _, cotangent) => Mode::Hvp { tangents, k, cotangent, curvature: Curvature::Hessian },
+    };
+    let r = Run { params: theta, inputs: &inputs, wrt: Wrt::Params, mode, check_finite: true };
     c.prog.run(Isa::Simd, out, &r).unwrap_or_else(|e| panic!("{}: {e}", c.name))
 }
 
@@ -389,7 +396,13 @@ mod no_panic {
             let n = p.shape(x).unwrap().iter().product::<usize>();
             let cot = wave(n, 0.2, 0.0);
             for (k, backward) in [(0, false), (1, false), (0, true), (1, true)] {
-                let r = Run { params: &theta, inputs: &[], wrt: Wrt::Params, tangents: if k == 1 { &v } else { &[] }, k, backward, cotangent: backward.then_some(cot.as_slice()), cotangents: &[], check_finite: false, curvature: Default::default() };
+                let mode = match (k, backward) {
+                    (0, false) => Mode::Value,
+                    (_, false) => Mode::Jvp { tangents: &v, k },
+                    (0, true) => Mode::Vjp { cotangent: &cot },
+                    (_, true) => Mode::Hvp { tangents: &v, k, cotangent: Some(&cot), curvature: Curvature::Hessian },
+                };
+                let r = Run::at(&theta, &[], mode);
                 let _ = p.run(Isa::Simd, x, &r);
             }
         }

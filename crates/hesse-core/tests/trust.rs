@@ -2,12 +2,12 @@
 //! degenerate batches are errors, and cross-entropy with −∞ logits gives PyTorch's finite answer
 //! (and with a +∞ logit PyTorch's NaN).
 
-use hesse_core::autodiff::{GaussNewtonPart, KfacVariant, LossKind, Program, Run, Wrt};
+use hesse_core::autodiff::{Curvature, GaussNewtonPart, KfacVariant, LossKind, Mode, Program, Run, Wrt};
 use hesse_core::kernels::ConvAttrs;
 use hesse_core::{ops, Dtype, ErrorCode, Isa, Tensor};
 
 fn run<'a>(params: &'a [f64], inputs: &'a [&'a [f64]], tangents: &'a [f64], k: usize) -> Run<'a, f64> {
-    Run { params, inputs, wrt: Wrt::Params, tangents, k, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() }
+    Run::at(params, inputs, if k == 0 { Mode::Grad } else { Mode::Hvp { tangents, k, cotangent: None, curvature: Curvature::Hessian } })
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn cross_entropy_with_minus_infinity_logits_is_finite_as_in_pytorch() {
     for i in 0..3 {
         assert!(close(hv[i], prob[i] * v[i] - prob[i] * pv), "hvp {hv:?}");
     }
-    let o = p.run(Isa::Simd, ls, &Run { backward: false, ..run(&z, &inputs, &[], 0) }).unwrap();
+    let o = p.run(Isa::Simd, ls, &Run::at(&z, &inputs, Mode::Value)).unwrap();
     let lse = (1.0 + e1).ln();
     assert!(close(o.output.p[0], -lse) && o.output.p[1] == f64::NEG_INFINITY && close(o.output.p[2], 1.0 - lse), "{:?}", o.output.p);
     // The explicit GGN at the same point agrees with the HVP (the −∞ class contributes nothing).
@@ -130,7 +130,7 @@ fn a_plus_infinity_logit_makes_its_row_nan_as_in_pytorch() {
     let (ce, ls, sm, lse) = (p.cross_entropy(z, y).unwrap(), p.log_softmax(z).unwrap(), p.softmax(z).unwrap(), p.logsumexp(z).unwrap());
     let value = |node: usize, z: &[f64], labels: &[f64]| {
         let inputs: [&[f64]; 1] = [labels];
-        p.run(Isa::Simd, node, &Run { backward: false, ..run(z, &inputs, &[], 0) }).unwrap().output.p
+        p.run(Isa::Simd, node, &Run::at(z, &inputs, Mode::Value)).unwrap().output.p
     };
     let (inf, nan) = (f64::INFINITY, f64::NAN);
     for labels in [[1.0, 0.0], [0.0, 1.0]] {
@@ -201,14 +201,13 @@ fn directions_of_an_empty_variable_are_bounded() {
 
 #[test]
 fn fisher_curvature_of_an_empty_batch_with_a_huge_dim_returns_at_once() {
-    use hesse_core::autodiff::Curvature;
     let mut p = Program::new();
     let x = p.input(&[1 << 62, 0]).unwrap();
     let out = p.sum(x, None, false).unwrap();
     let t0 = std::time::Instant::now();
     for curvature in [Curvature::EmpiricalFisher { output: x }, Curvature::MonteCarloFisher { output: x, kind: LossKind::CrossEntropy, samples: 2, seed: 1 }] {
         let inputs: [&[f64]; 1] = [&[]];
-        let r = Run { wrt: Wrt::Input(0), curvature, ..run(&[], &inputs, &[], 1) };
+        let r = Run { wrt: Wrt::Input(0), mode: Mode::Hvp { tangents: &[], k: 1, cotangent: None, curvature }, ..run(&[], &inputs, &[], 1) };
         assert!(p.run(Isa::Simd, out, &r).unwrap().grad.unwrap().p.is_empty());
     }
     assert!(t0.elapsed() < std::time::Duration::from_secs(1));

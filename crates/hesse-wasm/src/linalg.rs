@@ -140,12 +140,12 @@ impl RawOperator {
 
 #[wasm_bindgen]
 impl RawProgram {
-    /// The curvature ("hessian" | "ggn" | "fisher", the last two with network output node `f`)
+    /// The curvature (a `RawCurvature`: the Hessian, or the GGN or a Fisher at its network output)
     /// of node `out` at the currently staged parameters and data, as an operator (a snapshot:
     /// later staging does not change it).
     #[wasm_bindgen(js_name = curvatureOperator)]
-    pub fn curvature_operator(&self, out: u32, curvature: &str, f: u32) -> JsResult<RawOperator> {
-        let curvature = crate::program::parse_curvature(curvature, f as usize)?;
+    pub fn curvature_operator(&self, out: u32, curvature: &crate::program::RawCurvature) -> JsResult<RawOperator> {
+        let curvature = curvature.inner;
         // The program's constants are shared, so copying it copies node lists only; the staged
         // data are copied fallibly.
         let store = self.store.try_clone().map_err(js_error)?;

@@ -7,12 +7,22 @@ use crate::{js_error, JsResult};
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::op::{Indices, Pool2d};
 use hesse_core::autodiff::dual::Scalar;
-use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, Linearization, LossKind, Outcome, Program, Record, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, GaussNewtonPart, Linearization, LossKind, Mode, Outcome, Program, Record, Run, Wrt};
 use std::cell::RefCell;
 use hesse_core::mem::{try_copy, try_vec, try_zeros};
 use hesse_core::{Dtype, Error, ErrorCode};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
+
+/// `go(&prog, staged, args…)` for the program's dtype.
+macro_rules! per_dtype {
+    ($self:ident, $go:ident($($arg:expr),*)) => {
+        match &$self.store {
+            Store::F32(s) => $go(&$self.prog, s, $($arg),*),
+            Store::F64(s) => $go(&$self.prog, s, $($arg),*),
+        }
+    };
+}
 
 /// Staged values of one dtype, and the linearization their curvature products share.
 pub(crate) struct Staged<T> {
@@ -44,9 +54,14 @@ impl<T: Scalar> Staged<T> {
     /// A run of `prog`; a curvature product (K > 0) goes through the linearization.
     pub(crate) fn run(&self, prog: &Program, out: usize, r: &Run<'_, T>) -> hesse_core::Result<Outcome<T>> {
         match self.lin.try_borrow_mut() {
-            Ok(mut lin) if r.k > 0 => lin.run(prog, crate::isa(), out, r),
+            Ok(mut lin) if r.mode.k() > 0 => lin.run(prog, crate::isa(), out, r),
             _ => prog.run(crate::isa(), out, r),
         }
+    }
+    /// A run of `prog` at the staged parameters and data in `mode`.
+    pub(crate) fn run_at(&self, prog: &Program, out: usize, wrt: Wrt, check_finite: bool, mode: Mode<'_, T>) -> JsResult<Outcome<T>> {
+        let inputs = self.input_slices()?;
+        self.run(prog, out, &Run { params: &self.params, inputs: &inputs, wrt, mode, check_finite }).map_err(js_error)
     }
     /// The staged inputs as slices.
     pub(crate) fn input_slices(&self) -> JsResult<Vec<&[T]>> {
@@ -500,23 +515,64 @@ impl RawProgram {
         }
     }
 
-    /// Runs up to node `out`. `wrt`: -1 for the parameters, else an input slot. `tangents`: K
-    /// directions [K, n] (a typed array, possibly empty). `curvature`: what the gradient's
-    /// tangents are: "hessian" (H·v), "ggn" (G·v) or "fisher" (empirical Fisher), the last two
-    /// with the network output at node `curvature_output`. Returns [output, output tangents,
-    /// gradient, gradient tangents] as typed arrays (empty where not computed).
-    /// `curvature` may also be "mc-fisher:<loss>:<samples>:<seed>" (the Monte Carlo Fisher).
-    /// `returns` selects what is copied back (bits 1, 2, 4, 8 for the four arrays, in order;
-    /// the others come back empty): copying a large gradient nobody reads is measurable.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, backward: bool, cotangent: JsValue, check_finite: bool, curvature: &str, curvature_output: u32, returns: u32) -> JsResult<js_sys::Array> {
-        let wrt = if wrt < 0 { Wrt::Params } else { Wrt::Input(wrt as usize) };
-        let curvature = parse_curvature(curvature, curvature_output as usize)?;
-        let req = Request { out: out as usize, wrt, k: k as usize, backward, check_finite, curvature, returns };
-        match &self.store {
-            Store::F32(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
-            Store::F64(s) => run_typed(&self.prog, s, &req, &tangents, &cotangent),
+    /// f at node `out` (the staged parameters and data): { value }.
+    pub fn value(&self, out: u32, check_finite: bool) -> JsResult<RunResult> {
+        fn go<T: RunElement>(prog: &Program, s: &Staged<T>, out: usize, check_finite: bool) -> JsResult<RunResult> {
+            let o = s.run_at(prog, out, Wrt::Params, check_finite, Mode::Value)?;
+            result(&[("value", T::to_js(&o.output.p)?)])
         }
+        per_dtype!(self, go(out as usize, check_finite))
+    }
+    /// f and ∇f of the scalar at node `out` with respect to `wrt` (-1: the parameters, else an
+    /// input slot): { value, grad }.
+    pub fn grad(&self, out: u32, wrt: i32, check_finite: bool) -> JsResult<RunResult> {
+        fn go<T: RunElement>(prog: &Program, s: &Staged<T>, out: usize, wrt: Wrt, check_finite: bool) -> JsResult<RunResult> {
+            let o = s.run_at(prog, out, wrt, check_finite, Mode::Grad)?;
+            result(&[("value", T::to_js(&o.output.p)?), ("grad", T::to_js(&o.grad.expect("reverse sweep ran").p)?)])
+        }
+        per_dtype!(self, go(out as usize, wrt_of(wrt), check_finite))
+    }
+    /// f and Jᵀu for an output-shaped cotangent u (a typed array): { value, grad }.
+    pub fn vjp(&self, out: u32, wrt: i32, cotangent: JsValue, check_finite: bool) -> JsResult<RunResult> {
+        fn go<T: RunElement>(prog: &Program, s: &Staged<T>, out: usize, wrt: Wrt, cotangent: &JsValue, check_finite: bool) -> JsResult<RunResult> {
+            let u: Vec<T> = any_from_js(cotangent, "cotangent")?;
+            let o = s.run_at(prog, out, wrt, check_finite, Mode::Vjp { cotangent: &u })?;
+            drop(u);
+            result(&[("value", T::to_js(&o.output.p)?), ("grad", T::to_js(&o.grad.expect("reverse sweep ran").p)?)])
+        }
+        per_dtype!(self, go(out as usize, wrt_of(wrt), &cotangent, check_finite))
+    }
+    /// f and J·v₁ … J·v_K for K directions `tangents` [K, n] (a typed array): { value, tangents }
+    /// ([K, numel(output)]).
+    pub fn jvp(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, check_finite: bool) -> JsResult<RunResult> {
+        fn go<T: RunElement>(prog: &Program, s: &Staged<T>, out: usize, wrt: Wrt, tangents: &JsValue, k: usize, check_finite: bool) -> JsResult<RunResult> {
+            let v: Vec<T> = if k == 0 { Vec::new() } else { any_from_js(tangents, "tangents")? };
+            let o = s.run_at(prog, out, wrt, check_finite, Mode::Jvp { tangents: &v, k })?;
+            drop(v);
+            let t = o.output.t.as_deref().unwrap_or(&[]);
+            result(&[("value", T::to_js(&o.output.p)?), ("tangents", T::to_js(t)?)])
+        }
+        per_dtype!(self, go(out as usize, wrt_of(wrt), &tangents, k as usize, check_finite))
+    }
+    /// f and C·v₁ … C·v_K (forward-over-reverse) for K directions `tangents` [K, n] and the
+    /// curvature C: { value, products } ([K, n]). The gradient is not copied back (a large one
+    /// nobody reads costs a measurable copy; `grad` gives it).
+    pub fn hvp(&self, out: u32, wrt: i32, tangents: JsValue, k: u32, curvature: &RawCurvature, check_finite: bool) -> JsResult<RunResult> {
+        #[allow(clippy::too_many_arguments)]
+        fn go<T: RunElement>(prog: &Program, s: &Staged<T>, out: usize, wrt: Wrt, tangents: &JsValue, k: usize, curvature: Curvature, check_finite: bool) -> JsResult<RunResult> {
+            let v: Vec<T> = if k == 0 { Vec::new() } else { any_from_js(tangents, "tangents")? };
+            let o = s.run_at(prog, out, wrt, check_finite, Mode::Hvp { tangents: &v, k, cotangent: None, curvature })?;
+            drop(v);
+            let g = o.grad.expect("reverse sweep ran");
+            // With K > 0 a gradient without tangents has zero ones (no node carried any): K·n
+            // zeros, made in JS (no wasm allocation).
+            let products = match &g.t {
+                Some(t) => T::to_js(t)?,
+                None => T::zeros_js(g.p.len() * k)?,
+            };
+            result(&[("value", T::to_js(&o.output.p)?), ("products", products)])
+        }
+        per_dtype!(self, go(out as usize, wrt_of(wrt), &tangents, k as usize, curvature.inner, check_finite))
     }
 }
 
@@ -574,64 +630,90 @@ impl RawProgram {
     }
 }
 
-/// "hessian" | "ggn" | "fisher" | "mc-fisher:<loss>:<samples>:<seed>".
-pub(crate) fn parse_curvature(name: &str, output: usize) -> JsResult<Curvature> {
-    let parts: Vec<&str> = name.split(':').collect();
-    Ok(match parts.as_slice() {
-        ["hessian"] | [""] => Curvature::Hessian,
-        ["ggn"] => Curvature::Ggn { output },
-        ["fisher"] => Curvature::EmpiricalFisher { output },
-        ["mc-fisher", loss, samples, seed] => Curvature::MonteCarloFisher {
-            output,
-            kind: LossKind::parse(loss).map_err(js_error)?,
-            samples: samples.parse().map_err(|_| js_error(Error::invalid(format!("bad sample count in '{name}'"))))?,
-            seed: seed.parse().map_err(|_| js_error(Error::invalid(format!("bad seed in '{name}'"))))?,
-        },
-        _ => return Err(js_error(Error::invalid(format!("unknown curvature '{name}': use hessian, ggn, fisher or mc-fisher")))),
-    })
+/// What the products of an `hvp` run (and a curvature operator) are, validated once when made:
+/// the Hessian, or the GGN / empirical Fisher / Monte Carlo Fisher with the network output at
+/// node `output`.
+#[wasm_bindgen]
+pub struct RawCurvature {
+    pub(crate) inner: Curvature,
 }
+
+/// The largest integer every f64 holds exactly: a seed beyond it could not have been meant.
+const MAX_SEED: f64 = 9_007_199_254_740_992.0; // 2⁵³
+
+#[wasm_bindgen]
+impl RawCurvature {
+    /// H·v, forward-over-reverse through the whole program.
+    pub fn hessian() -> RawCurvature {
+        RawCurvature { inner: Curvature::Hessian }
+    }
+    /// G·v with G = Jᵀ Hℓ J, J the Jacobian of node `output`.
+    pub fn ggn(output: u32) -> RawCurvature {
+        RawCurvature { inner: Curvature::Ggn { output: output as usize } }
+    }
+    /// The empirical Fisher at node `output`.
+    pub fn fisher(output: u32) -> RawCurvature {
+        RawCurvature { inner: Curvature::EmpiricalFisher { output: output as usize } }
+    }
+    /// The Monte Carlo Fisher at node `output`: `samples` labels per sample drawn for the
+    /// likelihood of `loss` (mse | cross_entropy | bce_with_logits) from the PRNG seeded with
+    /// `seed` (an integer in [0, 2⁵³]).
+    #[wasm_bindgen(js_name = mcFisher)]
+    pub fn mc_fisher(output: u32, loss: &str, samples: u32, seed: f64) -> JsResult<RawCurvature> {
+        let kind = LossKind::parse(loss).map_err(js_error)?;
+        if !(seed.fract() == 0.0 && (0.0..=MAX_SEED).contains(&seed)) {
+            return Err(js_error(Error::invalid(format!("Monte Carlo Fisher: the seed must be an integer in [0, 2^53], got {seed}"))));
+        }
+        Ok(RawCurvature { inner: Curvature::MonteCarloFisher { output: output as usize, kind, samples: samples as usize, seed: seed as u64 } })
+    }
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const RUN_RESULT: &'static str = r#"
+/** What a run of a RawProgram returns: the output's values, and per mode the output tangents
+ * (jvp), the gradient (grad, vjp) or the K curvature products (hvp), typed arrays of its dtype. */
+export interface RunResult {
+  value: Float32Array | Float64Array;
+  tangents?: Float32Array | Float64Array;
+  grad?: Float32Array | Float64Array;
+  products?: Float32Array | Float64Array;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A JS object of the `RunResult` shape above.
+    #[wasm_bindgen(typescript_type = "RunResult")]
+    pub type RunResult;
+}
+
+/// A `RunResult` of (field, typed array) pairs.
+fn result(fields: &[(&str, JsValue)]) -> JsResult<RunResult> {
+    use wasm_bindgen::JsCast;
+    let o = js_sys::Object::new();
+    for (k, v) in fields {
+        js_sys::Reflect::set(&o, &(*k).into(), v)?;
+    }
+    Ok(o.unchecked_into())
+}
+
+/// -1: the parameters; else the input slot.
+fn wrt_of(wrt: i32) -> Wrt {
+    if wrt < 0 {
+        Wrt::Params
+    } else {
+        Wrt::Input(wrt as usize)
+    }
+}
+
+/// The element types a program runs in, as JS typed arrays.
+trait RunElement: JsElement + hesse_core::kernels::lanes::HasLanes {}
+impl<T: JsElement + hesse_core::kernels::lanes::HasLanes> RunElement for T {}
+
 
 /// Appends a zero buffer of `n` values for a new input slot.
 fn stage<T: hesse_core::real::Real>(inputs: &mut Vec<Vec<T>>, n: usize) -> hesse_core::Result<()> {
     hesse_core::mem::try_reserve(inputs, 1, "staged inputs")?;
     inputs.push(try_zeros(n, "staged input")?);
     Ok(())
-}
-
-/// The scalar part of a run request.
-struct Request {
-    out: usize,
-    wrt: Wrt,
-    k: usize,
-    backward: bool,
-    check_finite: bool,
-    curvature: Curvature,
-    returns: u32,
-}
-
-fn run_typed<T: JsElement + hesse_core::kernels::lanes::HasLanes>(prog: &Program, s: &Staged<T>, q: &Request, tangents: &JsValue, cotangent: &JsValue) -> JsResult<js_sys::Array> {
-    let Request { out, wrt, k, backward, check_finite, curvature, returns } = *q;
-    let tan: Vec<T> = if k == 0 { Vec::new() } else { any_from_js(tangents, "tangents")? };
-    let cot: Option<Vec<T>> = if cotangent.is_undefined() || cotangent.is_null() { None } else { Some(any_from_js(cotangent, "cotangent")?) };
-    let inputs = s.input_slices()?;
-    let r = Run { params: &s.params, inputs: &inputs, wrt, tangents: &tan, k, backward, cotangent: cot.as_deref(), cotangents: &[], check_finite, curvature };
-    let o = s.run(prog, out, &r).map_err(js_error)?;
-    drop((tan, cot));
-    let pick = |bit: u32, v: Option<&[T]>| if returns & bit != 0 { v.map_or_else(|| T::to_js(&[]), T::to_js) } else { T::to_js(&[]) };
-    let arr = js_sys::Array::new();
-    arr.push(&pick(1, Some(&o.output.p))?);
-    arr.push(&pick(2, o.output.t.as_deref())?);
-    let (g, gt) = match &o.grad {
-        Some(g) => (Some(g.p.as_slice()), g.t.as_deref()),
-        None => (None, None),
-    };
-    arr.push(&pick(4, g)?);
-    // With K > 0 a gradient without tangents has zero ones (no node carried any): K·P zeros,
-    // made in JS (no wasm allocation).
-    let gt_js = match (gt, g, k > 0 && returns & 8 != 0) {
-        (None, Some(g), true) => T::zeros_js(g.len() * k)?,
-        _ => pick(8, gt)?,
-    };
-    arr.push(&gt_js);
-    Ok(arr)
 }

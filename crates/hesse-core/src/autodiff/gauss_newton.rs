@@ -9,7 +9,7 @@
 
 use super::dual::Scalar;
 pub use super::loss_hessian::LossKind;
-use super::program::{Program, Run, Wrt};
+use super::program::{Mode, Program, Run};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::{syrk, Isa};
 use crate::mem::{product, try_map, try_zeros};
@@ -33,14 +33,14 @@ impl Program {
         let cols = crate::shape::numel(self.shape(f)?)?;
         let p = self.n_params();
         let mut a = try_zeros::<T>(product("Jacobian (P × outputs)", &[p, cols])?, "Jacobian (P × outputs)")?;
-        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let base = Run::at(params, inputs, Mode::Value);
         if p <= cols {
             let chunk = chunk.clamp(1, p.max(1));
             for start in (0..p).step_by(chunk) {
                 let k = chunk.min(p - start);
                 let mut eye = try_zeros::<T>(product("Jacobian directions (chunk × P)", &[k, p])?, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * p + start + r] = T::ONE);
-                let o = self.run(isa, f, &Run { tangents: &eye, k, ..base })?.output;
+                let o = self.run(isa, f, &Run { mode: Mode::Jvp { tangents: &eye, k }, ..base })?.output;
                 match o.t.as_deref() {
                     Some(t) => a[start * cols..(start + k) * cols].copy_from_slice(t),
                     None => a[start * cols..(start + k) * cols].fill(T::ZERO),
@@ -52,7 +52,7 @@ impl Program {
                 let k = chunk.min(cols - start);
                 let mut eye = try_zeros::<T>(product("Jacobian directions (chunk × outputs)", &[k, cols])?, "Jacobian directions")?;
                 (0..k).for_each(|r| eye[r * cols + start + r] = T::ONE);
-                let g = self.run(isa, f, &Run { cotangents: &eye, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
+                let g = self.run(isa, f, &Run { mode: Mode::Vjps { cotangents: &eye, k }, ..base })?.grad.expect("reverse sweep ran");
                 // Row r of J: ∂f_{start+r}/∂θ (all zero where no tangent came back).
                 if let Some(rows) = g.t {
                     for r in 0..k {
@@ -70,7 +70,7 @@ impl Program {
     /// [R, C] ([`LossKind::rows`]).
     pub fn gauss_newton_factor<T: Scalar>(&self, isa: Isa, f: usize, kind: LossKind, params: &[T], inputs: &[&[T]], chunk: usize) -> Result<Vec<T>> {
         let (n, c) = kind.rows(self.shape(f)?, "Gauss–Newton")?;
-        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let base = Run::at(params, inputs, Mode::Value);
         let fv = self.run(isa, f, &base)?.output.p;
         let mut a = self.jacobian_t(isa, f, params, inputs, chunk)?;
         if n * c > 0 {
@@ -91,7 +91,7 @@ impl Program {
             return Err(Error::invalid(format!("Monte Carlo Gauss–Newton: needs a non-empty network output (got {}) and at least one sample (got {samples})", fmt_shape(&shape))));
         }
         let p = self.n_params();
-        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let base = Run::at(params, inputs, Mode::Value);
         let fv = try_map(&self.run(isa, f, &base)?.output.p, |v| v.to_f64(), "Monte Carlo Gauss–Newton")?;
         let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?; // [S, N, C]
         let cols = product("Monte Carlo Gauss–Newton (N × samples)", &[n, samples])?;
@@ -107,7 +107,7 @@ impl Program {
                     cot[(r * n + i) * c + q] = T::from_f64(seeds[(s * n + i) * c + q]);
                 }
             }
-            let g = self.run(isa, f, &Run { cotangents: &cot, k, backward: true, ..base })?.grad.expect("reverse sweep ran");
+            let g = self.run(isa, f, &Run { mode: Mode::Vjps { cotangents: &cot, k }, ..base })?.grad.expect("reverse sweep ran");
             if let Some(rows) = g.t {
                 for r in 0..k {
                     for j in 0..p {

@@ -30,7 +30,7 @@
 
 use super::dual::Scalar;
 use super::gauss_newton::LossKind;
-use super::program::{LayerKind, Program, Run, Wrt};
+use super::program::{LayerKind, Mode, Program, Run};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::im2col;
 use crate::kernels::{self, Conv2d, Isa, MatRef};
@@ -85,7 +85,7 @@ impl Program {
         if let KfacVariant::MonteCarlo { samples: 0, .. } = variant {
             return Err(Error::invalid("K-FAC: Monte Carlo needs at least one sample"));
         }
-        let base = Run { params, inputs, wrt: Wrt::Params, tangents: &[], k: 0, backward: false, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let base = Run::at(params, inputs, Mode::Value);
         if n == 0 || c == 0 {
             return Err(Error::invalid(format!("K-FAC: needs a non-empty batch and output, got a network output {}", fmt_shape(&shape))));
         }
@@ -95,7 +95,7 @@ impl Program {
         let seeds_t = try_map(&seeds, |&v| T::from_f64(v), "K-FAC seeds")?;
         drop(seeds);
         let capture: Vec<usize> = layers.iter().flat_map(|l| [l.input, l.output]).collect();
-        let o = self.run_capture(isa, f, &Run { cotangents: &seeds_t, k, backward: true, ..base }, &capture)?;
+        let o = self.run_capture(isa, f, &Run { mode: Mode::Vjps { cotangents: &seeds_t, k }, ..base }, &capture)?;
 
         let mut out = Vec::with_capacity(layers.len());
         for (li, l) in layers.iter().enumerate() {

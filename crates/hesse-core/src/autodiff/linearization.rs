@@ -15,7 +15,7 @@
 //!
 //! [`Linearization`] decides when a tape may be replayed. Its key is everything the sequence of
 //! primal calls depends on: the program's version (any node added, or an index input staged,
-//! changes it), the output node, the run's mode (wrt, K, backward, cotangent presence, curvature),
+//! changes it), the output node, the run's mode (wrt and `Mode::key`: the mode, K, cotangent presence, curvature),
 //! and the parameters, data and cotangent themselves, compared bit for bit with a copy (an O(P +
 //! data) compare per product, against the O(FLOPs) it saves). So a stale tape can never be used:
 //! the caller needs no invalidation, and a change of θ or of the data simply records anew.
@@ -29,7 +29,7 @@
 //! one (a run that fits without reuse must not fail because of it).
 
 use super::dual::Scalar;
-use super::program::{Curvature, Outcome, Program, Run, Wrt};
+use super::program::{ModeKey, Outcome, Program, Run, Wrt};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kernels::Isa;
 use crate::mem::{try_copy, try_vec, try_zeros};
@@ -168,11 +168,9 @@ struct Key {
     version: u64,
     out: usize,
     wrt: Wrt,
-    k: usize,
-    backward: bool,
-    cotangent: bool,
-    cotangents: bool,
-    curvature: Curvature,
+    /// The mode without its values (the cotangent, if any, is compared in [`Seen`]; a Vjps
+    /// run's cotangents only ever reach tangents, never a primal).
+    mode: ModeKey,
 }
 
 /// The point of the last run: its key, copies of its values, and its tape if any.
@@ -241,16 +239,7 @@ impl<T: Scalar> Linearization<T> {
     /// [`Program::run`], replaying the primal results of an earlier run at the same point and
     /// mode when there is one (bitwise the same outcome).
     pub fn run(&mut self, prog: &Program, isa: Isa, out: usize, r: &Run<'_, T>) -> Result<Outcome<T>> {
-        let key = Key {
-            version: prog.version(),
-            out,
-            wrt: r.wrt,
-            k: r.k,
-            backward: r.backward,
-            cotangent: r.cotangent.is_some(),
-            cotangents: !r.cotangents.is_empty(),
-            curvature: r.curvature,
-        };
+        let key = Key { version: prog.version(), out, wrt: r.wrt, mode: r.mode.key() };
         let same = self.seen.as_ref().is_some_and(|s| s.key == key && s.matches(r));
         if !same {
             self.clear();
@@ -290,7 +279,7 @@ impl<T: Scalar> Linearization<T> {
     }
 
     fn record_run(&mut self, prog: &Program, isa: Isa, out: usize, r: &Run<'_, T>, key: Key) -> Result<Outcome<T>> {
-        let own = (prog.min_run_elements() as u128) * (r.k as u128 + 1) * std::mem::size_of::<T>() as u128;
+        let own = (prog.min_run_elements() as u128) * (r.mode.k() as u128 + 1) * std::mem::size_of::<T>() as u128;
         let tape = Tape::recorder(own.min(self.cap_bytes as u128) as usize);
         let o = match prog.run_taped(isa, out, r, Some(&tape)) {
             Ok(o) => o,
@@ -343,7 +332,7 @@ impl<T: Scalar> Seen<T> {
         for x in r.inputs {
             inputs.push(try_copy(x, "linearization")?);
         }
-        let cotangent = r.cotangent.map(|c| try_copy(c, "linearization")).transpose()?;
+        let cotangent = r.mode.cotangent().map(|c| try_copy(c, "linearization")).transpose()?;
         let params = try_copy(r.params, "linearization")?;
         Ok(Box::new(Seen { key, params, inputs, cotangent, tape }))
     }
@@ -351,7 +340,7 @@ impl<T: Scalar> Seen<T> {
         same_bits(&self.params, r.params)
             && self.inputs.len() == r.inputs.len()
             && self.inputs.iter().zip(r.inputs).all(|(a, b)| same_bits(a, b))
-            && match (&self.cotangent, r.cotangent) {
+            && match (&self.cotangent, r.mode.cotangent()) {
                 (Some(a), Some(b)) => same_bits(a, b),
                 (None, None) => true,
                 _ => false,

@@ -21,4 +21,4 @@ pub use kfac_pattern::{KfacCoverage, KfacLayer};
 pub use linearization::{Linearization, Record, Reuse};
 pub use op::Op;
 pub use operator::CurvatureOp;
-pub use program::{Curvature, Outcome, Program, Run, Wrt};
+pub use program::{Curvature, Mode, Outcome, Program, Run, Wrt};

@@ -9,7 +9,7 @@
 
 use super::dual::Scalar;
 use super::linearization::Linearization;
-use super::program::{Curvature, Program, Run, Wrt};
+use super::program::{Curvature, Mode, Program, Run};
 use crate::error::Result;
 use crate::kernels::Isa;
 use crate::linalg::LinOp;
@@ -34,18 +34,7 @@ impl<T: Scalar> LinOp for CurvatureOp<'_, T> {
     }
     fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
         let vt: Vec<T> = v.iter().map(|&x| T::from_f64(x)).collect();
-        let r = Run {
-            params: self.params,
-            inputs: self.inputs,
-            wrt: Wrt::Params,
-            tangents: &vt,
-            k: 1,
-            backward: true,
-            cotangent: None,
-            cotangents: &[],
-            check_finite: false,
-            curvature: self.curvature,
-        };
+        let r = Run::at(self.params, self.inputs, Mode::Hvp { tangents: &vt, k: 1, cotangent: None, curvature: self.curvature });
         let o = match self.linearization.as_deref_mut() {
             Some(lin) => lin.run(self.prog, self.isa, self.out, &r)?,
             None => self.prog.run(self.isa, self.out, &r)?,

@@ -1,12 +1,19 @@
 //! Programs: a traced function as a list of nodes (op, inputs, shape), built once and run many
-//! times in four modes from one forward and one reverse sweep:
+//! times in the modes of [`Mode`], from one forward and at most one reverse sweep:
 //!
-//! | mode     | forward on     | reverse sweep | result                                  |
-//! |----------|----------------|---------------|-----------------------------------------|
-//! | value    | plain          | no            | f                                       |
-//! | gradient | plain          | plain         | f, ∇f                                   |
-//! | jvp      | duals (K tan.) | no            | f, J·v₁…J·v_K                           |
-//! | hvp      | duals (K tan.) | duals         | f, ∇f, H·v₁…H·v_K (forward-over-reverse)|
+//! | mode  | forward on     | reverse sweep seeded with   | result                                 |
+//! |-------|----------------|-----------------------------|----------------------------------------|
+//! | Value | plain          | none                        | f                                      |
+//! | Jvp   | duals (K tan.) | none                        | f, J·v₁…J·v_K                          |
+//! | Grad  | plain          | 1 (scalar f)                | f, ∇f                                  |
+//! | Vjp   | plain          | u                           | f, Jᵀu                                 |
+//! | Vjps  | plain          | 0 with K tangents u₁…u_K    | f, Jᵀu₁…Jᵀu_K (as ∇'s tangents)        |
+//! | Hvp   | duals (K tan.) | duals (1 or u)              | f, ∇f, C·v₁…C·v_K (forward-over-reverse)|
+//!
+//! A run is a composition of phases ([`Program::run`]): `check` the request, the `forward`
+//! sweep, then for the modes with a reverse sweep the curvature `cut` (prepared from the forward
+//! values: the GGN or a Fisher replaces the loss's curvature at the network output) and the
+//! `reverse` sweep, which applies the cut when it reaches that node.
 //!
 //! The variable being differentiated is either the flat parameter vector (every `Param` node is a
 //! slice of it) or one data input.
@@ -118,26 +125,98 @@ pub enum Curvature {
     MonteCarloFisher { output: usize, kind: super::LossKind, samples: usize, seed: u64 },
 }
 
-/// A request to [`Program::run`].
+/// What a run computes: one variant per mode, so that only meaningful combinations of tangents,
+/// cotangents and curvature can be asked for. `k` is K, the number of directions (explicit: an
+/// empty variable or output has K directions of length 0).
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a, T> {
+    /// f: the forward sweep on plain values.
+    Value,
+    /// f and J·v₁ … J·v_K: the forward sweep on duals, no reverse sweep. `tangents` is
+    /// [K, n] row-major (n the variable's length).
+    Jvp { tangents: &'a [T], k: usize },
+    /// f and ∇f (a scalar output): plain forward and reverse sweeps.
+    Grad,
+    /// f and Jᵀu for one output-shaped cotangent u (the reverse sweep seeded with u).
+    Vjp { cotangent: &'a [T] },
+    /// Jᵀu₁ … Jᵀu_K for K cotangents of the output at once, [K, numel(output)]: the reverse
+    /// sweep seeded with a zero primal whose tangents are the uₖ, so the rules carry only them
+    /// back, linearly; they come back as the gradient's tangents (rows of the Jacobian for unit uₖ).
+    Vjps { cotangents: &'a [T], k: usize },
+    /// f, ∇f and C·v₁ … C·v_K (forward-over-reverse): `tangents` as in Jvp, C the `curvature`
+    /// (the Hessian, or the GGN / a Fisher cut at the network output). With a `cotangent` u
+    /// (None: a scalar output's 1) the gradient is Jᵀu and its tangents the directional
+    /// derivatives of Jᵀu.
+    Hvp { tangents: &'a [T], k: usize, cotangent: Option<&'a [T]>, curvature: Curvature },
+}
+
+impl<'a, T> Mode<'a, T> {
+    /// K, the directions carried (0 in the first-order modes).
+    pub fn k(&self) -> usize {
+        match *self {
+            Mode::Jvp { k, .. } | Mode::Vjps { k, .. } | Mode::Hvp { k, .. } => k,
+            Mode::Value | Mode::Grad | Mode::Vjp { .. } => 0,
+        }
+    }
+    /// The K forward directions of the variable, [K, n] (empty where none).
+    pub fn tangents(&self) -> &'a [T] {
+        match *self {
+            Mode::Jvp { tangents, .. } | Mode::Hvp { tangents, .. } => tangents,
+            _ => &[],
+        }
+    }
+    /// The seed of the reverse sweep when it is not a scalar's 1.
+    pub fn cotangent(&self) -> Option<&'a [T]> {
+        match *self {
+            Mode::Vjp { cotangent } => Some(cotangent),
+            Mode::Hvp { cotangent, .. } => cotangent,
+            _ => None,
+        }
+    }
+    /// Whether the run has a reverse sweep.
+    pub fn reverse(&self) -> bool {
+        !matches!(self, Mode::Value | Mode::Jvp { .. })
+    }
+    /// What the linearization key needs of the mode: everything but the values.
+    pub(crate) fn key(&self) -> ModeKey {
+        match *self {
+            Mode::Value => ModeKey::Value,
+            Mode::Jvp { k, .. } => ModeKey::Jvp { k },
+            Mode::Grad => ModeKey::Grad,
+            Mode::Vjp { .. } => ModeKey::Vjp,
+            Mode::Vjps { k, .. } => ModeKey::Vjps { k },
+            Mode::Hvp { k, cotangent, curvature, .. } => ModeKey::Hvp { k, cotangent: cotangent.is_some(), curvature },
+        }
+    }
+}
+
+/// A [`Mode`] without its values (linearization.rs keys its tapes by it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ModeKey {
+    Value,
+    Jvp { k: usize },
+    Grad,
+    Vjp,
+    Vjps { k: usize },
+    Hvp { k: usize, cotangent: bool, curvature: Curvature },
+}
+
+/// A request to [`Program::run`]: the point (parameters and data), the variable, and the mode.
+#[derive(Clone, Copy, Debug)]
 pub struct Run<'a, T> {
     pub params: &'a [T],
     pub inputs: &'a [&'a [T]],
     pub wrt: Wrt,
-    /// K tangent directions of the variable, [K, n] row-major (empty for K = 0).
-    pub tangents: &'a [T],
-    pub k: usize,
-    /// Run the reverse sweep (gradient, and with K > 0 the Hessian-vector products).
-    pub backward: bool,
-    /// Seed of the reverse sweep for a non-scalar output (output-shaped); None: a scalar's 1.
-    pub cotangent: Option<&'a [T]>,
-    /// K cotangents of the output at once, [K, numel(output)] (with `k` = K and no tangents):
-    /// the reverse sweep then returns Jᵀu₁ … Jᵀu_K as the gradient's tangents (rows of the
-    /// Jacobian for unit uₖ). Empty otherwise.
-    pub cotangents: &'a [T],
+    pub mode: Mode<'a, T>,
     /// Report NaN or ±∞ in parameters, inputs and tangents as errors.
     pub check_finite: bool,
-    /// What the tangents of the gradient are: H·v (default), G·v or F·v.
-    pub curvature: Curvature,
+}
+
+impl<'a, T> Run<'a, T> {
+    /// A run at (params, inputs) with respect to the parameters, without finiteness checks.
+    pub fn at(params: &'a [T], inputs: &'a [&'a [T]], mode: Mode<'a, T>) -> Self {
+        Run { params, inputs, wrt: Wrt::Params, mode, check_finite: false }
+    }
 }
 
 /// Most tangent directions of an empty variable (see [`Program::run`]'s checks).
@@ -372,35 +451,33 @@ impl Program {
             Wrt::Params => self.n_params,
             Wrt::Input(slot) => numel(self.input_shape(slot).ok_or_else(|| Error::invalid(format!("no input slot {slot}")))?)?,
         };
+        let (k, tangents) = (r.mode.k(), r.mode.tangents());
         // K tangents of the widest value: every K·n product of the run below fits.
         let widest = self.nodes[..=out].iter().filter_map(|n| crate::shape::extent(&n.shape)).max().unwrap_or(0).max(n_var);
-        product(&format!("{} tangents of {widest} values", r.k), &[r.k, widest])?;
+        product(&format!("{k} tangents of {widest} values"), &[k, widest])?;
         // K is bounded by the K·n values passed in, except for an empty variable (or output):
         // there nothing bounds the K-fold loops of the rules, so cap it.
-        let data = if r.cotangents.is_empty() { n_var } else { numel(&self.nodes[out].shape)? };
-        if data == 0 && r.k > MAX_EMPTY_K {
-            return Err(Error::invalid(format!("{} directions of an empty variable or output: at most {MAX_EMPTY_K}", r.k)));
+        let out_shape = &self.nodes[out].shape;
+        let data = if let Mode::Vjps { .. } = r.mode { numel(out_shape)? } else { n_var };
+        if data == 0 && k > MAX_EMPTY_K {
+            return Err(Error::invalid(format!("{k} directions of an empty variable or output: at most {MAX_EMPTY_K}")));
         }
-        if !r.cotangents.is_empty() {
-            let m = numel(&self.nodes[out].shape)?;
-            if !r.tangents.is_empty() || r.cotangents.len() != r.k * m {
+        if let Mode::Vjps { cotangents, .. } = r.mode {
+            let m = numel(out_shape)?;
+            if cotangents.len() != k * m {
                 return Err(Error::new(
                     ErrorCode::LengthMismatch,
-                    format!("{} cotangents of the output {} need {} values and no tangents, got {} and {}", r.k, fmt_shape(&self.nodes[out].shape), r.k * m, r.cotangents.len(), r.tangents.len()),
+                    format!("{k} cotangents of the output {} need {} values and no tangents, got {} and 0", fmt_shape(out_shape), k * m, cotangents.len()),
                 ));
             }
-        } else if r.tangents.len() != r.k * n_var {
-            return Err(Error::new(
-                ErrorCode::LengthMismatch,
-                format!("{} tangent direction(s) of length {n_var} need {} values, got {}", r.k, r.k * n_var, r.tangents.len()),
-            ));
+        } else if tangents.len() != k * n_var {
+            return Err(Error::new(ErrorCode::LengthMismatch, format!("{k} tangent direction(s) of length {n_var} need {} values, got {}", k * n_var, tangents.len())));
         }
-        let out_shape = &self.nodes[out].shape;
-        match r.cotangent {
+        match r.mode.cotangent() {
             Some(c) if c.len() != numel(out_shape)? => {
                 return Err(Error::shape(format!("the cotangent has {} values but the output has shape {}", c.len(), fmt_shape(out_shape))))
             }
-            None if r.backward && r.cotangents.is_empty() && numel(out_shape)? != 1 => {
+            None if matches!(r.mode, Mode::Grad | Mode::Hvp { .. }) && numel(out_shape)? != 1 => {
                 return Err(Error::shape(format!(
                     "gradients need a scalar output, but the function returns shape {} (reduce it with sum or mean, or use vjp)",
                     fmt_shape(out_shape)
@@ -413,7 +490,7 @@ impl Program {
             for (slot, x) in r.inputs.iter().enumerate() {
                 finite(&format!("input {slot}"), x)?;
             }
-            finite("the tangent directions", r.tangents)?;
+            finite("the tangent directions", tangents)?;
         }
         Ok(n_var)
     }
@@ -435,23 +512,46 @@ impl Program {
         self.run_with(isa, out, r, &[], tape)
     }
 
+    /// The run as its phases: `check` the request, `forward` sweep, then (in the modes with
+    /// one) prepare the curvature `Cut` from the forward values and run the `reverse` sweep.
     fn run_with<T: Scalar>(&self, isa: Isa, out: usize, r: &Run<'_, T>, capture: &[usize], tape: Option<&Tape>) -> Result<Outcome<T>> {
         if let Some(&bad) = capture.iter().find(|&&c| c > out) {
             return Err(Error::invalid(format!("cannot capture node {bad}: the run stops at node {out}")));
         }
         let n_var = self.check(out, r)?;
-        let cx = Ctx { isa, k: r.k, index_inputs: &self.index_values, tape };
+        let cx = Ctx { isa, k: r.mode.k(), index_inputs: &self.index_values, tape };
+        let mut vals = self.forward(&cx, out, r, n_var)?;
+        let mut captured: Vec<(Dual<T>, Option<Dual<T>>)> = try_vec(capture.len(), "captured values")?;
+        for &c in capture {
+            captured.push((vals[c].try_clone("captured values")?, None));
+        }
+        if !r.mode.reverse() {
+            return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None, captured });
+        }
         let dep = self.depends_on(r.wrt);
+        let cut = match r.mode {
+            Mode::Hvp { curvature, .. } => self.cut(curvature, out, &dep, &vals)?,
+            _ => None,
+        };
+        let grad = self.reverse(&cx, out, r, n_var, &dep, &mut vals, cut.as_ref(), capture, &mut captured)?;
+        Ok(Outcome { output: vals.swap_remove(out), grad: Some(grad), captured })
+    }
+
+    /// The forward sweep: every node's value up to `out`, with K tangents on the nodes that
+    /// depend on the variable in the modes that have forward directions (Jvp, Hvp).
+    fn forward<T: Scalar>(&self, cx: &Ctx<'_>, out: usize, r: &Run<'_, T>, n_var: usize) -> Result<Vec<Dual<T>>> {
+        let k = r.mode.k();
+        let tangents = r.mode.tangents();
+        let forward_tangents = matches!(r.mode, Mode::Jvp { .. } | Mode::Hvp { .. }) && k > 0;
         // The tangents of the variable's slice [offset, offset + n) for all K directions.
         let leaf_tangents = |offset: usize, n: usize| -> Result<Option<Vec<T>>> {
-            if r.k == 0 || !r.cotangents.is_empty() {
+            if !forward_tangents {
                 return Ok(None);
             }
-            let mut t = try_vec(r.k * n, "leaf tangents")?;
-            (0..r.k).for_each(|k| t.extend_from_slice(&r.tangents[k * n_var + offset..k * n_var + offset + n]));
+            let mut t = try_vec(k * n, "leaf tangents")?;
+            (0..k).for_each(|kk| t.extend_from_slice(&tangents[kk * n_var + offset..kk * n_var + offset + n]));
             Ok(Some(t))
         };
-
         let mut vals: Vec<Dual<T>> = try_vec(out + 1, "node values")?;
         for node in &self.nodes[..=out] {
             let v = match node.op {
@@ -469,60 +569,78 @@ impl Program {
                 _ if node.shape.contains(&0) => Dual::constant(node.shape.clone(), Vec::new()),
                 _ => {
                     let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
-                    node.op.eval(&cx, &ins, &node.shape)?
+                    node.op.eval(cx, &ins, &node.shape)?
                 }
             };
             vals.push(v);
         }
-        let mut captured: Vec<(Dual<T>, Option<Dual<T>>)> = try_vec(capture.len(), "captured values")?;
-        for &c in capture {
-            captured.push((vals[c].try_clone("captured values")?, None));
-        }
-        if !r.backward && r.cotangent.is_none() && r.cotangents.is_empty() {
-            return Ok(Outcome { output: vals.pop().expect("out exists"), grad: None, captured });
-        }
+        Ok(vals)
+    }
 
-        // Reverse sweep, on duals when K > 0: gradients and their tangents H·v together.
-        let seed = match r.cotangent {
-            Some(c) => try_copy(c, "cotangent")?,
-            None => vec![T::ONE],
+    /// The seed of the reverse sweep at `out`: a scalar's 1, the cotangent u, or (Vjps) a zero
+    /// primal carrying the K cotangents as its tangents.
+    fn seed<T: Scalar>(&self, out: usize, mode: &Mode<'_, T>) -> Result<Dual<T>> {
+        let shape = self.nodes[out].shape.clone();
+        Ok(match *mode {
+            Mode::Vjps { cotangents, k } => {
+                let p = try_zeros(numel(&shape)?, "output cotangents")?;
+                let t = if k > 0 { Some(try_copy(cotangents, "output cotangents")?) } else { None };
+                Dual { p, shape, t }
+            }
+            _ => match mode.cotangent() {
+                Some(c) => Dual::constant(shape, try_copy(c, "cotangent")?),
+                None => Dual::constant(shape, vec![T::ONE]),
+            },
+        })
+    }
+
+    /// The curvature cut of an Hvp run (None for the Hessian), prepared between the sweeps from
+    /// the forward values: where it is (the network output f and the nodes f depends on), and
+    /// for the Monte Carlo Fisher the sampled output-space seeds (a function of f's values, so
+    /// they are drawn before the reverse sweep, not in the middle of it).
+    fn cut<T: Scalar>(&self, curvature: Curvature, out: usize, dep: &[bool], vals: &[Dual<T>]) -> Result<Option<Cut>> {
+        let output = match curvature {
+            Curvature::Hessian => return Ok(None),
+            Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } | Curvature::MonteCarloFisher { output, .. } => output,
         };
+        let (at, ancestors) = self.check_gauss_newton(output, out, dep)?;
+        let kind = match curvature {
+            Curvature::MonteCarloFisher { kind, samples, seed, .. } => CutKind::MonteCarlo(McSeeds::draw(kind, samples, seed, &vals[at])),
+            Curvature::EmpiricalFisher { .. } => CutKind::EmpiricalFisher,
+            _ => CutKind::Ggn,
+        };
+        Ok(Some(Cut { at, ancestors, kind }))
+    }
+
+    /// The reverse sweep from `out`, on duals when K > 0 (gradients and their tangents H·v
+    /// together), applying `cut` where it is; returns the variable's gradient (its tangents: the
+    /// K products). Fills the gradients of the `capture` nodes.
+    #[allow(clippy::too_many_arguments)]
+    fn reverse<T: Scalar>(
+        &self,
+        cx: &Ctx<'_>,
+        out: usize,
+        r: &Run<'_, T>,
+        n_var: usize,
+        dep: &[bool],
+        vals: &mut [Dual<T>],
+        cut: Option<&Cut>,
+        capture: &[usize],
+        captured: &mut [(Dual<T>, Option<Dual<T>>)],
+    ) -> Result<Dual<T>> {
+        let k = r.mode.k();
         let mut grads: Vec<Option<Dual<T>>> = try_vec(out + 1, "node gradients")?;
         grads.resize_with(out + 1, || None);
-        let out_shape = self.nodes[out].shape.clone();
-        grads[out] = Some(if r.cotangents.is_empty() {
-            Dual::constant(out_shape, seed)
-        } else {
-            // Zero primal, K cotangents as tangents: with no forward tangents the rules carry
-            // only these back, linearly (Jᵀuₖ).
-            Dual { p: try_zeros(r.cotangents.len() / r.k.max(1), "output cotangents")?, shape: out_shape, t: Some(try_copy(r.cotangents, "output cotangents")?) }
-        });
-        let gt = if r.k > 0 { Some(try_zeros(r.k * n_var, "gradient tangents")?) } else { None };
+        grads[out] = Some(self.seed(out, &r.mode)?);
+        let gt = if k > 0 { Some(try_zeros(k * n_var, "gradient tangents")?) } else { None };
         let mut gv = Dual { shape: vec![n_var], p: try_zeros(n_var, "gradient")?, t: gt };
-        let gauss_newton_at = match r.curvature {
-            Curvature::Hessian => None,
-            Curvature::Ggn { output } | Curvature::EmpiricalFisher { output } | Curvature::MonteCarloFisher { output, .. } => Some(self.check_gauss_newton(output, out, &dep)?),
-        };
         for i in (0..=out).rev() {
             let Some(mut g) = grads[i].take() else { continue };
             for (slot, _) in capture.iter().enumerate().filter(|(_, &c)| c == i) {
                 captured[slot].1 = Some(g.try_clone("captured gradients")?);
             }
-            if let Some((f, ancestors)) = &gauss_newton_at {
-                if i == *f {
-                    // Here g.t = Hℓ·J·v (the loss part ran forward-over-reverse). For the
-                    // Fisher, replace it by the per-sample outer products of the gradient.
-                    match r.curvature {
-                        Curvature::EmpiricalFisher { .. } => g.t = fisher_tangents(&g, &vals[i], r.k)?,
-                        Curvature::MonteCarloFisher { kind, samples, seed, .. } => g.t = mc_fisher_tangents(kind, samples, seed, &vals[i], r.k)?,
-                        _ => {}
-                    }
-                    // From here down the sweep is first order: without the forward tangents
-                    // the rules only carry g's tangents back, giving Jᵀ(Hℓ J v).
-                    for &j in ancestors {
-                        vals[j].t = None;
-                    }
-                }
+            if let Some(cut) = cut.filter(|c| c.at == i) {
+                cut.apply(&mut g, vals, k)?;
             }
             let node = &self.nodes[i];
             let leaf_offset = match node.op {
@@ -531,7 +649,7 @@ impl Program {
                 _ => None,
             };
             if let Some(off) = leaf_offset {
-                scatter(&mut gv, &g, off, n_var, r.k);
+                scatter(&mut gv, &g, off, n_var, k);
                 continue;
             }
             // An empty output passes nothing back (its inputs' gradients are zero).
@@ -540,13 +658,54 @@ impl Program {
             }
             let ins: Vec<&Dual<T>> = node.ins.iter().map(|&j| &vals[j]).collect();
             let needs: Vec<bool> = node.ins.iter().map(|&j| dep[j]).collect();
-            for (j, gj) in node.op.vjp(&cx, &ins, &vals[i], g, &needs)?.into_iter().enumerate() {
+            for (j, gj) in node.op.vjp(cx, &ins, &vals[i], g, &needs)?.into_iter().enumerate() {
                 if let Some(gj) = gj {
-                    dual::accumulate(&cx, &mut grads[node.ins[j]], gj)?;
+                    dual::accumulate(cx, &mut grads[node.ins[j]], gj)?;
                 }
             }
         }
-        Ok(Outcome { output: vals.swap_remove(out), grad: Some(gv), captured })
+        Ok(gv)
+    }
+}
+
+/// Where and how an Hvp run's reverse sweep turns from the loss's curvature to the network's
+/// Jacobian: G = Jᵀ Hℓ J (the GGN) or Jᵀ F J (a Fisher) at the network output f.
+struct Cut {
+    /// The network output f.
+    at: usize,
+    /// The nodes f depends on, itself included.
+    ancestors: Vec<usize>,
+    kind: CutKind,
+}
+
+enum CutKind {
+    Ggn,
+    EmpiricalFisher,
+    /// The sampled seeds (or the error drawing them gave, reported when the sweep reaches f, as
+    /// a run that never reaches it never needed them).
+    MonteCarlo(Result<Option<McSeeds>>),
+}
+
+impl Cut {
+    /// At f, g.t = Hℓ·J·v (the loss part ran forward-over-reverse): for a Fisher, replace it by
+    /// F·(J·v); then drop the forward tangents of f and its ancestors, so that from here down
+    /// the sweep is first order and the rules only carry g's tangents back, giving Jᵀ(C J v).
+    fn apply<T: Scalar>(&self, g: &mut Dual<T>, vals: &mut [Dual<T>], k: usize) -> Result<()> {
+        match &self.kind {
+            CutKind::Ggn => {}
+            CutKind::EmpiricalFisher => g.t = fisher_tangents(g, &vals[self.at], k)?,
+            CutKind::MonteCarlo(seeds) => {
+                g.t = match seeds {
+                    Ok(Some(s)) => Some(s.product(&vals[self.at], k)?),
+                    Ok(None) => None,
+                    Err(e) => return Err(e.clone()),
+                }
+            }
+        }
+        for &j in &self.ancestors {
+            vals[j].t = None;
+        }
+        Ok(())
     }
 }
 
@@ -575,35 +734,57 @@ fn fisher_tangents<T: Scalar>(g: &Dual<T>, f: &Dual<T>, k: usize) -> Result<Opti
     Ok(Some(w))
 }
 
-/// F·u for the Monte Carlo Fisher: per sample i, Σₛ sᵢ,ₛ⟨sᵢ,ₛ, uᵢ⟩ with sᵢ,ₛ the scaled loss
-/// gradients at sampled labels (the K-FAC Monte Carlo seeds), u = J·v the output tangents.
-fn mc_fisher_tangents<T: Scalar>(kind: super::LossKind, samples: usize, seed: u64, f: &Dual<T>, k: usize) -> Result<Option<Vec<T>>> {
-    let Some(u) = f.t.as_ref() else { return Ok(None) };
-    // One label drawn per row (position) of the output, as the Monte Carlo Gauss–Newton factor.
-    let (n, c) = kind.rows(&f.shape, "Monte Carlo Fisher")?;
-    if samples == 0 {
-        return Err(Error::invalid(format!("Monte Carlo Fisher: needs at least one sample (network output {})", fmt_shape(&f.shape))));
+/// The Monte Carlo Fisher's sampled loss gradients at the network output: `samples` labels per
+/// row (position) of f drawn from the model's predictive distribution for the loss (the K-FAC
+/// Monte Carlo seeds, gauss_newton.rs), [samples, n, c].
+struct McSeeds {
+    n: usize,
+    c: usize,
+    samples: usize,
+    seeds: Vec<f64>,
+}
+
+impl McSeeds {
+    /// None when f carries no tangents (nothing to multiply).
+    fn draw<T: Scalar>(kind: super::LossKind, samples: usize, seed: u64, f: &Dual<T>) -> Result<Option<McSeeds>> {
+        if f.t.is_none() {
+            return Ok(None);
+        }
+        let (n, c) = kind.rows(&f.shape, "Monte Carlo Fisher")?;
+        if samples == 0 {
+            return Err(Error::invalid(format!("Monte Carlo Fisher: needs at least one sample (network output {})", fmt_shape(&f.shape))));
+        }
+        if n * c == 0 {
+            return Ok(Some(McSeeds { n, c, samples, seeds: Vec::new() }));
+        }
+        let fv = try_map(&f.p, |v| v.to_f64(), "Monte Carlo Fisher")?;
+        let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?;
+        Ok(Some(McSeeds { n, c, samples, seeds }))
     }
-    if n * c == 0 {
-        return Ok(Some(Vec::new()));
-    }
-    let fv = try_map(&f.p, |v| v.to_f64(), "Monte Carlo Fisher")?;
-    let seeds = kind.output_space_seeds(&fv, n, c, super::KfacVariant::MonteCarlo { samples, seed })?;
-    let mut w = try_zeros(k * n * c, "Monte Carlo Fisher")?;
-    for kk in 0..k {
-        for i in 0..n {
-            let ui = &u[(kk * n + i) * c..(kk * n + i + 1) * c];
-            for s in 0..samples {
-                let si = &seeds[(s * n + i) * c..(s * n + i + 1) * c];
-                let dot: f64 = si.iter().zip(ui).map(|(a, b)| a * b.to_f64()).sum();
-                for (q, &sq) in si.iter().enumerate() {
-                    let o = &mut w[(kk * n + i) * c + q];
-                    *o = *o + T::from_f64(sq * dot);
+
+    /// F·u: per sample i, Σₛ sᵢ,ₛ⟨sᵢ,ₛ, uᵢ⟩ with sᵢ,ₛ the seeds and u = J·v f's tangents.
+    fn product<T: Scalar>(&self, f: &Dual<T>, k: usize) -> Result<Vec<T>> {
+        let (n, c, samples, seeds) = (self.n, self.c, self.samples, &self.seeds);
+        if n * c == 0 {
+            return Ok(Vec::new());
+        }
+        let u = f.t.as_ref().expect("seeds are drawn only for an output with tangents");
+        let mut w = try_zeros(k * n * c, "Monte Carlo Fisher")?;
+        for kk in 0..k {
+            for i in 0..n {
+                let ui = &u[(kk * n + i) * c..(kk * n + i + 1) * c];
+                for s in 0..samples {
+                    let si = &seeds[(s * n + i) * c..(s * n + i + 1) * c];
+                    let dot: f64 = si.iter().zip(ui).map(|(a, b)| a * b.to_f64()).sum();
+                    for (q, &sq) in si.iter().enumerate() {
+                        let o = &mut w[(kk * n + i) * c + q];
+                        *o = *o + T::from_f64(sq * dot);
+                    }
                 }
             }
         }
+        Ok(w)
     }
-    Ok(Some(w))
 }
 
 /// Adds a leaf's gradient (and its K tangents) into the variable's gradient at `off`.
@@ -622,5 +803,149 @@ fn finite<T: Scalar>(name: &str, v: &[T]) -> Result<()> {
     match v.iter().position(|x| !x.to_f64().is_finite()) {
         Some(i) => Err(Error::invalid(format!("{name} has a non-finite value ({:?}) at index {i}", v[i]))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autodiff::{Act, LossKind};
+
+    /// f = tanh(x·W) [3, 2] with W [2, 2] the parameters, and L = mse(f, y): a network whose
+    /// GGN differs from its Hessian (tanh'' ≠ 0).
+    struct Net {
+        prog: Program,
+        f: usize,
+        loss: usize,
+        params: Vec<f64>,
+        x: Vec<f64>,
+        y: Vec<f64>,
+    }
+
+    fn net() -> Net {
+        let mut prog = Program::new();
+        let x = prog.input(&[3, 2]).unwrap();
+        let y = prog.input(&[3, 2]).unwrap();
+        let w = prog.param(&[2, 2]).unwrap();
+        let s = prog.matmul(x, w, false, false).unwrap();
+        let f = prog.act(s, Act::Tanh).unwrap();
+        let loss = prog.mse(f, y).unwrap();
+        let wave = |n: usize, a: f64| (0..n).map(|i| (a * (i as f64 + 1.0)).sin()).collect::<Vec<_>>();
+        Net { prog, f, loss, params: wave(4, 0.7), x: wave(6, 1.3), y: wave(6, 0.4) }
+    }
+
+    fn eye(n: usize) -> Vec<f64> {
+        (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect()
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn the_forward_phase_is_the_value_mode_and_every_mode_shares_it() {
+        let n = net();
+        let inputs: [&[f64]; 2] = [&n.x, &n.y];
+        let v = [0.3, -0.2, 0.5, 0.1];
+        let value = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, Mode::Value)).unwrap();
+        assert!(value.grad.is_none() && value.output.t.is_none());
+        // The phase itself, called directly, ends in the value mode's output.
+        let r = Run::at(&n.params, &inputs, Mode::Value);
+        let n_var = n.prog.check(n.loss, &r).unwrap();
+        let cx = Ctx { isa: Isa::Simd, k: 0, index_inputs: &n.prog.index_values, tape: None };
+        let vals = n.prog.forward(&cx, n.loss, &r, n_var).unwrap();
+        assert_eq!(bits(&vals[n.loss].p), bits(&value.output.p));
+        // Every other mode computes the same primal forward sweep, bit for bit; Jvp's output
+        // tangents are Hvp's (the same forward on duals).
+        let jvp = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, Mode::Jvp { tangents: &v, k: 1 })).unwrap();
+        let hvp = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature: Curvature::Hessian })).unwrap();
+        let grad = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, Mode::Grad)).unwrap();
+        for o in [&jvp, &hvp, &grad] {
+            assert_eq!(bits(&o.output.p), bits(&value.output.p));
+        }
+        assert_eq!(bits(jvp.output.t.as_ref().unwrap()), bits(hvp.output.t.as_ref().unwrap()));
+        // And the reverse sweep's primal is the gradient mode's.
+        assert_eq!(bits(&hvp.grad.as_ref().unwrap().p), bits(&grad.grad.as_ref().unwrap().p));
+    }
+
+    #[test]
+    fn the_ggn_cut_is_j_transpose_h_loss_j() {
+        // Reference: J (6×4) from Jvp runs with unit tangents at f, and Hℓ = (2/6)·I for the mean
+        // squared error over 6 values, so G = (1/3)·JᵀJ, against the cut's products G·eⱼ.
+        let n = net();
+        let inputs: [&[f64]; 2] = [&n.x, &n.y];
+        let e = eye(4);
+        let jv = n.prog.run(Isa::Simd, n.f, &Run::at(&n.params, &inputs, Mode::Jvp { tangents: &e, k: 4 })).unwrap().output.t.unwrap();
+        let mode = Mode::Hvp { tangents: &e, k: 4, cotangent: None, curvature: Curvature::Ggn { output: n.f } };
+        let g = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, mode)).unwrap().grad.unwrap().t.unwrap();
+        let mode = Mode::Hvp { tangents: &e, k: 4, cotangent: None, curvature: Curvature::Hessian };
+        let h = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, mode)).unwrap().grad.unwrap().t.unwrap();
+        let mut differs = false;
+        for i in 0..4 {
+            for j in 0..4 {
+                let want: f64 = (0..6).map(|q| jv[i * 6 + q] * jv[j * 6 + q]).sum::<f64>() / 3.0;
+                assert!((g[i * 4 + j] - want).abs() < 1e-12, "G[{i},{j}] = {} vs JᵀHℓJ {want}", g[i * 4 + j]);
+                differs |= (h[i * 4 + j] - want).abs() > 1e-6;
+            }
+        }
+        assert!(differs, "the Hessian of this net is not its GGN: the cut must have changed something");
+    }
+
+    #[test]
+    fn the_empirical_fisher_cut_is_the_mean_of_per_sample_gradient_outer_products() {
+        // Reference: ∇ℓᵢ = Jᵢᵀ·(2/2)(fᵢ − yᵢ) per row i (each row's loss is the mean over its 2
+        // values) from Jvp columns, and F = (1/3) Σᵢ ∇ℓᵢ∇ℓᵢᵀ.
+        let n = net();
+        let inputs: [&[f64]; 2] = [&n.x, &n.y];
+        let e = eye(4);
+        let o = n.prog.run(Isa::Simd, n.f, &Run::at(&n.params, &inputs, Mode::Jvp { tangents: &e, k: 4 })).unwrap();
+        let (fv, jv) = (o.output.p, o.output.t.unwrap());
+        let grads: Vec<[f64; 4]> = (0..3)
+            .map(|i| std::array::from_fn(|p| (0..2).map(|c| jv[p * 6 + i * 2 + c] * (fv[i * 2 + c] - n.y[i * 2 + c])).sum()))
+            .collect();
+        let mode = Mode::Hvp { tangents: &e, k: 4, cotangent: None, curvature: Curvature::EmpiricalFisher { output: n.f } };
+        let fisher = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, mode)).unwrap().grad.unwrap().t.unwrap();
+        for a in 0..4 {
+            for b in 0..4 {
+                let want: f64 = grads.iter().map(|g| g[a] * g[b]).sum::<f64>() / 3.0;
+                assert!((fisher[a * 4 + b] - want).abs() < 1e-12, "F[{a},{b}] = {} vs {want}", fisher[a * 4 + b]);
+            }
+        }
+    }
+
+    #[test]
+    fn k_cotangents_at_once_are_k_vjps() {
+        let n = net();
+        let inputs: [&[f64]; 2] = [&n.x, &n.y];
+        let us: Vec<f64> = (0..12).map(|i| (0.37 * i as f64).cos()).collect();
+        let all = n.prog.run(Isa::Simd, n.f, &Run::at(&n.params, &inputs, Mode::Vjps { cotangents: &us, k: 2 })).unwrap().grad.unwrap().t.unwrap();
+        for kk in 0..2 {
+            let one = n.prog.run(Isa::Simd, n.f, &Run::at(&n.params, &inputs, Mode::Vjp { cotangent: &us[kk * 6..(kk + 1) * 6] })).unwrap().grad.unwrap().p;
+            for p in 0..4 {
+                assert!((all[kk * 4 + p] - one[p]).abs() < 1e-14, "Jᵀu{kk}[{p}]");
+            }
+        }
+    }
+
+    #[test]
+    fn the_monte_carlo_seeds_are_drawn_before_the_reverse_sweep_from_the_forward_values() {
+        // The prepared cut holds seeds equal to K-FAC's Monte Carlo seeds of the forward values,
+        // and a zero sample count surfaces as the same error through a run.
+        let n = net();
+        let inputs: [&[f64]; 2] = [&n.x, &n.y];
+        let v = [0.3, -0.2, 0.5, 0.1];
+        let curvature = Curvature::MonteCarloFisher { output: n.f, kind: LossKind::Mse, samples: 3, seed: 11 };
+        let r = Run::at(&n.params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature });
+        let n_var = n.prog.check(n.loss, &r).unwrap();
+        let cx = Ctx { isa: Isa::Simd, k: 1, index_inputs: &n.prog.index_values, tape: None };
+        let vals = n.prog.forward(&cx, n.loss, &r, n_var).unwrap();
+        let cut = n.prog.cut(curvature, n.loss, &n.prog.depends_on(Wrt::Params), &vals).unwrap().expect("a Fisher cut");
+        assert_eq!((cut.at, cut.ancestors.last().copied()), (n.f, Some(n.f)));
+        let CutKind::MonteCarlo(Ok(Some(s))) = &cut.kind else { panic!("seeds drawn") };
+        let want = LossKind::Mse.output_space_seeds(&vals[n.f].p, 3, 2, crate::autodiff::KfacVariant::MonteCarlo { samples: 3, seed: 11 }).unwrap();
+        assert_eq!((s.n, s.c, s.samples, bits(&s.seeds)), (3, 2, 3, bits(&want)));
+        let none = Curvature::MonteCarloFisher { output: n.f, kind: LossKind::Mse, samples: 0, seed: 11 };
+        let e = n.prog.run(Isa::Simd, n.loss, &Run::at(&n.params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature: none })).unwrap_err();
+        assert!(e.message.contains("needs at least one sample"), "{}", e.message);
     }
 }
