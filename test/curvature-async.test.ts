@@ -122,3 +122,22 @@ describe('dense reference (known spectrum)', () => {
     expectClose(mv(mr.x), rhs, 1e-9, 1e-10);
   });
 });
+
+describe('no leaks', () => {
+  it('the iteration and the Rust operator are freed on success, on a rejected matvec and on a throwing onProgress', async () => {
+    const dense = { size: n, data: obj.hessian() };
+    const rejecting: h.AsyncLinearOperator = { size: n, matvec: () => Promise.reject(new Error('lost')) };
+    const stop = () => {
+      throw new Error('stop');
+    };
+    await h.eigenvaluesAsync(dense, 2); // warm-up: lazily grown allocator state
+    const before = h.memoryStats().heapBytes;
+    for (let i = 0; i < 3; i++) {
+      await h.eigenvaluesAsync(dense, 2, { vectors: true });
+      await expect(h.cgAsync(rejecting, b)).rejects.toBeInstanceOf(h.HesseError);
+      await expect(h.spectralDensityAsync(dense, { onProgress: stop })).rejects.toThrow('stop');
+      expect(() => h.trace(obj.operator('hessian'), { onProgress: stop })).toThrow('stop');
+    }
+    expect(h.memoryStats().heapBytes).toBe(before);
+  });
+});
