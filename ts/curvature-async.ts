@@ -117,9 +117,11 @@ async function runAsync<T>(op: AsyncOperatorLike, job: Job<T>): Promise<T> {
   }
 }
 
-/** {@link eigenvalues} on an async operator (same options, result and errors). */
+/** {@link eigenvalues} on an async operator (same options, result and errors), with Ritz vectors. */
 export function eigenvaluesAsync(op: AsyncOperatorLike, k: number, opts: EigenOptions & { vectors: true }): Promise<EigenResultWithVectors>;
+/** {@link eigenvalues} on an async operator, without Ritz vectors. */
 export function eigenvaluesAsync(op: AsyncOperatorLike, k: number, opts?: EigenOptions & { vectors?: false }): Promise<EigenResult>;
+/** {@link eigenvalues} on an async operator; `vectors` is present exactly when `opts.vectors` was true. */
 export function eigenvaluesAsync(op: AsyncOperatorLike, k: number, opts?: EigenOptions): Promise<EigenResult & { vectors?: Float64Array }>;
 export async function eigenvaluesAsync(op: AsyncOperatorLike, k: number, options: EigenOptions = {}): Promise<EigenResult & { vectors?: Float64Array }> {
   return runAsync(op, eigenJob(op, k, options));

@@ -102,6 +102,7 @@ export interface Job<T> {
   start(): RawIteration;
   /** The result object as the caller gets it. */
   post(r: T): T;
+  /** The caller's progress callback, checked (undefined: none). */
   readonly onProgress: ProgressCallback | undefined;
 }
 
