@@ -12,7 +12,7 @@
 import { call, HesseError } from './errors.js';
 import { core } from './runtime.js';
 import * as check from './validate.js';
-import type { RawOperator } from './wasm/hesse.js';
+import type { RawIteration, RawOperator } from './wasm/hesse.js';
 
 /** A symmetric linear operator known through products. */
 export interface LinearOperator {
@@ -72,8 +72,71 @@ function isNative(op: OperatorLike): op is NativeOperator {
  */
 export const u32 = (n: number): number => Math.min(n, 0xffffffff);
 
+/**
+ * Called after each operator product with the products done so far, the most the algorithm can
+ * ask for (it may finish with fewer), and the phase: the function's name ('eigenvalues', 'cg', …).
+ */
+export type ProgressCallback = (done: number, total: number, phase: string) => void;
+
+/** What every estimator and solver accepts besides its own options. */
+export interface ProgressOptions {
+  /**
+   * Progress reports, one per product (see {@link ProgressCallback}). With it, a synchronous
+   * function drives the iteration from TypeScript one product at a time (same results, bitwise);
+   * without it, the whole algorithm runs inside wasm. An error it throws stops the algorithm.
+   */
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * @internal One estimator or solver call, its options checked: the all-in-wasm run (`sync`),
+ * the same algorithm as a reverse-communication iteration (`start`), and the result's cleanup.
+ * The sync functions here and the async ones (curvature-async.ts) both run jobs.
+ */
+export interface Job<T> {
+  /** The function's name (error messages, and the progress phase). */
+  readonly what: string;
+  /** The whole algorithm in wasm on a Rust operator. */
+  sync(raw: RawOperator): T;
+  /** The algorithm as an iteration asking for one product at a time (see hesse-wasm/src/iteration.rs). */
+  start(): RawIteration;
+  /** The result object as the caller gets it. */
+  post(r: T): T;
+  /** The caller's progress callback, checked (undefined: none). */
+  readonly onProgress: ProgressCallback | undefined;
+}
+
+/** The onProgress option, checked. */
+function progressOf(opts: ProgressOptions, what: string): ProgressCallback | undefined {
+  const f = opts.onProgress;
+  if (f !== undefined && typeof f !== 'function') throw new HesseError('INVALID_ARGUMENT', `${what}: onProgress must be a function (done, total, phase) => void, got ${check.describe(f)}`);
+  return f;
+}
+
+const same = <T>(r: T): T => r;
+
+/**
+ * Runs the job's iteration to the end from TS: `product(v)` gives A·v for each
+ * requested v, `onProgress` hears of each. The iteration is freed whatever happens.
+ */
+function driveIteration<T>(job: Job<T>, product: (v: Float64Array) => Float64Array): T {
+  const it = call(() => job.start());
+  try {
+    const total = (call(() => it.progress()) as { total: number }).total;
+    for (let done = 1; ; done++) {
+      const v = call(() => it.request()) as Float64Array | undefined;
+      if (v === undefined) return job.post(call(() => it.result()) as T);
+      const p = product(v);
+      call(() => it.provide(p));
+      job.onProgress?.(done, total, job.what);
+    }
+  } finally {
+    it.free();
+  }
+}
+
 /** The operator's size n, checked: a safe integer ≥ 0 whose float64 vectors fit in wasm memory. */
-function sizeOf(op: OperatorLike, what: string): number {
+export function sizeOf(op: AsyncOperatorLike, what: string): number {
   if (!op || typeof op !== 'object') {
     throw new HesseError('INVALID_ARGUMENT', `${what}: expected a linear operator { size, matvec(v) } or a dense matrix { size, data }`);
   }
@@ -91,7 +154,8 @@ function f64(v: unknown, n: number, what: string): Float64Array {
  * Runs `fn` on a Rust operator for `op`, freed afterwards. Callers check their options first, so
  * a bad one costs no operator (for an objective, a snapshot of its program and data).
  */
-function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) => T): T {
+/** @internal The Rust operator of `op`, which the caller frees. */
+export function rawOperatorOf(op: OperatorLike, what: string): RawOperator {
   const n = sizeOf(op, what);
   let raw: RawOperator;
   if (isNative(op)) raw = op.rawOperator();
@@ -103,6 +167,11 @@ function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) 
       return r === undefined ? out : r instanceof Float64Array ? r : Float64Array.from(r);
     });
   } else throw new HesseError('INVALID_ARGUMENT', `${what}: the operator has no matvec (pass { size, matvec(v) } or { size, data })`);
+  return raw;
+}
+
+function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) => T): T {
+  const raw = rawOperatorOf(op, what);
   try {
     return call(() => fn(raw));
   } finally {
@@ -115,8 +184,17 @@ function withOperator<T>(op: OperatorLike, what: string, fn: (raw: RawOperator) 
   }
 }
 
+/**
+ * @internal Runs a job on a sync operator: all in wasm, or, with onProgress, one product at a
+ * time from TS (the Rust operator's `apply`, so a JS matvec's errors read the same).
+ */
+export function runJob<T>(op: OperatorLike, job: Job<T>): T {
+  if (job.onProgress === undefined) return job.post(withOperator(op, job.what, (raw) => job.sync(raw)));
+  return withOperator(op, job.what, (raw) => driveIteration(job, (v) => raw.apply(v)));
+}
+
 /** Options of {@link eigenvalues}. */
-export interface EigenOptions {
+export interface EigenOptions extends ProgressOptions {
   /**
    * Which end of the spectrum (algebraic order, not magnitude): 'largest' (default; values
    * descending), 'smallest' (ascending), or 'both' (⌊k/2⌋ smallest and ⌈k/2⌉ largest, ascending).
@@ -178,7 +256,12 @@ export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions & {
 /** The k extreme eigenvalues by Lanczos; `vectors` is present exactly when `opts.vectors` was true. */
 export function eigenvalues(op: OperatorLike, k: number, opts?: EigenOptions): EigenResult & { vectors?: Float64Array };
 export function eigenvalues(op: OperatorLike, k: number, options: EigenOptions = {}): EigenResult & { vectors?: Float64Array } {
-  const opts = check.options(options, 'eigenvalues', ['which', 'tol', 'maxIter', 'seed', 'vectors', 'checkSymmetry']);
+  return runJob(op, eigenJob(op, k, options));
+}
+
+/** @internal {@link eigenvalues}' options, checked, as a job. */
+export function eigenJob(op: AsyncOperatorLike, k: number, options: EigenOptions): Job<EigenResult & { vectors?: Float64Array }> {
+  const opts = check.options(options, 'eigenvalues', ['which', 'tol', 'maxIter', 'seed', 'vectors', 'checkSymmetry', 'onProgress']);
   const n = sizeOf(op, 'eigenvalues');
   const kk = check.positive(k, 'eigenvalues: k', n);
   const which = check.oneOf(opts.which ?? 'largest', 'eigenvalues: which', ['largest', 'smallest', 'both']);
@@ -187,9 +270,17 @@ export function eigenvalues(op: OperatorLike, k: number, options: EigenOptions =
   const seed = check.seed(opts.seed ?? 0, 'eigenvalues: seed');
   const vectors = check.flag(opts.vectors, 'eigenvalues: vectors');
   const symmetry = check.flag(opts.checkSymmetry, 'eigenvalues: checkSymmetry');
-  const r = withOperator(op, 'eigenvalues', (raw) => core().lanczos(raw, kk, which, u32(maxIter), tol, seed, vectors, symmetry) as EigenResult & { vectors?: Float64Array });
-  if (r.vectors === undefined) delete r.vectors;
-  return r;
+  type R = EigenResult & { vectors?: Float64Array };
+  return {
+    what: 'eigenvalues',
+    onProgress: progressOf(opts, 'eigenvalues'),
+    sync: (raw) => core().lanczos(raw, kk, which, u32(maxIter), tol, seed, vectors, symmetry) as R,
+    start: () => core().RawIteration.lanczos(n, kk, which, u32(maxIter), tol, seed, vectors, symmetry),
+    post: (r: R) => {
+      if (r.vectors === undefined) delete r.vectors;
+      return r;
+    },
+  };
 }
 
 /** What {@link powerIteration} returns. */
@@ -207,7 +298,7 @@ export interface PowerIterationResult {
 }
 
 /** Options of {@link powerIteration}. */
-export interface PowerIterationOptions {
+export interface PowerIterationOptions extends ProgressOptions {
   /** Iterations (= products) per eigenpair at most, an integer ≥ 1 (default 1000). */
   maxIter?: number;
   /** Stop an eigenpair when its Rayleigh quotient changes by ≤ tol·|λ| between iterations (PyHessian's rule; finite, ≥ 0; default 1e-8). */
@@ -225,17 +316,28 @@ export interface PowerIterationOptions {
  * @throws HesseError INVALID_ARGUMENT for k outside [1, n] or a bad option; operator errors pass through.
  */
 export function powerIteration(op: OperatorLike, k: number, options: PowerIterationOptions = {}): PowerIterationResult {
-  const opts = check.options(options, 'powerIteration', ['maxIter', 'tol', 'seed']);
+  return runJob(op, powerJob(op, k, options));
+}
+
+/** @internal {@link powerIteration}'s options, checked, as a job. */
+export function powerJob(op: AsyncOperatorLike, k: number, options: PowerIterationOptions): Job<PowerIterationResult> {
+  const opts = check.options(options, 'powerIteration', ['maxIter', 'tol', 'seed', 'onProgress']);
   const n = sizeOf(op, 'powerIteration');
   const kk = check.positive(k, 'powerIteration: k', n);
   const maxIter = check.positive(opts.maxIter ?? 1000, 'powerIteration: maxIter');
   const tol = check.finite(opts.tol ?? 1e-8, 'powerIteration: tol', 0);
   const seed = check.seed(opts.seed ?? 0, 'powerIteration: seed');
-  return withOperator(op, 'powerIteration', (raw) => core().powerIteration(raw, kk, u32(maxIter), tol, seed) as PowerIterationResult);
+  return {
+    what: 'powerIteration',
+    onProgress: progressOf(opts, 'powerIteration'),
+    sync: (raw) => core().powerIteration(raw, kk, u32(maxIter), tol, seed) as PowerIterationResult,
+    start: () => core().RawIteration.powerIteration(n, kk, u32(maxIter), tol, seed),
+    post: same,
+  };
 }
 
 /** Options of {@link trace}. */
-export interface TraceOptions {
+export interface TraceOptions extends ProgressOptions {
   /** 'hutch++' (default) or 'hutchinson'. */
   method?: 'hutchinson' | 'hutch++';
   /** Hutchinson: the Rademacher probes (≥ 1); Hutch++: the products in all (≥ 3). Default 99. */
@@ -266,15 +368,27 @@ export interface TraceResult {
  * @throws HesseError INVALID_ARGUMENT for an unknown method, samples < 1 (Hutchinson) or < 3 (Hutch++), a bad seed.
  */
 export function trace(op: OperatorLike, options: TraceOptions = {}): TraceResult {
-  const opts = check.options(options, 'trace', ['method', 'samples', 'seed']);
+  return runJob(op, traceJob(op, options));
+}
+
+/** @internal {@link trace}'s options, checked, as a job. */
+export function traceJob(op: AsyncOperatorLike, options: TraceOptions): Job<TraceResult> {
+  const opts = check.options(options, 'trace', ['method', 'samples', 'seed', 'onProgress']);
   const method = check.oneOf(opts.method ?? 'hutch++', 'trace: method', ['hutchinson', 'hutch++']);
   const samples = check.integer(opts.samples ?? 99, `trace: samples (method '${method}')`, method === 'hutch++' ? 3 : 1, check.U32_MAX, true);
   const seed = check.seed(opts.seed ?? 0, 'trace: seed');
-  return withOperator(op, 'trace', (raw) => core().traceEstimate(raw, method, u32(samples), seed) as TraceResult);
+  const n = sizeOf(op, 'trace');
+  return {
+    what: 'trace',
+    onProgress: progressOf(opts, 'trace'),
+    sync: (raw) => core().traceEstimate(raw, method, u32(samples), seed) as TraceResult,
+    start: () => core().RawIteration.traceEstimate(n, method, u32(samples), seed),
+    post: same,
+  };
 }
 
 /** Options of {@link diagonal}. */
-export interface DiagonalOptions {
+export interface DiagonalOptions extends ProgressOptions {
   /** Rademacher probes, an integer ≥ 1 (default 100). */
   samples?: number;
   /** Seed of the probes, an integer ≥ 0 (default 0). */
@@ -296,14 +410,26 @@ export interface DiagonalResult {
  * @throws HesseError INVALID_ARGUMENT for samples < 1 or a bad seed.
  */
 export function diagonal(op: OperatorLike, options: DiagonalOptions = {}): DiagonalResult {
-  const opts = check.options(options, 'diagonal', ['samples', 'seed']);
+  return runJob(op, diagonalJob(op, options));
+}
+
+/** @internal {@link diagonal}'s options, checked, as a job. */
+export function diagonalJob(op: AsyncOperatorLike, options: DiagonalOptions): Job<DiagonalResult> {
+  const opts = check.options(options, 'diagonal', ['samples', 'seed', 'onProgress']);
   const samples = check.positive(opts.samples ?? 100, 'diagonal: samples');
   const seed = check.seed(opts.seed ?? 0, 'diagonal: seed');
-  return withOperator(op, 'diagonal', (raw) => core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult);
+  const n = sizeOf(op, 'diagonal');
+  return {
+    what: 'diagonal',
+    onProgress: progressOf(opts, 'diagonal'),
+    sync: (raw) => core().diagonalEstimate(raw, u32(samples), seed) as DiagonalResult,
+    start: () => core().RawIteration.diagonalEstimate(n, u32(samples), seed),
+    post: same,
+  };
 }
 
 /** Options of {@link spectralDensity}. */
-export interface DensityOptions {
+export interface DensityOptions extends ProgressOptions {
   /** Rademacher probes averaged, an integer ≥ 1 (default 10; the error falls as 1/√probes). */
   probes?: number;
   /** Lanczos steps per probe, an integer ≥ 1 (default 80; capped at n). Memory: steps·n float64. */
@@ -339,17 +465,29 @@ export interface DensityResult {
  *   seed, or an operator of size 0; OUT_OF_MEMORY for the basis.
  */
 export function spectralDensity(op: OperatorLike, options: DensityOptions = {}): DensityResult {
-  const opts = check.options(options, 'spectralDensity', ['probes', 'steps', 'gridPoints', 'sigma', 'seed']);
+  return runJob(op, densityJob(op, options));
+}
+
+/** @internal {@link spectralDensity}'s options, checked, as a job. */
+export function densityJob(op: AsyncOperatorLike, options: DensityOptions): Job<DensityResult> {
+  const opts = check.options(options, 'spectralDensity', ['probes', 'steps', 'gridPoints', 'sigma', 'seed', 'onProgress']);
   const probes = check.positive(opts.probes ?? 10, 'spectralDensity: probes');
   const steps = check.positive(opts.steps ?? 80, 'spectralDensity: steps');
   const gridPoints = check.integer(opts.gridPoints ?? 1000, 'spectralDensity: gridPoints', 2, check.U32_MAX, true);
   const sigma = check.positiveNumber(opts.sigma ?? 0.01, 'spectralDensity: sigma');
   const seed = check.seed(opts.seed ?? 0, 'spectralDensity: seed');
-  return withOperator(op, 'spectralDensity', (raw) => core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult);
+  const n = sizeOf(op, 'spectralDensity');
+  return {
+    what: 'spectralDensity',
+    onProgress: progressOf(opts, 'spectralDensity'),
+    sync: (raw) => core().slq(raw, u32(probes), u32(steps), u32(gridPoints), sigma, seed) as DensityResult,
+    start: () => core().RawIteration.slq(n, u32(probes), u32(steps), u32(gridPoints), sigma, seed),
+    post: same,
+  };
 }
 
 /** Options of {@link cg}. */
-export interface CgOptions {
+export interface CgOptions extends ProgressOptions {
   /** λ, finite and ≥ 0: solve (A + λI)x = b (Levenberg–Marquardt / Tikhonov damping). Default 0. */
   damping?: number;
   /** Warm start x₀, length n (float32 or float64); default 0. Costs one extra product. */
@@ -391,7 +529,12 @@ export interface CgResult {
  *   non-finite damping, rtol or atol, a bad iteration count, or a non-finite b, x0 or product.
  */
 export function cg(op: OperatorLike, b: Vector, options: CgOptions = {}): CgResult {
-  const opts = check.options(options, 'cg', ['damping', 'x0', 'rtol', 'atol', 'maxIter', 'minIter']);
+  return runJob(op, cgJob(op, b, options));
+}
+
+/** @internal {@link cg}'s arguments, checked, as a job. */
+export function cgJob(op: AsyncOperatorLike, b: Vector, options: CgOptions): Job<CgResult> {
+  const opts = check.options(options, 'cg', ['damping', 'x0', 'rtol', 'atol', 'maxIter', 'minIter', 'onProgress']);
   const n = sizeOf(op, 'cg');
   const rhs = f64(b, n, 'cg: b');
   const x0 = opts.x0 === undefined ? undefined : f64(opts.x0, n, 'cg: x0');
@@ -400,13 +543,20 @@ export function cg(op: OperatorLike, b: Vector, options: CgOptions = {}): CgResu
   const atol = check.finite(opts.atol ?? 0, 'cg: atol', 0);
   const maxIter = check.count(opts.maxIter ?? 1000, 'cg: maxIter');
   const minIter = check.count(opts.minIter ?? 0, 'cg: minIter');
-  const r = withOperator(op, 'cg', (raw) => core().cg(raw, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)) as CgResult);
-  if (r.negativeCurvature === undefined) delete r.negativeCurvature;
-  return r;
+  return {
+    what: 'cg',
+    onProgress: progressOf(opts, 'cg'),
+    sync: (raw) => core().cg(raw, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)) as CgResult,
+    start: () => core().RawIteration.cg(n, rhs, damping, x0, rtol, atol, u32(maxIter), u32(minIter)),
+    post: (r: CgResult) => {
+      if (r.negativeCurvature === undefined) delete r.negativeCurvature;
+      return r;
+    },
+  };
 }
 
 /** Options of {@link minres}. */
-export interface MinresOptions {
+export interface MinresOptions extends ProgressOptions {
   /** Solve (A + shift·I)x = b; finite, default 0. (SciPy's `minres(shift=σ)` solves (A − σI)x = b.) */
   shift?: number;
   /** Stop when ‖b − (A + shift·I)x‖ ≤ rtol·‖b‖; finite, ≥ 0, default 1e-8. */
@@ -441,13 +591,24 @@ export interface MinresResult {
  *   a negative rtol, a bad maxIter, or a non-finite b or product.
  */
 export function minres(op: OperatorLike, b: Vector, options: MinresOptions = {}): MinresResult {
-  const opts = check.options(options, 'minres', ['shift', 'rtol', 'maxIter']);
+  return runJob(op, minresJob(op, b, options));
+}
+
+/** @internal {@link minres}' arguments, checked, as a job. */
+export function minresJob(op: AsyncOperatorLike, b: Vector, options: MinresOptions): Job<MinresResult> {
+  const opts = check.options(options, 'minres', ['shift', 'rtol', 'maxIter', 'onProgress']);
   const n = sizeOf(op, 'minres');
   const rhs = f64(b, n, 'minres: b');
   const shift = check.finite(opts.shift ?? 0, 'minres: shift');
   const rtol = check.finite(opts.rtol ?? 1e-8, 'minres: rtol', 0);
   const maxIter = check.count(opts.maxIter ?? 1000, 'minres: maxIter');
-  return withOperator(op, 'minres', (raw) => core().minres(raw, rhs, shift, rtol, u32(maxIter)) as MinresResult);
+  return {
+    what: 'minres',
+    onProgress: progressOf(opts, 'minres'),
+    sync: (raw) => core().minres(raw, rhs, shift, rtol, u32(maxIter)) as MinresResult,
+    start: () => core().RawIteration.minres(n, rhs, shift, rtol, u32(maxIter)),
+    post: same,
+  };
 }
 
 /** What {@link eigh} returns: A = V·diag(values)·Vᵀ. */

@@ -32,7 +32,9 @@ export {
   type EigenOptions, type EigenResult, type DensityOptions, type CgOptions, type CgResult,
   type EigenResultWithVectors, type PowerIterationOptions, type PowerIterationResult, type TraceOptions, type TraceResult,
   type DiagonalOptions, type DiagonalResult, type DensityResult, type MinresOptions, type MinresResult, type EighResult, type Vector,
+  type ProgressCallback, type ProgressOptions,
 } from './curvature.js';
+export { eigenvaluesAsync, powerIterationAsync, traceAsync, diagonalAsync, spectralDensityAsync, cgAsync, minresAsync } from './curvature-async.js';
 export { hessianFree, type HessianFreeOptions, type HessianFreeStep, type HessianFreeResult } from './optim.js';
 export * as datasets from './datasets.js';
 export { type Dataset } from './datasets.js';

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 mod alloc;
 mod js;
 mod kfac;
+mod iteration;
 mod linalg;
 mod program;
 pub use program::RawProgram;

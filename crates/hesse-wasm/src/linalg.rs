@@ -115,6 +115,16 @@ impl RawOperator {
     pub fn size(&self) -> u32 {
         self.n() as u32
     }
+    /// A·v as a new Float64Array (the product the TS-driven iterations hand to `provide`).
+    pub fn apply(&self, v: &[f64]) -> JsResult<JsValue> {
+        let n = self.n();
+        if v.len() != n {
+            return Err(js_error(Error::new(ErrorCode::LengthMismatch, format!("the operator's apply: v has {} values for size {n}", v.len()))));
+        }
+        let mut out = hesse_core::mem::try_zeros::<f64>(n, "the operator's product").map_err(js_error)?;
+        self.apply_shared(v, &mut out).map_err(js_error)?;
+        f64s(&out)
+    }
     /// For a program's curvature: what its linearization did, { fresh, recorded, replayed,
     /// tapeBytes } (products that computed everything, recorded the primal results, replayed
     /// them); undefined for other operators. For tests and benchmarks.
@@ -154,7 +164,7 @@ impl RawProgram {
 }
 
 /// A JS object from (key, value) pairs.
-fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+pub(crate) fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = js_sys::Object::new();
     for (k, v) in pairs {
         let _ = js_sys::Reflect::set(&o, &(*k).into(), v);
@@ -162,7 +172,7 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
-fn num(x: usize) -> JsValue {
+pub(crate) fn num(x: usize) -> JsValue {
     (x as f64).into()
 }
 
@@ -192,14 +202,21 @@ pub fn cholesky(a: JsValue, n: u32) -> JsResult<JsValue> {
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub fn lanczos(op: &RawOperator, k: u32, which: &str, max_iter: u32, tol: f64, seed: f64, vectors: bool, check_symmetry: bool) -> JsResult<JsValue> {
-    let which = match which {
-        "largest" => Which::Largest,
-        "smallest" => Which::Smallest,
-        "both" => Which::Both,
-        other => return Err(js_error(Error::invalid(format!("unknown which '{other}': use largest, smallest or both")))),
-    };
     let opts = LanczosOpts { max_iter: max_iter as usize, tol, seed: seed as u64, vectors, check_symmetry };
-    let r = linalg::lanczos(&mut Shared(op), k as usize, which, &opts).map_err(js_error)?;
+    lanczos_result(&linalg::lanczos(&mut Shared(op), k as usize, parse_which(which)?, &opts).map_err(js_error)?)
+}
+
+pub(crate) fn parse_which(which: &str) -> JsResult<Which> {
+    match which {
+        "largest" => Ok(Which::Largest),
+        "smallest" => Ok(Which::Smallest),
+        "both" => Ok(Which::Both),
+        other => Err(js_error(Error::invalid(format!("unknown which '{other}': use largest, smallest or both")))),
+    }
+}
+
+/// The JS object of a Lanczos result (also the async iteration's result).
+pub(crate) fn lanczos_result(r: &linalg::LanczosResult) -> JsResult<JsValue> {
     Ok(object(&[
         ("values", f64s(&r.values)?),
         ("vectors", r.vectors.as_deref().map(f64s).transpose()?.unwrap_or(JsValue::UNDEFINED)),
@@ -213,7 +230,10 @@ pub fn lanczos(op: &RawOperator, k: u32, which: &str, max_iter: u32, tol: f64, s
 /// Power iteration with deflation (top k by magnitude).
 #[wasm_bindgen(js_name = powerIteration)]
 pub fn power_iteration(op: &RawOperator, k: u32, max_iter: u32, tol: f64, seed: f64) -> JsResult<JsValue> {
-    let r = linalg::power_iteration(&mut Shared(op), k as usize, &PowerOpts { max_iter: max_iter as usize, tol, seed: seed as u64 }).map_err(js_error)?;
+    power_result(&linalg::power_iteration(&mut Shared(op), k as usize, &PowerOpts { max_iter: max_iter as usize, tol, seed: seed as u64 }).map_err(js_error)?)
+}
+
+pub(crate) fn power_result(r: &linalg::PowerResult) -> JsResult<JsValue> {
     Ok(object(&[("values", f64s(&r.values)?), ("vectors", f64s(&r.vectors)?), ("residuals", f64s(&r.residuals)?), ("products", num(r.products)), ("converged", r.converged.into())]))
 }
 
@@ -226,13 +246,20 @@ pub fn trace_estimate(op: &RawOperator, method: &str, samples: u32, seed: f64) -
         other => return Err(js_error(Error::invalid(format!("unknown trace method '{other}': use hutchinson or hutch++")))),
     }
     .map_err(js_error)?;
-    Ok(object(&[("trace", r.trace.into()), ("stdError", r.std_error.into()), ("products", num(r.products))]))
+    Ok(trace_result(&r))
+}
+
+pub(crate) fn trace_result(r: &linalg::TraceEstimate) -> JsValue {
+    object(&[("trace", r.trace.into()), ("stdError", r.std_error.into()), ("products", num(r.products))])
 }
 
 /// Hutchinson diagonal estimate.
 #[wasm_bindgen(js_name = diagonalEstimate)]
 pub fn diagonal_estimate(op: &RawOperator, samples: u32, seed: f64) -> JsResult<JsValue> {
-    let r = linalg::hutchinson_diagonal(&mut Shared(op), samples as usize, seed as u64).map_err(js_error)?;
+    diagonal_result(&linalg::hutchinson_diagonal(&mut Shared(op), samples as usize, seed as u64).map_err(js_error)?)
+}
+
+pub(crate) fn diagonal_result(r: &linalg::DiagonalEstimate) -> JsResult<JsValue> {
     Ok(object(&[("diagonal", f64s(&r.diagonal)?), ("products", num(r.products))]))
 }
 
@@ -240,8 +267,12 @@ pub fn diagonal_estimate(op: &RawOperator, samples: u32, seed: f64) -> JsResult<
 #[wasm_bindgen]
 pub fn slq(op: &RawOperator, probes: u32, steps: u32, grid_points: u32, sigma: f64, seed: f64) -> JsResult<JsValue> {
     let opts = SlqOpts { probes: probes as usize, steps: steps as usize, grid_points: grid_points as usize, sigma, seed: seed as u64 };
-    let q = linalg::slq_quadrature(&mut Shared(op), &opts).map_err(js_error)?;
-    let (grid, density) = q.density(opts.grid_points, sigma).map_err(js_error)?;
+    slq_result(&linalg::slq_quadrature(&mut Shared(op), &opts).map_err(js_error)?, opts.grid_points, sigma)
+}
+
+/// The density on the grid and the quadrature, as the JS object of `slq`.
+pub(crate) fn slq_result(q: &linalg::SlqQuadrature, grid_points: usize, sigma: f64) -> JsResult<JsValue> {
+    let (grid, density) = q.density(grid_points, sigma).map_err(js_error)?;
     Ok(object(&[
         ("grid", f64s(&grid)?),
         ("density", f64s(&density)?),
@@ -256,13 +287,21 @@ pub fn slq(op: &RawOperator, probes: u32, steps: u32, grid_points: u32, sigma: f
 #[wasm_bindgen]
 pub fn cg(op: &RawOperator, b: JsValue, damping: f64, x0: JsValue, rtol: f64, atol: f64, max_iter: u32, min_iter: u32) -> JsResult<JsValue> {
     let b = any_from_js::<f64>(&b, "cg: b")?;
+    let opts = cg_opts(damping, x0, rtol, atol, max_iter, min_iter)?;
+    cg_result(&linalg::cg(&mut Shared(op), &b, &opts).map_err(js_error)?)
+}
+
+pub(crate) fn cg_opts(damping: f64, x0: JsValue, rtol: f64, atol: f64, max_iter: u32, min_iter: u32) -> JsResult<CgOpts> {
     let mut opts = CgOpts::with_damping(damping).map_err(js_error)?;
     opts.x0 = if x0.is_undefined() || x0.is_null() { None } else { Some(any_from_js(&x0, "cg: x0")?) };
     opts.rtol = rtol;
     opts.atol = atol;
     opts.max_iter = max_iter as usize;
     opts.min_iter = min_iter as usize;
-    let r = linalg::cg(&mut Shared(op), &b, &opts).map_err(js_error)?;
+    Ok(opts)
+}
+
+pub(crate) fn cg_result(r: &linalg::CgResult) -> JsResult<JsValue> {
     let negative = match &r.negative_curvature {
         Some(n) => object(&[("direction", f64s(&n.direction)?), ("rayleigh", n.rayleigh.into())]),
         None => JsValue::UNDEFINED,
@@ -282,6 +321,9 @@ pub fn cg(op: &RawOperator, b: JsValue, damping: f64, x0: JsValue, rtol: f64, at
 #[wasm_bindgen]
 pub fn minres(op: &RawOperator, b: JsValue, shift: f64, rtol: f64, max_iter: u32) -> JsResult<JsValue> {
     let b = any_from_js::<f64>(&b, "minres: b")?;
-    let r = linalg::minres(&mut Shared(op), &b, &MinresOpts { shift, rtol, max_iter: max_iter as usize }).map_err(js_error)?;
+    minres_result(&linalg::minres(&mut Shared(op), &b, &MinresOpts { shift, rtol, max_iter: max_iter as usize }).map_err(js_error)?)
+}
+
+pub(crate) fn minres_result(r: &linalg::MinresResult) -> JsResult<JsValue> {
     Ok(object(&[("x", f64s(&r.x)?), ("iterations", num(r.iterations)), ("residualNorm", r.residual_norm.into()), ("converged", r.converged.into()), ("products", num(r.products))]))
 }

@@ -8,7 +8,8 @@
 //! minimizes the quadratic model q(x) = ½xᵀMx − bᵀx over the growing Krylov space; pₖᵀMpₖ ≤ 0
 //! proves M is not positive definite along pₖ.
 
-use super::linop::{apply_checked, LinOp};
+use super::iteration::{drive, not_done, not_requested, Iteration};
+use super::linop::{check_product, LinOp};
 use super::vecops::{axpy, check_finite, check_len, dot, norm, zeros};
 use crate::error::{Error, Result};
 
@@ -89,67 +90,164 @@ pub struct CgResult {
 /// Errors: LENGTH_MISMATCH if b or x0 does not have length n; INVALID_ARGUMENT if damping < 0,
 /// rtol or atol is negative, or b, x0 or a product is not finite; operator errors pass through.
 pub fn cg<O: LinOp + ?Sized>(op: &mut O, b: &[f64], opts: &CgOpts) -> Result<CgResult> {
-    let what = "cg";
-    let n = op.size();
-    check_len(what, "b", b.len(), n)?;
-    check_finite(what, "b", b)?;
-    check_damping(opts.damping)?;
-    for (name, t) in [("rtol", opts.rtol), ("atol", opts.atol)] {
-        if !(t >= 0.0 && t.is_finite()) {
-            return Err(Error::invalid(format!("{what}: {name} = {t} must be finite and ≥ 0")));
+    drive(op, CgIteration::new(op.size(), b, opts)?, "cg")
+}
+
+/// [`cg()`] as a reverse-communication iteration (see [`super::Iteration`]): the warm start's
+/// product M·x₀ (when x₀ ≠ 0), then one product A·pₖ per iteration.
+pub struct CgIteration {
+    lambda: f64,
+    b: Vec<f64>,
+    x: Vec<f64>,
+    r: Vec<f64>,
+    p: Vec<f64>,
+    ap: Vec<f64>,
+    rr: f64,
+    thresh: f64,
+    model: Vec<f64>,
+    min_iter: usize,
+    max_iter: usize,
+    iterations: usize,
+    products: usize,
+    /// Whether the pending product is the warm start's A·x₀ (request x) rather than A·p.
+    warm: bool,
+    done: bool,
+    negative_curvature: Option<NegativeCurvature>,
+    warm_products: usize,
+}
+
+impl CgIteration {
+    /// Validates the arguments (same errors as [`cg()`]) for an operator of size n.
+    pub fn new(n: usize, b: &[f64], opts: &CgOpts) -> Result<CgIteration> {
+        let what = "cg";
+        check_len(what, "b", b.len(), n)?;
+        check_finite(what, "b", b)?;
+        check_damping(opts.damping)?;
+        for (name, t) in [("rtol", opts.rtol), ("atol", opts.atol)] {
+            if !(t >= 0.0 && t.is_finite()) {
+                return Err(Error::invalid(format!("{what}: {name} = {t} must be finite and ≥ 0")));
+            }
+        }
+        let (x, warm) = match &opts.x0 {
+            Some(x0) => {
+                check_len(what, "x0", x0.len(), n)?;
+                check_finite(what, "x0", x0)?;
+                (crate::mem::try_copy(x0, what)?, x0.iter().any(|&v| v != 0.0))
+            }
+            None => (zeros(n, what)?, false),
+        };
+        let mut it = CgIteration {
+            lambda: opts.damping,
+            b: crate::mem::try_copy(b, what)?,
+            x,
+            r: crate::mem::try_copy(b, what)?,
+            p: Vec::new(),
+            ap: zeros(n, what)?,
+            rr: 0.0,
+            thresh: (opts.rtol * norm(b)).max(opts.atol),
+            model: Vec::new(),
+            min_iter: opts.min_iter,
+            max_iter: opts.max_iter,
+            iterations: 0,
+            products: 0,
+            warm,
+            done: false,
+            negative_curvature: None,
+            warm_products: usize::from(warm),
+        };
+        if !warm {
+            it.begin()?;
+        }
+        Ok(it)
+    }
+
+    /// q(x) = ½xᵀMx − bᵀx = −½·xᵀ(b + r), without a product.
+    fn model_of(&self) -> f64 {
+        -0.5 * (dot(&self.x, &self.b) + dot(&self.x, &self.r))
+    }
+
+    /// With r₀ final: the model at x₀, p₀ = r₀, and the first stopping test.
+    fn begin(&mut self) -> Result<()> {
+        self.model = vec![self.model_of()];
+        self.p = crate::mem::try_copy(&self.r, "cg")?;
+        self.rr = dot(&self.r, &self.r);
+        self.test();
+        Ok(())
+    }
+
+    /// The stopping test before each iteration.
+    fn test(&mut self) {
+        let rn = self.rr.sqrt();
+        self.done = rn == 0.0 || (self.iterations >= self.min_iter && rn <= self.thresh) || self.iterations == self.max_iter;
+    }
+}
+
+impl Iteration for CgIteration {
+    type Output = CgResult;
+    fn size(&self) -> usize {
+        self.x.len()
+    }
+    fn request(&self) -> Option<&[f64]> {
+        if self.warm {
+            Some(&self.x)
+        } else if self.done {
+            None
+        } else {
+            Some(&self.p)
         }
     }
-    let lambda = opts.damping;
-    let mut products = 0;
-    let mut r = crate::mem::try_copy(b, what)?;
-    let mut ap = zeros(n, what)?;
-    let mut x = match &opts.x0 {
-        Some(x0) => {
-            check_len(what, "x0", x0.len(), n)?;
-            check_finite(what, "x0", x0)?;
-            if x0.iter().any(|&v| v != 0.0) {
-                apply_checked(op, x0, &mut ap, what)?;
-                products += 1;
-                axpy(lambda, x0, &mut ap);
-                axpy(-1.0, &ap, &mut r); // r₀ = b − M·x₀
-            }
-            crate::mem::try_copy(x0, what)?
+    fn provide(&mut self, product: &[f64]) -> Result<()> {
+        let what = "cg";
+        if self.request().is_none() {
+            return Err(not_requested(what));
         }
-        None => zeros(n, what)?,
-    };
-    let model_of = |x: &[f64], r: &[f64]| -0.5 * (dot(x, b) + dot(x, r));
-    let mut model = vec![model_of(&x, &r)];
-    let thresh = (opts.rtol * norm(b)).max(opts.atol);
-    let mut p = crate::mem::try_copy(&r, what)?;
-    let mut rr = dot(&r, &r);
-    let mut iterations = 0;
-    let mut negative_curvature = None;
-    loop {
-        let rn = rr.sqrt();
-        if rn == 0.0 || (iterations >= opts.min_iter && rn <= thresh) || iterations == opts.max_iter {
-            break;
+        check_product(what, self.x.len(), product)?;
+        self.products += 1;
+        self.ap.copy_from_slice(product);
+        let lambda = self.lambda;
+        if self.warm {
+            axpy(lambda, &self.x, &mut self.ap);
+            axpy(-1.0, &self.ap, &mut self.r); // r₀ = b − M·x₀
+            self.warm = false;
+            return self.begin();
         }
-        apply_checked(op, &p, &mut ap, what)?;
-        products += 1;
-        axpy(lambda, &p, &mut ap);
-        let pap = dot(&p, &ap);
+        let (p, ap) = (&mut self.p, &mut self.ap);
+        axpy(lambda, p, ap);
+        let pap = dot(p, ap);
         if pap <= 0.0 {
-            let rayleigh = pap / dot(&p, &p);
-            negative_curvature = Some(NegativeCurvature { direction: p, rayleigh });
-            break;
+            let rayleigh = pap / dot(p, p);
+            self.negative_curvature = Some(NegativeCurvature { direction: std::mem::take(p), rayleigh });
+            self.done = true;
+            return Ok(());
         }
-        let alpha = rr / pap;
-        axpy(alpha, &p, &mut x);
-        axpy(-alpha, &ap, &mut r);
-        let rr_next = dot(&r, &r);
-        let beta = rr_next / rr;
-        rr = rr_next;
-        for (pi, ri) in p.iter_mut().zip(&r) {
+        let alpha = self.rr / pap;
+        axpy(alpha, p, &mut self.x);
+        axpy(-alpha, ap, &mut self.r);
+        let rr_next = dot(&self.r, &self.r);
+        let beta = rr_next / self.rr;
+        self.rr = rr_next;
+        for (pi, ri) in p.iter_mut().zip(&self.r) {
             *pi = ri + beta * *pi;
         }
-        iterations += 1;
-        model.push(model_of(&x, &r));
+        self.iterations += 1;
+        let m = self.model_of();
+        crate::mem::try_reserve(&mut self.model, 1, what)?;
+        self.model.push(m);
+        self.test();
+        Ok(())
     }
-    let residual_norm = rr.sqrt();
-    Ok(CgResult { x, iterations, residual_norm, converged: residual_norm <= thresh, negative_curvature, model, products })
+    fn products(&self) -> usize {
+        self.products
+    }
+    fn max_products(&self) -> usize {
+        self.max_iter.saturating_add(self.warm_products)
+    }
+    fn finish(self) -> Result<CgResult> {
+        if self.request().is_some() {
+            return Err(not_done("cg"));
+        }
+        let residual_norm = self.rr.sqrt();
+        let converged = residual_norm <= self.thresh;
+        Ok(CgResult { x: self.x, iterations: self.iterations, residual_norm, converged, negative_curvature: self.negative_curvature, model: self.model, products: self.products })
+    }
 }

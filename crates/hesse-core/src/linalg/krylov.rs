@@ -9,7 +9,7 @@
 //! price of never seeing the spurious copies ("ghosts") of converged Ritz values that plain
 //! three-term Lanczos produces in floating point.
 
-use super::linop::{apply_checked, LinOp};
+use super::linop::check_product;
 use super::rng::Rng;
 use super::vecops::{axpy, check_len, dot, norm, orthogonalize, reserve_row, scale, zeros};
 use crate::error::{Error, Result};
@@ -62,23 +62,36 @@ impl Krylov {
         &self.basis[j * self.n..(j + 1) * self.n]
     }
 
-    /// One step: appends q_m to the basis, α_m and β_m to T (one product).
+    /// The first half of a step (reverse communication): appends q_m to the basis; the product
+    /// A·q_m is then wanted, [`Krylov::request`] is q_m and [`Krylov::end_step`] takes it.
+    /// Returns false (and changes nothing) when the process cannot continue.
+    pub fn begin_step(&mut self, what: &str) -> Result<bool> {
+        if self.next.is_empty() {
+            return Ok(false);
+        }
+        reserve_row(&mut self.basis, self.n, self.max_steps, what)?;
+        self.basis.extend_from_slice(&self.next);
+        Ok(true)
+    }
+
+    /// The vector of the pending step's product (q_m, the last basis row).
+    pub fn request(&self) -> &[f64] {
+        &self.next
+    }
+
+    /// The second half of a step: with `product` = A·q_m (checked: length n, finite), appends
+    /// α_m and β_m to T.
     ///
     /// Returns whether another step is possible. When β_m is negligible the Krylov space is
     /// invariant under A: with `restart`, the process continues from a fresh random vector
     /// orthogonal to the basis and β_m is recorded as 0 (T becomes block diagonal, every block
     /// exact); without, it stops there (for quadrature the space is then exhausted exactly).
-    /// It also stops once the basis spans all of Rⁿ. Precondition: the last call returned true
-    /// (or none was made).
-    pub fn step<O: LinOp + ?Sized>(&mut self, op: &mut O, restart: Option<&mut Rng>, what: &str) -> Result<bool> {
+    /// It also stops once the basis spans all of Rⁿ. Precondition: `begin_step` returned true.
+    pub fn end_step(&mut self, product: &[f64], restart: Option<&mut Rng>, what: &str) -> Result<bool> {
         let n = self.n;
+        check_product(what, n, product)?;
         let j = self.len();
-        if self.next.is_empty() {
-            return Ok(false);
-        }
-        reserve_row(&mut self.basis, n, self.max_steps, what)?;
-        self.basis.extend_from_slice(&self.next);
-        apply_checked(op, &self.next, &mut self.w, what)?;
+        self.w.copy_from_slice(product);
         self.products += 1;
         let q = &self.basis[j * n..];
         let mut alpha = dot(q, &self.w);

@@ -8,7 +8,8 @@
 
 use super::tridiag::{tridiagonal_eigen, Components};
 use super::krylov::Krylov;
-use super::linop::{check_symmetric, LinOp};
+use super::iteration::{drive, not_done, not_requested, Iteration};
+use super::linop::{LinOp, SymmetryCheck};
 use super::rng::Rng;
 use super::vecops::{area, axpy, zeros};
 use crate::error::{Error, Result};
@@ -78,64 +79,151 @@ pub struct LanczosResult {
 /// finite, if the operator is not symmetric (with the check) or returns a non-finite value;
 /// errors of the operator pass through; OUT_OF_MEMORY for the basis.
 pub fn lanczos<O: LinOp + ?Sized>(op: &mut O, k: usize, which: Which, opts: &LanczosOpts) -> Result<LanczosResult> {
-    let what = "lanczos";
-    let n = op.size();
-    if k == 0 || k > n {
-        return Err(Error::invalid(format!("{what}: k = {k} is out of range; ask for 1 ≤ k ≤ n = {n} eigenvalues")));
+    drive(op, LanczosIteration::new(op.size(), k, which, opts)?, "lanczos")
+}
+
+/// [`lanczos()`] as a reverse-communication iteration (see [`super::Iteration`]): the symmetry
+/// check's two products (with `check_symmetry`), then one per Lanczos step.
+pub struct LanczosIteration {
+    n: usize,
+    k: usize,
+    which: Which,
+    tol: f64,
+    vectors: bool,
+    max_iter: usize,
+    symmetry: Option<SymmetryCheck>,
+    rng: Rng,
+    kry: Krylov,
+    /// Whether a Lanczos step's product is pending (false before the symmetry check is done,
+    /// and at the end).
+    stepping: bool,
+    theta: Vec<f64>,
+    wanted: Vec<usize>,
+    residuals: Vec<f64>,
+    converged: bool,
+}
+
+impl LanczosIteration {
+    /// Validates the arguments (same errors as [`lanczos()`]) for an operator of size n.
+    pub fn new(n: usize, k: usize, which: Which, opts: &LanczosOpts) -> Result<LanczosIteration> {
+        let what = "lanczos";
+        if k == 0 || k > n {
+            return Err(Error::invalid(format!("{what}: k = {k} is out of range; ask for 1 ≤ k ≤ n = {n} eigenvalues")));
+        }
+        if !(opts.tol >= 0.0 && opts.tol.is_finite()) {
+            return Err(Error::invalid(format!("{what}: tol = {} must be finite and ≥ 0", opts.tol)));
+        }
+        let max_iter = opts.max_iter.min(n);
+        if max_iter < k {
+            return Err(Error::invalid(format!("{what}: max_iter = {} is less than k = {k}; allow at least k steps", opts.max_iter)));
+        }
+        let symmetry = if opts.check_symmetry { Some(SymmetryCheck::new(n, opts.seed ^ 0x5EED_5EED)?) } else { None };
+        let mut rng = Rng::new(opts.seed);
+        let mut start = zeros(n, what)?;
+        rng.fill_gaussian(&mut start);
+        let kry = Krylov::new(n, &start, max_iter, what)?;
+        let mut it = LanczosIteration {
+            n,
+            k,
+            which,
+            tol: opts.tol,
+            vectors: opts.vectors,
+            max_iter,
+            symmetry,
+            rng,
+            kry,
+            stepping: false,
+            theta: Vec::new(),
+            wanted: Vec::new(),
+            residuals: Vec::new(),
+            converged: false,
+        };
+        if it.symmetry.is_none() {
+            it.stepping = it.kry.begin_step(what)?;
+        }
+        Ok(it)
     }
-    if !(opts.tol >= 0.0 && opts.tol.is_finite()) {
-        return Err(Error::invalid(format!("{what}: tol = {} must be finite and ≥ 0", opts.tol)));
-    }
-    let max_iter = opts.max_iter.min(n);
-    if max_iter < k {
-        return Err(Error::invalid(format!("{what}: max_iter = {} is less than k = {k}; allow at least k steps", opts.max_iter)));
-    }
-    let mut products = 0;
-    if opts.check_symmetry {
-        check_symmetric(op, opts.seed ^ 0x5EED_5EED)?;
-        products += 2;
-    }
-    let mut rng = Rng::new(opts.seed);
-    let mut start = zeros(n, what)?;
-    rng.fill_gaussian(&mut start);
-    let mut kry = Krylov::new(n, &start, max_iter, what)?;
-    let (mut theta, mut wanted, mut residuals, mut converged);
-    loop {
-        let more = kry.step(op, Some(&mut rng), what)?;
-        let m = kry.len();
+
+    /// After a step: the Ritz values and their residuals; whether to stop.
+    fn after_step(&mut self, more: bool) -> Result<bool> {
+        let (what, k, n) = ("lanczos", self.k, self.n);
+        let m = self.kry.len();
         if m < k {
             if !more {
                 return Err(Error::invalid(format!("{what}: could not extend the Krylov basis beyond {m} vectors (k = {k}, n = {n})")));
             }
-            continue;
+            return Ok(false);
         }
-        let (vals, last) = tridiagonal_eigen(&kry.alpha, &kry.beta[..m - 1], Components::Last)?;
-        let beta_m = kry.beta[m - 1];
-        wanted = select(m, k, which);
-        residuals = wanted.iter().map(|&i| (beta_m * last[i]).abs()).collect::<Vec<f64>>();
+        let (vals, last) = tridiagonal_eigen(&self.kry.alpha, &self.kry.beta[..m - 1], Components::Last)?;
+        let beta_m = self.kry.beta[m - 1];
+        self.wanted = select(m, k, self.which);
+        self.residuals = self.wanted.iter().map(|&i| (beta_m * last[i]).abs()).collect::<Vec<f64>>();
         let floor = 64.0 * f64::EPSILON * vals.iter().fold(0.0f64, |s, x| s.max(x.abs()));
-        converged = !more || wanted.iter().zip(&residuals).all(|(&i, r)| *r <= (opts.tol * vals[i].abs()).max(floor));
-        theta = vals;
-        if converged || m >= max_iter {
-            break;
+        self.converged = !more || self.wanted.iter().zip(&self.residuals).all(|(&i, r)| *r <= (self.tol * vals[i].abs()).max(floor));
+        self.theta = vals;
+        Ok(self.converged || m >= self.max_iter)
+    }
+}
+
+impl Iteration for LanczosIteration {
+    type Output = LanczosResult;
+    fn size(&self) -> usize {
+        self.n
+    }
+    fn request(&self) -> Option<&[f64]> {
+        match &self.symmetry {
+            Some(s) if s.request().is_some() => s.request(),
+            _ if self.stepping => Some(self.kry.request()),
+            _ => None,
         }
     }
-    let m = kry.len();
-    let values = wanted.iter().map(|&i| theta[i]).collect();
-    let vectors = if opts.vectors {
-        // yᵢ = Q_m·sᵢ = Σⱼ sᵢ[j]·q_j: needs the full eigenvectors of T_m (O(m³), m small).
-        let (_, s) = tridiagonal_eigen(&kry.alpha, &kry.beta[..m - 1], Components::All)?;
-        let mut y = zeros(area(k, n, what)?, what)?;
-        for (yi, &i) in y.chunks_exact_mut(n).zip(&wanted) {
-            for (j, sij) in s[i * m..(i + 1) * m].iter().enumerate() {
-                axpy(*sij, kry.q(j), yi);
+    fn provide(&mut self, product: &[f64]) -> Result<()> {
+        let what = "lanczos";
+        if let Some(s) = self.symmetry.as_mut().filter(|s| s.request().is_some()) {
+            s.provide(product)?;
+            if s.request().is_none() {
+                s.gap()?; // the "not symmetric" error, or on to Lanczos
+                self.stepping = self.kry.begin_step(what)?;
             }
+            return Ok(());
         }
-        Some(y)
-    } else {
-        None
-    };
-    Ok(LanczosResult { values, vectors, residuals, iterations: m, products: products + kry.products, converged })
+        if !self.stepping {
+            return Err(not_requested(what));
+        }
+        let more = self.kry.end_step(product, Some(&mut self.rng), what)?;
+        self.stepping = !self.after_step(more)? && self.kry.begin_step(what)?;
+        Ok(())
+    }
+    fn products(&self) -> usize {
+        self.symmetry.as_ref().map_or(0, |s| s.products()) + self.kry.products
+    }
+    fn max_products(&self) -> usize {
+        self.symmetry.as_ref().map_or(0, |_| 2) + self.max_iter
+    }
+    fn finish(self) -> Result<LanczosResult> {
+        if self.request().is_some() {
+            return Err(not_done("lanczos"));
+        }
+        let (kry, n, k, wanted, theta) = (self.kry, self.n, self.k, self.wanted, self.theta);
+        let m = kry.len();
+        let values = wanted.iter().map(|&i| theta[i]).collect();
+        let vectors = if self.vectors {
+            // yᵢ = Q_m·sᵢ = Σⱼ sᵢ[j]·q_j: needs the full eigenvectors of T_m (O(m³), m small).
+            let what = "lanczos";
+            let (_, s) = tridiagonal_eigen(&kry.alpha, &kry.beta[..m - 1], Components::All)?;
+            let mut y = zeros(area(k, n, what)?, what)?;
+            for (yi, &i) in y.chunks_exact_mut(n).zip(&wanted) {
+                for (j, sij) in s[i * m..(i + 1) * m].iter().enumerate() {
+                    axpy(*sij, kry.q(j), yi);
+                }
+            }
+            Some(y)
+        } else {
+            None
+        };
+        let products = self.symmetry.map_or(0, |_| 2) + kry.products;
+        Ok(LanczosResult { values, vectors, residuals: self.residuals, iterations: m, products, converged: self.converged })
+    }
 }
 
 /// Indices (into the m ascending Ritz values) of the k wanted ones, in output order.

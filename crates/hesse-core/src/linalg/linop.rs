@@ -2,6 +2,7 @@
 //! through HVPs, a Gauss–Newton matrix through GGN products), plus a dense matrix and the shifted
 //! operator A + λI built on it.
 
+use super::iteration::{drive, not_done, not_requested, Iteration};
 use super::rng::Rng;
 use super::vecops::{axpy, check_len, dot, norm, zeros};
 use crate::error::{Error, ErrorCode, Result};
@@ -28,14 +29,12 @@ impl<O: LinOp + ?Sized> LinOp for &mut O {
     }
 }
 
-/// Applies `op` after checking the lengths, and rejects a non-finite product: a NaN fed into a
-/// Krylov recurrence would otherwise surface far away as a meaningless "converged" flag or
-/// negative-curvature report. Every algorithm in this module calls the operator through here.
-pub(crate) fn apply_checked<O: LinOp + ?Sized>(op: &mut O, v: &[f64], out: &mut [f64], what: &str) -> Result<()> {
-    let n = op.size();
-    check_len(what, "the input vector", v.len(), n)?;
+/// Checks a product handed to an iteration's `provide` (see [`super::Iteration`]): length n,
+/// then every entry finite. A NaN fed into a Krylov recurrence would otherwise surface far away
+/// as a meaningless "converged" flag or negative-curvature report. Every algorithm in this
+/// module receives its products through here.
+pub(crate) fn check_product(what: &str, n: usize, out: &[f64]) -> Result<()> {
     check_len(what, "the output vector", out.len(), n)?;
-    op.apply(v, out)?;
     if let Some(i) = out.iter().position(|x| !x.is_finite()) {
         return Err(Error::invalid(format!(
             "{what}: the operator returned a non-finite value ({}) at index {i}; check the model's parameters and loss for NaN/inf",
@@ -131,26 +130,84 @@ pub const SYMMETRY_TOL: f64 = 1e-6;
 /// Returns the gap when it is ≤ [`SYMMETRY_TOL`]; otherwise INVALID_ARGUMENT
 /// "operator is not symmetric …". Costs 2 products. Errors of `apply` pass through.
 pub fn check_symmetric<O: LinOp + ?Sized>(op: &mut O, seed: u64) -> Result<f64> {
-    let n = op.size();
-    let what = "check_symmetric";
-    let mut rng = Rng::new(seed);
-    let (mut u, mut v) = (zeros(n, what)?, zeros(n, what)?);
-    rng.fill_gaussian(&mut u);
-    rng.fill_gaussian(&mut v);
-    let (mut au, mut av) = (zeros(n, what)?, zeros(n, what)?);
-    apply_checked(op, &u, &mut au, what)?;
-    apply_checked(op, &v, &mut av, what)?;
-    let scale = (norm(&u) * norm(&av)).max(norm(&au) * norm(&v));
-    if scale == 0.0 {
-        return Ok(0.0); // A·u = A·v = 0: the zero operator (on these probes) is symmetric
+    drive(op, SymmetryCheck::new(op.size(), seed)?, "check_symmetric")
+}
+
+/// [`check_symmetric`] as a reverse-communication iteration: requests u, then v (Gaussian,
+/// from the seed); `finish` gives the gap or the "not symmetric" error.
+pub struct SymmetryCheck {
+    u: Vec<f64>,
+    v: Vec<f64>,
+    au: Vec<f64>,
+    av: Vec<f64>,
+    got: usize,
+}
+
+impl SymmetryCheck {
+    pub fn new(n: usize, seed: u64) -> Result<SymmetryCheck> {
+        let what = "check_symmetric";
+        let mut rng = Rng::new(seed);
+        let (mut u, mut v) = (zeros(n, what)?, zeros(n, what)?);
+        rng.fill_gaussian(&mut u);
+        rng.fill_gaussian(&mut v);
+        Ok(SymmetryCheck { u, v, au: zeros(n, what)?, av: zeros(n, what)?, got: 0 })
     }
-    let (uav, auv) = (dot(&u, &av), dot(&au, &v));
-    let gap = (uav - auv).abs() / scale;
-    if gap > SYMMETRY_TOL {
-        return Err(Error::invalid(format!(
-            "operator is not symmetric: ⟨u, A·v⟩ = {uav:e} but ⟨A·u, v⟩ = {auv:e} (relative gap {gap:.2e} > {SYMMETRY_TOL:e}); \
+}
+
+impl Iteration for SymmetryCheck {
+    type Output = f64;
+    fn size(&self) -> usize {
+        self.u.len()
+    }
+    fn request(&self) -> Option<&[f64]> {
+        match self.got {
+            0 => Some(&self.u),
+            1 => Some(&self.v),
+            _ => None,
+        }
+    }
+    fn provide(&mut self, product: &[f64]) -> Result<()> {
+        let what = "check_symmetric";
+        check_product(what, self.u.len(), product)?;
+        match self.got {
+            0 => self.au.copy_from_slice(product),
+            1 => self.av.copy_from_slice(product),
+            _ => return Err(not_requested(what)),
+        }
+        self.got += 1;
+        Ok(())
+    }
+    fn products(&self) -> usize {
+        self.got
+    }
+    fn max_products(&self) -> usize {
+        2
+    }
+    fn finish(self) -> Result<f64> {
+        if self.got < 2 {
+            return Err(not_done("check_symmetric"));
+        }
+        self.gap()
+    }
+}
+
+impl SymmetryCheck {
+    /// The relative gap of the two products, or the "not symmetric" error. Precondition: both
+    /// products provided.
+    pub(crate) fn gap(&self) -> Result<f64> {
+        let (u, v, au, av) = (&self.u, &self.v, &self.au, &self.av);
+        let scale = (norm(u) * norm(av)).max(norm(au) * norm(v));
+        if scale == 0.0 {
+            return Ok(0.0); // A·u = A·v = 0: the zero operator (on these probes) is symmetric
+        }
+        let (uav, auv) = (dot(u, av), dot(au, v));
+        let gap = (uav - auv).abs() / scale;
+        if gap > SYMMETRY_TOL {
+            return Err(Error::invalid(format!(
+                "operator is not symmetric: ⟨u, A·v⟩ = {uav:e} but ⟨A·u, v⟩ = {auv:e} (relative gap {gap:.2e} > {SYMMETRY_TOL:e}); \
              these methods need a symmetric operator such as a Hessian, Gauss–Newton or Fisher product"
-        )));
+            )));
+        }
+        Ok(gap)
     }
-    Ok(gap)
 }

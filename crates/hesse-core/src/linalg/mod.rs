@@ -9,6 +9,8 @@
 //! - Trace and diagonal: [`hutchinson_trace`], [`hutch_pp_trace`], [`hutchinson_diagonal`].
 //! - Solvers: [`cg`] (damping, warm start, negative-curvature report, quadratic model values for
 //!   Hessian-free optimization) and [`minres`] (symmetric indefinite).
+//! - Reverse communication: every algorithm above is also an [`Iteration`] (`LanczosIteration`,
+//!   `CgIteration`, …) that asks for one product at a time; the functions are [`drive`] over them.
 //! - Dense (by faer): [`eigh`], [`eigvalsh`] and [`cholesky`]; [`eigh_tridiagonal`] (implicit QL).
 //!
 //! Conventions: f64 throughout; every function returns [`crate::Result`] (never panics on user
@@ -20,6 +22,7 @@
 
 mod cg;
 mod eigh;
+mod iteration;
 mod krylov;
 mod lanczos;
 mod linop;
@@ -31,13 +34,14 @@ mod trace;
 mod tridiag;
 pub mod vecops;
 
-pub use cg::{cg, CgOpts, CgResult, NegativeCurvature};
+pub use cg::{cg, CgIteration, CgOpts, CgResult, NegativeCurvature};
+pub use iteration::{drive, Iteration};
 pub use eigh::{cholesky, eigh, eigvalsh};
 pub use tridiag::eigh_tridiagonal;
-pub use lanczos::{lanczos, LanczosOpts, LanczosResult, Which};
-pub use linop::{check_symmetric, Dense, LinOp, Shifted, SYMMETRY_TOL};
-pub use minres::{minres, MinresOpts, MinresResult};
-pub use power::{power_iteration, PowerOpts, PowerResult};
+pub use lanczos::{lanczos, LanczosIteration, LanczosOpts, LanczosResult, Which};
+pub use linop::{check_symmetric, Dense, LinOp, Shifted, SymmetryCheck, SYMMETRY_TOL};
+pub use minres::{minres, MinresIteration, MinresOpts, MinresResult};
+pub use power::{power_iteration, PowerIteration, PowerOpts, PowerResult};
 pub use rng::Rng;
-pub use slq::{slq_density, slq_moments, slq_quadrature, SlqDensity, SlqOpts, SlqQuadrature};
-pub use trace::{hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, DiagonalEstimate, TraceEstimate};
+pub use slq::{check_density_args, slq_density, SlqIteration, slq_moments, slq_quadrature, SlqDensity, SlqOpts, SlqQuadrature};
+pub use trace::{hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, HutchPpTrace, HutchinsonDiagonal, HutchinsonTrace, DiagonalEstimate, TraceEstimate};

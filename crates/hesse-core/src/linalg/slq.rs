@@ -10,6 +10,7 @@
 
 use super::tridiag::eigh_tridiagonal;
 use super::krylov::Krylov;
+use super::iteration::{drive, not_done, not_requested, Iteration};
 use super::linop::LinOp;
 use super::rng::Rng;
 use super::vecops::zeros;
@@ -93,7 +94,8 @@ pub struct SlqDensity {
     pub products: usize,
 }
 
-fn check_density_args(what: &str, grid_points: usize, sigma: f64) -> Result<()> {
+/// The density options' checks (before spending products).
+pub fn check_density_args(what: &str, grid_points: usize, sigma: f64) -> Result<()> {
     if grid_points < 2 {
         return Err(Error::invalid(format!("{what}: grid_points = {grid_points}; pass at least 2")));
     }
@@ -117,29 +119,110 @@ fn check_opts(what: &str, opts: &SlqOpts) -> Result<()> {
 /// Errors: INVALID_ARGUMENT if probes or steps is 0 or n = 0; operator errors pass through;
 /// OUT_OF_MEMORY for the basis.
 pub fn slq_quadrature<O: LinOp + ?Sized>(op: &mut O, opts: &SlqOpts) -> Result<SlqQuadrature> {
-    let what = "slq";
-    check_opts(what, opts)?;
-    let n = op.size();
-    if n == 0 {
-        return Err(Error::invalid(format!("{what}: the operator has size 0; there is no spectrum to estimate")));
+    drive(op, SlqIteration::new(op.size(), opts)?, "slq")
+}
+
+/// [`slq_quadrature`] as a reverse-communication iteration (see [`super::Iteration`]): one
+/// product per Lanczos step of each probe in turn.
+pub struct SlqIteration {
+    n: usize,
+    probes: usize,
+    steps: usize,
+    rng: Rng,
+    z: Vec<f64>,
+    /// The current probe's Lanczos process; None when every probe is done.
+    kry: Option<Krylov>,
+    probe: usize,
+    nodes: Vec<f64>,
+    weights: Vec<f64>,
+    products: usize,
+}
+
+impl SlqIteration {
+    /// Validates the options (same errors as [`slq_quadrature`]) for an operator of size n.
+    pub fn new(n: usize, opts: &SlqOpts) -> Result<SlqIteration> {
+        let what = "slq";
+        check_opts(what, opts)?;
+        if n == 0 {
+            return Err(Error::invalid(format!("{what}: the operator has size 0; there is no spectrum to estimate")));
+        }
+        let mut it = SlqIteration {
+            n,
+            probes: opts.probes,
+            steps: opts.steps.min(n),
+            rng: Rng::new(opts.seed),
+            z: zeros(n, what)?,
+            kry: None,
+            probe: 0,
+            nodes: Vec::new(),
+            weights: Vec::new(),
+            products: 0,
+        };
+        it.start_probe()?;
+        Ok(it)
     }
-    let mut rng = Rng::new(opts.seed);
-    let mut z = zeros(n, what)?;
-    let (mut nodes, mut weights, mut products) = (Vec::new(), Vec::new(), 0);
-    let steps = opts.steps.min(n);
-    for _ in 0..opts.probes {
-        rng.fill_rademacher(&mut z);
-        let mut kry = Krylov::new(n, &z, steps, what)?;
-        // No restart on breakdown: an exhausted Krylov space means the quadrature is already
-        // exact for this probe (q lies in an invariant subspace).
-        while kry.len() < steps && kry.step(op, None, what)? {}
-        products += kry.products;
+
+    /// Starts probe `self.probe` (a Rademacher start vector) and its first step.
+    fn start_probe(&mut self) -> Result<()> {
+        let what = "slq";
+        self.rng.fill_rademacher(&mut self.z);
+        let mut kry = Krylov::new(self.n, &self.z, self.steps, what)?;
+        let more = kry.len() < self.steps && kry.begin_step(what)?;
+        self.kry = Some(kry);
+        if !more {
+            self.end_probe()?;
+        }
+        Ok(())
+    }
+
+    /// The probe's quadrature (nodes: eigenvalues of T_m; weights: squared first components);
+    /// then the next probe, if any.
+    fn end_probe(&mut self) -> Result<()> {
+        let kry = self.kry.take().expect("a probe is running");
+        self.products += kry.products;
         let m = kry.len();
         let (theta, first) = eigh_tridiagonal(&kry.alpha, &kry.beta[..m - 1])?;
-        nodes.extend_from_slice(&theta);
-        weights.extend(first.iter().map(|t| t * t / opts.probes as f64));
+        self.nodes.extend_from_slice(&theta);
+        self.weights.extend(first.iter().map(|t| t * t / self.probes as f64));
+        self.probe += 1;
+        if self.probe < self.probes {
+            self.start_probe()?;
+        }
+        Ok(())
     }
-    Ok(SlqQuadrature { nodes, weights, probes: opts.probes, products })
+}
+
+impl Iteration for SlqIteration {
+    type Output = SlqQuadrature;
+    fn size(&self) -> usize {
+        self.n
+    }
+    fn request(&self) -> Option<&[f64]> {
+        self.kry.as_ref().map(|k| k.request())
+    }
+    fn provide(&mut self, product: &[f64]) -> Result<()> {
+        let what = "slq";
+        let Some(kry) = self.kry.as_mut() else { return Err(not_requested(what)) };
+        // No restart on breakdown: an exhausted Krylov space means the quadrature is already
+        // exact for this probe (q lies in an invariant subspace).
+        let more = kry.end_step(product, None, what)?;
+        if !(more && kry.len() < self.steps && kry.begin_step(what)?) {
+            self.end_probe()?;
+        }
+        Ok(())
+    }
+    fn products(&self) -> usize {
+        self.products + self.kry.as_ref().map_or(0, |k| k.products)
+    }
+    fn max_products(&self) -> usize {
+        self.probes.saturating_mul(self.steps)
+    }
+    fn finish(self) -> Result<SlqQuadrature> {
+        if self.kry.is_some() {
+            return Err(not_done("slq"));
+        }
+        Ok(SlqQuadrature { nodes: self.nodes, weights: self.weights, probes: self.probes, products: self.products })
+    }
 }
 
 /// Moments tr(A^p)/n ≈ Σⱼ wⱼ·θⱼ^p for p = 1..=max_power by SLQ, and the products used.

@@ -2,7 +2,8 @@
 //! (Meyer, Musco, Musco, Woodruff 2021) and the Bekas–Kokiopoulou–Saad (2007) diagonal.
 //! All probes are Rademacher (±1), the minimum-variance choice for Hutchinson.
 
-use super::linop::{apply_checked, LinOp};
+use super::iteration::{drive, not_done, not_requested, Iteration};
+use super::linop::{check_product, LinOp};
 use super::rng::Rng;
 use super::vecops::{area, dot, norm, orthogonalize, reserve, scale, zeros};
 use crate::error::{Error, Result};
@@ -50,21 +51,64 @@ fn mean_and_error(xs: &[f64]) -> (f64, f64) {
 /// Unbiased; Var = 2(‖A‖_F² − Σᵢ aᵢᵢ²)/s, so the error is O(‖A‖_F/√s). Costs s products.
 /// Errors: INVALID_ARGUMENT if samples = 0; errors of the operator pass through.
 pub fn hutchinson_trace<O: LinOp + ?Sized>(op: &mut O, samples: usize, seed: u64) -> Result<TraceEstimate> {
-    let what = "hutchinson_trace";
-    check_samples(what, "samples", samples, 1)?;
-    let n = op.size();
-    let mut rng = Rng::new(seed);
-    let (mut z, mut az) = (zeros(n, what)?, zeros(n, what)?);
-    let mut xs = crate::mem::try_vec(samples.min(1 << 20), what)?;
-    for _ in 0..samples {
-        rng.fill_rademacher(&mut z);
-        apply_checked(op, &z, &mut az, what)?;
-        xs.push(dot(&z, &az));
+    drive(op, HutchinsonTrace::new(op.size(), samples, seed)?, "hutchinson_trace")
+}
+
+/// [`hutchinson_trace`] as a reverse-communication iteration (see [`super::Iteration`]): the
+/// requests are the probes z.
+pub struct HutchinsonTrace {
+    samples: usize,
+    rng: Rng,
+    z: Vec<f64>,
+    xs: Vec<f64>,
+}
+
+impl HutchinsonTrace {
+    pub fn new(n: usize, samples: usize, seed: u64) -> Result<HutchinsonTrace> {
+        let what = "hutchinson_trace";
+        check_samples(what, "samples", samples, 1)?;
+        let mut it = HutchinsonTrace { samples, rng: Rng::new(seed), z: zeros(n, what)?, xs: crate::mem::try_vec(samples.min(1 << 20), what)? };
+        it.rng.fill_rademacher(&mut it.z);
+        Ok(it)
     }
-    let (trace, std_error) = mean_and_error(&xs);
-    // n ≤ 1: zᵀAz = a₁₁ for z = ±1 (every probe is exact), so there is no error to estimate.
-    let std_error = if n <= 1 { 0.0 } else { std_error };
-    Ok(TraceEstimate { trace, std_error, products: samples })
+}
+
+impl Iteration for HutchinsonTrace {
+    type Output = TraceEstimate;
+    fn size(&self) -> usize {
+        self.z.len()
+    }
+    fn request(&self) -> Option<&[f64]> {
+        (self.xs.len() < self.samples).then_some(&self.z[..])
+    }
+    fn provide(&mut self, az: &[f64]) -> Result<()> {
+        let what = "hutchinson_trace";
+        if self.xs.len() == self.samples {
+            return Err(not_requested(what));
+        }
+        check_product(what, self.z.len(), az)?;
+        crate::mem::try_reserve(&mut self.xs, 1, what)?;
+        self.xs.push(dot(&self.z, az));
+        if self.xs.len() < self.samples {
+            self.rng.fill_rademacher(&mut self.z);
+        }
+        Ok(())
+    }
+    fn products(&self) -> usize {
+        self.xs.len()
+    }
+    fn max_products(&self) -> usize {
+        self.samples
+    }
+    fn finish(self) -> Result<TraceEstimate> {
+        if self.xs.len() < self.samples {
+            return Err(not_done("hutchinson_trace"));
+        }
+        let (trace, std_error) = mean_and_error(&self.xs);
+        // n ≤ 1: zᵀAz = a₁₁ for z = ±1 (every probe is exact), so there is no error to estimate.
+        let std_error = if self.z.len() <= 1 { 0.0 } else { std_error };
+        Ok(TraceEstimate { trace, std_error, products: self.samples })
+    }
 }
 
 /// Hutch++: tr(A) = tr(QᵀAQ) + tr((I−QQᵀ)·A·(I−QQᵀ)), with Q an orthonormal basis of the
@@ -77,53 +121,152 @@ pub fn hutchinson_trace<O: LinOp + ?Sized>(op: &mut O, samples: usize, seed: u64
 /// < ⌊m/3⌋ (its dependent columns are dropped and their budget goes to the complement).
 /// Memory: 2·⌊m/3⌋·n f64. Errors: INVALID_ARGUMENT if matvecs < 3; operator errors pass through.
 pub fn hutch_pp_trace<O: LinOp + ?Sized>(op: &mut O, matvecs: usize, seed: u64) -> Result<TraceEstimate> {
-    let what = "hutch_pp_trace";
-    check_samples(what, "matvecs", matvecs, 3)?;
-    let n = op.size();
-    let mut rng = Rng::new(seed);
-    let k = (matvecs / 3).min(n);
-    let (mut z, mut az) = (zeros(n, what)?, zeros(n, what)?);
-    // Q = orth(A·S), column by column: CGS2 against the accepted columns; a column that keeps
-    // less than 1e-10 of its norm is in their span (rank-deficient sketch) and is dropped.
-    let mut q: Vec<f64> = Vec::new();
-    reserve(&mut q, area(k, n, what)?, what)?;
-    let mut coef = Vec::new();
-    let mut products = 0;
-    for _ in 0..k {
-        rng.fill_rademacher(&mut z);
-        apply_checked(op, &z, &mut az, what)?;
-        products += 1;
-        let before = norm(&az);
-        orthogonalize(&q, &mut az, &mut coef);
-        let after = norm(&az);
-        if after > 1e-10 * before && after > 0.0 {
-            scale(1.0 / after, &mut az);
-            q.extend_from_slice(&az);
+    drive(op, HutchPpTrace::new(op.size(), matvecs, seed)?, "hutch_pp_trace")
+}
+
+/// Where [`HutchPpTrace`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PpPhase {
+    /// Product `i` of the sketch A·S (request: the Rademacher column z).
+    Sketch(usize),
+    /// Product of basis column j for tr(QᵀAQ) (request: q_j).
+    Exact(usize),
+    /// Complement probe i (request: the projected probe z).
+    Complement(usize),
+    Done,
+}
+
+/// [`hutch_pp_trace`] as a reverse-communication iteration (see [`super::Iteration`]).
+pub struct HutchPpTrace {
+    n: usize,
+    matvecs: usize,
+    k: usize,
+    rng: Rng,
+    z: Vec<f64>,
+    az: Vec<f64>,
+    q: Vec<f64>,
+    coef: Vec<f64>,
+    exact: f64,
+    xs: Vec<f64>,
+    samples: usize,
+    products: usize,
+    phase: PpPhase,
+}
+
+impl HutchPpTrace {
+    pub fn new(n: usize, matvecs: usize, seed: u64) -> Result<HutchPpTrace> {
+        let what = "hutch_pp_trace";
+        check_samples(what, "matvecs", matvecs, 3)?;
+        let k = (matvecs / 3).min(n);
+        // Q = orth(A·S), column by column: CGS2 against the accepted columns; a column that keeps
+        // less than 1e-10 of its norm is in their span (rank-deficient sketch) and is dropped.
+        let mut q: Vec<f64> = Vec::new();
+        reserve(&mut q, area(k, n, what)?, what)?;
+        let (z, az) = (zeros(n, what)?, zeros(n, what)?);
+        let mut it = HutchPpTrace { n, matvecs, k, rng: Rng::new(seed), z, az, q, coef: Vec::new(), exact: 0.0, xs: Vec::new(), samples: 0, products: 0, phase: PpPhase::Done };
+        it.enter(PpPhase::Sketch(0))?;
+        Ok(it)
+    }
+
+    fn rank(&self) -> usize {
+        self.q.len().checked_div(self.n).unwrap_or(0)
+    }
+
+    /// Moves to `phase`, skipping empty phases, and prepares its request.
+    fn enter(&mut self, mut phase: PpPhase) -> Result<()> {
+        let what = "hutch_pp_trace";
+        loop {
+            match phase {
+                PpPhase::Sketch(i) if i < self.k => {
+                    self.rng.fill_rademacher(&mut self.z);
+                    break;
+                }
+                PpPhase::Sketch(_) => phase = PpPhase::Exact(0),
+                PpPhase::Exact(j) if j < self.rank() => break,
+                PpPhase::Exact(_) => {
+                    // Hutchinson on the complement: g' = (I−QQᵀ)g, then g'ᵀ·A·g'.
+                    let r = self.rank();
+                    self.samples = self.matvecs.saturating_sub(self.k + r);
+                    self.xs = crate::mem::try_vec(self.samples.min(1 << 20), what)?;
+                    phase = if r < self.n { PpPhase::Complement(0) } else { PpPhase::Done };
+                }
+                PpPhase::Complement(i) if i < self.samples => {
+                    self.rng.fill_rademacher(&mut self.z);
+                    orthogonalize(&self.q, &mut self.z, &mut self.coef);
+                    break;
+                }
+                PpPhase::Complement(_) | PpPhase::Done => {
+                    phase = PpPhase::Done;
+                    break;
+                }
+            }
+        }
+        self.phase = phase;
+        Ok(())
+    }
+}
+
+impl Iteration for HutchPpTrace {
+    type Output = TraceEstimate;
+    fn size(&self) -> usize {
+        self.n
+    }
+    fn request(&self) -> Option<&[f64]> {
+        let n = self.n;
+        match self.phase {
+            PpPhase::Sketch(_) | PpPhase::Complement(_) => Some(&self.z),
+            PpPhase::Exact(j) => Some(&self.q[j * n..(j + 1) * n]),
+            PpPhase::Done => None,
         }
     }
-    let r = q.len().checked_div(n).unwrap_or(0);
-    // tr(QᵀAQ) = Σⱼ qⱼᵀ·A·qⱼ, exact.
-    let mut exact = 0.0;
-    for j in 0..r {
-        apply_checked(op, &q[j * n..(j + 1) * n], &mut az, what)?;
-        exact += dot(&q[j * n..(j + 1) * n], &az);
-    }
-    products += r;
-    // Hutchinson on the complement: g' = (I−QQᵀ)g, then g'ᵀ·A·g' (= gᵀ(I−QQᵀ)A(I−QQᵀ)g).
-    let samples = matvecs.saturating_sub(k + r);
-    let mut xs = crate::mem::try_vec(samples.min(1 << 20), what)?;
-    if r < n {
-        for _ in 0..samples {
-            rng.fill_rademacher(&mut z);
-            orthogonalize(&q, &mut z, &mut coef);
-            apply_checked(op, &z, &mut az, what)?;
-            xs.push(dot(&z, &az));
+    fn provide(&mut self, product: &[f64]) -> Result<()> {
+        let (what, n) = ("hutch_pp_trace", self.n);
+        if self.phase == PpPhase::Done {
+            return Err(not_requested(what));
         }
-        products += samples;
+        check_product(what, n, product)?;
+        self.products += 1;
+        match self.phase {
+            PpPhase::Sketch(i) => {
+                let az = &mut self.az;
+                az.copy_from_slice(product);
+                let before = norm(az);
+                orthogonalize(&self.q, az, &mut self.coef);
+                let after = norm(az);
+                if after > 1e-10 * before && after > 0.0 {
+                    scale(1.0 / after, az);
+                    self.q.extend_from_slice(az);
+                }
+                self.enter(PpPhase::Sketch(i + 1))
+            }
+            PpPhase::Exact(j) => {
+                // tr(QᵀAQ) = Σⱼ qⱼᵀ·A·qⱼ, exact.
+                self.exact += dot(&self.q[j * n..(j + 1) * n], product);
+                self.enter(PpPhase::Exact(j + 1))
+            }
+            PpPhase::Complement(i) => {
+                crate::mem::try_reserve(&mut self.xs, 1, what)?;
+                self.xs.push(dot(&self.z, product));
+                self.enter(PpPhase::Complement(i + 1))
+            }
+            PpPhase::Done => unreachable!("checked above"),
+        }
     }
-    // r = n: Q is a basis of the whole space, tr(QᵀAQ) = tr(A) and the complement is {0}: exact.
-    let (rest, std_error) = if r == n { (0.0, 0.0) } else if xs.is_empty() { (0.0, f64::NAN) } else { mean_and_error(&xs) };
-    Ok(TraceEstimate { trace: exact + rest, std_error, products })
+    fn products(&self) -> usize {
+        self.products
+    }
+    fn max_products(&self) -> usize {
+        self.matvecs
+    }
+    fn finish(self) -> Result<TraceEstimate> {
+        if self.phase != PpPhase::Done {
+            return Err(not_done("hutch_pp_trace"));
+        }
+        let (r, n, xs) = (self.rank(), self.n, &self.xs);
+        // r = n: Q is a basis of the whole space, tr(QᵀAQ) = tr(A) and the complement is {0}: exact.
+        let (rest, std_error) = if r == n { (0.0, 0.0) } else if xs.is_empty() { (0.0, f64::NAN) } else { mean_and_error(xs) };
+        Ok(TraceEstimate { trace: self.exact + rest, std_error, products: self.products })
+    }
 }
 
 /// Diagonal estimate diag(A) ≈ (1/s)·Σᵢ zᵢ ⊙ (A·zᵢ) with s Rademacher probes (Bekas et al.;
@@ -132,18 +275,63 @@ pub fn hutch_pp_trace<O: LinOp + ?Sized>(op: &mut O, matvecs: usize, seed: u64) 
 /// Unbiased; entry i has variance Σ_{j≠i} aᵢⱼ²/s. Costs s products.
 /// Errors: INVALID_ARGUMENT if samples = 0; errors of the operator pass through.
 pub fn hutchinson_diagonal<O: LinOp + ?Sized>(op: &mut O, samples: usize, seed: u64) -> Result<DiagonalEstimate> {
-    let what = "hutchinson_diagonal";
-    check_samples(what, "samples", samples, 1)?;
-    let n = op.size();
-    let mut rng = Rng::new(seed);
-    let (mut z, mut az, mut acc) = (zeros(n, what)?, zeros(n, what)?, zeros(n, what)?);
-    for _ in 0..samples {
-        rng.fill_rademacher(&mut z);
-        apply_checked(op, &z, &mut az, what)?;
-        for ((a, zi), azi) in acc.iter_mut().zip(&z).zip(&az) {
+    drive(op, HutchinsonDiagonal::new(op.size(), samples, seed)?, "hutchinson_diagonal")
+}
+
+/// [`hutchinson_diagonal`] as a reverse-communication iteration (see [`super::Iteration`]): the
+/// requests are the probes z.
+pub struct HutchinsonDiagonal {
+    samples: usize,
+    done: usize,
+    rng: Rng,
+    z: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+impl HutchinsonDiagonal {
+    pub fn new(n: usize, samples: usize, seed: u64) -> Result<HutchinsonDiagonal> {
+        let what = "hutchinson_diagonal";
+        check_samples(what, "samples", samples, 1)?;
+        let mut it = HutchinsonDiagonal { samples, done: 0, rng: Rng::new(seed), z: zeros(n, what)?, acc: zeros(n, what)? };
+        it.rng.fill_rademacher(&mut it.z);
+        Ok(it)
+    }
+}
+
+impl Iteration for HutchinsonDiagonal {
+    type Output = DiagonalEstimate;
+    fn size(&self) -> usize {
+        self.z.len()
+    }
+    fn request(&self) -> Option<&[f64]> {
+        (self.done < self.samples).then_some(&self.z[..])
+    }
+    fn provide(&mut self, az: &[f64]) -> Result<()> {
+        let what = "hutchinson_diagonal";
+        if self.done == self.samples {
+            return Err(not_requested(what));
+        }
+        check_product(what, self.z.len(), az)?;
+        for ((a, zi), azi) in self.acc.iter_mut().zip(&self.z).zip(az) {
             *a += zi * azi;
         }
+        self.done += 1;
+        if self.done < self.samples {
+            self.rng.fill_rademacher(&mut self.z);
+        }
+        Ok(())
     }
-    scale(1.0 / samples as f64, &mut acc);
-    Ok(DiagonalEstimate { diagonal: acc, products: samples })
+    fn products(&self) -> usize {
+        self.done
+    }
+    fn max_products(&self) -> usize {
+        self.samples
+    }
+    fn finish(mut self) -> Result<DiagonalEstimate> {
+        if self.done < self.samples {
+            return Err(not_done("hutchinson_diagonal"));
+        }
+        scale(1.0 / self.samples as f64, &mut self.acc);
+        Ok(DiagonalEstimate { diagonal: self.acc, products: self.samples })
+    }
 }
