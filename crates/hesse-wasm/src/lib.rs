@@ -15,6 +15,7 @@ mod js;
 mod kfac;
 mod linalg;
 mod program;
+mod program_bytes;
 pub use program::RawProgram;
 
 #[global_allocator]
