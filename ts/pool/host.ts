@@ -2,11 +2,15 @@
  * The runtime adapter of the worker pool, worker side: receive and post messages in a Node
  * worker thread (parentPort) or a web/Deno module Worker (self).
  */
+/** The worker's end of its channel to the main thread. */
 export interface Host {
+  /** Sends a message (structured clone; `transfer`: buffers moved, not copied). */
   post(message: unknown, transfer?: Transferable[]): void;
+  /** Calls `f` with every message from the main thread. */
   onMessage(f: (m: unknown) => void): void;
 }
 
+/** This worker's channel, whichever runtime it runs in. */
 export async function host(): Promise<Host> {
   const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
   if (g.process?.versions?.node && g.Deno === undefined) {

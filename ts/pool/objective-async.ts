@@ -18,6 +18,7 @@ import * as check from '../validate.js';
 import { WorkerPool } from './pool.js';
 import { shards, type InitMessage, type Method, type ModelPrograms, type ShardArray } from './protocol.js';
 import { workersAvailable } from './spawn.js';
+import type { HostURL } from '../host-types.js';
 
 /** Options of {@link objectiveAsync}: those of the sync objective (not wrt 'input'), and the pool's. */
 export interface AsyncObjectiveOptions extends ObjectiveOptions {
@@ -28,7 +29,7 @@ export interface AsyncObjectiveOptions extends ObjectiveOptions {
    */
   workers?: number;
   /** Where the worker script is (default: pool/worker.js beside this module, as built into dist/). */
-  workerUrl?: string | URL;
+  workerUrl?: string | HostURL;
 }
 
 type Values = (number | Float32Array | Float64Array)[];
@@ -92,6 +93,7 @@ function shardOf(h: Host | IndexHost, start: number, rows: number): ShardArray {
  * reject with its HesseErrors (checked here, before anything is sent, where the length is known).
  */
 export class AsyncObjective<D extends DType = DType> {
+  /** The dtype of the data and of every array returned. */
   readonly dtype: D;
   /** P, the length of θ. */
   readonly size: number;

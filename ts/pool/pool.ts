@@ -25,6 +25,7 @@ class Slot {
   ) {}
 }
 
+/** @internal Workers started with their shards, and calls broadcast to them (see the module doc). */
 export class WorkerPool {
   readonly #slots: Slot[];
   #next = 0;
@@ -94,6 +95,7 @@ export class WorkerPool {
     void this.close();
   }
 
+  /** Number of workers. */
   get size(): number {
     return this.#slots.length;
   }

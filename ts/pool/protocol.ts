@@ -16,8 +16,11 @@ import type { ParamBlock } from '../nn.js';
 
 /** The model of a shard, as programs: one per batch size the shard's objective compiles. */
 export interface ModelPrograms {
+  /** P. */
   size: number;
+  /** The model's parameter blocks (plain data). */
   blocks: ParamBlock[];
+  /** Whether x is float or index (token ids). */
   inputKind: 'float' | 'index';
   /** For each batch size: the model applied to an input [rows, …] (toBytes), and its output node. */
   programs: { rows: number; bytes: Uint8Array; out: number }[];
@@ -25,35 +28,57 @@ export interface ModelPrograms {
 
 /** One array with its shape (x or y of a shard). */
 export interface ShardArray {
+  /** The rows' values, a compact copy. */
   data: Float32Array | Float64Array | Int32Array | BigInt64Array;
+  /** [rows, …]. */
   shape: number[];
 }
 
+/** Starts a worker on its shard. */
 export interface InitMessage {
+  /** The message kind. */
   type: 'init';
+  /** The compiled wasm the main thread runs. */
   module: WebAssembly.Module;
+  /** The objective's dtype. */
   dtype: DType;
+  /** The loss name (the sync objective's). */
   loss: string;
   /** ObjectiveOptions without params and seed (θ comes with every call). */
   options: { wrt?: 'params'; checkFinite?: boolean; batchSize?: number; classAxis?: number };
+  /** The model as programs. */
   model: ModelPrograms;
+  /** The shard's inputs. */
   x: ShardArray;
+  /** The shard's targets (none for mean_output). */
   y?: ShardArray;
 }
 
 /** The sync Objective methods a worker runs (by name; nothing else is callable). */
 export const METHODS = ['loss', 'valueAndGrad', 'hvp', 'ggnvp', 'fisherVp', 'hvps', 'curvatureProducts'] as const;
+/** A callable method's name. */
 export type Method = (typeof METHODS)[number];
 
+/** One call of a sync Objective method on a worker's shard. */
 export interface CallMessage {
+  /** The message kind. */
   type: 'call';
+  /** Matches the reply to the call. */
   id: number;
+  /** Which method. */
   method: Method;
   /** The method's arguments, `at` (θ) last. */
   args: unknown[];
 }
 
-export type WireError = { code: string; message: string };
+/** A HesseError as sent between threads. */
+export interface WireError {
+  /** The HesseError code. */
+  code: string;
+  /** Its message. */
+  message: string;
+}
+/** What a worker sends back: ready, a call's values, or an error (of init without an id). */
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'result'; id: number; values: (number | Float32Array | Float64Array)[] }

@@ -7,11 +7,15 @@
  */
 import { HesseError } from '../errors.js';
 
+/** The main thread's end of one worker. */
 export interface WorkerHandle {
+  /** Sends a message (structured clone; `transfer`: buffers moved, not copied). */
   post(message: unknown, transfer?: Transferable[]): void;
+  /** Calls `f` with every message from the worker. */
   onMessage(f: (m: unknown) => void): void;
   /** A fatal error or the worker's end (exit code where known). */
   onFailure(f: (why: string) => void): void;
+  /** Stops the worker (not reported as a failure). */
   terminate(): Promise<void>;
   /** Ends the worker as a crash would (its failure is reported, as for a real death). */
   kill(): void;
@@ -37,6 +41,7 @@ export function workersAvailable(): boolean {
   return isNode() || typeof (globalThis as { Worker?: unknown }).Worker === 'function';
 }
 
+/** Starts a module worker running `url`. */
 export async function spawnWorker(url: URL): Promise<WorkerHandle> {
   if (isNode()) {
     const name = 'node:worker_threads';
