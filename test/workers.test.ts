@@ -9,6 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as h from '../dist/index.js';
+import { core } from '../dist/runtime.js';
+import { call } from '../dist/errors.js';
 import { rng, randn, relError } from './helpers.js';
 
 beforeAll(() => h.init());
@@ -90,6 +92,22 @@ describe('async objective vs the sync one', () => {
 });
 
 describe('errors', () => {
+  it('RawProgram.fromBytes of truncated or foreign bytes: INVALID_ARGUMENT naming the bytes; the instance keeps working', () => {
+    const g = new (core().RawProgram)('float64');
+    const x = g.input([2, 3]);
+    g.sequential(x, JSON.stringify([{ type: 'linear', in: 3, out: 2 }]));
+    const bytes = g.toBytes();
+    const back = core().RawProgram.fromBytes(bytes, 'float64');
+    expect([back.nNodes(), back.nParams()]).toEqual([g.nNodes(), g.nParams()]);
+    expect(Array.from(back.toBytes())).toEqual(Array.from(bytes));
+    for (const bad of [bytes.subarray(0, bytes.length - 1), new Uint8Array([1, 2, 3]), new Uint8Array(0)]) {
+      expect(() => call(() => core().RawProgram.fromBytes(bad, 'float64'))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/program bytes/) }));
+    }
+    expect(core().RawProgram.fromBytes(bytes, 'float32').nParams()).toBe(8);
+    back.free();
+    g.free();
+  });
+
   it('bad arguments reject with the sync HesseErrors; the objective keeps working', async () => {
     const m = model();
     const obj = await h.objectiveAsync(m, 'cross_entropy', data('float64', 9), { workers: 2 });
