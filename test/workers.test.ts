@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as h from '../dist/index.js';
 import { core } from '../dist/runtime.js';
 import { call } from '../dist/errors.js';
+import { encodeModel, valueInfo } from './cli-run.js';
 import { rng, randn, relError } from './helpers.js';
 
 beforeAll(() => h.init());
@@ -63,6 +64,39 @@ describe('async objective vs the sync one', () => {
   it('batchSize inside the shards (N = 13, 2 workers, batches of 4): the same means', async () => {
     const { got, want } = await both('float64', 2, 13, { batchSize: 4 });
     got.forEach((g, i) => expect(relError(Float64Array.from(g), Float64Array.from(want[i]!))).toBeLessThanOrEqual(1e-12));
+  });
+
+  it('an ONNX model with an integer input (Gather of token ids, ReduceMean, Gemm): 2 workers equal the sync objective', async () => {
+    const [V, d, C, N, T] = [50, 4, 3, 7, 5];
+    const r = rng(3);
+    const init = (name: string, dims: number[]) => ({ name, dims, dataType: 11, doubleData: randn(r, dims.reduce((a, b) => a * b, 1)) });
+    const graph = {
+      name: 'emb',
+      node: [
+        { opType: 'Gather', input: ['E', 'ids'], output: ['e'] },
+        { opType: 'ReduceMean', input: ['e'], output: ['m'], attribute: [{ name: 'axes', ints: [1], type: 7 }, { name: 'keepdims', i: 0, type: 2 }] },
+        { opType: 'Gemm', input: ['m', 'W', 'b'], output: ['f'], attribute: [{ name: 'transB', i: 1, type: 2 }] },
+      ],
+      initializer: [init('E', [V, d]), init('W', [C, d]), init('b', [C])],
+      input: [{ name: 'ids', type: { tensorType: { elemType: 7, shape: { dim: [{ dimValue: N }, { dimValue: T }] } } } }],
+      output: [valueInfo('f', [N, C])],
+    };
+    const m = await h.loadOnnx(await encodeModel(graph));
+    expect(m.inputKind).toBe('index');
+    const x = { data: BigInt64Array.from({ length: N * T }, (_, i) => BigInt((i * 7919) % V)), shape: [N, T] };
+    const y = { data: Float64Array.from({ length: N }, (_, i) => i % C), shape: [N] };
+    const sync = h.objective(m, 'cross_entropy', { x, y });
+    const obj = await h.objectiveAsync(m, 'cross_entropy', { x, y }, { workers: 2 });
+    try {
+      const v = Float64Array.from({ length: m.size }, (_, i) => Math.sin(i));
+      expect(Math.abs((await obj.loss()) - sync.loss()) / Math.abs(sync.loss())).toBeLessThanOrEqual(1e-12);
+      expect(relError(await obj.grad(), sync.grad())).toBeLessThanOrEqual(1e-12);
+      expect(relError(await obj.hvp(v), sync.hvp(v))).toBeLessThanOrEqual(1e-12);
+      expect(relError(await obj.ggnvp(v), sync.ggnvp(v))).toBeLessThanOrEqual(1e-12);
+    } finally {
+      await obj.dispose();
+      sync.dispose();
+    }
   });
 
   it('hvps, curvatureProducts, at, setParams and the async operator', async () => {
