@@ -61,6 +61,20 @@ describe('async objective vs the sync one', () => {
     }
   }
 
+  it('workers: 0 (what workerd gets, having no Workers): the sync objective in this thread, bit for bit', async () => {
+    const m = model();
+    const d = data('float64', 13);
+    const sync = h.objective(m, 'cross_entropy', d, { seed: 3 });
+    const obj = await h.objectiveAsync(m, 'cross_entropy', d, { seed: 3, workers: 0 });
+    const v = Float64Array.from(randn(rng(11), m.size));
+    expect(obj.workers).toBe(0);
+    expect(await obj.loss()).toBe(sync.loss());
+    expect(Array.from(await obj.hvp(v))).toEqual(Array.from(sync.hvp(v)));
+    await obj.dispose();
+    await expect(obj.loss()).rejects.toMatchObject({ code: 'DISPOSED' });
+    sync.dispose();
+  });
+
   it('batchSize inside the shards (N = 13, 2 workers, batches of 4): the same means', async () => {
     const { got, want } = await both('float64', 2, 13, { batchSize: 4 });
     got.forEach((g, i) => expect(relError(Float64Array.from(g), Float64Array.from(want[i]!))).toBeLessThanOrEqual(1e-12));
