@@ -22,6 +22,8 @@
  *   data sets' JSON).
  * - LOAD_FAILED: a file (the .wasm, a data set) could not be read or fetched; the message names it
  *   and says what to pass instead.
+ * - WORKER_FAILED: a worker of an async objective died (terminated, out of memory, an uncaught
+ *   error); the message names the worker. The objective is then closed (every later call rejects).
  * - INTERNAL: a bug in hesse (the wasm core trapped); please report it.
  */
 export type HesseErrorCode =
@@ -38,6 +40,7 @@ export type HesseErrorCode =
   | 'UNSUPPORTED_OP'
   | 'MALFORMED_FILE'
   | 'LOAD_FAILED'
+  | 'WORKER_FAILED'
   | 'INTERNAL';
 
 /**

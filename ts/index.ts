@@ -42,4 +42,5 @@ export { laplace, Laplace, type LaplaceOptions, type LaplacePrediction } from '.
 export { Kfac, type KfacLayer, type KfacUncovered } from './kfac.js';
 export { loadOnnx, OnnxModel, type OnnxConstantInfo, type OnnxLoadOptions, type OnnxUnsupported, type OnnxValueInfo } from './io/onnx/index.js';
 export { type Model, type ParamBlock } from './nn.js';
+export { objectiveAsync, AsyncObjective, type AsyncObjectiveOptions } from './pool/objective-async.js';
 export * as npy from './io/npy.js';

@@ -79,6 +79,8 @@ const GLUE_EXPORTS = ['memory', '__wbindgen_start'];
 
 let loading: Promise<void> | undefined;
 let variantName: string | undefined;
+/** The compiled module the glue runs: what workers instantiate (ts/pool/), the same build. */
+let loadedModule: WebAssembly.Module | undefined;
 let ready = false;
 
 /** The fastest build this runtime can run, by its probe; undefined without WebAssembly SIMD. */
@@ -159,6 +161,7 @@ async function load(opts: InitOptions): Promise<void> {
     throw loadFailed(WHAT, from, `it is not the hesse_bg.wasm of this version of hessian (${describe(e)})`, INSTEAD);
   }
   variantName = buildName(module);
+  loadedModule = module;
   ready = true;
 }
 
@@ -202,6 +205,12 @@ export function core(): typeof glue {
     throw new HesseError('NOT_INITIALIZED', 'hesse is not initialized: `await init()` before creating tensors');
   }
   return glue;
+}
+
+/** @internal The compiled wasm module `init()` instantiated (workers instantiate it again: ts/pool/). */
+export function wasmModule(): WebAssembly.Module {
+  core();
+  return loadedModule!;
 }
 
 /** @internal The wasm linear memory. Re-read `.buffer` after any call that may allocate (it can grow). */

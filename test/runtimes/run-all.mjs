@@ -2,7 +2,7 @@
 // CommonJS), Deno, Chromium (via playwright-core), workerd.
 // One line per runtime (PASS/FAIL, time, and the wasm build it ran: wasmVariant()); the failing
 // ones' output follows. Exit code 1 if any fails.
-// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-relaxed|node-cjs|deno|browser|workerd ...]
+// Usage: node test/runtimes/run-all.mjs [-v|--verbose] [node|node-relaxed|node-cjs|deno|deno-workers|browser|workerd ...]
 // Each test runs in its own process group (group.mjs), killed on timeout or interrupt; the
 // browser and workerd tests also kill the processes they start when they exit.
 import { existsSync } from 'node:fs';
@@ -24,6 +24,11 @@ const RUNTIMES = {
     // As a Deno user of the npm package gets it: the package's own dependencies (commander,
     // fflate, onnx-proto) resolve from node_modules; reading is allowed there and in dist only.
     ['run', '--no-lock', '--no-prompt', `--allow-read=${dist},${join(root, 'node_modules')}`, join(here, 'deno.mjs')],
+  ],
+  // The async objective's module Workers (ts/pool/) in Deno, against the sync objective.
+  'deno-workers': [
+    join(root, 'node_modules', '.bin', 'deno'),
+    ['run', '--no-lock', '--no-prompt', `--allow-read=${dist},${join(root, 'node_modules')}`, join(here, 'deno-workers.mjs')],
   ],
   browser: [process.execPath, [join(here, 'browser.mjs')]],
   workerd: [process.execPath, [join(here, 'workerd.mjs')]],

@@ -16,6 +16,7 @@ mod kfac;
 mod iteration;
 mod linalg;
 mod program;
+mod program_bytes;
 pub use program::RawProgram;
 
 #[global_allocator]

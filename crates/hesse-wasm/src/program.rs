@@ -123,7 +123,7 @@ impl RawProgram {
     /// One builder step, all or nothing: on an error, or when the program would no longer fit
     /// wasm32's memory, everything the step added is removed (a failed `sequential` leaves no
     /// half-built layers, and the program keeps working).
-    fn build(&mut self, step: impl FnOnce(&mut Program) -> hesse_core::Result<usize>) -> JsResult<u32> {
+    pub(crate) fn build(&mut self, step: impl FnOnce(&mut Program) -> hesse_core::Result<usize>) -> JsResult<u32> {
         let mark = self.prog.mark();
         match step(&mut self.prog).and_then(|id| self.fits().map(|_| id)) {
             Ok(id) => Ok(id as u32),
@@ -137,7 +137,7 @@ impl RawProgram {
     /// Refuses a program whose runs need more than wasm32's 4 GiB: a lower bound of one
     /// value-only run (staged parameters and inputs plus every node's value; gradients and
     /// tangents need more), checked as the program is built, before anything is allocated.
-    fn fits(&self) -> hesse_core::Result<()> {
+    pub(crate) fn fits(&self) -> hesse_core::Result<()> {
         let bytes = self.prog.min_run_elements() as u128 * self.store.elem_size();
         if bytes > ADDRESS_SPACE {
             return Err(Error::new(
@@ -712,7 +712,7 @@ impl<T: JsElement + hesse_core::kernels::lanes::HasLanes> RunElement for T {}
 
 
 /// Appends a zero buffer of `n` values for a new input slot.
-fn stage<T: hesse_core::real::Real>(inputs: &mut Vec<Vec<T>>, n: usize) -> hesse_core::Result<()> {
+pub(crate) fn stage<T: hesse_core::real::Real>(inputs: &mut Vec<Vec<T>>, n: usize) -> hesse_core::Result<()> {
     hesse_core::mem::try_reserve(inputs, 1, "staged inputs")?;
     inputs.push(try_zeros(n, "staged input")?);
     Ok(())

@@ -7,7 +7,7 @@
 use crate::kernels::lanes::Lanes;
 use crate::real::Real;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Act {
     Relu,
     /// max(x, 0) + slope·min(x, 0)

@@ -615,7 +615,8 @@ pub fn permute<T: Scalar>(cx: &Ctx, x: &Dual<T>, perm: &[usize]) -> Result<Dual<
 /// (w = 1 without weights; a row with no entries is 0). Slice, pad, expand, where, gather with
 /// constant indices and average pooling are all such maps; their adjoint Mᵀ is the scatter-add
 /// gx[cols[e]] += w[e]·g[i]. `label` names the op in errors.
-#[derive(Clone, Debug, PartialEq)]
+/// (Deserialize: serialize.rs, which reads the label back by name.)
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SparseMap {
     pub label: &'static str,
     /// numel of the input.

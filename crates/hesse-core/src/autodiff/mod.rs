@@ -13,6 +13,7 @@ pub mod loss_hessian;
 pub mod op;
 pub mod operator;
 pub mod program;
+pub mod serialize;
 
 pub use act::Act;
 pub use gauss_newton::{GaussNewtonPart, LossKind};

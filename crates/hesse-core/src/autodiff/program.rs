@@ -26,7 +26,7 @@ use crate::kernels::Isa;
 use crate::mem::{product, try_copy, try_map, try_reserve, try_vec, try_zeros};
 use crate::shape::numel;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     pub op: Op,
     pub ins: Vec<usize>,
@@ -85,7 +85,7 @@ pub struct Mark {
 }
 
 /// Where a parametrized layer sits in the program: enough for K-FAC's factors.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerRecord {
     /// Index of the layer in its `sequential` (PyTorch's module index).
     pub index: usize,
@@ -101,7 +101,7 @@ pub struct LayerRecord {
     pub conv: Option<((usize, usize), crate::kernels::ConvAttrs)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LayerKind {
     Linear,
     Conv2d,

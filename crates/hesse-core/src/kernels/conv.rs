@@ -25,7 +25,7 @@ use crate::real::Real;
 use crate::tensor::try_zeros;
 
 /// The attributes of a conv2d beyond its operands' shapes (PyTorch's F.conv2d / ONNX Conv).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConvAttrs {
     /// Step between windows (rows, cols), each ≥ 1.
     pub stride: (usize, usize),

@@ -40,7 +40,7 @@ use crate::error::{fmt_shape, Error, ErrorCode, Result};
 use crate::kernels::ConvAttrs;
 use crate::shape::{normalize_axis, numel};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// A slice of the flat parameter vector, starting at `offset`.
     Param { offset: usize },
