@@ -8,9 +8,12 @@
  * is `<what is wrong>; <what to do>` naming the option, value or file.
  */
 import { HesseError } from '../errors.js';
-import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace } from '../curvature.js';
+import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace, type NativeOperator } from '../curvature.js';
 import { init } from '../runtime.js';
-import { objective, type LossName, type Objective, type Progress } from '../objective.js';
+import { objective, type LossName, type Objective, type ObjectiveData, type Progress } from '../objective.js';
+import { objectiveAsync, type AsyncObjective } from '../pool/objective-async.js';
+import { cores } from '../pool/spawn.js';
+import { eigenvaluesAsync, spectralDensityAsync, traceAsync, diagonalAsync } from '../curvature-async.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx/index.js';
 import type { IndexHostArray } from '../batches.js';
 import { npyToTensor, parseNpy, type NpyArray } from '../io/npy.js';
@@ -70,6 +73,12 @@ export interface CommonOptions {
   batchSize?: number;
   /** --class-axis: cross-entropy's class axis in the model output (NumPy-style; default inferred). */
   classAxis?: number;
+  /**
+   * --workers: compute with this many workers that share nothing (an integer ≥ 1; default the
+   * cores, at most 4; 1 runs in this thread). Each holds a contiguous shard of --x; results are
+   * the same mean over all N (up to rounding). Not with --wrt input.
+   */
+  workers?: number;
   /** --repeat: run the computation this many times (an integer ≥ 1, default 1); `seconds` is the median of one. */
   repeat?: number;
 }
@@ -210,7 +219,7 @@ function checkOptions(command: string, o: CommonOptions): void {
 }
 
 /** The model, data and objective a command works on. */
-async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number }> {
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number; data: ObjectiveData; params: Float32Array | Float64Array }> {
   await init();
   const dtype0: DType = o.f64 ? 'float64' : 'float32';
   const inputs: Record<string, Tensor> = {};
@@ -251,7 +260,7 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
     if (e instanceof HesseError && /cross_entropy: label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
     throw e;
   }
-  return { model, obj, dtype, xShape: [...x.shape], loss: value };
+  return { model, obj, dtype, xShape: [...x.shape], loss: value, data: { x, y } as ObjectiveData, params };
 }
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
@@ -331,7 +340,8 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     if (option === '--out' || option === '--density') await io.writable(path, option, files.filter(([other]) => other !== option));
   }
   const read = io.read;
-  const { model, obj, dtype, xShape, loss } = await setup(read, modelPath, o);
+  const { model, obj, dtype, xShape, loss, data, params } = await setup(read, modelPath, o);
+  let par: AsyncObjective | undefined;
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
   try {
@@ -345,13 +355,35 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     try {
       const n = obj.size;
       if (v && v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
-      return await timed(o.repeat ?? 1, () => compute(command, o, obj, base, dtype, shape, v, progress, allEigenvalues));
+      const workers = o.wrt === 'input' ? 1 : (o.workers ?? Math.min(await cores(), 4));
+      if (workers > 1 && command !== 'loss') {
+        progress(0, 1, `starting ${workers} workers`);
+        par = await objectiveAsync(model, LOSS_NAMES[o.loss!]!, data, { params, batchSize: o.batchSize, classAxis: o.classAxis, workers });
+        progress(1, 1, `starting ${workers} workers`);
+      }
+      return await timed(o.repeat ?? 1, () => compute(command, o, obj, par, base, dtype, shape, v, progress, allEigenvalues));
     } finally {
       v?.dispose();
     }
   } finally {
     obj.dispose();
+    await par?.dispose();
   }
+}
+
+/** The n × n matrix C by products with the unit vectors, 64 columns per call to the workers (C is symmetric: row i = C·eᵢ). */
+async function denseByProducts(par: AsyncObjective, matrix: Matrix, n: number, dtype: DType, progress: Progress): Promise<Float32Array | Float64Array> {
+  const Ctor = dtype === 'float64' ? Float64Array : Float32Array;
+  const out = new Ctor(n * n);
+  const chunk = 64;
+  for (let c0 = 0; c0 < n; c0 += chunk) {
+    const k = Math.min(chunk, n - c0);
+    const e = new Ctor(k * n);
+    for (let i = 0; i < k; i++) e[i * n + c0 + i] = 1;
+    out.set(await par.curvatureProducts(matrix, e, k), c0 * n);
+    progress(c0 + k, n, `${MATRIX_NAMES[matrix]} columns`);
+  }
+  return out;
 }
 
 /**
@@ -378,6 +410,7 @@ async function compute(
   command: string,
   o: CommonOptions,
   obj: Objective,
+  par: AsyncObjective | undefined,
   base: Record<string, unknown>,
   dtype: DType,
   shape: number[] | undefined,
@@ -390,12 +423,12 @@ async function compute(
     case 'loss':
       return { json: base };
     case 'grad': {
-      const g = obj.grad();
+      const g = par ? await par.grad() : obj.grad();
       return { json: { ...base, grad_norm: norm(g) }, out: g, shape };
     }
     case 'hvp': {
       const matrix = matrixOf(command, o);
-      const cv = obj.curvatureProducts(matrix, v!.toArray(), 1);
+      const cv = par ? await par.curvatureProducts(matrix, v!.toArray(), 1) : obj.curvatureProducts(matrix, v!.toArray(), 1);
       return { json: { ...base, matrix, product_norm: norm(cv) }, out: cv, shape };
     }
     case 'hessian':
@@ -404,7 +437,7 @@ async function compute(
       if (bytes > 512 * 2 ** 20) {
         bad(`a dense ${n}×${n} ${command} needs ${(bytes / 2 ** 20).toFixed(0)} MiB; use 'hessian spectrum' (--top/--bottom/--trace) instead`);
       }
-      const m = obj.dense(command, { maxBytes: Infinity, onProgress: progress });
+      const m = par ? await denseByProducts(par, command as Matrix, n, dtype, progress) : obj.dense(command, { maxBytes: Infinity, onProgress: progress });
       return { json: { ...base, ...(await denseSummary(command === 'ggn' ? 'GGN' : 'Hessian', m, n, progress, allEigenvalues)) }, out: m };
     }
     case 'diag': {
@@ -415,10 +448,11 @@ async function compute(
         // mean-output: the loss is linear in the output, Hℓ = 0, so G = 0.
         d = o.loss === 'mean-output' ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : obj.gaussNewton('diagonal');
       } else if (n <= MAX_DENSE_EIGEN) {
-        const m = obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
+        const m = par ? await denseByProducts(par, matrix, n, dtype, progress) : obj.dense(matrix, { maxBytes: Infinity, onProgress: progress });
         d = m.filter((_, i) => i % (n + 1) === 0); // the entries (i, i), in the matrix's dtype
       } else {
-        const est = diagonal(obj.operator(matrix), { samples: o.samples ?? 100, seed: o.seed ?? 0 }).diagonal;
+        const opts = { samples: o.samples ?? 100, seed: o.seed ?? 0 };
+        const est = (par ? await diagonalAsync(par.operator(matrix), opts) : diagonal(obj.operator(matrix), opts)).diagonal;
         d = dtype === 'float64' ? est : Float32Array.from(est);
         exact = false;
       }
@@ -426,7 +460,7 @@ async function compute(
     }
     case 'spectrum': {
       const matrix = matrixOf(command, o);
-      const op = obj.operator(matrix);
+      const op = par ? par.operator(matrix) : obj.operator(matrix);
       const seed = o.seed ?? 0;
       const json: Record<string, unknown> = { ...base, matrix };
       let products = 0;
@@ -440,7 +474,7 @@ async function compute(
       let converged = true;
       for (const [key, which, k] of [['top', 'largest', top], ['bottom', 'smallest', bottom]] as const) {
         if (k === 0) continue;
-        const r = eigenvalues(op, k, { which, seed, vectors: o.vectors });
+        const r = par ? await eigenvaluesAsync(op, k, { which, seed, vectors: o.vectors }) : eigenvalues(op as NativeOperator, k, { which, seed, vectors: o.vectors });
         json[key] = Array.from(r.values);
         products += r.products;
         converged &&= r.converged;
@@ -448,13 +482,15 @@ async function compute(
       }
       if (top || bottom) json.converged = converged;
       if (o.trace) {
-        const t = trace(op, { method: 'hutch++', samples: Math.min(3 * n, 300), seed });
+        const topts = { method: 'hutch++', samples: Math.min(3 * n, 300), seed } as const;
+        const t = par ? await traceAsync(op, topts) : trace(op as NativeOperator, topts);
         json.trace = t.trace;
         products += t.products;
       }
       let svg: string | undefined;
       if (o.density) {
-        const d = spectralDensity(op, { probes: 10, steps: Math.min(n, 80), seed });
+        const dopts = { probes: 10, steps: Math.min(n, 80), seed };
+        const d = par ? await spectralDensityAsync(op, dopts) : spectralDensity(op as NativeOperator, dopts);
         products += d.products;
         svg = densitySvg(d.grid, d.density, `${MATRIX_NAMES[matrix]} spectral density (SLQ, ${d.products} products)`);
       }

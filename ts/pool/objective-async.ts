@@ -17,7 +17,7 @@ import { wasmModule } from '../runtime.js';
 import * as check from '../validate.js';
 import { WorkerPool } from './pool.js';
 import { shards, type InitMessage, type Method, type ModelPrograms, type ShardArray } from './protocol.js';
-import { workersAvailable } from './spawn.js';
+import { cores, workersAvailable } from './spawn.js';
 import type { HostURL } from '../host-types.js';
 
 /** Options of {@link objectiveAsync}: those of the sync objective (not wrt 'input'), and the pool's. */
@@ -212,8 +212,7 @@ export function objectiveAsync<D extends DType>(model: Model, loss: LossName, da
 export async function objectiveAsync<D extends DType>(model: Model, loss: LossName, data: ObjectiveData<D>, opts: AsyncObjectiveOptions = {}): Promise<AsyncObjective<D>> {
   const o = check.options(opts, 'objectiveAsync', ['params', 'seed', 'wrt', 'checkFinite', 'batchSize', 'classAxis', 'workers', 'workerUrl']);
   if (o.wrt === 'input') throw new HesseError('INVALID_ARGUMENT', "objectiveAsync: wrt 'input' differentiates all of x at once, which cannot be split among workers; use the sync objective");
-  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-  const asked = o.workers === undefined ? Math.min(cores, 4) : check.integer(o.workers, 'objectiveAsync: workers', 0, 256);
+  const asked = o.workers === undefined ? Math.min(await cores(), 4) : check.integer(o.workers, 'objectiveAsync: workers', 0, 256);
   const { workers: _w, workerUrl: _u, ...syncOpts } = o;
   const x = model.inputKind === 'index' ? indexHostOf(data.x, 'objectiveAsync: x') : hostOf(data.x as never, 'objectiveAsync: x');
   const y = data.y === undefined ? undefined : hostOf(data.y, 'objectiveAsync: y');

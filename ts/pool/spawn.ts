@@ -41,6 +41,19 @@ export function workersAvailable(): boolean {
   return isNode() || typeof (globalThis as { Worker?: unknown }).Worker === 'function';
 }
 
+/**
+ * The cores this runtime may use: Node's `os.availableParallelism()` (Node 20 has no
+ * `navigator`), else `navigator.hardwareConcurrency` (Deno, browsers), else 1.
+ */
+export async function cores(): Promise<number> {
+  if (isNode()) {
+    const name = 'node:os';
+    const os = (await import(/* @vite-ignore */ name)) as { availableParallelism?: () => number; cpus: () => unknown[] };
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  return Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
+}
+
 /** Starts a module worker running `url`. */
 export async function spawnWorker(url: URL): Promise<WorkerHandle> {
   if (isNode()) {
