@@ -103,6 +103,23 @@ describe('numeric options: exit 2 naming the option and the value', () => {
     expect(j.top).toHaveLength(2);
     expect(j.bottom).toHaveLength(1);
   });
+  it('--workers 2 (a worker pool, each with a shard of --x) equals --workers 1 (in this thread)', async () => {
+    const run = async (args: string[]) => {
+      const r = await hessian([...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    for (const args of [['hvp', model, ...data, '--v', join(fixtures, c, 'v.npy'), '--f64'], ['spectrum', model, ...data, '--top', '2', '--trace', '--f64'], ['hessian', model, ...data, '--f64']]) {
+      const [one, two] = [await run([...args, '--workers', '1']), await run([...args, '--workers', '2'])];
+      for (const key of ['loss', 'product_norm', 'trace', 'frobenius']) {
+        if (key in one) expect(relError([two[key]], [one[key]]), `${args[0]} ${key}`).toBeLessThan(1e-10);
+      }
+      for (const key of ['top', 'eigenvalues']) {
+        if (key in one) expect(relError(Float64Array.from(two[key]), Float64Array.from(one[key])), `${args[0]} ${key}`).toBeLessThan(1e-8);
+      }
+    }
+    await rejects(['hvp', model, ...data, '--v', join(fixtures, c, 'v.npy'), '--workers', '0'], /--workers must be an integer ≥ 1, got 0/);
+  });
   it('--repeat R: the same results, and seconds (the median of one computation) a positive number', async () => {
     const once = JSON.parse((await hessian(['spectrum', model, ...data, '--top', '2', '--json'])).stdout);
     const r = await hessian(['spectrum', model, ...data, '--top', '2', '--repeat', '3', '--json']);

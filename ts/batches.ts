@@ -156,9 +156,20 @@ export function rowsOf<A extends Float32Array | Float64Array | Int32Array | BigI
 export class WeightedSum {
   #sums: Float64Array[] | undefined;
   #types: (Float32ArrayConstructor | Float64ArrayConstructor)[] = [];
+  /** The first results while they are the only ones, with weight 1: the sum is then they themselves (exactly). */
+  #alone: readonly (Float32Array | Float64Array)[] | undefined;
 
   /** Adds w·r for one batch's results r (the same count and lengths for every batch). */
   add(r: readonly (Float32Array | Float64Array)[], w: number): void {
+    if (!this.#sums && !this.#alone && w === 1) {
+      this.#alone = r;
+      return;
+    }
+    if (this.#alone) {
+      const first = this.#alone;
+      this.#alone = undefined;
+      this.add(first, 1);
+    }
     if (!this.#sums) {
       this.#sums = r.map((a) => new Float64Array(a.length));
       this.#types = r.map((a) => (a instanceof Float64Array ? Float64Array : Float32Array));
@@ -171,6 +182,8 @@ export class WeightedSum {
   }
   /** The sums, each in the type of the first batch's array. */
   result(): (Float32Array | Float64Array)[] {
-    return (this.#sums ?? []).map((s, k) => (this.#types[k] === Float64Array ? s : Float32Array.from(s)));
+    if (this.#alone) return [...this.#alone];
+    // (new Float32Array(s) converts in one pass; Float32Array.from(s) iterates, ~10× slower.)
+    return (this.#sums ?? []).map((s, k) => (this.#types[k] === Float64Array ? s : new Float32Array(s)));
   }
 }
