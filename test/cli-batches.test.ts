@@ -194,7 +194,7 @@ describe('--batch-size: memory', () => {
     const peak = async (batchSize?: number) => {
       h.memoryStats({ resetPeak: true });
       const before = h.memoryStats().heapBytes;
-      const res = await analyze('grad', io, wide, { x, y, loss: 'ce', f64: true, batchSize }, () => {});
+      const res = await analyze('grad', io, wide, { x, y, loss: 'ce', f64: true, batchSize, workers: 1 }, () => {});
       return { bytes: h.memoryStats().heapPeakBytes - before, res };
     };
     const whole = await peak();

@@ -119,6 +119,9 @@ describe('numeric options: exit 2 naming the option and the value', () => {
       }
     }
     await rejects(['hvp', model, ...data, '--v', join(fixtures, c, 'v.npy'), '--workers', '0'], /--workers must be an integer ≥ 1, got 0/);
+    // Shards of a model normalized with batch statistics would each get their own: refused.
+    const bn = new URL('./fixtures/models/bn_dropout_mlp/', import.meta.url).pathname;
+    await rejects(['grad', join(bn, 'op17_train.onnx'), '--x', join(bn, 'x.npy'), '--y', join(bn, 'y.npy'), '--loss', 'ce', '--workers', '2'], /--workers 2 splits --x.*batch statistics.*--workers 1/);
   });
   it('--repeat R: the same results, and seconds (the median of one computation) a positive number', async () => {
     const once = JSON.parse((await hessian(['spectrum', model, ...data, '--top', '2', '--json'])).stdout);

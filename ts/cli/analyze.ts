@@ -12,7 +12,6 @@ import { diagonal, eigenvalues, eigvalsh, spectralDensity, trace, type NativeOpe
 import { init } from '../runtime.js';
 import { objective, type LossName, type Objective, type ObjectiveData, type Progress } from '../objective.js';
 import { objectiveAsync, type AsyncObjective } from '../pool/objective-async.js';
-import { cores } from '../pool/spawn.js';
 import { eigenvaluesAsync, spectralDensityAsync, traceAsync, diagonalAsync } from '../curvature-async.js';
 import { loadOnnx, type OnnxModel } from '../io/onnx/index.js';
 import type { IndexHostArray } from '../batches.js';
@@ -74,9 +73,8 @@ export interface CommonOptions {
   /** --class-axis: cross-entropy's class axis in the model output (NumPy-style; default inferred). */
   classAxis?: number;
   /**
-   * --workers: compute with this many workers that share nothing (an integer ≥ 1; default the
-   * cores, at most 4, for a model whose forward pass over --x takes ≥ 10 ms, else 1; 1 runs in
-   * this thread). Each holds a contiguous shard of --x; results are
+   * --workers: compute with this many workers that share nothing (an integer ≥ 1; default 1:
+   * in this thread). Refused for a model with batch statistics (shards would change it). Each holds a contiguous shard of --x; results are
    * the same mean over all N (up to rounding). Not with --wrt input.
    */
   workers?: number;
@@ -110,13 +108,6 @@ export interface Io {
 }
 
 const LOSS_NAMES: Record<string, LossName> = { mse: 'mse', ce: 'cross_entropy', bce: 'bce_with_logits', 'mean-output': 'mean_output' };
-/**
- * Without --workers, workers are used when the first loss evaluation (one forward pass over all
- * of --x) took at least this long: below it, each product is so cheap that sending θ and the
- * directions to the workers and combining their results costs about what they save (measured:
- * an MLP of P = 269 322 with batch 128, H·v 17 ms in this thread, 22 ms on 2 workers).
- */
-const WORKERS_FROM_MS = 10;
 /** Dense matrices up to this size are decomposed for all eigenvalues (the contract's bound). */
 const MAX_DENSE_EIGEN = 4096;
 
@@ -227,7 +218,7 @@ function checkOptions(command: string, o: CommonOptions): void {
 }
 
 /** The model, data and objective a command works on. */
-async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number; data: ObjectiveData; params: Float32Array | Float64Array; forwardMs: number }> {
+async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promise<{ model: OnnxModel; obj: Objective; dtype: DType; xShape: number[]; loss: number; data: ObjectiveData; params: Float32Array | Float64Array }> {
   await init();
   const dtype0: DType = o.f64 ? 'float64' : 'float32';
   const inputs: Record<string, Tensor> = {};
@@ -259,19 +250,16 @@ async function setup(read: ReadFile, modelPath: string, o: CommonOptions): Promi
   }
   const obj = objective(model, loss, { x, y }, { params, wrt: o.wrt === 'input' ? 'input' : 'params', batchSize: o.batchSize, classAxis: o.classAxis });
   let value: number;
-  let forwardMs: number;
   try {
     // Runs the program once: labels out of range and an overflowing loss show up here, named.
-    const t0 = performance.now();
     value = obj.loss();
-    forwardMs = performance.now() - t0;
     if (!Number.isFinite(value)) bad(`the loss is ${value} for this model and data${dtype === 'float32' ? ' in float32' : ''}; check the data's scale${dtype === 'float32' ? ', or pass --f64' : ''}`);
   } catch (e) {
     obj.dispose();
     if (e instanceof HesseError && /cross_entropy: label/.test(e.message)) bad(`--y '${o.y}': ${e.message}; ce takes integer class indices 0 ≤ label < C, C the model's number of outputs`);
     throw e;
   }
-  return { model, obj, dtype, xShape: [...x.shape], loss: value, data: { x, y } as ObjectiveData, params, forwardMs };
+  return { model, obj, dtype, xShape: [...x.shape], loss: value, data: { x, y } as ObjectiveData, params };
 }
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, a) => s + a * a, 0));
@@ -351,7 +339,7 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     if (option === '--out' || option === '--density') await io.writable(path, option, files.filter(([other]) => other !== option));
   }
   const read = io.read;
-  const { model, obj, dtype, xShape, loss, data, params, forwardMs } = await setup(read, modelPath, o);
+  const { model, obj, dtype, xShape, loss, data, params } = await setup(read, modelPath, o);
   let par: AsyncObjective | undefined;
   // Vectors over the input (--wrt input) are written in the input's shape, as PyTorch's x.grad.
   const shape = o.wrt === 'input' ? xShape : undefined;
@@ -366,7 +354,10 @@ export async function analyze(command: string, io: Io, modelPath: string, o: Com
     try {
       const n = obj.size;
       if (v && v.size !== n) bad(`--v has ${v.size} values but ${o.wrt === 'input' ? 'the input has' : 'the model has P ='} ${n}; pass ${o.wrt === 'input' ? "an array of the input's shape" : 'one value per parameter, in the order of hessian info'}`);
-      const workers = o.wrt === 'input' ? 1 : (o.workers ?? (forwardMs >= WORKERS_FROM_MS ? Math.min(await cores(), 4) : 1));
+      const workers = o.wrt === 'input' ? 1 : (o.workers ?? 1);
+      if (workers > 1 && model.batchStatistics.length) {
+        bad(`--workers ${workers} splits --x among workers, but the model normalizes with batch statistics (training-mode BatchNormalization: ${model.batchStatistics.map((b) => `'${b}'`).join(', ')}), so each shard would be normalized with its own statistics and every result would change; use --workers 1, or export the model in eval mode`);
+      }
       if (workers > 1 && command !== 'loss') {
         progress(0, 1, `starting ${workers} workers`);
         par = await objectiveAsync(model, LOSS_NAMES[o.loss!]!, data, { params, batchSize: o.batchSize, classAxis: o.classAxis, workers });

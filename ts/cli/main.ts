@@ -176,7 +176,7 @@ for (const [name, description] of ANALYSES) {
     .option('--buffer <name>', 'a float initializer that is a buffer (register_buffer: a positional table), not a parameter; repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--input <name=file>', "a value for another graph input (a mask, …), .npy; repeatable", (v: string, prev: string[] = []) => [...prev, v])
     .option('--batch-size <n>', 'samples per batch (default all): the mean over all of --x, batch by batch; the last batch may be short', integerOption('--batch-size', positive, '256'))
-    .option('--workers <n>', 'workers that share nothing, each with a shard of --x (default: the cores, at most 4, if a forward pass takes ≥ 10 ms, else 1; 1 computes in this thread)', integerOption('--workers', positive, '2'))
+    .option('--workers <n>', 'workers that share nothing, each with a shard of --x (default 1: in this thread); pays off where the per-sample work dominates (conv nets)', integerOption('--workers', positive, '2'))
     .option('--repeat <r>', 'run the computation R times and report the median seconds of one (loading excluded) as seconds', integerOption('--repeat', positive, '5'))
     .option('--class-axis <n>', "ce only: the output's class axis (default: 1 for [N, C, d…] with labels [N, d…], PyTorch's; the last for [N, d…, C]); needed only where both fit", integerOption('--class-axis', (v, w) => integer(v, w, -64, 64), '1'));
   if (['grad', 'hvp', 'hessian', 'ggn', 'diag'].includes(name)) cmd.option('--out <file>', 'write the result as .npy');

@@ -218,6 +218,11 @@ export async function objectiveAsync<D extends DType>(model: Model, loss: LossNa
   const y = data.y === undefined ? undefined : hostOf(data.y, 'objectiveAsync: y');
   const n = x.shape[0] ?? 1;
   const w = Math.min(asked, n);
+  // Shards normalized with their own batch statistics would be another function of θ.
+  const stats = (model as { batchStatistics?: readonly string[] }).batchStatistics ?? [];
+  if (w > 1 && stats.length) {
+    throw new HesseError('INVALID_ARGUMENT', `objectiveAsync: the model normalizes with batch statistics (training-mode BatchNormalization: ${stats.map((b) => `'${b}'`).join(', ')}), so ${w} workers, each normalizing its own shard, would compute another function; use workers: 1, or export the model in eval mode`);
+  }
   if (w === 0 || !workersAvailable()) {
     // workerd: no Workers; one sync objective over all N in this thread.
     const obj = new Objective(model, loss, data, syncOpts);

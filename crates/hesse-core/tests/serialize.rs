@@ -5,7 +5,7 @@
 
 use hesse_core::autodiff::builder::Layer;
 use hesse_core::autodiff::op::{Indices, Pool2d};
-use hesse_core::autodiff::{Act, LossKind, Program, Run, Wrt};
+use hesse_core::autodiff::{Act, Curvature, LossKind, Mode, Program, Run};
 use hesse_core::{ErrorCode, Isa};
 
 /// x [2, 1, 6, 6] → conv/relu/maxpool/flatten/linear → [2, 4]; plus slice, pad, where, concat,
@@ -44,7 +44,7 @@ fn results(p: &Program, out: usize) -> Vec<u64> {
     let (x, labels, params) = data();
     let v: Vec<f64> = (0..params.len()).map(|i| ((i * 7 % 5) as f64 - 2.0) / 3.0).collect();
     let inputs: [&[f64]; 2] = [&x, &labels];
-    let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+    let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature: Curvature::Hessian });
     let o = p.run(Isa::Simd, out, &r).unwrap();
     let g = o.grad.unwrap();
     o.output.p.iter().chain(g.p.iter()).chain(g.t.iter().flatten()).map(|x| x.to_bits()).collect()
@@ -118,7 +118,7 @@ fn a_spliced_model_computes_what_it_computed_alone() {
     let v: Vec<f64> = (0..a.n_params()).map(|i| (i % 3) as f64 - 1.0).collect();
     let inputs: [&[f64]; 2] = [&x, &y];
     let run = |p: &Program, out| {
-        let r = Run { params: &params, inputs: &inputs, wrt: Wrt::Params, tangents: &v, k: 1, backward: true, cotangent: None, cotangents: &[], check_finite: false, curvature: Default::default() };
+        let r = Run::at(&params, &inputs, Mode::Hvp { tangents: &v, k: 1, cotangent: None, curvature: Curvature::Hessian });
         let o = p.run(Isa::Simd, out, &r).unwrap();
         let g = o.grad.unwrap();
         o.output.p.iter().chain(g.p.iter()).chain(g.t.iter().flatten()).map(|x| x.to_bits()).collect::<Vec<_>>()
