@@ -2,6 +2,8 @@
  * The runtime adapter of the worker pool, worker side: receive and post messages in a Node
  * worker thread (parentPort) or a web/Deno module Worker (self).
  */
+import { nodeBuiltin } from './spawn.js';
+
 /** The worker's end of its channel to the main thread. */
 export interface Host {
   /** Sends a message (structured clone; `transfer`: buffers moved, not copied). */
@@ -14,10 +16,9 @@ export interface Host {
 export async function host(): Promise<Host> {
   const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
   if (g.process?.versions?.node && g.Deno === undefined) {
-    const name = 'node:worker_threads';
-    const { parentPort } = (await import(/* @vite-ignore */ name)) as {
+    const { parentPort } = nodeBuiltin<{
       parentPort: { postMessage(m: unknown, t?: readonly unknown[]): void; on(e: 'message', f: (m: unknown) => void): void };
-    };
+    }>('node:worker_threads');
     return { post: (m, t) => parentPort.postMessage(m, t), onMessage: (f) => parentPort.on('message', f) };
   }
   const self = globalThis as unknown as { postMessage(m: unknown, t?: Transferable[]): void; addEventListener(e: 'message', f: (e: MessageEvent) => void): void };

@@ -30,6 +30,17 @@ interface NodeWorker {
   terminate(): Promise<number>;
 }
 
+/**
+ * A Node builtin by `process.getBuiltinModule` (as resource.ts reads files): no import of a
+ * `node:` specifier that browser bundlers (Vite's dependency scan) would try to resolve.
+ */
+export function nodeBuiltin<M>(name: string): M {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (n: string) => unknown } }).process;
+  const m = proc?.getBuiltinModule?.(name);
+  if (!m) throw new HesseError('UNSUPPORTED_RUNTIME', `this Node lacks process.getBuiltinModule('${name}'): hessian needs Node ^20.19 or ≥ 22.12`);
+  return m as M;
+}
+
 /** Node (and Bun) without Deno: worker_threads. */
 function isNode(): boolean {
   const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
@@ -47,8 +58,7 @@ export function workersAvailable(): boolean {
  */
 export async function cores(): Promise<number> {
   if (isNode()) {
-    const name = 'node:os';
-    const os = (await import(/* @vite-ignore */ name)) as { availableParallelism?: () => number; cpus: () => unknown[] };
+    const os = nodeBuiltin<{ availableParallelism?: () => number; cpus: () => unknown[] }>('node:os');
     return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   }
   return Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
@@ -57,8 +67,7 @@ export async function cores(): Promise<number> {
 /** Starts a module worker running `url`. */
 export async function spawnWorker(url: URL): Promise<WorkerHandle> {
   if (isNode()) {
-    const name = 'node:worker_threads';
-    const { Worker } = (await import(/* @vite-ignore */ name)) as { Worker: new (url: URL) => NodeWorker };
+    const { Worker } = nodeBuiltin<{ Worker: new (url: URL) => NodeWorker }>('node:worker_threads');
     const w = new Worker(url);
     let failed: ((why: string) => void) | undefined;
     let ended = false;
